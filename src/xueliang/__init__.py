@@ -1,0 +1,3 @@
+"""xueliang: open public-safety video networking platform."""
+
+__version__ = "0.1.0"

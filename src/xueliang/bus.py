@@ -1,0 +1,66 @@
+"""The internal event bus (DESIGN principle 4): state changes are events.
+
+In-process by default; every subscriber gets its own bounded queue so a slow consumer drops
+its oldest events (and counts them) instead of slowing the publisher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True, frozen=True)
+class BusEvent:
+    kind: str  # e.g. "device.online", "device.offline", "alarm", "stream.up"
+    subject: str  # the device/channel/stream it is about
+    data: dict[str, Any] = field(default_factory=dict)
+    at: float = field(default_factory=time.time)
+
+
+class Subscription:
+    def __init__(self, bus: EventBus, kinds: frozenset[str] | None, maxsize: int) -> None:
+        self._bus = bus
+        self.kinds = kinds
+        self.queue: asyncio.Queue[BusEvent] = asyncio.Queue(maxsize)
+        self.dropped = 0
+
+    def offer(self, ev: BusEvent) -> None:
+        if self.kinds is not None and ev.kind not in self.kinds and ev.kind.split(".")[0] not in self.kinds:
+            return
+        if self.queue.full():
+            self.queue.get_nowait()
+            self.dropped += 1
+        self.queue.put_nowait(ev)
+
+    async def get(self) -> BusEvent:
+        return await self.queue.get()
+
+    def close(self) -> None:
+        self._bus._subs.discard(self)
+
+
+class EventBus:
+    def __init__(self) -> None:
+        self._subs: set[Subscription] = set()
+        self._listeners: list[Callable[[BusEvent], None]] = []
+
+    def publish(self, kind: str, subject: str, **data: Any) -> BusEvent:
+        ev = BusEvent(kind, subject, data)
+        for listener in self._listeners:
+            listener(ev)
+        for sub in list(self._subs):
+            sub.offer(ev)
+        return ev
+
+    def subscribe(self, *kinds: str, maxsize: int = 10_000) -> Subscription:
+        sub = Subscription(self, frozenset(kinds) if kinds else None, maxsize)
+        self._subs.add(sub)
+        return sub
+
+    def listen(self, fn: Callable[[BusEvent], None]) -> None:
+        """Synchronous listener, called inline: keep it cheap (e.g. append to a batch)."""
+        self._listeners.append(fn)

@@ -1,0 +1,225 @@
+"""The relational schema. Alembic migrations in db/migrations are generated from and checked
+against these tables (tests/db/test_migrations.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _now() -> datetime:
+    from datetime import UTC
+
+    return datetime.now(UTC)
+
+
+class Division(Base):
+    """行政区划: GB/T 2260 code (2/4/6/9/12 digits) and grids (网格) below villages."""
+
+    __tablename__ = "divisions"
+    code: Mapped[str] = mapped_column(String(20), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    level: Mapped[str] = mapped_column(String(16))
+    parent_code: Mapped[str | None] = mapped_column(String(20), index=True)
+
+
+class User(Base):
+    """A person or a system. Roles/scopes/grants hang off it (access issue)."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(32))
+    department: Mapped[str | None] = mapped_column(String(200))
+    division_code: Mapped[str | None] = mapped_column(String(20))
+    is_system: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: Bumped to revoke every token issued before.
+    token_version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    password_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class Unit(Base):
+    """单位: a body that owns cameras."""
+
+    __tablename__ = "units"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    category: Mapped[str | None] = mapped_column(String(32))
+    head_contact: Mapped[str | None] = mapped_column(String(200))
+    address: Mapped[str | None] = mapped_column(String(400))
+    department: Mapped[str | None] = mapped_column(String(200), index=True)
+    division_code: Mapped[str | None] = mapped_column(String(20), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
+
+
+class Platform(Base):
+    """A unit's video system or segment (平台/DVR/NVR): one row of the survey form."""
+
+    __tablename__ = "platforms"
+    __table_args__ = (UniqueConstraint("unit_id", "segment"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"), index=True)
+    #: Distinguishes separately networked areas of one unit (one survey row each).
+    segment: Mapped[str] = mapped_column(String(200), default="")
+    built_on: Mapped[str | None] = mapped_column(String(32))
+    kind: Mapped[str | None] = mapped_column(String(16))  # platform / none
+    signal: Mapped[str | None] = mapped_column(String(16))  # digital / analog
+    installer: Mapped[str | None] = mapped_column(String(200))
+    installer_contact: Mapped[str | None] = mapped_column(String(200))
+    platform_maker: Mapped[str | None] = mapped_column(String(200))
+    platform_standard: Mapped[bool | None] = mapped_column(Boolean)
+    platform_model: Mapped[str | None] = mapped_column(String(200))
+    sdk_available: Mapped[bool | None] = mapped_column(Boolean)
+    camera_maker: Mapped[str | None] = mapped_column(String(200))
+    camera_models: Mapped[str | None] = mapped_column(String(400))
+    camera_count: Mapped[int] = mapped_column(Integer, default=0)
+    camera_type: Mapped[str | None] = mapped_column(String(16))  # network / analog
+    camera_standard: Mapped[bool | None] = mapped_column(Boolean)
+    recorder_maker: Mapped[str | None] = mapped_column(String(200))
+    recorder_models: Mapped[str | None] = mapped_column(String(400))
+    recorder_count: Mapped[int] = mapped_column(Integer, default=0)
+    recorder_standard: Mapped[bool | None] = mapped_column(Boolean)
+    network: Mapped[str | None] = mapped_column(String(32))
+    uplink_mbps: Mapped[float | None] = mapped_column(Float)
+    storage_mode: Mapped[str | None] = mapped_column(String(32))
+    retention_days: Mapped[int | None] = mapped_column(Integer)
+    faults: Mapped[str | None] = mapped_column(Text)
+    coverage: Mapped[str | None] = mapped_column(String(1))
+    public_camera_count: Mapped[int | None] = mapped_column(Integer)
+    gb_id: Mapped[str | None] = mapped_column(String(20))
+    rtsp_url: Mapped[str | None] = mapped_column(String(1000))
+
+
+class Device(Base):
+    """A GB/T 28181 device or lower platform that registers with us."""
+
+    __tablename__ = "devices"
+    id: Mapped[str] = mapped_column(String(20), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    type_code: Mapped[str] = mapped_column(String(3), default="")
+    manufacturer: Mapped[str | None] = mapped_column(String(200))
+    model: Mapped[str | None] = mapped_column(String(200))
+    firmware: Mapped[str | None] = mapped_column(String(200))
+    platform_id: Mapped[int | None] = mapped_column(ForeignKey("platforms.id", ondelete="SET NULL"))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"))
+    #: Per-device password; null = the platform-wide one.
+    password: Mapped[str | None] = mapped_column(String(128))
+    #: accepted / pending / rejected (sip.admission).
+    admission: Mapped[str] = mapped_column(String(16), default="accepted")
+    transport: Mapped[str | None] = mapped_column(String(8))
+    remote_host: Mapped[str | None] = mapped_column(String(64))
+    remote_port: Mapped[int | None] = mapped_column(Integer)
+    contact: Mapped[str | None] = mapped_column(String(400))
+    online: Mapped[bool] = mapped_column(Boolean, default=False)
+    registered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_keepalive: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    channel_count: Mapped[int] = mapped_column(Integer, default=0)
+    gb_version: Mapped[str | None] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
+
+
+class Channel(Base):
+    """点位: one camera point (a GB/T 28181 channel), or a 215/216 catalog group."""
+
+    __tablename__ = "channels"
+    __table_args__ = (
+        Index("ix_channels_class_status_div", "point_class", "status", "division_code", "id"),
+        Index("ix_channels_div_id", "division_code", "id"),
+        Index("ix_channels_dept_div_id", "department", "division_code", "id"),
+    )
+    id: Mapped[str] = mapped_column(String(20), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    #: camera / group (215 business group, 216 virtual organisation).
+    kind: Mapped[str] = mapped_column(String(8), default="camera")
+    device_id: Mapped[str | None] = mapped_column(ForeignKey("devices.id", ondelete="SET NULL"), index=True)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"), index=True)
+    #: Copied from the unit so department filters and statistics need no join.
+    department: Mapped[str | None] = mapped_column(String(200))
+    division_code: Mapped[str] = mapped_column(String(20), default="")
+    parent_id: Mapped[str | None] = mapped_column(String(20), index=True)
+    point_class: Mapped[int | None] = mapped_column(Integer)
+    coverage: Mapped[str | None] = mapped_column(String(1))
+    tier: Mapped[str | None] = mapped_column(String(16))
+    ptz_type: Mapped[int | None] = mapped_column(Integer)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    latitude: Mapped[float | None] = mapped_column(Float)
+    address: Mapped[str | None] = mapped_column(String(400))
+    key_site: Mapped[bool] = mapped_column(Boolean, default=False)
+    retention_days_required: Mapped[int] = mapped_column(Integer, default=30)
+    #: ON / OFF / VLOST / DEFECT / UNKNOWN (GB/T 28181 catalog status).
+    status: Mapped[str] = mapped_column(String(8), default="UNKNOWN")
+    #: 联网: has reached the platform over GB/T 28181 or RTSP at least once.
+    networked: Mapped[bool] = mapped_column(Boolean, default=False)
+    standard: Mapped[bool | None] = mapped_column(Boolean)
+    manufacturer: Mapped[str | None] = mapped_column(String(200))
+    model: Mapped[str | None] = mapped_column(String(200))
+    resolution: Mapped[str | None] = mapped_column(String(64))
+    rtsp_url: Mapped[str | None] = mapped_column(String(1000))
+    extra: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
+
+
+class SurveySummary(Base):
+    """摸底汇总表 rows as a department reported them (kept beside what the registry counts)."""
+
+    __tablename__ = "survey_summaries"
+    __table_args__ = (UniqueConstraint("department", "unit_name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    department: Mapped[str] = mapped_column(String(200))
+    unit_name: Mapped[str] = mapped_column(String(200))
+    cameras: Mapped[int] = mapped_column(Integer, default=0)
+    platforms: Mapped[int] = mapped_column(Integer, default=0)
+    recorders: Mapped[int] = mapped_column(Integer, default=0)
+    public_cameras: Mapped[int] = mapped_column(Integer, default=0)
+    filled_by: Mapped[str | None] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(64))
+
+
+class Event(Base):
+    """The durable tail of the event bus: online/offline, alarms, stream up/down, faults."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_subject_at", "subject", "at"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
+    kind: Mapped[str] = mapped_column(String(64), index=True)
+    subject: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict[str, object] | None] = mapped_column(JSON)

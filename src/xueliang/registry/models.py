@@ -1,0 +1,276 @@
+"""Registry objects as the services take and return them (pydantic; no HTTP, no ORM)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from xueliang.gb28181.ids import GbIdError, parse_gb_id
+from xueliang.registry import vocab
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+def _gb(v: str) -> str:
+    try:
+        parse_gb_id(v)
+    except GbIdError as exc:
+        raise ValueError(str(exc)) from exc
+    return v
+
+
+class DivisionIn(_In):
+    code: str = Field(min_length=2, max_length=20, pattern=r"^\d+$")
+    name: str = Field(min_length=1, max_length=200)
+
+    @field_validator("code")
+    @classmethod
+    def _level(cls, v: str) -> str:
+        if vocab.division_level(v) == "invalid":
+            raise ValueError("division code must have 2, 4, 6, 9, 12 or more digits")
+        return v
+
+
+class DivisionOut(_Out):
+    code: str
+    name: str
+    level: str
+    parent_code: str | None
+
+
+class UnitIn(_In):
+    name: str = Field(min_length=1, max_length=200)
+    category: str | None = None
+    head_contact: str | None = None
+    address: str | None = None
+    department: str | None = None
+    division_code: str | None = None
+
+    @field_validator("category")
+    @classmethod
+    def _cat(cls, v: str | None) -> str | None:
+        return None if v is None else vocab.UNIT_CATEGORY.parse(v)
+
+
+class UnitPatch(_In):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    category: str | None = None
+    head_contact: str | None = None
+    address: str | None = None
+    department: str | None = None
+    division_code: str | None = None
+
+    _cat = field_validator("category")(UnitIn._cat.__func__)  # type: ignore[attr-defined]
+
+
+class UnitOut(_Out):
+    id: int
+    name: str
+    category: str | None
+    head_contact: str | None
+    address: str | None
+    department: str | None
+    division_code: str | None
+
+
+class PlatformIn(_In):
+    unit_id: int
+    segment: str = ""
+    built_on: str | None = None
+    kind: Literal["platform", "none"] | None = None
+    signal: Literal["digital", "analog"] | None = None
+    installer: str | None = None
+    installer_contact: str | None = None
+    platform_maker: str | None = None
+    platform_standard: bool | None = None
+    platform_model: str | None = None
+    sdk_available: bool | None = None
+    camera_maker: str | None = None
+    camera_models: str | None = None
+    camera_count: int = Field(default=0, ge=0)
+    camera_type: Literal["network", "analog"] | None = None
+    camera_standard: bool | None = None
+    recorder_maker: str | None = None
+    recorder_models: str | None = None
+    recorder_count: int = Field(default=0, ge=0)
+    recorder_standard: bool | None = None
+    network: Literal["none", "lan", "internet", "other"] | None = None
+    uplink_mbps: float | None = Field(default=None, ge=0)
+    storage_mode: Literal["server", "recorder", "other"] | None = None
+    retention_days: int | None = Field(default=None, ge=0, le=3650)
+    faults: str | None = None
+    coverage: Literal["A", "B", "C"] | None = None
+    public_camera_count: int | None = Field(default=None, ge=0)
+    gb_id: str | None = None
+    rtsp_url: str | None = None
+
+    @field_validator("gb_id")
+    @classmethod
+    def _gbid(cls, v: str | None) -> str | None:
+        return None if v is None else _gb(v)
+
+
+class PlatformOut(_Out):
+    id: int
+    unit_id: int
+    segment: str
+    built_on: str | None
+    kind: str | None
+    signal: str | None
+    installer: str | None
+    installer_contact: str | None
+    platform_maker: str | None
+    platform_standard: bool | None
+    platform_model: str | None
+    sdk_available: bool | None
+    camera_maker: str | None
+    camera_models: str | None
+    camera_count: int
+    camera_type: str | None
+    camera_standard: bool | None
+    recorder_maker: str | None
+    recorder_models: str | None
+    recorder_count: int
+    recorder_standard: bool | None
+    network: str | None
+    uplink_mbps: float | None
+    storage_mode: str | None
+    retention_days: int | None
+    faults: str | None
+    coverage: str | None
+    public_camera_count: int | None
+    gb_id: str | None
+    rtsp_url: str | None
+
+
+class DeviceIn(_In):
+    id: str
+    name: str = ""
+    manufacturer: str | None = None
+    model: str | None = None
+    platform_id: int | None = None
+    unit_id: int | None = None
+    password: str | None = Field(default=None, min_length=1, max_length=128)
+    admission: Literal["accepted", "pending", "rejected"] = "accepted"
+
+    _gbid = field_validator("id")(_gb)
+
+
+class DevicePatch(_In):
+    name: str | None = None
+    manufacturer: str | None = None
+    model: str | None = None
+    platform_id: int | None = None
+    unit_id: int | None = None
+    password: str | None = Field(default=None, min_length=1, max_length=128)
+    admission: Literal["accepted", "pending", "rejected"] | None = None
+
+
+class DeviceOut(_Out):
+    id: str
+    name: str
+    type_code: str
+    manufacturer: str | None
+    model: str | None
+    firmware: str | None
+    platform_id: int | None
+    unit_id: int | None
+    admission: str
+    transport: str | None
+    remote_host: str | None
+    remote_port: int | None
+    online: bool
+    registered_at: datetime | None
+    last_keepalive: datetime | None
+    expires_at: datetime | None
+    channel_count: int
+    gb_version: str | None
+
+
+class ChannelFields(_In):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    device_id: str | None = None
+    unit_id: int | None = None
+    division_code: str | None = None
+    parent_id: str | None = None
+    point_class: Literal[1, 2, 3] | None = None
+    coverage: Literal["A", "B", "C"] | None = None
+    tier: Literal["high", "building", "street"] | None = None
+    ptz_type: int | None = Field(default=None, ge=0, le=9)
+    longitude: float | None = None
+    latitude: float | None = None
+    address: str | None = Field(default=None, max_length=400)
+    key_site: bool | None = None
+    retention_days_required: int | None = Field(default=None, ge=1, le=3650)
+    status: Literal["ON", "OFF", "VLOST", "DEFECT", "UNKNOWN"] | None = None
+    manufacturer: str | None = None
+    model: str | None = None
+    resolution: str | None = None
+    rtsp_url: str | None = Field(default=None, pattern=r"^rtsps?://")
+
+    @model_validator(mode="after")
+    def _coords(self) -> ChannelFields:
+        if self.longitude is not None or self.latitude is not None:
+            vocab.check_coordinates(self.longitude, self.latitude)
+        return self
+
+
+class ChannelIn(ChannelFields):
+    id: str
+    name: str = Field(min_length=1, max_length=200)  # type: ignore[assignment]
+
+    _gbid = field_validator("id")(_gb)
+
+
+class ChannelOut(_Out):
+    id: str
+    name: str
+    kind: str
+    device_id: str | None
+    unit_id: int | None
+    department: str | None
+    division_code: str
+    parent_id: str | None
+    point_class: int | None
+    coverage: str | None
+    tier: str | None
+    ptz_type: int | None
+    longitude: float | None
+    latitude: float | None
+    address: str | None
+    key_site: bool
+    retention_days_required: int
+    status: str
+    networked: bool
+    manufacturer: str | None
+    model: str | None
+    resolution: str | None
+    rtsp_url: str | None
+
+
+class ChannelFilter(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    division: str | None = None
+    department: str | None = None
+    unit_id: int | None = None
+    device_id: str | None = None
+    point_class: int | None = None
+    coverage: str | None = None
+    tier: str | None = None
+    status: str | None = None
+    kind: str | None = "camera"
+    key_site: bool | None = None
+    networked: bool | None = None
+    q: str | None = None
+    #: Restrict to these channel ids (authorization scopes narrow listings through this).
+    bbox: tuple[float, float, float, float] | None = None
+
+

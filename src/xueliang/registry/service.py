@@ -1,0 +1,408 @@
+"""Registry service: divisions, units, platforms, devices, channels (建).
+
+Knows nothing of HTTP. Every write validates first and commits once, so a failure leaves the
+database as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from xueliang.bus import EventBus
+from xueliang.db.paging import keyset, page_of
+from xueliang.db.tables import Channel, Device, Division, Platform, Unit
+from xueliang.errors import Conflict, Invalid, NotFound
+from xueliang.gb28181.ids import division_code_of, parse_gb_id
+from xueliang.registry import vocab
+from xueliang.registry.models import (
+    ChannelFields,
+    ChannelFilter,
+    ChannelIn,
+    DeviceIn,
+    DevicePatch,
+    DivisionIn,
+    PlatformIn,
+    UnitIn,
+    UnitPatch,
+)
+
+CHANNEL_KEYS = ["division_code", "id"]
+
+
+def _escape_like(q: str) -> str:
+    return q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def channel_conditions(f: ChannelFilter) -> list[Any]:
+    """SQL conditions for a channel filter; shared by listings, statistics and exports."""
+    c: list[Any] = []
+    if f.division:
+        lo, hi = vocab.subtree_bounds(f.division)
+        c += [Channel.division_code >= lo, Channel.division_code < hi]
+    if f.department is not None:
+        c.append(Channel.department == f.department)
+    if f.unit_id is not None:
+        c.append(Channel.unit_id == f.unit_id)
+    if f.device_id is not None:
+        c.append(Channel.device_id == f.device_id)
+    if f.point_class is not None:
+        c.append(Channel.point_class == f.point_class)
+    if f.coverage is not None:
+        c.append(Channel.coverage == f.coverage)
+    if f.tier is not None:
+        c.append(Channel.tier == f.tier)
+    if f.status is not None:
+        c.append(Channel.status == f.status)
+    if f.kind is not None:
+        c.append(Channel.kind == f.kind)
+    if f.key_site is not None:
+        c.append(Channel.key_site == f.key_site)
+    if f.networked is not None:
+        c.append(Channel.networked == f.networked)
+    if f.bbox is not None:
+        w, s, e, n = f.bbox
+        c += [Channel.longitude >= w, Channel.longitude <= e, Channel.latitude >= s, Channel.latitude <= n]
+    if f.q:
+        q = f.q.strip()
+        like = f"%{_escape_like(q)}%"
+        ors: list[Any] = [Channel.name.like(like, escape="\\"), Channel.address.like(like, escape="\\")]
+        if q.isdigit():
+            ors.append(Channel.id.like(f"{q}%"))
+        c.append(or_(*ors))
+    return c
+
+
+class RegistryService:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], bus: EventBus | None = None) -> None:
+        self.sessions = sessions
+        self.bus = bus or EventBus()
+
+    # ---- divisions ---------------------------------------------------------------------
+    async def upsert_division(self, d: DivisionIn) -> Division:
+        async with self.sessions() as s, s.begin():
+            return await self._upsert_division(s, d.code, d.name)
+
+    async def _upsert_division(self, s: AsyncSession, code: str, name: str) -> Division:
+        parent = vocab.parent_division(code)
+        if parent is not None and await s.get(Division, parent) is None:
+            raise Invalid(f"parent division {parent} of {code} is not registered")
+        row = await s.get(Division, code)
+        if row is None:
+            row = Division(code=code, name=name, level=vocab.division_level(code), parent_code=parent)
+            s.add(row)
+        else:
+            row.name = name
+        return row
+
+    async def get_division(self, code: str) -> Division:
+        async with self.sessions() as s:
+            row = await s.get(Division, code)
+            if row is None:
+                raise NotFound(f"division {code} not found")
+            return row
+
+    async def list_divisions(self, parent: str | None = None, under: str | None = None, q: str | None = None,
+                             cursor: str | None = None, limit: int = 100) -> tuple[list[Division], str | None]:
+        stmt = select(Division)
+        if parent is not None:
+            stmt = stmt.where(Division.parent_code == parent)
+        if under:
+            lo, hi = vocab.subtree_bounds(under)
+            stmt = stmt.where(Division.code >= lo, Division.code < hi)
+        if q:
+            stmt = stmt.where(Division.name.like(f"%{_escape_like(q)}%", escape="\\"))
+        stmt = keyset(stmt, [Division.code], cursor, limit)
+        async with self.sessions() as s:
+            rows = list((await s.scalars(stmt)).all())
+        return page_of(rows, ["code"], limit)
+
+    async def delete_division(self, code: str) -> None:
+        async with self.sessions() as s, s.begin():
+            row = await s.get(Division, code)
+            if row is None:
+                raise NotFound(f"division {code} not found")
+            child = await s.scalar(select(Division.code).where(Division.parent_code == code).limit(1))
+            used = await s.scalar(select(Channel.id).where(Channel.division_code == code).limit(1))
+            if child or used:
+                raise Conflict(f"division {code} still has sub-divisions or channels")
+            await s.delete(row)
+
+    async def known_divisions(self, codes: Iterable[str]) -> set[str]:
+        codes = list(set(codes))
+        found: set[str] = set()
+        async with self.sessions() as s:
+            for i in range(0, len(codes), 500):
+                found.update((await s.scalars(select(Division.code).where(Division.code.in_(codes[i:i + 500])))).all())
+        return found
+
+    # ---- units -------------------------------------------------------------------------
+    async def create_unit(self, u: UnitIn) -> Unit:
+        async with self.sessions() as s, s.begin():
+            await self._check_division(s, u.division_code)
+            row = Unit(**u.model_dump())
+            s.add(row)
+            try:
+                await s.flush()
+            except IntegrityError as exc:
+                raise Conflict(f"unit {u.name!r} already exists") from exc
+            return row
+
+    async def _check_division(self, s: AsyncSession, code: str | None) -> None:
+        if code and await s.get(Division, code) is None:
+            raise Invalid(f"unknown division code {code}")
+
+    async def get_unit(self, unit_id: int) -> Unit:
+        async with self.sessions() as s:
+            row = await s.get(Unit, unit_id)
+            if row is None:
+                raise NotFound(f"unit {unit_id} not found")
+            return row
+
+    async def list_units(self, *, q: str | None = None, department: str | None = None, division: str | None = None,
+                         category: str | None = None, cursor: str | None = None, limit: int = 100) -> tuple[list[Unit], str | None]:
+        stmt = select(Unit)
+        if q:
+            stmt = stmt.where(Unit.name.like(f"%{_escape_like(q)}%", escape="\\"))
+        if department is not None:
+            stmt = stmt.where(Unit.department == department)
+        if division:
+            lo, hi = vocab.subtree_bounds(division)
+            stmt = stmt.where(Unit.division_code >= lo, Unit.division_code < hi)
+        if category:
+            stmt = stmt.where(Unit.category == category)
+        async with self.sessions() as s:
+            rows = list((await s.scalars(keyset(stmt, [Unit.id], cursor, limit))).all())
+        return page_of(rows, ["id"], limit)
+
+    async def update_unit(self, unit_id: int, patch: UnitPatch) -> Unit:
+        data = patch.model_dump(exclude_unset=True)
+        async with self.sessions() as s, s.begin():
+            row = await s.get(Unit, unit_id)
+            if row is None:
+                raise NotFound(f"unit {unit_id} not found")
+            await self._check_division(s, data.get("division_code"))
+            for k, v in data.items():
+                setattr(row, k, v)
+            if "department" in data:
+                await s.execute(update(Channel).where(Channel.unit_id == unit_id).values(department=row.department))
+            try:
+                await s.flush()
+            except IntegrityError as exc:
+                raise Conflict(f"unit {patch.name!r} already exists") from exc
+            return row
+
+    async def delete_unit(self, unit_id: int) -> None:
+        async with self.sessions() as s, s.begin():
+            row = await s.get(Unit, unit_id)
+            if row is None:
+                raise NotFound(f"unit {unit_id} not found")
+            await s.execute(update(Channel).where(Channel.unit_id == unit_id).values(unit_id=None, department=None))
+            await s.delete(row)
+
+    # ---- platforms ---------------------------------------------------------------------
+    async def create_platform(self, p: PlatformIn) -> Platform:
+        async with self.sessions() as s, s.begin():
+            if await s.get(Unit, p.unit_id) is None:
+                raise Invalid(f"unit {p.unit_id} not found")
+            row = Platform(**p.model_dump())
+            s.add(row)
+            try:
+                await s.flush()
+            except IntegrityError as exc:
+                raise Conflict(f"unit {p.unit_id} already has a platform segment {p.segment!r}") from exc
+            return row
+
+    async def get_platform(self, platform_id: int) -> Platform:
+        async with self.sessions() as s:
+            row = await s.get(Platform, platform_id)
+            if row is None:
+                raise NotFound(f"platform {platform_id} not found")
+            return row
+
+    async def list_platforms(self, *, unit_id: int | None = None, q: str | None = None, cursor: str | None = None,
+                             limit: int = 100) -> tuple[list[Platform], str | None]:
+        stmt = select(Platform)
+        if unit_id is not None:
+            stmt = stmt.where(Platform.unit_id == unit_id)
+        if q:
+            like = f"%{_escape_like(q)}%"
+            stmt = stmt.where(or_(Platform.platform_maker.like(like, escape="\\"), Platform.platform_model.like(like, escape="\\"),
+                                  Platform.segment.like(like, escape="\\")))
+        async with self.sessions() as s:
+            rows = list((await s.scalars(keyset(stmt, [Platform.id], cursor, limit))).all())
+        return page_of(rows, ["id"], limit)
+
+    async def update_platform(self, platform_id: int, data: dict[str, Any]) -> Platform:
+        async with self.sessions() as s, s.begin():
+            row = await s.get(Platform, platform_id)
+            if row is None:
+                raise NotFound(f"platform {platform_id} not found")
+            merged = PlatformIn.model_validate({**{c: getattr(row, c) for c in PlatformIn.model_fields}, **data})
+            for k, v in merged.model_dump().items():
+                setattr(row, k, v)
+            return row
+
+    async def delete_platform(self, platform_id: int) -> None:
+        async with self.sessions() as s, s.begin():
+            row = await s.get(Platform, platform_id)
+            if row is None:
+                raise NotFound(f"platform {platform_id} not found")
+            await s.delete(row)
+
+    # ---- devices -----------------------------------------------------------------------
+    async def create_device(self, d: DeviceIn) -> Device:
+        async with self.sessions() as s, s.begin():
+            if await s.get(Device, d.id) is not None:
+                raise Conflict(f"device {d.id} already exists")
+            row = Device(**d.model_dump(), type_code=f"{parse_gb_id(d.id).type_code:03d}")
+            s.add(row)
+            return row
+
+    async def get_device(self, device_id: str) -> Device:
+        async with self.sessions() as s:
+            row = await s.get(Device, device_id)
+            if row is None:
+                raise NotFound(f"device {device_id} not found")
+            return row
+
+    async def list_devices(self, *, q: str | None = None, online: bool | None = None, admission: str | None = None,
+                           unit_id: int | None = None, cursor: str | None = None, limit: int = 100) -> tuple[list[Device], str | None]:
+        stmt = select(Device)
+        if q:
+            like = f"%{_escape_like(q)}%"
+            stmt = stmt.where(or_(Device.name.like(like, escape="\\"), Device.id.like(f"{_escape_like(q)}%", escape="\\")))
+        if online is not None:
+            stmt = stmt.where(Device.online == online)
+        if admission is not None:
+            stmt = stmt.where(Device.admission == admission)
+        if unit_id is not None:
+            stmt = stmt.where(Device.unit_id == unit_id)
+        async with self.sessions() as s:
+            rows = list((await s.scalars(keyset(stmt, [Device.id], cursor, limit))).all())
+        return page_of(rows, ["id"], limit)
+
+    async def update_device(self, device_id: str, patch: DevicePatch) -> Device:
+        async with self.sessions() as s, s.begin():
+            row = await s.get(Device, device_id)
+            if row is None:
+                raise NotFound(f"device {device_id} not found")
+            for k, v in patch.model_dump(exclude_unset=True).items():
+                setattr(row, k, v)
+            return row
+
+    async def delete_device(self, device_id: str) -> None:
+        async with self.sessions() as s, s.begin():
+            row = await s.get(Device, device_id)
+            if row is None:
+                raise NotFound(f"device {device_id} not found")
+            await s.execute(update(Channel).where(Channel.device_id == device_id).values(device_id=None))
+            await s.delete(row)
+
+    # ---- channels ----------------------------------------------------------------------
+    async def _channel_refs(self, s: AsyncSession, data: dict[str, Any]) -> None:
+        """Check references and fill derived fields (department, retention) in ``data``."""
+        if data.get("division_code"):
+            await self._check_division(s, data["division_code"])
+        if data.get("unit_id") is not None:
+            unit = await s.get(Unit, data["unit_id"])
+            if unit is None:
+                raise Invalid(f"unit {data['unit_id']} not found")
+            data["department"] = unit.department
+        if data.get("device_id") is not None and await s.get(Device, data["device_id"]) is None:
+            raise Invalid(f"device {data['device_id']} not found")
+        if "key_site" in data and "retention_days_required" not in data:
+            data["retention_days_required"] = vocab.RETENTION_DAYS_KEY_SITE if data["key_site"] else vocab.RETENTION_DAYS
+
+    async def create_channel(self, c: ChannelIn) -> Channel:
+        data = c.model_dump(exclude_none=True)
+        async with self.sessions() as s, s.begin():
+            if await s.get(Channel, c.id) is not None:
+                raise Conflict(f"channel {c.id} already exists")
+            await self._channel_refs(s, data)
+            if not data.get("division_code"):
+                data["division_code"] = division_code_of(c.id)
+            kind = "group" if parse_gb_id(c.id).type_code in (215, 216) else "camera"
+            row = Channel(**data, kind=kind)
+            s.add(row)
+            return row
+
+    async def get_channel(self, channel_id: str) -> Channel:
+        async with self.sessions() as s:
+            row = await s.get(Channel, channel_id)
+            if row is None:
+                raise NotFound(f"channel {channel_id} not found")
+            return row
+
+    async def list_channels(self, f: ChannelFilter, cursor: str | None = None, limit: int = 100,
+                            extra: Sequence[Any] = ()) -> tuple[list[Channel], str | None]:
+        """One page ordered by (division, id). ``extra`` are further SQL conditions (scopes)."""
+        stmt = select(Channel).where(*channel_conditions(f), *extra)
+        stmt = keyset(stmt, [Channel.division_code, Channel.id], cursor, limit)
+        async with self.sessions() as s:
+            rows = list((await s.scalars(stmt)).all())
+        return page_of(rows, CHANNEL_KEYS, limit)
+
+    async def count_channels(self, f: ChannelFilter, extra: Sequence[Any] = ()) -> int:
+        async with self.sessions() as s:
+            return int(await s.scalar(select(func.count()).select_from(Channel).where(*channel_conditions(f), *extra)) or 0)
+
+    async def update_channel(self, channel_id: str, patch: ChannelFields) -> Channel:
+        data = patch.model_dump(exclude_unset=True)
+        async with self.sessions() as s, s.begin():
+            row = await s.get(Channel, channel_id)
+            if row is None:
+                raise NotFound(f"channel {channel_id} not found")
+            lon = data.get("longitude", row.longitude)
+            lat = data.get("latitude", row.latitude)
+            try:
+                vocab.check_coordinates(lon, lat)
+            except ValueError as exc:
+                raise Invalid(str(exc)) from exc
+            await self._channel_refs(s, data)
+            for k, v in data.items():
+                setattr(row, k, v)
+            return row
+
+    async def delete_channel(self, channel_id: str) -> None:
+        async with self.sessions() as s, s.begin():
+            res = await s.execute(delete(Channel).where(Channel.id == channel_id))
+            if res.rowcount == 0:  # type: ignore[attr-defined]
+                raise NotFound(f"channel {channel_id} not found")
+
+    async def channels_near(self, lon: float, lat: float, radius_m: float, per_tier: int = 3,
+                            extra: Sequence[Any] = ()) -> dict[str, list[tuple[Channel, float]]]:
+        """立体化联动: the nearest cameras of each tier around a place."""
+        import math
+
+        dlat = radius_m / 111_320.0
+        dlon = radius_m / (111_320.0 * max(math.cos(math.radians(lat)), 0.01))
+        stmt = select(Channel).where(
+            Channel.kind == "camera", Channel.longitude.between(lon - dlon, lon + dlon),
+            Channel.latitude.between(lat - dlat, lat + dlat), *extra,
+        )
+        async with self.sessions() as s:
+            rows = list((await s.scalars(stmt)).all())
+        out: dict[str, list[tuple[Channel, float]]] = {"high": [], "building": [], "street": []}
+        for r in rows:
+            assert r.longitude is not None and r.latitude is not None
+            d = _haversine(lon, lat, r.longitude, r.latitude)
+            if d <= radius_m and r.tier in out:
+                out[r.tier].append((r, d))
+        return {k: sorted(v, key=lambda t: t[1])[:per_tier] for k, v in out.items()}
+
+
+def _haversine(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    import math
+
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6_371_000 * math.asin(math.sqrt(a))
+
+
+__all__ = ["RegistryService", "channel_conditions", "and_"]
