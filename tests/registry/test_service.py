@@ -67,3 +67,32 @@ async def test_unit_department_change_follows_to_channels(registry) -> None:  # 
     await registry.update_unit(unit.id, UnitPatch(department="应急管理局"))
     ch = await registry.get_channel("34010200001320000003")
     assert ch.department == "应急管理局"
+
+
+async def test_statistics_counts_and_rates(registry, sessions) -> None:  # type: ignore[no-untyped-def]
+    from xueliang.registry.models import PlatformIn
+    from xueliang.registry.stats import statistics
+
+    await _city(registry)
+    school = await registry.create_unit(UnitIn(name="二中", department="教育局", division_code="340102"))
+    await registry.create_platform(PlatformIn(unit_id=school.id, retention_days=30, camera_count=10, platform_standard=True))
+    await registry.create_platform(PlatformIn(unit_id=school.id, segment="2", camera_count=5, platform_standard=False))
+    specs = [  # (class, tier, labelled, key_site)
+        (1, "high", True, False), (1, "street", False, False), (2, "building", True, True), (3, "street", True, False),
+    ]
+    for i, (cls, tier, geo, key) in enumerate(specs):
+        await registry.create_channel(ChannelIn(
+            id=f"340102000013200000{i:02d}", name=f"p{i}", unit_id=school.id, division_code="340102001",
+            point_class=cls, tier=tier, key_site=key,
+            longitude=117.3 if geo else None, latitude=31.9 if geo else None))
+    st = await statistics(sessions, division="3401")
+    assert st.points == 4
+    assert st.by_class["1"] == 2 and st.by_tier["street"] == 2
+    assert st.geo_labelling.count == 3 and st.geo_labelling_class1.rate == 0.5
+    # the key site needs 90 days, the unit keeps 30: three of four comply
+    assert st.storage_compliance.count == 3 and st.storage_compliance.total == 4
+    assert st.standard_compliance.count == 10 and st.standard_compliance.total == 15
+    assert st.networking.count == 0
+    assert [c.code for c in st.children] == ["340102"] and st.children[0].points == 4
+    other = await statistics(sessions, department="卫健委")
+    assert other.points == 0 and other.geo_labelling.rate is None

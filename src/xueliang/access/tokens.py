@@ -1,0 +1,74 @@
+"""Signed, stateless tokens: login tokens (bearer) and short-lived media URL tokens.
+
+Format: ``<base64url(json payload)>.<base64url(HMAC-SHA256)>``. A token names its user and the
+user's ``token_version``; bumping the version revokes every token issued before.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+
+class TokenError(Exception):
+    pass
+
+
+def _b64(b: bytes) -> str:
+    return base64.urlsafe_b64encode(b).decode().rstrip("=")
+
+
+def _unb64(s: str) -> bytes:
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    user_id: int
+    version: int
+    kind: str  # "access" | "media"
+    expires: float
+    #: For media tokens: the path prefix the token opens (e.g. /api/v1/channels/<id>/).
+    scope: str = ""
+
+
+class TokenSigner:
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) < 16:
+            raise ValueError("token secret too short")
+        self._key = secret
+
+    def _sig(self, body: bytes) -> bytes:
+        return hmac.new(self._key, body, hashlib.sha256).digest()
+
+    def issue(self, user_id: int, version: int, ttl: float, kind: str = "access", scope: str = "",
+              now: float | None = None) -> str:
+        now = time.time() if now is None else now
+        payload: dict[str, Any] = {"u": user_id, "v": version, "k": kind, "e": int(now + ttl)}
+        if scope:
+            payload["s"] = scope
+        body = _b64(json.dumps(payload, separators=(",", ":")).encode())
+        return body + "." + _b64(self._sig(body.encode()))
+
+    def verify(self, token: str, now: float | None = None) -> TokenClaims:
+        now = time.time() if now is None else now
+        try:
+            body, sig = token.split(".", 1)
+            good = hmac.compare_digest(_unb64(sig), self._sig(body.encode()))
+        except (ValueError, TypeError) as exc:
+            raise TokenError("malformed token") from exc
+        if not good:
+            raise TokenError("bad token signature")
+        try:
+            p = json.loads(_unb64(body))
+            claims = TokenClaims(int(p["u"]), int(p["v"]), str(p["k"]), float(p["e"]), str(p.get("s", "")))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise TokenError("malformed token") from exc
+        if claims.expires < now:
+            raise TokenError("token expired")
+        return claims

@@ -1,0 +1,60 @@
+"""Request dependencies: the platform, the authenticated principal, and authorization."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from xueliang.access.policy import Action, Principal, authorize
+from xueliang.app import Platform
+from xueliang.errors import Unauthorized
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def get_platform(request: Request) -> Platform:
+    p: Platform = request.app.state.platform
+    return p
+
+
+PlatformDep = Annotated[Platform, Depends(get_platform)]
+
+
+async def current_principal(
+    request: Request,
+    platform: PlatformDep,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """Bearer token, or a short-lived signed ``?token=`` for players that cannot send headers."""
+    if creds is not None:
+        token = creds.credentials
+        path = None
+    else:
+        token = request.query_params.get("token", "")
+        path = request.url.path
+        if not token:
+            raise Unauthorized("log in first: send a bearer token")
+    p = await platform.users.principal_for_token(token, path=path)
+    request.state.principal = p
+    return p
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+def require(action: Action) -> Callable[[Principal], Awaitable[Principal]]:
+    """Dependency: the caller must be allowed ``action`` (resource-level checks call authorize again)."""
+
+    async def dep(p: PrincipalDep) -> Principal:
+        authorize(p, action)
+        return p
+
+    dep.__name__ = f"require_{action.name.lower()}"
+    return dep
+
+
+def Allowed(action: Action) -> type[Principal]:  # noqa: N802 - reads like a type in signatures
+    return Annotated[Principal, Depends(require(action))]  # type: ignore[return-value]

@@ -1,0 +1,68 @@
+"""The FastAPI application: routers per resource under /api/v1, over the platform's services."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import Counter, Histogram
+
+from xueliang import __version__
+from xueliang.api import problems
+from xueliang.api.routers import auth, registry, statistics, survey, system
+from xueliang.app import Platform
+
+PREFIX = "/api/v1"
+#: The only routes reachable without a token (tests/api/test_auth_everywhere.py proves the rest).
+OPEN_ROUTES = {"/healthz", f"{PREFIX}/auth/login", f"{PREFIX}/openapi.json", f"{PREFIX}/docs", "/", "/player"}
+
+REQUESTS = Counter("xueliang_http_requests_total", "HTTP requests", ["method", "route", "status"])
+LATENCY = Histogram("xueliang_http_request_seconds", "HTTP request latency", ["route"])
+STATIC = Path(__file__).resolve().parent.parent / "static"
+
+#: Routers added by subsystems (signalling, media) register here before the app is built.
+EXTRA_ROUTERS: list[object] = []
+
+
+def create_app(platform: Platform, *, manage_lifecycle: bool = True) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if manage_lifecycle:
+            await platform.start()
+        try:
+            yield
+        finally:
+            if manage_lifecycle:
+                await platform.stop()
+
+    app = FastAPI(title="xueliang", version=__version__, openapi_url=f"{PREFIX}/openapi.json",
+                  docs_url=f"{PREFIX}/docs", redoc_url=None, lifespan=lifespan)
+    app.state.platform = platform
+    problems.install(app)
+
+    @app.middleware("http")
+    async def _observe(request: Request, call_next):  # type: ignore[no-untyped-def]
+        t0 = time.perf_counter()
+        response: Response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+        LATENCY.labels(route).observe(time.perf_counter() - t0)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        return response
+
+    app.include_router(system.router)
+    for r in (auth.router, registry.router, statistics.router, survey.router):
+        app.include_router(r, prefix=PREFIX)
+    for extra in platform_routers(platform):
+        app.include_router(extra, prefix=PREFIX)  # type: ignore[arg-type]
+    return app
+
+
+def platform_routers(platform: Platform) -> list[object]:
+    """Routers of optional subsystems, imported lazily so the foundation runs without them."""
+    return list(getattr(platform, "routers", []))
