@@ -45,7 +45,9 @@ async def prepare(settings: Settings, fresh: bool = False) -> object:
             from xueliang.errors import Conflict
 
             try:
-                await platform.users.create(name, pw, role, department=dept, division_code=div, enforce_policy=False)
+                await platform.users.create(
+                    name, pw, role, department=dept, division_code=div, enforce_policy=False
+                )
             except Conflict:
                 pass
     finally:
@@ -57,8 +59,8 @@ async def run_demo(settings: Settings, fresh: bool = False, simulate: bool = Tru
     from xueliang.server import run
 
     city = await prepare(settings, fresh)
-    print("\n  xueliang demo: http://%s:%d/   log in as admin / xueliang-demo\n" % (settings.api.host, settings.api.port),
-          flush=True)
+    url = f"http://{settings.api.host}:{settings.api.port}/"
+    print(f"\n  xueliang demo: {url}   log in as admin / xueliang-demo\n", flush=True)
     if simulate:
         from xueliang import demo_sim
 

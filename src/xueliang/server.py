@@ -22,9 +22,16 @@ def build(settings: Settings) -> tuple[Platform, object]:
 
 
 async def run(settings: Settings, platform_ready: object = None) -> None:
-    platform, app = build(settings)
-    config = uvicorn.Config(app, host=settings.api.host, port=settings.api.port, log_level=settings.log_level,
-                            access_log=False, lifespan="on", ws="websockets")
+    _platform, app = build(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.api.host,
+        port=settings.api.port,
+        log_level=settings.log_level,
+        access_log=False,
+        lifespan="on",
+        ws="websockets",
+    )
     server = uvicorn.Server(config)
     log.info("xueliang API on http://%s:%d/", settings.api.host, settings.api.port)
     await server.serve()

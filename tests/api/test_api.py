@@ -29,7 +29,9 @@ async def test_login_lockout_and_problem_json(client: httpx.AsyncClient) -> None
     for _ in range(5):
         r = await client.post("/api/v1/auth/login", json={"username": "root", "password": "wrong"})
         assert r.status_code == 401
-    r = await client.post("/api/v1/auth/login", json={"username": "root", "password": "Root-pass-1"})
+    r = await client.post(
+        "/api/v1/auth/login", json={"username": "root", "password": "Root-pass-1"}
+    )
     assert r.status_code == 401 and "locked" in r.json()["detail"]
     assert r.json()["status"] == 401 and r.json()["title"] == "Unauthorized"
 
@@ -37,41 +39,93 @@ async def test_login_lockout_and_problem_json(client: httpx.AsyncClient) -> None
 async def test_registry_crud_and_filters(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
     h = admin
     for code, name in [("34", "省"), ("3401", "市"), ("340102", "区")]:
-        assert (await client.put(f"/api/v1/divisions/{code}", json={"code": code, "name": name}, headers=h)).status_code == 200
-    r = await client.post("/api/v1/units", json={"name": "一中", "category": "公共服务行业", "department": "教育局",
-                                                 "division_code": "340102"}, headers=h)
+        assert (
+            await client.put(
+                f"/api/v1/divisions/{code}", json={"code": code, "name": name}, headers=h
+            )
+        ).status_code == 200
+    r = await client.post(
+        "/api/v1/units",
+        json={
+            "name": "一中",
+            "category": "公共服务行业",
+            "department": "教育局",
+            "division_code": "340102",
+        },
+        headers=h,
+    )
     assert r.status_code == 201 and r.json()["category"] == "public_service"
     unit_id = r.json()["id"]
-    r = await client.post("/api/v1/channels", json={"id": "34010200001320000001", "name": "校门", "unit_id": unit_id,
-                                                    "division_code": "340102", "point_class": 2, "tier": "street",
-                                                    "longitude": 117.2, "latitude": 31.8}, headers=h)
+    r = await client.post(
+        "/api/v1/channels",
+        json={
+            "id": "34010200001320000001",
+            "name": "校门",
+            "unit_id": unit_id,
+            "division_code": "340102",
+            "point_class": 2,
+            "tier": "street",
+            "longitude": 117.2,
+            "latitude": 31.8,
+        },
+        headers=h,
+    )
     assert r.status_code == 201, r.text
     bad = await client.post("/api/v1/channels", json={"id": "123", "name": "x"}, headers=h)
     assert bad.status_code == 422 and "20 digits" in bad.json()["detail"]
-    swapped = await client.post("/api/v1/channels", json={"id": "34010200001320000002", "name": "x",
-                                                          "longitude": 31.8, "latitude": 117.2}, headers=h)
+    swapped = await client.post(
+        "/api/v1/channels",
+        json={"id": "34010200001320000002", "name": "x", "longitude": 31.8, "latitude": 117.2},
+        headers=h,
+    )
     assert swapped.status_code == 422 and "swapped" in swapped.json()["detail"]
-    dup = await client.post("/api/v1/channels", json={"id": "34010200001320000001", "name": "x"}, headers=h)
+    dup = await client.post(
+        "/api/v1/channels", json={"id": "34010200001320000001", "name": "x"}, headers=h
+    )
     assert dup.status_code == 409
-    r = await client.get("/api/v1/channels", params={"division": "3401", "class": 2, "with_total": True}, headers=h)
+    r = await client.get(
+        "/api/v1/channels", params={"division": "3401", "class": 2, "with_total": True}, headers=h
+    )
     assert r.json()["total"] == 1 and r.json()["items"][0]["department"] == "教育局"
-    r = await client.patch("/api/v1/channels/34010200001320000001", json={"status": "ON"}, headers=h)
+    r = await client.patch(
+        "/api/v1/channels/34010200001320000001", json={"status": "ON"}, headers=h
+    )
     assert r.json()["status"] == "ON"
     assert (await client.get("/api/v1/channels/34010200001320000009", headers=h)).status_code == 404
     r = await client.get("/api/v1/statistics", params={"division": "3401"}, headers=h)
-    assert r.status_code == 200 and r.json()["points"] == 1 and r.json()["geo_labelling"]["rate"] == 1.0
+    assert (
+        r.status_code == 200
+        and r.json()["points"] == 1
+        and r.json()["geo_labelling"]["rate"] == 1.0
+    )
     r = await client.get("/api/v1/statistics.xlsx", headers=h)
     assert r.status_code == 200 and r.content[:2] == b"PK"
-    assert (await client.delete("/api/v1/channels/34010200001320000001", headers=h)).status_code == 204
+    assert (
+        await client.delete("/api/v1/channels/34010200001320000001", headers=h)
+    ).status_code == 204
 
 
-async def test_department_user_sees_only_its_department(client: httpx.AsyncClient, admin: dict[str, str], platform) -> None:  # type: ignore[no-untyped-def]
+async def test_department_user_sees_only_its_department(
+    client: httpx.AsyncClient, admin: dict[str, str], platform
+) -> None:  # type: ignore[no-untyped-def]
     h = admin
     await client.put("/api/v1/divisions/34", json={"code": "34", "name": "省"}, headers=h)
-    a = (await client.post("/api/v1/units", json={"name": "学校", "department": "教育局"}, headers=h)).json()["id"]
-    b = (await client.post("/api/v1/units", json={"name": "医院", "department": "卫健委"}, headers=h)).json()["id"]
-    await client.post("/api/v1/channels", json={"id": "34000000001320000001", "name": "学校门", "unit_id": a}, headers=h)
-    await client.post("/api/v1/channels", json={"id": "34000000001320000002", "name": "医院门", "unit_id": b}, headers=h)
+    a = (
+        await client.post("/api/v1/units", json={"name": "学校", "department": "教育局"}, headers=h)
+    ).json()["id"]
+    b = (
+        await client.post("/api/v1/units", json={"name": "医院", "department": "卫健委"}, headers=h)
+    ).json()["id"]
+    await client.post(
+        "/api/v1/channels",
+        json={"id": "34000000001320000001", "name": "学校门", "unit_id": a},
+        headers=h,
+    )
+    await client.post(
+        "/api/v1/channels",
+        json={"id": "34000000001320000002", "name": "医院门", "unit_id": b},
+        headers=h,
+    )
     await platform.users.create("edu", "School-pass-12", "department_user", department="教育局")
     e = await login(client, "edu", "School-pass-12")
     items = (await client.get("/api/v1/channels", headers=e)).json()["items"]
@@ -80,7 +134,9 @@ async def test_department_user_sees_only_its_department(client: httpx.AsyncClien
     assert (await client.post("/api/v1/units", json={"name": "x"}, headers=e)).status_code == 403
 
 
-async def test_healthz_open_and_metrics_guarded(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
+async def test_healthz_open_and_metrics_guarded(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
     assert (await client.get("/healthz")).json()["database"] == "ok"
     assert (await client.get("/metrics")).status_code == 401
     r = await client.get("/metrics", headers=admin)
@@ -88,7 +144,9 @@ async def test_healthz_open_and_metrics_guarded(client: httpx.AsyncClient, admin
 
 
 @pytest.mark.parametrize("limit", [0, 5000])
-async def test_limits_are_validated(client: httpx.AsyncClient, admin: dict[str, str], limit: int) -> None:
+async def test_limits_are_validated(
+    client: httpx.AsyncClient, admin: dict[str, str], limit: int
+) -> None:
     r = await client.get("/api/v1/channels", params={"limit": limit}, headers=admin)
     assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json")
 

@@ -56,5 +56,16 @@ def require(action: Action) -> Callable[[Principal], Awaitable[Principal]]:
     return dep
 
 
-def Allowed(action: Action) -> type[Principal]:  # noqa: N802 - reads like a type in signatures
-    return Annotated[Principal, Depends(require(action))]  # type: ignore[return-value]
+# One alias per action, so routes declare what they need in their signature.
+RegistryReader = Annotated[Principal, Depends(require(Action.REGISTRY_READ))]
+RegistryManager = Annotated[Principal, Depends(require(Action.REGISTRY_MANAGE))]
+StatsReader = Annotated[Principal, Depends(require(Action.STATS_READ))]
+UsersManager = Annotated[Principal, Depends(require(Action.USERS_MANAGE))]
+MetricsReader = Annotated[Principal, Depends(require(Action.METRICS_READ))]
+LiveViewer = Annotated[Principal, Depends(require(Action.LIVE_VIEW))]
+PlaybackViewer = Annotated[Principal, Depends(require(Action.PLAYBACK))]
+Downloader = Annotated[Principal, Depends(require(Action.DOWNLOAD))]
+PtzOperator = Annotated[Principal, Depends(require(Action.PTZ))]
+DeviceQuerier = Annotated[Principal, Depends(require(Action.DEVICE_QUERY))]
+DeviceController = Annotated[Principal, Depends(require(Action.DEVICE_CONTROL))]
+SignallingManager = Annotated[Principal, Depends(require(Action.SIGNALLING_MANAGE))]

@@ -17,7 +17,14 @@ from xueliang.app import Platform
 
 PREFIX = "/api/v1"
 #: The only routes reachable without a token (tests/api/test_auth_everywhere.py proves the rest).
-OPEN_ROUTES = {"/healthz", f"{PREFIX}/auth/login", f"{PREFIX}/openapi.json", f"{PREFIX}/docs", "/", "/player"}
+OPEN_ROUTES = {
+    "/healthz",
+    f"{PREFIX}/auth/login",
+    f"{PREFIX}/openapi.json",
+    f"{PREFIX}/docs",
+    "/",
+    "/player",
+}
 
 REQUESTS = Counter("xueliang_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("xueliang_http_request_seconds", "HTTP request latency", ["route"])
@@ -38,8 +45,14 @@ def create_app(platform: Platform, *, manage_lifecycle: bool = True) -> FastAPI:
             if manage_lifecycle:
                 await platform.stop()
 
-    app = FastAPI(title="xueliang", version=__version__, openapi_url=f"{PREFIX}/openapi.json",
-                  docs_url=f"{PREFIX}/docs", redoc_url=None, lifespan=lifespan)
+    app = FastAPI(
+        title="xueliang",
+        version=__version__,
+        openapi_url=f"{PREFIX}/openapi.json",
+        docs_url=f"{PREFIX}/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
     app.state.platform = platform
     problems.install(app)
 

@@ -17,7 +17,14 @@ PROBLEM = "application/problem+json"
 
 
 def problem(status: int, title: str, detail: str, request: Request, **extra: Any) -> JSONResponse:
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, "instance": request.url.path, **extra}
+    body = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        **extra,
+    }
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
@@ -29,14 +36,25 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"loc": [str(x) for x in e.get("loc", ())], "msg": e.get("msg", ""), "type": e.get("type", "")}
-                  for e in exc.errors()]
+        errors = [
+            {
+                "loc": [str(x) for x in e.get("loc", ())],
+                "msg": e.get("msg", ""),
+                "type": e.get("type", ""),
+            }
+            for e in exc.errors()
+        ]
         detail = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors)
         return problem(422, "Invalid input", detail, request, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem(exc.status_code, str(exc.detail) if exc.status_code != 404 else "Not found", str(exc.detail), request)
+        return problem(
+            exc.status_code,
+            str(exc.detail) if exc.status_code != 404 else "Not found",
+            str(exc.detail),
+            request,
+        )
 
     @app.exception_handler(ValueError)
     async def _value(request: Request, exc: ValueError) -> JSONResponse:
@@ -45,4 +63,6 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s", request.url.path)
-        return problem(500, "Internal error", "the server hit an unexpected error; it has been logged", request)
+        return problem(
+            500, "Internal error", "the server hit an unexpected error; it has been logged", request
+        )

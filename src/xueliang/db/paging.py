@@ -14,7 +14,11 @@ from xueliang.errors import Invalid
 
 
 def encode_cursor(values: list[Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(values, separators=(",", ":")).encode()).decode().rstrip("=")
+    return (
+        base64.urlsafe_b64encode(json.dumps(values, separators=(",", ":")).encode())
+        .decode()
+        .rstrip("=")
+    )
 
 
 def decode_cursor(cursor: str, n: int) -> list[Any]:
@@ -28,7 +32,9 @@ def decode_cursor(cursor: str, n: int) -> list[Any]:
     return values
 
 
-def keyset(stmt: Select[Any], keys: list[InstrumentedAttribute[Any]], cursor: str | None, limit: int) -> Select[Any]:
+def keyset(
+    stmt: Select[Any], keys: list[InstrumentedAttribute[Any]], cursor: str | None, limit: int
+) -> Select[Any]:
     """Order ``stmt`` by ``keys`` and start after ``cursor``; fetch one extra row to know if there is more."""
     if cursor:
         values = decode_cursor(cursor, len(keys))

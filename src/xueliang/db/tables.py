@@ -84,7 +84,9 @@ class Unit(Base):
     department: Mapped[str | None] = mapped_column(String(200), index=True)
     division_code: Mapped[str | None] = mapped_column(String(20), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=_now, onupdate=_now
+    )
 
 
 class Platform(Base):
@@ -152,7 +154,9 @@ class Device(Base):
     channel_count: Mapped[int] = mapped_column(Integer, default=0)
     gb_version: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=_now, onupdate=_now
+    )
 
 
 class Channel(Base):
@@ -168,8 +172,12 @@ class Channel(Base):
     name: Mapped[str] = mapped_column(String(200))
     #: camera / group (215 business group, 216 virtual organisation).
     kind: Mapped[str] = mapped_column(String(8), default="camera")
-    device_id: Mapped[str | None] = mapped_column(ForeignKey("devices.id", ondelete="SET NULL"), index=True)
-    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"), index=True)
+    device_id: Mapped[str | None] = mapped_column(
+        ForeignKey("devices.id", ondelete="SET NULL"), index=True
+    )
+    unit_id: Mapped[int | None] = mapped_column(
+        ForeignKey("units.id", ondelete="SET NULL"), index=True
+    )
     #: Copied from the unit so department filters and statistics need no join.
     department: Mapped[str | None] = mapped_column(String(200))
     division_code: Mapped[str] = mapped_column(String(20), default="")
@@ -194,7 +202,9 @@ class Channel(Base):
     rtsp_url: Mapped[str | None] = mapped_column(String(1000))
     extra: Mapped[dict[str, str] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=_now, onupdate=_now
+    )
 
 
 class SurveySummary(Base):
@@ -218,7 +228,9 @@ class Event(Base):
 
     __tablename__ = "events"
     __table_args__ = (Index("ix_events_subject_at", "subject", "at"),)
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
     kind: Mapped[str] = mapped_column(String(64), index=True)
     subject: Mapped[str] = mapped_column(String(64))

@@ -225,7 +225,7 @@ class ChannelFields(_In):
 
 class ChannelIn(ChannelFields):
     id: str
-    name: str = Field(min_length=1, max_length=200)  # type: ignore[assignment]
+    name: str = Field(min_length=1, max_length=200)
 
     _gbid = field_validator("id")(_gb)
 
@@ -272,5 +272,3 @@ class ChannelFilter(BaseModel):
     q: str | None = None
     #: Restrict to these channel ids (authorization scopes narrow listings through this).
     bbox: tuple[float, float, float, float] | None = None
-
-

@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from xueliang.access.policy import ROLES, Action
-from xueliang.api.deps import Allowed, PlatformDep, PrincipalDep
+from xueliang.access.policy import ROLES
+from xueliang.api.deps import PlatformDep, PrincipalDep, UsersManager
 
 router = APIRouter(tags=["auth"])
 
@@ -35,8 +35,14 @@ class UserIn(BaseModel):
 
 
 def _user(u: Any) -> dict[str, Any]:
-    return {"id": u.id, "username": u.username, "role": u.role, "department": u.department,
-            "division_code": u.division_code, "display_name": u.display_name}
+    return {
+        "id": u.id,
+        "username": u.username,
+        "role": u.role,
+        "department": u.department,
+        "division_code": u.division_code,
+        "display_name": u.display_name,
+    }
 
 
 @router.post("/auth/login", response_model=TokenOut)
@@ -47,8 +53,14 @@ async def login(body: LoginIn, platform: PlatformDep) -> dict[str, Any]:
 
 @router.get("/auth/me")
 async def me(p: PrincipalDep) -> dict[str, Any]:
-    return {"id": p.user_id, "username": p.username, "role": p.role, "department": p.department,
-            "division_code": p.division_code, "actions": sorted(a.value for a in ROLES.get(p.role, ()))}
+    return {
+        "id": p.user_id,
+        "username": p.username,
+        "role": p.role,
+        "department": p.department,
+        "division_code": p.division_code,
+        "actions": sorted(a.value for a in ROLES.get(p.role, ())),
+    }
 
 
 @router.post("/auth/logout-everywhere", status_code=204)
@@ -57,12 +69,22 @@ async def logout_everywhere(p: PrincipalDep, platform: PlatformDep) -> None:
 
 
 @router.get("/users", tags=["users"])
-async def list_users(platform: PlatformDep, _: Allowed(Action.USERS_MANAGE)) -> list[dict[str, Any]]:  # type: ignore[valid-type]
+async def list_users(
+    platform: PlatformDep, _: UsersManager
+) -> list[dict[str, Any]]:
     return [_user(u) for u in await platform.users.list()]
 
 
 @router.post("/users", tags=["users"], status_code=201)
-async def create_user(body: UserIn, platform: PlatformDep, _: Allowed(Action.USERS_MANAGE)) -> dict[str, Any]:  # type: ignore[valid-type]
-    u = await platform.users.create(body.username, body.password, body.role, department=body.department,
-                                    division_code=body.division_code, display_name=body.display_name)
+async def create_user(
+    body: UserIn, platform: PlatformDep, _: UsersManager
+) -> dict[str, Any]:
+    u = await platform.users.create(
+        body.username,
+        body.password,
+        body.role,
+        department=body.department,
+        division_code=body.division_code,
+        display_name=body.display_name,
+    )
     return _user(u)

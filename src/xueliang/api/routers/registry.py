@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
 from xueliang.access.policy import Action, authorize, scope_conditions
-from xueliang.api.deps import Allowed, PlatformDep
+from xueliang.api.deps import PlatformDep, RegistryManager, RegistryReader
 from xueliang.registry.models import (
     ChannelFields,
     ChannelFilter,
@@ -27,8 +27,6 @@ from xueliang.registry.models import (
 )
 
 router = APIRouter(tags=["registry"])
-Reader = Allowed(Action.REGISTRY_READ)
-Manager = Allowed(Action.REGISTRY_MANAGE)
 Limit = Annotated[int, Query(ge=1, le=1000)]
 
 
@@ -64,14 +62,21 @@ def _page(model: type[BaseModel], rows: list[Any], cursor: str | None) -> dict[s
 
 # ---- divisions ---------------------------------------------------------------------------
 @router.get("/divisions", response_model=DivisionPage)
-async def list_divisions(platform: PlatformDep, _: Reader, parent: str | None = None, under: str | None = None,
-                         q: str | None = None, cursor: str | None = None, limit: Limit = 100) -> dict[str, Any]:
+async def list_divisions(
+    platform: PlatformDep,
+    _: RegistryReader,
+    parent: str | None = None,
+    under: str | None = None,
+    q: str | None = None,
+    cursor: str | None = None,
+    limit: Limit = 100,
+) -> dict[str, Any]:
     rows, nxt = await platform.registry.list_divisions(parent, under, q, cursor, limit)
     return _page(DivisionOut, rows, nxt)
 
 
 @router.put("/divisions/{code}", response_model=DivisionOut)
-async def put_division(code: str, body: DivisionIn, platform: PlatformDep, _: Manager) -> Any:
+async def put_division(code: str, body: DivisionIn, platform: PlatformDep, _: RegistryManager) -> Any:
     if body.code != code:
         from xueliang.errors import Invalid
 
@@ -80,103 +85,129 @@ async def put_division(code: str, body: DivisionIn, platform: PlatformDep, _: Ma
 
 
 @router.get("/divisions/{code}", response_model=DivisionOut)
-async def get_division(code: str, platform: PlatformDep, _: Reader) -> Any:
+async def get_division(code: str, platform: PlatformDep, _: RegistryReader) -> Any:
     return await platform.registry.get_division(code)
 
 
 @router.delete("/divisions/{code}", status_code=204)
-async def delete_division(code: str, platform: PlatformDep, _: Manager) -> Response:
+async def delete_division(code: str, platform: PlatformDep, _: RegistryManager) -> Response:
     await platform.registry.delete_division(code)
     return Response(status_code=204)
 
 
 # ---- units -------------------------------------------------------------------------------
 @router.get("/units", response_model=UnitPage)
-async def list_units(platform: PlatformDep, _: Reader, q: str | None = None, department: str | None = None,
-                     division: str | None = None, category: str | None = None, cursor: str | None = None,
-                     limit: Limit = 100) -> dict[str, Any]:
-    rows, nxt = await platform.registry.list_units(q=q, department=department, division=division, category=category,
-                                                   cursor=cursor, limit=limit)
+async def list_units(
+    platform: PlatformDep,
+    _: RegistryReader,
+    q: str | None = None,
+    department: str | None = None,
+    division: str | None = None,
+    category: str | None = None,
+    cursor: str | None = None,
+    limit: Limit = 100,
+) -> dict[str, Any]:
+    rows, nxt = await platform.registry.list_units(
+        q=q, department=department, division=division, category=category, cursor=cursor, limit=limit
+    )
     return _page(UnitOut, rows, nxt)
 
 
 @router.post("/units", response_model=UnitOut, status_code=201)
-async def create_unit(body: UnitIn, platform: PlatformDep, _: Manager) -> Any:
+async def create_unit(body: UnitIn, platform: PlatformDep, _: RegistryManager) -> Any:
     return await platform.registry.create_unit(body)
 
 
 @router.get("/units/{unit_id}", response_model=UnitOut)
-async def get_unit(unit_id: int, platform: PlatformDep, _: Reader) -> Any:
+async def get_unit(unit_id: int, platform: PlatformDep, _: RegistryReader) -> Any:
     return await platform.registry.get_unit(unit_id)
 
 
 @router.patch("/units/{unit_id}", response_model=UnitOut)
-async def patch_unit(unit_id: int, body: UnitPatch, platform: PlatformDep, _: Manager) -> Any:
+async def patch_unit(unit_id: int, body: UnitPatch, platform: PlatformDep, _: RegistryManager) -> Any:
     return await platform.registry.update_unit(unit_id, body)
 
 
 @router.delete("/units/{unit_id}", status_code=204)
-async def delete_unit(unit_id: int, platform: PlatformDep, _: Manager) -> Response:
+async def delete_unit(unit_id: int, platform: PlatformDep, _: RegistryManager) -> Response:
     await platform.registry.delete_unit(unit_id)
     return Response(status_code=204)
 
 
 # ---- platforms ---------------------------------------------------------------------------
 @router.get("/platforms", response_model=PlatformPage)
-async def list_platforms(platform: PlatformDep, _: Reader, unit_id: int | None = None, q: str | None = None,
-                         cursor: str | None = None, limit: Limit = 100) -> dict[str, Any]:
-    rows, nxt = await platform.registry.list_platforms(unit_id=unit_id, q=q, cursor=cursor, limit=limit)
+async def list_platforms(
+    platform: PlatformDep,
+    _: RegistryReader,
+    unit_id: int | None = None,
+    q: str | None = None,
+    cursor: str | None = None,
+    limit: Limit = 100,
+) -> dict[str, Any]:
+    rows, nxt = await platform.registry.list_platforms(
+        unit_id=unit_id, q=q, cursor=cursor, limit=limit
+    )
     return _page(PlatformOut, rows, nxt)
 
 
 @router.post("/platforms", response_model=PlatformOut, status_code=201)
-async def create_platform(body: PlatformIn, platform: PlatformDep, _: Manager) -> Any:
+async def create_platform(body: PlatformIn, platform: PlatformDep, _: RegistryManager) -> Any:
     return await platform.registry.create_platform(body)
 
 
 @router.get("/platforms/{platform_id}", response_model=PlatformOut)
-async def get_platform(platform_id: int, platform: PlatformDep, _: Reader) -> Any:
+async def get_platform(platform_id: int, platform: PlatformDep, _: RegistryReader) -> Any:
     return await platform.registry.get_platform(platform_id)
 
 
 @router.patch("/platforms/{platform_id}", response_model=PlatformOut)
-async def patch_platform(platform_id: int, body: dict[str, Any], platform: PlatformDep, _: Manager) -> Any:
+async def patch_platform(
+    platform_id: int, body: dict[str, Any], platform: PlatformDep, _: RegistryManager
+) -> Any:
     return await platform.registry.update_platform(platform_id, body)
 
 
 @router.delete("/platforms/{platform_id}", status_code=204)
-async def delete_platform(platform_id: int, platform: PlatformDep, _: Manager) -> Response:
+async def delete_platform(platform_id: int, platform: PlatformDep, _: RegistryManager) -> Response:
     await platform.registry.delete_platform(platform_id)
     return Response(status_code=204)
 
 
 # ---- devices -----------------------------------------------------------------------------
 @router.get("/devices", response_model=DevicePage)
-async def list_devices(platform: PlatformDep, _: Reader, q: str | None = None, online: bool | None = None,
-                       admission: str | None = None, unit_id: int | None = None, cursor: str | None = None,
-                       limit: Limit = 100) -> dict[str, Any]:
-    rows, nxt = await platform.registry.list_devices(q=q, online=online, admission=admission, unit_id=unit_id,
-                                                     cursor=cursor, limit=limit)
+async def list_devices(
+    platform: PlatformDep,
+    _: RegistryReader,
+    q: str | None = None,
+    online: bool | None = None,
+    admission: str | None = None,
+    unit_id: int | None = None,
+    cursor: str | None = None,
+    limit: Limit = 100,
+) -> dict[str, Any]:
+    rows, nxt = await platform.registry.list_devices(
+        q=q, online=online, admission=admission, unit_id=unit_id, cursor=cursor, limit=limit
+    )
     return _page(DeviceOut, rows, nxt)
 
 
 @router.post("/devices", response_model=DeviceOut, status_code=201)
-async def create_device(body: DeviceIn, platform: PlatformDep, _: Manager) -> Any:
+async def create_device(body: DeviceIn, platform: PlatformDep, _: RegistryManager) -> Any:
     return await platform.registry.create_device(body)
 
 
 @router.get("/devices/{device_id}", response_model=DeviceOut)
-async def get_device(device_id: str, platform: PlatformDep, _: Reader) -> Any:
+async def get_device(device_id: str, platform: PlatformDep, _: RegistryReader) -> Any:
     return await platform.registry.get_device(device_id)
 
 
 @router.patch("/devices/{device_id}", response_model=DeviceOut)
-async def patch_device(device_id: str, body: DevicePatch, platform: PlatformDep, _: Manager) -> Any:
+async def patch_device(device_id: str, body: DevicePatch, platform: PlatformDep, _: RegistryManager) -> Any:
     return await platform.registry.update_device(device_id, body)
 
 
 @router.delete("/devices/{device_id}", status_code=204)
-async def delete_device(device_id: str, platform: PlatformDep, _: Manager) -> Response:
+async def delete_device(device_id: str, platform: PlatformDep, _: RegistryManager) -> Response:
     await platform.registry.delete_device(device_id)
     return Response(status_code=204)
 
@@ -184,13 +215,24 @@ async def delete_device(device_id: str, platform: PlatformDep, _: Manager) -> Re
 # ---- channels ----------------------------------------------------------------------------
 @router.get("/channels", response_model=ChannelPage)
 async def list_channels(
-    platform: PlatformDep, p: Reader,
-    division: str | None = None, department: str | None = None, unit_id: int | None = None,
-    device_id: str | None = None, point_class: Annotated[int | None, Query(alias="class", ge=1, le=3)] = None,
-    coverage: str | None = None, tier: str | None = None, status: str | None = None, kind: str | None = "camera",
-    key_site: bool | None = None, networked: bool | None = None, q: str | None = None,
+    platform: PlatformDep,
+    p: RegistryReader,
+    division: str | None = None,
+    department: str | None = None,
+    unit_id: int | None = None,
+    device_id: str | None = None,
+    point_class: Annotated[int | None, Query(alias="class", ge=1, le=3)] = None,
+    coverage: str | None = None,
+    tier: str | None = None,
+    status: str | None = None,
+    kind: str | None = "camera",
+    key_site: bool | None = None,
+    networked: bool | None = None,
+    q: str | None = None,
     bbox: Annotated[str | None, Query(description="west,south,east,north")] = None,
-    cursor: str | None = None, limit: Limit = 100, with_total: bool = False,
+    cursor: str | None = None,
+    limit: Limit = 100,
+    with_total: bool = False,
 ) -> dict[str, Any]:
     box = None
     if bbox:
@@ -198,9 +240,21 @@ async def list_channels(
         if len(parts) != 4:
             raise ValueError("bbox must be west,south,east,north")
         box = (parts[0], parts[1], parts[2], parts[3])
-    f = ChannelFilter(division=division, department=department, unit_id=unit_id, device_id=device_id,
-                      point_class=point_class, coverage=coverage, tier=tier, status=status, kind=kind or None,
-                      key_site=key_site, networked=networked, q=q, bbox=box)
+    f = ChannelFilter(
+        division=division,
+        department=department,
+        unit_id=unit_id,
+        device_id=device_id,
+        point_class=point_class,
+        coverage=coverage,
+        tier=tier,
+        status=status,
+        kind=kind or None,
+        key_site=key_site,
+        networked=networked,
+        q=q,
+        bbox=box,
+    )
     scope = scope_conditions(p)
     rows, nxt = await platform.registry.list_channels(f, cursor, limit, extra=scope)
     out = _page(ChannelOut, rows, nxt)
@@ -210,23 +264,25 @@ async def list_channels(
 
 
 @router.post("/channels", response_model=ChannelOut, status_code=201)
-async def create_channel(body: ChannelIn, platform: PlatformDep, _: Manager) -> Any:
+async def create_channel(body: ChannelIn, platform: PlatformDep, _: RegistryManager) -> Any:
     return await platform.registry.create_channel(body)
 
 
 @router.get("/channels/{channel_id}", response_model=ChannelOut)
-async def get_channel(channel_id: str, platform: PlatformDep, p: Reader) -> Any:
+async def get_channel(channel_id: str, platform: PlatformDep, p: RegistryReader) -> Any:
     ch = await platform.registry.get_channel(channel_id)
     authorize(p, Action.REGISTRY_READ, ch)
     return ch
 
 
 @router.patch("/channels/{channel_id}", response_model=ChannelOut)
-async def patch_channel(channel_id: str, body: ChannelFields, platform: PlatformDep, _: Manager) -> Any:
+async def patch_channel(
+    channel_id: str, body: ChannelFields, platform: PlatformDep, _: RegistryManager
+) -> Any:
     return await platform.registry.update_channel(channel_id, body)
 
 
 @router.delete("/channels/{channel_id}", status_code=204)
-async def delete_channel(channel_id: str, platform: PlatformDep, _: Manager) -> Response:
+async def delete_channel(channel_id: str, platform: PlatformDep, _: RegistryManager) -> Response:
     await platform.registry.delete_channel(channel_id)
     return Response(status_code=204)

@@ -10,13 +10,10 @@ from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.background import BackgroundTask
 
-from xueliang.access.policy import Action
-from xueliang.api.deps import Allowed, PlatformDep
+from xueliang.api.deps import PlatformDep, RegistryManager, RegistryReader
 from xueliang.errors import Invalid
 
 router = APIRouter(tags=["survey"])
-Manager = Allowed(Action.REGISTRY_MANAGE)
-Reader = Allowed(Action.REGISTRY_READ)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -32,25 +29,37 @@ def _report(report: Any) -> JSONResponse:
 
 
 @router.post("/survey/import")
-async def import_survey(platform: PlatformDep, _: Manager, file: Annotated[UploadFile, File()],
-                        department: Annotated[str | None, Form()] = None,
-                        dry_run: Annotated[bool, Form()] = False) -> JSONResponse:
+async def import_survey(
+    platform: PlatformDep,
+    _: RegistryManager,
+    file: Annotated[UploadFile, File()],
+    department: Annotated[str | None, Form()] = None,
+    dry_run: Annotated[bool, Form()] = False,
+) -> JSONResponse:
     """Form 1 (摸底调查表) or Form 2 (摸底汇总表). 200 with the report, or 422 with every problem."""
     from xueliang.registry import survey
 
     data = await _read(file, platform.settings.api.upload_max_bytes)
-    rep = await survey.import_survey(platform.sessions, data, file.filename or "", department, dry_run=dry_run)
+    rep = await survey.import_survey(
+        platform.sessions, data, file.filename or "", department, dry_run=dry_run
+    )
     return _report(rep)
 
 
 @router.post("/channels/import")
-async def import_channels(platform: PlatformDep, _: Manager, file: Annotated[UploadFile, File()],
-                          dry_run: Annotated[bool, Form()] = False) -> JSONResponse:
+async def import_channels(
+    platform: PlatformDep,
+    _: RegistryManager,
+    file: Annotated[UploadFile, File()],
+    dry_run: Annotated[bool, Form()] = False,
+) -> JSONResponse:
     """Form 3 (点位清单)."""
     from xueliang.registry import channel_list
 
     data = await _read(file, platform.settings.api.upload_max_bytes)
-    rep = await channel_list.import_channels(platform.sessions, data, file.filename or "", dry_run=dry_run)
+    rep = await channel_list.import_channels(
+        platform.sessions, data, file.filename or "", dry_run=dry_run
+    )
     return _report(rep)
 
 
@@ -64,12 +73,22 @@ def _tmp(suffix: str) -> Path:
 
 def _file(path: Path, name: str) -> FileResponse:
     media = XLSX if name.endswith(".xlsx") else "text/csv; charset=utf-8"
-    return FileResponse(path, media_type=media, filename=name, background=BackgroundTask(path.unlink, missing_ok=True))
+    return FileResponse(
+        path,
+        media_type=media,
+        filename=name,
+        background=BackgroundTask(path.unlink, missing_ok=True),
+    )
 
 
 @router.get("/survey/export")
-async def export_survey(platform: PlatformDep, _: Reader, department: str | None = None,
-                        form: str = "survey", format: str = "xlsx") -> FileResponse:
+async def export_survey(
+    platform: PlatformDep,
+    _: RegistryReader,
+    department: str | None = None,
+    form: str = "survey",
+    format: str = "xlsx",
+) -> FileResponse:
     if format not in ("xlsx", "csv") or form not in ("survey", "summary"):
         raise Invalid("form must be survey or summary; format xlsx or csv")
     from xueliang.registry import survey
@@ -83,7 +102,7 @@ async def export_survey(platform: PlatformDep, _: Reader, department: str | None
 
 
 @router.get("/channels.xlsx")
-async def export_channels_xlsx(platform: PlatformDep, _: Reader) -> FileResponse:
+async def export_channels_xlsx(platform: PlatformDep, _: RegistryReader) -> FileResponse:
     from xueliang.registry import channel_list
 
     path = _tmp(".xlsx")

@@ -8,8 +8,7 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from xueliang.access.policy import Action
-from xueliang.api.deps import Allowed, PlatformDep
+from xueliang.api.deps import MetricsReader, PlatformDep
 
 router = APIRouter(tags=["system"])
 
@@ -27,5 +26,5 @@ async def healthz(platform: PlatformDep) -> dict[str, Any]:
 
 
 @router.get("/metrics")
-async def metrics(_: Allowed(Action.METRICS_READ)) -> Response:  # type: ignore[valid-type]
+async def metrics(_: MetricsReader) -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

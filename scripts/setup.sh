@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Set up everything xueliang needs on a fresh Debian machine: system packages, a virtualenv with
+# the project and its tools, and the browser console. Safe to run again: it skips what is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v ffprobe >/dev/null || need_apt+=(ffmpeg)
+command -v sipp >/dev/null || need_apt+=(sip-tester)
+command -v chromium >/dev/null || need_apt+=(chromium)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+command -v node >/dev/null || need_apt+=(nodejs npm)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.xueliang-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "setup: installing Python packages"
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -e '.[dev]'
+  touch "$stamp"
+fi
+
+if [ -f web/package.json ]; then
+  if [ ! -d web/node_modules ] || [ web/package.json -nt web/node_modules ]; then
+    echo "setup: installing web packages"
+    (cd web && npm ci --no-audit --no-fund --loglevel=error 2>/dev/null || npm install --no-audit --no-fund --loglevel=error)
+  fi
+  (cd web && npm run -s build)
+fi
+echo "setup: done"

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The whole check, from a fresh clone: setup, lint, types, and the test suite against SQLite and
+# a throw-away PostgreSQL cluster on loopback.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+
+echo "== ruff"
+.venv/bin/ruff check src tests bench
+echo "== mypy"
+.venv/bin/mypy
+echo "== PostgreSQL (throw-away cluster)"
+export XUELIANG_TEST_PG_URL
+XUELIANG_TEST_PG_URL=$(scripts/pg.sh start)
+trap 'scripts/pg.sh stop' EXIT
+echo "== pytest"
+.venv/bin/python -m pytest -p no:randomly "$@"
