@@ -73,7 +73,28 @@ def create_app(platform: Platform, *, manage_lifecycle: bool = True) -> FastAPI:
         app.include_router(r, prefix=PREFIX)
     for extra in platform_routers(platform):
         app.include_router(extra, prefix=PREFIX)  # type: ignore[arg-type]
+    _mount_console(app)
     return app
+
+
+def _mount_console(app: FastAPI) -> None:
+    """The browser console (built from web/ into static/console) at /, with SPA fallback."""
+    from fastapi.responses import FileResponse, HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+
+    console = STATIC / "console"
+    if (console / "assets").is_dir():
+        app.mount("/assets", StaticFiles(directory=console / "assets"), name="assets")
+
+    @app.get("/", include_in_schema=False)
+    @app.get("/app/{rest:path}", include_in_schema=False)
+    async def index(rest: str = "") -> Response:
+        page = console / "index.html"
+        if page.is_file():
+            return FileResponse(page, headers={"Cache-Control": "no-cache"})
+        return HTMLResponse("<!doctype html><title>xueliang</title><h1>xueliang</h1>"
+                            "<p>The console is not built: run <code>scripts/setup.sh</code>. "
+                            "The API is at <a href='/api/v1/docs'>/api/v1/docs</a>.</p>")
 
 
 def platform_routers(platform: Platform) -> list[object]:
