@@ -124,7 +124,9 @@ def parameter_nals(codec: Codec, ps: ParameterSets) -> dict[int, list[bytes]]:
         order = {32: [ps.vps], 33: [ps.sps], 34: [ps.pps]}
     else:
         order = {7: [ps.sps], 8: [ps.pps]}
-    out: dict[int, list[bytes]] = {t: [_strip_start_code(n) for n in v if n] for t, v in order.items()}
+    out: dict[int, list[bytes]] = {
+        t: [_strip_start_code(n) for n in v if n] for t, v in order.items()
+    }
     for extra in ps.extra:
         nal = _strip_start_code(extra)
         if not nal:

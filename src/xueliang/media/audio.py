@@ -14,6 +14,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from xueliang.media.frame import Codec, Frame
@@ -23,7 +24,21 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 #: MPEG-4 samplingFrequencyIndex (ISO/IEC 14496-3 Table 1.18).
-SAMPLE_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
+SAMPLE_RATES = (
+    96000,
+    88200,
+    64000,
+    48000,
+    44100,
+    32000,
+    24000,
+    22050,
+    16000,
+    12000,
+    11025,
+    8000,
+    7350,
+)
 
 #: Samples per AAC (LC) raw data block.
 AAC_FRAME_SAMPLES = 1024
@@ -139,6 +154,7 @@ def adts_header(config: AudioConfig, payload_length: int) -> bytes:
 # ------------------------------------------------------------------------------ G.711
 
 
+@cache
 def _g711_tables() -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
     import numpy as np
 
@@ -147,7 +163,9 @@ def _g711_tables() -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
     a = codes ^ 0x55
     seg = (a & 0x70) >> 4
     t = (a & 0x0F) << 4
-    t = np.where(seg == 0, t + 8, np.where(seg == 1, t + 0x108, (t + 0x108) << np.maximum(seg - 1, 0)))
+    t = np.where(
+        seg == 0, t + 8, np.where(seg == 1, t + 0x108, (t + 0x108) << np.maximum(seg - 1, 0))
+    )
     alaw = np.where(a & 0x80, t, -t)
     # µ-law
     u = ~codes & 0xFF
@@ -164,10 +182,19 @@ class G711ToAac:
     output lags input by about 130 ms at 8 kHz). Output timestamps follow the sample count from
     the first input frame; a jump of more than ``resync_ms`` between the input clock and the
     sample count (packet loss, a camera clock step) flushes the encoder and re-anchors.
+
+    FFmpeg's native AAC encoder with ``aac_coder="fast"`` costs about 2.4× less CPU than its
+    default (``twoloop``); at 32 kbit/s for 8 kHz speech the difference is not audible.
     """
 
     def __init__(
-        self, codec: Codec, *, sample_rate: int = 8000, bit_rate: int = 32000, resync_ms: int = 500
+        self,
+        codec: Codec,
+        *,
+        sample_rate: int = 8000,
+        bit_rate: int = 32000,
+        resync_ms: int = 500,
+        aac_coder: str = "fast",
     ) -> None:
         if codec not in (Codec.G711A, Codec.G711U):
             raise ValueError(f"not G.711: {codec}")
@@ -178,11 +205,14 @@ class G711ToAac:
         self.codec = codec
         self.config = AudioConfig(Codec.AAC, sample_rate, 1, 2)
         self._bit_rate = bit_rate
+        self._aac_coder = aac_coder
         self._resync = resync_ms * 90
         self._encoder: Any = None
         self._resampler: Any = None
         self._anchor = 0  # 90 kHz time of input sample 0 of the current encoder
-        self._samples = 0  # input samples (8 kHz) fed to the current encoder
+        self._samples = 0  # input samples (8 kHz) since the anchor
+        self._sent = 0  # of which handed to the encoder
+        self._pending = bytearray()  # G.711 bytes (= samples) not yet handed to the encoder
 
     def _open(self, anchor: int) -> None:
         import av
@@ -192,6 +222,7 @@ class G711ToAac:
         enc.layout = "mono"
         enc.format = "fltp"
         enc.bit_rate = self._bit_rate
+        enc.options = {"aac_coder": self._aac_coder}
         enc.open()
         self._encoder = enc
         self._resampler = (
@@ -201,6 +232,8 @@ class G711ToAac:
         )
         self._anchor = anchor
         self._samples = 0
+        self._sent = 0
+        self._pending = bytearray()
 
     def feed(self, frame: Frame) -> list[Frame]:
         """Transcode one G.711 frame; returns the AAC frames that became ready."""
@@ -213,18 +246,27 @@ class G711ToAac:
                 out.extend(self.flush())
         if self._encoder is None:
             self._open(frame.dts)
-        if not frame.data:
-            return out
+        self._pending += frame.data
+        self._samples += len(frame.data)
+        if len(self._pending) >= AAC_FRAME_SAMPLES:  # batch: one PyAV round trip per AAC frame
+            out.extend(self._encode_pending())
+        return out
+
+    def _encode_pending(self) -> list[Frame]:
         import av
         import numpy as np
 
-        pcm = self._table[np.frombuffer(frame.data, dtype=np.uint8)].reshape(1, -1)
+        if not self._pending:
+            return []
+        pcm = self._table[np.frombuffer(self._pending, dtype=np.uint8)].reshape(1, -1)
         af = av.AudioFrame.from_ndarray(pcm, format="fltp", layout="mono")
         af.sample_rate = 8000
-        af.pts = self._samples
+        af.pts = self._sent
         af.time_base = Fraction(1, 8000)
-        self._samples += pcm.shape[1]
+        self._sent += len(self._pending)
+        self._pending = bytearray()
         frames = self._resampler.resample(af) if self._resampler is not None else [af]
+        out: list[Frame] = []
         for f in frames:
             out.extend(self._packets(self._encoder.encode(f)))
         return out
@@ -233,7 +275,7 @@ class G711ToAac:
         """Drain the encoder (end of stream, or before re-anchoring)."""
         if self._encoder is None:
             return []
-        out: list[Frame] = []
+        out = self._encode_pending()
         if self._resampler is not None:
             for f in self._resampler.resample(None):
                 out.extend(self._packets(self._encoder.encode(f)))
@@ -260,4 +302,3 @@ class G711ToAac:
                 )
             )
         return out
-
