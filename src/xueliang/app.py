@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
+from typing import Any
 from pathlib import Path
 
 from xueliang.access.tokens import TokenSigner
@@ -36,7 +37,11 @@ class Platform:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.engine = create_engine(settings.database.url, echo=settings.database.echo, pool_size=settings.database.pool_size)
+        self.engine = create_engine(
+            settings.database.url,
+            echo=settings.database.echo,
+            pool_size=settings.database.pool_size,
+        )
         self.sessions = session_factory(self.engine)
         self.bus = EventBus()
         self.registry = RegistryService(self.sessions, self.bus)
@@ -46,6 +51,9 @@ class Platform:
         self._starters: list[Callable[[], Awaitable[None]]] = []
         self._stoppers: list[Callable[[], Awaitable[None]]] = []
         self.started = False
+        #: Set by subsystems.attach when enabled.
+        self.signalling: Any = None
+        self.media: Any = None
 
     def on_start(self, fn: Callable[[], Awaitable[None]]) -> None:
         self._starters.append(fn)
@@ -73,5 +81,7 @@ class Platform:
     async def bootstrap_admin(self) -> None:
         s = self.settings
         if s.bootstrap_admin and s.bootstrap_password and await self.users.count() == 0:
-            await self.users.create(s.bootstrap_admin, s.bootstrap_password, "administrator", enforce_policy=False)
+            await self.users.create(
+                s.bootstrap_admin, s.bootstrap_password, "administrator", enforce_policy=False
+            )
             log.info("created first administrator %s", s.bootstrap_admin)

@@ -14,8 +14,11 @@ import typer
 
 from xueliang.config import ConfigError, Settings, load_settings
 
-app = typer.Typer(help="xueliang: public-safety video networking platform (GB/T 28181).", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="xueliang: public-safety video networking platform (GB/T 28181).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 db_app = typer.Typer(help="Database.", no_args_is_help=True)
 survey_app = typer.Typer(help="Survey forms (摸底调查表 / 摸底汇总表).", no_args_is_help=True)
 channels_app = typer.Typer(help="Channel lists (点位清单).", no_args_is_help=True)
@@ -25,7 +28,9 @@ app.add_typer(survey_app, name="survey")
 app.add_typer(channels_app, name="channels")
 app.add_typer(user_app, name="user")
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML configuration file", exists=False)]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="TOML configuration file", exists=False)
+]
 T = TypeVar("T")
 
 
@@ -38,7 +43,9 @@ def _settings(config: Path | None, **overrides: Any) -> Settings:
 
 
 def _logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
 async def _with_platform(settings: Settings, fn: Callable[[Any], Awaitable[T]]) -> T:
@@ -67,7 +74,9 @@ def serve(config: ConfigOpt = None) -> None:
 def demo(
     config: ConfigOpt = None,
     fresh: Annotated[bool, typer.Option(help="Start from an empty demo database")] = False,
-    devices: Annotated[bool, typer.Option(help="Run simulated devices so cameras come online")] = True,
+    devices: Annotated[
+        bool, typer.Option(help="Run simulated devices so cameras come online")
+    ] = True,
 ) -> None:
     """Run the platform with a generated fictional city on the embedded defaults."""
     settings = _settings(config)
@@ -94,21 +103,35 @@ def _print_report(report: Any) -> None:
 
 
 @survey_app.command("import")
-def survey_import(file: Path, config: ConfigOpt = None,
-                  department: Annotated[str | None, typer.Option(help="主管部门, if the file has no title line")] = None,
-                  dry_run: bool = False) -> None:
+def survey_import(
+    file: Path,
+    config: ConfigOpt = None,
+    department: Annotated[
+        str | None, typer.Option(help="主管部门, if the file has no title line")
+    ] = None,
+    dry_run: bool = False,
+) -> None:
     """Import a survey form or summary table (xlsx or csv). All rows or none."""
     settings = _settings(config)
     from xueliang.registry.survey import import_survey
 
     data = _read_file(file)
-    report = asyncio.run(_with_platform(settings, lambda p: import_survey(p.sessions, data, file.name, department, dry_run=dry_run)))
+    report = asyncio.run(
+        _with_platform(
+            settings,
+            lambda p: import_survey(p.sessions, data, file.name, department, dry_run=dry_run),
+        )
+    )
     _print_report(report)
 
 
 @survey_app.command("export")
-def survey_export(file: Path, config: ConfigOpt = None, department: str | None = None,
-                  summary: Annotated[bool, typer.Option(help="Write the summary table (摸底汇总表)")] = False) -> None:
+def survey_export(
+    file: Path,
+    config: ConfigOpt = None,
+    department: str | None = None,
+    summary: Annotated[bool, typer.Option(help="Write the summary table (摸底汇总表)")] = False,
+) -> None:
     """Export the survey form (or the summary table) as xlsx or csv."""
     settings = _settings(config)
     from xueliang.registry.survey import export_summary, export_survey
@@ -125,7 +148,11 @@ def channels_import(file: Path, config: ConfigOpt = None, dry_run: bool = False)
     from xueliang.registry.channel_list import import_channels
 
     data = _read_file(file)
-    report = asyncio.run(_with_platform(settings, lambda p: import_channels(p.sessions, data, file.name, dry_run=dry_run)))
+    report = asyncio.run(
+        _with_platform(
+            settings, lambda p: import_channels(p.sessions, data, file.name, dry_run=dry_run)
+        )
+    )
     _print_report(report)
 
 
@@ -147,16 +174,31 @@ def _read_file(file: Path) -> bytes:
         raise typer.Exit(2)
     size = file.stat().st_size
     if size > MAX_IMPORT_BYTES:
-        typer.echo(f"{file.name}: NOT imported: the file is {size / 1e6:.1f} MB; imports are limited to "
-                   f"{MAX_IMPORT_BYTES // (1024 * 1024)} MB; the database is unchanged", err=True)
+        typer.echo(
+            f"{file.name}: NOT imported: the file is {size / 1e6:.1f} MB; imports are limited to "
+            f"{MAX_IMPORT_BYTES // (1024 * 1024)} MB; the database is unchanged",
+            err=True,
+        )
         raise typer.Exit(1)
     return file.read_bytes()
 
 
 @user_app.command("add")
-def user_add(name: str, role: Annotated[str, typer.Option(help="administrator, operator, department_user, maintainer, auditor, resident, system")],
-             config: ConfigOpt = None, department: str | None = None, division: str | None = None,
-             password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from standard input")] = False) -> None:
+def user_add(
+    name: str,
+    role: Annotated[
+        str,
+        typer.Option(
+            help="administrator, operator, department_user, maintainer, auditor, resident, system"
+        ),
+    ],
+    config: ConfigOpt = None,
+    department: str | None = None,
+    division: str | None = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input")
+    ] = False,
+) -> None:
     """Add a user. The password comes from a prompt, or standard input with --password-stdin."""
     settings = _settings(config)
     if password_stdin:
@@ -169,7 +211,14 @@ def user_add(name: str, role: Annotated[str, typer.Option(help="administrator, o
     from xueliang.errors import DomainError
 
     try:
-        asyncio.run(_with_platform(settings, lambda p: p.users.create(name, password, role, department=department, division_code=division)))
+        asyncio.run(
+            _with_platform(
+                settings,
+                lambda p: p.users.create(
+                    name, password, role, department=department, division_code=division
+                ),
+            )
+        )
     except DomainError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(1) from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 from xueliang.app import Platform
@@ -11,4 +12,27 @@ log = logging.getLogger("xueliang")
 
 def attach(platform: Platform) -> None:
     """Each subsystem registers its start/stop steps and routers on the platform."""
-    platform.routers = []  # type: ignore[attr-defined]
+    from xueliang.api.routers import signalling as signalling_routes
+
+    routers: list[object] = [signalling_routes.router]
+    platform.routers = routers  # type: ignore[attr-defined]
+    settings = platform.settings
+    if settings.sip.enabled:
+        from xueliang.gb28181.catalog_store import store_catalog
+        from xueliang.gb28181.service import SignallingService
+
+        secret = hashlib.sha256(b"sip-nonce:" + platform.signer._key).digest()
+        sig = SignallingService(settings.sip, platform.sessions, platform.bus, nonce_secret=secret)
+        sig.set_catalog_sink(lambda device_id, items: store_catalog(platform.sessions, device_id, items))
+        platform.signalling = sig
+        platform.on_start(sig.start)
+        platform.on_stop(sig.stop)
+    if settings.media.enabled:
+        import importlib
+
+        try:
+            media_subsystem = importlib.import_module("xueliang.media.subsystem")
+        except ModuleNotFoundError:
+            log.warning("media subsystem not available")
+            return
+        media_subsystem.attach(platform, routers)

@@ -66,11 +66,19 @@ def channel_conditions(f: ChannelFilter) -> list[Any]:
         c.append(Channel.networked == f.networked)
     if f.bbox is not None:
         w, s, e, n = f.bbox
-        c += [Channel.longitude >= w, Channel.longitude <= e, Channel.latitude >= s, Channel.latitude <= n]
+        c += [
+            Channel.longitude >= w,
+            Channel.longitude <= e,
+            Channel.latitude >= s,
+            Channel.latitude <= n,
+        ]
     if f.q:
         q = f.q.strip()
         like = f"%{_escape_like(q)}%"
-        ors: list[Any] = [Channel.name.like(like, escape="\\"), Channel.address.like(like, escape="\\")]
+        ors: list[Any] = [
+            Channel.name.like(like, escape="\\"),
+            Channel.address.like(like, escape="\\"),
+        ]
         if q.isdigit():
             ors.append(Channel.id.like(f"{q}%"))
         c.append(or_(*ors))
@@ -78,7 +86,9 @@ def channel_conditions(f: ChannelFilter) -> list[Any]:
 
 
 class RegistryService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], bus: EventBus | None = None) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], bus: EventBus | None = None
+    ) -> None:
         self.sessions = sessions
         self.bus = bus or EventBus()
 
@@ -93,7 +103,9 @@ class RegistryService:
             raise Invalid(f"parent division {parent} of {code} is not registered")
         row = await s.get(Division, code)
         if row is None:
-            row = Division(code=code, name=name, level=vocab.division_level(code), parent_code=parent)
+            row = Division(
+                code=code, name=name, level=vocab.division_level(code), parent_code=parent
+            )
             s.add(row)
         else:
             row.name = name
@@ -106,8 +118,14 @@ class RegistryService:
                 raise NotFound(f"division {code} not found")
             return row
 
-    async def list_divisions(self, parent: str | None = None, under: str | None = None, q: str | None = None,
-                             cursor: str | None = None, limit: int = 100) -> tuple[list[Division], str | None]:
+    async def list_divisions(
+        self,
+        parent: str | None = None,
+        under: str | None = None,
+        q: str | None = None,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> tuple[list[Division], str | None]:
         stmt = select(Division)
         if parent is not None:
             stmt = stmt.where(Division.parent_code == parent)
@@ -126,7 +144,9 @@ class RegistryService:
             row = await s.get(Division, code)
             if row is None:
                 raise NotFound(f"division {code} not found")
-            child = await s.scalar(select(Division.code).where(Division.parent_code == code).limit(1))
+            child = await s.scalar(
+                select(Division.code).where(Division.parent_code == code).limit(1)
+            )
             used = await s.scalar(select(Channel.id).where(Channel.division_code == code).limit(1))
             if child or used:
                 raise Conflict(f"division {code} still has sub-divisions or channels")
@@ -137,7 +157,13 @@ class RegistryService:
         found: set[str] = set()
         async with self.sessions() as s:
             for i in range(0, len(codes), 500):
-                found.update((await s.scalars(select(Division.code).where(Division.code.in_(codes[i:i + 500])))).all())
+                found.update(
+                    (
+                        await s.scalars(
+                            select(Division.code).where(Division.code.in_(codes[i : i + 500]))
+                        )
+                    ).all()
+                )
         return found
 
     # ---- units -------------------------------------------------------------------------
@@ -163,8 +189,16 @@ class RegistryService:
                 raise NotFound(f"unit {unit_id} not found")
             return row
 
-    async def list_units(self, *, q: str | None = None, department: str | None = None, division: str | None = None,
-                         category: str | None = None, cursor: str | None = None, limit: int = 100) -> tuple[list[Unit], str | None]:
+    async def list_units(
+        self,
+        *,
+        q: str | None = None,
+        department: str | None = None,
+        division: str | None = None,
+        category: str | None = None,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> tuple[list[Unit], str | None]:
         stmt = select(Unit)
         if q:
             stmt = stmt.where(Unit.name.like(f"%{_escape_like(q)}%", escape="\\"))
@@ -189,7 +223,11 @@ class RegistryService:
             for k, v in data.items():
                 setattr(row, k, v)
             if "department" in data:
-                await s.execute(update(Channel).where(Channel.unit_id == unit_id).values(department=row.department))
+                await s.execute(
+                    update(Channel)
+                    .where(Channel.unit_id == unit_id)
+                    .values(department=row.department)
+                )
             try:
                 await s.flush()
             except IntegrityError as exc:
@@ -201,7 +239,11 @@ class RegistryService:
             row = await s.get(Unit, unit_id)
             if row is None:
                 raise NotFound(f"unit {unit_id} not found")
-            await s.execute(update(Channel).where(Channel.unit_id == unit_id).values(unit_id=None, department=None))
+            await s.execute(
+                update(Channel)
+                .where(Channel.unit_id == unit_id)
+                .values(unit_id=None, department=None)
+            )
             await s.delete(row)
 
     # ---- platforms ---------------------------------------------------------------------
@@ -214,7 +256,9 @@ class RegistryService:
             try:
                 await s.flush()
             except IntegrityError as exc:
-                raise Conflict(f"unit {p.unit_id} already has a platform segment {p.segment!r}") from exc
+                raise Conflict(
+                    f"unit {p.unit_id} already has a platform segment {p.segment!r}"
+                ) from exc
             return row
 
     async def get_platform(self, platform_id: int) -> Platform:
@@ -224,15 +268,26 @@ class RegistryService:
                 raise NotFound(f"platform {platform_id} not found")
             return row
 
-    async def list_platforms(self, *, unit_id: int | None = None, q: str | None = None, cursor: str | None = None,
-                             limit: int = 100) -> tuple[list[Platform], str | None]:
+    async def list_platforms(
+        self,
+        *,
+        unit_id: int | None = None,
+        q: str | None = None,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> tuple[list[Platform], str | None]:
         stmt = select(Platform)
         if unit_id is not None:
             stmt = stmt.where(Platform.unit_id == unit_id)
         if q:
             like = f"%{_escape_like(q)}%"
-            stmt = stmt.where(or_(Platform.platform_maker.like(like, escape="\\"), Platform.platform_model.like(like, escape="\\"),
-                                  Platform.segment.like(like, escape="\\")))
+            stmt = stmt.where(
+                or_(
+                    Platform.platform_maker.like(like, escape="\\"),
+                    Platform.platform_model.like(like, escape="\\"),
+                    Platform.segment.like(like, escape="\\"),
+                )
+            )
         async with self.sessions() as s:
             rows = list((await s.scalars(keyset(stmt, [Platform.id], cursor, limit))).all())
         return page_of(rows, ["id"], limit)
@@ -242,7 +297,9 @@ class RegistryService:
             row = await s.get(Platform, platform_id)
             if row is None:
                 raise NotFound(f"platform {platform_id} not found")
-            merged = PlatformIn.model_validate({**{c: getattr(row, c) for c in PlatformIn.model_fields}, **data})
+            merged = PlatformIn.model_validate(
+                {**{c: getattr(row, c) for c in PlatformIn.model_fields}, **data}
+            )
             for k, v in merged.model_dump().items():
                 setattr(row, k, v)
             return row
@@ -261,7 +318,12 @@ class RegistryService:
                 raise Conflict(f"device {d.id} already exists")
             row = Device(**d.model_dump(), type_code=f"{parse_gb_id(d.id).type_code:03d}")
             s.add(row)
-            return row
+        self._device_changed(row)
+        return row
+
+    def _device_changed(self, row: Device) -> None:
+        """Signalling mirrors admission and passwords in memory; tell it."""
+        self.bus.publish("registry.device.changed", row.id, password=row.password, admission=row.admission)
 
     async def get_device(self, device_id: str) -> Device:
         async with self.sessions() as s:
@@ -270,12 +332,25 @@ class RegistryService:
                 raise NotFound(f"device {device_id} not found")
             return row
 
-    async def list_devices(self, *, q: str | None = None, online: bool | None = None, admission: str | None = None,
-                           unit_id: int | None = None, cursor: str | None = None, limit: int = 100) -> tuple[list[Device], str | None]:
+    async def list_devices(
+        self,
+        *,
+        q: str | None = None,
+        online: bool | None = None,
+        admission: str | None = None,
+        unit_id: int | None = None,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> tuple[list[Device], str | None]:
         stmt = select(Device)
         if q:
             like = f"%{_escape_like(q)}%"
-            stmt = stmt.where(or_(Device.name.like(like, escape="\\"), Device.id.like(f"{_escape_like(q)}%", escape="\\")))
+            stmt = stmt.where(
+                or_(
+                    Device.name.like(like, escape="\\"),
+                    Device.id.like(f"{_escape_like(q)}%", escape="\\"),
+                )
+            )
         if online is not None:
             stmt = stmt.where(Device.online == online)
         if admission is not None:
@@ -293,14 +368,17 @@ class RegistryService:
                 raise NotFound(f"device {device_id} not found")
             for k, v in patch.model_dump(exclude_unset=True).items():
                 setattr(row, k, v)
-            return row
+        self._device_changed(row)
+        return row
 
     async def delete_device(self, device_id: str) -> None:
         async with self.sessions() as s, s.begin():
             row = await s.get(Device, device_id)
             if row is None:
                 raise NotFound(f"device {device_id} not found")
-            await s.execute(update(Channel).where(Channel.device_id == device_id).values(device_id=None))
+            await s.execute(
+                update(Channel).where(Channel.device_id == device_id).values(device_id=None)
+            )
             await s.delete(row)
 
     # ---- channels ----------------------------------------------------------------------
@@ -316,7 +394,9 @@ class RegistryService:
         if data.get("device_id") is not None and await s.get(Device, data["device_id"]) is None:
             raise Invalid(f"device {data['device_id']} not found")
         if "key_site" in data and "retention_days_required" not in data:
-            data["retention_days_required"] = vocab.RETENTION_DAYS_KEY_SITE if data["key_site"] else vocab.RETENTION_DAYS
+            data["retention_days_required"] = (
+                vocab.RETENTION_DAYS_KEY_SITE if data["key_site"] else vocab.RETENTION_DAYS
+            )
 
     async def create_channel(self, c: ChannelIn) -> Channel:
         data = c.model_dump(exclude_none=True)
@@ -338,8 +418,13 @@ class RegistryService:
                 raise NotFound(f"channel {channel_id} not found")
             return row
 
-    async def list_channels(self, f: ChannelFilter, cursor: str | None = None, limit: int = 100,
-                            extra: Sequence[Any] = ()) -> tuple[list[Channel], str | None]:
+    async def list_channels(
+        self,
+        f: ChannelFilter,
+        cursor: str | None = None,
+        limit: int = 100,
+        extra: Sequence[Any] = (),
+    ) -> tuple[list[Channel], str | None]:
         """One page ordered by (division, id). ``extra`` are further SQL conditions (scopes)."""
         stmt = select(Channel).where(*channel_conditions(f), *extra)
         stmt = keyset(stmt, [Channel.division_code, Channel.id], cursor, limit)
@@ -349,7 +434,12 @@ class RegistryService:
 
     async def count_channels(self, f: ChannelFilter, extra: Sequence[Any] = ()) -> int:
         async with self.sessions() as s:
-            return int(await s.scalar(select(func.count()).select_from(Channel).where(*channel_conditions(f), *extra)) or 0)
+            return int(
+                await s.scalar(
+                    select(func.count()).select_from(Channel).where(*channel_conditions(f), *extra)
+                )
+                or 0
+            )
 
     async def update_channel(self, channel_id: str, patch: ChannelFields) -> Channel:
         data = patch.model_dump(exclude_unset=True)
@@ -374,16 +464,19 @@ class RegistryService:
             if res.rowcount == 0:  # type: ignore[attr-defined]
                 raise NotFound(f"channel {channel_id} not found")
 
-    async def channels_near(self, lon: float, lat: float, radius_m: float, per_tier: int = 3,
-                            extra: Sequence[Any] = ()) -> dict[str, list[tuple[Channel, float]]]:
+    async def channels_near(
+        self, lon: float, lat: float, radius_m: float, per_tier: int = 3, extra: Sequence[Any] = ()
+    ) -> dict[str, list[tuple[Channel, float]]]:
         """立体化联动: the nearest cameras of each tier around a place."""
         import math
 
         dlat = radius_m / 111_320.0
         dlon = radius_m / (111_320.0 * max(math.cos(math.radians(lat)), 0.01))
         stmt = select(Channel).where(
-            Channel.kind == "camera", Channel.longitude.between(lon - dlon, lon + dlon),
-            Channel.latitude.between(lat - dlat, lat + dlat), *extra,
+            Channel.kind == "camera",
+            Channel.longitude.between(lon - dlon, lon + dlon),
+            Channel.latitude.between(lat - dlat, lat + dlat),
+            *extra,
         )
         async with self.sessions() as s:
             rows = list((await s.scalars(stmt)).all())
@@ -405,4 +498,4 @@ def _haversine(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
     return 2 * 6_371_000 * math.asin(math.sqrt(a))
 
 
-__all__ = ["RegistryService", "channel_conditions", "and_"]
+__all__ = ["RegistryService", "and_", "channel_conditions"]

@@ -1,0 +1,168 @@
+"""GB/T 28181 operations through the API: catalog, device info/status, records, control, PTZ, events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from xueliang.access.policy import Action, authorize
+from xueliang.api.deps import (
+    DeviceController,
+    DeviceQuerier,
+    PlatformDep,
+    PtzOperator,
+    RegistryReader,
+    SignallingManager,
+)
+from xueliang.app import Platform
+from xueliang.db.tables import Event
+from xueliang.errors import Invalid, Unavailable
+from xueliang.gb28181.ptz import PtzCommand
+
+router = APIRouter(tags=["signalling"])
+
+
+def _sig(platform: Platform) -> Any:
+    if platform.signalling is None:
+        raise Unavailable("GB/T 28181 signalling is not enabled (sip.enabled = false)")
+    return platform.signalling
+
+
+@router.get("/signalling/status")
+async def signalling_status(platform: PlatformDep, _: SignallingManager) -> dict[str, Any]:
+    return dict(_sig(platform).status())
+
+
+@router.post("/devices/{device_id}/catalog")
+async def query_catalog(device_id: str, platform: PlatformDep, _: DeviceQuerier, wait: bool = True) -> dict[str, Any]:
+    """Ask the device for its catalog now; with ``wait``, return when it has all arrived."""
+    items = await _sig(platform).query_catalog(device_id, wait=wait)
+    run = _sig(platform).catalog_runs.get(device_id)
+    return {"device_id": device_id, "items": len(items),
+            "complete": None if run is None else run.complete,
+            "expected": None if run is None else run.expected}
+
+
+@router.get("/devices/{device_id}/info")
+async def device_info(device_id: str, platform: PlatformDep, _: DeviceQuerier) -> dict[str, Any]:
+    i = await _sig(platform).device_info(device_id)
+    return {"device_id": i.device_id, "result": i.result, "name": i.device_name, "manufacturer": i.manufacturer,
+            "model": i.model, "firmware": i.firmware, "channels": i.channel}
+
+
+@router.get("/devices/{device_id}/status")
+async def device_status(device_id: str, platform: PlatformDep, _: DeviceQuerier) -> dict[str, Any]:
+    st = await _sig(platform).device_status(device_id)
+    return {"device_id": st.device_id, "result": st.result, "online": st.online, "status": st.status,
+            "encode": st.encode, "record": st.record, "device_time": st.device_time, "alarms": st.alarm_status}
+
+
+class ControlIn(BaseModel):
+    command: Literal["teleboot", "record_start", "record_stop", "guard_set", "guard_reset", "alarm_reset", "iframe"]
+    channel_id: str | None = None
+
+
+_CONTROL = {
+    "teleboot": ({"TeleBoot": "Boot"}, False), "record_start": ({"RecordCmd": "Record"}, True),
+    "record_stop": ({"RecordCmd": "StopRecord"}, True), "guard_set": ({"GuardCmd": "SetGuard"}, True),
+    "guard_reset": ({"GuardCmd": "ResetGuard"}, True), "alarm_reset": ({"AlarmCmd": "ResetAlarm"}, True),
+}
+
+
+@router.post("/devices/{device_id}/control")
+async def device_control(device_id: str, body: ControlIn, platform: PlatformDep, _: DeviceController) -> dict[str, Any]:
+    sig = _sig(platform)
+    target = body.channel_id or device_id
+    if body.command == "iframe":
+        s = sig.registrar.devices.get(device_id)
+        fields = {"IFrameCmd": "Send"} if s is not None and s.gb_version.startswith("3") else {"IFameCmd": "Send"}
+        return dict(await sig.control(device_id, target, **fields))
+    fields, wait = _CONTROL[body.command]
+    return dict(await sig.control(device_id, target, wait_result=wait, **fields))
+
+
+@router.post("/devices/{device_id}/subscriptions/catalog")
+async def subscribe_catalog(device_id: str, platform: PlatformDep, _: DeviceController,
+                            expires: Annotated[int, Query(ge=60, le=86400)] = 3600) -> dict[str, Any]:
+    return dict(await _sig(platform).subscribe_catalog(device_id, expires))
+
+
+async def _channel_device(platform: Platform, channel_id: str, p: Any, action: Action) -> tuple[Any, str]:
+    ch = await platform.registry.get_channel(channel_id)
+    authorize(p, action, ch)
+    session = _sig(platform).device_for_channel(channel_id, ch.device_id)
+    return session, ch.id
+
+
+@router.get("/channels/{channel_id}/records")
+async def channel_records(channel_id: str, start: datetime, end: datetime, platform: PlatformDep, p: RegistryReader,
+                          type: Literal["all", "time", "alarm", "manual"] = "all") -> dict[str, Any]:
+    """The device's own recordings of a channel in a time range (RecordInfo)."""
+    authorize(p, Action.PLAYBACK)
+    session, cid = await _channel_device(platform, channel_id, p, Action.PLAYBACK)
+    if end <= start:
+        raise Invalid("end must be after start")
+    fmt = "%Y-%m-%dT%H:%M:%S"
+    items = await _sig(platform).record_info(session.device_id, cid, start.strftime(fmt), end.strftime(fmt), type)
+    return {"channel_id": cid, "records": [
+        {"name": r.name, "start": r.start_time, "end": r.end_time, "type": r.type, "file_path": r.file_path,
+         "size": r.file_size, "secrecy": r.secrecy} for r in items]}
+
+
+class PtzIn(BaseModel):
+    action: Literal["move", "stop", "zoom", "focus", "iris", "preset_call", "preset_set", "preset_delete"]
+    pan: float = Field(default=0, ge=-1, le=1)
+    tilt: float = Field(default=0, ge=-1, le=1)
+    zoom: float = Field(default=0, ge=-1, le=1)
+    speed: int = Field(default=128, ge=0, le=255)
+    preset: int = Field(default=1, ge=1, le=255)
+    direction: int = Field(default=1, ge=-1, le=1)
+
+
+def ptz_command(b: PtzIn) -> PtzCommand:
+    def d(v: float) -> int:
+        return 0 if abs(v) < 1e-9 else (1 if v > 0 else -1)
+
+    if b.action == "stop":
+        return PtzCommand.stop()
+    if b.action in ("move", "zoom"):
+        return PtzCommand.move(pan=d(b.pan), tilt=d(b.tilt), zoom=d(b.zoom), speed=b.speed)
+    if b.action == "focus":
+        return PtzCommand.focus(b.direction, b.speed)
+    if b.action == "iris":
+        return PtzCommand.iris(b.direction, b.speed)
+    if b.action == "preset_call":
+        return PtzCommand.preset_call(b.preset)
+    if b.action == "preset_set":
+        return PtzCommand.preset_set(b.preset)
+    return PtzCommand.preset_delete(b.preset)
+
+
+@router.post("/channels/{channel_id}/ptz")
+async def channel_ptz(channel_id: str, body: PtzIn, platform: PlatformDep, p: PtzOperator) -> dict[str, Any]:
+    session, cid = await _channel_device(platform, channel_id, p, Action.PTZ)
+    cmd = ptz_command(body)
+    out = dict(await _sig(platform).control(session.device_id, cid, PTZCmd=cmd.encode()))
+    out["ptz_cmd"] = cmd.encode()
+    return out
+
+
+@router.get("/events")
+async def list_events(platform: PlatformDep, _: DeviceQuerier, kind: str | None = None, subject: str | None = None,
+                      before: int | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+    """Device online/offline, alarms, catalog and stream events, newest first."""
+    stmt = select(Event)
+    if kind:
+        stmt = stmt.where(Event.kind.like(kind.replace("*", "%")))
+    if subject:
+        stmt = stmt.where(Event.subject == subject)
+    if before:
+        stmt = stmt.where(Event.id < before)
+    async with platform.sessions() as s:
+        rows = list((await s.scalars(stmt.order_by(Event.id.desc()).limit(limit))).all())
+    return {"items": [{"id": r.id, "at": r.at, "kind": r.kind, "subject": r.subject, "data": r.data} for r in rows],
+            "next_before": rows[-1].id if len(rows) == limit else None}

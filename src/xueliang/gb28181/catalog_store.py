@@ -1,0 +1,92 @@
+"""Catalog items into the registry: what the device reports fills in the channel points.
+
+The registry is authoritative for what the survey decided (name, class, tier, coverage, unit,
+division, coordinates); the device is authoritative for what it knows (status, parent, model).
+So: new channels take everything from the catalog; existing ones take the device's fields and
+fill only the survey fields that are still empty.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Table, func
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from xueliang.db.tables import Channel, Device
+from xueliang.db.upsert import batch_size, insert_for
+from xueliang.gb28181.ids import division_code_of, is_valid_gb_id, type_code_of
+from xueliang.gb28181.manscdp import CatalogItem
+from xueliang.registry.vocab import check_coordinates
+
+_CH: Table = Channel.__table__  # type: ignore[assignment]
+DEVICE_FIELDS = ("device_id", "parent_id", "status", "networked", "manufacturer", "model", "resolution", "kind")
+GAP_FIELDS = ("name", "division_code", "longitude", "latitude", "address", "ptz_type")
+
+
+def _division(item: CatalogItem) -> str:
+    code = (item.civil_code or "").strip()
+    if code.isdigit() and len(code) in (2, 4, 6, 8, 9, 12):
+        return code[:6] if len(code) == 8 and code.endswith("00") else code
+    return division_code_of(item.device_id)
+
+
+def _coords(item: CatalogItem) -> tuple[float | None, float | None]:
+    lon, lat = item.longitude, item.latitude
+    if lon is None or lat is None or (lon == 0 and lat == 0):
+        return None, None
+    try:
+        check_coordinates(lon, lat)
+    except ValueError:
+        return None, None
+    return lon, lat
+
+
+def rows_from_catalog(device_id: str, items: list[CatalogItem]) -> list[dict[str, Any]]:
+    rows = []
+    for it in items:
+        if not is_valid_gb_id(it.device_id) or it.device_id == device_id:
+            continue
+        t = type_code_of(it.device_id)
+        kind = "camera" if 131 <= t <= 139 or t == 121 else "group"
+        lon, lat = _coords(it)
+        status = (it.status or "").upper()
+        if status in ("ONLINE", "ON", "OK"):
+            status = "ON"
+        elif status in ("OFFLINE", "OFF"):
+            status = "OFF"
+        elif status not in ("VLOST", "DEFECT"):
+            status = "UNKNOWN"
+        rows.append({
+            "id": it.device_id, "name": (it.name or it.device_id)[:200], "kind": kind, "device_id": device_id,
+            "parent_id": (it.parent_id or device_id)[:20], "division_code": _division(it), "status": status,
+            "networked": True, "manufacturer": (it.manufacturer or None), "model": (it.model or None),
+            "resolution": (it.resolution or None), "longitude": lon, "latitude": lat,
+            "address": (it.address or None), "ptz_type": it.ptz_type,
+        })
+    return rows
+
+
+async def store_catalog(sessions: async_sessionmaker[AsyncSession], device_id: str, items: list[CatalogItem],
+                        *, removed: list[str] | None = None) -> int:
+    """Upsert the catalog's channels (and drop DEL events). Returns rows written."""
+    rows = rows_from_catalog(device_id, items)
+    deleted = [it.device_id for it in items if (it.event or "").upper() == "DEL"]
+    async with sessions() as s, s.begin():
+        ins = insert_for(s, _CH)
+        ex = ins.excluded
+        set_: dict[str, Any] = {f: ex[f] for f in DEVICE_FIELDS}
+        for f in GAP_FIELDS:
+            set_[f] = func.coalesce(_CH.c[f], ex[f])
+        set_["updated_at"] = func.now()
+        stmt = ins.on_conflict_do_update(index_elements=[_CH.c.id], set_=set_)
+        live = [r for r in rows if r["id"] not in deleted]
+        n = batch_size(s, 16)
+        for i in range(0, len(live), n):
+            await s.execute(stmt, live[i:i + n])
+        if deleted:
+            await s.execute(_CH.delete().where(_CH.c.id.in_(deleted), _CH.c.device_id == device_id))
+        d = await s.get(Device, device_id)
+        if d is not None and not any((it.event or "") for it in items):
+            d.channel_count = sum(1 for r in rows if r["kind"] == "camera")
+    return len(rows)

@@ -1,0 +1,320 @@
+"""The registrar (注册与保活): who is registered, from where, and whether they are alive.
+
+Sans-IO like the SIP core: requests, addresses and the time in; decisions and events out. It
+keeps every device in memory (principle 5: keepalives never touch the database); the
+signalling service persists what changes, in batches.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from xueliang.gb28181.ids import GbIdError, parse_gb_id
+from xueliang.gb28181.sip import (
+    NonceFactory,
+    NonceStatus,
+    SipParseError,
+    SipRequest,
+    make_challenge,
+    parse_authorization,
+    parse_name_addr,
+    verify,
+)
+from xueliang.gb28181.sip.transaction import Address
+from xueliang.gb28181.sip.uri import header_param
+
+log = logging.getLogger("xueliang.registrar")
+
+MAX_EXPIRES = 86_400
+
+
+@dataclass(slots=True)
+class DeviceSession:
+    device_id: str
+    #: Per-device password; None = the platform-wide one.
+    password: str | None = None
+    #: accepted / pending / rejected; "" for a device the registry does not know yet.
+    admission: str = ""
+    online: bool = False
+    registered: bool = False
+    addr: Address | None = None
+    transport: str = "udp"
+    contact: str = ""
+    call_id: str = ""
+    expires_at: float = 0.0
+    last_seen: float = 0.0
+    gb_version: str = ""
+    #: Wall-clock time of the last successful registration (for the registry).
+    registered_wall: float = 0.0
+
+
+@dataclass(slots=True, frozen=True)
+class Online:
+    device_id: str
+    reason: str
+
+
+@dataclass(slots=True, frozen=True)
+class Offline:
+    device_id: str
+    reason: str
+
+
+@dataclass(slots=True, frozen=True)
+class Registered:
+    """A successful REGISTER: persist the address; ``fresh`` = not a refresh (query the catalog)."""
+
+    session: DeviceSession
+    fresh: bool
+    new_device: bool
+
+
+@dataclass(slots=True, frozen=True)
+class AuthFailed:
+    device_id: str
+    ip: str
+    banned: bool
+
+
+@dataclass(slots=True, frozen=True)
+class Pending:
+    device_id: str
+    addr: Address
+
+
+RegistrarEvent = Online | Offline | Registered | AuthFailed | Pending
+
+
+@dataclass(slots=True)
+class Decision:
+    status: int
+    reason: str | None = None
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    events: list[RegistrarEvent] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Failures:
+    count: int = 0
+    first: float = 0.0
+    banned_until: float = 0.0
+
+
+def gb_date(wall: float | None = None) -> str:
+    """The Date GB/T 28181 devices set their clocks from: local time, ``yyyy-MM-ddTHH:mm:ss.SSS``."""
+    d = datetime.now() if wall is None else datetime.fromtimestamp(wall)
+    return d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{d.microsecond // 1000:03d}"
+
+
+def user_of(header_value: str | None) -> str:
+    """The user part of a From/To value (the device ID), or ''."""
+    if not header_value:
+        return ""
+    try:
+        return parse_name_addr(header_value).uri.user or ""
+    except (SipParseError, ValueError):
+        return ""
+
+
+class Registrar:
+    def __init__(self, realm: str, password: str, *, admission: str = "open", keepalive_interval: float = 60.0,
+                 keepalive_misses: int = 3, ban_after: int = 5, ban_seconds: float = 300.0,
+                 failure_window: float = 600.0, nonce_secret: bytes | None = None, qop: bool = False) -> None:
+        self.realm = realm
+        self.password = password
+        self.admission = admission
+        self.keepalive_timeout = keepalive_interval * keepalive_misses
+        self.ban_after = ban_after
+        self.ban_seconds = ban_seconds
+        self.failure_window = failure_window
+        self.qop = qop
+        self.nonces = NonceFactory(nonce_secret)
+        self.devices: dict[str, DeviceSession] = {}
+        self._failures: dict[str, _Failures] = {}
+        self._heap: list[tuple[float, str]] = []
+
+    # ---- registry mirror ---------------------------------------------------------------
+    def load(self, device_id: str, password: str | None, admission: str) -> DeviceSession:
+        s = self.devices.get(device_id)
+        if s is None:
+            s = self.devices[device_id] = DeviceSession(device_id)
+        s.password = password
+        s.admission = admission
+        return s
+
+    def forget(self, device_id: str) -> None:
+        self.devices.pop(device_id, None)
+
+    # ---- bans --------------------------------------------------------------------------
+    def is_banned(self, key: str, now: float) -> bool:
+        f = self._failures.get(key)
+        return f is not None and f.banned_until > now
+
+    def _fail(self, key: str, now: float) -> bool:
+        f = self._failures.get(key)
+        if f is None or now - f.first > self.failure_window:
+            f = self._failures[key] = _Failures(0, now)
+        f.count += 1
+        if f.count >= self.ban_after:
+            f.banned_until = now + self.ban_seconds
+            f.count = 0
+            f.first = now
+            return True
+        return False
+
+    def unban(self, key: str) -> None:
+        self._failures.pop(key, None)
+
+    # ---- REGISTER ----------------------------------------------------------------------
+    def register(self, req: SipRequest, addr: Address, transport: str, now: float, wall: float) -> Decision:
+        device_id = user_of(req.headers.get("From")) or user_of(req.headers.get("To"))
+        try:
+            parse_gb_id(device_id)
+        except GbIdError as exc:
+            return Decision(400, f"Bad Request (device ID: {exc})"[:120])
+        ip = addr[0]
+        if self.is_banned(ip, now) or self.is_banned(device_id, now):
+            return Decision(403, "Forbidden (temporarily banned after repeated failures)")
+        expires = _expires_of(req)
+        if expires is None:
+            return Decision(400, "Bad Request (missing Expires)")
+        auth = req.headers.get("Authorization")
+        if auth is None:
+            return self._challenge(device_id, now)
+        try:
+            creds = parse_authorization(auth)
+        except SipParseError as exc:
+            return Decision(400, f"Bad Request ({exc.reason})"[:120])
+        status = self.nonces.status(creds.nonce, now, context=device_id)
+        if status is NonceStatus.INVALID:
+            return self._challenge(device_id, now)
+        if status is NonceStatus.STALE:
+            return self._challenge(device_id, now, stale=True)
+        session = self.devices.get(device_id)
+        password = session.password if session is not None and session.password else self.password
+        if creds.username != device_id or not verify(creds, "REGISTER", password):
+            banned = self._fail(ip, now) | self._fail(device_id, now)
+            if banned:
+                log.warning("device %s from %s banned for %.0f s after repeated wrong passwords", device_id, ip, self.ban_seconds)
+            return Decision(403, "Forbidden (wrong password)", events=[AuthFailed(device_id, ip, banned)])
+        self._failures.pop(device_id, None)
+        new_device = session is None or not session.admission
+        if session is None or not session.admission:
+            if self.admission == "reject":
+                return Decision(403, "Forbidden (device not registered with this platform)")
+            session = self.load(device_id, None, "accepted" if self.admission == "open" else "pending")
+        if session.admission == "pending":
+            return Decision(403, "Forbidden (awaiting admission by an administrator)", events=[Pending(device_id, addr)])
+        if session.admission == "rejected":
+            return Decision(403, "Forbidden (device rejected)")
+        return self._accept(session, req, addr, transport, expires, now, wall, new_device)
+
+    def _challenge(self, device_id: str, now: float, stale: bool = False) -> Decision:
+        value = make_challenge(self.realm, self.nonces.issue(now, device_id), qop=self.qop, stale=stale)
+        return Decision(401, None, [("WWW-Authenticate", value)])
+
+    def _accept(self, s: DeviceSession, req: SipRequest, addr: Address, transport: str, expires: int, now: float,
+                wall: float, new_device: bool) -> Decision:
+        contact = req.headers.get("Contact") or ""
+        headers = [("Date", gb_date(wall))]
+        if expires == 0:
+            headers.append(("Expires", "0"))
+            events: list[RegistrarEvent] = []
+            if s.online:
+                events.append(Offline(s.device_id, "unregistered"))
+            s.online = s.registered = False
+            s.expires_at = 0.0
+            return Decision(200, None, headers, events)
+        granted = min(expires, MAX_EXPIRES)
+        fresh = not s.registered or s.call_id != req.call_id or s.addr != addr
+        s.registered = True
+        s.addr = addr
+        s.transport = transport
+        s.contact = contact
+        s.call_id = req.call_id
+        s.expires_at = now + granted
+        s.last_seen = now
+        s.gb_version = req.headers.get("X-GB-Ver") or s.gb_version
+        s.registered_wall = wall
+        if contact:
+            headers.append(("Contact", contact))
+        headers.append(("Expires", str(granted)))
+        events = [Registered(s, fresh, new_device)]
+        if not s.online:
+            s.online = True
+            events.append(Online(s.device_id, "registered"))
+        self._schedule(s)
+        return Decision(200, None, headers, events)
+
+    # ---- liveness ----------------------------------------------------------------------
+    def keepalive(self, device_id: str, addr: Address, now: float) -> Decision:
+        """A Keepalive notify: 200 and maybe back online; 404 if not registered (it will re-register)."""
+        s = self.devices.get(device_id)
+        if s is None or not s.registered or s.admission != "accepted":
+            return Decision(404, "Not Found (not registered)")
+        s.last_seen = now
+        if s.addr != addr:
+            s.addr = addr  # NAT rebinding: reach it where it speaks from now
+        if not s.online:
+            s.online = True
+            self._schedule(s)
+            return Decision(200, events=[Online(device_id, "keepalive")])
+        return Decision(200)
+
+    def touch(self, device_id: str, now: float) -> DeviceSession | None:
+        """Any message from a registered device proves it alive."""
+        s = self.devices.get(device_id)
+        if s is not None and s.registered:
+            s.last_seen = now
+            return s
+        return None
+
+    def _deadline(self, s: DeviceSession) -> float:
+        return min(s.last_seen + self.keepalive_timeout, s.expires_at)
+
+    def _schedule(self, s: DeviceSession) -> None:
+        heapq.heappush(self._heap, (self._deadline(s), s.device_id))
+
+    def next_deadline(self) -> float | None:
+        return self._heap[0][0] if self._heap else None
+
+    def expire(self, now: float) -> list[Offline]:
+        """Devices whose keepalives stopped or whose registration ran out, as of ``now``."""
+        out: list[Offline] = []
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            _, device_id = heapq.heappop(heap)
+            s = self.devices.get(device_id)
+            if s is None or not s.online:
+                continue
+            real = self._deadline(s)
+            if real > now:
+                heapq.heappush(heap, (real, device_id))  # it spoke since: look again later
+                continue
+            s.online = False
+            if s.expires_at <= now:
+                s.registered = False
+                out.append(Offline(device_id, "registration expired"))
+            else:
+                out.append(Offline(device_id, "keepalive timeout"))
+        return out
+
+    def online_count(self) -> int:
+        return sum(1 for s in self.devices.values() if s.online)
+
+
+def _expires_of(req: SipRequest) -> int | None:
+    value = req.headers.get("Expires")
+    if value is None:
+        contact = req.headers.get("Contact")
+        value = header_param(contact, "expires") if contact else None
+    if value is None:
+        return None
+    try:
+        n = int(value.strip())
+    except ValueError:
+        return None
+    return n if n >= 0 else None
