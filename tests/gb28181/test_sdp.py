@@ -206,6 +206,10 @@ def test_parse_blank_lines_bom_spaces_port_count_and_audio() -> None:
         ("v=0\r\nc=IN IP4 1.1.1.1\r\nm=video 70000 RTP/AVP 96\r\n", "media port"),
         ("v=0\r\nc=IN IP4 1.1.1.1\r\nm=video\r\n", "malformed m="),
         ("v=0\r\nm=video 9000 RTP/AVP 96\r\n", "no connection address"),
+        (
+            "v=0\r\nm=video 9000 RTP/AVP 96\r\nm=audio 9002 RTP/AVP 8\r\nc=IN IP4 1.1.1.1\r\n",
+            "no connection address",
+        ),
         ("m=video 1 RTP/AVP 96\n" * 10000, "too long"),
     ],
 )

@@ -473,7 +473,8 @@ def _parse(text: str | bytes) -> SessionDescription:
 
     if not media:
         raise SdpError("SDP has no m= line")
-    if conn_addr is None and all(m.connection_address is None for m in media):
+    primary = next((m for m in media if m.media.lower() == "video"), media[0])
+    if conn_addr is None and primary.connection_address is None:
         if origin is not None and origin.address:
             conn_addr = origin.address
             addr_type = origin.address_type.upper() or None
