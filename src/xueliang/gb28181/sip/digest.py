@@ -1,0 +1,417 @@
+"""HTTP Digest authentication for SIP (RFC 2617, RFC 7616, RFC 3261 §22.4).
+
+Server side: `make_challenge` builds the WWW-Authenticate value, `parse_authorization`
+reads the device's Authorization header (tolerantly: quoted or bare values, any order, any
+spacing, no algorithm), `verify` checks it in constant time, with or without `qop=auth`.
+`NonceFactory` issues stateless HMAC-signed, time-stamped nonces, so the registrar keeps no
+per-device state between the 401 and the second REGISTER.
+
+Client side (device simulator, cascade registration to an upper platform): `parse_challenge`,
+`compute_response`, `make_authorization`.
+
+MD5 is what GB/T 28181 devices speak; MD5-sess, SHA-256 and SHA-256-sess are supported too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+from .errors import SipParseError
+
+__all__ = [
+    "DigestChallenge",
+    "DigestCredentials",
+    "NonceFactory",
+    "NonceStatus",
+    "compute_ha1",
+    "compute_response",
+    "make_authorization",
+    "make_challenge",
+    "parse_authorization",
+    "parse_challenge",
+    "verify",
+    "verify_ha1",
+]
+
+
+def _encode(text: str) -> bytes:
+    """UTF-8, giving back the original bytes of undecodable input (surrogateescape)."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
+
+
+def _same(a: str, b: str) -> bool:
+    """Constant-time string comparison that accepts any characters."""
+    return hmac.compare_digest(_encode(a), _encode(b))
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(_encode(text), usedforsecurity=False).hexdigest()
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(_encode(text)).hexdigest()
+
+
+_HASHES: dict[str, Callable[[str], str]] = {
+    "MD5": _md5,
+    "MD5-SESS": _md5,
+    "SHA-256": _sha256,
+    "SHA-256-SESS": _sha256,
+}
+
+
+def _hash_for(algorithm: str | None) -> Callable[[str], str]:
+    fn = _HASHES.get((algorithm or "MD5").upper())
+    if fn is None:
+        raise SipParseError(f"Unsupported digest algorithm {algorithm!r}")
+    return fn
+
+
+# -- header parameter lists ------------------------------------------------------------------
+
+
+_PARAM = re.compile(
+    r'[ \t,]*([^=\s,"]+)[ \t]*=[ \t]*(?:"([^"\\]*(?:\\.[^"\\]*)*)"|([^,"]*))[ \t]*(?:,|\Z)',
+    re.S,
+)
+_ESCAPE = re.compile(r"\\(.)", re.S)
+
+
+def _parse_auth_params(value: str) -> tuple[str, dict[str, str]]:
+    """`Digest a="x", b=y,c = "z"` -> ("digest", {a: x, b: y, c: z}); names lower-cased."""
+    text = value.strip(" \t")
+    head = text.split(None, 1)
+    scheme = head[0] if head else ""
+    rest = head[1] if len(head) > 1 else ""
+    if "=" in scheme:  # no scheme at all: a bare parameter list
+        scheme, rest = "", text
+    params: dict[str, str] = {}
+    pos = 0
+    end = len(rest.rstrip(" \t,"))
+    for m in _PARAM.finditer(rest):
+        if m.start() != pos:
+            break
+        name, quoted, bare = m.groups()
+        if quoted is not None:
+            params[name.lower()] = _ESCAPE.sub(r"\1", quoted) if "\\" in quoted else quoted
+        else:
+            params[name.lower()] = bare.strip(" \t")
+        pos = m.end()
+        if pos >= end:
+            break
+    if pos < end:
+        raise SipParseError("Malformed digest parameter list")
+    return scheme.lower(), params
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+# -- server side -----------------------------------------------------------------------------
+
+
+def make_challenge(
+    realm: str,
+    nonce: str,
+    qop: bool = False,
+    opaque: str | None = None,
+    *,
+    stale: bool = False,
+    algorithm: str = "MD5",
+) -> str:
+    """The WWW-Authenticate (or Proxy-Authenticate) value for a 401 (407)."""
+    parts = [f"Digest realm={_quote(realm)}", f"nonce={_quote(nonce)}"]
+    if opaque is not None:
+        parts.append(f"opaque={_quote(opaque)}")
+    if stale:
+        parts.append("stale=TRUE")
+    parts.append(f"algorithm={algorithm}")
+    if qop:
+        parts.append('qop="auth"')
+    return ", ".join(parts)
+
+
+@dataclass(slots=True, frozen=True)
+class DigestCredentials:
+    """The parameters of an Authorization header."""
+
+    username: str
+    realm: str
+    nonce: str
+    uri: str
+    response: str
+    algorithm: str | None = None
+    qop: str | None = None
+    nc: str | None = None
+    cnonce: str | None = None
+    opaque: str | None = None
+
+
+def parse_authorization(value: str) -> DigestCredentials:
+    """Parse an Authorization / Proxy-Authorization value; `SipParseError` when unusable."""
+    scheme, params = _parse_auth_params(value)
+    if scheme not in ("digest", ""):
+        raise SipParseError(f"Unsupported authentication scheme {scheme[:20]!r}")
+    missing = [k for k in ("username", "realm", "nonce", "uri", "response") if k not in params]
+    if missing:
+        raise SipParseError(f"Authorization lacks {', '.join(missing)}")
+    qop = params.get("qop") or None
+    if qop is not None:
+        qop = qop.lower()
+        if qop not in ("auth", "auth-int"):
+            raise SipParseError(f"Unsupported qop {qop[:20]!r}")
+        if not params.get("nc") or not params.get("cnonce"):
+            raise SipParseError("qop without nc or cnonce")
+    return DigestCredentials(
+        username=params["username"],
+        realm=params["realm"],
+        nonce=params["nonce"],
+        uri=params["uri"],
+        response=params["response"],
+        algorithm=params.get("algorithm") or None,
+        qop=qop,
+        nc=params.get("nc") or None,
+        cnonce=params.get("cnonce") or None,
+        opaque=params.get("opaque"),
+    )
+
+
+def compute_ha1(
+    username: str,
+    realm: str,
+    password: str,
+    *,
+    algorithm: str | None = None,
+    nonce: str = "",
+    cnonce: str = "",
+) -> str:
+    """HA1 = H(username:realm:password); for -sess algorithms H(HA1:nonce:cnonce)."""
+    h = _hash_for(algorithm)
+    ha1 = h(f"{username}:{realm}:{password}")
+    if algorithm is not None and algorithm.upper().endswith("-SESS"):
+        ha1 = h(f"{ha1}:{nonce}:{cnonce}")
+    return ha1
+
+
+def _response_from_ha1(
+    ha1: str,
+    *,
+    method: str,
+    uri: str,
+    nonce: str,
+    algorithm: str | None,
+    qop: str | None,
+    nc: str | None,
+    cnonce: str | None,
+    body: bytes = b"",
+) -> str:
+    h = _hash_for(algorithm)
+    if qop == "auth-int":
+        ha2 = h(f"{method}:{uri}:{h(body.decode('latin-1'))}")
+    else:
+        ha2 = h(f"{method}:{uri}")
+    if qop:
+        return h(f"{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}")
+    return h(f"{ha1}:{nonce}:{ha2}")
+
+
+def compute_response(
+    *,
+    username: str,
+    realm: str,
+    password: str,
+    method: str,
+    uri: str,
+    nonce: str,
+    qop: str | None = None,
+    nc: str | None = None,
+    cnonce: str | None = None,
+    algorithm: str | None = None,
+    body: bytes = b"",
+) -> str:
+    """The `response` hex digest (RFC 2617 §3.2.2.1)."""
+    ha1 = compute_ha1(
+        username, realm, password, algorithm=algorithm, nonce=nonce, cnonce=cnonce or ""
+    )
+    return _response_from_ha1(
+        ha1,
+        method=method,
+        uri=uri,
+        nonce=nonce,
+        algorithm=algorithm,
+        qop=qop,
+        nc=nc,
+        cnonce=cnonce,
+        body=body,
+    )
+
+
+def verify_ha1(creds: DigestCredentials, method: str, ha1: str, body: bytes = b"") -> bool:
+    """Check `creds` against a stored HA1 = H(username:realm:password)."""
+    try:
+        h = _hash_for(creds.algorithm)
+    except SipParseError:
+        return False
+    if creds.algorithm is not None and creds.algorithm.upper().endswith("-SESS"):
+        ha1 = h(f"{ha1}:{creds.nonce}:{creds.cnonce or ''}")
+    expected = _response_from_ha1(
+        ha1,
+        method=method,
+        uri=creds.uri,
+        nonce=creds.nonce,
+        algorithm=creds.algorithm,
+        qop=creds.qop,
+        nc=creds.nc,
+        cnonce=creds.cnonce,
+        body=body,
+    )
+    return _same(expected, creds.response.lower())
+
+
+def verify(creds: DigestCredentials, method: str, password: str, body: bytes = b"") -> bool:
+    """True when `creds.response` is right for `password` (constant-time comparison).
+
+    The nonce and realm are the caller's to check (see `NonceFactory.check`).
+    """
+    try:
+        h = _hash_for(creds.algorithm)
+    except SipParseError:
+        return False
+    return verify_ha1(creds, method, h(f"{creds.username}:{creds.realm}:{password}"), body)
+
+
+# -- client side -----------------------------------------------------------------------------
+
+
+@dataclass(slots=True, frozen=True)
+class DigestChallenge:
+    """The parameters of a WWW-Authenticate / Proxy-Authenticate header."""
+
+    realm: str
+    nonce: str
+    algorithm: str | None = None
+    qop: tuple[str, ...] = ()
+    opaque: str | None = None
+    stale: bool = False
+
+
+def parse_challenge(value: str) -> DigestChallenge:
+    scheme, params = _parse_auth_params(value)
+    if scheme not in ("digest", ""):
+        raise SipParseError(f"Unsupported authentication scheme {scheme[:20]!r}")
+    if "realm" not in params or "nonce" not in params:
+        raise SipParseError("Challenge lacks realm or nonce")
+    qop = tuple(q.strip(" \t").lower() for q in params.get("qop", "").split(",") if q.strip())
+    return DigestChallenge(
+        realm=params["realm"],
+        nonce=params["nonce"],
+        algorithm=params.get("algorithm") or None,
+        qop=qop,
+        opaque=params.get("opaque"),
+        stale=params.get("stale", "").lower() == "true",
+    )
+
+
+def make_authorization(
+    *,
+    username: str,
+    password: str,
+    challenge: DigestChallenge | str,
+    method: str,
+    uri: str,
+    nc: int = 1,
+    cnonce: str | None = None,
+) -> str:
+    """An Authorization value answering `challenge` (qop=auth when the server offers it)."""
+    if isinstance(challenge, str):
+        challenge = parse_challenge(challenge)
+    qop = "auth" if "auth" in challenge.qop else None
+    nc_text = f"{nc:08x}" if qop else None
+    if qop and cnonce is None:
+        cnonce = secrets.token_hex(8)
+    response = compute_response(
+        username=username,
+        realm=challenge.realm,
+        password=password,
+        method=method,
+        uri=uri,
+        nonce=challenge.nonce,
+        qop=qop,
+        nc=nc_text,
+        cnonce=cnonce if qop else None,
+        algorithm=challenge.algorithm,
+    )
+    parts = [
+        f"Digest username={_quote(username)}",
+        f"realm={_quote(challenge.realm)}",
+        f"nonce={_quote(challenge.nonce)}",
+        f"uri={_quote(uri)}",
+        f"response={_quote(response)}",
+        f"algorithm={challenge.algorithm or 'MD5'}",
+    ]
+    if qop:
+        parts.append(f"qop={qop}, nc={nc_text}, cnonce={_quote(cnonce or '')}")
+    if challenge.opaque is not None:
+        parts.append(f"opaque={_quote(challenge.opaque)}")
+    return ", ".join(parts)
+
+
+# -- stateless nonces ------------------------------------------------------------------------
+
+
+class NonceStatus(Enum):
+    VALID = "valid"
+    STALE = "stale"  # authentic but too old: answer 401 with stale=TRUE
+    INVALID = "invalid"
+
+
+class NonceFactory:
+    """Stateless nonces: hex timestamp + HMAC-SHA256(secret, timestamp, context), 32 hex chars.
+
+    `context` binds a nonce to something the caller knows again at check time (a device ID, a
+    source address); leave it empty to accept the nonce from anyone.
+    """
+
+    __slots__ = ("_secret",)
+
+    _TS_LEN = 10  # hex digits of the integer timestamp
+    _MAC_LEN = 22
+
+    def __init__(self, secret: bytes | None = None) -> None:
+        self._secret = secret if secret is not None else secrets.token_bytes(32)
+
+    def _mac(self, stamp: str, context: str) -> str:
+        msg = _encode(f"{stamp}:{context}")
+        return hmac.new(self._secret, msg, hashlib.sha256).hexdigest()[: self._MAC_LEN]
+
+    def issue(self, now: float, context: str = "") -> str:
+        stamp = f"{max(0, int(now)):0{self._TS_LEN}x}"
+        return stamp + self._mac(stamp, context)
+
+    def status(
+        self, nonce: str, now: float, max_age: float = 300.0, context: str = ""
+    ) -> NonceStatus:
+        if len(nonce) != self._TS_LEN + self._MAC_LEN:
+            return NonceStatus.INVALID
+        stamp, mac = nonce[: self._TS_LEN], nonce[self._TS_LEN :]
+        if not _same(mac, self._mac(stamp, context)):
+            return NonceStatus.INVALID
+        issued = int(stamp, 16)  # safe: the MAC proves we produced this hex stamp
+        age = now - issued
+        if age < -5.0:  # issued "in the future": clock stepped back, treat as stale
+            return NonceStatus.STALE
+        return NonceStatus.VALID if age <= max_age else NonceStatus.STALE
+
+    def check(self, nonce: str, now: float, max_age: float = 300.0, context: str = "") -> bool:
+        """True when we issued `nonce` (for `context`) at most `max_age` seconds ago."""
+        return self.status(nonce, now, max_age, context) is NonceStatus.VALID

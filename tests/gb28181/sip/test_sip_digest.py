@@ -1,0 +1,174 @@
+from __future__ import annotations
+
+import pytest
+from _sip_samples import REGISTER
+
+from xueliang.gb28181.sip import (
+    NonceFactory,
+    NonceStatus,
+    SipParseError,
+    compute_ha1,
+    compute_response,
+    make_authorization,
+    make_challenge,
+    parse_authorization,
+    parse_challenge,
+    parse_message,
+    verify,
+    verify_ha1,
+)
+
+RFC2617_AUTHORIZATION = (
+    'Digest username="Mufasa", realm="testrealm@host.com", '
+    'nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", uri="/dir/index.html", qop=auth, '
+    'nc=00000001, cnonce="0a4f113b", response="6629fae49393a05397450978507c4ef1", '
+    'opaque="5ccc069c403ebaf9f0171e9517f40e41"'
+)
+
+
+def test_rfc2617_vector() -> None:
+    assert (
+        compute_response(
+            username="Mufasa",
+            realm="testrealm@host.com",
+            password="Circle Of Life",
+            method="GET",
+            uri="/dir/index.html",
+            nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093",
+            qop="auth",
+            nc="00000001",
+            cnonce="0a4f113b",
+        )
+        == "6629fae49393a05397450978507c4ef1"
+    )
+    creds = parse_authorization(RFC2617_AUTHORIZATION)
+    assert creds.username == "Mufasa"
+    assert creds.qop == "auth"
+    assert creds.nc == "00000001"
+    assert creds.opaque == "5ccc069c403ebaf9f0171e9517f40e41"
+    assert verify(creds, "GET", "Circle Of Life")
+    assert not verify(creds, "GET", "Circle of Life")
+    assert not verify(creds, "POST", "Circle Of Life")
+    assert verify_ha1(creds, "GET", compute_ha1("Mufasa", "testrealm@host.com", "Circle Of Life"))
+
+
+def test_gb28181_case_without_qop() -> None:
+    # HA1 = MD5(user:realm:password), HA2 = MD5(REGISTER:uri), response = MD5(HA1:nonce:HA2)
+    import hashlib
+
+    def md5(s: str) -> str:
+        return hashlib.md5(s.encode()).hexdigest()
+
+    user, realm, password = "34020000001320000001", "3402000000", "12345678"
+    nonce, uri = "9bd055", "sip:34020000002000000001@3402000000"
+    expected = md5(f"{md5(f'{user}:{realm}:{password}')}:{nonce}:{md5(f'REGISTER:{uri}')}")
+    got = compute_response(
+        username=user, realm=realm, password=password, method="REGISTER", uri=uri, nonce=nonce
+    )
+    assert got == expected
+    # a device that sends unquoted values, odd spacing, a different order and no algorithm
+    header = (
+        f'Digest   response={expected.upper()},username = "{user}" ,uri="{uri}",'
+        f'realm="{realm}",nonce={nonce}'
+    )
+    creds = parse_authorization(header)
+    assert creds.algorithm is None and creds.qop is None
+    assert verify(creds, "REGISTER", password)
+    assert not verify(creds, "REGISTER", "wrong")
+
+
+def test_challenge_and_client_round_trip_with_and_without_qop() -> None:
+    for qop in (False, True):
+        challenge = make_challenge("3402000000", "abc123", qop=qop, opaque="op")
+        assert challenge.startswith('Digest realm="3402000000", nonce="abc123"')
+        assert ('qop="auth"' in challenge) is qop
+        parsed = parse_challenge(challenge)
+        assert parsed.realm == "3402000000"
+        assert parsed.qop == (("auth",) if qop else ())
+        auth = make_authorization(
+            username="34020000001320000001",
+            password="pw",
+            challenge=challenge,
+            method="REGISTER",
+            uri="sip:34020000002000000001@3402000000",
+            cnonce="c0ffee",
+        )
+        creds = parse_authorization(auth)
+        assert creds.opaque == "op"
+        assert (creds.qop == "auth") is qop
+        assert verify(creds, "REGISTER", "pw")
+        assert not verify(creds, "REGISTER", "px")
+
+
+def test_sha256_and_md5_sess() -> None:
+    for algorithm in ("SHA-256", "MD5-sess", "SHA-256-sess"):
+        challenge = make_challenge("r", "n", qop=True, algorithm=algorithm)
+        auth = make_authorization(
+            username="u", password="p", challenge=challenge, method="REGISTER", uri="sip:r"
+        )
+        creds = parse_authorization(auth)
+        assert creds.algorithm == algorithm
+        assert verify(creds, "REGISTER", "p")
+        assert not verify(creds, "REGISTER", "q")
+
+
+def test_unknown_algorithm_fails_verification_not_crash() -> None:
+    creds = parse_authorization(
+        'Digest username="u", realm="r", nonce="n", uri="sip:r", response="00", algorithm=ROT13'
+    )
+    assert verify(creds, "REGISTER", "p") is False
+    nonascii = parse_authorization(
+        'Digest username="u", realm="r", nonce="n", uri="sip:r", response="ζζ"'
+    )
+    assert verify(nonascii, "REGISTER", "p") is False
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "Basic dXNlcjpwYXNz",
+        'Digest username="u", realm="r"',
+        'Digest username="u, realm="r", nonce="n", uri="x", response="y"',
+        'Digest username="u", realm="r", nonce="n", uri="x", response="y", qop=auth',
+        'Digest username="u", realm="r", nonce="n", uri="x", response="y", qop=bogus, nc=1, cnonce=2',
+        "Digest junk",
+    ],
+)
+def test_bad_authorization(value: str) -> None:
+    with pytest.raises(SipParseError):
+        parse_authorization(value)
+
+
+def test_stateless_nonces() -> None:
+    factory = NonceFactory(b"secret")
+    nonce = factory.issue(1_700_000_000.0)
+    assert len(nonce) == 32 and all(c in "0123456789abcdef" for c in nonce)
+    assert factory.check(nonce, 1_700_000_100.0, max_age=300)
+    assert factory.status(nonce, 1_700_000_400.0, max_age=300) is NonceStatus.STALE
+    assert not factory.check(nonce, 1_700_000_400.0, max_age=300)
+    assert NonceFactory(b"other").status(nonce, 1_700_000_001.0) is NonceStatus.INVALID
+    forged = f"{1_700_000_100:010x}" + nonce[10:]
+    assert factory.status(forged, 1_700_000_101.0) is NonceStatus.INVALID
+    assert factory.status("short", 0.0) is NonceStatus.INVALID
+    assert factory.status("é" * 32, 0.0) is NonceStatus.INVALID
+    bound = factory.issue(100.0, context="34020000001320000001")
+    assert factory.check(bound, 101.0, context="34020000001320000001")
+    assert not factory.check(bound, 101.0, context="34020000001320000002")
+
+
+def test_register_challenge_flow_end_to_end() -> None:
+    factory = NonceFactory(b"k")
+    nonce = factory.issue(10.0)
+    challenge = make_challenge("3402000000", nonce)
+    register = parse_message(REGISTER)
+    auth = make_authorization(
+        username="34020000001320000001",
+        password="12345678",
+        challenge=challenge,
+        method="REGISTER",
+        uri=register.uri if hasattr(register, "uri") else "",
+    )
+    creds = parse_authorization(auth)
+    assert factory.check(creds.nonce, 20.0)
+    assert verify(creds, "REGISTER", "12345678")
