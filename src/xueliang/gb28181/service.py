@@ -182,6 +182,7 @@ class SignallingService:
             await self.query_catalog(device_id, wait=False)
         with contextlib.suppress(GatewayTimeout, Unavailable, NotFound):
             info = await self.device_info(device_id)
+            await self.writer.flush()  # the row of a just-admitted device
             async with self.sessions() as s, s.begin():
                 d = await s.get(Device, device_id)
                 if d is not None:
@@ -348,6 +349,8 @@ class SignallingService:
         if self._catalog_sink is None:
             return
         try:
+            # Channels reference their device: a device admitted moments ago must be written first.
+            await self.writer.flush()
             r = self._catalog_sink(device_id, items)
             if asyncio.iscoroutine(r):
                 await r

@@ -1,0 +1,131 @@
+"""The registrar as a state machine: no sockets, time passed in."""
+
+from __future__ import annotations
+
+from xueliang.gb28181.registrar import AuthFailed, Offline, Online, Pending, Registered, Registrar
+from xueliang.gb28181.sip import (
+    SipRequest,
+    format_via,
+    generate_branch,
+    make_authorization,
+    make_request,
+)
+
+DEV = "34020000001320000001"
+SERVER = "34020000002000000001"
+ADDR = ("192.0.2.10", 5060)
+
+
+def register(expires: str | None = "3600", auth: str | None = None, call_id: str = "c1", dev: str = DEV) -> SipRequest:
+    headers = [] if expires is None else [("Expires", expires)]
+    if auth:
+        headers.append(("Authorization", auth))
+    return make_request(
+        "REGISTER", f"sip:{SERVER}@3402000000", via=format_via("UDP", "10.0.0.2", 5060, generate_branch()),
+        from_=f"<sip:{dev}@3402000000>;tag=1", to=f"<sip:{dev}@3402000000>", call_id=call_id, cseq=1,
+        contact=f"<sip:{dev}@10.0.0.2:5060>", headers=headers)
+
+
+def login(r: Registrar, password: str = "secret12", now: float = 100.0, dev: str = DEV, call_id: str = "c1",
+          expires: str = "3600"):  # type: ignore[no-untyped-def]
+    challenge = r.register(register(expires, dev=dev, call_id=call_id), ADDR, "udp", now, 1e9)
+    assert challenge.status == 401
+    www = dict(challenge.headers)["WWW-Authenticate"]
+    auth = make_authorization(username=dev, password=password, challenge=www, method="REGISTER",
+                              uri=f"sip:{SERVER}@3402000000")
+    return r.register(register(expires, auth, dev=dev, call_id=call_id), ADDR, "udp", now, 1e9)
+
+
+def test_digest_registration_then_online_and_date() -> None:
+    r = Registrar("3402000000", "secret12")
+    d = login(r)
+    assert d.status == 200
+    h = dict(d.headers)
+    assert h["Expires"] == "3600" and len(h["Date"]) == 23 and h["Date"][10] == "T"
+    kinds = [type(e) for e in d.events]
+    assert Registered in kinds and Online in kinds
+    assert r.devices[DEV].online and r.devices[DEV].addr == ADDR
+
+
+def test_qop_challenge_is_answered_too() -> None:
+    r = Registrar("3402000000", "secret12", qop=True)
+    assert login(r).status == 200
+
+
+def test_wrong_password_403_then_ban() -> None:
+    r = Registrar("3402000000", "secret12", ban_after=3, ban_seconds=60)
+    for _ in range(2):
+        d = login(r, password="wrong")
+        assert d.status == 403 and isinstance(d.events[0], AuthFailed) and not d.events[0].banned
+    d = login(r, password="wrong")
+    assert d.status == 403 and d.events[0].banned  # type: ignore[union-attr]
+    assert r.is_banned(ADDR[0], 101.0)
+    # even the right password is refused while banned, and accepted after
+    assert r.register(register(), ADDR, "udp", 120.0, 1e9).status == 403
+    assert login(r, now=200.0).status == 200
+
+
+def test_missing_expires_is_400_and_bad_id_is_400() -> None:
+    r = Registrar("3402000000", "secret12")
+    assert r.register(register(None), ADDR, "udp", 1.0, 1e9).status == 400
+    d = r.register(register(dev="1234"), ADDR, "udp", 1.0, 1e9)
+    assert d.status == 400 and "20 digits" in (d.reason or "")
+
+
+def test_keepalive_timeout_and_expiry_make_offline() -> None:
+    r = Registrar("3402000000", "secret12", keepalive_interval=60, keepalive_misses=3)
+    login(r, now=0.0)
+    assert r.keepalive(DEV, ADDR, 60.0).status == 200
+    assert r.expire(200.0) == []  # 60 + 180 = 240 not reached
+    off = r.expire(241.0)
+    assert off == [Offline(DEV, "keepalive timeout")]
+    back = r.keepalive(DEV, ADDR, 250.0)
+    assert back.status == 200 and back.events == [Online(DEV, "keepalive")]
+    # registration runs out before keepalives would
+    r2 = Registrar("3402000000", "secret12")
+    login(r2, now=0.0, expires="100")
+    for t in (30.0, 60.0, 90.0):
+        r2.keepalive(DEV, ADDR, t)
+    assert r2.expire(101.0) == [Offline(DEV, "registration expired")]
+    assert r2.keepalive(DEV, ADDR, 102.0).status == 404  # must register again
+
+
+def test_unregister_and_unknown_keepalive() -> None:
+    r = Registrar("3402000000", "secret12")
+    assert r.keepalive(DEV, ADDR, 1.0).status == 404
+    login(r)
+    d = login(r, expires="0")
+    assert d.status == 200 and d.events == [Offline(DEV, "unregistered")]
+
+
+def test_admission_pending_and_reject_and_per_device_password() -> None:
+    pending = Registrar("3402000000", "secret12", admission="pending")
+    d = login(pending)
+    assert d.status == 403 and isinstance(d.events[0], Pending)
+    pending.load(DEV, None, "accepted")  # an administrator accepted it
+    assert login(pending).status == 200
+    reject = Registrar("3402000000", "secret12", admission="reject")
+    assert login(reject).status == 403
+    reject.load(DEV, "own-pass-1", "accepted")
+    assert login(reject, password="secret12").status == 403
+    assert login(reject, password="own-pass-1").status == 200
+
+
+def test_refresh_is_not_fresh_but_new_call_id_is() -> None:
+    r = Registrar("3402000000", "secret12")
+    first = login(r)
+    assert [e for e in first.events if isinstance(e, Registered)][0].fresh
+    again = login(r, now=200.0)
+    assert not [e for e in again.events if isinstance(e, Registered)][0].fresh
+    reboot = login(r, now=300.0, call_id="c2")  # a device restart comes with a new Call-ID
+    assert [e for e in reboot.events if isinstance(e, Registered)][0].fresh
+
+
+def test_stale_nonce_is_rechallenged() -> None:
+    r = Registrar("3402000000", "secret12")
+    challenge = r.register(register(), ADDR, "udp", 0.0, 1e9)
+    www = dict(challenge.headers)["WWW-Authenticate"]
+    auth = make_authorization(username=DEV, password="secret12", challenge=www, method="REGISTER",
+                              uri=f"sip:{SERVER}@3402000000")
+    d = r.register(register(auth=auth), ADDR, "udp", 10_000.0, 1e9)
+    assert d.status == 401 and "stale=TRUE" in dict(d.headers)["WWW-Authenticate"]

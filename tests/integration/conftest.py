@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from xueliang.bus import EventBus
+from xueliang.config import SipConfig
+from xueliang.gb28181.catalog_store import store_catalog
+from xueliang.gb28181.service import SignallingService
+
+PASSWORD = "sipp-pass-1"
+
+
+@pytest.fixture
+async def signalling(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[SignallingService]:
+    cfg = SipConfig(host="127.0.0.1", port=0, password=PASSWORD, keepalive_interval=1.0, keepalive_misses=3,
+                    request_timeout=8.0)
+    svc = SignallingService(cfg, sessions, EventBus(), nonce_secret=b"t" * 32)
+    svc.set_catalog_sink(lambda device_id, items: store_catalog(sessions, device_id, items))
+    await svc.start()
+    yield svc
+    await svc.stop()
