@@ -54,10 +54,12 @@ class Incoming:
     transport: str
     txn: ServerTransaction | None
     endpoint: SipEndpoint
+    responded: bool = False
 
     def respond(self, status: int, reason: str | None = None, *, to_tag: str | None = None,
                 headers: list[tuple[str, str]] | None = None, body: bytes = b"") -> SipResponse:
         resp = make_response(self.request, status, reason, to_tag=to_tag, headers=headers, body=body)
+        self.responded = True
         if self.txn is not None:
             self.endpoint.respond(self.txn, resp)
         return resp
@@ -278,7 +280,7 @@ class SipEndpoint:
                     self.handler(inc)
                 except Exception:
                     log.exception("handler failed on %s", ev.request.method)
-                    if ev.transaction is not None and not ev.transaction.terminated:
+                    if ev.transaction is not None and not inc.responded:
                         with contextlib.suppress(Exception):
                             inc.respond(500, "Server Internal Error")
             elif isinstance(ev, ResponseReceived):

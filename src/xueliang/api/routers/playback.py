@@ -1,0 +1,83 @@
+"""Device recordings: playback and download by time range, and their control (pause, seek, speed)."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from xueliang.access.policy import Action, authorize
+from xueliang.api.deps import PlatformDep, PrincipalDep
+from xueliang.app import Platform
+from xueliang.errors import Invalid, NotFound, Unavailable
+
+router = APIRouter(tags=["media"])
+URL_KINDS = ("live.mp4", "live.flv", "live.m3u8", "live.ws")
+
+
+class HistoryIn(BaseModel):
+    start: datetime
+    end: datetime
+    transport: Literal["udp", "tcp-passive", "tcp-active"] = "udp"
+    #: Download only: how many times real time the device should send (a=downloadspeed).
+    speed: int = Field(default=4, ge=1, le=32)
+
+
+def _hub(platform: Platform) -> Any:
+    if platform.media is None:
+        raise Unavailable("media is not enabled (media.enabled = false)")
+    return platform.media
+
+
+async def _open(platform: Platform, channel_id: str, body: HistoryIn, p: Any, mode: str) -> dict[str, Any]:
+    if body.end <= body.start:
+        raise Invalid("end must be after start")
+    ch = await platform.registry.get_channel(channel_id)
+    authorize(p, Action.PLAYBACK if mode == "playback" else Action.DOWNLOAD, ch)
+    if not ch.device_id:
+        raise NotFound(f"channel {channel_id} has no GB/T 28181 device with recordings")
+    name = f"{mode}/{channel_id}/{secrets.token_hex(4)}"
+    params = {"channel_id": channel_id, "device_id": ch.device_id, "mode": mode, "transport": body.transport,
+              "start": int(body.start.timestamp()), "end": int(body.end.timestamp()), "speed": body.speed}
+    await _hub(platform).acquire(name, params=params)
+    base = f"/api/v1/streams/{name}"
+    return {"stream": name, "urls": {k.split(".")[1]: f"{base}/{k}" for k in URL_KINDS},
+            "start": body.start, "end": body.end}
+
+
+@router.post("/channels/{channel_id}/playback")
+async def start_playback(channel_id: str, body: HistoryIn, platform: PlatformDep, p: PrincipalDep) -> dict[str, Any]:
+    """Play a device recording: INVITE with s=Playback for [start, end]; returns the stream's URLs."""
+    return await _open(platform, channel_id, body, p, "playback")
+
+
+@router.post("/channels/{channel_id}/download")
+async def start_download(channel_id: str, body: HistoryIn, platform: PlatformDep, p: PrincipalDep) -> dict[str, Any]:
+    """Fetch a device recording faster than real time (s=Download, a=downloadspeed)."""
+    return await _open(platform, channel_id, body, p, "download")
+
+
+class ControlIn(BaseModel):
+    action: Literal["pause", "resume", "seek", "speed"]
+    value: float | None = None
+
+
+@router.post("/streams/{name:path}/control")
+async def control_stream(name: str, body: ControlIn, platform: PlatformDep, p: PrincipalDep) -> dict[str, Any]:
+    """Pause, resume, seek (seconds from the start) or change speed (0.25–4, negative reverses) of a playback."""
+    hub = _hub(platform)
+    stream = hub.stream(name)
+    if stream is None:
+        raise NotFound(f"no stream {name}")
+    channel_id = (stream.meta or {}).get("channel_id")
+    if channel_id:
+        authorize(p, Action.PLAYBACK, await platform.registry.get_channel(channel_id))
+    else:
+        authorize(p, Action.PLAYBACK)
+    handle = hub.handle(name) if hasattr(hub, "handle") else None
+    if handle is None or not hasattr(handle, "control"):
+        raise Invalid(f"stream {name} cannot be controlled")
+    return dict(await handle.control(body.action, body.value))
