@@ -166,8 +166,12 @@ class SipEndpoint:
                                                                family=family)
             self._udp = transport
             sock = transport.get_extra_info("socket")
+            # Bursts (catalogs of lower platforms, registration storms) must not overflow the
+            # kernel queue: ask for 8 MiB, past rmem_max where we are allowed to.
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 * 1024 * 1024)
+            with contextlib.suppress(OSError, AttributeError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUFFORCE, 8 * 1024 * 1024)
             if self.port == 0:
                 self.port = sock.getsockname()[1]
         if self.use_tcp:
