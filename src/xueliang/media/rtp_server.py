@@ -1,0 +1,456 @@
+"""The shared RTP ports: one UDP and one TCP port for every stream, demultiplexed by SSRC.
+
+Firewall- and NAT-friendly (GB/T 28181 platforms usually open one port, not a range):
+
+* **UDP**: one socket, drained with ``recvfrom`` in a loop on each readiness event (one
+  wake-up for a burst of packets instead of one per datagram). The SSRC (bytes 8–11) selects
+  the :class:`RtpBinding`, which parses the packet and feeds its
+  :class:`~xueliang.media.stream.Stream` (reordering, loss/jitter, PS demux).
+* **TCP passive**: devices connect to our TCP port and send RTP framed by RFC 4571 (2-byte
+  length; the 4-byte ``$`` prefix is tolerated). The first packet's SSRC selects the binding;
+  the connection then belongs to it (a TCP connection carries one stream).
+* **TCP active**: :meth:`RtpServer.connect` — we connect to the device's port.
+* Optionally a **port range**: ``bind(..., dedicated=True)`` gives the binding its own UDP
+  port from ``port_range``; everything arriving there feeds it, whatever the SSRC.
+
+**Latching** (devices that send SSRC 0, or another SSRC than negotiated): a binding made with
+``latch=True`` that has received nothing yet adopts the first packet with an *unknown*
+SSRC that arrives
+
+1. on the shared UDP port from the binding's ``peer`` host (when given; any host if not), or
+2. as the first packet of a TCP connection to our port, from the ``peer`` host (or any),
+
+the oldest waiting binding first; it is then rebound to that SSRC (:meth:`RtpBinding.rebind`)
+and keeps it. Packets with a known SSRC always go to their own binding, so latching never
+steals another stream's packets. An unknown SSRC with no latching binding is counted
+(``unknown``) and dropped; a TCP connection that matches nothing within ``tcp_match_timeout``
+seconds is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from typing import TYPE_CHECKING, Any
+
+from xueliang.errors import Unavailable
+from xueliang.media.rtp import Rfc4571Deframer, RtpError, parse_rtp
+
+if TYPE_CHECKING:
+    from xueliang.media.stream import Stream
+
+__all__ = ["RtpBinding", "RtpServer"]
+
+log = logging.getLogger("xueliang.media.rtp")
+
+#: Datagrams read per readiness event before yielding to the loop (fairness).
+_BURST = 256
+_RCVBUF = 8 * 1024 * 1024
+
+
+class RtpBinding:
+    """SSRC → stream. Made by :meth:`RtpServer.bind` / :meth:`RtpServer.connect`."""
+
+    def __init__(
+        self,
+        server: RtpServer,
+        ssrc: int,
+        stream: Stream,
+        *,
+        latch: bool = False,
+        peer: str | None = None,
+    ) -> None:
+        self.server = server
+        self.ssrc = ssrc & 0xFFFFFFFF
+        self.stream = stream
+        self.latch = latch
+        self.peer = peer
+        self.packets = 0
+        self.bad = 0
+        self.closed = False
+        self.created = time.monotonic()
+        self.source: tuple[str, int] | None = None  # where packets came from last
+        self.transport: str = "udp"
+        #: Own UDP socket (port range), else None.
+        self.port: int | None = None
+        self._sock: socket.socket | None = None
+        self._tcp: list[_TcpConnection] = []
+
+    @property
+    def waiting(self) -> bool:
+        """Nothing received yet."""
+        return self.packets == 0 and not self.closed
+
+    def feed(self, data: bytes, now: float) -> None:
+        """One RTP packet for this binding's stream."""
+        try:
+            packet = parse_rtp(data)
+        except RtpError:
+            self.bad += 1
+            return
+        self.packets += 1
+        self.stream.feed_rtp(packet, now)
+
+    def rebind(self, ssrc: int) -> None:
+        """The device answered (or sends) another SSRC."""
+        self.server._rebind(self, ssrc & 0xFFFFFFFF)
+
+    def close(self) -> None:
+        """Stop feeding the stream; idempotent. Closes its TCP connections and own port."""
+        if self.closed:
+            return
+        self.closed = True
+        self.server._unbind(self)
+        for conn in list(self._tcp):
+            conn.close()
+        self._tcp.clear()
+        if self._sock is not None:
+            with contextlib.suppress(Exception):
+                self.server._loop().remove_reader(self._sock.fileno())
+            self._sock.close()
+            self._sock = None
+        with contextlib.suppress(ValueError):
+            self.stream.bindings.remove(self)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "ssrc": self.ssrc,
+            "stream": self.stream.name,
+            "transport": self.transport,
+            "packets": self.packets,
+            "latch": self.latch,
+            "peer": self.peer,
+            "source": list(self.source) if self.source else None,
+            "port": self.port,
+        }
+
+
+class _TcpConnection(asyncio.Protocol):
+    """One RTP-over-TCP connection (passive: accepted; active: we connected)."""
+
+    def __init__(self, server: RtpServer, binding: RtpBinding | None = None) -> None:
+        self.server = server
+        self.binding = binding
+        self.deframer = Rfc4571Deframer()
+        self.transport: asyncio.Transport | None = None
+        self.peer: tuple[str, int] | None = None
+        self.opened = time.monotonic()
+        self.unmatched = 0
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.peer = (str(peer[0]), int(peer[1])) if peer else None
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        self.server._tcp_conns.add(self)
+        if self.binding is not None:
+            self.binding._tcp.append(self)
+            self.binding.source = self.peer
+
+    def data_received(self, data: bytes) -> None:
+        packets = self.deframer.feed(data)
+        if not packets:
+            return
+        now = time.monotonic()
+        binding = self.binding
+        if binding is None:
+            binding = self.server._match_tcp(self, packets[0])
+            if binding is None:
+                self.unmatched += len(data)
+                return
+        if binding.closed:
+            self.close()
+            return
+        for p in packets:
+            binding.feed(p, now)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.server._tcp_conns.discard(self)
+        if self.binding is not None:
+            with contextlib.suppress(ValueError):
+                self.binding._tcp.remove(self)
+
+    def close(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.close()
+        self.closed = True
+
+
+class RtpServer:
+    """One UDP and one TCP port for all streams (``port`` 0: any free port)."""
+
+    def __init__(
+        self,
+        host: str = "0.0.0.0",
+        udp_port: int = 0,
+        tcp_port: int = 0,
+        announce_ip: str = "",
+        *,
+        port_range: tuple[int, int] | None = None,
+        tcp_match_timeout: float = 10.0,
+    ) -> None:
+        self.host = host
+        self.udp_port = udp_port
+        self.tcp_port = tcp_port
+        self.announce_ip = announce_ip or (
+            host if host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+        )
+        self.port_range = port_range
+        self.tcp_match_timeout = tcp_match_timeout
+        self._by_ssrc: dict[int, RtpBinding] = {}
+        self._latching: list[RtpBinding] = []
+        self._udp: socket.socket | None = None
+        self._tcp_server: asyncio.Server | None = None
+        self._tcp_conns: set[_TcpConnection] = set()
+        self._reaper: asyncio.TimerHandle | None = None
+        self._loop_ref: asyncio.AbstractEventLoop | None = None
+        self._next_port = port_range[0] if port_range else 0
+        # counters
+        self.udp_packets = 0
+        self.unknown = 0
+        self.bad = 0
+        self.latched = 0
+
+    def _loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop_ref is None:
+            self._loop_ref = asyncio.get_running_loop()
+        return self._loop_ref
+
+    # ------------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        loop = self._loop()
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF)
+        sock.bind((self.host, self.udp_port))
+        sock.setblocking(False)
+        self._udp = sock
+        self.udp_port = sock.getsockname()[1]
+        loop.add_reader(sock.fileno(), self._udp_ready, sock, None)
+        self._tcp_server = await loop.create_server(
+            lambda: _TcpConnection(self), self.host, self.tcp_port, reuse_address=True
+        )
+        self.tcp_port = self._tcp_server.sockets[0].getsockname()[1]
+        self._schedule_reaper()
+
+    async def stop(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+            self._reaper = None
+        for b in list(self._by_ssrc.values()) + list(self._latching):
+            b.close()
+        if self._udp is not None:
+            with contextlib.suppress(Exception):
+                self._loop().remove_reader(self._udp.fileno())
+            self._udp.close()
+            self._udp = None
+        for conn in list(self._tcp_conns):
+            conn.close()
+        if self._tcp_server is not None:
+            self._tcp_server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._tcp_server.wait_closed(), 2)
+            self._tcp_server = None
+
+    @property
+    def receive_buffer(self) -> int:
+        """The UDP socket's actual receive buffer, bytes (the kernel caps it at rmem_max)."""
+        if self._udp is None:
+            return 0
+        return int(self._udp.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
+
+    # ------------------------------------------------------------------------ bindings
+
+    def bind(
+        self,
+        ssrc: int,
+        stream: Stream,
+        *,
+        latch: bool = False,
+        peer: str | None = None,
+        dedicated: bool = False,
+    ) -> RtpBinding:
+        """Packets with this SSRC (UDP, or passive TCP to our port) feed ``stream``.
+
+        ``latch``: adopt an unknown SSRC (see the module docstring); ``peer``: the device's
+        host, to latch only on its packets; ``dedicated``: own UDP port from the range.
+        """
+        ssrc &= 0xFFFFFFFF
+        old = self._by_ssrc.get(ssrc)
+        if old is not None and not old.closed and old.stream is not stream:
+            raise Unavailable(f"SSRC {ssrc} is already bound to stream {old.stream.name}")
+        b = RtpBinding(self, ssrc, stream, latch=latch, peer=peer)
+        self._by_ssrc[ssrc] = b
+        if latch:
+            self._latching.append(b)
+        if dedicated:
+            self._open_dedicated(b)
+        stream.bindings.append(b)
+        return b
+
+    async def connect(
+        self, host: str, port: int, ssrc: int, stream: Stream, *, timeout: float = 5.0
+    ) -> RtpBinding:
+        """TCP active: connect to the device (which listens) and read RTP from it."""
+        b = RtpBinding(self, ssrc, stream, peer=host)
+        b.transport = "tcp-active"
+        loop = self._loop()
+        try:
+            await asyncio.wait_for(
+                loop.create_connection(lambda: _TcpConnection(self, b), host, port), timeout
+            )
+        except (OSError, TimeoutError) as exc:
+            raise Unavailable(
+                f"cannot connect to the device's RTP port {host}:{port}: {exc}"
+            ) from exc
+        self._by_ssrc.setdefault(b.ssrc, b)
+        stream.bindings.append(b)
+        return b
+
+    def bindings(self) -> list[RtpBinding]:
+        seen = {id(b): b for b in self._by_ssrc.values()}
+        for b in self._latching:
+            seen.setdefault(id(b), b)
+        return list(seen.values())
+
+    def _rebind(self, b: RtpBinding, ssrc: int) -> None:
+        if self._by_ssrc.get(b.ssrc) is b:
+            del self._by_ssrc[b.ssrc]
+        b.ssrc = ssrc
+        other = self._by_ssrc.get(ssrc)
+        if other is not None and other is not b and not other.closed:
+            log.warning(
+                "SSRC %d moves from stream %s to %s", ssrc, other.stream.name, b.stream.name
+            )
+        self._by_ssrc[ssrc] = b
+
+    def _unbind(self, b: RtpBinding) -> None:
+        if self._by_ssrc.get(b.ssrc) is b:
+            del self._by_ssrc[b.ssrc]
+        with contextlib.suppress(ValueError):
+            self._latching.remove(b)
+
+    def _latch(self, ssrc: int, host: str) -> RtpBinding | None:
+        for b in self._latching:
+            if b.waiting and (b.peer is None or b.peer == host):
+                self._latching.remove(b)
+                self._rebind(b, ssrc)
+                self.latched += 1
+                log.info("stream %s latched SSRC %d from %s", b.stream.name, ssrc, host)
+                return b
+        return None
+
+    # ------------------------------------------------------------------------ UDP
+
+    def _udp_ready(self, sock: socket.socket, owner: RtpBinding | None) -> None:
+        recv = sock.recvfrom
+        by_ssrc = self._by_ssrc
+        monotonic = time.monotonic
+        n = 0
+        for _ in range(_BURST):
+            try:
+                data, addr = recv(65536)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                break  # e.g. ICMP port unreachable reported on the socket
+            n += 1
+            if len(data) < 12 or data[0] & 0xC0 != 0x80:
+                self.bad += 1
+                continue
+            b = owner
+            if b is None:
+                ssrc = int.from_bytes(data[8:12], "big")
+                b = by_ssrc.get(ssrc)
+                if b is None:
+                    b = self._latch(ssrc, addr[0]) if self._latching else None
+                    if b is None:
+                        self.unknown += 1
+                        continue
+            if b.packets == 0:
+                b.source = (addr[0], addr[1])
+            b.feed(data, monotonic())
+        self.udp_packets += n
+
+    def _open_dedicated(self, b: RtpBinding) -> None:
+        if self.port_range is None:
+            raise Unavailable("no RTP port range configured")
+        lo, hi = self.port_range
+        span = hi - lo + 1
+        for i in range(span):
+            port = lo + (self._next_port - lo + i) % span
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                sock.bind((self.host, port))
+            except OSError:
+                sock.close()
+                continue
+            sock.setblocking(False)
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF)
+            self._next_port = port + 1
+            b._sock = sock
+            b.port = port
+            self._loop().add_reader(sock.fileno(), self._udp_ready, sock, b)
+            return
+        raise Unavailable(f"no free RTP port in {lo}-{hi}")
+
+    # ------------------------------------------------------------------------ TCP
+
+    def _match_tcp(self, conn: _TcpConnection, first: bytes) -> RtpBinding | None:
+        if len(first) < 12:
+            return None
+        ssrc = int.from_bytes(first[8:12], "big")
+        b = self._by_ssrc.get(ssrc)
+        host = conn.peer[0] if conn.peer else ""
+        if b is None and self._latching:
+            b = self._latch(ssrc, host)
+        if b is None:
+            self.unknown += 1
+            return None
+        conn.binding = b
+        b._tcp.append(conn)
+        b.transport = "tcp"
+        b.source = conn.peer
+        with contextlib.suppress(ValueError):
+            self._latching.remove(b)
+        return b
+
+    def _schedule_reaper(self) -> None:
+        self._reaper = self._loop().call_later(self.tcp_match_timeout / 2, self._reap)
+
+    def _reap(self) -> None:
+        now = time.monotonic()
+        for conn in list(self._tcp_conns):
+            if conn.binding is None and now - conn.opened > self.tcp_match_timeout:
+                log.info("closing RTP/TCP connection from %s: no stream for its SSRC", conn.peer)
+                conn.close()
+        self._schedule_reaper()
+
+    # ------------------------------------------------------------------------ status
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "ip": self.announce_ip,
+            "udp_port": self.udp_port,
+            "tcp_port": self.tcp_port,
+            "bindings": len(self.bindings()),
+            "tcp_connections": len(self._tcp_conns),
+            "udp_packets": self.udp_packets,
+            "unknown_ssrc": self.unknown,
+            "bad": self.bad,
+            "latched": self.latched,
+            "receive_buffer": self.receive_buffer,
+        }
