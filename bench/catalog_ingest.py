@@ -9,7 +9,6 @@ registry. Prints `name: value unit` lines.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import socket
 import sqlite3

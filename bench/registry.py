@@ -144,7 +144,7 @@ async def main() -> None:
             tmp = tempfile.mkdtemp()
             await run("sqlite", f"sqlite+aiosqlite:///{tmp}/bench.db", a.channels, a.units)
         else:
-            base = os.environ.get("XUELIANG_TEST_PG_URL") or subprocess.check_output([str(ROOT / "scripts/pg.sh"), "start"], text=True).strip()
+            base = os.environ.get("XUELIANG_TEST_PG_URL") or subprocess.check_output([str(ROOT / "scripts/pg.sh"), "start"], text=True).strip()  # noqa: ASYNC221
             import asyncpg
             from sqlalchemy.engine import make_url
 

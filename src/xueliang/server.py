@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import uvicorn
+from fastapi import FastAPI
 
 from xueliang.app import Platform
 from xueliang.config import Settings
@@ -12,7 +13,7 @@ from xueliang.config import Settings
 log = logging.getLogger("xueliang")
 
 
-def build(settings: Settings) -> tuple[Platform, object]:
+def build(settings: Settings) -> tuple[Platform, FastAPI]:
     from xueliang.api.main import create_app
     from xueliang.subsystems import attach
 

@@ -114,11 +114,11 @@ def test_admission_pending_and_reject_and_per_device_password() -> None:
 def test_refresh_is_not_fresh_but_new_call_id_is() -> None:
     r = Registrar("3402000000", "secret12")
     first = login(r)
-    assert [e for e in first.events if isinstance(e, Registered)][0].fresh
+    assert next(e for e in first.events if isinstance(e, Registered)).fresh
     again = login(r, now=200.0)
-    assert not [e for e in again.events if isinstance(e, Registered)][0].fresh
+    assert not next(e for e in again.events if isinstance(e, Registered)).fresh
     reboot = login(r, now=300.0, call_id="c2")  # a device restart comes with a new Call-ID
-    assert [e for e in reboot.events if isinstance(e, Registered)][0].fresh
+    assert next(e for e in reboot.events if isinstance(e, Registered)).fresh
 
 
 def test_stale_nonce_is_rechallenged() -> None:

@@ -170,8 +170,10 @@ class SipEndpoint:
             # kernel queue: ask for 8 MiB, past rmem_max where we are allowed to.
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 * 1024 * 1024)
-            with contextlib.suppress(OSError, AttributeError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUFFORCE, 8 * 1024 * 1024)
+            force = getattr(socket, "SO_RCVBUFFORCE", None)  # Linux, needs CAP_NET_ADMIN
+            if force is not None:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, force, 8 * 1024 * 1024)
             if self.port == 0:
                 self.port = sock.getsockname()[1]
         if self.use_tcp:
