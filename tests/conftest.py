@@ -35,7 +35,9 @@ async def _pg_admin(sql: str) -> None:
     import asyncpg
 
     u = make_url(PG_URL)
-    conn = await asyncpg.connect(host=u.host, port=u.port, user=u.username, password=u.password, database=u.database)
+    conn = await asyncpg.connect(
+        host=u.host, port=u.port, user=u.username, password=u.password, database=u.database
+    )
     try:
         await conn.execute(sql)
     finally:
@@ -67,7 +69,9 @@ def db_url(request: pytest.FixtureRequest, tmp_root: Path, tmp_path: Path) -> st
     tpl = _pg_template()
     name = f"xl_t_{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
     asyncio.run(_pg_admin(f"CREATE DATABASE {name} TEMPLATE {tpl}"))
-    request.addfinalizer(lambda: asyncio.run(_pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+    request.addfinalizer(
+        lambda: asyncio.run(_pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    )
     return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
 
 

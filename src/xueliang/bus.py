@@ -29,7 +29,11 @@ class Subscription:
         self.dropped = 0
 
     def offer(self, ev: BusEvent) -> None:
-        if self.kinds is not None and ev.kind not in self.kinds and ev.kind.split(".")[0] not in self.kinds:
+        if (
+            self.kinds is not None
+            and ev.kind not in self.kinds
+            and ev.kind.split(".")[0] not in self.kinds
+        ):
             return
         if self.queue.full():
             self.queue.get_nowait()

@@ -25,23 +25,47 @@ class ImportReport(BaseModel):
     problems: list[Problem] = Field(default_factory=list)
     warnings: list[Problem] = Field(default_factory=list)
 
-    def add(self, reason: str, row: int | None = None, column: str | None = None, value: str | None = None) -> None:
+    def add(
+        self,
+        reason: str,
+        row: int | None = None,
+        column: str | None = None,
+        value: str | None = None,
+    ) -> None:
         self.ok = False
         self.problems.append(Problem(row=row, column=column, value=value, reason=reason))
 
-    def warn(self, reason: str, row: int | None = None, column: str | None = None, value: str | None = None) -> None:
+    def warn(
+        self,
+        reason: str,
+        row: int | None = None,
+        column: str | None = None,
+        value: str | None = None,
+    ) -> None:
         self.warnings.append(Problem(row=row, column=column, value=value, reason=reason))
 
     def text(self) -> str:
         head = f"{self.file or 'file'}: "
         if self.ok:
-            lines = [head + f"imported {self.rows} rows: {self.created} created, {self.updated} updated, {self.unchanged} unchanged"]
+            lines = [
+                head
+                + f"imported {self.rows} rows: {self.created} created, {self.updated} updated, {self.unchanged} unchanged"
+            ]
             if self.new_units:
                 lines.append("new units created: " + ", ".join(self.new_units))
         else:
-            lines = [head + f"NOT imported: {len(self.problems)} problem(s); the database is unchanged"]
+            lines = [
+                head + f"NOT imported: {len(self.problems)} problem(s); the database is unchanged"
+            ]
             for p in self.problems:
-                where = ", ".join(x for x in (f"row {p.row}" if p.row else "", f"column {p.column}" if p.column else "") if x)
+                where = ", ".join(
+                    x
+                    for x in (
+                        f"row {p.row}" if p.row else "",
+                        f"column {p.column}" if p.column else "",
+                    )
+                    if x
+                )
                 val = f" value {p.value!r}" if p.value not in (None, "") else ""
                 lines.append(f"  {where or 'file'}:{val} {p.reason}")
         for w in self.warnings:

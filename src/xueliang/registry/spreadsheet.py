@@ -39,7 +39,9 @@ class Sheet:
         """Value after ``key：`` or ``key:`` in any title or footer line."""
         for line in self.title_lines + self.footer_lines:
             for key in keys:
-                m = re.search(re.escape(key) + r"\s*[:：]\s*([^:：]*?)(?:\s{2,}|\s*\S+[:：]|$)", line)
+                m = re.search(
+                    re.escape(key) + r"\s*[:：]\s*([^:：]*?)(?:\s{2,}|\s*\S+[:：]|$)", line
+                )
                 if m and m.group(1).strip():
                     return m.group(1).strip()
         return None
@@ -68,14 +70,18 @@ def decode_text(data: bytes) -> str:
     try:
         return data.decode("gb18030")
     except UnicodeDecodeError as exc:
-        raise SheetError(f"the file is neither UTF-8 nor GBK text (bad byte at offset {exc.start})") from exc
+        raise SheetError(
+            f"the file is neither UTF-8 nor GBK text (bad byte at offset {exc.start})"
+        ) from exc
 
 
 def read_raw_rows(data: bytes, name: str = "") -> list[list[str]]:
     if not data.strip():
         raise SheetError("the file is empty")
     if len(data) > MAX_IMPORT_BYTES:
-        raise SheetError(f"the file is {len(data) / 1e6:.1f} MB; imports are limited to {MAX_IMPORT_BYTES // (1024 * 1024)} MB")
+        raise SheetError(
+            f"the file is {len(data) / 1e6:.1f} MB; imports are limited to {MAX_IMPORT_BYTES // (1024 * 1024)} MB"
+        )
     if data[:4] == b"PK\x03\x04":
         return _read_xlsx(data)
     if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
@@ -111,7 +117,9 @@ def _read_xlsx(data: bytes) -> list[list[str]]:
     except SheetError:
         raise
     except Exception as exc:  # openpyxl raises many kinds for damaged files
-        raise SheetError(f"the xlsx workbook cannot be opened ({type(exc).__name__}: {exc})") from exc
+        raise SheetError(
+            f"the xlsx workbook cannot be opened ({type(exc).__name__}: {exc})"
+        ) from exc
     try:
         ws = wb.worksheets[0]
         rows: list[list[str]] = []
@@ -142,7 +150,7 @@ def find_sheet(raw: list[list[str]], required: str, known: Sequence[str]) -> She
             titles = ["".join(c for c in r if c) for r in raw[:i] if any(r)]
             data: list[tuple[int, list[str]]] = []
             footer: list[str] = []
-            for j, r in enumerate(raw[i + 1:], start=i + 2):
+            for j, r in enumerate(raw[i + 1 :], start=i + 2):
                 if not any(c.strip() for c in r):
                     continue
                 cells = (r + [""] * len(header))[: len(header)]
@@ -152,11 +160,19 @@ def find_sheet(raw: list[list[str]], required: str, known: Sequence[str]) -> She
                     continue
                 data.append((j, cells))
             return Sheet(titles, header, data, footer)
-    raise SheetError(f"no header row with “{required}” found in the first 50 rows (is this the right form?)")
+    raise SheetError(
+        f"no header row with “{required}” found in the first 50 rows (is this the right form?)"
+    )
 
 
-def write_xlsx(path: Path | io.BytesIO, title_lines: list[str], header: list[str], rows: list[list[object]],
-               footer_lines: Sequence[str] = (), sheet_title: str = "Sheet1") -> None:
+def write_xlsx(
+    path: Path | io.BytesIO,
+    title_lines: list[str],
+    header: list[str],
+    rows: list[list[object]],
+    footer_lines: Sequence[str] = (),
+    sheet_title: str = "Sheet1",
+) -> None:
     import openpyxl
     from openpyxl.styles import Font
 
@@ -174,12 +190,20 @@ def write_xlsx(path: Path | io.BytesIO, title_lines: list[str], header: list[str
     for f in footer_lines:
         ws.append([f])
     for i, h in enumerate(header, start=1):
-        ws.column_dimensions[openpyxl.utils.get_column_letter(i)].width = max(10, min(40, len(h) * 2 + 4))
+        ws.column_dimensions[openpyxl.utils.get_column_letter(i)].width = max(
+            10, min(40, len(h) * 2 + 4)
+        )
     wb.save(path)
 
 
-def write_csv(path: Path, title_lines: list[str], header: list[str], rows: list[list[object]],
-              footer_lines: Sequence[str] = (), encoding: str = "utf-8-sig") -> None:
+def write_csv(
+    path: Path,
+    title_lines: list[str],
+    header: list[str],
+    rows: list[list[object]],
+    footer_lines: Sequence[str] = (),
+    encoding: str = "utf-8-sig",
+) -> None:
     with path.open("w", encoding=encoding, newline="") as fh:
         w = csv.writer(fh)
         for t in title_lines:
@@ -191,8 +215,14 @@ def write_csv(path: Path, title_lines: list[str], header: list[str], rows: list[
             w.writerow([f])
 
 
-def write_table(path: Path, title_lines: list[str], header: list[str], rows: list[list[object]],
-                footer_lines: Sequence[str] = (), sheet_title: str = "Sheet1") -> None:
+def write_table(
+    path: Path,
+    title_lines: list[str],
+    header: list[str],
+    rows: list[list[object]],
+    footer_lines: Sequence[str] = (),
+    sheet_title: str = "Sheet1",
+) -> None:
     """xlsx or csv by the file's extension."""
     if path.suffix.lower() == ".csv":
         write_csv(path, title_lines, header, rows, footer_lines)

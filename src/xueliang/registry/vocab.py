@@ -52,17 +52,32 @@ UNIT_CATEGORY = Vocabulary(
 POINT_CLASS = Vocabulary(
     "point class",
     {"1": "一类", "2": "二类", "3": "三类"},
-    {"I": "1", "II": "2", "III": "3", "一类点位": "1", "二类点位": "2", "三类点位": "3", "一": "1", "二": "2", "三": "3"},
+    {
+        "I": "1",
+        "II": "2",
+        "III": "3",
+        "一类点位": "1",
+        "二类点位": "2",
+        "三类点位": "3",
+        "一": "1",
+        "二": "2",
+        "三": "3",
+    },
 )
 
 COVERAGE = Vocabulary(
     "coverage",
     {"A": "A", "B": "B", "C": "C"},
     {
-        "a": "A", "b": "B", "c": "C",
-        "A 行政公共区域": "A", "行政公共区域": "A",
-        "B 单位内部": "B", "单位内部": "B",
-        "C 单位内部及临街公共场所": "C", "单位内部及临街公共场所": "C",
+        "a": "A",
+        "b": "B",
+        "c": "C",
+        "A 行政公共区域": "A",
+        "行政公共区域": "A",
+        "B 单位内部": "B",
+        "单位内部": "B",
+        "C 单位内部及临街公共场所": "C",
+        "单位内部及临街公共场所": "C",
     },
 )
 COVERAGE_LONG = {"A": "A 行政公共区域", "B": "B 单位内部", "C": "C 单位内部及临街公共场所"}
@@ -79,10 +94,29 @@ PTZ_TYPE = Vocabulary(
     {"dome": "1", "half-dome": "2", "fixed": "3", "bullet": "3", "remote-bullet": "4", "枪机": "3"},
 )
 
-YES_NO = Vocabulary("yes/no", {"yes": "是", "no": "否"}, {"y": "yes", "n": "no", "true": "yes", "false": "no", "1": "yes", "0": "no", "有": "yes", "无": "no"})
-SUPPORT = Vocabulary("support", {"yes": "支持", "no": "不支持"}, {"是": "yes", "否": "no", "y": "yes", "n": "no"})
-PROVIDE = Vocabulary("SDK", {"yes": "提供", "no": "不提供"}, {"是": "yes", "否": "no", "能": "yes", "不能": "no"})
-CAMERA_KIND = Vocabulary("camera kind", {"network": "网络", "analog": "模拟"}, {"数字": "network", "ip": "network"})
+YES_NO = Vocabulary(
+    "yes/no",
+    {"yes": "是", "no": "否"},
+    {
+        "y": "yes",
+        "n": "no",
+        "true": "yes",
+        "false": "no",
+        "1": "yes",
+        "0": "no",
+        "有": "yes",
+        "无": "no",
+    },
+)
+SUPPORT = Vocabulary(
+    "support", {"yes": "支持", "no": "不支持"}, {"是": "yes", "否": "no", "y": "yes", "n": "no"}
+)
+PROVIDE = Vocabulary(
+    "SDK", {"yes": "提供", "no": "不提供"}, {"是": "yes", "否": "no", "能": "yes", "不能": "no"}
+)
+CAMERA_KIND = Vocabulary(
+    "camera kind", {"network": "网络", "analog": "模拟"}, {"数字": "network", "ip": "network"}
+)
 NETWORK = Vocabulary(
     "network",
     {"none": "无", "lan": "内部局域网", "internet": "互联网", "other": "其他"},
