@@ -1,0 +1,374 @@
+"""The media API end to end against a real uvicorn: PS over RTP pushed to the shared port,
+read back as fMP4 (HTTP and WebSocket), HTTP-FLV and HLS, checked by decoding with PyAV and
+ffprobe; channel streams through the ``live/`` provider; snapshots; scopes; the player page
+in headless Chromium."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import av
+import httpx
+import pytest
+from _media_clips import ffprobe
+from test_hub_support import LiveServer, RtpPusher, decode_file, packets_of, ps_clip, read_for
+
+from xueliang.media.hub import MediaHub
+
+UNIT_A, UNIT_B = "交警支队", "城管局"
+DEVICE = "34020000001110000001"
+CH_A = "34020000001310000001"  # department A
+CH_B = "34020000001310000002"  # department B
+_ssrcs = itertools.count(200000100)  # GB/T 28181 style: "0200000100"…
+
+
+class FakeGbHandle:
+    def __init__(self, pusher: RtpPusher, binding: Any) -> None:
+        self.pusher = pusher
+        self.binding = binding
+        self.closed = 0
+
+    async def close(self) -> None:
+        self.closed += 1
+        self.binding.close()
+        await asyncio.to_thread(self.pusher.stop)
+
+
+class FakeGbProvider:
+    """Stands in for the GB/T 28181 INVITE provider: binds an SSRC, and a 'device' streams."""
+
+    def __init__(self) -> None:
+        self.opened: list[tuple[str, dict[str, Any]]] = []
+        self.handles: list[FakeGbHandle] = []
+
+    async def open(self, hub: MediaHub, name: str, params: dict[str, Any]) -> FakeGbHandle:
+        self.opened.append((name, params))
+        ssrc = next(_ssrcs)
+        stream = hub.publish(name, kind="gb28181", meta={"channel_id": params["channel_id"]})
+        binding = hub.rtp.bind(ssrc, stream)
+        pusher = RtpPusher(hub.rtp.udp_port, ssrc, ps_clip()).start()
+        handle = FakeGbHandle(pusher, binding)
+        self.handles.append(handle)
+        return handle
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    srv = LiveServer(tmp_path_factory.mktemp("media-api")).start()
+    srv.platform.media_gb_provider = FakeGbProvider()
+    admin = {"Authorization": f"Bearer {srv.token()}"}
+    with httpx.Client(base_url=srv.base, headers=admin, timeout=10) as c:
+        ua = c.post("/api/v1/units", json={"name": "支队", "department": UNIT_A}).json()["id"]
+        ub = c.post("/api/v1/units", json={"name": "城管", "department": UNIT_B}).json()["id"]
+        assert c.post("/api/v1/devices", json={"id": DEVICE, "name": "NVR"}).status_code == 201
+        for ch, unit in ((CH_A, ua), (CH_B, ub)):
+            r = c.post(
+                "/api/v1/channels",
+                json={"id": ch, "name": f"cam {ch[-1]}", "device_id": DEVICE, "unit_id": unit},
+            )
+            assert r.status_code == 201, r.text
+    srv.run(
+        srv.platform.users.create("cgj", "Harbour-Lamp-42", "department_user", department=UNIT_B)
+    )
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def admin(server: LiveServer) -> dict[str, str]:
+    return {"Authorization": f"Bearer {server.token()}"}
+
+
+def open_receiver(
+    server: LiveServer, admin: dict[str, str], name: str, **body: Any
+) -> dict[str, Any]:
+    ssrc = next(_ssrcs)
+    r = httpx.post(
+        f"{server.base}/api/v1/media/rtp-receivers",
+        json={"ssrc": f"{ssrc:010d}", "name": name, **body},
+        headers=admin,
+    )
+    assert r.status_code == 201, r.text
+    info: dict[str, Any] = r.json()
+    assert info["ssrc"] == ssrc and info["ip"] == "127.0.0.1"
+    return info
+
+
+def check_video(path: Path, *, min_frames: int) -> None:
+    probe = ffprobe(path)
+    assert (probe["codec_name"], probe["width"], probe["height"]) == ("h264", 320, 240)
+    assert int(probe["nb_read_frames"]) >= min_frames
+    dts = [d for d, _ in packets_of(path)]
+    assert all(a < b for a, b in itertools.pairwise(dts)), "decode times strictly increase"
+    frames = decode_file(path)
+    assert len(frames) >= min_frames
+    pts = [p for p, _, _ in frames]
+    assert all(a < b for a, b in itertools.pairwise(pts)), "presentation times strictly increase"
+
+
+def test_rtp_receiver_to_fmp4_and_flv(
+    server: LiveServer, admin: dict[str, str], tmp_path: Path
+) -> None:
+    info = open_receiver(server, admin, "push/one")
+    pusher = RtpPusher(info["udp_port"], info["ssrc"], ps_clip()).start()
+    try:
+        status, mp4 = read_for(f"{server.base}/api/v1/streams/push/one/live.mp4", 2.0, admin)
+        assert status == 200
+        (tmp_path / "live.mp4").write_bytes(mp4)
+        check_video(tmp_path / "live.mp4", min_frames=40)
+
+        status, flv = read_for(f"{server.base}/api/v1/streams/push/one/live.flv", 2.0, admin)
+        assert status == 200 and flv[:3] == b"FLV"
+        (tmp_path / "live.flv").write_bytes(flv)
+        check_video(tmp_path / "live.flv", min_frames=40)
+
+        listed = httpx.get(f"{server.base}/api/v1/streams", headers=admin).json()
+        one = next(s for s in listed if s["name"] == "push/one")
+        assert one["kind"] == "rtp" and one["codec"] == "h264" and one["width"] == 320
+        assert one["bitrate"] > 0 and 15 < one["fps"] < 35 and one["lost"] == 0
+        assert one["uptime"] > 3 and "jitter_ms" in one
+    finally:
+        pusher.stop()
+    r = httpx.delete(f"{server.base}/api/v1/media/rtp-receivers/push/one", headers=admin)
+    assert r.status_code == 204
+    assert server.hub.stream("push/one") is None
+    assert httpx.get(f"{server.base}/api/v1/streams/push/one", headers=admin).status_code == 404
+
+
+def test_hls_playlist_init_and_segment_decode(
+    server: LiveServer, admin: dict[str, str], tmp_path: Path
+) -> None:
+    info = open_receiver(server, admin, "push/hls", transport="tcp")
+    pusher = RtpPusher(info["tcp_port"], info["ssrc"], ps_clip(), tcp=True, dollar=True).start()
+    token = server.token()
+    try:
+        base = f"{server.base}/api/v1/streams/push/hls/"
+        r = httpx.get(base + "live.m3u8", params={"token": token}, timeout=20)
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"].startswith("application/vnd.apple.mpegurl")
+        lines = r.text.splitlines()
+        assert lines[0] == "#EXTM3U"
+        init_uri = next(ln for ln in lines if ln.startswith("#EXT-X-MAP")).split('"')[1]
+        seg_uri = next(ln for ln in lines if ln.startswith("hls/seg"))
+        assert f"token={token}" in init_uri and f"token={token}" in seg_uri  # propagated
+        init = httpx.get(base + init_uri)
+        seg = httpx.get(base + seg_uri)
+        assert init.status_code == seg.status_code == 200
+        path = tmp_path / "hls.mp4"
+        path.write_bytes(init.content + seg.content)
+        frames = decode_file(path)
+        assert len(frames) >= 25 and frames[0][1:] == (320, 240)
+        assert httpx.get(base + "hls/seg99999.m4s", params={"token": token}).status_code == 404
+    finally:
+        pusher.stop()
+        httpx.delete(f"{server.base}/api/v1/streams/push/hls", headers=admin)
+
+
+def test_websocket_sends_meta_then_init_then_fragments(
+    server: LiveServer, admin: dict[str, str], tmp_path: Path
+) -> None:
+    from websockets.sync.client import connect
+
+    info = open_receiver(server, admin, "push/ws")
+    pusher = RtpPusher(info["udp_port"], info["ssrc"], ps_clip()).start()
+    try:
+        token = server.token()
+        url = f"ws://127.0.0.1:{server.port}/api/v1/streams/push/ws/live.ws?token={token}"
+        with connect(url, open_timeout=10) as ws:
+            meta = json.loads(ws.recv(timeout=10))
+            assert meta["codec"].startswith("avc1.") and meta["width"] == 320
+            assert meta["mime"].startswith('video/mp4; codecs="avc1.')
+            data = bytearray()
+            first = ws.recv(timeout=10)
+            assert isinstance(first, bytes) and first[4:8] == b"ftyp"
+            data += first
+            deadline = time.monotonic() + 1.5
+            while time.monotonic() < deadline:
+                msg = ws.recv(timeout=5)
+                assert isinstance(msg, bytes) and msg[4:8] == b"moof"
+                data += msg
+        path = tmp_path / "ws.mp4"
+        path.write_bytes(bytes(data))
+        assert len(decode_file(path)) >= 30
+        # Refused without a token: closed with 4401 and a reason.
+        with connect(url.split("?")[0], open_timeout=10) as ws:
+            with pytest.raises(Exception) as exc:
+                ws.recv(timeout=5)
+            assert "4401" in str(exc.value)
+    finally:
+        pusher.stop()
+        httpx.delete(f"{server.base}/api/v1/streams/push/ws", headers=admin)
+
+
+def test_channel_live_through_the_provider_snapshot_and_media_token(
+    server: LiveServer, admin: dict[str, str], tmp_path: Path
+) -> None:
+    base = f"{server.base}/api/v1/channels/{CH_A}/"
+    r = httpx.get(base + "live.info", headers=admin, timeout=20)
+    assert r.status_code == 200, r.text
+    assert r.json()["codec"].startswith("avc1.") and (r.json()["width"], r.json()["height"]) == (
+        320,
+        240,
+    )
+    provider = server.platform.media_gb_provider
+    assert provider.opened[-1][0] == f"live/{CH_A}"
+    assert provider.opened[-1][1]["device_id"] == DEVICE
+
+    r = httpx.get(base + "snapshot.jpg", headers=admin, timeout=20)
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+    (tmp_path / "snap.jpg").write_bytes(r.content)
+    with av.open(str(tmp_path / "snap.jpg")) as c:
+        pic = next(c.decode(video=0))
+    assert (pic.width, pic.height) == (320, 240)
+    kept = server.tmp / "snapshots" / f"{CH_A}.jpg"
+    assert kept.read_bytes() == r.content  # kept for image-quality diagnosis
+    assert server.hub.snapshots.latest(CH_A).jpeg == r.content
+
+    r = httpx.post(base + "media-token", headers=admin)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["expires_in"] > 0 and body["scope"] == f"/api/v1/channels/{CH_A}/"
+    status, flv = read_for(server.base + body["urls"]["flv"], 1.0)  # no header: token only
+    assert status == 200 and flv[:3] == b"FLV"
+    other = f"{server.base}/api/v1/channels/{CH_B}/live.flv?token={body['token']}"
+    assert httpx.get(other).status_code == 401  # scoped to its channel
+    assert httpx.get(f"{server.base}/api/v1/streams?token={body['token']}").status_code == 401
+    # One stream for the channel, however many viewers.
+    assert len([n for n, _ in provider.opened if n == f"live/{CH_A}"]) == 1
+
+
+def test_department_user_is_refused_another_departments_channel(
+    server: LiveServer, admin: dict[str, str]
+) -> None:
+    from websockets.sync.client import connect
+
+    # Admin starts channel A so that it is also a running stream.
+    assert (
+        httpx.get(
+            f"{server.base}/api/v1/channels/{CH_A}/live.info", headers=admin, timeout=20
+        ).status_code
+        == 200
+    )
+    cg = {"Authorization": f"Bearer {server.token('cgj', 'Harbour-Lamp-42')}"}
+    for path in ("snapshot.jpg", "live.mp4", "live.flv", "live.m3u8", "live.info", "hls/init.mp4"):
+        r = httpx.get(f"{server.base}/api/v1/channels/{CH_A}/{path}", headers=cg, timeout=20)
+        assert r.status_code == 403, (path, r.status_code)
+    assert (
+        httpx.post(f"{server.base}/api/v1/channels/{CH_A}/media-token", headers=cg).status_code
+        == 403
+    )
+    for path in ("live.flv", "live.mp4", "snapshot.jpg", ""):
+        url = f"{server.base}/api/v1/streams/live/{CH_A}/{path}".rstrip("/")
+        assert httpx.get(url, headers=cg, timeout=20).status_code == 403, path
+    listed = httpx.get(f"{server.base}/api/v1/streams", headers=cg).json()
+    assert f"live/{CH_A}" not in {s["name"] for s in listed}
+    token = server.token("cgj", "Harbour-Lamp-42")
+    with connect(
+        f"ws://127.0.0.1:{server.port}/api/v1/channels/{CH_A}/live.ws?token={token}",
+        open_timeout=10,
+    ) as ws:
+        with pytest.raises(Exception) as exc:
+            ws.recv(timeout=5)
+        assert "4403" in str(exc.value)
+    # Their own department's channel plays.
+    r = httpx.get(f"{server.base}/api/v1/channels/{CH_B}/snapshot.jpg", headers=cg, timeout=20)
+    assert r.status_code == 200 and r.content[:2] == b"\xff\xd8"
+    assert f"live/{CH_B}" in {
+        s["name"] for s in httpx.get(f"{server.base}/api/v1/streams", headers=cg).json()
+    }
+    # Managing streams and receivers is not theirs.
+    assert httpx.delete(f"{server.base}/api/v1/streams/live/{CH_B}", headers=cg).status_code == 403
+    r = httpx.post(f"{server.base}/api/v1/media/rtp-receivers", json={"ssrc": 5}, headers=cg)
+    assert r.status_code == 403
+
+
+def test_stop_stream_ends_readers_and_closes_the_source(
+    server: LiveServer, admin: dict[str, str]
+) -> None:
+    r = httpx.get(f"{server.base}/api/v1/channels/{CH_B}/live.info", headers=admin, timeout=20)
+    assert r.status_code == 200
+    handle = server.platform.media_gb_provider.handles[-1]
+    with (
+        httpx.Client(timeout=10) as c,
+        c.stream("GET", f"{server.base}/api/v1/channels/{CH_B}/live.flv", headers=admin) as resp,
+    ):
+        it = resp.iter_raw()
+        assert next(it)[:3] == b"FLV"
+        assert (
+            httpx.delete(f"{server.base}/api/v1/streams/live/{CH_B}", headers=admin).status_code
+            == 204
+        )
+        rest = b"".join(it)  # ends: the response finishes when the stream ends
+        assert isinstance(rest, bytes)
+    assert handle.closed == 1 and server.hub.stream(f"live/{CH_B}") is None
+    assert (
+        httpx.delete(f"{server.base}/api/v1/streams/live/{CH_B}", headers=admin).status_code == 404
+    )
+
+
+def test_every_media_route_needs_a_token(server: LiveServer) -> None:
+    spec = httpx.get(f"{server.base}/api/v1/openapi.json").json()
+    checked = 0
+    for path, ops in spec["paths"].items():
+        if not any(k in path for k in ("/live.", "/streams", "/media", "snapshot", "/hls/")):
+            continue
+        url = server.base + path.replace("{", "").replace("}", "")
+        for method in ops:
+            r = httpx.request(method.upper(), url)
+            assert r.status_code == 401, (method, path, r.status_code)
+            checked += 1
+    assert checked >= 20
+    assert httpx.get(f"{server.base}/player").status_code == 200
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not os.path.exists("/usr/bin/chromium"), reason="no /usr/bin/chromium")
+async def test_player_page_plays_in_chromium(server: LiveServer, admin: dict[str, str]) -> None:
+    from playwright.async_api import async_playwright
+
+    info = await asyncio.to_thread(open_receiver, server, admin, "push/browser")
+    pusher = RtpPusher(info["udp_port"], info["ssrc"], ps_clip()).start()
+    token = await asyncio.to_thread(server.token)
+    try:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(
+                executable_path="/usr/bin/chromium",
+                args=[
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-quic",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--autoplay-policy=no-user-gesture-required",
+                ],
+            )
+            try:
+                page = await browser.new_page()
+                await page.goto(f"{server.base}/player?stream=push/browser&token={token}")
+                await page.wait_for_function(
+                    "document.querySelector('video').videoWidth > 0", timeout=15000
+                )
+                t1 = await page.evaluate("document.querySelector('video').currentTime")
+                await page.wait_for_timeout(1500)
+                t2 = await page.evaluate("document.querySelector('video').currentTime")
+                state = await page.evaluate("window.xlPlayer")
+                width = await page.evaluate("document.querySelector('video').videoWidth")
+                assert state["via"] == "websocket" and state["error"] is None, state
+                assert width == 320
+                assert t2 > t1 + 0.5, (t1, t2)
+            finally:
+                await browser.close()
+    finally:
+        pusher.stop()
+        await asyncio.to_thread(
+            httpx.delete, f"{server.base}/api/v1/streams/push/browser", headers=admin
+        )

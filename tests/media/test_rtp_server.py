@@ -1,0 +1,179 @@
+"""The shared RTP ports: real PS over RTP (x264 clip → PsMuxer → RtpPacketizer) sent to one
+UDP and one TCP port for several SSRCs at once, demultiplexed onto the right streams."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+
+import pytest
+from test_hub_support import RtpPusher, ps_clip
+
+from xueliang.bus import EventBus
+from xueliang.config import MediaConfig
+from xueliang.errors import Unavailable
+from xueliang.media.frame import Frame
+from xueliang.media.hub import MediaHub
+from xueliang.media.rtp_server import RtpServer
+from xueliang.media.stream import Stream
+
+
+@pytest.fixture
+async def hub() -> Any:
+    h = MediaHub(
+        MediaConfig(rtp_port=0, rtp_tcp_port=0, rtp_timeout=5), EventBus(), tick_interval=0.05
+    )
+    await h.start()
+    yield h
+    await h.stop()
+
+
+async def run(*pushers: RtpPusher) -> None:
+    for p in pushers:
+        p.start()
+    await asyncio.gather(*(asyncio.to_thread(p.wait) for p in pushers))
+    for p in pushers:
+        assert p.error is None, p.error
+    await asyncio.sleep(0.3)  # the last gaps are given up by the hub's timer
+
+
+def received(stream: Stream, reader: Any) -> list[Frame]:
+    return [f for f in reader.get_nowait() if f.codec.is_video]
+
+
+async def ready_reader(stream: Stream) -> Any:
+    await stream.wait_ready(5)
+    return stream.reader("frames")
+
+
+async def test_two_ssrcs_at_once_over_udp_land_on_their_own_streams(hub: MediaHub) -> None:
+    small, big = ps_clip(176, 144), ps_clip(320, 240)
+    a = hub.publish("rtp/a", kind="rtp")
+    b = hub.publish("rtp/b", kind="rtp")
+    hub.rtp.bind(0x0200000001, a)
+    hub.rtp.bind(0x0200000002, b)
+    # One warm-up loop each (to get a key frame and open readers), then the real check.
+    pa = RtpPusher(hub.rtp.udp_port, 0x0200000001, small, fps=250, loops=3)
+    pb = RtpPusher(hub.rtp.udp_port, 0x0200000002, big, fps=250, loops=3)
+    pa.start()
+    pb.start()
+    ra, rb = await asyncio.gather(ready_reader(a), ready_reader(b))
+    await asyncio.gather(asyncio.to_thread(pa.wait), asyncio.to_thread(pb.wait))
+    await asyncio.sleep(0.3)
+    assert (a.width, a.height, b.width, b.height) == (176, 144, 320, 240)
+    fa, fb = received(a, ra), received(b, rb)
+    assert len(fa) >= 50 and len(fb) >= 50
+    # The frames are the clip's own access units, byte for byte, on the right stream.
+    assert {f.data for f in fa} <= {f.data for f in small}
+    assert {f.data for f in fb} <= {f.data for f in big}
+    assert a.packets == pa.sent_packets and b.packets == pb.sent_packets
+    assert a.lost == b.lost == 0
+    assert hub.rtp.unknown == 0
+
+
+@pytest.mark.parametrize("dollar", [False, True], ids=["rfc4571", "dollar"])
+async def test_two_ssrcs_at_once_over_tcp(hub: MediaHub, dollar: bool) -> None:
+    clip = ps_clip()
+    streams = [hub.publish(f"rtp/t{i}", kind="rtp") for i in range(2)]
+    for i, s in enumerate(streams):
+        hub.rtp.bind(1000 + i, s)
+    pushers = [
+        RtpPusher(hub.rtp.tcp_port, 1000 + i, clip, tcp=True, dollar=dollar, fps=250, loops=2)
+        for i in range(2)
+    ]
+    await run(*pushers)
+    for s, p in zip(streams, pushers, strict=True):
+        assert s.ready and s.packets == p.sent_packets and s.lost == 0
+        assert s.video_frames >= 2 * len(clip) - 1
+        assert s.bindings[0].transport == "tcp"
+
+
+async def test_loss_is_counted_and_damaged_frames_are_dropped(hub: MediaHub) -> None:
+    clip = ps_clip()
+    s = hub.publish("rtp/lossy", kind="rtp")
+    hub.rtp.bind(77, s)
+    pusher = RtpPusher(hub.rtp.udp_port, 77, clip, fps=250, loops=2, drop=lambda n: n % 40 == 20)
+    await run(pusher)
+    assert pusher.dropped_packets > 3
+    assert s.lost == pusher.dropped_packets
+    assert s.packets == pusher.sent_packets
+    assert 0 < s.loss < 0.05
+    assert s.video_frames < 2 * len(clip)  # frames that lost a packet were dropped
+    assert s.demuxer is not None and s.demuxer.dropped_frames > 0
+    described = s.describe()
+    assert described["lost"] == pusher.dropped_packets and described["jitter_ms"] >= 0
+
+
+async def test_latching_adopts_an_unknown_ssrc_on_udp_and_tcp(hub: MediaHub) -> None:
+    clip = ps_clip()
+    u = hub.publish("rtp/latch-udp", kind="rtp")
+    t = hub.publish("rtp/latch-tcp", kind="rtp")
+    bu = hub.rtp.bind(0x0200000009, u, latch=True, peer="127.0.0.1")
+    bt = hub.rtp.bind(0x020000000A, t, latch=True)
+    # A device that sends SSRC 0 over UDP, another with its own SSRC over TCP.
+    await run(RtpPusher(hub.rtp.udp_port, 0, clip, fps=250, loops=1))
+    await run(RtpPusher(hub.rtp.tcp_port, 0x12345678, clip, tcp=True, fps=250, loops=1))
+    assert bu.ssrc == 0 and u.ready and u.video_frames >= len(clip) - 1
+    assert bt.ssrc == 0x12345678 and t.ready and t.video_frames >= len(clip) - 1
+    assert hub.rtp.latched == 2
+    # Now bound: a stranger's SSRC is not latched by anyone.
+    await run(RtpPusher(hub.rtp.udp_port, 4242, clip[:5], fps=250, loops=1))
+    assert hub.rtp.unknown > 0 and u.packets == bu.packets
+
+
+async def test_unmatched_tcp_connection_is_closed(hub: MediaHub) -> None:
+    hub.rtp.tcp_match_timeout = 0.2
+    hub.rtp._reaper.cancel()  # type: ignore[union-attr]
+    hub.rtp._schedule_reaper()
+    reader, writer = await asyncio.open_connection("127.0.0.1", hub.rtp.tcp_port)
+    pusher = RtpPusher(hub.rtp.tcp_port, 555, ps_clip()[:3], tcp=True, fps=250, loops=1)
+    await run(pusher)
+    async with asyncio.timeout(3):
+        assert await reader.read() == b""  # closed by the server
+    writer.close()
+
+
+async def test_tcp_active_connects_to_the_device(hub: MediaHub) -> None:
+    clip = ps_clip()
+    device = socket.socket()
+    device.bind(("127.0.0.1", 0))
+    device.listen(1)
+    port = device.getsockname()[1]
+    s = hub.publish("rtp/active", kind="rtp")
+    binding = await hub.rtp.connect("127.0.0.1", port, 31, s)
+    conn, _ = await asyncio.to_thread(device.accept)
+
+    def send() -> None:
+        from xueliang.media.ps_mux import PsMuxer
+        from xueliang.media.rtp import RtpPacketizer
+
+        muxer, packetizer = PsMuxer(), RtpPacketizer(31, rfc4571=True)
+        for f in clip:
+            conn.sendall(b"".join(packetizer.packetize(muxer.mux(f), f.dts & 0xFFFFFFFF)))
+
+    await asyncio.to_thread(send)
+    await asyncio.sleep(0.2)
+    assert s.ready and s.video_frames >= len(clip) - 1 and binding.transport == "tcp-active"
+    s.end("done")
+    assert binding.closed
+    conn.close()
+    device.close()
+    with pytest.raises(Unavailable):
+        await hub.rtp.connect("127.0.0.1", port, 32, hub.publish("rtp/x", kind="rtp"), timeout=1)
+
+
+async def test_port_range_gives_a_binding_its_own_port() -> None:
+    server = RtpServer("127.0.0.1", 0, 0, port_range=(47100, 47110))
+    h = MediaHub(MediaConfig(rtp_port=0, rtp_tcp_port=0), EventBus(), rtp=server)
+    await h.start()
+    try:
+        s = h.publish("rtp/own", kind="rtp")
+        b = server.bind(9, s, dedicated=True)
+        assert b.port is not None and 47100 <= b.port <= 47110
+        # Whatever SSRC arrives on its own port feeds it.
+        await run(RtpPusher(b.port, 0xDEAD, ps_clip(), fps=250, loops=1))
+        assert s.ready and s.packets > 0
+        b.close()
+    finally:
+        await h.stop()
