@@ -86,6 +86,14 @@ def demo(
     asyncio.run(run_demo(settings, fresh=fresh, simulate=devices))
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, add_help_option=False)
+def simulate(ctx: typer.Context) -> None:
+    """Run simulated GB/T 28181 devices: --server HOST:PORT --devices N --channels M (see --help)."""
+    from xueliang.sim.__main__ import main as sim_main
+
+    sim_main(list(ctx.args))
+
+
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOpt = None, revision: str = "head") -> None:
     """Apply database migrations."""

@@ -58,6 +58,11 @@ async def prepare(settings: Settings, fresh: bool = False) -> object:
 async def run_demo(settings: Settings, fresh: bool = False, simulate: bool = True) -> None:
     from xueliang.server import run
 
+    access = getattr(settings, "access", None)
+    if access is not None and hasattr(access, "totp_required_roles"):
+        access.totp_required_roles = []  # the demo's users have no authenticator app
+    # Every simulated device speaks from 127.0.0.1: one address, many devices.
+    settings.sip.rate_limit_per_address = max(settings.sip.rate_limit_per_address, 5000.0)
     city = await prepare(settings, fresh)
     url = f"http://{settings.api.host}:{settings.api.port}/"
     print(f"\n  xueliang demo: {url}   log in as admin / xueliang-demo\n", flush=True)

@@ -12,9 +12,10 @@ log = logging.getLogger("xueliang")
 
 def attach(platform: Platform) -> None:
     """Each subsystem registers its start/stop steps and routers on the platform."""
+    from xueliang.api.routers import playback as playback_routes
     from xueliang.api.routers import signalling as signalling_routes
 
-    routers: list[object] = [signalling_routes.router]
+    routers: list[object] = [signalling_routes.router, playback_routes.router]
     platform.routers = routers  # type: ignore[attr-defined]
     settings = platform.settings
     if settings.sip.enabled:
@@ -35,4 +36,11 @@ def attach(platform: Platform) -> None:
         except ModuleNotFoundError:
             log.warning("media subsystem not available")
             return
-        media_subsystem.attach(platform, routers)
+        hub = media_subsystem.attach(platform, routers)
+        if platform.signalling is not None:
+            from xueliang.gb28181.invite import GbMediaSessions
+
+            gb = GbMediaSessions(platform.signalling)
+            platform.media_gb_provider = gb  # type: ignore[attr-defined]
+            hub.set_provider("playback/", gb)
+            hub.set_provider("download/", gb)

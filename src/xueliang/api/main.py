@@ -12,7 +12,16 @@ from prometheus_client import Counter, Histogram
 
 from xueliang import __version__
 from xueliang.api import problems
-from xueliang.api.routers import auth, registry, statistics, survey, system
+from xueliang.api.routers import (
+    access,
+    approvals,
+    audit,
+    auth,
+    registry,
+    statistics,
+    survey,
+    system,
+)
 from xueliang.app import Platform
 
 PREFIX = "/api/v1"
@@ -20,6 +29,7 @@ PREFIX = "/api/v1"
 OPEN_ROUTES = {
     "/healthz",
     f"{PREFIX}/auth/login",
+    f"{PREFIX}/auth/totp/enroll",
     f"{PREFIX}/openapi.json",
     f"{PREFIX}/docs",
     "/",
@@ -68,11 +78,23 @@ def create_app(platform: Platform, *, manage_lifecycle: bool = True) -> FastAPI:
         response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
         return response
 
+    # Access control (identity, permissions, approvals, audit) wraps everything: outermost.
+    from xueliang.access.redact import install as install_redaction
+    from xueliang.api.security import SecurityMiddleware
+
+    install_redaction()
+    app.add_middleware(SecurityMiddleware, platform=platform)
+
     app.include_router(system.router)
-    for r in (auth.router, registry.router, statistics.router, survey.router):
+    for r in (
+        auth.router, registry.router, statistics.router, survey.router,
+        access.router, approvals.router, audit.router,
+    ):
         app.include_router(r, prefix=PREFIX)
     for extra in platform_routers(platform):
         app.include_router(extra, prefix=PREFIX)  # type: ignore[arg-type]
+    for page in getattr(platform, "page_routers", []):  # pages outside /api/v1 (the player)
+        app.include_router(page)
     _mount_console(app)
     return app
 

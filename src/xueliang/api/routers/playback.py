@@ -77,7 +77,7 @@ async def control_stream(name: str, body: ControlIn, platform: PlatformDep, p: P
         authorize(p, Action.PLAYBACK, await platform.registry.get_channel(channel_id))
     else:
         authorize(p, Action.PLAYBACK)
-    handle = hub.handle(name) if hasattr(hub, "handle") else None
+    handle = getattr(stream, "handle", None)
     if handle is None or not hasattr(handle, "control"):
         raise Invalid(f"stream {name} cannot be controlled")
     return dict(await handle.control(body.action, body.value))
