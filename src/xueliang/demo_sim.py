@@ -23,7 +23,7 @@ async def run_with_devices(settings: Settings, city: object) -> None:
                             access_log=False, lifespan="on")
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())
-    while not platform.started and not serving.done():
+    while not platform.started and not serving.done():  # noqa: ASYNC110 - uvicorn offers no start event
         await asyncio.sleep(0.1)
     if serving.done():
         await serving
