@@ -136,6 +136,7 @@ class SipEndpoint:
                  is_banned: Callable[[str], bool] | None = None, user_agent: str = "xueliang") -> None:
         self.host = host
         self.port = port
+        self._wanted_port = port
         self.handler = handler
         self.use_udp = udp
         self.use_tcp = tcp
@@ -158,8 +159,22 @@ class SipEndpoint:
 
     # ---- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
+        # Port 0: the kernel picks a UDP port, and TCP must get the same number; another
+        # process may hold it on TCP, so pick again until both are ours.
+        for attempt in range(20):
+            try:
+                await self._bind()
+                break
+            except OSError:
+                if self._wanted_port != 0 or attempt == 19:
+                    raise
+                await self._unbind()
+        self._timer_task = asyncio.create_task(self._timers(), name="sip-timers")
+
+    async def _bind(self) -> None:
         loop = asyncio.get_running_loop()
         self._loop = loop
+        self.port = self._wanted_port
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         if self.use_udp:
             transport, _ = await loop.create_datagram_endpoint(lambda: _Udp(self), local_addr=(self.host, self.port),
@@ -181,7 +196,14 @@ class SipEndpoint:
                                                         reuse_address=True)
             if self.port == 0:
                 self.port = self._tcp_server.sockets[0].getsockname()[1]
-        self._timer_task = asyncio.create_task(self._timers(), name="sip-timers")
+
+    async def _unbind(self) -> None:
+        if self._udp is not None:
+            self._udp.close()
+            self._udp = None
+        if self._tcp_server is not None:
+            self._tcp_server.close()
+            self._tcp_server = None
 
     async def stop(self) -> None:
         if self._timer_task:
