@@ -26,6 +26,7 @@ from xueliang.media.ps_mux import PsMuxer, PsTemplate
 from xueliang.media.rtp import RtpPacketizer
 
 T = TypeVar("T")
+OPS_PASSWORD = "Relay-Tower-77"
 
 
 def ps_clip(
@@ -135,7 +136,9 @@ class RtpPusher:
 
 
 class LiveServer:
-    """uvicorn + Platform (media on, SIP off) in a thread; an administrator ``root``."""
+    """uvicorn + Platform (media on, SIP off) in a thread, with a maintainer ``ops`` (manages
+    streams and RTP receivers, sees every channel; no second factor needed, unlike an
+    administrator)."""
 
     def __init__(self, tmp: Path, **media: Any) -> None:
         self.tmp = tmp
@@ -204,6 +207,7 @@ class LiveServer:
             if task.done():
                 task.result()
             await asyncio.sleep(0.02)
+        await self.platform.users.create("ops", OPS_PASSWORD, "maintainer")
         self._ready.set()
         await task
 
@@ -226,13 +230,14 @@ class LiveServer:
     def hub(self) -> Any:
         return self.platform.media
 
-    def token(self, user: str = "root", password: str = "Root-pass-1") -> str:
+    def token(self, user: str = "ops", password: str = "") -> str:
         import httpx
 
         r = httpx.post(
-            f"{self.base}/api/v1/auth/login", json={"username": user, "password": password}
+            f"{self.base}/api/v1/auth/login",
+            json={"username": user, "password": password or OPS_PASSWORD},
         )
-        assert r.status_code == 200, r.text
+        assert r.status_code == 200 and "access_token" in r.json(), r.text
         return str(r.json()["access_token"])
 
 

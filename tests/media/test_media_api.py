@@ -60,22 +60,25 @@ class FakeGbProvider:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from xueliang.registry.models import ChannelIn, DeviceIn, UnitIn
+
     srv = LiveServer(tmp_path_factory.mktemp("media-api")).start()
     srv.platform.media_gb_provider = FakeGbProvider()
-    admin = {"Authorization": f"Bearer {srv.token()}"}
-    with httpx.Client(base_url=srv.base, headers=admin, timeout=10) as c:
-        ua = c.post("/api/v1/units", json={"name": "支队", "department": UNIT_A}).json()["id"]
-        ub = c.post("/api/v1/units", json={"name": "城管", "department": UNIT_B}).json()["id"]
-        assert c.post("/api/v1/devices", json={"id": DEVICE, "name": "NVR"}).status_code == 201
-        for ch, unit in ((CH_A, ua), (CH_B, ub)):
-            r = c.post(
-                "/api/v1/channels",
-                json={"id": ch, "name": f"cam {ch[-1]}", "device_id": DEVICE, "unit_id": unit},
+    reg = srv.platform.registry
+
+    async def setup() -> None:
+        ua = await reg.create_unit(UnitIn(name="支队", department=UNIT_A))
+        ub = await reg.create_unit(UnitIn(name="城管", department=UNIT_B))
+        await reg.create_device(DeviceIn(id=DEVICE, name="NVR"))
+        for ch, unit in ((CH_A, ua.id), (CH_B, ub.id)):
+            await reg.create_channel(
+                ChannelIn(id=ch, name=f"cam {ch[-1]}", device_id=DEVICE, unit_id=unit)
             )
-            assert r.status_code == 201, r.text
-    srv.run(
-        srv.platform.users.create("cgj", "Harbour-Lamp-42", "department_user", department=UNIT_B)
-    )
+        await srv.platform.users.create(
+            "cgj", "Harbour-Lamp-42", "department_user", department=UNIT_B
+        )
+
+    srv.run(setup())
     yield srv
     srv.stop()
 
@@ -267,6 +270,7 @@ def test_department_user_is_refused_another_departments_channel(
         url = f"{server.base}/api/v1/streams/live/{CH_A}/{path}".rstrip("/")
         assert httpx.get(url, headers=cg, timeout=20).status_code == 403, path
     listed = httpx.get(f"{server.base}/api/v1/streams", headers=cg).json()
+    assert isinstance(listed, list)
     assert f"live/{CH_A}" not in {s["name"] for s in listed}
     token = server.token("cgj", "Harbour-Lamp-42")
     with connect(
@@ -354,9 +358,11 @@ async def test_player_page_plays_in_chromium(server: LiveServer, admin: dict[str
             try:
                 page = await browser.new_page()
                 await page.goto(f"{server.base}/player?stream=push/browser&token={token}")
-                await page.wait_for_function(
-                    "document.querySelector('video').videoWidth > 0", timeout=15000
-                )
+                # Polled with evaluate (not wait_for_function: the page's CSP forbids eval).
+                for _ in range(150):
+                    if await page.evaluate("document.querySelector('video').videoWidth > 0"):
+                        break
+                    await page.wait_for_timeout(100)
                 t1 = await page.evaluate("document.querySelector('video').currentTime")
                 await page.wait_for_timeout(1500)
                 t2 = await page.evaluate("document.querySelector('video').currentTime")

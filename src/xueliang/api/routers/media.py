@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field, field_validator
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from xueliang.access.policy import Action, Principal, authorize
-from xueliang.api.deps import LiveViewer, PlatformDep, PlaybackViewer, SignallingManager
+from xueliang.api.deps import LiveViewer, PlatformDep, SignallingManager
 from xueliang.app import Platform
 from xueliang.errors import DomainError, Forbidden, Invalid, NotFound, Unauthorized, Unavailable
 from xueliang.media.frame import Codec
@@ -148,7 +148,11 @@ def _flv_response(stream: Stream, request: Request, p: Principal) -> StreamingRe
 
 
 def _passthrough_query(request: Request) -> str:
-    keep = {k: v for k, v in request.query_params.items() if k in ("token", "transcode")}
+    keep = {
+        k: v
+        for k, v in request.query_params.items()
+        if k in ("token", "transcode", "purpose", "case")
+    }
     return urlencode(keep)
 
 
@@ -464,31 +468,6 @@ async def stream_media_token(name: str, platform: PlatformDep, p: LiveViewer) ->
     return _issue_media_token(platform, p, f"{PREFIX}/streams/{stream.name}/")
 
 
-class ControlIn(BaseModel):
-    action: Literal["pause", "resume", "seek", "speed"]
-    value: float | None = None
-
-
-@router.post("/streams/{name:path}/control")
-async def control_stream(
-    name: str, body: ControlIn, platform: PlatformDep, p: PlaybackViewer
-) -> dict[str, Any]:
-    """Playback control (pause, resume, seek to ``value`` s, speed ``value``) of a source that
-    supports it (device playback)."""
-    stream = await _named(platform, p, name, wait=False)
-    control = getattr(stream.handle, "control", None)
-    if control is None:
-        raise Invalid(f"stream {name} does not take playback control")
-    if body.action in ("seek", "speed") and body.value is None:
-        raise Invalid(f"{body.action} needs a value")
-    result: dict[str, Any] = dict(await control(body.action, body.value) or {})
-    if body.action == "pause":
-        stream.paused = True
-    elif body.action == "resume":
-        stream.paused = False
-    return {"stream": name, "action": body.action, **result}
-
-
 @router.websocket("/streams/{name:path}/live.ws")
 async def stream_live_ws(websocket: WebSocket, name: str) -> None:
     async def open_stream(platform: Platform, p: Principal) -> Stream:
@@ -600,4 +579,12 @@ async def player_page() -> FileResponse:
     """The minimal player: login (or ``?token=``), then ``?channel=<id>`` or ``?stream=<name>``."""
     return FileResponse(
         STATIC / "player.html", media_type="text/html", headers={"Cache-Control": "no-cache"}
+    )
+
+
+@pages.get("/player.js")
+async def player_script() -> FileResponse:
+    """The player's script (served from 'self': the CSP forbids inline scripts)."""
+    return FileResponse(
+        STATIC / "player.js", media_type="text/javascript", headers={"Cache-Control": "no-cache"}
     )
