@@ -1,0 +1,222 @@
+import { lazy, Suspense, useEffect, useRef, useState, type ReactNode } from 'react';
+import { api, qs } from '../api/client';
+import type { Channel, Page } from '../api/types';
+import { ApprovalHost, PurposeHost, Spinner, StatusDot, Toasts } from '../components/Common';
+import { fmtTime, localeStore, useLocale, useT } from '../i18n';
+import { resetPoints } from '../lib/points';
+import { Link, match, navigate, useLocation } from '../lib/router';
+import { can, logout, refreshMe, useUser } from '../lib/session';
+import { useStore } from '../lib/store';
+import { patrolRun, stopPatrol } from '../lib/wall';
+import LoginPage from '../pages/LoginPage';
+
+const MapPage = lazy(() => import('../pages/MapPage'));
+const WallPage = lazy(() => import('../pages/WallPage'));
+const PatrolsPage = lazy(() => import('../pages/PatrolsPage'));
+const ResourcesPage = lazy(() => import('../pages/ResourcesPage'));
+const DashboardPage = lazy(() => import('../pages/DashboardPage'));
+const AdminPage = lazy(() => import('../pages/AdminPage'));
+const ChannelPage = lazy(() => import('../pages/ChannelPage'));
+
+const NAV = [
+  { to: '/app/map', key: 'nav.map', action: 'registry.read' },
+  { to: '/app/wall', key: 'nav.wall', action: 'media.live' },
+  { to: '/app/patrols', key: 'nav.patrols', action: 'media.live' },
+  { to: '/app/resources', key: 'nav.resources', action: 'registry.read' },
+  { to: '/app/dashboard', key: 'nav.dashboard', action: 'stats.read' },
+  { to: '/app/admin', key: 'nav.admin', action: 'registry.read' },
+];
+
+export function App() {
+  const user = useUser();
+  const { path } = useLocation();
+
+  useEffect(() => {
+    const onUnauthorized = () => {
+      if (!localStorage.getItem('xl.token')) return;
+      logout();
+      resetPoints();
+      stopPatrol();
+      navigate(`/app/login?expired=1&next=${encodeURIComponent(location.pathname)}`, true);
+    };
+    window.addEventListener('xl:unauthorized', onUnauthorized);
+    return () => window.removeEventListener('xl:unauthorized', onUnauthorized);
+  }, []);
+
+  useEffect(() => {
+    if (user) void refreshMe();
+    // once per load
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, []);
+
+  if (!user || path === '/app/login') {
+    if (!user && path !== '/app/login') {
+      const next = path.startsWith('/app/') ? `?next=${encodeURIComponent(path + location.search)}` : '';
+      queueMicrotask(() => navigate(`/app/login${next}`, true));
+    }
+    if (user && path === '/app/login') queueMicrotask(() => navigate('/app/map', true));
+    return (
+      <>
+        <LoginPage />
+        <Toasts />
+      </>
+    );
+  }
+  if (path === '/' || path === '/app' || path === '/app/') queueMicrotask(() => navigate('/app/map', true));
+
+  let page: ReactNode = null;
+  let m: Record<string, string> | null;
+  if (path.startsWith('/app/map')) page = <MapPage />;
+  else if (path.startsWith('/app/wall')) page = <WallPage />;
+  else if (path.startsWith('/app/patrols')) page = <PatrolsPage />;
+  else if (path.startsWith('/app/resources')) page = <ResourcesPage />;
+  else if (path.startsWith('/app/dashboard')) page = <DashboardPage />;
+  else if ((m = match('/app/admin/:tab', path))) page = <AdminPage tab={m.tab} />;
+  else if (path === '/app/admin') page = <AdminPage />;
+  else if ((m = match('/app/channel/:id', path))) page = <ChannelPage id={m.id} />;
+  else page = <NotFound />;
+
+  return (
+    <div className="shell">
+      <TopBar />
+      <main className="content">
+        <Suspense fallback={<Spinner />}>{page}</Suspense>
+      </main>
+      <PurposeHost />
+      <ApprovalHost />
+      <Toasts />
+    </div>
+  );
+}
+
+function NotFound() {
+  const t = useT();
+  return (
+    <div className="page">
+      <h2>{t('app.notFound')}</h2>
+      <Link to="/app/map">{t('nav.map')}</Link>
+    </div>
+  );
+}
+
+function TopBar() {
+  const t = useT();
+  const user = useUser();
+  const locale = useLocale();
+  const { path } = useLocation();
+  const run = useStore(patrolRun);
+  const [now, setNow] = useState(new Date());
+  useEffect(() => {
+    const h = window.setInterval(() => setNow(new Date()), 1000);
+    return () => window.clearInterval(h);
+  }, []);
+  return (
+    <header className="topbar">
+      <Link to="/app/map" className="brand">
+        <span className="logo" />
+        <span className="brand-name">{t('app.name')}</span>
+      </Link>
+      <nav className="nav">
+        {NAV.filter((n) => can(user, n.action)).map((n) => (
+          <Link key={n.to} to={n.to} className={`nav-item ${path.startsWith(n.to) ? 'on' : ''}`}>
+            {t(n.key)}
+            {n.to === '/app/wall' && run && !run.paused && <span className="live-dot" title={t('patrol.running')} />}
+          </Link>
+        ))}
+      </nav>
+      <span className="grow" />
+      <ChannelSearch />
+      <span className="clock mono" title={Intl.DateTimeFormat().resolvedOptions().timeZone}>{fmtTime(now)}</span>
+      <button className="btn ghost small" onClick={() => localeStore.set(locale === 'zh' ? 'en' : 'zh')} data-testid="locale-switch">
+        {locale === 'zh' ? 'EN' : '中文'}
+      </button>
+      <div className="user-chip" title={[user?.department, user?.division_code].filter(Boolean).join(' · ')}>
+        <span className="avatar">{(user?.display_name || user?.username || '?').slice(0, 1).toUpperCase()}</span>
+        <span>
+          <b>{user?.display_name || user?.username}</b>
+          <small>{t(`role.${user?.role}`)}{user?.department ? ` · ${user.department}` : ''}</small>
+        </span>
+      </div>
+      <button
+        className="btn ghost small"
+        onClick={() => {
+          logout();
+          resetPoints();
+          stopPatrol();
+          navigate('/app/login', true);
+        }}
+        data-testid="logout"
+      >
+        {t('login.logout')}
+      </button>
+    </header>
+  );
+}
+
+/** Find a channel by name, ID or address from anywhere; Enter on a 20-digit ID opens it. */
+function ChannelSearch() {
+  const t = useT();
+  const [q, setQ] = useState('');
+  const [res, setRes] = useState<Channel[]>([]);
+  const [open, setOpen] = useState(false);
+  const box = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    const s = q.trim();
+    if (!s) {
+      setRes([]);
+      return;
+    }
+    const h = window.setTimeout(() => {
+      api<Page<Channel>>(`/channels${qs({ q: s, limit: 12 })}`)
+        .then((r) => setRes(r.items))
+        .catch(() => setRes([]));
+    }, 200);
+    return () => window.clearTimeout(h);
+  }, [q]);
+  useEffect(() => {
+    const h = (e: MouseEvent) => !box.current?.contains(e.target as Node) && setOpen(false);
+    document.addEventListener('mousedown', h);
+    return () => document.removeEventListener('mousedown', h);
+  }, []);
+  const go = (id: string) => {
+    setOpen(false);
+    setQ('');
+    navigate(`/app/channel/${id}`);
+  };
+  return (
+    <div className="gsearch" ref={box}>
+      <input
+        type="search"
+        placeholder={t('search.placeholder')}
+        value={q}
+        onChange={(e) => {
+          setQ(e.target.value);
+          setOpen(true);
+        }}
+        onFocus={() => setOpen(true)}
+        onKeyDown={(e) => {
+          if (e.key === 'Enter') {
+            const s = q.trim();
+            if (/^\d{20}$/.test(s)) go(s);
+            else if (res[0]) go(res[0].id);
+          }
+        }}
+        data-testid="global-search"
+      />
+      {open && q.trim() && (
+        <div className="gsearch-list">
+          {res.map((c) => (
+            <button key={c.id} className="gsearch-item" onClick={() => go(c.id)}>
+              <StatusDot status={c.status} /> <span>{c.name}</span>
+              <small className="mono muted">{c.id}</small>
+            </button>
+          ))}
+          {res.length === 0 && /^\d{20}$/.test(q.trim()) && (
+            <button className="gsearch-item" onClick={() => go(q.trim())}>{t('search.openId', { id: q.trim() })}</button>
+          )}
+          {res.length === 0 && !/^\d{20}$/.test(q.trim()) && <div className="gsearch-item muted">{t('common.none')}</div>}
+        </div>
+      )}
+    </div>
+  );
+}
