@@ -39,6 +39,15 @@ class ApiConfig(_Section):
     page_size_max: int = Field(default=1000, ge=10)
     #: Largest upload accepted by the import endpoints, bytes.
     upload_max_bytes: int = Field(default=100 * 1024 * 1024, ge=1024)
+    #: TLS: PEM certificate chain and private key; both set = the API serves HTTPS (and HSTS).
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ApiConfig:
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("tls_certfile and tls_keyfile go together")
+        return self
 
 
 class SipConfig(_Section):
@@ -98,6 +107,95 @@ class MediaConfig(_Section):
         return self
 
 
+class PurposeRule(_Section):
+    """A rule marking an action sensitive (安全使用审核). Every condition given must hold."""
+
+    name: str = Field(min_length=1, max_length=64)
+    #: Actions it covers, e.g. ["media.playback", "media.download"] (see access.policy.Action).
+    actions: list[str] = Field(min_length=1)
+    #: Channel conditions; empty / null = any.
+    point_classes: list[int] = []
+    key_site: bool | None = None
+    tiers: list[str] = []
+    #: The channel belongs to another department than the user's (users with a department only).
+    outside_department: bool = False
+    #: "purpose": a stated purpose (X-Purpose, optional X-Case); "approval": also a second
+    #: authorised person's approval, which gives a grant limited in time and scope.
+    require: Literal["purpose", "approval"] = "purpose"
+    #: The case / ticket number is mandatory too.
+    case_required: bool = False
+
+    @field_validator("actions")
+    @classmethod
+    def _known_actions(cls, v: list[str]) -> list[str]:
+        from xueliang.access.policy import Action
+
+        known = {a.value for a in Action}
+        bad = [a for a in v if a not in known]
+        if bad:
+            raise ValueError(f"unknown actions {bad} (known: {', '.join(sorted(known))})")
+        return v
+
+
+def _default_rules() -> list[PurposeRule]:
+    return [
+        PurposeRule(
+            name="class-i-footage", actions=["media.playback", "media.download"], point_classes=[1]
+        ),
+        PurposeRule(name="key-site-footage", actions=["media.playback", "media.download"], key_site=True),
+        PurposeRule(
+            name="key-site-export", actions=["media.download"], key_site=True, require="approval"
+        ),
+        PurposeRule(
+            name="outside-department",
+            actions=["media.live", "media.playback", "media.download", "device.ptz"],
+            outside_department=True,
+        ),
+        PurposeRule(name="lookout-ptz", actions=["device.ptz"], tiers=["high"]),
+    ]
+
+
+class AccessConfig(_Section):
+    """Identity, permissions, approvals, audit and hardening (全程可控). See docs/access.md."""
+
+    #: Roles that must use a TOTP second factor; the first login of such a user enrolls.
+    totp_required_roles: list[str] = ["administrator", "auditor"]
+    totp_issuer: str = "xueliang"
+    #: Sensitive-action rules; the default list is in docs/access.md.
+    rules: list[PurposeRule] = Field(default_factory=_default_rules)
+    #: Longest time an approval may grant, and the default, minutes.
+    approval_max_minutes: int = Field(default=24 * 60, ge=1)
+    approval_default_minutes: int = Field(default=120, ge=1)
+    #: Pending approval requests lapse after this many hours.
+    approval_request_hours: int = Field(default=24, ge=1)
+    #: Login attempts per client address: burst, then one every ``login_refill_seconds``.
+    login_burst: int = Field(default=10, ge=1)
+    login_refill_seconds: float = Field(default=6.0, gt=0)
+    #: API requests per client address and per token: burst and sustained rate per second.
+    api_burst: int = Field(default=300, ge=1)
+    api_rate: float = Field(default=100.0, gt=0)
+    #: Audit: key file for signing checkpoints (outside the database). Default var/audit.key;
+    #: the XUELIANG_AUDIT_KEY environment variable (hex or text) wins over both.
+    audit_key_file: Path | None = None
+    #: Seconds between signed checkpoints (0 = only on demand and at shutdown).
+    audit_checkpoint_seconds: float = Field(default=300.0, ge=0)
+    #: Writer batching: most records per transaction, and the longest wait before a write.
+    audit_batch_max: int = Field(default=5000, ge=1)
+    audit_flush_seconds: float = Field(default=0.2, gt=0)
+    #: Content-Security-Policy of the console and API responses ("" = none).
+    csp: str = (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src * data: blob:; media-src 'self' blob:; connect-src 'self' ws: wss:; "
+        "worker-src 'self' blob:; object-src 'none'; base-uri 'self'; frame-ancestors 'self'; "
+        "form-action 'self'"
+    )
+    #: Strict-Transport-Security max-age, sent on HTTPS responses (0 = none).
+    hsts_seconds: int = Field(default=365 * 24 * 3600, ge=0)
+    #: Seconds between reloads of grants from the database (changes made in this process
+    #: apply at once; this picks up other processes' and lapsed grants).
+    reload_seconds: float = Field(default=30.0, gt=0)
+
+
 class StorageConfig(_Section):
     var_dir: Path = Path("./var")
 
@@ -116,6 +214,7 @@ class Settings(BaseSettings):
     api: ApiConfig = ApiConfig()
     sip: SipConfig = SipConfig()
     media: MediaConfig = MediaConfig()
+    access: AccessConfig = AccessConfig()
     storage: StorageConfig = StorageConfig()
     #: Secret for signing tokens; generated and kept under var/ when empty.
     secret_key: str = ""
@@ -151,7 +250,14 @@ def _describe(err: ValidationError) -> str:
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
             msg = "unknown key"
-        lines.append(f"  {key}: {msg}" + (f" (got {e['input']!r})" if e["type"] != "extra_forbidden" and not isinstance(e["input"], dict) else ""))
+        lines.append(
+            f"  {key}: {msg}"
+            + (
+                f" (got {e['input']!r})"
+                if e["type"] != "extra_forbidden" and not isinstance(e["input"], dict)
+                else ""
+            )
+        )
     return "invalid configuration:\n" + "\n".join(lines)
 
 

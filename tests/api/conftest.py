@@ -20,6 +20,8 @@ async def platform(db_url: str, tmp_path: Path) -> AsyncIterator[Platform]:
         bootstrap_password="Root-pass-1",
         sip={"enabled": False},
         media={"enabled": False},
+        # Access tests turn TOTP enforcement on themselves (tests/access).
+        access={"totp_required_roles": []},
     )
     p = Platform(settings)
     await p.start(migrate=False)

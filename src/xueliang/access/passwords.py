@@ -32,10 +32,23 @@ def check_policy(password: str, username: str = "") -> None:
     if username and username.lower() in password.lower():
         raise ValueError("password must not contain the user name")
     classes = sum(
-        (any(c.islower() for c in password), any(c.isupper() for c in password),
-         any(c.isdigit() for c in password), any(not c.isalnum() for c in password))
+        (
+            any(c.islower() for c in password),
+            any(c.isupper() for c in password),
+            any(c.isdigit() for c in password),
+            any(not c.isalnum() for c in password),
+        )
     )
     if classes < 2:
-        raise ValueError("password must mix at least two of: lower case, upper case, digits, symbols")
-    if password.lower() in {"password", "12345678", "admin123", "123456789", "qwertyui", "11111111"}:
+        raise ValueError(
+            "password must mix at least two of: lower case, upper case, digits, symbols"
+        )
+    if password.lower() in {
+        "password",
+        "12345678",
+        "admin123",
+        "123456789",
+        "qwertyui",
+        "11111111",
+    }:
         raise ValueError("password is too common")

@@ -1,17 +1,26 @@
 """Authorization: one function decides every request (`authorize`).
 
-Roles grant actions. Scopes (division subtree, department) narrow what a user sees; the
-access-control issue extends this with grants, point classes and approvals, behind the same
-function.
+Roles grant actions; API tokens may narrow them further. Scopes narrow which channels: the
+user's own (division subtree, department, point classes, coverage, catalog groups) united with
+the sharing grants to the user or their department, and approval grants (access/book.py).
+Rules mark some actions on some channels sensitive: they need a stated purpose, sometimes a
+second person's approval (access/approvals.py). Listings use :func:`scope_conditions`, the
+same scope as SQL, so they never show what :func:`authorize` refuses.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
+from xueliang.access import context
+from xueliang.access.scope import Selector, base_selector
 from xueliang.errors import Forbidden
+
+if TYPE_CHECKING:
+    from xueliang.access.book import CompiledScope, PolicyBook
 
 
 class Action(StrEnum):
@@ -28,65 +37,229 @@ class Action(StrEnum):
     SIGNALLING_MANAGE = "signalling.manage"
     AUDIT_READ = "audit.read"
     METRICS_READ = "metrics.read"
+    #: Read grants, API tokens and rules (administrators, auditors).
+    ACCESS_READ = "access.read"
+    #: Share channels (grants), issue and revoke API tokens.
+    ACCESS_MANAGE = "access.manage"
+    #: Decide approval requests of others (安全使用审核).
+    APPROVE = "access.approve"
 
 
 A = Action
 ROLES: dict[str, frozenset[Action]] = {
     "administrator": frozenset(Action),
-    "operator": frozenset({A.REGISTRY_READ, A.STATS_READ, A.LIVE_VIEW, A.PLAYBACK, A.DOWNLOAD, A.PTZ,
-                          A.DEVICE_QUERY, A.DEVICE_CONTROL}),
+    "operator": frozenset(
+        {
+            A.REGISTRY_READ,
+            A.STATS_READ,
+            A.LIVE_VIEW,
+            A.PLAYBACK,
+            A.DOWNLOAD,
+            A.PTZ,
+            A.DEVICE_QUERY,
+            A.DEVICE_CONTROL,
+        }
+    ),
     "department_user": frozenset({A.REGISTRY_READ, A.STATS_READ, A.LIVE_VIEW, A.PLAYBACK}),
-    "maintainer": frozenset({A.REGISTRY_READ, A.STATS_READ, A.LIVE_VIEW, A.DEVICE_QUERY, A.DEVICE_CONTROL,
-                            A.SIGNALLING_MANAGE}),
-    "auditor": frozenset({A.REGISTRY_READ, A.STATS_READ, A.AUDIT_READ}),
+    "maintainer": frozenset(
+        {
+            A.REGISTRY_READ,
+            A.STATS_READ,
+            A.LIVE_VIEW,
+            A.DEVICE_QUERY,
+            A.DEVICE_CONTROL,
+            A.SIGNALLING_MANAGE,
+        }
+    ),
+    #: Leaders who approve sensitive use (审批人) within their own scope.
+    "supervisor": frozenset(
+        {A.REGISTRY_READ, A.STATS_READ, A.LIVE_VIEW, A.PLAYBACK, A.DOWNLOAD, A.APPROVE}
+    ),
+    "auditor": frozenset({A.REGISTRY_READ, A.STATS_READ, A.AUDIT_READ, A.ACCESS_READ}),
     "resident": frozenset({A.LIVE_VIEW}),
     "system": frozenset({A.REGISTRY_READ, A.STATS_READ, A.METRICS_READ, A.LIVE_VIEW}),
 }
 
+#: Actions on a channel (what grants and approvals may give).
+CHANNEL_ACTIONS = frozenset({A.LIVE_VIEW, A.PLAYBACK, A.DOWNLOAD, A.PTZ})
+#: Actions whose reads are audited too (a GET that authorizes one of these is recorded).
+SENSITIVE = frozenset({A.LIVE_VIEW, A.PLAYBACK, A.DOWNLOAD, A.PTZ, A.AUDIT_READ, A.ACCESS_READ})
+
+PROBLEM_BASE = "urn:xueliang:problem:"
+
+
+class PurposeRequired(Forbidden):
+    """A sensitive action without a stated purpose: retry with X-Purpose (and X-Case)."""
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail, type=PROBLEM_BASE + "purpose-required", **extra)
+
+
+class ApprovalRequired(Forbidden):
+    """A sensitive action that needs a second person's approval: POST /api/v1/approvals."""
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail, type=PROBLEM_BASE + "approval-required", **extra)
+
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is asking: the user as authorization sees it."""
+    """Who is asking: the user (or system, through an API token) as authorization sees it."""
 
     user_id: int
     username: str
     role: str
     department: str | None = None
     division_code: str | None = None
+    #: Further narrowing of the own scope (point classes, groups, coverage).
+    scope: Selector | None = None
+    #: An API token's scopes: the actions are the role's within these.
+    token_scopes: frozenset[str] | None = None
+    token_id: int | None = None
+    #: Grants and rules (None: only the own scope counts, no rules — e.g. bare unit tests).
+    book: PolicyBook | None = field(default=None, compare=False, hash=False, repr=False)
 
     @property
     def unrestricted(self) -> bool:
-        return self.role in ("administrator", "auditor") or (self.department is None and self.division_code is None)
+        return base_selector(self.role, self.department, self.division_code, self.scope) is None
+
+    @property
+    def actions(self) -> frozenset[Action]:
+        allowed = ROLES.get(self.role, frozenset())
+        if self.token_scopes is not None:
+            allowed = frozenset(a for a in allowed if a.value in self.token_scopes)
+        return allowed
+
+
+def _standalone_book() -> PolicyBook:
+    from xueliang.access.book import PolicyBook
+
+    global _EMPTY_BOOK
+    if _EMPTY_BOOK is None:
+        _EMPTY_BOOK = PolicyBook()
+    return _EMPTY_BOOK
+
+
+_EMPTY_BOOK: PolicyBook | None = None
+
+
+def compiled(p: Principal, now: float | None = None) -> CompiledScope:
+    return (p.book or _standalone_book()).scope_for(p, now)
 
 
 def authorize(p: Principal, action: Action, resource: Any = None) -> None:
-    """Raise Forbidden unless ``p`` may do ``action`` on ``resource`` (a channel-like object or None)."""
-    allowed = ROLES.get(p.role, frozenset())
-    if action not in allowed:
-        raise Forbidden(f"role {p.role} may not {action.value}")
-    if resource is not None and not in_scope(p, resource):
-        raise Forbidden(f"{getattr(resource, 'id', 'resource')} is outside your scope")
+    """Raise Forbidden unless ``p`` may do ``action`` on ``resource`` (a channel-like object or None).
+
+    Checks, in order: the role (and API token scopes) allow the action; the resource is in the
+    principal's scope (own scope or a grant for this action); the sensitive-action rules are
+    met (a stated purpose in the request context; an approval grant when a rule demands one).
+    """
+    ctx = context.current()
+    if ctx is not None:
+        ctx.note(action.value, resource, action in SENSITIVE)
+    role_actions = ROLES.get(p.role)
+    if role_actions is None or action not in role_actions:
+        _refuse(ctx, f"role {p.role} may not {action.value}")
+    if p.token_scopes is not None and action.value not in p.token_scopes:
+        _refuse(ctx, f"this API token is not scoped for {action.value}")
+    book = p.book
+    now = time.time()
+    if resource is not None and not (book or _standalone_book()).scope_for(p, now).match(action.value, resource):
+        _refuse(ctx, f"{getattr(resource, 'id', 'resource')} is outside your scope")
+    if book is None:
+        return
+    rules = book.rules_for(action.value)
+    if rules:
+        _check_rules(p, book, rules, action, resource, ctx, now)
 
 
-def in_scope(p: Principal, resource: Any) -> bool:
-    if p.unrestricted:
-        return True
-    if p.division_code and not str(getattr(resource, "division_code", "") or "").startswith(p.division_code):
-        return False
-    return not (p.department and getattr(resource, "department", None) != p.department)
+def _refuse(
+    ctx: context.RequestContext | None, why: str, exc: type[Forbidden] = Forbidden, **extra: Any
+) -> NoReturn:
+    if ctx is not None:
+        ctx.refused = why
+    raise exc(why, **extra)
 
 
-def scope_conditions(p: Principal) -> list[Any]:
+def _check_rules(
+    p: Principal, book: PolicyBook, rules: tuple[Any, ...], action: Action, resource: Any,
+    ctx: context.RequestContext | None, now: float,
+) -> None:
+    need_purpose = need_case = False
+    approval_rule = None
+    purpose_rule = None
+    for r in rules:
+        if r.applies(p.department, resource):
+            if r.require == "approval":
+                approval_rule = approval_rule or r
+            need_purpose = True
+            purpose_rule = purpose_rule or r
+            need_case = need_case or r.case_required
+    if not need_purpose:
+        return
+    rid = getattr(resource, "id", None)
+    purpose = ctx.purpose if ctx is not None else None
+    has_purpose = purpose is not None and len(purpose) >= 2
+    grant = None
+    if approval_rule is not None or not has_purpose:
+        grant = book.approval_for(p, action.value, resource, now) if resource is not None else None
+    if approval_rule is not None and grant is None:
+        _refuse(
+            ctx,
+            f"{action.value} on {rid or 'this resource'} needs an approved request "
+            f"(rule {approval_rule.name}): POST /api/v1/approvals",
+            ApprovalRequired,
+            rule=approval_rule.name,
+            action=action.value,
+            channel_id=rid,
+        )
+    if grant is not None:
+        # An approval covers the action; its purpose stands when none is restated.
+        if ctx is not None:
+            ctx.approval_id = grant.approval_id
+            if not has_purpose and grant.reason:
+                ctx.purpose = grant.reason
+                ctx.detail["purpose_from_approval"] = True
+        book.use(grant)
+        return
+    case = ctx.case_ref if ctx is not None else None
+    if not has_purpose or (need_case and not case):
+        assert purpose_rule is not None
+        what = "a purpose and a case number" if need_case else "a purpose"
+        _refuse(
+            ctx,
+            f"{action.value} on {rid or 'this resource'} is sensitive (rule {purpose_rule.name}): "
+            f"state {what} (headers X-Purpose and X-Case, URL-encoded)",
+            PurposeRequired,
+            rule=purpose_rule.name,
+            action=action.value,
+            channel_id=rid,
+            case_required=need_case,
+        )
+
+
+def requirement(p: Principal, action: Action, resource: Any) -> dict[str, Any]:
+    """What ``authorize`` would ask for, without asking (for the console and /access/check)."""
+    book = p.book
+    out: dict[str, Any] = {"purpose": False, "case": False, "approval": False, "rules": []}
+    if book is None:
+        return out
+    for r in book.rules_for(action.value):
+        if r.applies(p.department, resource):
+            out["rules"].append(r.name)
+            out["purpose"] = True
+            out["case"] = out["case"] or r.case_required
+            out["approval"] = out["approval"] or r.require == "approval"
+    if out["approval"] and book.approval_for(p, action.value, resource, time.time()) is not None:
+        out["approved"] = True
+    return out
+
+
+def in_scope(p: Principal, resource: Any, action: Action = Action.REGISTRY_READ) -> bool:
+    """Is ``resource`` within what ``p`` may reach for ``action`` (scope only: no role, no rules)."""
+    return compiled(p).match(action.value, resource)
+
+
+def scope_conditions(p: Principal, action: Action = Action.REGISTRY_READ) -> list[Any]:
     """The same scope as SQL conditions on channels, so listings never show what `in_scope` refuses."""
-    from xueliang.db.tables import Channel
-    from xueliang.registry.vocab import subtree_bounds
-
-    if p.unrestricted:
-        return []
-    c: list[Any] = []
-    if p.division_code:
-        lo, hi = subtree_bounds(p.division_code)
-        c += [Channel.division_code >= lo, Channel.division_code < hi]
-    if p.department:
-        c.append(Channel.department == p.department)
-    return c
+    return compiled(p).sql(action.value)

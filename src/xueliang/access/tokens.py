@@ -31,10 +31,15 @@ def _unb64(s: str) -> bytes:
 class TokenClaims:
     user_id: int
     version: int
-    kind: str  # "access" | "media"
+    kind: str  # "access" | "media" | "totp-setup"
     expires: float
     #: For media tokens: the path prefix the token opens (e.g. /api/v1/channels/<id>/).
     scope: str = ""
+    #: Token id, for revoking one token (logout) without the others.
+    jti: str = ""
+    #: Media tokens carry the purpose stated when they were issued (players cannot send headers).
+    purpose: str = ""
+    case_ref: str = ""
 
 
 class TokenSigner:
@@ -46,12 +51,29 @@ class TokenSigner:
     def _sig(self, body: bytes) -> bytes:
         return hmac.new(self._key, body, hashlib.sha256).digest()
 
-    def issue(self, user_id: int, version: int, ttl: float, kind: str = "access", scope: str = "",
-              now: float | None = None) -> str:
+    def issue(
+        self,
+        user_id: int,
+        version: int,
+        ttl: float,
+        kind: str = "access",
+        scope: str = "",
+        now: float | None = None,
+        *,
+        jti: str = "",
+        purpose: str = "",
+        case_ref: str = "",
+    ) -> str:
         now = time.time() if now is None else now
         payload: dict[str, Any] = {"u": user_id, "v": version, "k": kind, "e": int(now + ttl)}
         if scope:
             payload["s"] = scope
+        if jti:
+            payload["j"] = jti
+        if purpose:
+            payload["p"] = purpose
+        if case_ref:
+            payload["c"] = case_ref
         body = _b64(json.dumps(payload, separators=(",", ":")).encode())
         return body + "." + _b64(self._sig(body.encode()))
 
@@ -60,14 +82,23 @@ class TokenSigner:
         try:
             body, sig = token.split(".", 1)
             good = hmac.compare_digest(_unb64(sig), self._sig(body.encode()))
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, UnicodeEncodeError) as exc:
             raise TokenError("malformed token") from exc
         if not good:
             raise TokenError("bad token signature")
         try:
             p = json.loads(_unb64(body))
-            claims = TokenClaims(int(p["u"]), int(p["v"]), str(p["k"]), float(p["e"]), str(p.get("s", "")))
-        except (ValueError, KeyError, TypeError) as exc:
+            claims = TokenClaims(
+                int(p["u"]),
+                int(p["v"]),
+                str(p["k"]),
+                float(p["e"]),
+                str(p.get("s", "")),
+                str(p.get("j", "")),
+                str(p.get("p", "")),
+                str(p.get("c", "")),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise TokenError("malformed token") from exc
         if claims.expires < now:
             raise TokenError("token expired")

@@ -1,38 +1,99 @@
-"""Users: creation, login with lockout, lookup for tokens."""
+"""Users: creation and changes, passwords with lockout, TOTP enrollment, tokens and revocation.
+
+Token checks stay off the database: principals are cached per user and refreshed on change;
+revoked single tokens are kept in memory (and in ``revoked_tokens`` for other processes).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import secrets
+import time
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from xueliang.access.passwords import check_policy, hash_password, verify_password
+from xueliang.access import context, totp
+from xueliang.access.passwords import check_policy, hash_password, needs_rehash, verify_password
 from xueliang.access.policy import ROLES, Principal
-from xueliang.access.tokens import TokenError, TokenSigner
-from xueliang.db.tables import User
+from xueliang.access.scope import Selector
+from xueliang.access.tokens import TokenClaims, TokenError, TokenSigner
+from xueliang.db.tables import RevokedToken, User
 from xueliang.errors import Conflict, Invalid, NotFound, Unauthorized
+
+if TYPE_CHECKING:
+    from xueliang.access.apitokens import ApiTokenService
+    from xueliang.access.book import PolicyBook
 
 LOCK_AFTER = 5
 LOCK_FOR = timedelta(minutes=15)
 _DUMMY_HASH = hash_password("timing-equaliser-Password1")
+#: Fields an administrator may change on a user.
+EDITABLE = ("display_name", "role", "department", "division_code", "scope", "disabled", "is_system")
 
 
-def principal_of(u: User) -> Principal:
-    return Principal(u.id, u.username, u.role, u.department, u.division_code)
+def _aware(d: datetime | None) -> datetime | None:
+    if d is not None and d.tzinfo is None:
+        return d.replace(tzinfo=UTC)
+    return d
+
+
+def scope_of(u: User) -> Selector | None:
+    try:
+        s = Selector.from_json(u.scope)
+    except (ValueError, TypeError):
+        # A malformed stored scope must not open everything: it closes everything instead.
+        return Selector(divisions=("-",))
+    return None if s.empty else s
+
+
+def principal_of(u: User, book: PolicyBook | None = None) -> Principal:
+    return Principal(
+        u.id, u.username, u.role, u.department or None, u.division_code or None, scope_of(u),
+        book=book,
+    )
 
 
 class UserService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], signer: TokenSigner, token_ttl: float) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], signer: TokenSigner, token_ttl: float
+    ) -> None:
         self.sessions = sessions
         self.signer = signer
         self.token_ttl = token_ttl
-        #: user_id -> (principal, token_version); refreshed on change. Keeps token checks off the DB.
+        #: user_id -> (principal, token_version, disabled); refreshed on change.
         self._cache: dict[int, tuple[Principal, int, bool]] = {}
+        #: Grants and rules given to every principal (set by the access service).
+        self.book: PolicyBook | None = None
+        #: API tokens of systems (set by the access service).
+        self.api_tokens: ApiTokenService | None = None
+        #: jti -> expiry (epoch seconds) of single tokens revoked before they expire.
+        self.revoked: dict[str, float] = {}
 
-    async def create(self, username: str, password: str, role: str, *, department: str | None = None,
-                     division_code: str | None = None, display_name: str = "", enforce_policy: bool = True) -> User:
+    def attach_book(self, book: PolicyBook) -> None:
+        self.book = book
+        self._cache.clear()
+
+    def forget(self, user_id: int) -> None:
+        self._cache.pop(user_id, None)
+
+    # ---- users --------------------------------------------------------------------------
+    async def create(
+        self,
+        username: str,
+        password: str,
+        role: str,
+        *,
+        department: str | None = None,
+        division_code: str | None = None,
+        display_name: str = "",
+        enforce_policy: bool = True,
+        scope: Mapping[str, Any] | None = None,
+        is_system: bool = False,
+    ) -> User:
         if role not in ROLES:
             raise Invalid(f"unknown role {role!r} (roles: {', '.join(ROLES)})")
         if enforce_policy:
@@ -40,22 +101,92 @@ class UserService:
                 check_policy(password, username)
             except ValueError as exc:
                 raise Invalid(str(exc)) from exc
+        sel = self._scope_json(scope)
         pw_hash = await asyncio.to_thread(hash_password, password)
         async with self.sessions() as s, s.begin():
             if await s.scalar(select(User.id).where(User.username == username)):
                 raise Conflict(f"user {username!r} already exists")
-            u = User(username=username, password_hash=pw_hash, role=role, department=department,
-                     division_code=division_code, display_name=display_name or username)
+            u = User(
+                username=username,
+                password_hash=pw_hash,
+                role=role,
+                department=department or None,
+                division_code=division_code or None,
+                display_name=display_name or username,
+                scope=sel,
+                is_system=is_system,
+            )
             s.add(u)
         return u
+
+    @staticmethod
+    def _scope_json(scope: Mapping[str, Any] | None) -> dict[str, object] | None:
+        if not scope:
+            return None
+        try:
+            sel = Selector.from_json(scope)
+        except (ValueError, TypeError) as exc:
+            raise Invalid(f"scope: {exc}") from exc
+        return sel.to_json() or None
 
     async def count(self) -> int:
         async with self.sessions() as s:
             return int(await s.scalar(select(func.count()).select_from(User)) or 0)
 
-    async def login(self, username: str, password: str) -> tuple[str, User]:
+    async def get(self, user_id: int) -> User:
+        async with self.sessions() as s:
+            u = await s.get(User, user_id)
+        if u is None:
+            raise NotFound(f"user {user_id} not found")
+        return u
+
+    async def by_name(self, username: str) -> User:
+        async with self.sessions() as s:
+            u = await s.scalar(select(User).where(User.username == username))
+        if u is None:
+            raise NotFound(f"user {username!r} not found")
+        return u
+
+    async def list(self) -> list[User]:
+        async with self.sessions() as s:
+            return list((await s.scalars(select(User).order_by(User.id))).all())
+
+    async def update(self, user_id: int, changes: Mapping[str, Any]) -> tuple[User, dict[str, Any]]:
+        """Change a user; returns the user and {field: [old, new]} of what changed. Changing the
+        role, scope or disabling revokes every token of the user."""
+        bad = set(changes) - set(EDITABLE)
+        if bad:
+            raise Invalid(f"cannot change {sorted(bad)}")
+        if "role" in changes and changes["role"] not in ROLES:
+            raise Invalid(f"unknown role {changes['role']!r} (roles: {', '.join(ROLES)})")
+        data = dict(changes)
+        if "scope" in data:
+            data["scope"] = self._scope_json(data["scope"])
+        for k in ("department", "division_code"):
+            if k in data:
+                data[k] = data[k] or None
+        diff: dict[str, Any] = {}
+        async with self.sessions() as s, s.begin():
+            u = await s.get(User, user_id)
+            if u is None:
+                raise NotFound(f"user {user_id} not found")
+            for k, v in data.items():
+                old = getattr(u, k)
+                if old != v:
+                    diff[k] = [old, v]
+                    setattr(u, k, v)
+            if set(diff) & {"role", "scope", "disabled", "department", "division_code"}:
+                u.token_version += 1
+        self.forget(user_id)
+        return u, diff
+
+    # ---- passwords ----------------------------------------------------------------------
+    async def check_password(self, username: str, password: str) -> User:
+        """The user, if the password is right and the account usable; Unauthorized otherwise.
+        Counts failures and locks the account for LOCK_FOR after LOCK_AFTER of them."""
         now = datetime.now(UTC)
         failure: str | None = None
+        rehash = False
         # The failure count must be committed even though the login fails, so decide inside the
         # transaction and raise after it.
         async with self.sessions() as s, s.begin():
@@ -64,49 +195,200 @@ class UserService:
                 await asyncio.to_thread(verify_password, _DUMMY_HASH, password)
                 failure = "wrong user name or password"
             else:
-                locked = u.locked_until
-                if locked is not None and locked.tzinfo is None:
-                    locked = locked.replace(tzinfo=UTC)
+                locked = _aware(u.locked_until)
                 if locked is not None and locked > now:
                     failure = "account locked after repeated failures; try again later"
                 elif u.disabled:
                     failure = "account disabled"
                 elif not await asyncio.to_thread(verify_password, u.password_hash, password):
                     failure = "wrong user name or password"
-                    u.failed_logins += 1
-                    if u.failed_logins >= LOCK_AFTER:
-                        u.locked_until = now + LOCK_FOR
-                        u.failed_logins = 0
+                    self._fail(u, now)
                 else:
-                    u.failed_logins = 0
-                    u.locked_until = None
+                    rehash = needs_rehash(u.password_hash)
         if failure is not None or u is None:
             raise Unauthorized(failure or "wrong user name or password")
-        token = self.signer.issue(u.id, u.token_version, self.token_ttl)
-        return token, u
+        if rehash:
+            new_hash = await asyncio.to_thread(hash_password, password)
+            async with self.sessions() as s, s.begin():
+                await s.execute(update(User).where(User.id == u.id).values(password_hash=new_hash))
+        return u
+
+    @staticmethod
+    def _fail(u: User, now: datetime) -> None:
+        u.failed_logins += 1
+        if u.failed_logins >= LOCK_AFTER:
+            u.locked_until = now + LOCK_FOR
+            u.failed_logins = 0
+
+    async def record_failure(self, user_id: int) -> None:
+        async with self.sessions() as s, s.begin():
+            u = await s.get(User, user_id)
+            if u is not None:
+                self._fail(u, datetime.now(UTC))
+
+    async def logged_in(self, user_id: int) -> None:
+        async with self.sessions() as s, s.begin():
+            await s.execute(
+                update(User)
+                .where(User.id == user_id)
+                .values(failed_logins=0, locked_until=None, last_login_at=datetime.now(UTC))
+            )
+
+    async def login(self, username: str, password: str) -> tuple[str, User]:
+        """Password only (no second factor): kept for tools; the API logs in through
+        access.authn.LoginService."""
+        u = await self.check_password(username, password)
+        await self.logged_in(u.id)
+        return self.issue(u), u
+
+    async def set_password(self, user_id: int, password: str, *, enforce_policy: bool = True) -> User:
+        async with self.sessions() as s:
+            u = await s.get(User, user_id)
+        if u is None:
+            raise NotFound(f"user {user_id} not found")
+        if enforce_policy:
+            try:
+                check_policy(password, u.username)
+            except ValueError as exc:
+                raise Invalid(str(exc)) from exc
+        pw_hash = await asyncio.to_thread(hash_password, password)
+        async with self.sessions() as s, s.begin():
+            u2 = await s.get(User, user_id)
+            assert u2 is not None
+            u2.password_hash = pw_hash
+            u2.password_changed_at = datetime.now(UTC)
+            u2.failed_logins = 0
+            u2.locked_until = None
+            u2.token_version += 1
+        self.forget(user_id)
+        return u2
+
+    # ---- TOTP ---------------------------------------------------------------------------
+    @staticmethod
+    def totp_enrolled(u: User) -> bool:
+        return bool(u.totp_secret) and u.totp_confirmed_at is not None
+
+    async def begin_totp(self, user_id: int) -> str:
+        """A new pending TOTP secret for the user (replaces an unconfirmed one)."""
+        secret = totp.new_secret()
+        async with self.sessions() as s, s.begin():
+            u = await s.get(User, user_id)
+            if u is None:
+                raise NotFound(f"user {user_id} not found")
+            if self.totp_enrolled(u):
+                raise Conflict("a second factor is already set up; an administrator can reset it")
+            u.totp_secret = secret
+            u.totp_confirmed_at = None
+            u.totp_last_step = None
+        return secret
+
+    async def check_totp(self, user_id: int, code: str, *, confirm: bool = False) -> bool:
+        """Accept ``code`` once (a code's time step must be later than the last accepted one).
+        With ``confirm``, a right code completes enrollment of the pending secret."""
+        async with self.sessions() as s, s.begin():
+            u = await s.get(User, user_id)
+            if u is None or not u.totp_secret:
+                return False
+            if confirm != (u.totp_confirmed_at is None):
+                return False
+            step = totp.match(u.totp_secret, code, after_step=u.totp_last_step)
+            if step is None:
+                return False
+            # Atomic: two requests with the same code cannot both pass.
+            values: dict[str, Any] = {"totp_last_step": step}
+            if confirm:
+                values["totp_confirmed_at"] = datetime.now(UTC)
+            res = await s.execute(
+                update(User)
+                .where(
+                    User.id == user_id,
+                    or_(User.totp_last_step.is_(None), User.totp_last_step < step),
+                )
+                .values(**values)
+            )
+            return bool(res.rowcount)  # type: ignore[attr-defined]
+
+    async def reset_totp(self, user_id: int) -> None:
+        async with self.sessions() as s, s.begin():
+            u = await s.get(User, user_id)
+            if u is None:
+                raise NotFound(f"user {user_id} not found")
+            u.totp_secret = None
+            u.totp_confirmed_at = None
+            u.totp_last_step = None
+            u.token_version += 1
+        self.forget(user_id)
+
+    # ---- tokens -------------------------------------------------------------------------
+    def issue(self, u: User, ttl: float | None = None) -> str:
+        return self.signer.issue(
+            u.id, u.token_version, ttl or self.token_ttl, jti=secrets.token_hex(8)
+        )
+
+    def setup_token(self, u: User, ttl: float = 600) -> str:
+        """Opens only the TOTP enrollment step (kind "totp-setup")."""
+        return self.signer.issue(u.id, u.token_version, ttl, kind="totp-setup")
+
+    def claims(self, token: str, kind: str) -> TokenClaims:
+        try:
+            c = self.signer.verify(token)
+        except TokenError as exc:
+            raise Unauthorized(str(exc)) from exc
+        if c.kind != kind:
+            raise Unauthorized(f"not a {kind} token")
+        return c
 
     async def principal_for_token(self, token: str, *, path: str | None = None) -> Principal:
+        if token.startswith("xlt_"):
+            if self.api_tokens is None:
+                raise Unauthorized("API tokens are not enabled")
+            user_id, scopes, token_id = await self.api_tokens.resolve(token)
+            principal, _version = await self._principal(user_id)
+            from dataclasses import replace
+
+            return replace(principal, token_scopes=scopes, token_id=token_id)
         try:
             claims = self.signer.verify(token)
         except TokenError as exc:
             raise Unauthorized(str(exc)) from exc
-        if claims.kind == "media" and (path is None or not path.startswith(claims.scope)):
-            raise Unauthorized("media token not valid for this URL")
-        cached = self._cache.get(claims.user_id)
-        if cached is None:
-            async with self.sessions() as s:
-                u = await s.get(User, claims.user_id)
-            if u is None:
-                raise Unauthorized("unknown user")
-            cached = (principal_of(u), u.token_version, u.disabled)
-            self._cache[claims.user_id] = cached
-        principal, version, disabled = cached
-        if disabled or version != claims.version:
+        if claims.kind == "media":
+            if path is None or not path.startswith(claims.scope):
+                raise Unauthorized("media token not valid for this URL")
+            ctx = context.current()
+            if ctx is not None and ctx.purpose is None and claims.purpose:
+                ctx.purpose = claims.purpose
+                ctx.case_ref = ctx.case_ref or claims.case_ref or None
+        elif claims.kind != "access":
+            raise Unauthorized(f"a {claims.kind} token does not open the API")
+        if claims.jti and claims.jti in self.revoked:
+            raise Unauthorized("token revoked (logged out)")
+        principal, version = await self._principal(claims.user_id)
+        if version != claims.version:
             raise Unauthorized("token revoked")
         return principal
 
+    async def _principal(self, user_id: int) -> tuple[Principal, int]:
+        cached = self._cache.get(user_id)
+        if cached is None:
+            async with self.sessions() as s:
+                u = await s.get(User, user_id)
+            if u is None:
+                raise Unauthorized("unknown user")
+            cached = (principal_of(u, self.book), u.token_version, u.disabled)
+            self._cache[user_id] = cached
+        principal, version, disabled = cached
+        if disabled:
+            raise Unauthorized("account disabled")
+        return principal, version
+
     def media_token(self, p: Principal, version: int, scope: str, ttl: float) -> str:
-        return self.signer.issue(p.user_id, version, ttl, kind="media", scope=scope)
+        """A short-lived token for one URL prefix; it carries the purpose stated now."""
+        ctx = context.current()
+        purpose = (ctx.purpose or "") if ctx is not None else ""
+        case = (ctx.case_ref or "") if ctx is not None else ""
+        return self.signer.issue(
+            p.user_id, version, ttl, kind="media", scope=scope, purpose=purpose, case_ref=case
+        )
 
     def token_version(self, user_id: int) -> int:
         c = self._cache.get(user_id)
@@ -118,8 +400,31 @@ class UserService:
             if u is None:
                 raise NotFound(f"user {user_id} not found")
             u.token_version += 1
-        self._cache.pop(user_id, None)
+        self.forget(user_id)
 
-    async def list(self) -> list[User]:
-        async with self.sessions() as s:
-            return list((await s.scalars(select(User).order_by(User.id))).all())
+    async def revoke_token(self, token: str) -> None:
+        """Log out one login token (kept as revoked until it would have expired)."""
+        c = self.claims(token, "access")
+        if not c.jti:
+            await self.revoke_all(c.user_id)
+            return
+        self.revoked[c.jti] = c.expires
+        async with self.sessions() as s, s.begin():
+            if await s.get(RevokedToken, c.jti) is None:
+                s.add(
+                    RevokedToken(
+                        jti=c.jti, user_id=c.user_id,
+                        expires_at=datetime.fromtimestamp(c.expires, UTC),
+                    )
+                )
+
+    async def load_revoked(self) -> None:
+        now = datetime.now(UTC)
+        async with self.sessions() as s, s.begin():
+            await s.execute(delete(RevokedToken).where(RevokedToken.expires_at < now))
+            rows = (await s.execute(select(RevokedToken.jti, RevokedToken.expires_at))).all()
+        t = time.time()
+        self.revoked = {
+            j: e.timestamp() for j, e in ((r[0], _aware(r[1])) for r in rows) if e is not None
+        }
+        self.revoked = {j: e for j, e in self.revoked.items() if e > t}

@@ -8,7 +8,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from xueliang.access import context
 from xueliang.access.policy import Action, Principal, authorize
+from xueliang.access.ratelimit import RateLimited
+from xueliang.access.service import AccessService, access_of
 from xueliang.app import Platform
 from xueliang.errors import Unauthorized
 
@@ -23,12 +26,23 @@ def get_platform(request: Request) -> Platform:
 PlatformDep = Annotated[Platform, Depends(get_platform)]
 
 
+async def get_access(platform: PlatformDep) -> AccessService:
+    access = access_of(platform)
+    await access.ready()
+    return access
+
+
+AccessDep = Annotated[AccessService, Depends(get_access)]
+
+
 async def current_principal(
     request: Request,
     platform: PlatformDep,
+    access: AccessDep,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """Bearer token, or a short-lived signed ``?token=`` for players that cannot send headers."""
+    """Bearer token (login token or API token), or a short-lived signed ``?token=`` for players
+    that cannot send headers."""
     if creds is not None:
         token = creds.credentials
         path = None
@@ -38,7 +52,13 @@ async def current_principal(
         if not token:
             raise Unauthorized("log in first: send a bearer token")
     p = await platform.users.principal_for_token(token, path=path)
+    wait = access.api_limiter.take(f"u:{p.user_id}")
+    if wait:
+        raise RateLimited(f"too many requests: retry in {wait:.1f} s", retry_after=round(wait, 1))
     request.state.principal = p
+    ctx = context.current()
+    if ctx is not None:
+        ctx.principal = p
     return p
 
 
@@ -69,3 +89,7 @@ PtzOperator = Annotated[Principal, Depends(require(Action.PTZ))]
 DeviceQuerier = Annotated[Principal, Depends(require(Action.DEVICE_QUERY))]
 DeviceController = Annotated[Principal, Depends(require(Action.DEVICE_CONTROL))]
 SignallingManager = Annotated[Principal, Depends(require(Action.SIGNALLING_MANAGE))]
+AuditReader = Annotated[Principal, Depends(require(Action.AUDIT_READ))]
+AccessReader = Annotated[Principal, Depends(require(Action.ACCESS_READ))]
+AccessManager = Annotated[Principal, Depends(require(Action.ACCESS_MANAGE))]
+Approver = Annotated[Principal, Depends(require(Action.APPROVE))]

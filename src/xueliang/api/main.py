@@ -80,9 +80,11 @@ def create_app(platform: Platform, *, manage_lifecycle: bool = True) -> FastAPI:
 
     # Access control (identity, permissions, approvals, audit) wraps everything: outermost.
     from xueliang.access.redact import install as install_redaction
+    from xueliang.access.service import access_of
     from xueliang.api.security import SecurityMiddleware
 
     install_redaction()
+    access_of(platform)  # now: its bus listeners and start/stop hooks must exist before traffic
     app.add_middleware(SecurityMiddleware, platform=platform)
 
     app.include_router(system.router)

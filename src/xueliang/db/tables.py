@@ -70,6 +70,14 @@ class User(Base):
     token_version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     password_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    #: TOTP: set when the user confirmed a code for ``totp_secret`` (enrolled); null = pending.
+    totp_confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: Last accepted TOTP time step: a code is good once (no replay within its window).
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    #: Further narrowing of the base scope: {"point_classes": [..], "groups": [..],
+    #: "coverages": [..]} (access.scope.Selector fields); null = none.
+    scope: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Unit(Base):
@@ -235,3 +243,149 @@ class Event(Base):
     kind: Mapped[str] = mapped_column(String(64), index=True)
     subject: Mapped[str] = mapped_column(String(64))
     data: Mapped[dict[str, object] | None] = mapped_column(JSON)
+
+
+# ---- access control (全程可控) ----------------------------------------------------------------
+
+
+class AccessGrant(Base):
+    """A set of channels made visible to a department or a user, for some actions, maybe until
+    a date: a sharing grant (kind "share"), or what an approval gave (kind "approval")."""
+
+    __tablename__ = "access_grants"
+    __table_args__ = (
+        Index("ix_access_grants_dept", "grantee_department"),
+        Index("ix_access_grants_user", "grantee_user_id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16), default="share")
+    grantee_department: Mapped[str | None] = mapped_column(String(200))
+    grantee_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE")
+    )
+    #: A channel filter (access.scope.Selector fields); explicit channel ids are rows of
+    #: access_grant_channels.
+    selector: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    has_ids: Mapped[bool] = mapped_column(Boolean, default=False)
+    actions: Mapped[list[str]] = mapped_column(JSON)
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    valid_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: Approval grants may be limited to a number of uses (e.g. one export).
+    max_uses: Mapped[int | None] = mapped_column(Integer)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    reason: Mapped[str] = mapped_column(String(400), default="")
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_by: Mapped[str | None] = mapped_column(String(64))
+    approval_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class AccessGrantChannel(Base):
+    """Explicit channels of a grant."""
+
+    __tablename__ = "access_grant_channels"
+    grant_id: Mapped[int] = mapped_column(
+        ForeignKey("access_grants.id", ondelete="CASCADE"), primary_key=True
+    )
+    channel_id: Mapped[str] = mapped_column(String(20), primary_key=True, index=True)
+
+
+class ApprovalRequest(Base):
+    """安全使用审核: a request to do a sensitive action, decided by a second authorised person."""
+
+    __tablename__ = "approval_requests"
+    __table_args__ = (Index("ix_approval_requests_status", "status", "id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    requester_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    requester: Mapped[str] = mapped_column(String(64))
+    department: Mapped[str | None] = mapped_column(String(200))
+    actions: Mapped[list[str]] = mapped_column(JSON)
+    channel_ids: Mapped[list[str]] = mapped_column(JSON)
+    purpose: Mapped[str] = mapped_column(String(1000))
+    case_ref: Mapped[str | None] = mapped_column(String(100))
+    minutes: Mapped[int] = mapped_column(Integer)
+    max_uses: Mapped[int | None] = mapped_column(Integer)
+    #: pending / approved / refused / withdrawn / lapsed
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_by_id: Mapped[int | None] = mapped_column(Integer)
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decision_note: Mapped[str | None] = mapped_column(String(1000))
+    grant_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class ApiToken(Base):
+    """A long-lived token for a system (upper platform, 110/119/120/122 dispatch), with its own
+    scopes. Only the SHA-256 of the secret is kept."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RevokedToken(Base):
+    """Single login tokens revoked before their expiry (logout); kept until they expire."""
+
+    __tablename__ = "revoked_tokens"
+    jti: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class AuditRecord(Base):
+    """One audit record. Append-only and hash-chained: ``hash`` = SHA-256(prev_hash + canonical
+    JSON of the other fields); see access/audit.py."""
+
+    __tablename__ = "audit_records"
+    __table_args__ = (
+        Index("ix_audit_actor_seq", "actor", "seq"),
+        Index("ix_audit_resource_seq", "resource_id", "seq"),
+        Index("ix_audit_rdept_seq", "resource_department", "seq"),
+        Index("ix_audit_adept_seq", "actor_department", "seq"),
+        Index("ix_audit_at", "at"),
+    )
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor_id: Mapped[int | None] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(String(64), default="")
+    role: Mapped[str] = mapped_column(String(32), default="")
+    actor_department: Mapped[str | None] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    resource_type: Mapped[str] = mapped_column(String(32), default="")
+    resource_id: Mapped[str] = mapped_column(String(200), default="")
+    resource_department: Mapped[str | None] = mapped_column(String(200))
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    purpose: Mapped[str | None] = mapped_column(String(1000))
+    case_ref: Mapped[str | None] = mapped_column(String(100))
+    #: ok / denied / failed / error
+    outcome: Mapped[str] = mapped_column(String(16))
+    status: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditCheckpoint(Base):
+    """A signed statement "the chain had head ``hash`` at ``seq``", signed with a key kept
+    outside the database (HMAC-SHA256)."""
+
+    __tablename__ = "audit_checkpoints"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    key_id: Mapped[str] = mapped_column(String(16))
+    signature: Mapped[str] = mapped_column(String(128))

@@ -1,0 +1,291 @@
+"""The in-memory book of what authorization needs beyond roles: active grants, catalog group
+tree, sensitive-action rules — compiled per principal and cached, so a check never touches the
+database (< 50 µs with 50 grants; bench/access.py).
+
+The access service loads it from the database at start, after every change made through it,
+and every ``access.reload_seconds`` (changes made by other processes, grants that lapse).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from xueliang.access.scope import Clause, Selector, base_selector, merge
+
+if TYPE_CHECKING:
+    from xueliang.access.policy import Principal
+
+#: Actions every grant implies on its channels: seeing them listed and counted.
+IMPLIED = frozenset({"registry.read", "stats.read"})
+
+
+@dataclass(slots=True)
+class GrantSpec:
+    id: int
+    kind: str  # share / approval
+    department: str | None
+    user_id: int | None
+    selector: Selector
+    ids: frozenset[str] | None
+    actions: frozenset[str]
+    valid_from: float
+    valid_until: float | None
+    max_uses: int | None = None
+    uses: int = 0
+    approval_id: int | None = None
+    #: The purpose of an approval grant (it stands for the purpose when one is not restated).
+    reason: str = ""
+
+    def active(self, now: float) -> bool:
+        if now < self.valid_from or (self.valid_until is not None and now >= self.valid_until):
+            return False
+        return self.max_uses is None or self.uses < self.max_uses
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A compiled access.rules entry (config.PurposeRule)."""
+
+    name: str
+    actions: frozenset[str]
+    classes: frozenset[int] | None
+    key_site: bool | None
+    tiers: frozenset[str] | None
+    outside_department: bool
+    require: str  # purpose / approval
+    case_required: bool
+
+    @property
+    def channel_conditions(self) -> bool:
+        return bool(self.classes or self.key_site is not None or self.tiers or self.outside_department)
+
+    def applies(self, department: str | None, r: Any) -> bool:
+        if r is None:
+            return not self.channel_conditions
+        if self.classes is not None and getattr(r, "point_class", None) not in self.classes:
+            return False
+        if self.key_site is not None and bool(getattr(r, "key_site", False)) != self.key_site:
+            return False
+        if self.tiers is not None and getattr(r, "tier", None) not in self.tiers:
+            return False
+        return not (
+            self.outside_department
+            and (department is None or getattr(r, "department", None) == department)
+        )
+
+    @classmethod
+    def of(cls, spec: Any) -> Rule:
+        return cls(
+            name=spec.name,
+            actions=frozenset(spec.actions),
+            classes=frozenset(spec.point_classes) or None,
+            key_site=spec.key_site,
+            tiers=frozenset(spec.tiers) or None,
+            outside_department=spec.outside_department,
+            require=spec.require,
+            case_required=spec.case_required,
+        )
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "actions": sorted(self.actions),
+            "point_classes": sorted(self.classes or ()),
+            "key_site": self.key_site,
+            "tiers": sorted(self.tiers or ()),
+            "outside_department": self.outside_department,
+            "require": self.require,
+            "case_required": self.case_required,
+        }
+
+
+@dataclass(slots=True)
+class CompiledScope:
+    """What one principal may reach, ready to evaluate."""
+
+    unrestricted: bool
+    base: Clause | None
+    #: Grant clauses (merged) by action.
+    by_action: dict[str, tuple[Clause, ...]]
+    #: Approval grants of this user (they satisfy "approval" rules), by id.
+    approvals: tuple[GrantSpec, ...]
+    #: Recompile after this time (the earliest grant start or end among the principal's).
+    until: float
+    version: int
+    grant_ids: tuple[int, ...] = field(default=())
+
+    def match(self, action: str, r: Any) -> bool:
+        if self.unrestricted:
+            return True
+        if self.base is not None and self.base.match(r):
+            return True
+        return any(cl.match(r) for cl in self.by_action.get(action, ()))
+
+    def via(self, action: str, r: Any) -> str | None:
+        """How ``r`` is reached: "role", "base", "grant:<ids>", or None."""
+        if self.unrestricted:
+            return "role"
+        if self.base is not None and self.base.match(r):
+            return "base"
+        for cl in self.by_action.get(action, ()):
+            if cl.match(r):
+                return "grant:" + ",".join(str(g) for g in cl.grant_ids)
+        return None
+
+    def sql(self, action: str) -> list[Any]:
+        from sqlalchemy import false, or_
+
+        if self.unrestricted:
+            return []
+        parts = ([self.base.sql()] if self.base is not None else []) + [
+            cl.sql() for cl in self.by_action.get(action, ())
+        ]
+        if not parts:
+            return [false()]
+        return [parts[0] if len(parts) == 1 else or_(*parts)]
+
+
+class PolicyBook:
+    def __init__(self, rules: Sequence[Rule] = ()) -> None:
+        self.version = 0
+        self.grants: dict[int, GrantSpec] = {}
+        self._by_department: dict[str, list[GrantSpec]] = {}
+        self._by_user: dict[int, list[GrantSpec]] = {}
+        #: group id -> child group ids (215/216 catalog tree).
+        self.group_children: dict[str, frozenset[str]] = {}
+        self._cache: dict[tuple[Any, ...], CompiledScope] = {}
+        self.set_rules(rules)
+        #: Called with a grant id whenever an approval grant is used (persisted by the service).
+        self.on_use: Any = None
+
+    # ---- loading ------------------------------------------------------------------------
+    def set_rules(self, rules: Sequence[Rule]) -> None:
+        self.rules = tuple(rules)
+        by: dict[str, list[Rule]] = {}
+        for r in self.rules:
+            for a in r.actions:
+                by.setdefault(a, []).append(r)
+        self._rules_by_action = {a: tuple(v) for a, v in by.items()}
+        self._bump()
+
+    def replace(self, grants: Iterable[GrantSpec], groups: Mapping[str, Iterable[str]] | None = None) -> None:
+        self.grants = {g.id: g for g in grants}
+        if groups is not None:
+            self.group_children = {k: frozenset(v) for k, v in groups.items()}
+        self._index()
+        self._bump()
+
+    def put(self, g: GrantSpec) -> None:
+        self.grants[g.id] = g
+        self._index()
+        self._bump()
+
+    def drop(self, grant_id: int) -> None:
+        if self.grants.pop(grant_id, None) is not None:
+            self._index()
+            self._bump()
+
+    def _index(self) -> None:
+        by_dept: dict[str, list[GrantSpec]] = {}
+        by_user: dict[int, list[GrantSpec]] = {}
+        for g in self.grants.values():
+            if g.department is not None:
+                by_dept.setdefault(g.department, []).append(g)
+            if g.user_id is not None:
+                by_user.setdefault(g.user_id, []).append(g)
+        self._by_department = by_dept
+        self._by_user = by_user
+
+    def _bump(self) -> None:
+        self.version += 1
+        self._cache.clear()
+
+    def expand_groups(self, groups: Iterable[str]) -> frozenset[str]:
+        seen: set[str] = set()
+        stack = list(groups)
+        while stack:
+            g = stack.pop()
+            if g in seen:
+                continue
+            seen.add(g)
+            stack.extend(self.group_children.get(g, ()))
+        return frozenset(seen)
+
+    # ---- evaluation ---------------------------------------------------------------------
+    def rules_for(self, action: str) -> tuple[Rule, ...]:
+        return self._rules_by_action.get(action, ())
+
+    def grants_of(self, p: Principal) -> list[GrantSpec]:
+        out = list(self._by_user.get(p.user_id, ()))
+        if p.department is not None:
+            out += self._by_department.get(p.department, ())
+        return out
+
+    def clause(self, s: Selector, ids: frozenset[str] | None = None, grant: GrantSpec | None = None) -> Clause:
+        gid = (grant.id,) if grant is not None else ()
+        return Clause(
+            s,
+            parents=self.expand_groups(s.groups) if s.groups else None,
+            ids=ids,
+            id_grant_ids=gid if ids is not None else (),
+            grant_ids=gid,
+        )
+
+    def scope_for(self, p: Principal, now: float | None = None) -> CompiledScope:
+        now = time.time() if now is None else now
+        key = (p.user_id, p.role, p.department, p.division_code, p.scope)
+        c = self._cache.get(key)
+        if c is not None and c.version == self.version and now < c.until:
+            return c
+        c = self._compile(p, now)
+        self._cache[key] = c
+        return c
+
+    def _compile(self, p: Principal, now: float) -> CompiledScope:
+        base_sel = base_selector(p.role, p.department, p.division_code, p.scope)
+        until = float("inf")
+        if base_sel is None:
+            return CompiledScope(True, None, {}, self._approvals(p, now), until, self.version)
+        base = self.clause(base_sel)
+        per_action: dict[str, list[Clause]] = {}
+        ids: list[int] = []
+        for g in self.grants_of(p):
+            if g.valid_until is not None and g.valid_until > now:
+                until = min(until, g.valid_until)
+            if g.valid_from > now:
+                until = min(until, g.valid_from)
+            if not g.active(now):
+                continue
+            ids.append(g.id)
+            cl = self.clause(g.selector, g.ids, g)
+            for a in g.actions | IMPLIED:
+                per_action.setdefault(a, []).append(cl)
+        by_action = {a: tuple(merge(v)) for a, v in per_action.items()}
+        return CompiledScope(
+            False, base, by_action, self._approvals(p, now), until, self.version, tuple(ids)
+        )
+
+    def _approvals(self, p: Principal, now: float) -> tuple[GrantSpec, ...]:
+        return tuple(
+            g for g in self._by_user.get(p.user_id, ()) if g.kind == "approval" and g.active(now)
+        )
+
+    def approval_for(self, p: Principal, action: str, r: Any, now: float) -> GrantSpec | None:
+        cid = getattr(r, "id", None)
+        for g in self.scope_for(p, now).approvals:
+            if action in g.actions and g.active(now) and g.ids is not None and cid in g.ids:
+                return g
+        return None
+
+    def use(self, g: GrantSpec) -> None:
+        """Count one use of a limited approval grant (persisted by ``on_use``)."""
+        if g.max_uses is None:
+            return
+        g.uses += 1
+        if g.uses >= g.max_uses:
+            self._bump()
+        if self.on_use is not None:
+            self.on_use(g.id)

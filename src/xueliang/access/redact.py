@@ -1,0 +1,49 @@
+"""Secrets never reach the logs: a logging filter that masks tokens, passwords and keys."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+_PATTERNS = [
+    (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"), r"\1***"),
+    (re.compile(r"xlt_\d+_[A-Za-z0-9_-]+"), "xlt_***"),
+    (re.compile(r"(?i)([?&](?:token|access_token|setup_token)=)[^&\s\"']+"), r"\1***"),
+    (
+        re.compile(
+            r"(?i)(\"?(?:password|passwd|secret|secret_key|token|access_token|setup_token|totp|code|"
+            r"audit_key|bootstrap_password)\"?\s*[:=]\s*)(\"[^\"]*\"|'[^']*'|[^\s,}&]+)"
+        ),
+        r"\1***",
+    ),
+]
+
+
+def redact(text: str) -> str:
+    for pat, rep in _PATTERNS:
+        text = pat.sub(rep, text)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            msg = record.getMessage()
+        except Exception:
+            return True
+        clean = redact(msg)
+        if clean != msg:
+            record.msg = clean
+            record.args = None
+        return True
+
+
+_FILTER = RedactingFilter()
+
+
+def install() -> None:
+    """Attach the filter to every handler of the root logger (and uvicorn's)."""
+    for name in ("", "uvicorn", "uvicorn.error", "uvicorn.access"):
+        for h in logging.getLogger(name).handlers:
+            if _FILTER not in h.filters:
+                h.addFilter(_FILTER)

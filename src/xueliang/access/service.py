@@ -1,0 +1,196 @@
+"""The access subsystem of a platform: identity, permissions, approvals, audit (全程可控).
+
+``access_of(platform)`` builds it once (the API builds it with the app) and hooks its start and
+stop into the platform's. It gives every principal the policy book, listens on the event bus
+for live-view sessions, and keeps the audit writer running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from xueliang.access.apitokens import ApiTokenService
+from xueliang.access.approvals import ApprovalService
+from xueliang.access.audit import AuditLog, CheckpointKey
+from xueliang.access.authn import LocalPasswordAuthenticator, LoginService
+from xueliang.access.book import PolicyBook, Rule
+from xueliang.access.grants import GrantService
+from xueliang.access.ratelimit import TokenBuckets
+from xueliang.bus import BusEvent
+
+log = logging.getLogger("xueliang.access")
+
+
+def key_path(settings: Any) -> Path:
+    a = settings.access
+    return Path(a.audit_key_file) if a.audit_key_file else Path(settings.storage.var_dir) / "audit.key"
+
+
+def checkpoint_path(settings: Any) -> Path:
+    return Path(settings.storage.var_dir) / "audit" / "checkpoints.jsonl"
+
+
+class AccessService:
+    def __init__(self, platform: Any) -> None:
+        self.platform = platform
+        settings = platform.settings
+        cfg = settings.access
+        self.config = cfg
+        self.sessions = platform.sessions
+        self.book = PolicyBook([Rule.of(r) for r in cfg.rules])
+        self.users = platform.users
+        self.users.attach_book(self.book)
+        self.grants = GrantService(self.sessions, self.book)
+        self.book.on_use = self._grant_used
+        self.api_tokens = ApiTokenService(self.sessions)
+        self.users.api_tokens = self.api_tokens
+        self.audit = AuditLog(
+            self.sessions,
+            CheckpointKey.load(key_path(settings)),
+            batch_max=cfg.audit_batch_max,
+            flush_seconds=cfg.audit_flush_seconds,
+            checkpoint_seconds=cfg.audit_checkpoint_seconds,
+            checkpoint_file=checkpoint_path(settings),
+        )
+        self.approvals = ApprovalService(
+            self.sessions,
+            self.grants,
+            max_minutes=cfg.approval_max_minutes,
+            default_minutes=cfg.approval_default_minutes,
+            request_hours=cfg.approval_request_hours,
+            bus=platform.bus,
+        )
+        self.login = LoginService(
+            self.users,
+            [LocalPasswordAuthenticator(self.users)],
+            totp_required_roles=cfg.totp_required_roles,
+            issuer=cfg.totp_issuer,
+            audit=self.audit,
+        )
+        self.login_limiter = TokenBuckets(1.0 / cfg.login_refill_seconds, cfg.login_burst)
+        self.api_limiter = TokenBuckets(cfg.api_rate, cfg.api_burst)
+        #: Live-view sessions open (stream, user) -> start, for durations when a leave lacks them.
+        self._readers: dict[tuple[Any, ...], float] = {}
+        self._loaded = False
+        self._lock = asyncio.Lock()
+        self._reloader: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        platform.bus.listen(self._on_event)
+        platform.on_start(self.start)
+        platform.on_stop(self.stop)
+
+    # ---- lifecycle ----------------------------------------------------------------------
+    async def ready(self) -> None:
+        """Load grants and revocations once, start the audit writer and the reloader."""
+        if self._loaded:
+            return
+        async with self._lock:
+            if self._loaded:
+                return
+            await self.reload()
+            await self.audit.start()
+            self._loaded = True
+            self._reloader = asyncio.get_running_loop().create_task(self._reload_loop(), name="access-reload")
+
+    async def start(self) -> None:
+        await self.ready()
+
+    async def stop(self) -> None:
+        if self._reloader is not None:
+            self._reloader.cancel()
+            try:
+                await self._reloader
+            except (asyncio.CancelledError, Exception):
+                pass
+            self._reloader = None
+        for t in list(self._tasks):
+            try:
+                await asyncio.wait_for(t, timeout=5)
+            except Exception:
+                pass
+        await self.audit.stop()
+        self._loaded = False
+
+    async def reload(self) -> None:
+        await self.grants.load()
+        await self.users.load_revoked()
+
+    async def _reload_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.reload_seconds)
+            try:
+                await self.reload()
+                self.api_tokens.forget_all()
+                self.users._cache.clear()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reloading grants failed")
+
+    def _spawn(self, coro: Any) -> None:
+        try:
+            t = asyncio.get_running_loop().create_task(coro)
+        except RuntimeError:
+            coro.close()
+            return
+        self._tasks.add(t)
+        t.add_done_callback(self._tasks.discard)
+
+    def _grant_used(self, grant_id: int) -> None:
+        self._spawn(self.grants.record_use(grant_id))
+
+    # ---- bus ----------------------------------------------------------------------------
+    def _on_event(self, ev: BusEvent) -> None:
+        try:
+            if ev.kind in ("stream.reader.join", "stream.reader.leave"):
+                self._reader_event(ev)
+        except Exception:  # a listener must never break the publisher
+            log.exception("audit of %s failed", ev.kind)
+
+    def _reader_event(self, ev: BusEvent) -> None:
+        d = ev.data
+        stream = str(d.get("stream") or ev.subject or "")
+        mode = stream.split("/", 1)[0] if "/" in stream else "live"
+        mode = mode if mode in ("playback", "download") else "live"
+        start = ev.kind.endswith("join")
+        key = (stream, d.get("user_id"), d.get("remote"))
+        detail: dict[str, Any] = {"stream": stream, "format": d.get("format")}
+        if start:
+            self._readers[key] = ev.at
+        else:
+            began = self._readers.pop(key, None)
+            seconds = d.get("seconds")
+            if seconds is None and began is not None:
+                seconds = ev.at - began
+            if seconds is not None:
+                detail["seconds"] = round(float(seconds), 3)
+        user_id = d.get("user_id")
+        cached = self.users._cache.get(user_id) if isinstance(user_id, int) else None
+        p = cached[0] if cached else None
+        from datetime import UTC, datetime
+
+        self.audit.append(
+            f"media.{mode}.{'start' if start else 'stop'}",
+            "ok",
+            actor_id=user_id if isinstance(user_id, int) else None,
+            actor=str(d.get("username") or (p.username if p else "")),
+            role=p.role if p else "",
+            actor_department=p.department if p else None,
+            resource_type="channel",
+            resource_id=str(d.get("channel_id") or ""),
+            ip=str(d.get("remote") or ""),
+            detail=detail,
+            at=datetime.fromtimestamp(ev.at, UTC),
+        )
+
+
+def access_of(platform: Any) -> AccessService:
+    """The platform's access service, built on first use."""
+    svc: AccessService | None = getattr(platform, "access", None)
+    if svc is None:
+        svc = AccessService(platform)
+        platform.access = svc
+    return svc
