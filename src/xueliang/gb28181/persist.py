@@ -22,11 +22,25 @@ from xueliang.gb28181.registrar import DeviceSession
 log = logging.getLogger("xueliang.signalling")
 
 
+# Core tables, not the ORM: batches of thousands of rows, and the ORM's bulk path is several
+# times slower for them.
 _DEV: Table = Device.__table__  # type: ignore[assignment]
+_EVT: Table = Event.__table__  # type: ignore[assignment]
+_CHN: Table = Channel.__table__  # type: ignore[assignment]
 
 
 def _ts(wall: float) -> datetime:
     return datetime.fromtimestamp(wall, UTC)
+
+
+def _state_columns(d: DeviceSession) -> dict[str, Any]:
+    return {
+        "online": d.online, "remote_host": d.addr[0] if d.addr else None, "remote_port": d.addr[1] if d.addr else None,
+        "transport": d.transport, "contact": d.contact[:400],
+        "registered_at": _ts(d.registered_wall) if d.registered_wall else None,
+        "gb_version": d.gb_version[:8] or None, "admission": d.admission or "accepted",
+        "last_keepalive": _ts(time.time() - (time.monotonic() - d.last_seen)) if d.last_seen else None,
+    }
 
 
 class SignallingWriter:
@@ -93,9 +107,11 @@ class SignallingWriter:
             try:
                 async with self.sessions() as s, s.begin():
                     if new:
-                        await s.execute(insert(Device), [
+                        # A new device's registration goes into its INSERT: one statement, not two.
+                        await s.execute(insert(_DEV), [
                             {"id": d.device_id, "name": d.device_id, "type_code": d.device_id[10:13],
-                             "admission": d.admission or "accepted"} for d in new.values()])
+                             **_state_columns(d)} for d in new.values()])
+                        state = {k: v for k, v in state.items() if k not in new}
                     if state:
                         await s.execute(
                             update(_DEV).where(_DEV.c.id == bindparam("b_id")).values(
@@ -117,9 +133,9 @@ class SignallingWriter:
                             [{"b_id": k, "b_ka": _ts(v)} for k, v in kas.items()],
                         )
                     if offline:
-                        await s.execute(update(Channel).where(Channel.device_id.in_(list(offline))).values(status="OFF"))
+                        await s.execute(update(_CHN).where(_CHN.c.device_id.in_(list(offline))).values(status="OFF"))
                     if events:
-                        await s.execute(insert(Event), events)
+                        await s.execute(insert(_EVT), events)
             except Exception:
                 # Put back what was not written, so nothing committed is lost on a transient failure.
                 self._new.update({k: v for k, v in new.items() if k not in self._new})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -103,10 +104,17 @@ class _Failures:
     banned_until: float = 0.0
 
 
+_date_cache: tuple[int, str] = (-1, "")
+
+
 def gb_date(wall: float | None = None) -> str:
     """The Date GB/T 28181 devices set their clocks from: local time, ``yyyy-MM-ddTHH:mm:ss.SSS``."""
-    d = datetime.now() if wall is None else datetime.fromtimestamp(wall)
-    return d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{d.microsecond // 1000:03d}"
+    global _date_cache
+    wall = time.time() if wall is None else wall
+    second = int(wall)
+    if _date_cache[0] != second:  # one strftime per second, not per response
+        _date_cache = (second, datetime.fromtimestamp(second).strftime("%Y-%m-%dT%H:%M:%S."))
+    return _date_cache[1] + f"{int((wall - second) * 1000):03d}"
 
 
 def user_of(header_value: str | None) -> str:

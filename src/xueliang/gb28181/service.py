@@ -94,6 +94,13 @@ class SignallingService:
         #: Media sessions hook: INVITE/BYE/INFO/MESSAGE(MediaStatus) in dialogs (media issue).
         self.on_dialog_request: Callable[[Incoming], bool] | None = None
         self.subscriptions: dict[str, float] = {}
+        #: Devices to query after registration. A storm of re-registrations (the platform
+        #: restarted, a network came back) must not turn into a storm of queries: a bounded
+        #: pool of workers drains this queue.
+        self._after_queue: asyncio.Queue[str] = asyncio.Queue()
+        self._after_pending: set[str] = set()
+        self._after_workers: list[asyncio.Task[None]] = []
+        self.after_registration_workers = 32
 
     # ---- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -104,6 +111,8 @@ class SignallingService:
         await self.writer.start()
         await self.endpoint.start()
         self._loop_task = asyncio.create_task(self._housekeeping(), name="signalling-housekeeping")
+        self._after_workers = [asyncio.create_task(self._after_worker(), name=f"after-registration-{i}")
+                               for i in range(self.after_registration_workers)]
         log.info("GB/T 28181 signalling on %s (udp+tcp), platform %s, realm %s", self.endpoint.hostport,
                  self.cfg.id, self.cfg.domain)
 
@@ -112,7 +121,7 @@ class SignallingService:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
-        for t in list(self._tasks):
+        for t in [*self._tasks, *self._after_workers]:
             t.cancel()
         await self.endpoint.stop()
         await self.writer.stop()
@@ -152,8 +161,9 @@ class SignallingService:
                 if ev.new_device:
                     self.writer.device_new(ev.session)
                 self.writer.device_state(ev.session)
-                if ev.fresh:
-                    self._spawn(self._after_registration(ev.session.device_id))
+                if ev.fresh and ev.session.device_id not in self._after_pending:
+                    self._after_pending.add(ev.session.device_id)
+                    self._after_queue.put_nowait(ev.session.device_id)
             elif isinstance(ev, Online):
                 self._publish("device.online", ev.device_id, wall, reason=ev.reason)
             elif isinstance(ev, Offline):
@@ -175,9 +185,17 @@ class SignallingService:
         self.writer.event(kind, subject, wall, data)
         self.bus.publish(kind, subject, **data)
 
+    async def _after_worker(self) -> None:
+        while True:
+            device_id = await self._after_queue.get()
+            self._after_pending.discard(device_id)
+            try:
+                await self._after_registration(device_id)
+            except Exception:
+                log.exception("queries after the registration of %s failed", device_id)
+
     async def _after_registration(self, device_id: str) -> None:
         """A device (re)registered: learn what it is and what it has."""
-        await asyncio.sleep(0.05)
         with contextlib.suppress(GatewayTimeout, Unavailable, NotFound):
             await self.query_catalog(device_id, wait=False)
         with contextlib.suppress(GatewayTimeout, Unavailable, NotFound):
