@@ -180,3 +180,19 @@ async def test_playback_with_pause_seek_speed_and_end(live: Live) -> None:
                 break
             await asyncio.sleep(0.1)
         assert live.platform.media.stream(name) is None or live.platform.media.stream(name).ended
+
+
+async def test_catalog_subscription_carries_status_changes(live: Live) -> None:
+    async with live.client() as c:
+        ch = (await c.get("/api/v1/channels")).json()["items"][0]
+        r = await c.post(f"/api/v1/devices/{ch['device_id']}/subscriptions/catalog")
+        assert r.status_code == 200, r.text
+        device = live.sim.device(ch["id"])
+        await device.set_channel_status(ch["id"], "OFF")
+        for _ in range(50):
+            if (await c.get(f"/api/v1/channels/{ch['id']}")).json()["status"] == "OFF":
+                break
+            await asyncio.sleep(0.1)
+        assert (await c.get(f"/api/v1/channels/{ch['id']}")).json()["status"] == "OFF"
+        events = (await c.get("/api/v1/events", params={"kind": "catalog.*", "subject": ch["id"]})).json()["items"]
+        assert any(e["kind"] == "catalog.off" for e in events)
