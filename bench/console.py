@@ -242,7 +242,12 @@ def map_timing(n: int, runs: int) -> None:
                 )
                 page = ctx.new_page()
                 page.goto(base + "/app/map")
-                page.wait_for_function("window.__xueliangMapReady !== undefined", timeout=180_000)
+                # polled (wait_for_function would need eval, which the console's CSP forbids)
+                deadline = time.monotonic() + 180
+                while not page.evaluate("() => window.__xueliangMapReady !== undefined"):
+                    if time.monotonic() > deadline:
+                        sys.exit("the map did not get ready in 180 s")
+                    time.sleep(0.05)
                 ready = page.evaluate("window.__xueliangMapReady")
                 first = page.evaluate("window.__xueliangMapFirst")
                 suffix = "" if run == 0 else f"_run{run + 1}"

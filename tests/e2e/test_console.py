@@ -224,10 +224,15 @@ def channel_of(demo: Demo, **filters: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def media(demo: Demo) -> int:
-    """Status of the live stream of a demo channel: 404 until the media service lands."""
+    """Status of the live stream of a demo channel: 404 while the media service is off.
+    With simulated devices, wait (up to 40 s) for them to register and stream."""
     c = channel_of(demo)
-    return demo.status(f"/channels/{c['id']}/live.mp4")
-
+    deadline = time.monotonic() + (40 if os.environ.get("XUELIANG_E2E_DEVICES") == "1" else 0)
+    while True:
+        status = demo.status(f"/channels/{c['id']}/live.mp4")
+        if status in (200, 404) or time.monotonic() > deadline:
+            return status
+        time.sleep(1)
 
 
 def skip_without_media(status: int) -> None:
@@ -600,3 +605,33 @@ def test_wall_plays_four_cameras(page: Any, demo: Demo, media: int) -> None:
         chans.nth(i).drag_to(page.locator("[data-testid=wall-tile]").nth(i))
     wait_playing(page, "[data-testid=wall-tile] video", n=4, seconds=30)
     shot(page, "21-wall-live")
+
+
+def test_wall_plays_back_a_recording(page: Any, demo: Demo, media: int) -> None:
+    """Class I footage: the purpose dialog, the day's recordings on the timeline, play from a
+    click, pause (the picture stops) and resume."""
+    skip_without_media(media)
+    c = channel_of(demo, **{"class": 1})
+    login(page, demo, "duty")
+    page.goto(demo.base + "/app/wall")
+    page.click("[data-testid=layout-1]")
+    page.fill("[data-testid=tree-search]", c["id"])
+    page.locator("[data-testid=tree-channel]").first.drag_to(page.locator("[data-testid=wall-tile]").first)
+    page.click("[data-testid=open-playback]")
+    page.locator("[data-testid=purpose-text]").wait_for()
+    state_purpose(page, "复核一类点位录像")
+    rec = page.locator(".timeline .rec").first
+    rec.wait_for(timeout=20000)
+    box = rec.bounding_box()
+    page.mouse.click(box["x"] + 2, box["y"] + box["height"] / 2)
+    page.locator("[data-testid=wall-tile] .tag.pb").wait_for()
+    wait_playing(page, "[data-testid=wall-tile] video", seconds=30)
+    shot(page, "22-wall-playback")
+    page.click("[data-testid=pb-pause]")
+    page.wait_for_timeout(800)
+    t1 = page.evaluate("document.querySelector('[data-testid=wall-tile] video').currentTime")
+    page.wait_for_timeout(1500)
+    t2 = page.evaluate("document.querySelector('[data-testid=wall-tile] video').currentTime")
+    assert abs(t2 - t1) < 0.2, (t1, t2)
+    page.click("[data-testid=pb-pause]")
+    wait_js(page, "t => document.querySelector('[data-testid=wall-tile] video').currentTime > t + 0.5", t2, 10)

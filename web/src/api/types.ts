@@ -152,7 +152,7 @@ export interface ChannelRef {
   ptz_type?: number | null;
 }
 
-export const ROLES = ['administrator', 'operator', 'department_user', 'maintainer', 'auditor', 'resident'] as const;
+export const ROLES = ['administrator', 'operator', 'department_user', 'maintainer', 'supervisor', 'auditor', 'resident'] as const;
 export const UNIT_CATEGORIES = ['government', 'enterprise', 'public_service', 'key_site', 'shop', 'residential'] as const;
 export const TIERS = ['high', 'building', 'street'] as const;
 export const STATUSES = ['ON', 'OFF', 'VLOST', 'DEFECT', 'UNKNOWN'] as const;

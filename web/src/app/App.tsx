@@ -1,5 +1,7 @@
 import { lazy, Suspense, useEffect, useRef, useState, type ReactNode } from 'react';
-import { api, qs } from '../api/client';
+import { api, qs, setSession } from '../api/client';
+import { FormDialog } from '../components/Data';
+import { toast } from '../lib/toast';
 import type { Channel, Page } from '../api/types';
 import { ApprovalHost, PurposeHost, Spinner, StatusDot, Toasts } from '../components/Common';
 import { fmtTime, localeStore, useLocale, useT } from '../i18n';
@@ -106,6 +108,7 @@ function TopBar() {
   const { path } = useLocation();
   const run = useStore(patrolRun);
   const [now, setNow] = useState(new Date());
+  const [pw, setPw] = useState(false);
   useEffect(() => {
     const h = window.setInterval(() => setNow(new Date()), 1000);
     return () => window.clearInterval(h);
@@ -130,16 +133,17 @@ function TopBar() {
       <button className="btn ghost small" onClick={() => localeStore.set(locale === 'zh' ? 'en' : 'zh')} data-testid="locale-switch">
         {locale === 'zh' ? 'EN' : '中文'}
       </button>
-      <div className="user-chip" title={[user?.department, user?.division_code].filter(Boolean).join(' · ')}>
+      <button className="user-chip" title={[user?.department, user?.division_code].filter(Boolean).join(' · ')} onClick={() => setPw(true)}>
         <span className="avatar">{(user?.display_name || user?.username || '?').slice(0, 1).toUpperCase()}</span>
         <span>
           <b>{user?.display_name || user?.username}</b>
           <small>{t(`role.${user?.role}`)}{user?.department ? ` · ${user.department}` : ''}</small>
         </span>
-      </div>
+      </button>
       <button
         className="btn ghost small"
         onClick={() => {
+          void api('/auth/logout', { method: 'POST' }).catch(() => undefined);
           logout();
           resetPoints();
           stopPatrol();
@@ -149,6 +153,21 @@ function TopBar() {
       >
         {t('login.logout')}
       </button>
+      {pw && (
+        <FormDialog
+          title={t('login.changePassword')}
+          fields={[
+            { name: 'current_password', label: t('login.currentPassword'), type: 'password', required: true },
+            { name: 'new_password', label: t('login.newPassword'), type: 'password', required: true },
+          ]}
+          onClose={() => setPw(false)}
+          onSubmit={async (v) => {
+            const r = await api<{ access_token?: string }>('/auth/password', { method: 'POST', body: v });
+            if (r?.access_token) setSession(r.access_token, user);
+            toast(t('login.passwordChanged'), 'ok');
+          }}
+        />
+      )}
     </header>
   );
 }

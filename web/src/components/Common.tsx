@@ -187,7 +187,7 @@ export function ApprovalHost() {
     try {
       await api('/approvals', {
         method: 'POST',
-        body: { action: ask!.problem.action, channel_id: ask!.problem.channel_id, purpose: purpose.trim(), case_ref: caseNo.trim() || undefined },
+        body: { actions: [ask!.problem.action], channel_ids: [ask!.problem.channel_id], purpose: purpose.trim(), case: caseNo.trim() || undefined },
       });
       setSent(true);
     } catch (e) {

@@ -1,7 +1,8 @@
 import { useState } from 'react';
 import { api, ApiError, download, qs, raw } from '../api/client';
-import type { Channel, Device, ImportReport, PlatformRec, Unit, User } from '../api/types';
-import { ROLES, STATUSES, TIERS, UNIT_CATEGORIES } from '../api/types';
+import type { Channel, Device, ImportReport, PlatformRec, Unit } from '../api/types';
+import { STATUSES, TIERS, UNIT_CATEGORIES } from '../api/types';
+import { Approvals, Audit, Grants, Users } from './AccessAdmin';
 import { StatusDot } from '../components/Common';
 import { FormDialog, ListError, Pager, Table, usePaged, type Field } from '../components/Data';
 import { fmtDateTime, useT, type T } from '../i18n';
@@ -17,14 +18,15 @@ const TABS = [
   { id: 'channels', action: 'registry.read' },
   { id: 'survey', action: 'registry.manage' },
   { id: 'users', action: 'users.manage' },
-  { id: 'approvals', action: 'users.manage' },
+  { id: 'grants', action: 'access.read' },
+  { id: 'approvals', action: null },
   { id: 'audit', action: 'audit.read' },
 ] as const;
 
 export default function AdminPage({ tab }: { tab?: string }) {
   const t = useT();
   const user = useUser();
-  const tabs = TABS.filter((x) => can(user, x.action));
+  const tabs = TABS.filter((x) => x.action === null || can(user, x.action));
   const cur = tab && tabs.some((x) => x.id === tab) ? tab : tabs[0]?.id;
   return (
     <div className="page admin">
@@ -45,6 +47,7 @@ export default function AdminPage({ tab }: { tab?: string }) {
         {cur === 'channels' && <Channels />}
         {cur === 'survey' && <Survey />}
         {cur === 'users' && <Users />}
+        {cur === 'grants' && <Grants />}
         {cur === 'approvals' && <Approvals />}
         {cur === 'audit' && <Audit />}
         {!cur && <p className="muted">{t('admin.nothing')}</p>}
@@ -649,142 +652,5 @@ function ImportResult({ report, dry, onClose }: { report: ImportReport; dry?: bo
         </ul>
       )}
     </div>
-  );
-}
-
-// ---- users ---------------------------------------------------------------------------------
-function Users() {
-  const t = useT();
-  const list = usePaged<User>('/users', {});
-  const [edit, setEdit] = useState(false);
-  const fields: Field[] = [
-    { name: 'username', label: t('user.username'), required: true },
-    { name: 'display_name', label: t('user.displayName') },
-    { name: 'password', label: t('user.password'), type: 'password', required: true },
-    { name: 'role', label: t('user.role'), type: 'select', options: ROLES.map((r) => ({ value: r, label: t(`role.${r}`) })), required: true },
-    { name: 'department', label: t('user.department'), placeholder: t('user.departmentHint') },
-    { name: 'division_code', label: t('user.division'), placeholder: t('user.divisionHint') },
-  ];
-  return (
-    <section>
-      <div className="toolbar">
-        <span className="muted small">{t('user.scopeHint')}</span>
-        <span className="grow" />
-        <button className="btn primary" onClick={() => setEdit(true)}>＋ {t('admin.newUser')}</button>
-      </div>
-      <ListError error={list.error} what={t('admin.tab.users')} />
-      <Table<User>
-        testid="users-table"
-        rows={list.items}
-        rowKey={(r) => r.id}
-        cols={[
-          { key: 'id', label: 'ID', className: 'num' },
-          { key: 'username', label: t('user.username') },
-          { key: 'display_name', label: t('user.displayName') },
-          { key: 'role', label: t('user.role'), render: (r) => t(`role.${r.role}`) },
-          { key: 'department', label: t('user.department'), render: (r) => r.department ?? <span className="muted">{t('user.allDepartments')}</span> },
-          { key: 'division_code', label: t('user.division'), render: (r) => r.division_code ?? <span className="muted">{t('user.allDivisions')}</span> },
-        ]}
-      />
-      <Pager more={list.more} loading={list.loading} count={list.items.length} />
-      {edit && (
-        <FormDialog
-          title={t('admin.newUser')}
-          fields={fields}
-          onClose={() => setEdit(false)}
-          onSubmit={async (v) => {
-            await api('/users', { method: 'POST', body: { ...v, display_name: v.display_name ?? '' } });
-            toast(t('common.saved'), 'ok');
-            list.reload();
-          }}
-        />
-      )}
-    </section>
-  );
-}
-
-// ---- approvals and audit (access issue: shown as not available until the API exists) -------
-function Approvals() {
-  const t = useT();
-  const list = usePaged<Record<string, unknown>>('/approvals', {});
-  async function decide(id: unknown, decision: 'approve' | 'reject') {
-    try {
-      await api(`/approvals/${id}/${decision}`, { method: 'POST', body: {} });
-      toast(t('common.saved'), 'ok');
-      list.reload();
-    } catch (e) {
-      toastError(e);
-    }
-  }
-  return (
-    <section>
-      <ListError error={list.error} what={t('admin.tab.approvals')} />
-      {!list.error && (
-        <>
-          <Table<Record<string, unknown>>
-            testid="approvals-table"
-            rows={list.items}
-            rowKey={(r) => String(r.id)}
-            cols={[
-              { key: 'id', label: 'ID', className: 'num' },
-              { key: 'user', label: t('audit.user'), render: (r) => String(r.user ?? r.username ?? r.requester ?? '—') },
-              { key: 'action', label: t('audit.action') },
-              { key: 'channel', label: t('audit.channel'), render: (r) => String(r.channel ?? r.channel_id ?? r.resource ?? '—') },
-              { key: 'purpose', label: t('purpose.purpose') },
-              { key: 'case', label: t('purpose.case'), render: (r) => String(r.case ?? r.case_no ?? '—') },
-              { key: 'status', label: t('ch.status') },
-              { key: 'created_at', label: t('audit.at'), render: (r) => fmtDateTime(r.created_at as string) },
-            ]}
-            actions={(r) =>
-              !r.status || r.status === 'pending' ? (
-                <>
-                  <button className="btn small primary" onClick={() => decide(r.id, 'approve')}>{t('approval.approve')}</button>
-                  <button className="btn small danger" onClick={() => decide(r.id, 'reject')}>{t('approval.reject')}</button>
-                </>
-              ) : null
-            }
-          />
-          <Pager more={list.more} loading={list.loading} count={list.items.length} />
-        </>
-      )}
-    </section>
-  );
-}
-
-function Audit() {
-  const t = useT();
-  const [f, setF] = useState({ user: '', channel: '', from: '', to: '' });
-  const [applied, setApplied] = useState(f);
-  const toIso = (s: string) => (s ? new Date(s).toISOString() : undefined);
-  const list = usePaged<Record<string, unknown>>('/audit', { user: applied.user, channel: applied.channel, from: toIso(applied.from), to: toIso(applied.to) });
-  return (
-    <section>
-      <div className="toolbar">
-        <input placeholder={t('audit.user')} value={f.user} onChange={(e) => setF({ ...f, user: e.target.value })} />
-        <input placeholder={t('audit.channel')} value={f.channel} onChange={(e) => setF({ ...f, channel: e.target.value })} />
-        <label className="field inline"><span>{t('audit.from')}</span><input type="datetime-local" value={f.from} onChange={(e) => setF({ ...f, from: e.target.value })} /></label>
-        <label className="field inline"><span>{t('audit.to')}</span><input type="datetime-local" value={f.to} onChange={(e) => setF({ ...f, to: e.target.value })} /></label>
-        <button className="btn primary" onClick={() => setApplied(f)}>{t('common.search')}</button>
-      </div>
-      <ListError error={list.error} what={t('admin.tab.audit')} />
-      {!list.error && (
-        <>
-          <Table<Record<string, unknown>>
-            testid="audit-table"
-            rows={list.items}
-            rowKey={(r) => String(r.id ?? r.seq ?? JSON.stringify(r))}
-            cols={[
-              { key: 'at', label: t('audit.at'), render: (r) => fmtDateTime((r.at ?? r.time ?? r.created_at) as string) },
-              { key: 'user', label: t('audit.user'), render: (r) => String(r.user ?? r.username ?? '—') },
-              { key: 'action', label: t('audit.action') },
-              { key: 'channel', label: t('audit.channel'), render: (r) => String(r.channel ?? r.channel_id ?? r.resource ?? '—') },
-              { key: 'purpose', label: t('purpose.purpose') },
-              { key: 'outcome', label: t('audit.outcome'), render: (r) => String(r.outcome ?? r.result ?? '—') },
-            ]}
-          />
-          <Pager more={list.more} loading={list.loading} count={list.items.length} />
-        </>
-      )}
-    </section>
   );
 }

@@ -96,6 +96,7 @@ export default function MapPage() {
   const index = useRef<Supercluster<Props, Agg> | null>(null);
   const shown = useRef<Pt[]>([]);
   const fitted = useRef(false);
+  const userMoved = useRef(false);
   const lastBuild = useRef(0);
   const ps = useStore(pointsStore);
   const [filters, setFilters] = useState<Filters>(() => {
@@ -148,6 +149,9 @@ export default function MapPage() {
     });
     const onMove = () => renderRef.current();
     m.on('moveend', onMove);
+    // until the operator touches the map, it keeps fitting the points as they arrive
+    const touched = () => (userMoved.current = true);
+    for (const ev of ['mousedown', 'wheel', 'touchstart', 'keydown']) el.current.addEventListener(ev, touched, { passive: true });
     void loadPoints();
     overallStatistics()
       .then((st) => setCounties(st.children))
@@ -228,10 +232,10 @@ export default function MapPage() {
     shown.current = pts;
     lastBuild.current = performance.now();
     const m = map.current;
-    if (m && !fitted.current && pts.length) {
+    if (m && pts.length && !focus && (!fitted.current || (ps.done && !userMoved.current))) {
       fitted.current = true;
-      if (!focus) m.fitBounds(boundsOf(pts), { paddingTopLeft: [panelOpen ? 300 : 30, 30], paddingBottomRight: [30, 50], animate: false });
-    }
+      m.fitBounds(boundsOf(pts), { paddingTopLeft: [panelOpen ? 300 : 30, 30], paddingBottomRight: [30, 50], animate: false });
+    } else if (pts.length) fitted.current = true;
     render();
     if (ps.done) drawBoundaries();
     if (pts.length && !window.__xueliangMapFirst) window.__xueliangMapFirst = { points: pts.length, ms: Math.round(performance.now()) };
