@@ -200,6 +200,8 @@ class LiveServer:
             ws="websockets",
             lifespan="on",
             access_log=False,
+            # Live responses never end by themselves: without a bound, shutdown waits forever.
+            timeout_graceful_shutdown=2,
         )
         self.server = uvicorn.Server(config)
         task = asyncio.create_task(self.server.serve())

@@ -26,7 +26,7 @@ import time
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 from xueliang.errors import GatewayTimeout, Invalid, NotFound, Unavailable
 from xueliang.media.rtp_server import RtpBinding, RtpServer
@@ -50,6 +50,11 @@ PACKETS_IN = Counter("xueliang_media_rtp_packets_total", "RTP packets received f
 PACKETS_LOST = Counter("xueliang_media_rtp_packets_lost_total", "RTP packets lost")
 READER_CUTS = Counter("xueliang_media_reader_cuts_total", "Slow readers skipped to a key frame")
 STREAM_ENDS = Counter("xueliang_media_stream_ends_total", "Streams ended", ["reason"])
+LOOP_LAG = Histogram(
+    "xueliang_media_loop_lag_seconds",
+    "How late the media timer ran: the event loop was busy (or blocked) that long",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
 
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.~:-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.~:-]*)*")
 
@@ -111,6 +116,9 @@ class MediaHub:
         self._ended_totals = (0, 0, 0, 0, 0)
         self._last_totals = (0, 0, 0, 0, 0)
         self.started = False
+        #: Event-loop health as the timer sees it (worst lateness; times ≥ 50 ms late).
+        self.loop_lag_max = 0.0
+        self.loop_lags_over_50ms = 0
 
     # ------------------------------------------------------------------------ lifecycle
 
@@ -370,9 +378,16 @@ class MediaHub:
 
     async def _tick_loop(self) -> None:
         while True:
+            before = time.monotonic()
             await asyncio.sleep(self.tick_interval)
+            now = time.monotonic()
+            lag = max(now - before - self.tick_interval, 0.0)
+            LOOP_LAG.observe(lag)
+            self.loop_lag_max = max(self.loop_lag_max, lag)
+            if lag >= 0.05:
+                self.loop_lags_over_50ms += 1
             try:
-                self.tick(time.monotonic())
+                self.tick(now)
             except Exception:  # the timer must survive anything
                 log.exception("media hub tick failed")
 
@@ -381,7 +396,9 @@ class MediaHub:
         for s in list(self._streams.values()):
             s.tick(now)
             last = s.last_input_at
-            if not s.paused and last is not None and now - last > cfg.rtp_timeout:
+            # A paused playback sends nothing: the stream or its source handle says so.
+            paused = s.paused or getattr(s.handle, "paused", False) is True
+            if not paused and last is not None and now - last > cfg.rtp_timeout:
                 log.warning("stream %s: no media for %.1f s, ending it", s.name, now - last)
                 if self.bus is not None:
                     self.bus.publish(
@@ -429,6 +446,8 @@ class MediaHub:
             "opening": sorted(self._opening),
             "providers": sorted(self._providers),
             "rtp": self.rtp.status(),
+            "loop_lag_max": round(self.loop_lag_max, 4),
+            "loop_lags_over_50ms": self.loop_lags_over_50ms,
         }
 
 

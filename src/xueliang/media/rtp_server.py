@@ -34,7 +34,7 @@ import contextlib
 import logging
 import socket
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from xueliang.errors import Unavailable
 from xueliang.media.rtp import Rfc4571Deframer, RtpError, parse_rtp
@@ -48,7 +48,22 @@ log = logging.getLogger("xueliang.media.rtp")
 
 #: Datagrams read per readiness event before yielding to the loop (fairness).
 _BURST = 256
-_RCVBUF = 8 * 1024 * 1024
+#: UDP receive buffer asked for: ~1 s of 300 Mbit/s, to ride out bursts of key frames and
+#: moments when the process is not scheduled. Beyond ``net.core.rmem_max`` it takes
+#: SO_RCVBUFFORCE (CAP_NET_ADMIN); otherwise the kernel caps it (see ``receive_buffer``).
+_RCVBUF = 32 * 1024 * 1024
+
+
+def _grow_receive_buffer(sock: socket.socket, size: int = _RCVBUF) -> None:
+    force = getattr(socket, "SO_RCVBUFFORCE", None)
+    if force is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, force, size)
+            return
+        except OSError:
+            pass  # not privileged: fall back to what rmem_max allows
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
 
 
 class RtpBinding:
@@ -142,8 +157,8 @@ class _TcpConnection(asyncio.Protocol):
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses: duck-typed.
+        self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.peer = (str(peer[0]), int(peer[1])) if peer else None
         sock = transport.get_extra_info("socket")
@@ -232,8 +247,7 @@ class RtpServer:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_DGRAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF)
+        _grow_receive_buffer(sock)
         sock.bind((self.host, self.udp_port))
         sock.setblocking(False)
         self._udp = sock
@@ -398,8 +412,7 @@ class RtpServer:
                 sock.close()
                 continue
             sock.setblocking(False)
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF)
+            _grow_receive_buffer(sock, _RCVBUF // 8)
             self._next_port = port + 1
             b._sock = sock
             b.port = port

@@ -322,9 +322,8 @@ class RtspProvider:
         if params.get("channel_id"):
             meta["channel_id"] = str(params["channel_id"])
         stream = hub.publish(name, kind="rtsp", meta=meta)
-        transport = str(params.get("transport") or self.transport)
-        if transport not in ("tcp", "udp"):
-            transport = self.transport
+        given = params.get("transport")
+        transport = "udp" if given == "udp" else "tcp" if given else self.transport
         source = RtspSource(
             str(url),
             stream,

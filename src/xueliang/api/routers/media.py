@@ -43,7 +43,9 @@ PREFIX = "/api/v1"
 STATIC = Path(__file__).resolve().parent.parent.parent / "static"
 _NO_CACHE = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 
-Transport = Annotated[Literal["udp", "tcp", "tcp-active"] | None, Query()]
+#: How the source sends RTP: GB/T 28181 UDP, TCP passive (we listen) or active (we connect);
+#: for RTSP cameras "udp" or any TCP form (interleaved).
+Transport = Annotated[Literal["udp", "tcp", "tcp-passive", "tcp-active"] | None, Query()]
 Transcode = Annotated[Literal["h264"] | None, Query()]
 
 
@@ -67,8 +69,8 @@ async def _channel(platform: Platform, p: Principal, channel_id: str) -> Any:
 async def _live(
     platform: Platform, p: Principal, channel_id: str, transport: str | None, transcode: str | None
 ) -> Stream:
-    if transport not in (None, "", "udp", "tcp", "tcp-active"):
-        raise Invalid("transport must be udp, tcp or tcp-active")
+    if transport not in (None, "", "udp", "tcp", "tcp-passive", "tcp-active"):
+        raise Invalid("transport must be udp, tcp-passive (tcp) or tcp-active")
     channel = await _channel(platform, p, channel_id)
     hub = _hub(platform)
     params: dict[str, Any] = {

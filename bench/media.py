@@ -1,0 +1,644 @@
+"""Media hub under load: N streams of PS over RTP in, V viewers per stream out.
+
+Prints ``name: value unit`` lines. What it does, in separate processes:
+
+* **server** — ``xueliang serve`` (temporary SQLite database, SIP off, a bootstrap admin),
+  the process whose CPU (utime + stime from ``/proc/<pid>/stat`` over the measurement
+  window) and RSS are reported;
+* **sender** — N GB/T 28181-like cameras: one 720p25 H.264 clip (~2 Mbit/s, GOP 2 s) encoded
+  once with PyAV and muxed once into PS; per frame only the PS timestamps are re-stamped, a
+  send time is written into an SEI NAL unit of the frame, and the frame is packetised with
+  the stream's own SSRC and sent — over UDP to the shared port (default) or over one TCP
+  connection per stream (``--tcp``, RFC 4571). Streams are paced per frame (25 fps) and
+  staggered, each on its own receiver from ``POST /api/v1/media/rtp-receivers``;
+* **viewers** (this process) — V HTTP-FLV (or ``--fmp4``) readers per stream. Each reader
+  finds the SEI stamps in what it receives: latency = arrival − send time of the frame
+  (the stamp is written just before the frame's packets go out, so this is the server's
+  added delay plus loopback and this process's own scheduling).
+
+Also reported: loss (server's RTP counters and the kernel's UDP receive-buffer drops), the
+first-frame time of a viewer joining a running stream (request sent → its first key frame
+complete), and the in/out rates.
+
+    python bench/media.py --streams 50 --viewers 1 --seconds 20 [--tcp] [--fmp4] [--profile F]
+"""
+
+from __future__ import annotations
+
+import argparse
+import array
+import asyncio
+import contextlib
+import fractions
+import heapq
+import json
+import multiprocessing as mp
+import os
+import platform
+import signal
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+WIDTH, HEIGHT, FPS, GOP, BITRATE, CLIP_SECONDS = 1280, 720, 25, 50, 2_000_000, 4
+STAMP_UUID = b"xueliang-bench!!"  # 16 bytes, no zero byte: no emulation prevention needed
+SSRC_BASE = 300_000_000
+
+
+# --------------------------------------------------------------------------- the clip
+
+
+def encode_clip() -> list[tuple[int, int, bytes, bool]]:
+    """(pts, dts, Annex B data with an SEI stamp slot, key frame) on the 90 kHz clock."""
+    import av
+    import numpy as np
+
+    ctx: Any = av.CodecContext.create("libx264", "w")
+    ctx.width, ctx.height = WIDTH, HEIGHT
+    ctx.pix_fmt = "yuv420p"
+    ctx.time_base = fractions.Fraction(1, FPS)
+    ctx.framerate = FPS
+    ctx.gop_size = GOP
+    ctx.bit_rate = BITRATE
+    ctx.options = {"preset": "ultrafast", "tune": "zerolatency", "x264-params": "scenecut=0"}
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH]
+    noise = rng.integers(0, 48, (HEIGHT, WIDTH), dtype=np.uint8)
+    packets: list[Any] = []
+    for i in range(FPS * CLIP_SECONDS):
+        y = ((xx + 3 * i) ^ (yy - 2 * i)).astype(np.uint8) // 2 + np.roll(noise, i * 7, axis=1)
+        frame = av.VideoFrame(WIDTH, HEIGHT, "yuv420p")
+        frame.planes[0].update(np.ascontiguousarray(y))
+        frame.planes[1].update(np.full((HEIGHT // 2, WIDTH // 2), (i * 3) % 256, np.uint8))
+        frame.planes[2].update(np.full((HEIGHT // 2, WIDTH // 2), 128, np.uint8))
+        frame.pts = i
+        packets += ctx.encode(frame)
+    packets += ctx.encode(None)
+    out = []
+    for p in packets:
+        data = _with_sei(bytes(p))
+        out.append(
+            (
+                p.pts * 3600,
+                (p.dts if p.dts is not None else p.pts) * 3600,
+                data,
+                bool(p.is_keyframe),
+            )
+        )
+    return out
+
+
+def _with_sei(au: bytes) -> bytes:
+    """Insert an SEI user_data_unregistered (UUID + 16 hex digits) before the first slice."""
+    sei = b"\x00\x00\x00\x01\x06\x05\x20" + STAMP_UUID + b"0" * 16 + b"\x80"
+    pos = 0
+    while True:
+        i = au.find(b"\x00\x00\x01", pos)
+        if i < 0:
+            return au + sei
+        t = au[i + 3] & 0x1F
+        if t in (1, 5):
+            start = i - 1 if i > 0 and au[i - 1] == 0 else i
+            return au[:start] + sei + au[start:]
+        pos = i + 3
+
+
+# --------------------------------------------------------------------------- the sender
+
+
+def sender_main(
+    clip: list[tuple[int, int, bytes, bool]],
+    port: int,
+    streams: int,
+    tcp: bool,
+    go: Any,
+    stop: Any,
+    sent: Any,
+    late: Any,
+    bursts: Any,
+) -> None:
+    """Cameras: one process sending every stream, paced per frame, staggered."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+    from xueliang.media.frame import Codec, Frame
+    from xueliang.media.ps_mux import PsMuxer, PsTemplate
+    from xueliang.media.rtp import RtpPacketizer
+
+    muxer = PsMuxer()
+    templates = []
+    for pts, dts, data, key in clip:
+        chunk = muxer.mux(Frame(Codec.H264, pts, dts, data, key))
+        templates.append((PsTemplate(chunk), chunk.find(STAMP_UUID) + 16, dts))
+    span = max(t[2] for t in templates) - templates[0][2] + 3600
+    packetizers = [RtpPacketizer(SSRC_BASE + i, mtu=1400, rfc4571=tcp) for i in range(streams)]
+    bases = [(i * 7919 * 3600) & 0xFFFFFFFF for i in range(streams)]
+    socks: list[socket.socket] = []
+    if tcp:
+        for _ in range(streams):
+            s = socket.create_connection(("127.0.0.1", port))
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+            socks.append(s)
+    else:
+        for _ in range(4):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+            socks.append(s)
+    ends = array.array("q")
+    go.wait()
+    t0 = time.monotonic() + 0.1
+    n = len(templates)
+    # (due time, stream, frame number)
+    heap = [(t0 + i / streams / FPS, i, 0) for i in range(streams)]
+    heapq.heapify(heap)
+    addr = ("127.0.0.1", port)
+    while heap and not stop.is_set():
+        due, i, k = heapq.heappop(heap)
+        delay = due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        elif -delay > late[0]:
+            late[0] = -delay  # the sender itself fell behind (its CPU, not the server's)
+        if -delay > 0.02:
+            late[1] += 1
+        tpl, stamp_at, dts = templates[k % n]
+        delta = (k // n) * span + bases[i]
+        chunk = bytearray(tpl.restamp(delta))
+        stamp = time.monotonic_ns()
+        chunk[stamp_at : stamp_at + 16] = b"%016x" % stamp
+        packets = packetizers[i].packetize(chunk, (dts + delta) & 0xFFFFFFFF)
+        if tcp:
+            socks[i].sendall(b"".join(packets))
+        else:
+            s = socks[i % len(socks)]
+            for p in packets:
+                try:
+                    s.sendto(p, addr)
+                except BlockingIOError:
+                    pass
+        sent[i] += len(packets)
+        ends.append(stamp)
+        ends.append(time.monotonic_ns())  # the frame's last packet is out
+        heapq.heappush(heap, (t0 + (k + 1) / FPS + i / streams / FPS, i, k + 1))
+    for s in socks:
+        s.close()
+    bursts.put(ends.tobytes())
+
+
+# --------------------------------------------------------------------------- viewers
+
+
+class Dechunker:
+    """HTTP/1.1 chunked transfer coding → body bytes (incremental)."""
+
+    def __init__(self) -> None:
+        self.buf = b""
+        self.remaining = 0
+        self.skip_crlf = False
+        self.done = False
+
+    def feed(self, data: bytes) -> bytes:
+        self.buf += data
+        out = []
+        while self.buf:
+            if self.remaining:
+                take = self.buf[: self.remaining]
+                out.append(take)
+                self.remaining -= len(take)
+                self.buf = self.buf[len(take) :]
+                if self.remaining == 0:
+                    self.skip_crlf = True
+                continue
+            if self.skip_crlf:
+                if len(self.buf) < 2:
+                    break
+                self.buf = self.buf[2:]
+                self.skip_crlf = False
+                continue
+            i = self.buf.find(b"\r\n")
+            if i < 0:
+                break
+            size = int(self.buf[:i].split(b";")[0], 16)
+            self.buf = self.buf[i + 2 :]
+            if size == 0:
+                self.done = True
+                break
+            self.remaining = size
+        return b"".join(out)
+
+
+async def http_get(
+    port: int, path: str, token: str
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bytes]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
+    )
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = head.split(b" ", 2)[1]
+    if status != b"200":
+        raise RuntimeError(f"GET {path}: {head[:200]!r}")
+    return reader, writer, head
+
+
+class Viewer:
+    def __init__(self, latencies: list[tuple[int, int]]) -> None:
+        self.latencies = latencies  # (send stamp, arrival), ns
+        self.bytes = 0
+        self.recording = False
+        self.tail = b""
+
+    async def run(self, port: int, path: str, token: str) -> None:
+        reader, writer, _ = await http_get(port, path, token)
+        de = Dechunker()
+        try:
+            while True:
+                data = await reader.read(262144)
+                if not data:
+                    return
+                now = time.monotonic_ns()
+                body = de.feed(data)
+                self.bytes += len(body)
+                if self.recording:
+                    self._stamps(body, now)
+                else:
+                    self.tail = body[-40:]
+        finally:
+            writer.close()
+
+    def _stamps(self, body: bytes, now: int) -> None:
+        data = self.tail + body
+        pos = data.find(STAMP_UUID)
+        while pos >= 0:
+            raw = data[pos + 16 : pos + 32]
+            if len(raw) < 16:
+                break
+            with contextlib.suppress(ValueError):
+                self.latencies.append((int(raw, 16), now))
+            pos = data.find(STAMP_UUID, pos + 32)
+        self.tail = data[-40:]
+
+
+async def loop_lag(out: list[float]) -> None:
+    """This (viewer) process's own event-loop lateness: [max seconds, times over 20 ms]."""
+    while True:
+        t = time.monotonic()
+        await asyncio.sleep(0.01)
+        lag = time.monotonic() - t - 0.01
+        out[0] = max(out[0], lag)
+        if lag > 0.02:
+            out[1] += 1
+
+
+async def first_frame_ms(port: int, path: str, token: str, fmp4: bool) -> float:
+    """Request sent → the first (key) frame complete, for a viewer joining now."""
+    t0 = time.perf_counter()
+    reader, writer, _ = await http_get(port, path, token)
+    de = Dechunker()
+    body = b""
+    try:
+        while True:
+            data = await reader.read(262144)
+            if not data:
+                raise RuntimeError("stream ended")
+            body += de.feed(data)
+            if fmp4:
+                pos, seen = 0, []
+                while pos + 8 <= len(body):
+                    size, kind = struct.unpack_from(">I4s", body, pos)
+                    if pos + size > len(body):
+                        break
+                    seen.append(kind)
+                    pos += size
+                if b"mdat" in seen:
+                    return (time.perf_counter() - t0) * 1000
+            else:
+                pos = 13
+                while pos + 11 <= len(body):
+                    kind = body[pos]
+                    size = int.from_bytes(body[pos + 1 : pos + 4], "big")
+                    if pos + 11 + size + 4 > len(body):
+                        break
+                    if kind == 9 and body[pos + 11] >> 4 == 1 and body[pos + 12] == 1:
+                        return (time.perf_counter() - t0) * 1000
+                    pos += 11 + size + 4
+    finally:
+        writer.close()
+
+
+# --------------------------------------------------------------------------- server
+
+
+def cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime (fields 14, 15)
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def udp_errors() -> tuple[int, int]:
+    lines = [
+        ln.split()
+        for ln in Path("/proc/net/snmp").read_text().splitlines()
+        if ln.startswith("Udp:")
+    ]
+    head, vals = lines[0], lines[1]
+    row = dict(zip(head[1:], map(int, vals[1:]), strict=True))
+    return row.get("InErrors", 0), row.get("RcvbufErrors", 0)
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(
+    tmp: Path, api_port: int, rtp_port: int, profile: str | None
+) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "XUELIANG_DATABASE__URL": f"sqlite+aiosqlite:///{tmp / 'bench.db'}",
+        "XUELIANG_STORAGE__VAR_DIR": str(tmp),
+        "XUELIANG_BOOTSTRAP_ADMIN": "bench",
+        "XUELIANG_BOOTSTRAP_PASSWORD": "Bench-pass-2024",
+        "XUELIANG_SECRET_KEY": "bench-secret-0123456789abcdef0123",
+        "XUELIANG_SIP__ENABLED": "false",
+        "XUELIANG_API__PORT": str(api_port),
+        "XUELIANG_MEDIA__RTP_PORT": str(rtp_port),
+        "XUELIANG_MEDIA__RTP_TCP_PORT": str(rtp_port),
+        "XUELIANG_MEDIA__IDLE_STOP_SECONDS": "600",
+        "XUELIANG_LOG_LEVEL": "warning",
+    }
+    script = Path(sys.executable).with_name("xueliang")
+    exe = [str(script), "serve"]
+    if not script.exists():
+        exe = [sys.executable, "-c", "from xueliang.cli import main; main()", "serve"]
+    if os.environ.get("BENCH_SERVER_WRAPPER"):  # experiments: a script that runs the server
+        exe = [sys.executable, os.environ["BENCH_SERVER_WRAPPER"], "serve"]
+    if profile:
+        code = (
+            "import cProfile\nfrom xueliang.cli import main\np = cProfile.Profile()\n"
+            f"p.enable()\ntry:\n    main()\nfinally:\n    p.disable()\n    p.dump_stats({profile!r})\n"
+        )
+        exe = [sys.executable, "-c", code, "serve"]
+    return subprocess.Popen(exe, env=env, cwd=tmp)
+
+
+def wait_http(base: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError("server did not start")
+
+
+# --------------------------------------------------------------------------- main
+
+
+async def login(api: httpx.AsyncClient) -> str:
+    """The bootstrap administrator's token (enrolling its TOTP second factor if asked)."""
+    r = await api.post(
+        "/api/v1/auth/login", json={"username": "bench", "password": "Bench-pass-2024"}
+    )
+    body = r.json()
+    if r.status_code == 200 and body.get("totp_setup_required"):
+        from xueliang.access.totp import code_at
+
+        r = await api.post(
+            "/api/v1/auth/totp/enroll",
+            json={"setup_token": body["setup_token"], "code": code_at(body["secret"])},
+        )
+        body = r.json()
+    if r.status_code != 200 or "access_token" not in body:
+        raise RuntimeError(f"login: {r.status_code} {r.text}")
+    return str(body["access_token"])
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    clip = encode_clip()
+    clip_bits = sum(len(c[2]) for c in clip) * 8 / CLIP_SECONDS
+    api_port = free_port()
+    rtp_port = free_port(socket.SOCK_DGRAM)
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        proc = start_server(tmp, api_port, rtp_port, args.profile)
+        base = f"http://127.0.0.1:{api_port}"
+        ctx = mp.get_context("spawn")
+        go, stop = ctx.Event(), ctx.Event()
+        sent = ctx.Array("q", args.streams, lock=False)
+        late = ctx.Array("d", 2, lock=False)
+        bursts = ctx.Queue()
+        sender: Any = None
+        viewers: list[asyncio.Task[None]] = []
+        try:
+            wait_http(base, proc)
+            async with httpx.AsyncClient(base_url=base, timeout=30) as api:
+                token = await login(api)
+                api.headers["Authorization"] = f"Bearer {token}"
+                transport = "tcp" if args.tcp else "udp"
+                for i in range(args.streams):
+                    r = await api.post(
+                        "/api/v1/media/rtp-receivers",
+                        json={"ssrc": SSRC_BASE + i, "transport": transport, "name": f"bench/{i}"},
+                    )
+                    r.raise_for_status()
+                sender = ctx.Process(
+                    target=sender_main,
+                    args=(clip, rtp_port, args.streams, args.tcp, go, stop, sent, late, bursts),
+                    daemon=True,
+                )
+                sender.start()
+                await asyncio.sleep(1.0)  # TCP connections up, sockets ready
+                udp0 = udp_errors()
+                phases = {"start": udp0[1]}
+                go.set()
+                deadline = time.monotonic() + 30
+                while True:
+                    listed = (await api.get("/api/v1/streams")).json()
+                    ready = sum(1 for s in listed if s["name"].startswith("bench/") and s["ready"])
+                    if ready == args.streams:
+                        break
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"only {ready}/{args.streams} streams became ready")
+                    await asyncio.sleep(0.2)
+
+                phases["ready"] = udp_errors()[1]
+                ext = "mp4" if args.fmp4 else "flv"
+                latencies: list[tuple[int, int]] = []
+                vs = [Viewer(latencies) for _ in range(args.streams * args.viewers)]
+                for n, v in enumerate(vs):
+                    path = f"/api/v1/streams/bench/{n % args.streams}/live.{ext}"
+                    viewers.append(asyncio.create_task(v.run(api_port, path, token)))
+                await asyncio.sleep(args.warmup)
+
+                phases["warm"] = udp_errors()[1]
+                packets0 = sum(sent)
+                bytes0 = sum(v.bytes for v in vs)
+                for v in vs:
+                    v.recording = True
+                lag = [0.0, 0]
+                monitor = asyncio.create_task(loop_lag(lag))
+                late[0], late[1] = 0.0, 0
+                me0 = os.times()
+                sender0 = cpu_ticks(sender.pid)
+                t0, c0 = time.monotonic(), cpu_ticks(proc.pid)
+                await asyncio.sleep(args.seconds)
+                t1, c1 = time.monotonic(), cpu_ticks(proc.pid)
+                me1 = os.times()
+                sender1 = cpu_ticks(sender.pid)
+                monitor.cancel()
+                sender_late = (late[0], int(late[1]))
+                for v in vs:
+                    v.recording = False
+                packets1 = sum(sent)
+                bytes1 = sum(v.bytes for v in vs)
+                rss = rss_mb(proc.pid)
+                phases["window"] = udp_errors()[1]
+                dead = [t for t in viewers if t.done()]
+
+                joins = []
+                for k in range(min(args.join_samples, args.streams)):
+                    path = f"/api/v1/streams/bench/{(k * 7) % args.streams}/live.{ext}"
+                    joins.append(await first_frame_ms(api_port, path, token, args.fmp4))
+                    await asyncio.sleep(0.05)
+
+                phases["joins"] = udp_errors()[1]
+                stop.set()
+                ends = array.array("q")
+                ends.frombytes(await asyncio.to_thread(bursts.get, True, 30))
+                await asyncio.sleep(0.5)
+                listed = (await api.get("/api/v1/streams")).json()
+                udp1 = udp_errors()
+                bench = [s for s in listed if s["name"].startswith("bench/")]
+                received = sum(s["packets"] for s in bench)
+                lost = sum(s["lost"] for s in bench)
+                cuts = sum(v.get("cuts", 0) for s in bench for v in s["viewers"])
+                status = (await api.get("/api/v1/media/status")).json()
+                for i in range(args.streams):  # ends the viewers' responses: a quick shutdown
+                    await api.delete(f"/api/v1/media/rtp-receivers/bench/{i}")
+        finally:
+            stop.set()
+            for t in viewers:
+                t.cancel()
+            if sender is not None:
+                sender.join(5)
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    hz = os.sysconf("SC_CLK_TCK")
+    window = t1 - t0
+    total_sent = sum(sent)
+    burst_end = dict(zip(ends[0::2], ends[1::2], strict=True))
+    added = sorted((t - burst_end[s]) / 1e6 for s, t in latencies if s in burst_end)
+    total = sorted((t - s) / 1e6 for s, t in latencies)
+    return {
+        "clip_bitrate": clip_bits / 1e6,
+        "cpu": (c1 - c0) / hz / window * 100,
+        "rss": rss,
+        "window": window,
+        "sent": total_sent,
+        "received": received,
+        "lost": lost,
+        "missing": max(total_sent - received, 0),
+        "udp_errors": (udp1[0] - udp0[0], udp1[1] - udp0[1]),
+        "in_mbit": (packets1 - packets0) * 1400 * 8 / window / 1e6,
+        "out_mbit": (bytes1 - bytes0) * 8 / window / 1e6,
+        "latency": added,
+        "latency_from_stamp": total,
+        "joins": joins,
+        "dead_viewers": len(dead),
+        "cuts": cuts,
+        "udp_drops_by_phase": phases,
+        "loop_lag_max": status.get("loop_lag_max"),
+        "bench_lag": lag,
+        "sender_late": sender_late,
+        "viewer_cpu": (me1.user + me1.system - me0.user - me0.system) / window * 100,
+        "sender_cpu": (sender1 - sender0) / hz / window * 100,
+        "loop_lags": status.get("loop_lags_over_50ms"),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--streams", type=int, default=50)
+    ap.add_argument("--viewers", type=int, default=1, help="viewers per stream")
+    ap.add_argument("--seconds", type=float, default=20.0, help="measurement window")
+    ap.add_argument("--warmup", type=float, default=3.0)
+    ap.add_argument(
+        "--tcp", action="store_true", help="RTP over TCP (RFC 4571), one connection per stream"
+    )
+    ap.add_argument("--fmp4", action="store_true", help="fMP4 viewers instead of HTTP-FLV")
+    ap.add_argument("--profile", metavar="FILE", help="cProfile the server into FILE (pstats)")
+    ap.add_argument("--join-samples", type=int, default=10)
+    ap.add_argument("--json", action="store_true", help="also print the raw results as JSON")
+    args = ap.parse_args()
+    res = asyncio.run(run(args))
+    tag = f"{args.streams}x{args.viewers}_{'fmp4' if args.fmp4 else 'flv'}"
+    if args.tcp:
+        tag += "_tcp"
+    lat = res["latency"]
+
+    def pct(p: float) -> float:
+        return lat[min(len(lat) - 1, int(p * len(lat)))] if lat else float("nan")
+
+    print(
+        f"machine: {platform.machine()} {os.cpu_count()} cpus, {platform.python_implementation()} {platform.python_version()}"
+    )
+    print(f"media_clip_bitrate: {res['clip_bitrate']:.2f} Mbit/s")
+    print(f"media_cpu_percent_{tag}: {res['cpu']:.1f} %")
+    print(f"media_rss_{tag}: {res['rss']:.0f} MB")
+    print(f"media_in_rate_{tag}: {res['in_mbit']:.0f} Mbit/s")
+    print(f"media_out_rate_{tag}: {res['out_mbit']:.0f} Mbit/s")
+    loss = (res["lost"] + res["missing"]) / res["sent"] * 100 if res["sent"] else float("nan")
+    print(f"media_loss_percent_{tag}: {loss:.3f} %")
+    print(f"media_rtp_lost_packets_{tag}: {res['lost']} packets")
+    print(f"media_udp_receive_errors_{tag}: {res['udp_errors'][1]} packets")
+    print(f"media_latency_p50_{tag}: {pct(0.5):.1f} ms")
+    print(f"media_latency_p95_{tag}: {pct(0.95):.1f} ms")
+    print(f"media_latency_p99_{tag}: {pct(0.99):.1f} ms")
+    print(f"media_latency_samples_{tag}: {len(lat)} frames")
+    whole = res["latency_from_stamp"]
+    if whole:
+        print(f"bench_latency_with_send_burst_p99_{tag}: {whole[int(0.99 * len(whole))]:.1f} ms")
+    joins = res["joins"]
+    if joins:
+        print(f"media_first_frame_p50_{tag}: {statistics.median(joins):.0f} ms")
+        print(f"media_first_frame_max_{tag}: {max(joins):.0f} ms")
+    print(f"media_reader_cuts_{tag}: {res['cuts']} cuts")
+    if res.get("loop_lag_max") is not None:
+        print(f"media_server_loop_lag_max_{tag}: {res['loop_lag_max'] * 1000:.0f} ms")
+        print(f"media_server_loop_lags_over_50ms_{tag}: {res['loop_lags']} times")
+    print(f"bench_viewer_cpu_percent_{tag}: {res['viewer_cpu']:.1f} %")
+    print(f"bench_viewer_loop_lag_max_{tag}: {res['bench_lag'][0] * 1000:.0f} ms")
+    print(f"bench_viewer_loop_lags_over_20ms_{tag}: {res['bench_lag'][1]} times")
+    print(f"bench_sender_cpu_percent_{tag}: {res['sender_cpu']:.1f} %")
+    print(f"bench_sender_late_max_{tag}: {res['sender_late'][0] * 1000:.0f} ms")
+    print(f"bench_sender_late_over_20ms_{tag}: {res['sender_late'][1]} frames")
+    if res["dead_viewers"]:
+        print(f"media_dead_viewers_{tag}: {res['dead_viewers']} viewers")
+    if args.json:
+        print(json.dumps({k: v for k, v in res.items() if not k.startswith("latency")}))
+
+
+if __name__ == "__main__":
+    main()
