@@ -1,7 +1,8 @@
 """Batched persistence of signalling state (principle 5: hot paths stay off the database).
 
 The registrar changes memory; this writer flushes what changed every second (registrations,
-online/offline, events) and keepalive times every 30 s, in a few executemany statements.
+online/offline, events) and keepalive times every 5 minutes (the live value is in memory;
+the column is for reports), in a few executemany statements.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def _state_columns(d: DeviceSession) -> dict[str, Any]:
 
 class SignallingWriter:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], interval: float = 1.0,
-                 keepalive_interval: float = 30.0) -> None:
+                 keepalive_interval: float = 300.0) -> None:
         self.sessions = sessions
         self.interval = interval
         self.keepalive_interval = keepalive_interval

@@ -371,6 +371,24 @@ def format_via(
     return f"SIP/2.0/{transport.upper()} {sent_by}{';rport' if rport else ''};branch={branch}"
 
 
+def _stamp_via_fast(value: str, source_host: str, source_port: int) -> str | None:
+    """The common case without a parse: one plain Via with a bare `;rport` and no `received`.
+
+    Every keepalive and REGISTER passes here, so it matters; anything unusual (several Vias,
+    quotes, an rport that already has a value, a `received`) takes the full path.
+    """
+    if "," in value or '"' in value or "received" in value.lower():
+        return None
+    low = value.lower()
+    i = low.find(";rport")
+    if i < 0:
+        return None
+    end = i + 6
+    if end < len(value) and value[end] not in ";, \t":
+        return None  # ;rport=1234 or ;rportx
+    return f"{value[:end]}={source_port}{value[end:]};received={source_host}"
+
+
 def stamp_via(value: str, source_host: str, source_port: int) -> str:
     """Add `received` (and fill `rport`, RFC 3581) to the top Via value of a received request.
 
@@ -378,6 +396,9 @@ def stamp_via(value: str, source_host: str, source_port: int) -> str:
     whenever `rport` was requested (RFC 3581 §4). Returns the new header value; the other Via
     values of a comma-combined header are kept as they are.
     """
+    fast = _stamp_via_fast(value, source_host, source_port)
+    if fast is not None:
+        return fast
     parts = _split_quoted(value, ",")
     via = parse_via(parts[0])
     changed = False
