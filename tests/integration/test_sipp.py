@@ -81,6 +81,35 @@ async def test_sipp_device_registers_keeps_alive_and_reports_catalog(signalling,
     assert "device.offline" in kinds
 
 
+async def test_sipp_device_over_ipv6(sessions, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The same device on ::1: IPv6 transports, bracketed hosts in Via and Contact."""
+    from xueliang.bus import EventBus
+    from xueliang.config import SipConfig
+    from xueliang.gb28181.service import SignallingService
+
+    svc = SignallingService(SipConfig(host="::1", port=0, password=PASSWORD, request_timeout=8.0), sessions,
+                            EventBus(), nonce_secret=b"6" * 32)
+    try:
+        await svc.start()
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    try:
+        dev = "34020000001320000106"
+        inf = tmp_path / "device.csv"
+        inf.write_text(f"SEQUENTIAL\n{svc.cfg.id};{dev};{svc.cfg.domain};{PASSWORD};34020000001310000106\n")
+        assert SIPP is not None
+        proc = await asyncio.create_subprocess_exec(
+            SIPP, f"[::1]:{svc.endpoint.port}", "-sf", str(HERE / "device_uac.xml"), "-inf", str(inf), "-m", "1",
+            "-t", "u1", "-i", "::1", "-au", dev, "-ap", PASSWORD, "-timeout", "20s", "-timeout_error", "-nostdin",
+            cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        out, _ = await asyncio.wait_for(proc.communicate(), 40)
+        assert proc.returncode == 0, out.decode(errors="replace")[-3000:]
+        s = svc.registrar.devices[dev]
+        assert s.online and s.addr is not None and s.addr[0] == "::1"
+    finally:
+        await svc.stop()
+
+
 async def test_sipp_wrong_password_gets_403(signalling, tmp_path) -> None:  # type: ignore[no-untyped-def]
     dev = "34020000001320000102"
     fields = [signalling.cfg.id, dev, signalling.cfg.domain, "not-the-password", "34020000001310000102"]
