@@ -283,9 +283,9 @@ def test_department_user_is_refused_another_departments_channel(
     # Their own department's channel plays.
     r = httpx.get(f"{server.base}/api/v1/channels/{CH_B}/snapshot.jpg", headers=cg, timeout=20)
     assert r.status_code == 200 and r.content[:2] == b"\xff\xd8"
-    assert f"live/{CH_B}" in {
-        s["name"] for s in httpx.get(f"{server.base}/api/v1/streams", headers=cg).json()
-    }
+    mine = httpx.get(f"{server.base}/api/v1/streams", headers=cg).json()
+    assert f"live/{CH_B}" in {s["name"] for s in mine}
+    assert all("viewers" not in s for s in mine)  # who watches is for stream managers
     # Managing streams and receivers is not theirs.
     assert httpx.delete(f"{server.base}/api/v1/streams/live/{CH_B}", headers=cg).status_code == 403
     r = httpx.post(f"{server.base}/api/v1/media/rtp-receivers", json={"ssrc": 5}, headers=cg)
@@ -333,12 +333,25 @@ def test_every_media_route_needs_a_token(server: LiveServer) -> None:
 
 @pytest.mark.browser
 @pytest.mark.skipif(not os.path.exists("/usr/bin/chromium"), reason="no /usr/bin/chromium")
-async def test_player_page_plays_in_chromium(server: LiveServer, admin: dict[str, str]) -> None:
+@pytest.mark.parametrize("how", ["stream-websocket", "channel-http"])
+async def test_player_page_plays_in_chromium(
+    server: LiveServer, admin: dict[str, str], how: str
+) -> None:
+    """The player page under the real CSP: a pushed stream over WebSocket (login token in the
+    URL), and a department user's channel over HTTP fetch (login token exchanged for a media
+    token scoped to the channel)."""
     from playwright.async_api import async_playwright
 
-    info = await asyncio.to_thread(open_receiver, server, admin, "push/browser")
+    info = await asyncio.to_thread(open_receiver, server, admin, f"push/browser-{how}")
     pusher = RtpPusher(info["udp_port"], info["ssrc"], ps_clip()).start()
-    token = await asyncio.to_thread(server.token)
+    if how == "stream-websocket":
+        token = await asyncio.to_thread(server.token)
+        url = f"{server.base}/player?stream=push/browser-{how}&token={token}"
+        via = "websocket"
+    else:
+        token = await asyncio.to_thread(server.token, "cgj", "Harbour-Lamp-42")
+        url = f"{server.base}/player?channel={CH_B}&token={token}&via=http"
+        via = "fetch"
     try:
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(
@@ -357,7 +370,7 @@ async def test_player_page_plays_in_chromium(server: LiveServer, admin: dict[str
             )
             try:
                 page = await browser.new_page()
-                await page.goto(f"{server.base}/player?stream=push/browser&token={token}")
+                await page.goto(url)
                 # Polled with evaluate (not wait_for_function: the page's CSP forbids eval).
                 for _ in range(150):
                     if await page.evaluate("document.querySelector('video').videoWidth > 0"):
@@ -368,7 +381,7 @@ async def test_player_page_plays_in_chromium(server: LiveServer, admin: dict[str
                 t2 = await page.evaluate("document.querySelector('video').currentTime")
                 state = await page.evaluate("window.xlPlayer")
                 width = await page.evaluate("document.querySelector('video').videoWidth")
-                assert state["via"] == "websocket" and state["error"] is None, state
+                assert state["via"] == via and state["error"] is None, state
                 assert width == 320
                 assert t2 > t1 + 0.5, (t1, t2)
             finally:
@@ -376,5 +389,5 @@ async def test_player_page_plays_in_chromium(server: LiveServer, admin: dict[str
     finally:
         pusher.stop()
         await asyncio.to_thread(
-            httpx.delete, f"{server.base}/api/v1/streams/push/browser", headers=admin
+            httpx.delete, f"{server.base}/api/v1/streams/push/browser-{how}", headers=admin
         )

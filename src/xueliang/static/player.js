@@ -5,6 +5,7 @@
   const channel = q.get("channel");
   const stream = q.get("stream");
   const transcode = q.get("transcode");
+  const via = q.get("via"); // "http": skip the WebSocket (debugging, restrictive proxies)
   const $ = (id) => document.getElementById(id);
   const video = $("video");
   // Exposed for tests and for the console: what the player is doing.
@@ -161,6 +162,10 @@
     status("connecting…");
     let tok;
     try { tok = await mediaToken(); } catch (e) { status(e.message, true); return; }
+    if (via === "http") {
+      try { await playFetch(tok); } catch (e) { status(e.message || String(e), true); }
+      return;
+    }
     try {
       await playWebSocket(tok);
     } catch (e) {

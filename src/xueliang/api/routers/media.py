@@ -23,11 +23,13 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Query, Request, Response, WebSocket
 from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, Field, field_validator
+from sqlalchemy import select
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from xueliang.access.policy import Action, Principal, authorize
+from xueliang.access.policy import ROLES, Action, Principal, authorize, in_scope
 from xueliang.api.deps import LiveViewer, PlatformDep, SignallingManager
 from xueliang.app import Platform
+from xueliang.db.tables import Channel
 from xueliang.errors import DomainError, Forbidden, Invalid, NotFound, Unauthorized, Unavailable
 from xueliang.media.frame import Codec
 from xueliang.media.hub import MediaHub
@@ -337,16 +339,34 @@ async def channel_live_ws(websocket: WebSocket, channel_id: str) -> None:
 
 @router.get("/streams")
 async def list_streams(platform: PlatformDep, p: LiveViewer) -> list[dict[str, Any]]:
-    """Streams in the hub with their readers, bitrate, fps, loss and jitter (scope-filtered)."""
-    hub = _hub(platform)
+    """Streams in the hub with their readers, bitrate, fps, loss and jitter — those of channels
+    in the caller's scope (a listing, not a view: checked with ``in_scope``, not audited as one).
+    Who watches (user, address) is shown to stream managers only."""
+    streams = _hub(platform).streams()
+    ids = {str(s.meta["channel_id"]) for s in streams if s.meta.get("channel_id")}
+    channels: dict[str, Any] = {}
+    if ids:
+        async with platform.sessions() as session:
+            rows = await session.scalars(select(Channel).where(Channel.id.in_(ids)))
+            channels = {c.id: c for c in rows}
     out = []
-    for stream in hub.streams():
-        try:
-            await _authorize_stream(platform, p, stream)
-        except (Forbidden, NotFound):
+    for stream in streams:
+        channel_id = stream.meta.get("channel_id")
+        if channel_id:
+            channel = channels.get(str(channel_id))
+            if channel is None or not in_scope(p, channel, Action.LIVE_VIEW):
+                continue
+        elif not p.unrestricted:
             continue
-        out.append(stream.describe())
+        out.append(_describe(stream, p))
     return out
+
+
+def _describe(stream: Stream, p: Principal) -> dict[str, Any]:
+    d = stream.describe()
+    if Action.SIGNALLING_MANAGE not in ROLES.get(p.role, frozenset()):
+        d.pop("viewers", None)
+    return d
 
 
 @router.get("/media/status")
@@ -483,7 +503,7 @@ async def stream_live_ws(websocket: WebSocket, name: str) -> None:
 @router.get("/streams/{name:path}")
 async def get_stream(name: str, platform: PlatformDep, p: LiveViewer) -> dict[str, Any]:
     stream = await _named(platform, p, name, wait=False)
-    return stream.describe()
+    return _describe(stream, p)
 
 
 @router.delete("/streams/{name:path}", status_code=204)
