@@ -14,6 +14,7 @@ import struct
 from dataclasses import dataclass
 
 from xueliang.media.frame import Codec, ParameterSets
+from xueliang.media.nal import unescape_rbsp
 
 _START = b"\x00\x00\x01"
 _U32 = struct.Struct(">I")
@@ -142,9 +143,7 @@ def parameter_nals(codec: Codec, ps: ParameterSets) -> dict[int, list[bytes]]:
 # --------------------------------------------------------------------------- SPS parsing
 
 
-def rbsp(nal: bytes) -> bytes:
-    """Remove emulation prevention bytes (00 00 03 → 00 00)."""
-    return nal.replace(b"\x00\x00\x03", b"\x00\x00")
+rbsp = unescape_rbsp  # one unescaper for the demuxer and the muxers
 
 
 class BitReader:

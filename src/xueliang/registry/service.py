@@ -7,7 +7,7 @@ database as it was.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -32,6 +32,7 @@ from xueliang.registry.models import (
 )
 
 CHANNEL_KEYS = ["division_code", "id"]
+_T = TypeVar("_T")
 
 
 def _escape_like(q: str) -> str:
@@ -85,6 +86,14 @@ def channel_conditions(f: ChannelFilter) -> list[Any]:
     return c
 
 
+async def _get(s: AsyncSession, model: type[_T], key: Any, what: str) -> _T:
+    """The row, or NotFound naming it: every get, update and delete starts here."""
+    row = await s.get(model, key)
+    if row is None:
+        raise NotFound(f"{what} {key} not found")
+    return row
+
+
 class RegistryService:
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], bus: EventBus | None = None
@@ -113,9 +122,7 @@ class RegistryService:
 
     async def get_division(self, code: str) -> Division:
         async with self.sessions() as s:
-            row = await s.get(Division, code)
-            if row is None:
-                raise NotFound(f"division {code} not found")
+            row = await _get(s, Division, code, "division")
             return row
 
     async def list_divisions(
@@ -141,9 +148,7 @@ class RegistryService:
 
     async def delete_division(self, code: str) -> None:
         async with self.sessions() as s, s.begin():
-            row = await s.get(Division, code)
-            if row is None:
-                raise NotFound(f"division {code} not found")
+            row = await _get(s, Division, code, "division")
             child = await s.scalar(
                 select(Division.code).where(Division.parent_code == code).limit(1)
             )
@@ -184,9 +189,7 @@ class RegistryService:
 
     async def get_unit(self, unit_id: int) -> Unit:
         async with self.sessions() as s:
-            row = await s.get(Unit, unit_id)
-            if row is None:
-                raise NotFound(f"unit {unit_id} not found")
+            row = await _get(s, Unit, unit_id, "unit")
             return row
 
     async def list_units(
@@ -216,9 +219,7 @@ class RegistryService:
     async def update_unit(self, unit_id: int, patch: UnitPatch) -> Unit:
         data = patch.model_dump(exclude_unset=True)
         async with self.sessions() as s, s.begin():
-            row = await s.get(Unit, unit_id)
-            if row is None:
-                raise NotFound(f"unit {unit_id} not found")
+            row = await _get(s, Unit, unit_id, "unit")
             await self._check_division(s, data.get("division_code"))
             for k, v in data.items():
                 setattr(row, k, v)
@@ -236,9 +237,7 @@ class RegistryService:
 
     async def delete_unit(self, unit_id: int) -> None:
         async with self.sessions() as s, s.begin():
-            row = await s.get(Unit, unit_id)
-            if row is None:
-                raise NotFound(f"unit {unit_id} not found")
+            row = await _get(s, Unit, unit_id, "unit")
             await s.execute(
                 update(Channel)
                 .where(Channel.unit_id == unit_id)
@@ -263,9 +262,7 @@ class RegistryService:
 
     async def get_platform(self, platform_id: int) -> Platform:
         async with self.sessions() as s:
-            row = await s.get(Platform, platform_id)
-            if row is None:
-                raise NotFound(f"platform {platform_id} not found")
+            row = await _get(s, Platform, platform_id, "platform")
             return row
 
     async def list_platforms(
@@ -294,9 +291,7 @@ class RegistryService:
 
     async def update_platform(self, platform_id: int, data: dict[str, Any]) -> Platform:
         async with self.sessions() as s, s.begin():
-            row = await s.get(Platform, platform_id)
-            if row is None:
-                raise NotFound(f"platform {platform_id} not found")
+            row = await _get(s, Platform, platform_id, "platform")
             merged = PlatformIn.model_validate(
                 {**{c: getattr(row, c) for c in PlatformIn.model_fields}, **data}
             )
@@ -306,9 +301,7 @@ class RegistryService:
 
     async def delete_platform(self, platform_id: int) -> None:
         async with self.sessions() as s, s.begin():
-            row = await s.get(Platform, platform_id)
-            if row is None:
-                raise NotFound(f"platform {platform_id} not found")
+            row = await _get(s, Platform, platform_id, "platform")
             await s.delete(row)
 
     # ---- devices -----------------------------------------------------------------------
@@ -327,9 +320,7 @@ class RegistryService:
 
     async def get_device(self, device_id: str) -> Device:
         async with self.sessions() as s:
-            row = await s.get(Device, device_id)
-            if row is None:
-                raise NotFound(f"device {device_id} not found")
+            row = await _get(s, Device, device_id, "device")
             return row
 
     async def list_devices(
@@ -363,9 +354,7 @@ class RegistryService:
 
     async def update_device(self, device_id: str, patch: DevicePatch) -> Device:
         async with self.sessions() as s, s.begin():
-            row = await s.get(Device, device_id)
-            if row is None:
-                raise NotFound(f"device {device_id} not found")
+            row = await _get(s, Device, device_id, "device")
             for k, v in patch.model_dump(exclude_unset=True).items():
                 setattr(row, k, v)
         self._device_changed(row)
@@ -373,9 +362,7 @@ class RegistryService:
 
     async def delete_device(self, device_id: str) -> None:
         async with self.sessions() as s, s.begin():
-            row = await s.get(Device, device_id)
-            if row is None:
-                raise NotFound(f"device {device_id} not found")
+            row = await _get(s, Device, device_id, "device")
             await s.execute(
                 update(Channel).where(Channel.device_id == device_id).values(device_id=None)
             )
@@ -413,9 +400,7 @@ class RegistryService:
 
     async def get_channel(self, channel_id: str) -> Channel:
         async with self.sessions() as s:
-            row = await s.get(Channel, channel_id)
-            if row is None:
-                raise NotFound(f"channel {channel_id} not found")
+            row = await _get(s, Channel, channel_id, "channel")
             return row
 
     async def list_channels(
@@ -444,9 +429,7 @@ class RegistryService:
     async def update_channel(self, channel_id: str, patch: ChannelFields) -> Channel:
         data = patch.model_dump(exclude_unset=True)
         async with self.sessions() as s, s.begin():
-            row = await s.get(Channel, channel_id)
-            if row is None:
-                raise NotFound(f"channel {channel_id} not found")
+            row = await _get(s, Channel, channel_id, "channel")
             lon = data.get("longitude", row.longitude)
             lat = data.get("latitude", row.latitude)
             try:
