@@ -32,7 +32,11 @@ async def run(settings: Settings, platform_ready: object = None) -> None:
         access_log=False,
         lifespan="on",
         ws="websockets",
+        # TLS by configuration (api.tls_certfile / api.tls_keyfile); HSTS follows.
+        ssl_certfile=str(settings.api.tls_certfile) if settings.api.tls_certfile else None,
+        ssl_keyfile=str(settings.api.tls_keyfile) if settings.api.tls_keyfile else None,
     )
     server = uvicorn.Server(config)
-    log.info("xueliang API on http://%s:%d/", settings.api.host, settings.api.port)
+    scheme = "https" if settings.api.tls_certfile else "http"
+    log.info("xueliang API on %s://%s:%d/", scheme, settings.api.host, settings.api.port)
     await server.serve()

@@ -1,6 +1,6 @@
 """Fixtures for access tests: a platform with a small city, users of each kind, and a client
-with the signalling and playback routers mounted (their subsystems off: a request that passes
-authorization then answers 503, one that does not answers 403)."""
+with the signalling, playback and media routers mounted (their subsystems off: a request that
+passes authorization then answers 503 or 404, one that does not answers 403)."""
 
 from __future__ import annotations
 
@@ -55,9 +55,9 @@ async def platform(db_url: str, tmp_path: Path, access_config: dict[str, Any]) -
         access=access_config,
     )
     p = Platform(settings)
-    from xueliang.api.routers import playback, signalling
+    from xueliang.api.routers import media, playback, signalling
 
-    p.routers = [signalling.router, playback.router]  # type: ignore[attr-defined]
+    p.routers = [signalling.router, playback.router, media.router]  # type: ignore[attr-defined]
     await p.start(migrate=False)
     await seed(p)
     yield p

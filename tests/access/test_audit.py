@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import json
 from pathlib import Path
 
 import httpx
@@ -182,10 +183,11 @@ async def test_requests_and_live_sessions_are_recorded(client: httpx.AsyncClient
     assert not any(a == "registry.read" for a, *_ in acts)
     live = [r for r in rows if r[0].startswith("media.live.")]
     assert [r[0] for r in live] == ["media.live.start", "media.live.stop"]
-    assert live[1][5]["seconds"] == 42.5 and live[1][3] == LOOKOUT and live[1][4] == "10.1.1.1"
+    assert json.loads(live[1][5])["seconds"] == 42.5 and live[1][3] == LOOKOUT and live[1][4] == "10.1.1.1"
     assert any(r[0] == "media.playback.start" and r[3] == HOSPITAL for r in rows)
     patch = next(r for r in rows if r[0] == "registry.manage")
-    assert patch[5]["route"].endswith("/channels/{channel_id}") and patch[5]["method"] == "PATCH"
+    d = json.loads(patch[5])
+    assert d["route"].endswith("/channels/{channel_id}") and d["method"] == "PATCH"
 
 
 async def test_queries_exports_and_transparency(client: httpx.AsyncClient, platform) -> None:  # type: ignore[no-untyped-def]

@@ -4,6 +4,8 @@ refused (403), logged, and changes nothing."""
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -43,11 +45,25 @@ async def test_department_user_by_every_route(client: httpx.AsyncClient, platfor
         assert r.status_code == 403
         r = await client.get(f"/api/v1/channels/{cid}/records", params=WHEN, headers=edu)
         assert r.status_code == 403
+        # stream URLs, snapshot, media token (the media router, hub off)
+        for url in ("live.mp4", "live.flv", "live.m3u8", "live.info", "snapshot.jpg", "hls/init.mp4"):
+            r = await client.get(f"/api/v1/channels/{cid}/{url}", headers=edu)
+            assert r.status_code == 403, (url, r.status_code, r.text)
+        assert (await client.post(f"/api/v1/channels/{cid}/media-token", headers=edu)).status_code == 403
         # stream URL and snapshot routes: the same function decides
         ch = await platform.registry.get_channel(cid)
         for action in (Action.LIVE_VIEW, Action.PLAYBACK, Action.DOWNLOAD, Action.PTZ):
             with pytest.raises(Forbidden):
                 authorize(p, action, ch)
+    for url in ("live.mp4", "snapshot.jpg"):
+        r = await client.get(f"/api/v1/channels/{SCHOOL}/{url}", headers=edu)
+        assert r.status_code == 503, (url, r.text)  # authorized; the media hub is off here
+    r = await client.post(f"/api/v1/channels/{SCHOOL}/media-token", headers=edu)
+    assert r.status_code == 200
+    media = r.json()["token"]  # opens this channel's URLs only
+    assert (await client.get(f"/api/v1/channels/{SCHOOL}/live.mp4", params={"token": media})).status_code == 503
+    assert (await client.get(f"/api/v1/channels/{HOSPITAL}/live.mp4", params={"token": media})).status_code == 401
+    assert (await client.get("/api/v1/channels", params={"token": media})).status_code == 401
     # Own channel: authorization passes (then: no device with recordings, 404 — not 403).
     r = await client.post(f"/api/v1/channels/{SCHOOL}/playback", json=WHEN, headers=edu)
     assert r.status_code == 404 and "no GB/T 28181 device" in r.text, r.text
@@ -84,7 +100,8 @@ async def test_department_user_by_every_route(client: httpx.AsyncClient, platfor
                                   .where(AuditRecord.outcome == "denied", AuditRecord.actor == "edu"))).all()
         n = await s.scalar(select(func.count()).select_from(AuditRecord).where(AuditRecord.actor == "edu"))
     assert n and len(denied) >= 20
-    assert any(a == "media.playback" and r == HOSPITAL and "outside your scope" in d["refused"] for a, r, d in denied)
+    assert any(a == "media.playback" and r == HOSPITAL and "outside your scope" in json.loads(d)["refused"]
+               for a, r, d in denied)
     assert any(a == "device.ptz" for a, _, _ in denied)
 
 

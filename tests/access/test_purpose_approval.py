@@ -4,6 +4,7 @@ the requester deciding, an approver outside the scope)."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import httpx
@@ -131,7 +132,7 @@ async def test_approval_flow_and_replays(client: httpx.AsyncClient, platform) ->
             AuditRecord.actor == "duty", AuditRecord.action == "media.download", AuditRecord.status == 404))).all()
         decided = (await s.execute(select(AuditRecord.actor, AuditRecord.outcome).where(
             AuditRecord.action.in_(["approval.approve", "access.approve"])))).all()
-    assert used and used[0][0].startswith("刑事案件取证") and used[0][1]["approval_id"] == rid
+    assert used and used[0][0].startswith("刑事案件取证") and json.loads(used[0][1])["approval_id"] == rid
     assert ("leader", "ok") in decided and ("duty", "denied") in decided
     # A refused request cannot be approved afterwards; an expired approval is refused.
     r2 = (await client.post("/api/v1/approvals", json={"channel_ids": [SCHOOL_KEY], "actions": ["media.download"],

@@ -83,7 +83,9 @@ VIEW_ACTIONS = ("media.live", "media.playback", "media.download", "media.snapsho
 MAX_PENDING = 2_000_000
 
 
-def at_text(at: datetime) -> str:
+def at_text(at: datetime | str) -> str:
+    if isinstance(at, str):
+        return at  # already canonical
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
     elif at.utcoffset():
@@ -94,8 +96,25 @@ def at_text(at: datetime) -> str:
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode
 
 
+def detail_text(d: Mapping[str, Any] | None) -> str | None:
+    """A record's detail as canonical JSON (sorted keys, compact, UTF-8): stored as this text,
+    hashed as this text. NUL-free and bounded, so a record is always writable."""
+    if not d:
+        return None
+    try:
+        text = _dumps(dict(d))
+    except (TypeError, ValueError):
+        text = _dumps(json.loads(json.dumps(dict(d), default=str)))
+    if len(text) > 8000:
+        text = _dumps({"truncated": text[:8000]})
+    return text
+
+
 def canonical(r: Any) -> bytes:
-    return _dumps(
+    """The hashed form: a JSON array of FIELDS (time as UTC ISO 8601 with microseconds; detail
+    as its canonical text) — what ``json.dumps([...], sort_keys=True, ensure_ascii=False,
+    separators=(",", ":"))`` gives for the record."""
+    head = _dumps(
         [
             r["seq"],
             at_text(r["at"]),
@@ -112,10 +131,11 @@ def canonical(r: Any) -> bytes:
             r["case_ref"],
             r["outcome"],
             r["status"],
-            r["detail"],
-            r["prev_hash"],
         ]
-    ).encode()
+    )
+    d = r["detail"]
+    text: str = head[:-1] + "," + (d if d is not None else "null") + ',"' + r["prev_hash"] + '"]'
+    return text.encode()
 
 
 def record_hash(r: Mapping[str, Any]) -> str:
@@ -127,21 +147,6 @@ def _clip(v: Any, n: int) -> Any:
         return None
     s = str(v).replace("\x00", "")
     return s[:n]
-
-
-def _clean_detail(d: Any) -> Any:
-    """JSON-safe, NUL-free, bounded detail (a record must always be writable)."""
-    if d is None:
-        return None
-    try:
-        text = json.dumps(d, ensure_ascii=False, default=str, sort_keys=True)
-    except (TypeError, ValueError):
-        text = json.dumps(str(d))
-    text = text.replace("\\u0000", "")
-    if len(text) > 8000:
-        return {"truncated": text[:8000]}
-    out: Any = json.loads(text)
-    return out
 
 
 # ---- checkpoint key ------------------------------------------------------------------------
@@ -260,7 +265,7 @@ class AuditLog:
             "case_ref": _clip(case_ref, 100),
             "outcome": _clip(outcome, 16) or "",
             "status": int(status) if status is not None else None,
-            "detail": _clean_detail(dict(detail)) if detail else None,
+            "detail": detail_text(detail),
         }
         self._pending.append(rec)
         self.appended += 1
@@ -403,7 +408,7 @@ class AuditLog:
             rows = self._chain(batch, self.head_seq, self.head_hash)
             try:
                 async with self.sessions() as s, s.begin():
-                    await s.execute(insert(AuditRecord), rows)
+                    await s.execute(insert(AuditRecord.__table__), rows)
             except IntegrityError:
                 # Another writer took these sequence numbers: chain after its records.
                 await self._load_head()
@@ -427,7 +432,7 @@ class AuditLog:
             "actor": "", "role": "", "actor_department": None, "action": "audit.unwritable",
             "resource_type": "", "resource_id": "", "resource_department": None, "ip": "",
             "purpose": None, "case_ref": None, "outcome": "error",
-            "detail": {"original_action": str(rec.get("action", ""))[:64]},
+            "detail": detail_text({"original_action": str(rec.get("action", ""))[:64]}),
         }
 
     # ---- checkpoints --------------------------------------------------------------------
@@ -519,7 +524,14 @@ def read_checkpoint_file(path: Path | None) -> list[dict[str, Any]]:
     return out
 
 
-_COLS = [getattr(AuditRecord, f) for f in FIELDS] + [AuditRecord.hash]
+def _fast_at(v: Any) -> str:
+    """at_text for what the driver returns: a datetime, or SQLite's stored text
+    ``YYYY-MM-DD HH:MM:SS.ffffff`` (UTC), converted without parsing."""
+    if isinstance(v, str):
+        if len(v) == 26 and v[10] == " " and v[19] == ".":
+            return v[:10] + "T" + v[11:] + "Z"
+        return at_text(datetime.fromisoformat(v))
+    return at_text(v)
 
 
 async def verify(
@@ -564,13 +576,23 @@ async def verify(
     prev_seq, prev_hash = 0, GENESIS
     #: The last record a checkpoint vouches for (a rewrite with fresh hashes lies after it).
     vouched = 0
+    from sqlalchemy import String, type_coerce
+
+    t = AuditRecord.__table__.c
+    # Raw columns, no ORM: verification reads a million rows.
+    cols = [type_coerce(t.at, String) if k == "at" else t[k] for k in FIELDS] + [t.hash]
+    sha256 = hashlib.sha256
+    keys = FIELDS
     async with sessions() as s:
-        result = await s.stream(
-            select(*_COLS).order_by(AuditRecord.seq).execution_options(yield_per=20_000)
+        conn = await s.connection()
+        result = await conn.stream(
+            select(*cols).order_by(t.seq).execution_options(yield_per=20_000)
         )
         async for part in result.partitions():
             for row in part:
-                r = row._mapping
+                r = dict(zip(keys, row, strict=False))
+                r["at"] = _fast_at(r["at"])
+                stored = row[-1]
                 seq = r["seq"]
                 rep.records += 1
                 if seq != prev_seq + 1:
@@ -579,20 +601,19 @@ async def verify(
                 if r["prev_hash"] != prev_hash:
                     rep.add(seq, f"record {seq}: does not follow record {prev_seq} "
                                  "(a record before it was removed, changed or reordered)")
-                h = hashlib.sha256(canonical(r)).hexdigest()
-                if h != r["hash"]:
+                if sha256(canonical(r)).hexdigest() != stored:
                     rep.add(seq, f"record {seq}: content does not match its hash (changed)")
                 signed = expected.get(seq)
                 if signed:
-                    if all(want == r["hash"] for want, _src in signed):
+                    if all(want == stored for want, _src in signed):
                         vouched = seq
                     else:
-                        src = next(src for want, src in signed if want != r["hash"])
+                        src = next(src for want, src in signed if want != stored)
                         rep.add(vouched + 1, f"record {seq} differs from what {src} signed: records "
                                 f"{vouched + 1}..{seq} were rewritten (hashes recomputed); "
                                 f"record {vouched} is the last one a checkpoint vouches for")
                         vouched = seq
-                prev_seq, prev_hash = seq, r["hash"]
+                prev_seq, prev_hash = seq, stored
     rep.head_seq, rep.head_hash = prev_seq, prev_hash
     beyond = sorted(s for s in expected if s > prev_seq)
     if beyond:
@@ -648,6 +669,7 @@ class AuditQuery:
 def as_dict(r: AuditRecord) -> dict[str, Any]:
     d = {f: getattr(r, f) for f in FIELDS}
     d["at"] = at_text(r.at)
+    d["detail"] = json.loads(r.detail) if r.detail else None
     d["hash"] = r.hash
     return d
 

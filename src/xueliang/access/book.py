@@ -116,6 +116,8 @@ class CompiledScope:
     until: float
     version: int
     grant_ids: tuple[int, ...] = field(default=())
+    #: SQL conditions per action, built once (building them costs more than the query).
+    _sql: dict[str, list[Any]] = field(default_factory=dict)
 
     def match(self, action: str, r: Any) -> bool:
         if self.unrestricted:
@@ -136,16 +138,24 @@ class CompiledScope:
         return None
 
     def sql(self, action: str) -> list[Any]:
-        from sqlalchemy import false, or_
+        cached = self._sql.get(action)
+        if cached is None:
+            cached = self._sql[action] = self._build_sql(action)
+        return cached
+
+    def _build_sql(self, action: str) -> list[Any]:
+        from sqlalchemy import text
 
         if self.unrestricted:
             return []
-        parts = ([self.base.sql()] if self.base is not None else []) + [
-            cl.sql() for cl in self.by_action.get(action, ())
+        params: dict[str, Any] = {}
+        parts = ([self.base.sql(params)] if self.base is not None else []) + [
+            cl.sql(params) for cl in self.by_action.get(action, ())
         ]
         if not parts:
-            return [false()]
-        return [parts[0] if len(parts) == 1 else or_(*parts)]
+            return [text("1 = 0")]
+        sql = parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"
+        return [text(sql).bindparams(**params)]
 
 
 class PolicyBook:

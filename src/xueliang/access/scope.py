@@ -190,47 +190,55 @@ class Clause:
             return False
         return not (self.ids is not None and getattr(r, "id", None) not in self.ids)
 
-    def sql(self) -> Any:
-        from sqlalchemy import and_, false, or_, select, true
+    def sql(self, params: dict[str, Any]) -> str:
+        """The clause as SQL over the ``channels`` table, values as named parameters added to
+        ``params`` (rendered once per principal and reused: a SQLAlchemy expression tree of a
+        hundred terms costs more to process per query than the query itself)."""
 
-        from xueliang.db.tables import AccessGrantChannel, Channel
+        def p(v: Any) -> str:
+            name = f"xs{len(params)}"
+            params[name] = v
+            return ":" + name
 
-        c: list[Any] = []
+        c: list[str] = []
         if self.los is not None:
             assert self.his is not None
             ranges = [
-                and_(Channel.division_code >= lo, Channel.division_code < hi)
+                f"(channels.division_code >= {p(lo)} AND channels.division_code < {p(hi)})"
                 for lo, hi in zip(self.los, self.his, strict=True)
             ]
-            c.append(ranges[0] if len(ranges) == 1 else or_(*ranges))
+            c.append(ranges[0] if len(ranges) == 1 else "(" + " OR ".join(ranges) + ")")
         if self.departments is not None:
-            c.append(Channel.department.in_(sorted(self.departments)))
+            c.append(f"channels.department IN ({', '.join(p(d) for d in sorted(self.departments))})")
         if self.classes is not None:
-            c.append(Channel.point_class.in_(sorted(self.classes)))
+            c.append(f"channels.point_class IN ({', '.join(str(int(x)) for x in sorted(self.classes))})")
         if self.coverages is not None:
-            c.append(Channel.coverage.in_(sorted(self.coverages)))
+            c.append(f"channels.coverage IN ({', '.join(p(x) for x in sorted(self.coverages))})")
         if self.tiers is not None:
-            c.append(Channel.tier.in_(sorted(self.tiers)))
+            c.append(f"channels.tier IN ({', '.join(p(x) for x in sorted(self.tiers))})")
         if self.key_site is not None:
-            c.append(Channel.key_site == self.key_site)
+            c.append(f"channels.key_site = {p(self.key_site)}")
         if self.parents is not None:
-            c.append(Channel.parent_id.in_(sorted(self.parents)) if self.parents else false())
+            c.append(
+                f"channels.parent_id IN ({', '.join(p(x) for x in sorted(self.parents))})"
+                if self.parents else "1 = 0"
+            )
         if self.ids is not None:
             if not self.ids:
-                c.append(false())
+                c.append("1 = 0")
             elif self.id_grant_ids:
+                # A correlated probe of the channel_id index: cheaper per page than building
+                # the whole id list for every query.
+                grants = ", ".join(str(int(g)) for g in self.id_grant_ids)
                 c.append(
-                    Channel.id.in_(
-                        select(AccessGrantChannel.channel_id).where(
-                            AccessGrantChannel.grant_id.in_(self.id_grant_ids)
-                        )
-                    )
+                    "EXISTS (SELECT 1 FROM access_grant_channels AS agc WHERE "
+                    f"agc.channel_id = channels.id AND agc.grant_id IN ({grants}))"
                 )
             else:
-                c.append(Channel.id.in_(sorted(self.ids)))
+                c.append(f"channels.id IN ({', '.join(p(x) for x in sorted(self.ids))})")
         if not c:
-            return true()
-        return c[0] if len(c) == 1 else and_(*c)
+            return "1 = 1"
+        return c[0] if len(c) == 1 else "(" + " AND ".join(c) + ")"
 
 
 def merge(clauses: Iterable[Clause]) -> list[Clause]:

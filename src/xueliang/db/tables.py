@@ -373,7 +373,8 @@ class AuditRecord(Base):
     #: ok / denied / failed / error
     outcome: Mapped[str] = mapped_column(String(16))
     status: Mapped[int | None] = mapped_column(Integer)
-    detail: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    #: Canonical JSON text (sorted keys, compact): hashed exactly as stored.
+    detail: Mapped[str | None] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 

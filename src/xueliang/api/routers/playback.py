@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from xueliang.access.policy import Action, authorize
-from xueliang.api.deps import PlatformDep, PrincipalDep
+from xueliang.api.deps import PlatformDep, PlaybackViewer, PrincipalDep
 from xueliang.app import Platform
 from xueliang.errors import Invalid, NotFound, Unavailable
 
@@ -66,7 +66,7 @@ class ControlIn(BaseModel):
 
 
 @router.post("/streams/{name:path}/control")
-async def control_stream(name: str, body: ControlIn, platform: PlatformDep, p: PrincipalDep) -> dict[str, Any]:
+async def control_stream(name: str, body: ControlIn, platform: PlatformDep, p: PlaybackViewer) -> dict[str, Any]:
     """Pause, resume, seek (seconds from the start) or change speed (0.25–4, negative reverses) of a playback."""
     hub = _hub(platform)
     stream = hub.stream(name)

@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from starlette.background import BackgroundTask
 
 from xueliang.api.deps import PlatformDep, RegistryManager, RegistryReader
-from xueliang.errors import Invalid
+from xueliang.errors import Forbidden, Invalid
 
 router = APIRouter(tags=["survey"])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -22,6 +22,15 @@ async def _read(upload: UploadFile, limit: int) -> bytes:
     if len(data) > limit:
         raise Invalid(f"file larger than the {limit // (1024 * 1024)} MB upload limit")
     return data
+
+
+def _own_department(p: Any, department: str | None) -> str | None:
+    """Scoped users export their own department's forms only (access issue)."""
+    if p.unrestricted:
+        return department
+    if not p.department or (department is not None and department != p.department):
+        raise Forbidden("you may export your own department's survey forms only")
+    return str(p.department)
 
 
 def _report(report: Any) -> JSONResponse:
@@ -84,13 +93,14 @@ def _file(path: Path, name: str) -> FileResponse:
 @router.get("/survey/export")
 async def export_survey(
     platform: PlatformDep,
-    _: RegistryReader,
+    p: RegistryReader,
     department: str | None = None,
     form: str = "survey",
     format: str = "xlsx",
 ) -> FileResponse:
     if format not in ("xlsx", "csv") or form not in ("survey", "summary"):
         raise Invalid("form must be survey or summary; format xlsx or csv")
+    department = _own_department(p, department)
     from xueliang.registry import survey
 
     path = _tmp("." + format)
@@ -102,8 +112,11 @@ async def export_survey(
 
 
 @router.get("/channels.xlsx")
-async def export_channels_xlsx(platform: PlatformDep, _: RegistryReader) -> FileResponse:
+async def export_channels_xlsx(platform: PlatformDep, p: RegistryReader) -> FileResponse:
     from xueliang.registry import channel_list
+
+    if not p.unrestricted:  # the export is the whole registry: not for scoped users
+        raise Forbidden("the channel list export covers every channel: it is for users without a scope")
 
     path = _tmp(".xlsx")
     await channel_list.export_channels(platform.sessions, path)

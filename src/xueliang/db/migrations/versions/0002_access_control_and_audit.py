@@ -51,7 +51,7 @@ def upgrade() -> None:
         sa.Column("case_ref", sa.String(length=100), nullable=True),
         sa.Column("outcome", sa.String(length=16), nullable=False),
         sa.Column("status", sa.Integer(), nullable=True),
-        sa.Column("detail", sa.JSON(), nullable=True),
+        sa.Column("detail", sa.Text(), nullable=True),
         sa.Column("prev_hash", sa.String(length=64), nullable=False),
         sa.Column("hash", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_audit_records")),
