@@ -33,9 +33,9 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -77,6 +77,7 @@ _LIMITS = {
     "case_ref": 100,
     "outcome": 16,
 }
+_TABLE = cast(Table, AuditRecord.__table__)
 #: Actions counted as a view in transparency reports.
 VIEW_ACTIONS = ("media.live", "media.playback", "media.download", "media.snapshot")
 #: Most records held in memory while the database is unreachable.
@@ -408,7 +409,7 @@ class AuditLog:
             rows = self._chain(batch, self.head_seq, self.head_hash)
             try:
                 async with self.sessions() as s, s.begin():
-                    await s.execute(insert(AuditRecord.__table__), rows)
+                    await s.execute(insert(_TABLE), rows)
             except IntegrityError:
                 # Another writer took these sequence numbers: chain after its records.
                 await self._load_head()
