@@ -56,7 +56,7 @@ export function App() {
       const next = path.startsWith('/app/') ? `?next=${encodeURIComponent(path + location.search)}` : '';
       queueMicrotask(() => navigate(`/app/login${next}`, true));
     }
-    if (user && path === '/app/login') queueMicrotask(() => navigate('/app/map', true));
+    if (user && path === '/app/login') queueMicrotask(() => navigate('/app/', true));
     return (
       <>
         <LoginPage />
@@ -64,7 +64,8 @@ export function App() {
       </>
     );
   }
-  if (path === '/' || path === '/app' || path === '/app/') queueMicrotask(() => navigate('/app/map', true));
+  const home = NAV.find((n) => can(user, n.action))?.to ?? '/app/map';
+  if (path === '/' || path === '/app' || path === '/app/') queueMicrotask(() => navigate(home, true));
 
   let page: ReactNode = null;
   let m: Record<string, string> | null;

@@ -40,7 +40,7 @@ export function PtzPanel({ channelId, name, ptzType }: { channelId: string; name
 
   async function send1(body: PtzBody): Promise<boolean> {
     try {
-      const r = await api<{ ok?: boolean; device_answer?: unknown; ptz_cmd?: string; result?: unknown }>(`/channels/${encodeURIComponent(channelId)}/ptz`, {
+      const r = await api<{ ok?: boolean; device_answer?: unknown; ptz_cmd?: string; result?: unknown; sip_status?: number }>(`/channels/${encodeURIComponent(channelId)}/ptz`, {
         method: 'POST',
         body,
         purposeFor: `${t('ptz.title')} · ${name ?? channelId}`,
@@ -48,7 +48,8 @@ export function PtzPanel({ channelId, name, ptzType }: { channelId: string; name
         onPurpose: (p) => (purpose.current = p),
       });
       const a = r?.device_answer ?? r?.result ?? r?.ptz_cmd;
-      setAnswer({ kind: r?.ok === false ? 'error' : 'ok', text: `${body.action} → ${r?.ok === false ? t('ptz.failed') : t('ptz.sent')}${a ? ` · ${typeof a === 'string' ? a : JSON.stringify(a)}` : ''}` });
+      const sip = r?.sip_status ? ` · ${t('ptz.deviceAnswered', { status: r.sip_status })}` : '';
+      setAnswer({ kind: r?.ok === false ? 'error' : 'ok', text: `${body.action} → ${r?.ok === false ? t('ptz.failed') : t('ptz.sent')}${sip}${a ? ` · ${typeof a === 'string' ? a : JSON.stringify(a)}` : ''}` });
       return r?.ok !== false;
     } catch (e) {
       if (e instanceof ApiError && e.missing && e.message === 'Not Found') setAnswer({ kind: 'na', text: t('ptz.unavailable') });

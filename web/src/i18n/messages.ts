@@ -159,6 +159,7 @@ export const MESSAGES: Record<string, [string, string]> = {
   'ptz.set': ['设置', 'Set'],
   'ptz.stop': ['停止', 'Stop'],
   'ptz.sent': ['已下发', 'sent'],
+  'ptz.deviceAnswered': ['设备应答 SIP {status}', 'device answered SIP {status}'],
   'ptz.failed': ['设备未执行', 'device refused'],
   'ptz.unavailable': ['云台控制服务未接入', 'PTZ service not available'],
   'ptz.maybeFixed': ['该点位登记为非球机，可能不支持云台', 'Registered as a fixed camera: PTZ may not work'],

@@ -17,7 +17,7 @@ export default function LoginPage() {
 
   const done = () => {
     const next = params.get('next');
-    navigate(next && next.startsWith('/app/') ? next : '/app/map', true);
+    navigate(next && next.startsWith('/app/') ? next : '/app/', true);
   };
 
   async function submit(e: FormEvent) {

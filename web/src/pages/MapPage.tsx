@@ -7,6 +7,7 @@ import type { Channel, Statistics } from '../api/types';
 import { ErrorBox, Refusal, StatusDot } from '../components/Common';
 import { Player } from '../components/Player';
 import { fmtNum, useT } from '../i18n';
+import { itemLayer, type ItemLayer, type MapItem } from '../lib/clusterLayer';
 import { convexHull, distance, padHull, type XY } from '../lib/geo';
 import { loadPoints, overallStatistics, pointsStore, refreshStatuses, type Pt } from '../lib/points';
 import { navigate, useLocation } from '../lib/router';
@@ -18,9 +19,9 @@ import { Icon } from '../components/Icon';
 
 declare global {
   interface Window {
-    __xueliangMapReady?: { points: number; total: number; ms: number; loadMs: number; firstMs: number | null; via: string };
+    __xueliangMapReady?: { points: number; total: number; ms: number; loadMs: number; firstMs: number | null; via: string; buildMs: number };
     __xueliangMapFirst?: { points: number; ms: number };
-    __xueliangMapView?: { clusters: number; points: number; zoom: number };
+    __xueliangMapView?: { clusters: number; points: number; zoom: number; clusterMs?: number; drawMs?: number };
     __xueliangMap?: L.Map;
   }
 }
@@ -92,7 +93,7 @@ export default function MapPage() {
   const focus = params.get('focus');
   const el = useRef<HTMLDivElement>(null);
   const map = useRef<L.Map | null>(null);
-  const layers = useRef<{ clusters: L.LayerGroup; points: L.LayerGroup; bounds: L.LayerGroup; link: L.LayerGroup; canvas: L.Canvas } | null>(null);
+  const layers = useRef<{ items: ItemLayer; bounds: L.LayerGroup; link: L.LayerGroup; tip: L.Tooltip } | null>(null);
   const index = useRef<Supercluster<Props, Agg> | null>(null);
   const shown = useRef<Pt[]>([]);
   const fitted = useRef(false);
@@ -124,20 +125,20 @@ export default function MapPage() {
   // ---- map set-up ----------------------------------------------------------------------------
   useEffect(() => {
     if (!el.current) return;
-    const m = L.map(el.current, { preferCanvas: true, zoomControl: false, minZoom: 3, maxZoom: 19, worldCopyJump: false, attributionControl: true });
+    const m = L.map(el.current, { preferCanvas: true, zoomControl: false, minZoom: 3, maxZoom: 19, zoomSnap: 0.5, worldCopyJump: false, attributionControl: true });
     m.attributionControl.setPrefix(false);
     L.control.zoom({ position: 'bottomright' }).addTo(m);
     L.control.scale({ position: 'bottomright', imperial: false }).addTo(m);
     m.createPane('bounds').style.zIndex = '350';
-    const canvas = L.canvas({ padding: 0.3 });
+    m.setView([31.85, 117.25], 5);
+    const items = itemLayer();
     layers.current = {
       bounds: L.layerGroup().addTo(m),
-      points: L.layerGroup().addTo(m),
-      clusters: L.layerGroup().addTo(m),
+      items,
       link: L.layerGroup().addTo(m),
-      canvas,
+      tip: L.tooltip({ direction: 'top', offset: [0, -8] }),
     };
-    m.setView([31.85, 117.25], 5);
+    m.addLayer(items);
     map.current = m;
     window.__xueliangMap = m;
     void consoleConfig().then((cfg) => {
@@ -149,6 +150,29 @@ export default function MapPage() {
     });
     const onMove = () => renderRef.current();
     m.on('moveend', onMove);
+    const onClick = (e: L.LeafletMouseEvent) => clickRef.current(e);
+    m.on('click', onClick);
+    // hover: a pointer and a name over points, counts over clusters
+    let hoverFrame = 0;
+    const onHover = (ev: MouseEvent) => {
+      if (hoverFrame) return;
+      hoverFrame = requestAnimationFrame(() => {
+        hoverFrame = 0;
+        const ly = layers.current;
+        if (!ly || !el.current) return;
+        const cp = m.mouseEventToContainerPoint(ev);
+        const it = ly.items.hit(cp);
+        el.current.style.cursor = it ? 'pointer' : '';
+        if (!it) {
+          m.closeTooltip(ly.tip);
+          return;
+        }
+        const text = it.cluster ? `${it.n} · ${it.on} ${t('status.on')} · ${it.off} ${t('status.off')}` : escapeHtml(shown.current[it.n]?.name ?? '');
+        ly.tip.setLatLng([it.lat, it.lng]).setContent(text);
+        if (!m.hasLayer(ly.tip)) m.openTooltip(ly.tip);
+      });
+    };
+    el.current.addEventListener('mousemove', onHover);
     // until the operator touches the map, it keeps fitting the points as they arrive
     const touched = () => (userMoved.current = true);
     for (const ev of ['mousedown', 'wheel', 'touchstart', 'keydown']) el.current.addEventListener(ev, touched, { passive: true });
@@ -158,6 +182,7 @@ export default function MapPage() {
       .catch(() => undefined);
     return () => {
       m.off('moveend', onMove);
+      m.off('click', onClick);
       m.remove();
       map.current = null;
       layers.current = null;
@@ -194,9 +219,12 @@ export default function MapPage() {
 
   // ---- index: rebuild on new points (throttled while loading) and on filter changes ---------
   useEffect(() => {
+    // while loading, rebuild the index now and then (more rarely as it grows: a build of
+    // 100,000 points takes a few hundred ms of the main thread)
     const since = performance.now() - lastBuild.current;
-    if (!ps.done && since < 1200 && shown.current.length > 0) {
-      const h = window.setTimeout(() => setBuildTick((x) => x + 1), 1200 - since);
+    const every = shown.current.length > 20000 ? 2500 : 1200;
+    if (!ps.done && since < every && shown.current.length > 0) {
+      const h = window.setTimeout(() => setBuildTick((x) => x + 1), every - since);
       return () => window.clearTimeout(h);
     }
     build();
@@ -204,6 +232,7 @@ export default function MapPage() {
   }, [ps.version, ps.done, filters, buildTick]);
 
   function build() {
+    const tb = performance.now();
     const f = filters;
     const pre = f.township || f.county;
     const cls = new Set(f.classes);
@@ -247,6 +276,7 @@ export default function MapPage() {
         loadMs: Math.round((ps.doneAt ?? 0) - ps.startedAt),
         firstMs: ps.firstAt === null ? null : Math.round(ps.firstAt),
         via: ps.via,
+        buildMs: Math.round(performance.now() - tb),
       };
     }
   }
@@ -256,11 +286,13 @@ export default function MapPage() {
     const ly = layers.current;
     const idx = index.current;
     if (!m || !ly || !idx) return;
+    const t0 = performance.now();
     const b = m.getBounds().pad(0.15);
     const z = Math.round(m.getZoom());
     const feats = idx.getClusters([Math.max(-180, b.getWest()), Math.max(-85, b.getSouth()), Math.min(180, b.getEast()), Math.min(85, b.getNorth())], z);
-    ly.clusters.clearLayers();
-    ly.points.clearLayers();
+    const t1 = performance.now();
+    const items: MapItem[] = [];
+    const pointItems: MapItem[] = [];
     let nc = 0;
     let np = 0;
     for (const f of feats) {
@@ -269,49 +301,59 @@ export default function MapPage() {
       if (pr.cluster) {
         nc++;
         const n = pr.point_count ?? 0;
-        const on = pr.on ?? 0;
-        const off = pr.off ?? 0;
-        const size = Math.round(30 + Math.min(34, Math.log10(n + 1) * 11));
-        const a = (on / n) * 360;
-        const b2 = a + (off / n) * 360;
-        const icon = L.divIcon({
-          className: '',
-          html: `<div class="xl-cluster" style="width:${size}px;height:${size}px;background:conic-gradient(#22c55e 0 ${a}deg,#ef4444 ${a}deg ${b2}deg,#64748b ${b2}deg 360deg)"><span>${n >= 10000 ? `${(n / 1000).toFixed(0)}k` : n >= 1000 ? `${(n / 1000).toFixed(1)}k` : n}</span></div>`,
-          iconSize: [size, size],
-        });
-        const mk = L.marker([y, x], { icon, keyboard: false, title: `${n}: ${on} ON / ${off} OFF` });
-        const cid = pr.cluster_id!;
-        mk.on('click', () => m.setView([y, x], Math.min(idx.getClusterExpansionZoom(cid), 18)));
-        ly.clusters.addLayer(mk);
+        const size = 30 + Math.min(34, Math.log10(n + 1) * 11);
+        items.push({ lat: y, lng: x, r: size / 2, cluster: true, n, on: pr.on ?? 0, off: pr.off ?? 0, clusterId: pr.cluster_id });
       } else {
         np++;
         const p = shown.current[pr.i!];
         const g = statusGroup(p.s);
-        const cm = L.circleMarker([y, x], {
-          renderer: ly.canvas,
-          radius: p.c === 1 ? 7 : p.c === 2 ? 6 : 5,
-          color: p.id === selected ? '#38bdf8' : CLASS_RING[p.c] === 'transparent' ? STATUS_COLOR[g] : CLASS_RING[p.c],
-          weight: p.id === selected ? 4 : p.c === 1 || p.c === 2 ? 2 : 1,
-          fillColor: STATUS_COLOR[g],
-          fillOpacity: 0.9,
+        const sel = p.id === selectedRef.current;
+        pointItems.push({
+          lat: y,
+          lng: x,
+          r: p.c === 1 ? 7 : p.c === 2 ? 6 : 5,
+          cluster: false,
+          n: pr.i!,
+          on: 0,
+          off: 0,
+          fill: STATUS_COLOR[g],
+          stroke: sel ? '#38bdf8' : CLASS_RING[p.c] === 'transparent' ? undefined : CLASS_RING[p.c],
+          strokeWidth: sel ? 4 : 2,
         });
-        cm.bindTooltip(`${escapeHtml(p.name)}`, { direction: 'top', offset: [0, -6] });
-        cm.on('click', (e) => {
-          L.DomEvent.stopPropagation(e);
-          if (linkModeRef.current) linkAt(p.x, p.y);
-          else setSelected(p.id);
-        });
-        ly.points.addLayer(cm);
       }
     }
+    ly.items.setItems(items.concat(pointItems));
     el.current?.setAttribute('data-clusters', String(nc));
     el.current?.setAttribute('data-points', String(np));
-    window.__xueliangMapView = { clusters: nc, points: np, zoom: z };
+    window.__xueliangMapView = { clusters: nc, points: np, zoom: z, clusterMs: +(t1 - t0).toFixed(1), drawMs: +(performance.now() - t1).toFixed(1) };
     setView({ clusters: nc, points: np });
   }
 
   const renderRef = useRef(render);
   renderRef.current = render;
+  const selectedRef = useRef<string | null>(null);
+  selectedRef.current = selected;
+
+  // one click handler: clusters zoom in, points open, the link mode picks a place
+  const clickRef = useRef<(e: L.LeafletMouseEvent) => void>(() => undefined);
+  clickRef.current = (e) => {
+    const m = map.current;
+    const ly = layers.current;
+    if (!m || !ly) return;
+    const it = ly.items.hit(e.containerPoint);
+    if (it?.cluster && !linkModeRef.current) {
+      const z = index.current && it.clusterId !== undefined ? index.current.getClusterExpansionZoom(it.clusterId) : m.getZoom() + 2;
+      m.setView([it.lat, it.lng], Math.min(z, 18));
+      return;
+    }
+    if (it && !it.cluster) {
+      const p = shown.current[it.n];
+      if (linkModeRef.current) linkAt(p.x, p.y);
+      else setSelected(p.id);
+      return;
+    }
+    if (linkModeRef.current) linkAt(e.latlng.lng, e.latlng.lat);
+  };
 
   // selected point changes its ring: redraw
   useEffect(() => {
@@ -342,12 +384,9 @@ export default function MapPage() {
       const hull = padHull(convexHull(pts), level === 6 ? 0.006 : 0.003);
       const poly = L.polygon(
         hull.map(([x, y]) => [y, x] as [number, number]),
-        { pane: 'bounds', color: code === filters.township ? '#38bdf8' : '#64748b', weight: 1.2, dashArray: '5 5', fillColor: '#1e293b', fillOpacity: 0.18, interactive: true },
+        { pane: 'bounds', color: code === filters.township ? '#38bdf8' : '#64748b', weight: 1.2, dashArray: '5 5', fillColor: '#1e293b', fillOpacity: 0.18, interactive: false },
       );
       poly.bindTooltip(names.get(code) ?? code, { permanent: true, direction: 'center', className: 'div-label' });
-      poly.on('click', (e) => {
-        if (linkModeRef.current) linkAt(e.latlng.lng, e.latlng.lat);
-      });
       ly.bounds.addLayer(poly);
     }
   }
@@ -372,18 +411,8 @@ export default function MapPage() {
   const linkModeRef = useRef(false);
   linkModeRef.current = linkMode;
   useEffect(() => {
-    const m = map.current;
-    if (!m) return;
-    const onClick = (e: L.LeafletMouseEvent) => {
-      if (linkModeRef.current) linkAt(e.latlng.lng, e.latlng.lat);
-    };
-    m.on('click', onClick);
     el.current?.classList.toggle('picking', linkMode);
-    return () => {
-      m.off('click', onClick);
-    };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [linkMode, radius]);
+  }, [linkMode]);
 
   async function linkAt(lon: number, lat: number) {
     setLinkMode(false);
@@ -401,6 +430,12 @@ export default function MapPage() {
     if (!res) res = nearLocal(pointsStore.get().points, lon, lat, radius);
     setNear(res);
     drawLink(res);
+    // keep the place visible above the linked views
+    const m = map.current;
+    if (m) {
+      m.panTo([lat, lon], { animate: false });
+      m.panBy([0, Math.round(m.getSize().y * 0.25)], { animate: false });
+    }
   }
 
   function drawLink(r: NearResult) {
