@@ -287,6 +287,9 @@ class Output(Generic[T]):
     ) -> Reader[T]:
         if self.closed:
             raise RuntimeError("output closed")
+        # Room for the GOP it starts with and as much again: a big GOP (4K, long key frame
+        # interval) must not get a new reader cut before it has played its first frame.
+        limit = max(limit, 2 * self._cache_bytes)
         r: Reader[T] = Reader(self, limit, info)
         header = self.header()
         if header is not None:
