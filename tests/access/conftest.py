@@ -15,7 +15,7 @@ from sqlalchemy import insert
 
 from xueliang.app import Platform
 from xueliang.config import Settings
-from xueliang.db.tables import Channel, Division, Unit
+from xueliang.db.tables import Channel, Device, Division, Unit
 
 PW = "Test-pass-123"
 
@@ -25,6 +25,8 @@ HOSPITAL = "34010200021320000003"  # 卫健委, township 340102002, class II
 LOOKOUT = "34010300001320000004"  # 公安局, county 340103, class I, high lookout
 VILLAGE = "34010200011320000005"  # no department, village 340102001001, class III public (A)
 GROUPED = "34010300001320000006"  # 公安局, in catalog group G1 (under G0)
+DEV_SCHOOL = "34010200011180000001"  # NVR of the school (unit 1, township 340102001)
+DEV_HOSPITAL = "34010200021180000002"  # NVR of the hospital (unit 2, township 340102002)
 G0 = "34010300002150000001"
 G1 = "34010300002160000002"
 
@@ -77,6 +79,10 @@ async def seed(p: Platform) -> None:
             {"id": 1, "name": "一中", "department": "教育局", "division_code": "340102001"},
             {"id": 2, "name": "医院", "department": "卫健委", "division_code": "340102002"},
             {"id": 3, "name": "公安", "department": "公安局", "division_code": "340103"},
+        ])
+        await s.execute(insert(Device), [
+            {"id": DEV_SCHOOL, "name": "学校NVR", "unit_id": 1},
+            {"id": DEV_HOSPITAL, "name": "医院NVR", "unit_id": 2},
         ])
         base = {"kind": "camera", "coverage": "B", "tier": "street", "key_site": False, "status": "ON",
                 "networked": True, "retention_days_required": 30, "parent_id": None, "unit_id": None}

@@ -10,6 +10,8 @@ import httpx
 import pytest
 
 from tests.access.conftest import (
+    DEV_HOSPITAL,
+    DEV_SCHOOL,
     G0,
     GROUPED,
     HOSPITAL,
@@ -113,6 +115,14 @@ async def test_township_operator_sees_the_township(client: httpx.AsyncClient, pl
     assert r.status_code == 403
     r = await client.post(f"/api/v1/channels/{SCHOOL}/ptz", json={"action": "stop"}, headers=town)
     assert r.status_code == 503  # allowed; signalling is off in this test
+    # Devices: a township maintainer reaches its own units' devices only.
+    mnt = await user(platform, "mnt", "maintainer", division_code="340102001")
+    for method, tail in (("POST", "control"), ("GET", "info"), ("GET", "status"), ("POST", "catalog")):
+        body = {"command": "teleboot"} if tail == "control" else None
+        r = await client.request(method, f"/api/v1/devices/{DEV_HOSPITAL}/{tail}", json=body, headers=mnt)
+        assert r.status_code == 403, (tail, r.text)
+        r = await client.request(method, f"/api/v1/devices/{DEV_SCHOOL}/{tail}", json=body, headers=mnt)
+        assert r.status_code == 503, (tail, r.text)  # allowed; signalling is off in this test
     # A resident sees the public cameras (coverage A) of the own village only.
     res = await user(platform, "resident", "resident", division_code="340102001001")
     p = await principal(platform, res)

@@ -39,7 +39,8 @@ def _channels() -> list[dict[str, Any]]:
         div = rnd.choice(DIVS[:-1])
         rows.append({
             "id": f"C{i:04d}", "name": f"c{i}", "kind": "camera",
-            "division_code": rnd.choice([div, div + rnd.choice("0123456789"), ""]) if rnd.random() < 0.3 else div,
+            # odd codes too (a letter, a colon): ranges and prefixes must still agree with SQL
+            "division_code": rnd.choice([div, div + rnd.choice("0123456789A:"), ""]) if rnd.random() < 0.3 else div,
             "department": rnd.choice(DEPTS + [None]),
             "point_class": rnd.choice([1, 2, 3, None]),
             "coverage": rnd.choice(["A", "B", "C", None]),
@@ -66,7 +67,7 @@ def selectors() -> st.SearchStrategy[dict[str, Any]]:
     return st.fixed_dictionaries(
         {},
         optional={
-            "divisions": st.lists(st.sampled_from(DIVS[:-1]), min_size=1, max_size=3),
+            "divisions": st.lists(st.sampled_from(DIVS[:-1]), min_size=1, max_size=7),
             "departments": st.lists(st.sampled_from(DEPTS), min_size=1, max_size=2),
             "point_classes": st.lists(st.sampled_from([1, 2, 3]), min_size=1, max_size=2),
             "coverages": st.lists(st.sampled_from("ABC"), min_size=1, max_size=2),

@@ -38,8 +38,9 @@ async def signalling_status(platform: PlatformDep, _: SignallingManager) -> dict
 
 
 @router.post("/devices/{device_id}/catalog")
-async def query_catalog(device_id: str, platform: PlatformDep, _: DeviceQuerier, wait: bool = True) -> dict[str, Any]:
+async def query_catalog(device_id: str, platform: PlatformDep, p: DeviceQuerier, wait: bool = True) -> dict[str, Any]:
     """Ask the device for its catalog now; with ``wait``, return when it has all arrived."""
+    await _device_scope(platform, device_id, p, Action.DEVICE_QUERY)
     items = await _sig(platform).query_catalog(device_id, wait=wait)
     run = _sig(platform).catalog_runs.get(device_id)
     return {"device_id": device_id, "items": len(items),
@@ -48,14 +49,16 @@ async def query_catalog(device_id: str, platform: PlatformDep, _: DeviceQuerier,
 
 
 @router.get("/devices/{device_id}/info")
-async def device_info(device_id: str, platform: PlatformDep, _: DeviceQuerier) -> dict[str, Any]:
+async def device_info(device_id: str, platform: PlatformDep, p: DeviceQuerier) -> dict[str, Any]:
+    await _device_scope(platform, device_id, p, Action.DEVICE_QUERY)
     i = await _sig(platform).device_info(device_id)
     return {"device_id": i.device_id, "result": i.result, "name": i.device_name, "manufacturer": i.manufacturer,
             "model": i.model, "firmware": i.firmware, "channels": i.channel}
 
 
 @router.get("/devices/{device_id}/status")
-async def device_status(device_id: str, platform: PlatformDep, _: DeviceQuerier) -> dict[str, Any]:
+async def device_status(device_id: str, platform: PlatformDep, p: DeviceQuerier) -> dict[str, Any]:
+    await _device_scope(platform, device_id, p, Action.DEVICE_QUERY)
     st = await _sig(platform).device_status(device_id)
     return {"device_id": st.device_id, "result": st.result, "online": st.online, "status": st.status,
             "encode": st.encode, "record": st.record, "device_time": st.device_time, "alarms": st.alarm_status}
@@ -74,7 +77,8 @@ _CONTROL = {
 
 
 @router.post("/devices/{device_id}/control")
-async def device_control(device_id: str, body: ControlIn, platform: PlatformDep, _: DeviceController) -> dict[str, Any]:
+async def device_control(device_id: str, body: ControlIn, platform: PlatformDep, p: DeviceController) -> dict[str, Any]:
+    await _device_scope(platform, device_id, p, Action.DEVICE_CONTROL)
     sig = _sig(platform)
     target = body.channel_id or device_id
     if body.command == "iframe":
@@ -86,9 +90,17 @@ async def device_control(device_id: str, body: ControlIn, platform: PlatformDep,
 
 
 @router.post("/devices/{device_id}/subscriptions/catalog")
-async def subscribe_catalog(device_id: str, platform: PlatformDep, _: DeviceController,
+async def subscribe_catalog(device_id: str, platform: PlatformDep, p: DeviceController,
                             expires: Annotated[int, Query(ge=60, le=86400)] = 3600) -> dict[str, Any]:
+    await _device_scope(platform, device_id, p, Action.DEVICE_CONTROL)
     return dict(await _sig(platform).subscribe_catalog(device_id, expires))
+
+
+async def _device_scope(platform: Platform, device_id: str, p: Any, action: Action) -> None:
+    """Scoped users reach only devices of their scope (the owning unit's division/department)."""
+    from xueliang.access.resources import device_owner
+
+    authorize(p, action, await device_owner(platform.sessions, device_id))
 
 
 async def _channel_device(platform: Platform, channel_id: str, p: Any, action: Action) -> tuple[Any, str]:
