@@ -6,7 +6,7 @@ import { api, ApiError, qs } from '../api/client';
 import type { Channel, Statistics } from '../api/types';
 import { ErrorBox, Refusal, StatusDot } from '../components/Common';
 import { Player } from '../components/Player';
-import { fmtNum, useT } from '../i18n';
+import { fmtNum, t as tNow, useT } from '../i18n';
 import { itemLayer, type ItemLayer, type MapItem } from '../lib/clusterLayer';
 import { convexHull, distance, padHull, type XY } from '../lib/geo';
 import { loadPoints, overallStatistics, pointsStore, refreshStatuses, type Pt } from '../lib/points';
@@ -167,7 +167,7 @@ export default function MapPage() {
           m.closeTooltip(ly.tip);
           return;
         }
-        const text = it.cluster ? `${it.n} · ${it.on} ${t('status.on')} · ${it.off} ${t('status.off')}` : escapeHtml(shown.current[it.n]?.name ?? '');
+        const text = it.cluster ? `${it.n} · ${it.on} ${tNow('status.on')} · ${it.off} ${tNow('status.off')}` : escapeHtml(shown.current[it.n]?.name ?? '');
         ly.tip.setLatLng([it.lat, it.lng]).setContent(text);
         if (!m.hasLayer(ly.tip)) m.openTooltip(ly.tip);
       });
