@@ -159,6 +159,9 @@ class AccessService:
         key = (stream, d.get("user_id"), d.get("remote"))
         detail: dict[str, Any] = {"stream": stream, "format": d.get("format")}
         if start:
+            if len(self._readers) > 100_000:  # leaves that never came: forget the oldest half
+                for k in sorted(self._readers, key=self._readers.__getitem__)[:50_000]:
+                    del self._readers[k]
             self._readers[key] = ev.at
         else:
             began = self._readers.pop(key, None)
