@@ -147,6 +147,9 @@ class SipEndpoint:
         self.user_agent = user_agent
         self.stats = EndpointStats()
         self.on_stray_2xx: Callable[[SipResponse], None] | None = None
+        #: Idempotent requests answered without a transaction (keepalives): returns the
+        #: response to send, or None to go through the transaction layer as usual.
+        self.stateless: Callable[[SipRequest, Address, str], SipResponse | None] | None = None
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp_server: asyncio.AbstractServer | None = None
         self._tcp: dict[Address, _Tcp] = {}
@@ -272,6 +275,11 @@ class SipEndpoint:
                     msg.stamp_via(addr[0], addr[1])
                 except (SipParseError, ValueError):
                     pass
+            if self.stateless is not None:
+                resp = self.stateless(msg, addr, transport)
+                if resp is not None:
+                    self._send_bytes(resp.serialize(), addr, transport)
+                    return
         try:
             events = self.layer.receive(msg, addr, now, reliable=transport == "tcp")
         except (SipParseError, ValueError, KeyError) as exc:

@@ -48,6 +48,7 @@ from xueliang.gb28181.sip import (
     generate_call_id,
     generate_tag,
     make_request,
+    make_response,
 )
 
 log = logging.getLogger("xueliang.signalling")
@@ -81,6 +82,7 @@ class SignallingService:
         self.endpoint = SipEndpoint(cfg.host, cfg.port, self._on_request, rate_limit=cfg.rate_limit_per_address,
                                     burst=max(50.0, cfg.rate_limit_per_address),
                                     is_banned=lambda ip: self.registrar.is_banned(ip, time.monotonic()))
+        self.endpoint.stateless = lambda req, addr, _transport: self._keepalive(req, addr)
         self.writer = SignallingWriter(sessions)
         self.catalogs: CatalogAssembler[CatalogItem] = CatalogAssembler(timeout=15.0, max_items=1_000_000)
         self.records: CatalogAssembler[RecordItem] = CatalogAssembler(
@@ -237,23 +239,32 @@ class SignallingService:
     def _sender(self, inc: Incoming) -> str:
         return user_of(inc.request.headers.get("From"))
 
+    def _keepalive(self, req: SipRequest, addr: Any) -> SipResponse | None:
+        """Keepalives are most of the traffic: no XML parser, no transaction (a keepalive is
+        idempotent; a retransmitted one simply gets another 200). None if not a keepalive."""
+        if req.method != "MESSAGE" or not _KEEPALIVE.search(req.body[:400]):
+            return None
+        m = _DEVICE_ID.search(req.body)
+        device_id = m.group(1).decode() if m else user_of(req.headers.get("From"))
+        d = self.registrar.keepalive(device_id, addr, time.monotonic())
+        if d.status == 200:
+            self.writer.keepalive(device_id, time.time())
+        if d.events:
+            s = self.registrar.devices.get(device_id)
+            if s is not None:
+                self.writer.device_state(s)
+            self._apply(d.events, time.time())
+        resp = make_response(req, d.status, d.reason)
+        resp.headers.add("User-Agent", self.endpoint.user_agent)
+        return resp
+
     def _on_message(self, inc: Incoming) -> None:
         body = inc.request.body
         now = time.monotonic()
         device_id = self._sender(inc)
-        # Fast path: keepalives are most of the traffic and need no XML parser.
-        if _KEEPALIVE.search(body[:400]):
-            m = _DEVICE_ID.search(body)
-            kid = m.group(1).decode() if m else device_id
-            d = self.registrar.keepalive(kid, inc.addr, now)
-            inc.respond(d.status, d.reason)
-            if d.status == 200:
-                self.writer.keepalive(kid, time.time())
-            if d.events:
-                s = self.registrar.devices.get(kid)
-                if s is not None:
-                    self.writer.device_state(s)
-                self._apply(d.events, time.time())
+        ka = self._keepalive(inc.request, inc.addr)  # only when the endpoint's stateless path is off
+        if ka is not None:
+            inc.respond(ka.status, ka.reason)
             return
         session = self.registrar.touch(device_id, now)
         if session is None:
