@@ -14,4 +14,6 @@ export XUELIANG_TEST_PG_URL
 XUELIANG_TEST_PG_URL=$(scripts/pg.sh start)
 trap 'scripts/pg.sh stop' EXIT
 echo "== pytest"
+# The console's end-to-end tests run the demo with simulated devices, so video really plays.
+export XUELIANG_E2E_DEVICES=${XUELIANG_E2E_DEVICES:-1}
 .venv/bin/python -m pytest -p no:randomly "$@"

@@ -200,6 +200,19 @@ class StorageConfig(_Section):
     var_dir: Path = Path("./var")
 
 
+class ConsoleConfig(_Section):
+    """What the browser console needs to draw the map (no Internet: the city's own GIS)."""
+
+    #: XYZ tile URL template of the city's map service, e.g. ``https://gis.example/{z}/{x}/{y}.png``;
+    #: empty: division outlines on a plain background.
+    tile_url: str = ""
+    tile_attribution: str = ""
+    tile_max_zoom: int = Field(default=18, ge=1, le=22)
+    #: Initial view: [longitude, latitude] and zoom; empty centre: fit the points.
+    center: list[float] = Field(default_factory=list)
+    zoom: int = Field(default=11, ge=1, le=22)
+
+
 class Settings(BaseSettings):
     """The whole configuration. Unknown keys are errors, named in the message."""
 
@@ -215,6 +228,7 @@ class Settings(BaseSettings):
     sip: SipConfig = SipConfig()
     media: MediaConfig = MediaConfig()
     access: AccessConfig = AccessConfig()
+    console: ConsoleConfig = ConsoleConfig()
     storage: StorageConfig = StorageConfig()
     #: Secret for signing tokens; generated and kept under var/ when empty.
     secret_key: str = ""

@@ -153,3 +153,20 @@ async def test_limits_are_validated(
 
 def test_app_builds_without_subsystems(platform) -> None:  # type: ignore[no-untyped-def]
     assert create_app(platform, manage_lifecycle=False).title == "xueliang"
+
+
+async def test_console_points_near_and_config(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
+    h = admin
+    await client.put("/api/v1/divisions/34", json={"code": "34", "name": "省"}, headers=h)
+    for i, (tier, dlon) in enumerate([("high", 0.001), ("building", 0.002), ("street", 0.0005), ("street", 0.5)]):
+        r = await client.post("/api/v1/channels", json={"id": f"3400000000131000000{i}", "name": f"p{i}", "tier": tier,
+                                                        "longitude": 117.0 + dlon, "latitude": 31.0}, headers=h)
+        assert r.status_code == 201, r.text
+    pts = (await client.get("/api/v1/channels/points", headers=h | {"Accept-Encoding": "gzip"})).json()
+    assert pts["fields"][:4] == ["id", "name", "longitude", "latitude"] and pts["total"] == 4
+    near = (await client.get("/api/v1/channels/near", params={"lon": 117.0, "lat": 31.0, "radius": 500},
+                             headers=h)).json()
+    assert [c["tier"] for c in near["high"]] == ["high"] and len(near["street"]) == 1  # the far one is out
+    assert near["street"][0]["distance"] < 100
+    cfg = (await client.get("/api/v1/console/config", headers=h)).json()
+    assert cfg["tile_url"] is None and cfg["zoom"] == 11

@@ -145,3 +145,4 @@ async def test_statistics_counts_and_rates(registry, sessions) -> None:  # type:
     assert [c.code for c in st.children] == ["340102"] and st.children[0].points == 4
     other = await statistics(sessions, department="卫健委")
     assert other.points == 0 and other.geo_labelling.rate is None
+    assert [(d.department, d.points) for d in st.by_department] == [("教育局", 4)]

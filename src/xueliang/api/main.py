@@ -9,6 +9,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
 from prometheus_client import Counter, Histogram
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 
 from xueliang import __version__
 from xueliang.api import problems
@@ -17,6 +18,7 @@ from xueliang.api.routers import (
     approvals,
     audit,
     auth,
+    console,
     registry,
     statistics,
     survey,
@@ -86,10 +88,14 @@ def create_app(platform: Platform, *, manage_lifecycle: bool = True) -> FastAPI:
     install_redaction()
     access_of(platform)  # now: its bus listeners and start/stop hooks must exist before traffic
     app.add_middleware(SecurityMiddleware, platform=platform)
+    # JSON listings of 100,000 map points compress tenfold; media responses are already compressed
+    # and streamed, and GZip skips them (they are not in the compressible types) or they are small.
+    app.add_middleware(GZipMiddleware, minimum_size=4096, compresslevel=5,
+                       exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))
 
     app.include_router(system.router)
     for r in (
-        auth.router, registry.router, statistics.router, survey.router,
+        auth.router, console.router, registry.router, statistics.router, survey.router,
         access.router, approvals.router, audit.router,
     ):
         app.include_router(r, prefix=PREFIX)

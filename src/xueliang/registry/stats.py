@@ -38,6 +38,15 @@ class DivisionRow(BaseModel):
     online: int
 
 
+class DepartmentRow(BaseModel):
+    department: str | None
+    points: int
+    class1: int
+    geo_labelled: int
+    networked: int
+    online: int
+
+
 class Statistics(BaseModel):
     division: str | None
     department: str | None
@@ -53,6 +62,7 @@ class Statistics(BaseModel):
     standard_compliance: Rate
     storage_compliance: Rate
     children: list[DivisionRow]
+    by_department: list[DepartmentRow] = []
 
 
 def _sum(cond: Any) -> Any:
@@ -132,6 +142,11 @@ async def statistics(
             else {}
         )
         std = await _standard_compliance(s, division, department)
+        dept_rows = (await s.execute(
+            select(Channel.department, func.count(), _sum(c1), _sum(labelled), _sum(Channel.networked.is_(True)),
+                   _sum(Channel.networked.is_(True) & (Channel.status == "ON")))
+            .where(Channel.kind == "camera", *where).group_by(Channel.department).order_by(Channel.department)
+        )).all()
     total = vals[0]
     return Statistics(
         division=division,

@@ -1,0 +1,62 @@
+"""What the browser console needs beyond the resource routers: compact map points, the linked
+view around a place (立体化联动), and the map configuration. Registered before the channel
+routes, because ``/channels/points`` and ``/channels/near`` would otherwise read as channel IDs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+
+from xueliang.access.policy import scope_conditions
+from xueliang.api.deps import PlatformDep, RegistryReader
+from xueliang.db.tables import Channel
+from xueliang.registry.models import ChannelFilter, ChannelOut
+from xueliang.registry.service import channel_conditions
+
+router = APIRouter(tags=["console"])
+POINT_FIELDS = ["id", "name", "longitude", "latitude", "status", "point_class", "tier", "department",
+                "division_code", "ptz_type"]
+
+
+@router.get("/channels/points")
+async def channel_points(platform: PlatformDep, p: RegistryReader, division: str | None = None,
+                         department: str | None = None,
+                         point_class: Annotated[int | None, Query(alias="class", ge=1, le=3)] = None,
+                         tier: str | None = None, status: str | None = None,
+                         after: str | None = None, limit: Annotated[int, Query(ge=1, le=200_000)] = 200_000,
+                         ) -> dict[str, Any]:
+    """Every labelled camera point the user may see, as rows of ``fields`` (a tenth of the JSON
+    of full channel objects): what the map draws. Paged by ``after`` (the last id) when large."""
+    f = ChannelFilter(division=division, department=department, point_class=point_class, tier=tier, status=status)
+    cols = [getattr(Channel, c) for c in POINT_FIELDS]
+    stmt = select(*cols).where(*channel_conditions(f), *scope_conditions(p), Channel.longitude.is_not(None),
+                               Channel.latitude.is_not(None))
+    if after:
+        stmt = stmt.where(Channel.id > after)
+    stmt = stmt.order_by(Channel.id).limit(limit + 1)
+    async with platform.sessions() as s:
+        rows = [list(r) for r in (await s.execute(stmt)).all()]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {"fields": POINT_FIELDS, "items": rows, "total": len(rows),
+            "next_after": rows[-1][0] if more and rows else None}
+
+
+@router.get("/channels/near")
+async def channels_near(platform: PlatformDep, p: RegistryReader,
+                        lon: Annotated[float, Query(ge=-180, le=180)], lat: Annotated[float, Query(ge=-90, le=90)],
+                        radius: Annotated[float, Query(gt=0, le=20_000)] = 1000.0,
+                        per_tier: Annotated[int, Query(ge=1, le=16)] = 3) -> dict[str, Any]:
+    """立体化联动: the nearest high-lookout, building-top and street cameras around a place."""
+    near = await platform.registry.channels_near(lon, lat, radius, per_tier, extra=scope_conditions(p))
+    return {tier: [{**ChannelOut.model_validate(ch).model_dump(), "distance": round(d, 1)} for ch, d in rows]
+            for tier, rows in near.items()}
+
+
+@router.get("/console/config")
+async def console_config(platform: PlatformDep, _: RegistryReader) -> dict[str, Any]:
+    c = platform.settings.console
+    return {"tile_url": c.tile_url or None, "tile_attribution": c.tile_attribution, "tile_max_zoom": c.tile_max_zoom,
+            "center": c.center or None, "zoom": c.zoom}
