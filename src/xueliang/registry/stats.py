@@ -177,6 +177,11 @@ async def statistics(
         online=Rate.of(vals[14], vals[13]),
         standard_compliance=std,
         storage_compliance=Rate.of(vals[16], vals[15]),
+        by_department=[
+            DepartmentRow(department=r[0], points=int(r[1]), class1=int(r[2] or 0), geo_labelled=int(r[3] or 0),
+                          networked=int(r[4] or 0), online=int(r[5] or 0))
+            for r in dept_rows
+        ],
         children=[
             DivisionRow(
                 code=row[0],
