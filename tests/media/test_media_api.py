@@ -16,9 +16,10 @@ from typing import Any
 import av
 import httpx
 import pytest
-from _media_clips import ffprobe
+from _media_clips import ffprobe, has_encoder
 from test_hub_support import LiveServer, RtpPusher, decode_file, packets_of, ps_clip, read_for
 
+from xueliang.media.frame import Codec
 from xueliang.media.hub import MediaHub
 
 UNIT_A, UNIT_B = "交警支队", "城管局"
@@ -314,6 +315,30 @@ def test_stop_stream_ends_readers_and_closes_the_source(
     assert (
         httpx.delete(f"{server.base}/api/v1/streams/live/{CH_B}", headers=admin).status_code == 404
     )
+
+
+@pytest.mark.skipif(not has_encoder(Codec.H265), reason="PyAV without libx265")
+def test_h265_passes_through_and_transcodes_on_request(
+    server: LiveServer, admin: dict[str, str], tmp_path: Path
+) -> None:
+    info = open_receiver(server, admin, "push/hevc")
+    pusher = RtpPusher(info["udp_port"], info["ssrc"], ps_clip(codec=Codec.H265)).start()
+    base = f"{server.base}/api/v1/streams/push/hevc/"
+    try:
+        r = httpx.get(base + "live.info", headers=admin, timeout=20)
+        assert r.status_code == 200 and r.json()["codec"].startswith("hvc1.")  # passed through
+        r = httpx.get(base + "live.info?transcode=h264", headers=admin, timeout=20)
+        assert r.status_code == 200 and r.json()["codec"].startswith("avc1."), r.text
+        assert r.json()["stream"] == "transcode/h264/push/hevc"
+        status, data = read_for(base + "live.flv?transcode=h264", 1.5, admin)
+        assert status == 200
+        (tmp_path / "t.flv").write_bytes(data)
+        assert ffprobe(tmp_path / "t.flv")["codec_name"] == "h264"
+        assert len(decode_file(tmp_path / "t.flv")) >= 10
+    finally:
+        pusher.stop()
+        httpx.delete(base.rstrip("/"), headers=admin)
+        httpx.delete(f"{server.base}/api/v1/streams/transcode/h264/push/hevc", headers=admin)
 
 
 def test_every_media_route_needs_a_token(server: LiveServer) -> None:
