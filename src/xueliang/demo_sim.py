@@ -6,12 +6,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 import uvicorn
 
 from xueliang.config import Settings
 
 log = logging.getLogger("xueliang.demo")
+
+
+def demo_specs(devices: list[Any]) -> tuple[list[Any], list[str]]:
+    """The city's NVRs as simulator specs, with the faults a real city has: a few channels
+    report video loss or are off, and one NVR in 24 stops keeping alive after registering."""
+    from xueliang.sim.device import ChannelSpec
+    from xueliang.sim.simulator import DeviceSpec
+
+    specs, failing = [], []
+    for i, d in enumerate(devices):
+        channels = []
+        for j, (cid, name) in enumerate(d.channels):
+            k = (i * 7 + j * 3) % 41
+            status = "OFF" if k == 0 else ("VLOST" if k == 1 else "ON")
+            # ptz_type None: the registry (the survey) knows the camera type; the device does not override it
+            channels.append(ChannelSpec(cid, name, ptz_type=None, status=status))
+        specs.append(DeviceSpec(d.id, channels, name=d.name))
+        if i % 24 == 5:
+            failing.append(d.id)
+    return specs, failing
 
 
 async def run_with_devices(settings: Settings, city: object) -> None:
@@ -33,12 +54,16 @@ async def run_with_devices(settings: Settings, city: object) -> None:
     if sig is None or not devices:
         await serving
         return
+    specs, failing = demo_specs(devices)
     sim = Simulator(f"{settings.sip.host}:{sig.endpoint.port}", transport="udp", password=settings.sip.password,
-                    server_id=settings.sip.id, domain=settings.sip.domain, device_specs=devices,
+                    server_id=settings.sip.id, domain=settings.sip.domain, device_specs=specs,
                     keepalive=min(60.0, settings.sip.keepalive_interval), register_rate=100.0)
     try:
         await sim.start()
-        log.info("demo: %d simulated NVRs registering", len(devices))
+        for device_id in failing:  # they register, then their keepalives stop: offline in 3 minutes
+            sim.set_fault(device_id, drop_keepalives=True)
+        log.info("demo: %d simulated NVRs registering (%d will fall silent, as real ones do)", len(devices),
+                 len(failing))
         await serving
     finally:
         with contextlib.suppress(Exception):
