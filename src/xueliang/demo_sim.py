@@ -41,7 +41,7 @@ async def run_with_devices(settings: Settings, city: object) -> None:
 
     platform, app = build(settings)
     config = uvicorn.Config(app, host=settings.api.host, port=settings.api.port, log_level=settings.log_level,
-                            access_log=False, lifespan="on")
+                            access_log=False, timeout_graceful_shutdown=5, lifespan="on")
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())
     while not platform.started and not serving.done():  # noqa: ASYNC110 - uvicorn offers no start event

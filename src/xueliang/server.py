@@ -29,7 +29,7 @@ async def run(settings: Settings, platform_ready: object = None) -> None:
         host=settings.api.host,
         port=settings.api.port,
         log_level=settings.log_level,
-        access_log=False,
+        access_log=False, timeout_graceful_shutdown=5,
         lifespan="on",
         ws="websockets",
         # TLS by configuration (api.tls_certfile / api.tls_keyfile); HSTS follows.
