@@ -416,3 +416,25 @@ async def test_player_page_plays_in_chromium(
         await asyncio.to_thread(
             httpx.delete, f"{server.base}/api/v1/streams/push/browser-{how}", headers=admin
         )
+
+
+def test_rtsp_camera_added_by_url_plays(server: LiveServer, admin: dict[str, str], tmp_path: Path) -> None:
+    """A camera without GB/T 28181: registered with an RTSP URL, it plays at the channel's URLs."""
+    from test_rtsp import TinyRtspServer, rtsp_clip
+
+    from xueliang.registry.models import ChannelIn
+
+    frames, sps, pps = rtsp_clip()
+    camera = TinyRtspServer(frames, sps, pps)
+    try:
+        cid = "34020000001310000777"
+        server.run(server.platform.registry.create_channel(ChannelIn(id=cid, name="RTSP 枪机", rtsp_url=camera.url)))
+        status, data = read_for(f"{server.base}/api/v1/channels/{cid}/live.mp4", 3.0, headers=admin)
+        assert status == 200, data[:300]
+        (tmp_path / "rtsp.mp4").write_bytes(data)
+        check_video(tmp_path / "rtsp.mp4", min_frames=25)
+        assert "DESCRIBE" in camera.requests and "PLAY" in camera.requests
+        info = httpx.get(f"{server.base}/api/v1/channels/{cid}/live.info", headers=admin, timeout=20).json()
+        assert info["codec"].startswith("avc1.") and info["width"] == 320
+    finally:
+        camera.close()
