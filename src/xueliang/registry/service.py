@@ -201,8 +201,9 @@ class RegistryService:
         category: str | None = None,
         cursor: str | None = None,
         limit: int = 100,
+        extra: Sequence[Any] = (),
     ) -> tuple[list[Unit], str | None]:
-        stmt = select(Unit)
+        stmt = select(Unit).where(*extra)
         if q:
             stmt = stmt.where(Unit.name.like(f"%{_escape_like(q)}%", escape="\\"))
         if department is not None:
@@ -272,8 +273,9 @@ class RegistryService:
         q: str | None = None,
         cursor: str | None = None,
         limit: int = 100,
+        extra: Sequence[Any] = (),
     ) -> tuple[list[Platform], str | None]:
-        stmt = select(Platform)
+        stmt = select(Platform).where(*extra)
         if unit_id is not None:
             stmt = stmt.where(Platform.unit_id == unit_id)
         if q:
@@ -332,8 +334,9 @@ class RegistryService:
         unit_id: int | None = None,
         cursor: str | None = None,
         limit: int = 100,
+        extra: Sequence[Any] = (),
     ) -> tuple[list[Device], str | None]:
-        stmt = select(Device)
+        stmt = select(Device).where(*extra)
         if q:
             like = f"%{_escape_like(q)}%"
             stmt = stmt.where(

@@ -6,9 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
+from sqlalchemy import func, select
 
 from xueliang.access.policy import Action, authorize, scope_conditions
 from xueliang.api.deps import PlatformDep, RegistryManager, RegistryReader
+from xueliang.db.tables import Channel, Device, Platform, Unit
+from xueliang.errors import Forbidden
 from xueliang.registry.models import (
     ChannelFields,
     ChannelFilter,
@@ -56,6 +59,36 @@ class ChannelPage(BaseModel):
     total: int | None = None
 
 
+# Units, their systems and devices are visible to a scoped user through the cameras they may
+# see (own scope and sharing grants alike): the same scope as the channel listing, one subquery.
+def _visible_units(p: Any) -> list[Any]:
+    if p.unrestricted:
+        return []
+    return [Unit.id.in_(select(Channel.unit_id).where(Channel.unit_id.is_not(None), *scope_conditions(p)))]
+
+
+def _visible_devices(p: Any) -> list[Any]:
+    if p.unrestricted:
+        return []
+    return [Device.id.in_(select(Channel.device_id).where(Channel.device_id.is_not(None), *scope_conditions(p)))]
+
+
+def _visible_platforms(p: Any) -> list[Any]:
+    if p.unrestricted:
+        return []
+    return [Platform.unit_id.in_(select(Channel.unit_id).where(Channel.unit_id.is_not(None), *scope_conditions(p)))]
+
+
+async def _check_visible(platform: Any, model: Any, key: Any, conds: list[Any], what: str) -> None:
+    """A single read outside the caller's scope is refused like a listing would hide it."""
+    if not conds:
+        return
+    async with platform.sessions() as s:
+        found = await s.scalar(select(func.count()).select_from(model).where(model.__mapper__.primary_key[0] == key, *conds))
+    if not found:
+        raise Forbidden(f"{what} {key} is outside your scope")
+
+
 def _page(model: type[BaseModel], rows: list[Any], cursor: str | None) -> dict[str, Any]:
     return {"items": [model.model_validate(r) for r in rows], "next_cursor": cursor}
 
@@ -99,7 +132,7 @@ async def delete_division(code: str, platform: PlatformDep, _: RegistryManager) 
 @router.get("/units", response_model=UnitPage)
 async def list_units(
     platform: PlatformDep,
-    _: RegistryReader,
+    p: RegistryReader,
     q: str | None = None,
     department: str | None = None,
     division: str | None = None,
@@ -108,7 +141,8 @@ async def list_units(
     limit: Limit = 100,
 ) -> dict[str, Any]:
     rows, nxt = await platform.registry.list_units(
-        q=q, department=department, division=division, category=category, cursor=cursor, limit=limit
+        q=q, department=department, division=division, category=category, cursor=cursor, limit=limit,
+        extra=_visible_units(p),
     )
     return _page(UnitOut, rows, nxt)
 
@@ -119,8 +153,10 @@ async def create_unit(body: UnitIn, platform: PlatformDep, _: RegistryManager) -
 
 
 @router.get("/units/{unit_id}", response_model=UnitOut)
-async def get_unit(unit_id: int, platform: PlatformDep, _: RegistryReader) -> Any:
-    return await platform.registry.get_unit(unit_id)
+async def get_unit(unit_id: int, platform: PlatformDep, p: RegistryReader) -> Any:
+    row = await platform.registry.get_unit(unit_id)
+    await _check_visible(platform, Unit, unit_id, _visible_units(p), "unit")
+    return row
 
 
 @router.patch("/units/{unit_id}", response_model=UnitOut)
@@ -138,14 +174,14 @@ async def delete_unit(unit_id: int, platform: PlatformDep, _: RegistryManager) -
 @router.get("/platforms", response_model=PlatformPage)
 async def list_platforms(
     platform: PlatformDep,
-    _: RegistryReader,
+    p: RegistryReader,
     unit_id: int | None = None,
     q: str | None = None,
     cursor: str | None = None,
     limit: Limit = 100,
 ) -> dict[str, Any]:
     rows, nxt = await platform.registry.list_platforms(
-        unit_id=unit_id, q=q, cursor=cursor, limit=limit
+        unit_id=unit_id, q=q, cursor=cursor, limit=limit, extra=_visible_platforms(p)
     )
     return _page(PlatformOut, rows, nxt)
 
@@ -156,8 +192,10 @@ async def create_platform(body: PlatformIn, platform: PlatformDep, _: RegistryMa
 
 
 @router.get("/platforms/{platform_id}", response_model=PlatformOut)
-async def get_platform(platform_id: int, platform: PlatformDep, _: RegistryReader) -> Any:
-    return await platform.registry.get_platform(platform_id)
+async def get_platform(platform_id: int, platform: PlatformDep, p: RegistryReader) -> Any:
+    row = await platform.registry.get_platform(platform_id)
+    await _check_visible(platform, Platform, platform_id, _visible_platforms(p), "platform")
+    return row
 
 
 @router.patch("/platforms/{platform_id}", response_model=PlatformOut)
@@ -177,7 +215,7 @@ async def delete_platform(platform_id: int, platform: PlatformDep, _: RegistryMa
 @router.get("/devices", response_model=DevicePage)
 async def list_devices(
     platform: PlatformDep,
-    _: RegistryReader,
+    p: RegistryReader,
     q: str | None = None,
     online: bool | None = None,
     admission: str | None = None,
@@ -186,7 +224,8 @@ async def list_devices(
     limit: Limit = 100,
 ) -> dict[str, Any]:
     rows, nxt = await platform.registry.list_devices(
-        q=q, online=online, admission=admission, unit_id=unit_id, cursor=cursor, limit=limit
+        q=q, online=online, admission=admission, unit_id=unit_id, cursor=cursor, limit=limit,
+        extra=_visible_devices(p),
     )
     return _page(DeviceOut, rows, nxt)
 
@@ -197,8 +236,10 @@ async def create_device(body: DeviceIn, platform: PlatformDep, _: RegistryManage
 
 
 @router.get("/devices/{device_id}", response_model=DeviceOut)
-async def get_device(device_id: str, platform: PlatformDep, _: RegistryReader) -> Any:
-    return await platform.registry.get_device(device_id)
+async def get_device(device_id: str, platform: PlatformDep, p: RegistryReader) -> Any:
+    row = await platform.registry.get_device(device_id)
+    await _check_visible(platform, Device, device_id, _visible_devices(p), "device")
+    return row
 
 
 @router.patch("/devices/{device_id}", response_model=DeviceOut)
