@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 from pathlib import Path
 from typing import Any
 
 import openpyxl
 import pytest
+from _sheets import Sessions, csv_bytes, dump, xlsx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from xueliang.db.engine import create_engine, session_factory
-from xueliang.db.tables import Base, Channel, Platform, SurveySummary, Unit
+from xueliang.db.tables import Channel, Platform, SurveySummary, Unit
 from xueliang.registry import spreadsheet, survey
 from xueliang.registry.survey import (
     FORM1_HEADERS,
@@ -33,38 +30,7 @@ from xueliang.registry.survey import (
     parse_retention,
 )
 
-Sessions = async_sessionmaker[AsyncSession]
-
 # ---- helpers ----------------------------------------------------------------------------
-
-
-def xlsx(rows: list[list[Any]]) -> bytes:
-    wb = openpyxl.Workbook()
-    ws = wb.active
-    assert ws is not None
-    for r in rows:
-        ws.append([ILLEGAL_CHARACTERS_RE.sub("", c) if isinstance(c, str) else c for c in r])
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
-
-
-def csv_bytes(rows: list[list[Any]], encoding: str = "utf-8") -> bytes:
-    buf = io.StringIO()
-    csv.writer(buf).writerows(rows)
-    return buf.getvalue().encode(encoding)
-
-
-async def dump(sessions: Sessions) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, in primary-key order: two equal dumps mean nothing changed."""
-    out: dict[str, list[tuple[Any, ...]]] = {}
-    async with sessions() as s:
-        for name, table in Base.metadata.tables.items():
-            if name == "alembic_version":
-                continue
-            rows = (await s.execute(select(table).order_by(*table.primary_key.columns))).all()
-            out[name] = [tuple(r) for r in rows]
-    return out
 
 
 def unit_row(name: str = "第一中学", **over: str) -> list[str]:
