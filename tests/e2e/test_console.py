@@ -216,7 +216,9 @@ def shot(page: Any, name: str) -> None:
 
 
 def channel_of(demo: Demo, **filters: Any) -> dict[str, Any]:
-    q = urllib.parse.urlencode({**filters, "limit": 1})
+    """A channel matching ``filters`` that is online: the demo city has cameras that are off or
+    have lost video, on purpose, and an operator would not pick those to watch."""
+    q = urllib.parse.urlencode({"status": "ON", **filters, "limit": 1})
     items = demo.api(f"/channels?{q}")["items"]
     assert items, f"no channel with {filters}"
     return dict(items[0])
@@ -302,7 +304,7 @@ def click_point(page: Any, c: dict[str, Any]) -> None:
 
 
 def test_clicking_a_point_opens_it(page: Any, demo: Demo) -> None:
-    c = next(x for x in demo.api("/channels?limit=50")["items"] if x["longitude"] is not None)
+    c = next(x for x in demo.api("/channels?limit=50&status=ON")["items"] if x["longitude"] is not None)
     login(page, demo, "duty")
     click_point(page, c)
     panel = page.locator("[data-testid=point-panel]")
@@ -590,7 +592,7 @@ def test_player_says_when_there_is_no_video(page: Any, demo: Demo, media: int) -
 # ---- video against the platform (turn on when the media service lands) ---------------------------
 def test_map_point_plays_live(page: Any, demo: Demo, media: int) -> None:
     skip_without_media(media)
-    c = next(x for x in demo.api("/channels?limit=50")["items"] if x["longitude"] is not None)
+    c = next(x for x in demo.api("/channels?limit=50&status=ON")["items"] if x["longitude"] is not None)
     login(page, demo, "duty")
     click_point(page, c)
     wait_playing(page, "[data-testid=point-panel] video")
@@ -603,7 +605,7 @@ def test_wall_plays_four_cameras(page: Any, demo: Demo, media: int) -> None:
     page.goto(demo.base + "/app/wall")
     page.click("[data-testid=layout-4]")
     page.fill("[data-testid=tree-search]", "路口")
-    chans = page.locator("[data-testid=tree-channel]")
+    chans = page.locator("[data-testid=tree-channel][data-status=ON]")  # online cameras only
     chans.nth(3).wait_for()
     for i in range(4):
         chans.nth(i).drag_to(page.locator("[data-testid=wall-tile]").nth(i))

@@ -327,6 +327,7 @@ function ChannelItem({ c, ctx, depth, showPath }: { c: Channel; ctx: Ctx; depth:
       onDoubleClick={() => ctx.onOpen?.(c)}
       title={`${c.id}\n${c.address ?? ''}`}
       data-channel-id={c.id}
+      data-status={c.status}
       data-testid="tree-channel"
     >
       <StatusDot status={c.status} />
