@@ -82,7 +82,7 @@ class SignallingService:
         self.endpoint = SipEndpoint(cfg.host, cfg.port, self._on_request, rate_limit=cfg.rate_limit_per_address,
                                     burst=max(50.0, cfg.rate_limit_per_address),
                                     is_banned=lambda ip: self.registrar.is_banned(ip, time.monotonic()))
-        self.endpoint.stateless = lambda req, addr, _transport: self._keepalive(req, addr)
+        self.endpoint.stateless = self._stateless
         self.writer = SignallingWriter(sessions)
         self.catalogs: CatalogAssembler[CatalogItem] = CatalogAssembler(timeout=15.0, max_items=1_000_000)
         self.records: CatalogAssembler[RecordItem] = CatalogAssembler(
@@ -238,6 +238,21 @@ class SignallingService:
 
     def _sender(self, inc: Incoming) -> str:
         return user_of(inc.request.headers.get("From"))
+
+    def _stateless(self, req: SipRequest, addr: Any, transport: str) -> SipResponse | None:
+        """REGISTER and keepalives are idempotent: answered without a transaction (a
+        retransmission is simply processed again: a new challenge, or the same 200 with no
+        fresh-registration side effects because Call-ID and address are unchanged). Most of a
+        registration storm's cost was transaction bookkeeping for requests that need none."""
+        if req.method == "REGISTER":
+            wall = time.time()
+            d = self.registrar.register(req, addr, transport, time.monotonic(), wall)
+            resp = make_response(req, d.status, d.reason, headers=d.headers)
+            resp.headers.add("User-Agent", self.endpoint.user_agent)
+            if d.events:
+                self._apply(d.events, wall)
+            return resp
+        return self._keepalive(req, addr)
 
     def _keepalive(self, req: SipRequest, addr: Any) -> SipResponse | None:
         """Keepalives are most of the traffic: no XML parser, no transaction (a keepalive is
