@@ -213,15 +213,9 @@ class SignallingService:
 
     # ---- incoming requests -------------------------------------------------------------
     def _on_request(self, inc: Incoming) -> None:
+        # REGISTER and keepalives never get here: the endpoint's stateless hook answers them.
         m = inc.request.method
-        if m == "REGISTER":
-            now = time.monotonic()
-            wall = time.time()
-            d = self.registrar.register(inc.request, inc.addr, inc.transport, now, wall)
-            inc.respond(d.status, d.reason, headers=d.headers)
-            if d.events:
-                self._apply(d.events, wall)
-        elif m == "MESSAGE":
+        if m == "MESSAGE":
             self._on_message(inc)
         elif m == "NOTIFY":
             self._on_notify(inc)
@@ -277,10 +271,6 @@ class SignallingService:
         body = inc.request.body
         now = time.monotonic()
         device_id = self._sender(inc)
-        ka = self._keepalive(inc.request, inc.addr)  # only when the endpoint's stateless path is off
-        if ka is not None:
-            inc.respond(ka.status, ka.reason)
-            return
         session = self.registrar.touch(device_id, now)
         if session is None:
             if self.on_dialog_request is not None and self.on_dialog_request(inc):
