@@ -19,7 +19,7 @@ import random
 import socket
 import time
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from xueliang.gb28181.endpoint import Incoming, SipEndpoint
 from xueliang.media.frame import Codec
@@ -531,68 +531,20 @@ async def run_simulator(
     devices: int = 1,
     channels: int = 1,
     *,
-    transport: str = "udp",
-    password: str = "12345678",
-    server_id: str = "34020000002000000001",
-    domain: str | None = None,
-    center_code: str = "34020000",
-    keepalive: float = 60.0,
-    expires: int = 3600,
-    split_catalog: bool = False,
-    catalog_per_message: int = 8,
-    gbk: bool = False,
-    h265: bool = False,
-    bind: str = "127.0.0.1",
-    announce: str | None = None,
-    device_specs: Sequence[DeviceSpecLike] | None = None,
-    gb_version: str = "2.0",
-    register_rate: float = 200.0,
-    video: bool = True,
-    video_size: tuple[int, int] = (640, 360),
-    video_bitrate: int | None = None,
-    labels: bool = True,
-    first_seq: int = 1,
-    endpoints: int = 1,
-    summary_interval: float = 60.0,
     stop: asyncio.Event | None = None,
+    **options: Any,
 ) -> Simulator:
     """Run simulated devices against ``server`` (``host:port``) until ``stop`` is set (or the
     task is cancelled); then unregister them all. Returns the stopped :class:`Simulator`.
 
+    ``options`` are :class:`Simulator`'s keyword arguments (one signature serves both):
     ``devices`` IPCs (``channels == 1``) or NVRs with ``channels`` channels, or the devices of
     ``device_specs`` (objects with ``id``, ``channels`` as (id, name) pairs or ChannelSpec,
     optional ``name``/``password``). ``split_catalog`` answers catalogs one item per MESSAGE
     (else ``catalog_per_message``); ``gbk`` sends bodies declared GB2312 in GBK bytes (else
     UTF-8); ``h265`` streams H.265; ``gb_version`` 2.0, 3.0 or ``mixed``.
     """
-    sim = Simulator(
-        server,
-        devices,
-        channels,
-        transport=transport,
-        password=password,
-        server_id=server_id,
-        domain=domain,
-        center_code=center_code,
-        keepalive=keepalive,
-        expires=expires,
-        split_catalog=split_catalog,
-        catalog_per_message=catalog_per_message,
-        gbk=gbk,
-        h265=h265,
-        bind=bind,
-        announce=announce,
-        device_specs=device_specs,
-        gb_version=gb_version,
-        register_rate=register_rate,
-        video=video,
-        video_size=video_size,
-        video_bitrate=video_bitrate,
-        labels=labels,
-        first_seq=first_seq,
-        endpoints=endpoints,
-        summary_interval=summary_interval,
-    )
+    sim = Simulator(server, devices, channels, **options)
     await sim.start()
     try:
         if stop is None:
