@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from xueliang.gb28181.registrar import AuthFailed, Offline, Online, Pending, Registered, Registrar
+from hypothesis import given
+from hypothesis import strategies as st
+
+from xueliang.gb28181.registrar import (
+    AuthFailed,
+    Offline,
+    Online,
+    Pending,
+    Registered,
+    Registrar,
+    user_of,
+)
 from xueliang.gb28181.sip import (
     SipRequest,
     format_via,
@@ -129,3 +140,24 @@ def test_stale_nonce_is_rechallenged() -> None:
                               uri=f"sip:{SERVER}@3402000000")
     d = r.register(register(auth=auth), ADDR, "udp", 10_000.0, 1e9)
     assert d.status == 401 and "stale=TRUE" in dict(d.headers)["WWW-Authenticate"]
+
+
+@given(st.text(alphabet=st.sampled_from(list('<>sip:@0123456789";, \tab.')), max_size=60))
+def test_user_of_fast_path_agrees_with_the_full_parse(value: str) -> None:
+    from xueliang.gb28181.registrar import _PLAIN_GB_USER
+    from xueliang.gb28181.sip import SipParseError, parse_name_addr
+
+    if _PLAIN_GB_USER.match(value) is None:
+        return
+    try:
+        full = parse_name_addr(value).uri.user
+    except (SipParseError, ValueError):
+        return  # the fast path is more tolerant of what follows the user part
+    assert user_of(value) == full
+
+
+@given(st.from_regex(r"\d{20}", fullmatch=True), st.sampled_from(["3402000000", "192.168.1.2:5060", "[::1]"]),
+       st.sampled_from(["", ";tag=123", ";tag=a;x=y"]), st.booleans())
+def test_user_of_reads_the_device_id(device_id: str, host: str, params: str, bracket: bool) -> None:
+    value = f"<sip:{device_id}@{host}>{params}" if bracket else f"sip:{device_id}@{host}{params}"
+    assert user_of(value) == device_id

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy import Table, update
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from xueliang.db.tables import Channel, Device, Event
@@ -22,26 +25,85 @@ from xueliang.gb28181.registrar import DeviceSession
 
 log = logging.getLogger("xueliang.signalling")
 
-
-# Core tables, not the ORM: batches of thousands of rows, and the ORM's bulk path is several
-# times slower for them.
 _DEV: Table = Device.__table__  # type: ignore[assignment]
 _EVT: Table = Event.__table__  # type: ignore[assignment]
 _CHN: Table = Channel.__table__  # type: ignore[assignment]
 
+_PLACEHOLDERS: dict[str, Callable[[int], str]] = {
+    "qmark": lambda i: "?",
+    "numeric_dollar": lambda i: f"${i}",
+    "numeric": lambda i: f":{i}",
+    "format": lambda i: "%s",
+    "pyformat": lambda i: "%s",
+}
 
-def _ts(wall: float) -> datetime:
-    return datetime.fromtimestamp(wall, UTC)
+
+class _Batch:
+    """One statement over plain tuples, handed to the driver's executemany as it is.
+
+    A storm writes thousands of rows a second; SQLAlchemy's per-row parameter processing
+    (defaults, type processors, dicts) cost more CPU than the database did. So these few
+    statements are spelled for the dialect once, and their values are encoded here (see
+    :class:`_Encoding`); tests read the rows back through the ORM on SQLite and PostgreSQL.
+    """
+
+    def __init__(self, dialect: Dialect, table: Table, columns: Sequence[str], where: str | None = None) -> None:
+        names = [c.name for c in table.columns]
+        for c in columns:
+            if c not in names:
+                raise ValueError(f"{table.name} has no column {c}")
+        q = dialect.identifier_preparer.quote
+        place = _PLACEHOLDERS[dialect.paramstyle]
+        if where is None:
+            left_out = [c for c in table.columns if c.name not in columns and not c.primary_key
+                        and (c.default is not None or not c.nullable)]
+            if left_out:  # a raw INSERT would skip their defaults
+                raise ValueError(f"insert into {table.name} must give {', '.join(c.name for c in left_out)}")
+            cols = ", ".join(q(c) for c in columns)
+            marks = ", ".join(place(i + 1) for i in range(len(columns)))
+            self.sql = f"INSERT INTO {q(table.name)} ({cols}) VALUES ({marks})"
+        else:
+            sets = ", ".join(f"{q(c)} = {place(i + 1)}" for i, c in enumerate(columns))
+            self.sql = f"UPDATE {q(table.name)} SET {sets} WHERE {q(where)} = {place(len(columns) + 1)}"
+
+    async def run(self, s: AsyncSession, rows: list[tuple[Any, ...]]) -> None:
+        if rows:
+            conn = await s.connection()
+            await conn.exec_driver_sql(self.sql, rows)
 
 
-def _state_columns(d: DeviceSession) -> dict[str, Any]:
-    return {
-        "online": d.online, "remote_host": d.addr[0] if d.addr else None, "remote_port": d.addr[1] if d.addr else None,
-        "transport": d.transport, "contact": d.contact[:400],
-        "registered_at": _ts(d.registered_wall) if d.registered_wall else None,
-        "gb_version": d.gb_version[:8] or None, "admission": d.admission or "accepted",
-        "last_keepalive": _ts(time.time() - (time.monotonic() - d.last_seen)) if d.last_seen else None,
-    }
+class _Encoding:
+    """Values as the dialect's driver takes them, the way SQLAlchemy's types would store them."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        # SQLite keeps DateTime as text, naive UTC with microseconds ("2026-11-24 09:15:43.000000");
+        # other drivers take aware datetimes.
+        self.sqlite = dialect.name == "sqlite"
+
+    def ts(self, wall: float) -> Any:
+        d = datetime.fromtimestamp(wall, UTC)
+        return d.replace(tzinfo=None).isoformat(" ", "microseconds") if self.sqlite else d
+
+
+_STATE = ("online", "remote_host", "remote_port", "transport", "contact", "registered_at", "gb_version", "admission",
+          "last_keepalive")
+
+
+def _state_values(d: DeviceSession, enc: _Encoding, offset: float) -> tuple[Any, ...]:
+    addr = d.addr
+    return (d.online, addr[0] if addr else None, addr[1] if addr else None, d.transport, d.contact[:400],
+            enc.ts(d.registered_wall) if d.registered_wall else None, d.gb_version[:8] or None,
+            d.admission or "accepted", enc.ts(offset + d.last_seen) if d.last_seen else None)
+
+
+class _Statements:
+    def __init__(self, dialect: Dialect) -> None:
+        self.enc = _Encoding(dialect)
+        self.new_device = _Batch(dialect, _DEV, ("id", "name", "type_code", *_STATE, "channel_count", "created_at",
+                                                 "updated_at"))
+        self.device_state = _Batch(dialect, _DEV, (*_STATE, "updated_at"), where="id")
+        self.keepalive = _Batch(dialect, _DEV, ("last_keepalive", "updated_at"), where="id")
+        self.event = _Batch(dialect, _EVT, ("at", "kind", "subject", "data"))
 
 
 class SignallingWriter:
@@ -54,10 +116,11 @@ class SignallingWriter:
         self._state: dict[str, DeviceSession] = {}
         self._keepalive: dict[str, float] = {}
         self._offline_channels: set[str] = set()
-        self._events: list[dict[str, Any]] = []
+        self._events: list[tuple[float, str, str, dict[str, Any]]] = []
         self._task: asyncio.Task[None] | None = None
         self._last_keepalive_flush = time.monotonic()
         self._lock = asyncio.Lock()
+        self._statements: _Statements | None = None
 
     def device_new(self, s: DeviceSession) -> None:
         self._new[s.device_id] = s
@@ -72,7 +135,7 @@ class SignallingWriter:
         self._offline_channels.add(device_id)
 
     def event(self, kind: str, subject: str, wall: float, data: dict[str, Any]) -> None:
-        self._events.append({"at": _ts(wall), "kind": kind, "subject": subject, "data": data})
+        self._events.append((wall, kind, subject, data))
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="signalling-writer")
@@ -107,36 +170,7 @@ class SignallingWriter:
                 return
             try:
                 async with self.sessions() as s, s.begin():
-                    if new:
-                        # A new device's registration goes into its INSERT: one statement, not two.
-                        await s.execute(insert(_DEV), [
-                            {"id": d.device_id, "name": d.device_id, "type_code": d.device_id[10:13],
-                             **_state_columns(d)} for d in new.values()])
-                        state = {k: v for k, v in state.items() if k not in new}
-                    if state:
-                        await s.execute(
-                            update(_DEV).where(_DEV.c.id == bindparam("b_id")).values(
-                                online=bindparam("b_online"), remote_host=bindparam("b_host"),
-                                remote_port=bindparam("b_port"), transport=bindparam("b_transport"),
-                                contact=bindparam("b_contact"), registered_at=bindparam("b_reg"),
-                                gb_version=bindparam("b_ver"), admission=bindparam("b_adm"),
-                                last_keepalive=bindparam("b_ka")),
-                            [{"b_id": d.device_id, "b_online": d.online, "b_host": d.addr[0] if d.addr else None,
-                              "b_port": d.addr[1] if d.addr else None, "b_transport": d.transport,
-                              "b_contact": d.contact[:400], "b_reg": _ts(d.registered_wall) if d.registered_wall else None,
-                              "b_ver": d.gb_version[:8] or None, "b_adm": d.admission or "accepted",
-                              "b_ka": _ts(time.time() - (time.monotonic() - d.last_seen)) if d.last_seen else None}
-                             for d in state.values()],
-                        )
-                    if kas:
-                        await s.execute(
-                            update(_DEV).where(_DEV.c.id == bindparam("b_id")).values(last_keepalive=bindparam("b_ka")),
-                            [{"b_id": k, "b_ka": _ts(v)} for k, v in kas.items()],
-                        )
-                    if offline:
-                        await s.execute(update(_CHN).where(_CHN.c.device_id.in_(list(offline))).values(status="OFF"))
-                    if events:
-                        await s.execute(insert(_EVT), events)
+                    await self._write(s, new, state, kas, offline, events)
             except Exception:
                 # Put back what was not written, so nothing committed is lost on a transient failure.
                 self._new.update({k: v for k, v in new.items() if k not in self._new})
@@ -146,3 +180,21 @@ class SignallingWriter:
                 for k, v in kas.items():
                     self._keepalive.setdefault(k, v)
                 raise
+
+    async def _write(self, s: AsyncSession, new: dict[str, DeviceSession], state: dict[str, DeviceSession],
+                     kas: dict[str, float], offline: set[str], events: list[tuple[float, str, str, dict[str, Any]]]) -> None:
+        st = self._statements
+        if st is None:
+            st = self._statements = _Statements((await s.connection()).dialect)
+        enc = st.enc
+        wall = time.time()
+        now = enc.ts(wall)
+        offset = wall - time.monotonic()  # registrar times are monotonic
+        # A new device's registration goes into its INSERT: one statement, not two.
+        await st.new_device.run(s, [(d.device_id, d.device_id, d.device_id[10:13], *_state_values(d, enc, offset), 0,
+                                     now, now) for d in new.values()])
+        await st.device_state.run(s, [(*_state_values(d, enc, offset), now, k) for k, d in state.items() if k not in new])
+        await st.keepalive.run(s, [(enc.ts(v), now, k) for k, v in kas.items()])
+        if offline:
+            await s.execute(update(_CHN).where(_CHN.c.device_id.in_(list(offline))).values(status="OFF"))
+        await st.event.run(s, [(enc.ts(at), kind, subject, json.dumps(data)) for at, kind, subject, data in events])

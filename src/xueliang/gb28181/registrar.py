@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -117,10 +118,17 @@ def gb_date(wall: float | None = None) -> str:
     return _date_cache[1] + f"{int((wall - second) * 1000):03d}"
 
 
+#: The form nearly every device sends, ``<sip:34020000001320000001@...>``: no full URI parse.
+_PLAIN_GB_USER = re.compile(r"[ \t]*<?sip:(\d{20})@")
+
+
 def user_of(header_value: str | None) -> str:
     """The user part of a From/To value (the device ID), or ''."""
     if not header_value:
         return ""
+    m = _PLAIN_GB_USER.match(header_value)
+    if m is not None:
+        return m.group(1)
     try:
         return parse_name_addr(header_value).uri.user or ""
     except (SipParseError, ValueError):

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import pytest
 from _sip_samples import REGISTER
+from hypothesis import given
+from hypothesis import strategies as st
 
 from xueliang.gb28181.sip import (
     NonceFactory,
@@ -9,6 +11,7 @@ from xueliang.gb28181.sip import (
     SipParseError,
     compute_ha1,
     compute_response,
+    digest,
     make_authorization,
     make_challenge,
     parse_authorization,
@@ -172,3 +175,39 @@ def test_register_challenge_flow_end_to_end() -> None:
     creds = parse_authorization(auth)
     assert factory.check(creds.nonce, 20.0)
     assert verify(creds, "REGISTER", "12345678")
+
+
+# The parameter list has a one-call fast path and a match-by-match checked path; whatever the
+# text, both must give the same parameters or the fast path must hand over to the checked one.
+_PARAM_TEXT = st.text(alphabet=st.sampled_from(list('ab=", \t\\xyz\r')), max_size=40)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["username", "Realm", "nonce", "qop", "x"]),
+                          st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=8),
+                          st.booleans()), max_size=6),
+       st.sampled_from([", ", ",", " , ", ",\t"]), st.sampled_from(["", ",", " ", ", "]))
+def test_auth_params_fast_path_agrees_on_well_formed_lists(params: list[tuple[str, str, bool]], sep: str,
+                                                           tail: str) -> None:
+    def render(value: str, quoted: bool) -> str:
+        if quoted or not value or any(c in value for c in ' \t,="\\'):
+            return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return value
+
+    rest = sep.join(f"{name}={render(value, quoted)}" for name, value, quoted in params) + tail
+    expected = {name.lower(): value if (quoted or not value or any(c in value for c in ' \t,="\\')) else value.strip(" \t")
+                for name, value, quoted in params}
+    assert digest._parse_auth_params("Digest " + rest) == ("digest", expected)
+
+
+@given(_PARAM_TEXT)
+def test_auth_params_fast_path_agrees_with_checked_path(rest: str) -> None:
+    try:
+        checked: dict[str, str] | None = digest._checked_params(rest)
+    except SipParseError:
+        checked = None
+    try:
+        fast: dict[str, str] | None = digest._parse_auth_params("Digest " + rest)[1]
+    except SipParseError:
+        fast = None
+    if not rest[:1].isspace() and rest.strip():  # the scheme split eats surrounding whitespace
+        assert fast == checked
