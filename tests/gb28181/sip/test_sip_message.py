@@ -11,6 +11,8 @@ from _sip_samples import (
     SDP,
     UNAUTHORIZED,
 )
+from hypothesis import given
+from hypothesis import strategies as st
 
 from xueliang.gb28181.sip import (
     MAX_MESSAGE_SIZE,
@@ -392,3 +394,56 @@ def test_stamp_via_records_nat_source() -> None:
     )
     resp = make_response(msg, 200)
     assert "rport=40123" in (resp.headers.get("Via") or "")
+
+
+# Headers keep an index of each name's first value; whatever is done to them, every read must
+# agree with a plain list of lines (the model).
+_NAMES = ["Via", "v", "From", "f", "CSeq", "Contact", "X-Custom", "x-custom"]
+_OPS = st.lists(st.tuples(st.sampled_from(["add", "prepend", "set", "remove", "get", "parse", "stamp"]),
+                          st.sampled_from(_NAMES), st.sampled_from(["a", "b;x=1", "SIP/2.0/UDP h:1"])),
+                max_size=25)
+
+
+@given(_OPS)
+def test_headers_index_agrees_with_the_lines(ops: list[tuple[str, str, str]]) -> None:
+    from xueliang.gb28181.sip.message import _key
+
+    req = parse_message(REGISTER)
+    h = req.headers
+    model = [(_key(n), v) for n, v in h.items()]
+    for op, name, value in ops:
+        key = _key(name)
+        if op == "add":
+            h.add(name, value)
+            model.append((key, value))
+        elif op == "prepend":
+            h.prepend(name, value)
+            model.insert(0, (key, value))
+        elif op == "set":
+            h.set(name, value)
+            i = next((i for i, (k, _) in enumerate(model) if k == key), None)
+            if i is None:
+                model.append((key, value))
+            else:
+                model = model[:i] + [(key, value)] + [m for m in model[i + 1 :] if m[0] != key]
+        elif op == "remove":
+            h.remove(name)
+            model = [m for m in model if m[0] != key]
+        elif op == "stamp" and any(k == "via" for k, _ in model):
+            try:
+                req.stamp_via("192.0.2.7", 5099)
+            except (SipParseError, ValueError):
+                continue  # not a Via we can stamp: nothing changed
+            i = next(i for i, (k, _) in enumerate(model) if k == "via")
+            model[i] = ("via", h.get_lines("Via")[0])
+            assert "received=192.0.2.7" in model[i][1] or "rport=5099" in model[i][1]
+        elif op == "parse":
+            try:
+                req = parse_message(req.serialize())
+            except SipParseError:
+                continue  # the operations made it invalid (no CSeq, a bad one): a new one is not read
+            h = req.headers
+        for n in _NAMES:
+            k = _key(n)
+            assert h.get(n) == next((v for kk, v in model if kk == k), None)
+            assert (n in h) == any(kk == k for kk, _ in model)

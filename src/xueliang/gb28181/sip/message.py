@@ -326,10 +326,13 @@ class Headers:
     `get_lines` returns the header lines as they are.
     """
 
-    __slots__ = ("_items",)
+    __slots__ = ("_first", "_items")
 
     def __init__(self, items: Iterable[tuple[str, str]] | Mapping[str, str] | None = None) -> None:
         self._items: list[_Item] = []
+        #: Lazily built index: key -> value of its first line. A request is read far more often
+        #: than it is changed (the registrar alone asks for six headers), so `get` is a lookup.
+        self._first: dict[str, str] | None = None
         if items is None:
             return
         pairs = items.items() if isinstance(items, Mapping) else items
@@ -340,17 +343,24 @@ class Headers:
     def _wrap(cls, items: list[_Item]) -> Headers:
         headers = cls.__new__(cls)
         headers._items = items
+        headers._first = None
         return headers
+
+    def _index(self) -> dict[str, str]:
+        first = self._first
+        if first is None:
+            first = self._first = {k: v for k, _, v in reversed(self._items)}
+        return first
 
     # -- reading -----------------------------------------------------------------------------
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """Value of the first header line called `name` (unsplit), or `default`."""
-        key = _key(name)
-        for item in self._items:
-            if item[0] == key:
-                return item[2]
-        return default
+        first = self._first
+        if first is None:
+            first = self._index()
+        pair = _EXACT.get(name)
+        return first.get(pair[0] if pair is not None else _key(name), default)
 
     def get_first(self, name: str) -> str | None:
         """First element of a list header (e.g. the top Via), or the first value otherwise."""
@@ -384,8 +394,7 @@ class Headers:
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        key = _key(name)
-        return any(item[0] == key for item in self._items)
+        return _key(name) in self._index()
 
     def __len__(self) -> int:
         return len(self._items)
@@ -416,16 +425,22 @@ class Headers:
         """Append a header line."""
         key, display = _key_and_name(name)
         self._items.append((key, display, _check_value(value)))
+        first = self._first
+        if first is not None and key not in first:
+            first[key] = value
 
     def prepend(self, name: str, value: str) -> None:
         """Insert a header line before all others (e.g. a new top Via)."""
         key, display = _key_and_name(name)
         self._items.insert(0, (key, display, _check_value(value)))
+        if self._first is not None:
+            self._first[key] = value
 
     def set(self, name: str, value: str) -> None:
         """Replace the first `name` line in place (removing later ones), or append it."""
         key, display = _key_and_name(name)
         _check_value(value)
+        self._first = None
         items = self._items
         for i, item in enumerate(items):
             if item[0] == key:
@@ -437,6 +452,7 @@ class Headers:
     def remove(self, name: str) -> int:
         """Remove every `name` line; returns how many were removed."""
         key = _key(name)
+        self._first = None
         before = len(self._items)
         self._items = [item for item in self._items if item[0] != key]
         return before - len(self._items)
@@ -494,11 +510,7 @@ class SipMessage:
     @property
     def content_length(self) -> int | None:
         value = self.headers.get("Content-Length")
-        if value is None:
-            return None
-        if not value or len(value) > 10 or not _DIGITS.issuperset(value):
-            raise SipParseError("Invalid Content-Length")
-        return int(value)
+        return None if value is None else _parse_length(value)
 
     @property
     def expires(self) -> int | None:
@@ -560,7 +572,10 @@ class SipRequest(SipMessage):
         items = self.headers._items
         for i, (key, name, value) in enumerate(items):
             if key == "via":
-                items[i] = (key, name, stamp_via(value, source_host, source_port))
+                stamped = stamp_via(value, source_host, source_port)
+                items[i] = (key, name, stamped)
+                if self.headers._first is not None:
+                    self.headers._first["via"] = stamped  # it was the first Via
                 return
 
 
@@ -584,6 +599,12 @@ class SipResponse(SipMessage):
 
 
 # -- parsing ---------------------------------------------------------------------------------
+
+
+def _parse_length(value: str) -> int:
+    if not value or len(value) > 10 or not _DIGITS.issuperset(value):
+        raise SipParseError("Invalid Content-Length")
+    return int(value)
 
 
 def _parse_cseq(value: str) -> tuple[int, str]:
@@ -695,19 +716,20 @@ def _parse(data: bytes) -> SipRequest | SipResponse:
             pair = _key_and_name(name)
         items.append((pair[0], pair[1], value.strip(" \t\r")))
 
-    found = {item[0] for item in items}
+    first = {k: v for k, _, v in reversed(items)}
     for required in _REQUIRED:
-        if required not in found:
+        if required not in first:
             raise SipParseError(f"Missing {_BY_LOWER[required][1]} header")
 
-    cseq_method = message.cseq[1]
+    cseq_method = _parse_cseq(first["cseq"])[1]
     if isinstance(message, SipRequest) and cseq_method != message.method:
         raise SipParseError("CSeq method does not match the request method")
 
+    message.headers._first = first
     body = data[body_start:]
-    if "content-length" in found:
-        length = message.content_length
-        assert length is not None
+    clen = first.get("content-length")
+    if clen is not None:
+        length = _parse_length(clen)
         if length > len(body):
             raise SipParseError("Content-Length larger than the body")
         if length < len(body):
