@@ -716,18 +716,18 @@ def _parse(data: bytes) -> SipRequest | SipResponse:
             pair = _key_and_name(name)
         items.append((pair[0], pair[1], value.strip(" \t\r")))
 
-    first = {k: v for k, _, v in reversed(items)}
+    firsts = {k: v for k, _, v in reversed(items)}
     for required in _REQUIRED:
-        if required not in first:
+        if required not in firsts:
             raise SipParseError(f"Missing {_BY_LOWER[required][1]} header")
 
-    cseq_method = _parse_cseq(first["cseq"])[1]
+    cseq_method = _parse_cseq(firsts["cseq"])[1]
     if isinstance(message, SipRequest) and cseq_method != message.method:
         raise SipParseError("CSeq method does not match the request method")
 
-    message.headers._first = first
+    message.headers._first = firsts
     body = data[body_start:]
-    clen = first.get("content-length")
+    clen = firsts.get("content-length")
     if clen is not None:
         length = _parse_length(clen)
         if length > len(body):
