@@ -31,6 +31,13 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
+# The signalling hot path compiled with mypyc (src/xueliang/_native.py); skipped when the build
+# is current, and not fatal when it fails: everything then runs as Python, only slower.
+if ! .venv/bin/python -c 'import sys, xueliang._native as n; sys.exit(n.status != "compiled")' 2>/dev/null; then
+  echo "setup: compiling the SIP hot path (mypyc)"
+  .venv/bin/python scripts/build_native.py || echo "setup: WARNING: mypyc build failed, running pure Python"
+fi
+
 if [ -f web/package.json ]; then
   if [ ! -d web/node_modules ] || [ web/package.json -nt web/node_modules ]; then
     echo "setup: installing web packages"

@@ -187,10 +187,11 @@ class Registrar:
     # ---- REGISTER ----------------------------------------------------------------------
     def register(self, req: SipRequest, addr: Address, transport: str, now: float, wall: float) -> Decision:
         device_id = user_of(req.headers.get("From")) or user_of(req.headers.get("To"))
-        try:
-            parse_gb_id(device_id)
-        except GbIdError as exc:
-            return Decision(400, f"Bad Request (device ID: {exc})"[:120])
+        if not (len(device_id) == 20 and device_id.isdigit() and device_id.isascii()):
+            try:
+                parse_gb_id(device_id)
+            except GbIdError as exc:
+                return Decision(400, f"Bad Request (device ID: {exc})"[:120])
         ip = addr[0]
         if self.is_banned(ip, now) or self.is_banned(device_id, now):
             return Decision(403, "Forbidden (temporarily banned after repeated failures)")

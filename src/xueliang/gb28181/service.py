@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from xueliang import _native
 from xueliang.bus import BusEvent, EventBus
 from xueliang.config import SipConfig
 from xueliang.db.tables import Device
@@ -115,8 +116,10 @@ class SignallingService:
         self._loop_task = asyncio.create_task(self._housekeeping(), name="signalling-housekeeping")
         self._after_workers = [asyncio.create_task(self._after_worker(), name=f"after-registration-{i}")
                                for i in range(self.after_registration_workers)]
-        log.info("GB/T 28181 signalling on %s (udp+tcp), platform %s, realm %s", self.endpoint.hostport,
-                 self.cfg.id, self.cfg.domain)
+        log.info("GB/T 28181 signalling on %s (udp+tcp), platform %s, realm %s; %s", self.endpoint.hostport,
+                 self.cfg.id, self.cfg.domain, _native.describe())
+        if _native.status == "stale":
+            log.warning("%s", _native.describe())
 
     async def stop(self) -> None:
         if self._loop_task:

@@ -341,9 +341,8 @@ class Headers:
 
     @classmethod
     def _wrap(cls, items: list[_Item]) -> Headers:
-        headers = cls.__new__(cls)
+        headers = cls()  # (not cls.__new__: mypyc compiles this class)
         headers._items = items
-        headers._first = None
         return headers
 
     def _index(self) -> dict[str, str]:

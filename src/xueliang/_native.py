@@ -1,0 +1,91 @@
+"""The signalling hot path, compiled: mypyc turns a few strictly typed sans-IO modules into C
+extensions (about a third less CPU per REGISTER; docs/performance.md).
+
+The Python sources stay the truth. ``scripts/build_native.py`` compiles them next to their
+sources and records a hash of each; on import, :func:`guard` checks those hashes, and if any
+source changed since the build (or ``XUELIANG_PURE_PYTHON=1`` is set, or the build is missing)
+every compiled module is loaded from its source instead: an edit is never shadowed by a stale
+binary, and the compiled modules are never mixed with newer sources (compiled code calls its
+siblings natively). Nothing here needs the build: without it, everything runs as Python.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+
+#: Compiled together (mypyc calls between them natively). Pure, strictly typed, no monkeypatching,
+#: and called only by our own typed code: a compiled function refuses an argument of the wrong type
+#: with TypeError, so nothing that validates outside input (like ids.py) belongs here.
+MODULES: tuple[str, ...] = (
+    "xueliang.gb28181.sip.errors",
+    "xueliang.gb28181.sip.uri",
+    "xueliang.gb28181.sip.message",
+    "xueliang.gb28181.sip.digest",
+    "xueliang.gb28181.registrar",
+)
+
+SRC = Path(__file__).resolve().parent.parent
+MANIFEST = Path(__file__).resolve().with_name("_native_manifest.json")
+
+#: "compiled", "pure" (no build or XUELIANG_PURE_PYTHON), or "stale" (sources changed since).
+status = "pure"
+
+
+def source_of(module: str) -> Path:
+    return SRC.joinpath(*module.split(".")).with_suffix(".py")
+
+
+def digest_of(module: str) -> str:
+    return hashlib.sha256(source_of(module).read_bytes()).hexdigest()
+
+
+def _compiled(module: str) -> bool:
+    path = source_of(module)
+    return any(path.with_name(path.stem + suffix).exists() for suffix in importlib.machinery.EXTENSION_SUFFIXES)
+
+
+class _SourcesFirst(importlib.abc.MetaPathFinder):
+    """Loads the listed modules from their .py files, whatever binaries lie beside them."""
+
+    def find_spec(self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+                  ) -> importlib.machinery.ModuleSpec | None:
+        if fullname not in MODULES:
+            return None
+        return importlib.util.spec_from_file_location(fullname, source_of(fullname))
+
+
+def guard() -> str:
+    """Decide, before any of :data:`MODULES` is imported, whether the compiled ones may load."""
+    global status
+    if not any(_compiled(m) for m in MODULES):
+        status = "pure"
+        return status
+    try:
+        recorded = json.loads(MANIFEST.read_text())
+        fresh = all(recorded.get(m) == digest_of(m) for m in MODULES)
+    except (OSError, ValueError):
+        fresh = False
+    if os.environ.get("XUELIANG_PURE_PYTHON") == "1" or not fresh:
+        sys.meta_path.insert(0, _SourcesFirst())
+        status = "pure" if fresh else "stale"
+    else:
+        status = "compiled"
+    return status
+
+
+def describe() -> str:
+    return {
+        "compiled": "SIP hot path compiled (mypyc)",
+        "pure": "SIP hot path in pure Python",
+        "stale": "SIP hot path in pure Python: sources changed since the mypyc build "
+                 "(run scripts/build_native.py)",
+    }[status]

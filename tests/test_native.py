@@ -1,0 +1,54 @@
+"""The compiled signalling hot path must never shadow newer sources (src/xueliang/_native.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from xueliang import _native
+
+
+def _origin(module: str) -> str:
+    spec = importlib.util.find_spec(module)
+    assert spec is not None and spec.origin is not None
+    return spec.origin
+
+
+def test_a_stale_build_loads_every_listed_module_from_source(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    if not any(_native._compiled(m) for m in _native.MODULES):
+        pytest.skip("no mypyc build here (scripts/build_native.py): nothing can be stale")
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({m: "0" * 64 for m in _native.MODULES}))  # sources "changed"
+    monkeypatch.setattr(_native, "MANIFEST", manifest)
+    before, status = list(sys.meta_path), _native.status
+    try:
+        assert _native.guard() == "stale"
+        assert "scripts/build_native.py" in _native.describe()
+        for m in _native.MODULES:
+            assert _origin(m).endswith(".py"), m
+    finally:
+        sys.meta_path[:] = before
+        _native.status = status
+
+
+def test_pure_python_on_request_and_the_same_behaviour() -> None:
+    # The suite runs compiled when built; this runs the sans-IO round trip as plain Python.
+    code = (
+        "import xueliang, xueliang._native as n, xueliang.gb28181.sip.message as m;"
+        "from xueliang.gb28181.registrar import Registrar;"
+        "assert m.__file__.endswith('.py'), m.__file__;"
+        "r = m.parse_message(b'REGISTER sip:3402000000 SIP/2.0\\r\\nVia: SIP/2.0/UDP 1.2.3.4:5060;branch=z9hG4bK1\\r\\n'"
+        "b'From: <sip:34020000001320000001@3402000000>;tag=1\\r\\nTo: <sip:34020000001320000001@3402000000>\\r\\n'"
+        "b'Call-ID: 1\\r\\nCSeq: 1 REGISTER\\r\\nExpires: 3600\\r\\nContent-Length: 0\\r\\n\\r\\n');"
+        "d = Registrar('3402000000', 'pw').register(r, ('1.2.3.4', 5060), 'udp', 1.0, 1.0);"
+        "print(n.status, d.status)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "XUELIANG_PURE_PYTHON": "1"})
+    assert out.stdout.split() == ["pure", "401"]
