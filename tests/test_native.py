@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -12,12 +11,6 @@ from pathlib import Path
 import pytest
 
 from xueliang import _native
-
-
-def _origin(module: str) -> str:
-    spec = importlib.util.find_spec(module)
-    assert spec is not None and spec.origin is not None
-    return spec.origin
 
 
 def test_a_stale_build_loads_every_listed_module_from_source(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -30,8 +23,12 @@ def test_a_stale_build_loads_every_listed_module_from_source(monkeypatch: pytest
     try:
         assert _native.guard() == "stale"
         assert "scripts/build_native.py" in _native.describe()
+        finder = sys.meta_path[0]
+        assert isinstance(finder, _native._SourcesFirst)  # consulted before the path finders
         for m in _native.MODULES:
-            assert _origin(m).endswith(".py"), m
+            spec = finder.find_spec(m, None)
+            assert spec is not None and str(spec.origin).endswith(".py"), m
+        assert finder.find_spec("xueliang.gb28181.service", None) is None  # others as usual
     finally:
         sys.meta_path[:] = before
         _native.status = status
