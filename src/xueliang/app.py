@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from xueliang.access.sealing import Sealer
 from xueliang.access.tokens import TokenSigner
 from xueliang.access.users import UserService
 from xueliang.bus import EventBus
@@ -45,8 +46,9 @@ class Platform:
         self.sessions = session_factory(self.engine)
         self.bus = EventBus()
         self.registry = RegistryService(self.sessions, self.bus)
-        self.signer = TokenSigner(_secret(settings))
-        self.users = UserService(self.sessions, self.signer, settings.api.token_ttl)
+        secret = _secret(settings)
+        self.signer = TokenSigner(secret)
+        self.users = UserService(self.sessions, self.signer, settings.api.token_ttl, Sealer(secret))
         #: Extra start/stop steps registered by subsystems (signalling, media).
         self._starters: list[Callable[[], Awaitable[None]]] = []
         self._stoppers: list[Callable[[], Awaitable[None]]] = []

@@ -83,3 +83,40 @@ async def test_voluntary_setup(client: httpx.AsyncClient, platform) -> None:  # 
     assert (await client.post("/api/v1/auth/totp/setup", headers=h)).status_code == 409
     r = await client.post(LOGIN, json={"username": "edu", "password": PW})
     assert r.status_code == 401 and r.json()["totp_required"] is True
+
+
+async def test_totp_secrets_are_sealed_at_rest(platform) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select, update
+
+    from xueliang.access.sealing import Sealer, SealError
+    from xueliang.db.tables import User
+
+    users = platform.users
+    a = await users.create("alice", PW, "operator")
+    b = await users.create("bob", PW, "operator")
+    secret = await users.begin_totp(a.id)
+    async with platform.sessions() as s:
+        stored = await s.scalar(select(User.totp_secret).where(User.id == a.id))
+    assert stored.startswith("v1:") and secret not in stored  # a database copy does not give it away
+    now = time.time()
+    assert await users.check_totp(a.id, totp.code_at(secret, now), confirm=True)
+
+    # Moved to another user's row, it does not open (bound to its row); nothing crashes.
+    async with platform.sessions() as s, s.begin():
+        await s.execute(update(User).where(User.id == b.id).values(totp_secret=stored,
+                                                                  totp_confirmed_at=User.totp_confirmed_at))
+    assert not await users.check_totp(b.id, totp.code_at(secret, now), confirm=True)
+    # Another platform secret cannot open it either.
+    with pytest.raises(SealError):
+        Sealer(b"another-secret-0123456789").open(stored, context=f"user:{a.id}:totp")
+
+    # A secret stored in clear before sealing existed still works, and is sealed at its next code.
+    plain = totp.new_secret()
+    async with platform.sessions() as s, s.begin():
+        await s.execute(update(User).where(User.id == b.id).values(totp_secret=plain, totp_confirmed_at=None,
+                                                                  totp_last_step=None))
+    assert await users.check_totp(b.id, totp.code_at(plain, now), confirm=True)
+    async with platform.sessions() as s:
+        resealed = await s.scalar(select(User.totp_secret).where(User.id == b.id))
+    assert resealed.startswith("v1:") and plain not in resealed
+    assert await users.check_totp(b.id, totp.code_at(plain, now + 30))

@@ -7,6 +7,7 @@ revoked single tokens are kept in memory (and in ``revoked_tokens`` for other pr
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import time
 from collections.abc import Mapping
@@ -20,6 +21,7 @@ from xueliang.access import context, totp
 from xueliang.access.passwords import check_policy, hash_password, needs_rehash, verify_password
 from xueliang.access.policy import ROLES, Principal
 from xueliang.access.scope import Selector
+from xueliang.access.sealing import Sealer, SealError
 from xueliang.access.tokens import TokenClaims, TokenError, TokenSigner
 from xueliang.db.tables import RevokedToken, User
 from xueliang.errors import Conflict, Invalid, NotFound, Unauthorized
@@ -33,6 +35,8 @@ LOCK_FOR = timedelta(minutes=15)
 _DUMMY_HASH = hash_password("timing-equaliser-Password1")
 #: Fields an administrator may change on a user.
 EDITABLE = ("display_name", "role", "department", "division_code", "scope", "disabled", "is_system")
+
+log = logging.getLogger("xueliang.access")
 
 
 def _aware(d: datetime | None) -> datetime | None:
@@ -59,11 +63,14 @@ def principal_of(u: User, book: PolicyBook | None = None) -> Principal:
 
 class UserService:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], signer: TokenSigner, token_ttl: float
+        self, sessions: async_sessionmaker[AsyncSession], signer: TokenSigner, token_ttl: float,
+        sealer: Sealer,
     ) -> None:
         self.sessions = sessions
         self.signer = signer
         self.token_ttl = token_ttl
+        #: TOTP seeds are sealed at rest under a key that is not in the database.
+        self.sealer = sealer
         #: user_id -> (principal, token_version, disabled); refreshed on change.
         self._cache: dict[int, tuple[Principal, int, bool]] = {}
         #: Grants and rules given to every principal (set by the access service).
@@ -277,7 +284,7 @@ class UserService:
                 raise NotFound(f"user {user_id} not found")
             if self.totp_enrolled(u):
                 raise Conflict("a second factor is already set up; an administrator can reset it")
-            u.totp_secret = secret
+            u.totp_secret = self.sealer.seal(secret, context=_totp_context(user_id))
             u.totp_confirmed_at = None
             u.totp_last_step = None
         return secret
@@ -291,11 +298,19 @@ class UserService:
                 return False
             if confirm != (u.totp_confirmed_at is None):
                 return False
-            step = totp.match(u.totp_secret, code, after_step=u.totp_last_step)
+            try:
+                secret = self.sealer.open(u.totp_secret, context=_totp_context(user_id))
+            except SealError:
+                log.warning("the TOTP secret of user %s does not open (platform secret changed, or the row "
+                            "was copied from another user): an administrator must reset it", user_id)
+                return False
+            step = totp.match(secret, code, after_step=u.totp_last_step)
             if step is None:
                 return False
             # Atomic: two requests with the same code cannot both pass.
             values: dict[str, Any] = {"totp_last_step": step}
+            if not self.sealer.is_sealed(u.totp_secret):  # enrolled before sealing: seal it now
+                values["totp_secret"] = self.sealer.seal(secret, context=_totp_context(user_id))
             if confirm:
                 values["totp_confirmed_at"] = datetime.now(UTC)
             res = await s.execute(
@@ -428,3 +443,7 @@ class UserService:
             j: e.timestamp() for j, e in ((r[0], _aware(r[1])) for r in rows) if e is not None
         }
         self.revoked = {j: e for j, e in self.revoked.items() if e > t}
+
+
+def _totp_context(user_id: int) -> str:
+    return f"user:{user_id}:totp"

@@ -63,7 +63,8 @@ class User(Base):
     division_code: Mapped[str | None] = mapped_column(String(20))
     is_system: Mapped[bool] = mapped_column(Boolean, default=False)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    #: Sealed at rest (access/sealing.py): "v1:" + AES-GCM under a key outside the database.
+    totp_secret: Mapped[str | None] = mapped_column(String(128))
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     #: Bumped to revoke every token issued before.
