@@ -175,3 +175,29 @@ async def test_sharing_grants_groups_and_expiry(client: httpx.AsyncClient, platf
     bad = await client.post("/api/v1/access/grants", json={"department": "教育局", "channel_ids": ["34000000001320009999"]},
                             headers=admin)
     assert bad.status_code == 422
+
+
+async def test_events_are_scoped_like_the_cameras_they_are_about(client: httpx.AsyncClient, platform) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import insert, update
+
+    from xueliang.db.tables import Channel, Event
+
+    async with platform.sessions() as s, s.begin():
+        await s.execute(update(Channel).where(Channel.id == SCHOOL).values(device_id=DEV_SCHOOL))
+        await s.execute(update(Channel).where(Channel.id == HOSPITAL).values(device_id=DEV_HOSPITAL))
+        await s.execute(insert(Event), [
+            {"kind": "device.offline", "subject": DEV_SCHOOL, "data": {"reason": "keepalive timeout"}},
+            {"kind": "device.offline", "subject": DEV_HOSPITAL, "data": {"reason": "keepalive timeout"}},
+            {"kind": "alarm", "subject": SCHOOL, "data": {}},
+            {"kind": "alarm", "subject": HOSPITAL, "data": {}},
+            {"kind": "alarm", "subject": LOOKOUT, "data": {}},
+        ])
+    town = await user(platform, "town", "operator", division_code="340102001")
+    seen = {e["subject"] for e in (await client.get("/api/v1/events", headers=town)).json()["items"]}
+    assert seen == {DEV_SCHOOL, SCHOOL}
+    # Asking for another township's device by name gives nothing, not its events.
+    r = await client.get("/api/v1/events", params={"subject": DEV_HOSPITAL}, headers=town)
+    assert r.status_code == 200 and r.json()["items"] == []
+    city = await user(platform, "city", "operator")
+    everything = {e["subject"] for e in (await client.get("/api/v1/events", headers=city)).json()["items"]}
+    assert everything == {DEV_SCHOOL, DEV_HOSPITAL, SCHOOL, HOSPITAL, LOOKOUT}

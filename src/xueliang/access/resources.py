@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from xueliang.db.tables import Device, Unit
+from xueliang.access.policy import Principal, scope_conditions
+from xueliang.db.tables import Channel, Device, Event, Unit
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,3 +36,17 @@ async def device_owner(sessions: async_sessionmaker[AsyncSession], device_id: st
     except GbIdError:
         div = ""
     return DeviceOwner(device_id, div, None)
+
+
+def devices_seen(p: Principal) -> Select[Any]:
+    """IDs of the devices a scoped user sees: those with a camera it may see (own scope and
+    sharing grants alike; the same scope as the channel listing)."""
+    return select(Channel.device_id).where(Channel.device_id.is_not(None), *scope_conditions(p))
+
+
+def events_seen(p: Principal) -> list[Any]:
+    """Conditions on events for ``p``: events are about devices and channels (online/offline,
+    alarms, catalogs), so a scoped user sees those of what it may see; nothing for everyone."""
+    if p.unrestricted:
+        return []
+    return [or_(Event.subject.in_(select(Channel.id).where(*scope_conditions(p))), Event.subject.in_(devices_seen(p)))]

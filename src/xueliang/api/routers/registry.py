@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from xueliang.access.policy import Action, authorize, scope_conditions
+from xueliang.access.resources import devices_seen
 from xueliang.api.deps import PlatformDep, RegistryManager, RegistryReader
 from xueliang.db.tables import Channel, Device, Platform, Unit
 from xueliang.errors import Forbidden
@@ -70,7 +71,7 @@ def _visible_units(p: Any) -> list[Any]:
 def _visible_devices(p: Any) -> list[Any]:
     if p.unrestricted:
         return []
-    return [Device.id.in_(select(Channel.device_id).where(Channel.device_id.is_not(None), *scope_conditions(p)))]
+    return [Device.id.in_(devices_seen(p))]
 
 
 def _visible_platforms(p: Any) -> list[Any]:

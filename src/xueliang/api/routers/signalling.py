@@ -164,10 +164,13 @@ async def channel_ptz(channel_id: str, body: PtzIn, platform: PlatformDep, p: Pt
 
 
 @router.get("/events")
-async def list_events(platform: PlatformDep, _: DeviceQuerier, kind: str | None = None, subject: str | None = None,
+async def list_events(platform: PlatformDep, p: DeviceQuerier, kind: str | None = None, subject: str | None = None,
                       before: int | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
-    """Device online/offline, alarms, catalog and stream events, newest first."""
-    stmt = select(Event)
+    """Device online/offline, alarms, catalog and stream events, newest first; a scoped user
+    sees the events of the devices and cameras in its scope."""
+    from xueliang.access.resources import events_seen
+
+    stmt = select(Event).where(*events_seen(p))
     if kind:
         stmt = stmt.where(Event.kind.like(kind.replace("*", "%")))
     if subject:
