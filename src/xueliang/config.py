@@ -91,6 +91,9 @@ class MediaConfig(_Section):
     announce_ip: str = ""
     rtp_port: int = Field(default=30000, ge=0, le=65535)
     rtp_tcp_port: int = Field(default=30000, ge=0, le=65535)
+    #: [first, last] UDP ports for one port per stream (GB/T 28181 INVITEs over UDP): for devices
+    #: that ignore the SSRC, and a kernel receive buffer per stream. Empty: the one shared port.
+    rtp_port_range: tuple[int, int] | None = None
     #: Seconds a stream lives after its last viewer leaves.
     idle_stop_seconds: float = Field(default=15.0, ge=0)
     #: Seconds without RTP before a stream is declared dead.
@@ -104,6 +107,13 @@ class MediaConfig(_Section):
     def _default_announce(self) -> MediaConfig:
         if not self.announce_ip:
             self.announce_ip = self.host
+        r = self.rtp_port_range
+        if r is not None:
+            lo, hi = r
+            if not 1024 <= lo <= hi <= 65535:
+                raise ValueError(f"rtp_port_range must be [first, last] within 1024-65535, got [{lo}, {hi}]")
+            if lo <= self.rtp_port <= hi:
+                raise ValueError(f"rtp_port_range [{lo}, {hi}] must not contain rtp_port {self.rtp_port}")
         return self
 
 

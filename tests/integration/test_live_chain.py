@@ -40,11 +40,22 @@ class Live:
 
 @pytest.fixture
 async def live(tmp_path: Path) -> AsyncIterator[Live]:
+    async for x in _live(tmp_path, {}):
+        yield x
+
+
+@pytest.fixture
+async def live_port_range(tmp_path: Path) -> AsyncIterator[Live]:
+    async for x in _live(tmp_path, {"rtp_port_range": (47200, 47209)}):
+        yield x
+
+
+async def _live(tmp_path: Path, media: dict[str, Any]) -> AsyncIterator[Live]:
     port = free_port()
     settings = Settings(
         database={"url": f"sqlite+aiosqlite:///{tmp_path}/live.db"}, storage={"var_dir": tmp_path},
         api={"port": port}, sip={"port": 0, "password": "live-pass-1", "rate_limit_per_address": 5000},
-        media={"rtp_port": 0, "rtp_tcp_port": 0, "idle_stop_seconds": 1.0, "rtp_timeout": 3.0},
+        media={"rtp_port": 0, "rtp_tcp_port": 0, "idle_stop_seconds": 1.0, "rtp_timeout": 3.0, **media},
         secret_key="k" * 32, bootstrap_admin="root", bootstrap_password="Root-pass-1",
         **({"access": {"totp_required_roles": []}} if "access" in Settings.model_fields else {}),
     )
@@ -138,6 +149,25 @@ async def test_live_view_plays_and_viewers_share_one_invite(live: Live) -> None:
             break
         await asyncio.sleep(0.1)
     assert not device.calls
+
+
+async def test_live_view_on_a_port_of_its_own(live_port_range: Live) -> None:
+    """media.rtp_port_range: the INVITE offers a port of the range, the device sends there."""
+    live = live_port_range
+    async with live.client() as c:
+        ch = (await c.get("/api/v1/channels")).json()["items"][0]
+        device = live.sim.device(ch["id"])
+        reading = asyncio.create_task(read_for(c, f"/api/v1/channels/{ch['id']}/live.mp4", 3.0))
+        for _ in range(100):
+            if device.calls:
+                break
+            await asyncio.sleep(0.05)
+        sent_to = [call.session.remote[1] for call in device.calls.values()]  # where the device sends RTP
+        mp4 = await reading
+        ports = [b.port for b in live.platform.media.rtp.bindings()]
+        assert len(ports) == 1 and ports[0] is not None and 47200 <= ports[0] <= 47209
+        assert sent_to == ports
+        assert len(decode(mp4, "mp4")) >= 40
 
 
 async def test_dead_device_ends_the_stream(live: Live) -> None:

@@ -177,3 +177,31 @@ async def test_port_range_gives_a_binding_its_own_port() -> None:
         b.close()
     finally:
         await h.stop()
+
+
+async def test_a_used_up_port_range_leaves_nothing_bound() -> None:
+    server = RtpServer("127.0.0.1", 0, 0, port_range=(47120, 47120))
+    h = MediaHub(MediaConfig(rtp_port=0, rtp_tcp_port=0), EventBus(), rtp=server)
+    await h.start()
+    try:
+        first = server.bind(21, h.publish("rtp/a", kind="rtp"), dedicated=True)
+        assert first.port == 47120
+        s = h.publish("rtp/b", kind="rtp")
+        with pytest.raises(Unavailable, match="47120"):
+            server.bind(22, s, dedicated=True)
+        assert [b.ssrc for b in server.bindings()] == [21] and s.bindings == []
+        server.bind(22, s)  # the shared port still takes it
+        first.close()
+        again = server.bind(23, h.publish("rtp/c", kind="rtp"), dedicated=True)
+        assert again.port == 47120  # a closed binding gives its port back
+    finally:
+        await h.stop()
+
+
+def test_port_range_is_checked_at_start() -> None:
+    from pydantic import ValidationError
+
+    assert MediaConfig(rtp_port_range=(30002, 30999)).rtp_port_range == (30002, 30999)
+    for bad in [(30999, 30002), (80, 90), (29990, 30010)]:  # reversed, privileged, holds rtp_port
+        with pytest.raises(ValidationError, match="rtp_port_range"):
+            MediaConfig(rtp_port_range=bad)

@@ -153,9 +153,17 @@ class GbMediaSessions:
                                                                  "ssrc": ssrc, "transport": transport, "mode": mode})
         rtp = hub.rtp
         s = MediaSession(self, name, mode, channel_id, device, ssrc, transport)
-        if transport != "tcp-active":
-            s.binding = rtp.bind(int(ssrc), stream)
         port = rtp.tcp_port if transport.startswith("tcp") else rtp.udp_port
+        if transport == "udp" and rtp.port_range is not None:
+            try:  # a port of its own (media.rtp_port_range)
+                s.binding = rtp.bind(int(ssrc), stream, dedicated=True)
+                assert s.binding.port is not None
+                port = s.binding.port
+            except Unavailable as exc:  # the range is used up: the shared port still works
+                log.warning("%s; %s uses the shared RTP port", exc, name)
+                s.binding = None
+        if transport != "tcp-active" and s.binding is None:
+            s.binding = rtp.bind(int(ssrc), stream)
         session_name = {"play": "Play", "playback": "Playback", "download": "Download"}[mode]
         try:
             offer = make_offer(self.signalling.cfg.id, rtp.announce_ip, port if transport != "tcp-active" else 9,

@@ -100,7 +100,11 @@ class MediaHub:
         self.config = config
         self.bus = bus
         self.rtp = rtp or RtpServer(
-            config.host, config.rtp_port, config.rtp_tcp_port, config.announce_ip
+            config.host,
+            config.rtp_port,
+            config.rtp_tcp_port,
+            config.announce_ip,
+            port_range=config.rtp_port_range,
         )
         self.tick_interval = tick_interval
         #: Latest snapshot per stream/channel (set a directory to keep them on disk).

@@ -306,11 +306,11 @@ class RtpServer:
         if old is not None and not old.closed and old.stream is not stream:
             raise Unavailable(f"SSRC {ssrc} is already bound to stream {old.stream.name}")
         b = RtpBinding(self, ssrc, stream, latch=latch, peer=peer)
+        if dedicated:
+            self._open_dedicated(b)  # first: when the range is used up, nothing is left bound
         self._by_ssrc[ssrc] = b
         if latch:
             self._latching.append(b)
-        if dedicated:
-            self._open_dedicated(b)
         stream.bindings.append(b)
         return b
 
