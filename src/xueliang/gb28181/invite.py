@@ -30,6 +30,9 @@ log = logging.getLogger("xueliang.invite")
 
 
 class RtpBinding(Protocol):
+    #: Its own UDP port (media.rtp_port_range), or None on the shared port.
+    port: int | None
+
     def rebind(self, ssrc: int) -> None: ...
     def close(self) -> None: ...
 
