@@ -4,6 +4,7 @@ the requester deciding, an approver outside the scope)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -123,7 +124,36 @@ async def test_approval_flow_and_replays(client: httpx.AsyncClient, platform) ->
     # Another operator cannot use it; the requester can, once (max_uses 1), without restating.
     assert (await client.post(url, json=WHEN, headers=op2 | purpose("取证"))).status_code == 403
     r = await client.post(url, json=WHEN, headers=op)
-    assert r.status_code == 404, r.text  # authorized (no device here)
+    assert r.status_code == 404, r.text  # authorized (but no device here: nothing was downloaded)
+    grant = platform.access.book.grants[platform.access.book.approval_for(
+        await principal(platform, op), "media.download", await platform.registry.get_channel(SCHOOL_KEY),
+        time.time()).id]
+    assert grant.uses == 0  # a failed action gives its use back
+    r = await client.post(url, json=WHEN, headers=op)
+    assert r.status_code == 404, r.text  # so it is still authorized
+    # A use that succeeds stands (the middleware settles a request's uses at its response).
+    from xueliang.access import context
+    from xueliang.api.security import SecurityMiddleware
+
+    ctx = context.RequestContext()
+    p_op, key = await principal(platform, op), await platform.registry.get_channel(SCHOOL_KEY)
+    bound = context.bind(ctx)
+    try:
+        authorize(p_op, Action.DOWNLOAD, key)
+    finally:
+        context.unbind(bound)
+    assert grant.uses == 1 and ctx.reserved_uses == [grant]
+    SecurityMiddleware(None, platform)._settle_uses(ctx, True)  # type: ignore[arg-type]
+    assert grant.uses == 1
+    from xueliang.db.tables import AccessGrant
+
+    for _ in range(100):  # the count is persisted in the background: +1 -1 +1 -1 +1
+        async with platform.sessions() as s:
+            if await s.scalar(select(AccessGrant.uses).where(AccessGrant.id == grant.id)) == 1:
+                break
+        await asyncio.sleep(0.02)
+    else:
+        raise AssertionError("the database does not hold one use")
     r = await client.post(url, json=WHEN, headers=op)
     assert r.status_code == 403 and r.json()["type"].endswith("approval-required")
     await platform.access.audit.flush()

@@ -168,7 +168,8 @@ class PolicyBook:
         self.group_children: dict[str, frozenset[str]] = {}
         self._cache: dict[tuple[Any, ...], CompiledScope] = {}
         self.set_rules(rules)
-        #: Called with a grant id whenever an approval grant is used (persisted by the service).
+        #: Called with (grant id, +1 or -1) whenever an approval grant's use is taken or given
+        #: back (persisted by the service).
         self.on_use: Any = None
 
     # ---- loading ------------------------------------------------------------------------
@@ -298,4 +299,15 @@ class PolicyBook:
         if g.uses >= g.max_uses:
             self._bump()
         if self.on_use is not None:
-            self.on_use(g.id)
+            self.on_use(g.id, 1)
+
+    def release(self, g: GrantSpec) -> None:
+        """Give back a use taken by an action that then failed (the device did not answer...)."""
+        if g.max_uses is None or g.uses <= 0:
+            return
+        was_used_up = g.uses >= g.max_uses
+        g.uses -= 1
+        if was_used_up:
+            self._bump()  # usable again: compiled scopes must see it
+        if self.on_use is not None:
+            self.on_use(g.id, -1)

@@ -37,6 +37,9 @@ class RequestContext:
     approval_id: int | None = None
     #: Why the request was refused, when it was.
     refused: str | None = None
+    #: Uses of limited approval grants taken by this request: they stand if it succeeds and
+    #: are given back if it fails (the access middleware settles them at the response).
+    reserved_uses: list[Any] = field(default_factory=list)
     #: A route that writes its own audit record (login) sets this so the middleware does not.
     audited: bool = False
     #: Extra fields for the audit record (never secrets).

@@ -208,9 +208,9 @@ class GrantService:
             ) if any(g.has_ids for g in rows) else {}
         return [describe(g, counts.get(g.id)) for g in rows]
 
-    async def record_use(self, grant_id: int) -> None:
+    async def record_use(self, grant_id: int, delta: int = 1) -> None:
         async with self.sessions() as s, s.begin():
-            await s.execute(update(AccessGrant).where(AccessGrant.id == grant_id).values(uses=AccessGrant.uses + 1))
+            await s.execute(update(AccessGrant).where(AccessGrant.id == grant_id).values(uses=AccessGrant.uses + delta))
 
     async def load(self) -> None:
         """(Re)load every grant still of use, and the catalog group tree, into the book."""

@@ -220,7 +220,9 @@ def _check_rules(
             if not has_purpose and grant.reason:
                 ctx.purpose = grant.reason
                 ctx.detail["purpose_from_approval"] = True
-        book.use(grant)
+        book.use(grant)  # taken now, so that two requests cannot share the last use
+        if ctx is not None:
+            ctx.reserved_uses.append(grant)
         return
     case = ctx.case_ref if ctx is not None else None
     if not has_purpose or (need_case and not case):

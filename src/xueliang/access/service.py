@@ -139,8 +139,8 @@ class AccessService:
         self._tasks.add(t)
         t.add_done_callback(self._tasks.discard)
 
-    def _grant_used(self, grant_id: int) -> None:
-        self._spawn(self.grants.record_use(grant_id))
+    def _grant_used(self, grant_id: int, delta: int) -> None:
+        self._spawn(self.grants.record_use(grant_id, delta))
 
     # ---- bus ----------------------------------------------------------------------------
     def _on_event(self, ev: BusEvent) -> None:

@@ -126,24 +126,37 @@ class SecurityMiddleware:
             if t == "http.response.start":
                 h = MutableHeaders(scope=message)
                 self._headers(h, ctx.path, https, is_api)
+                self._settle_uses(ctx, int(message["status"]) < 400)
                 if is_api and not recorded:
                     recorded = True
                     self._record(scope, ctx, int(message["status"]))
             elif t == "websocket.accept" and not recorded:
                 recorded = True
+                self._settle_uses(ctx, True)
                 self._record(scope, ctx, 101)
             elif t in ("websocket.close", "websocket.http.response.start") and not recorded:
                 recorded = True
+                self._settle_uses(ctx, False)
                 self._record(scope, ctx, int(message.get("status", 403)))
             await send(message)
 
         try:
             await self.app(scope, receive, wrapped)
         except Exception:
+            self._settle_uses(ctx, False)
             if is_api and not recorded:
                 recorded = True
                 self._record(scope, ctx, 500)
             raise
+        finally:
+            self._settle_uses(ctx, False)  # never answered (client gone): nothing was done
+
+    def _settle_uses(self, ctx: RequestContext, ok: bool) -> None:
+        """An approval's limited use counts when the action succeeds; a failed one gives it back."""
+        reserved, ctx.reserved_uses = ctx.reserved_uses, []
+        if not ok:
+            for g in reserved:
+                self.access.book.release(g)
 
     def _headers(self, h: MutableHeaders, path: str, https: bool, is_api: bool) -> None:
         h.setdefault("X-Content-Type-Options", "nosniff")
