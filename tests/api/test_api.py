@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -183,3 +185,41 @@ async def test_console_points_near_and_config(client: httpx.AsyncClient, admin: 
     assert near["street"][0]["distance"] < 100
     cfg = (await client.get("/api/v1/console/config", headers=h)).json()
     assert cfg["tile_url"] is None and cfg["zoom"] == 11
+
+
+async def test_console_points_changed_since(client: httpx.AsyncClient, admin: dict[str, str], platform) -> None:  # type: ignore[no-untyped-def]
+    """The map keeps current by asking what changed: a device going offline turns its points OFF."""
+    from datetime import datetime, timedelta
+
+    from sqlalchemy import insert, update
+
+    from xueliang.db.tables import Channel, Device
+    from xueliang.gb28181.persist import SignallingWriter
+
+    await client.put("/api/v1/divisions/34", json={"code": "34", "name": "省"}, headers=admin)
+    ids = [f"3400000000131000001{i}" for i in range(3)]
+    for i, cid in enumerate(ids):
+        r = await client.post("/api/v1/channels", json={"id": cid, "name": f"p{i}", "longitude": 117.0 + i / 100,
+                                                        "latitude": 31.0}, headers=admin)
+        assert r.status_code == 201, r.text
+    async with platform.sessions() as s, s.begin():
+        await s.execute(insert(Device).values(id="34000000001180000001", name="nvr", type_code="118"))
+        await s.execute(update(Channel).where(Channel.id == ids[1]).values(device_id="34000000001180000001",
+                                                                           status="ON"))
+    first = (await client.get("/api/v1/channels/points", headers=admin)).json()
+    as_of = datetime.fromisoformat(first["as_of"])
+    assert {r[0]: r[4] for r in first["items"]}[ids[1]] == "ON"
+    nothing = (await client.get("/api/v1/channels/points", params={"changed_after": first["as_of"]},
+                                headers=admin)).json()
+    assert nothing["items"] == []
+    await asyncio.sleep(0.01)
+    w = SignallingWriter(platform.sessions)
+    w.device_offline("34000000001180000001")  # what the signalling service does on a keepalive timeout
+    await w.flush()
+    changed = (await client.get("/api/v1/channels/points", params={"changed_after": first["as_of"]},
+                                headers=admin)).json()
+    assert [(r[0], r[4]) for r in changed["items"]] == [(ids[1], "OFF")]
+    assert datetime.fromisoformat(changed["as_of"]) > as_of
+    overlap = (as_of - timedelta(minutes=5)).isoformat()
+    assert len((await client.get("/api/v1/channels/points", params={"changed_after": overlap},
+                                 headers=admin)).json()["items"]) == 3

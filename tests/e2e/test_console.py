@@ -289,6 +289,24 @@ def test_map_shows_the_points(page: Any, demo: Demo) -> None:
     wait_js(page, f"window.__xueliangMapReady.points === {class1}")
 
 
+def test_map_follows_status_changes_without_a_reload(page: Any, demo: Demo) -> None:
+    """The 3 a.m. operator's map: a camera that goes off shows as off within seconds."""
+    login(page, demo, "admin")
+    wait_js(page, "window.__xueliangMapReady && window.__xueliangMapReady.points > 0")
+    page.click("[data-testid=filter-status-on]")
+    page.click("[data-testid=filter-status-unknown]")  # only the cameras that are off remain
+    page.wait_for_timeout(1000)
+    off = page.evaluate("window.__xueliangMapReady.points")
+    c = next(i for i in demo.api("/channels?limit=100")["items"]
+             if i["latitude"] is not None and i["status"] not in ("OFF", "VLOST", "DEFECT"))
+    demo.api(f"/channels/{c['id']}", method="PATCH", body={"status": "DEFECT"})
+    try:
+        wait_js(page, "(id) => window.__xueliangPointStatus(id) === 'DEFECT'", c["id"], timeout=25)
+        wait_js(page, "window.__xueliangMapReady.points > " + str(off))  # drawn among the off ones
+    finally:
+        demo.api(f"/channels/{c['id']}", method="PATCH", body={"status": c["status"]})
+
+
 def click_point(page: Any, c: dict[str, Any]) -> None:
     """Zoom the map onto a channel and click its marker (drawn on the canvas, not in the DOM)."""
     wait_js(page, "window.__xueliangMapReady && window.__xueliangMapReady.points > 0")

@@ -176,6 +176,8 @@ class Channel(Base):
         Index("ix_channels_class_status_div", "point_class", "status", "division_code", "id"),
         Index("ix_channels_div_id", "division_code", "id"),
         Index("ix_channels_dept_div_id", "department", "division_code", "id"),
+        # The console's map asks what changed since a moment (GET /channels/points?changed_after).
+        Index("ix_channels_updated_at", "updated_at"),
     )
     id: Mapped[str] = mapped_column(String(20), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))

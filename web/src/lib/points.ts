@@ -33,6 +33,8 @@ export interface PointsState {
   /** Bumped on every batch so views know to rebuild. */
   version: number;
   via: 'compact' | 'pages' | '';
+  /** Server time of the compact answer: changes are asked for from a little before it. */
+  asOf: string | null;
 }
 
 const initial = (): PointsState => ({
@@ -47,6 +49,7 @@ const initial = (): PointsState => ({
   doneAt: null,
   version: 0,
   via: '',
+  asOf: null,
 });
 
 export const pointsStore = createStore<PointsState>(initial());
@@ -82,7 +85,7 @@ function add(batch: Pt[], seen: number): void {
 
 /** Compact form, if the platform offers it: GET /channels/points → {fields, items: [[...]]}. */
 async function loadCompact(signal: AbortSignal): Promise<boolean> {
-  let r: { fields: string[]; items: unknown[][]; total?: number };
+  let r: { fields: string[]; items: unknown[][]; total?: number; as_of?: string };
   try {
     r = await api(`/channels/points`, { signal });
   } catch (e) {
@@ -90,10 +93,18 @@ async function loadCompact(signal: AbortSignal): Promise<boolean> {
     throw e;
   }
   if (!r || !Array.isArray(r.fields) || !Array.isArray(r.items)) return false;
-  const ix = (n: string) => r.fields.indexOf(n);
+  const pts = compactRows(r.fields, r.items);
+  pointsStore.set((s) => ({ ...s, total: r.total ?? r.items.length, via: 'compact', asOf: r.as_of ?? null }));
+  add(pts, r.items.length);
+  return true;
+}
+
+/** Rows of GET /channels/points as points (rows without coordinates are skipped). */
+function compactRows(fields: string[], items: unknown[][]): Pt[] {
+  const ix = (n: string) => fields.indexOf(n);
   const [id, name, lon, lat, st, cl, ti, dep, div, ptz] = ['id', 'name', 'longitude', 'latitude', 'status', 'point_class', 'tier', 'department', 'division_code', 'ptz_type'].map(ix);
   const pts: Pt[] = [];
-  for (const row of r.items) {
+  for (const row of items) {
     const x = row[lon] as number | null;
     const y = row[lat] as number | null;
     if (x === null || y === null || x === undefined || y === undefined) continue;
@@ -110,9 +121,46 @@ async function loadCompact(signal: AbortSignal): Promise<boolean> {
       p: ptz >= 0 ? Number(row[ptz] ?? 0) : 0,
     });
   }
-  pointsStore.set((s) => ({ ...s, total: r.total ?? r.items.length, via: 'compact' }));
-  add(pts, r.items.length);
-  return true;
+  return pts;
+}
+
+/** Seconds of overlap when asking what changed: a row committed late carries an earlier time. */
+const OVERLAP_MS = 10000;
+let byId: { points: Pt[]; map: Map<string, number> } | null = null;
+
+/**
+ * Bring the map up to date: what changed since the last answer (status from keepalives,
+ * catalogs and notifies; edits; new points). Returns how many points changed.
+ */
+export async function pollChanges(): Promise<number> {
+  const s0 = pointsStore.get();
+  if (!s0.done || s0.error || !s0.asOf) return 0;
+  const since = new Date(Date.parse(s0.asOf) - OVERLAP_MS).toISOString();
+  const r: { fields: string[]; items: unknown[][]; as_of: string } = await api(`/channels/points${qs({ changed_after: since })}`);
+  const cur = pointsStore.get();
+  if (cur.startedAt !== s0.startedAt) return 0; // reloaded meanwhile (another user)
+  if (!byId || byId.points !== cur.points) byId = { points: cur.points, map: new Map(cur.points.map((p, i) => [p.id, i])) };
+  const index = byId.map;
+  let points = cur.points;
+  let changed = 0;
+  for (const p of compactRows(r.fields, r.items)) {
+    const i = index.get(p.id);
+    if (i === undefined) {
+      if (points === cur.points) points = points.slice();
+      index.set(p.id, points.length);
+      points.push(p);
+      changed++;
+      continue;
+    }
+    const o = points[i];
+    if (o.s !== p.s || o.x !== p.x || o.y !== p.y || o.name !== p.name || o.c !== p.c || o.t !== p.t || o.d !== p.d || o.v !== p.v || o.p !== p.p) {
+      points[i] = p;
+      changed++;
+    }
+  }
+  if (points !== cur.points) byId = { points, map: index };
+  pointsStore.set((s) => ({ ...s, asOf: r.as_of, points, loaded: s.loaded + (points.length - cur.points.length), version: changed ? s.version + 1 : s.version }));
+  return changed;
 }
 
 async function sequence(params: Record<string, string | number | boolean | null | undefined>, signal: AbortSignal, withTotal: boolean): Promise<void> {

@@ -9,7 +9,7 @@ import { Player } from '../components/Player';
 import { fmtNum, t as tNow, useT } from '../i18n';
 import { itemLayer, type ItemLayer, type MapItem } from '../lib/clusterLayer';
 import { convexHull, distance, padHull, type XY } from '../lib/geo';
-import { loadPoints, overallStatistics, pointsStore, refreshStatuses, type Pt } from '../lib/points';
+import { loadPoints, overallStatistics, pointsStore, pollChanges, refreshStatuses, type Pt } from '../lib/points';
 import { navigate, useLocation } from '../lib/router';
 import { can, useUser } from '../lib/session';
 import { useStore } from '../lib/store';
@@ -23,6 +23,7 @@ declare global {
     __xueliangMapFirst?: { points: number; ms: number };
     __xueliangMapView?: { clusters: number; points: number; zoom: number; clusterMs?: number; drawMs?: number };
     __xueliangMap?: L.Map;
+    __xueliangPointStatus?: (id: string) => string | undefined;
   }
 }
 
@@ -95,6 +96,7 @@ export default function MapPage() {
   const map = useRef<L.Map | null>(null);
   const layers = useRef<{ items: ItemLayer; bounds: L.LayerGroup; link: L.LayerGroup; tip: L.Tooltip } | null>(null);
   const index = useRef<Supercluster<Props, Agg> | null>(null);
+  const lastFull = useRef(0);
   const shown = useRef<Pt[]>([]);
   const fitted = useRef(false);
   const userMoved = useRef(false);
@@ -141,6 +143,7 @@ export default function MapPage() {
     m.addLayer(items);
     map.current = m;
     window.__xueliangMap = m;
+    window.__xueliangPointStatus = (id: string) => pointsStore.get().points.find((p) => p.id === id)?.s;
     void consoleConfig().then((cfg) => {
       if (cfg.tile_url) {
         L.tileLayer(cfg.tile_url, { maxZoom: cfg.tile_max_zoom ?? 19, attribution: cfg.tile_attribution ?? '' }).addTo(m);
@@ -200,13 +203,29 @@ export default function MapPage() {
       .catch(() => undefined);
   }, [filters.county]);
 
-  // periodic status refresh for moderate sizes; a button otherwise
+  // Keep the map current: ask what changed every few seconds (the platform answers from an
+  // index, scoped to the user); without the compact form, re-read statuses now and then.
   useEffect(() => {
-    const h = window.setInterval(() => {
+    let stop = false;
+    let h = 0;
+    const tick = async () => {
       const s = pointsStore.get();
-      if (s.done && !s.error && s.loaded <= 20000) void refreshStatuses().catch(() => undefined);
-    }, 60000);
-    return () => window.clearInterval(h);
+      try {
+        if (s.asOf) await pollChanges();
+        else if (s.done && !s.error && s.loaded <= 20000 && Date.now() - lastFull.current > 60000) {
+          lastFull.current = Date.now();
+          await refreshStatuses();
+        }
+      } catch {
+        /* offline for a moment: try again at the next tick */
+      }
+      if (!stop) h = window.setTimeout(tick, pointsStore.get().points.length > 20000 ? 15000 : 5000);
+    };
+    h = window.setTimeout(tick, 5000);
+    return () => {
+      stop = true;
+      window.clearTimeout(h);
+    };
   }, []);
 
   const departments = useMemo(() => {
@@ -535,7 +554,7 @@ export default function MapPage() {
             <span>{t('map.status')}</span>
             <div className="chips">
               {(['on', 'off', 'unknown'] as const).map((x) => (
-                <button key={x} className={`chip ${filters.statuses.includes(x) ? 'on' : ''}`} onClick={() => toggle('statuses', x)}>
+                <button key={x} className={`chip ${filters.statuses.includes(x) ? 'on' : ''}`} onClick={() => toggle('statuses', x)} data-testid={`filter-status-${x}`}>
                   <span className="dot" style={{ background: STATUS_COLOR[x] }} /> {t(`status.${x}`)}
                 </button>
               ))}
@@ -544,7 +563,7 @@ export default function MapPage() {
           <div className="row gap">
             <button className="btn small" onClick={() => setFilters(ALL)}>{t('map.reset')}</button>
             {ps.done && ps.loaded > 20000 && (
-              <button className="btn small" onClick={() => void refreshStatuses().then((n) => toast(t('map.refreshed', { n })))}>{t('map.refreshStatus')}</button>
+              <button className="btn small" onClick={() => void (pointsStore.get().asOf ? pollChanges() : refreshStatuses()).then((n) => toast(t('map.refreshed', { n })))}>{t('map.refreshStatus')}</button>
             )}
           </div>
           <hr />

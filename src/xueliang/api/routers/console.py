@@ -4,6 +4,7 @@ routes, because ``/channels/points`` and ``/channels/near`` would otherwise read
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -26,13 +27,22 @@ async def channel_points(platform: PlatformDep, p: RegistryReader, division: str
                          point_class: Annotated[int | None, Query(alias="class", ge=1, le=3)] = None,
                          tier: str | None = None, status: str | None = None,
                          after: str | None = None, limit: Annotated[int, Query(ge=1, le=200_000)] = 200_000,
-                         ) -> dict[str, Any]:
+                         changed_after: datetime | None = None) -> dict[str, Any]:
     """Every labelled camera point the user may see, as rows of ``fields`` (a tenth of the JSON
-    of full channel objects): what the map draws. Paged by ``after`` (the last id) when large."""
+    of full channel objects): what the map draws. Paged by ``after`` (the last id) when large.
+
+    ``changed_after``: only points changed since then (status from keepalives, catalogs and
+    notifies; edits). ``as_of`` is the server's time when the answer was read: a client keeps
+    its map current by asking again with ``changed_after`` a few seconds before it (rows
+    committed late carry an earlier time; asking with an overlap catches them)."""
+    as_of = datetime.now(UTC)
     f = ChannelFilter(division=division, department=department, point_class=point_class, tier=tier, status=status)
     cols = [getattr(Channel, c) for c in POINT_FIELDS]
     stmt = select(*cols).where(*channel_conditions(f), *scope_conditions(p), Channel.longitude.is_not(None),
                                Channel.latitude.is_not(None))
+    if changed_after is not None:
+        since = changed_after if changed_after.tzinfo else changed_after.replace(tzinfo=UTC)
+        stmt = stmt.where(Channel.updated_at > since)
     if after:
         stmt = stmt.where(Channel.id > after)
     stmt = stmt.order_by(Channel.id).limit(limit + 1)
@@ -41,7 +51,7 @@ async def channel_points(platform: PlatformDep, p: RegistryReader, division: str
     more = len(rows) > limit
     rows = rows[:limit]
     return {"fields": POINT_FIELDS, "items": rows, "total": len(rows),
-            "next_after": rows[-1][0] if more and rows else None}
+            "next_after": rows[-1][0] if more and rows else None, "as_of": as_of}
 
 
 @router.get("/channels/near")
