@@ -223,6 +223,8 @@ def test_parse_h265_sps_real(width: int, height: int) -> None:
     assert sps.profile_idc == 1 and sps.chroma_format_idc == 1 and sps.bit_depth_luma == 8
     assert sps.codec_string.startswith("hvc1.1.6.L")
     assert parse_sps(Codec.H265, sps_nal) == sps
+    # x265 writes one temporal layer, nested: what the hvcC record carries.
+    assert (sps.max_sub_layers, sps.temporal_id_nesting) == (1, True)
 
 
 # -- hand-built SPSs: the branches x264 never takes -------------------------------------------

@@ -323,6 +323,9 @@ class H265Sps:
     chroma_format_idc: int
     bit_depth_luma: int
     bit_depth_chroma: int
+    #: For the hvcC record (numTemporalLayers, temporalIdNested).
+    max_sub_layers: int = 1
+    temporal_id_nesting: bool = True
 
     @property
     def codec_string(self) -> str:
@@ -432,7 +435,7 @@ def parse_h265_sps(nal: bytes) -> H265Sps:
     bits = _Bits(unescape_rbsp(nal[2:]))
     bits.skip(4)  # sps_video_parameter_set_id
     max_sub_layers_minus1 = bits.u(3)
-    bits.skip(1)  # sps_temporal_id_nesting_flag
+    temporal_id_nesting = bits.flag()
     # profile_tier_level(1, max_sub_layers_minus1)
     profile_space = bits.u(2)
     tier = bits.u(1)
@@ -485,6 +488,8 @@ def parse_h265_sps(nal: bytes) -> H265Sps:
         chroma,
         depth_luma,
         depth_chroma,
+        max_sub_layers_minus1 + 1,
+        temporal_id_nesting,
     )
 
 
