@@ -508,6 +508,22 @@ def test_pending_device_is_accepted(page: Any, demo: Demo) -> None:
     assert demo.api(f"/devices/{dev_id}")["admission"] == "accepted"
 
 
+def test_approvers_see_what_waits_for_them(page: Any, demo: Demo) -> None:
+    c = demo.api("/channels?limit=1")["items"][0]
+    req = demo.api("/approvals", user="duty", method="POST",
+                   body={"channel_ids": [c["id"]], "actions": ["media.download"], "purpose": "e2e 取证"})
+    try:
+        login(page, demo, "admin")
+        badge = page.locator("[data-testid=pending-approvals]")
+        badge.wait_for()
+        assert int("".join(ch for ch in badge.inner_text() if ch.isdigit())) >= 1
+        badge.click()
+        page.wait_for_url("**/app/admin/approvals")
+        page.locator("[data-testid=approvals-table]").get_by_text("e2e 取证").first.wait_for()
+    finally:
+        demo.api(f"/approvals/{req['id']}/refuse", method="POST", body={"note": "e2e"})
+
+
 def test_admin_pages_render(page: Any, demo: Demo) -> None:
     login(page, demo, "admin")
     for tab, testid in [("units", "units-table"), ("channels", "channels-table"), ("users", "users-table")]:

@@ -102,6 +102,34 @@ function NotFound() {
   );
 }
 
+/** For those who decide approvals: how many wait for them, checked every 30 s. */
+function PendingApprovals() {
+  const t = useT();
+  const [n, setN] = useState(0);
+  useEffect(() => {
+    let stop = false;
+    const check = () =>
+      api<unknown>('/approvals?box=todo')
+        .then((r) => {
+          const items = Array.isArray(r) ? r : ((r as { items?: unknown[] }).items ?? []);
+          if (!stop) setN(items.length);
+        })
+        .catch(() => undefined);
+    void check();
+    const h = window.setInterval(check, 30000);
+    return () => {
+      stop = true;
+      window.clearInterval(h);
+    };
+  }, []);
+  if (!n) return null;
+  return (
+    <Link to="/app/admin/approvals" className="btn small warn">
+      <span title={t('approvals.pendingHint')} data-testid="pending-approvals">{t('approvals.pending', { n })}</span>
+    </Link>
+  );
+}
+
 function TopBar() {
   const t = useT();
   const user = useUser();
@@ -129,6 +157,7 @@ function TopBar() {
         ))}
       </nav>
       <span className="grow" />
+      {can(user, 'access.approve') && <PendingApprovals />}
       <ChannelSearch />
       <span className="clock mono" title={Intl.DateTimeFormat().resolvedOptions().timeZone}>{fmtTime(now)}</span>
       <button className="btn ghost small" onClick={() => localeStore.set(locale === 'zh' ? 'en' : 'zh')} data-testid="locale-switch">

@@ -293,6 +293,8 @@ export const MESSAGES: Record<string, [string, string]> = {
   'admin.tab.survey': ['摸底导入导出', 'Survey import/export'],
   'admin.tab.users': ['用户', 'Users'],
   'admin.tab.approvals': ['审批', 'Approvals'],
+  'approvals.pending': ['待审批 {n}', '{n} to approve'],
+  'approvals.pendingHint': ['有待您审批的调阅/导出申请', 'Requests waiting for your decision'],
   'admin.tab.grants': ['共享授权', 'Sharing grants'],
   'admin.editUser': ['编辑用户', 'Edit user'],
   'admin.tab.audit': ['审计', 'Audit'],
