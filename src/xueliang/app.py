@@ -13,6 +13,7 @@ from xueliang.access.tokens import TokenSigner
 from xueliang.access.users import UserService
 from xueliang.bus import EventBus
 from xueliang.config import Settings
+from xueliang.console.patrols import PatrolService
 from xueliang.db.engine import create_engine, session_factory
 from xueliang.db.migrate import upgrade_async
 from xueliang.registry.service import RegistryService
@@ -49,6 +50,7 @@ class Platform:
         secret = _secret(settings)
         self.signer = TokenSigner(secret)
         self.users = UserService(self.sessions, self.signer, settings.api.token_ttl, Sealer(secret))
+        self.patrols = PatrolService(self.sessions)
         #: Extra start/stop steps registered by subsystems (signalling, media).
         self._starters: list[Callable[[], Awaitable[None]]] = []
         self._stoppers: list[Callable[[], Awaitable[None]]] = []

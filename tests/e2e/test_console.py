@@ -394,22 +394,29 @@ def test_patrol_cycles_the_wall(page: Any, demo: Demo) -> None:
     page.goto(demo.base + "/app/patrols")
     page.click("[data-testid=patrol-new]")
     page.fill("[data-testid=patrol-name]", "夜间巡查")
-    page.fill("[data-testid=patrol-interval]", "3")
+    page.fill("[data-testid=patrol-interval]", "5")
     page.select_option("[data-testid=patrol-layout]", "1")
     page.fill("[data-testid=tree-search]", "大门")
     page.locator("[data-testid=tree-channel]").nth(1).wait_for()
     names = [page.locator("[data-testid=tree-channel] .tlabel").nth(i).inner_text() for i in range(2)]
     page.locator("[data-testid=tree-channel]").nth(0).click()
     page.locator("[data-testid=tree-channel]").nth(1).click()
+    page.check("[data-testid=patrol-shared]")
     shot(page, "07-patrol-editor")
     page.click("[data-testid=patrol-save]")
+    page.locator("[data-testid=patrol-item]").first.wait_for()
+    # Kept by the platform: the next shift (another user of no department) finds it.
+    mine = [x for x in demo.api("/patrols", user="admin") if x["name"] == "夜间巡查"]
+    assert mine and [c["name"] for c in mine[0]["channels"]] == names and not mine[0]["mine"]
     page.click("[data-testid=patrol-run]")
     page.wait_for_url("**/app/wall")
     page.locator("[data-testid=patrol-bar]").wait_for()
     title = page.locator("[data-testid=tile-name]").first
     assert title.inner_text() == names[0]
-    wait_js(page, "n => document.querySelector('[data-testid=tile-name]')?.textContent === n", names[1], 8)
+    wait_js(page, "n => document.querySelector('[data-testid=tile-name]')?.textContent === n", names[1], 10)
     shot(page, "08-patrol-running")
+    for x in demo.api("/patrols", user="duty"):
+        demo.api(f"/patrols/{x['id']}", user="duty", method="DELETE")
 
 
 def state_purpose(page: Any, purpose: str = "核查警情：东门路口交通事故", case: str = "JQ20261124-0031") -> None:

@@ -20,6 +20,7 @@ from xueliang.api.routers import (
     audit,
     auth,
     console,
+    patrols,
     registry,
     statistics,
     survey,
@@ -128,7 +129,7 @@ def create_app(platform: Platform, *, manage_lifecycle: bool = True) -> FastAPI:
 
     app.include_router(system.router)
     for r in (
-        auth.router, console.router, registry.router, statistics.router, survey.router,
+        auth.router, console.router, patrols.router, registry.router, statistics.router, survey.router,
         access.router, approvals.router, audit.router,
     ):
         app.include_router(r, prefix=PREFIX)

@@ -248,6 +248,26 @@ class Event(Base):
     data: Mapped[dict[str, object] | None] = mapped_column(JSON)
 
 
+class Patrol(Base):
+    """轮巡: a named round of cameras the video wall cycles through, page by page. Kept by the
+    platform so that the next duty shift finds it; ``shared`` ones are seen by every user of the
+    owner's department (``department``; null = those of no department, the centre's staff)."""
+
+    __tablename__ = "patrols"
+    __table_args__ = (Index("ix_patrols_owner", "owner_id"), Index("ix_patrols_dept", "department"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100))
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    department: Mapped[str | None] = mapped_column(String(200))
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    layout: Mapped[int] = mapped_column(Integer, default=4)
+    #: Seconds each page of the wall stays.
+    interval: Mapped[int] = mapped_column(Integer, default=30)
+    channel_ids: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
+
+
 # ---- access control (全程可控) ----------------------------------------------------------------
 
 

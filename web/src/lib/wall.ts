@@ -1,9 +1,10 @@
 // The video wall and patrols (轮巡) as module state: the wall keeps playing its layout when the
 // operator looks at the map, and a patrol keeps cycling.
 //
-// Patrols are stored in this browser's localStorage for now (a server-side store shared by the
-// duty shift is a backend request; see docs/console.md).
+// Patrols are kept by the platform (GET/POST/PUT/DELETE /patrols): the next duty shift finds
+// them, and shared ones are seen by the owner's department.
 
+import { api } from '../api/client';
 import type { ChannelRef } from '../api/types';
 import { createStore, persistedStore } from './store';
 
@@ -79,14 +80,55 @@ export function clearWall(): void {
 
 // ---- patrols ---------------------------------------------------------------------------------
 export interface Patrol {
-  id: string;
+  id: number | null; // null until saved
   name: string;
   layout: Layout;
   interval: number; // seconds per page
   channels: ChannelRef[];
+  /** Seen by everyone of the owner's department. */
+  shared: boolean;
+  /** Mine to change (else another user's shared patrol: run it, not edit it). */
+  mine: boolean;
+  /** Cameras of it outside my scope (not shown, not played). */
+  hidden: number;
 }
 
-export const patrols = persistedStore<Patrol[]>('xl.patrols', []);
+export const patrols = createStore<Patrol[]>([]);
+export const patrolsError = createStore<unknown>(null);
+
+const LOCAL_KEY = 'xl.patrols'; // where patrols lived before the platform kept them
+
+export async function loadPatrols(): Promise<void> {
+  try {
+    await moveLocalPatrols();
+    patrols.set(await api<Patrol[]>('/patrols'));
+    patrolsError.set(null);
+  } catch (e) {
+    patrolsError.set(e);
+  }
+}
+
+/** Patrols this browser kept before: handed to the platform once (as private ones). */
+async function moveLocalPatrols(): Promise<void> {
+  const raw = localStorage.getItem(LOCAL_KEY);
+  if (!raw) return;
+  let old: { name?: string; layout?: number; interval?: number; channels?: ChannelRef[] }[] = [];
+  try {
+    old = JSON.parse(raw);
+  } catch {
+    /* unreadable: nothing to move */
+  }
+  const left = [];
+  for (const p of Array.isArray(old) ? old : []) {
+    try {
+      await api('/patrols', { method: 'POST', body: { name: p.name || '轮巡', layout: p.layout ?? 4, interval: Math.max(5, p.interval ?? 30), channel_ids: (p.channels ?? []).map((c) => c.id), shared: false } });
+    } catch {
+      left.push(p); // e.g. a camera no longer in scope: kept here, tried again next time
+    }
+  }
+  if (left.length) localStorage.setItem(LOCAL_KEY, JSON.stringify(left));
+  else localStorage.removeItem(LOCAL_KEY);
+}
 
 export interface PatrolRun {
   patrol: Patrol;
@@ -144,11 +186,14 @@ export function stopPatrol(): void {
   patrolRun.set(null);
 }
 
-export function savePatrol(p: Patrol): void {
-  patrols.set((l) => (l.some((x) => x.id === p.id) ? l.map((x) => (x.id === p.id ? p : x)) : [...l, p]));
+export async function savePatrol(p: Patrol): Promise<void> {
+  const body = { name: p.name, layout: p.layout, interval: p.interval, channel_ids: p.channels.map((c) => c.id), shared: p.shared };
+  await api(p.id === null ? '/patrols' : `/patrols/${p.id}`, { method: p.id === null ? 'POST' : 'PUT', body });
+  await loadPatrols();
 }
 
-export function deletePatrol(id: string): void {
-  patrols.set((l) => l.filter((x) => x.id !== id));
+export async function deletePatrol(id: number): Promise<void> {
+  await api(`/patrols/${id}`, { method: 'DELETE' });
   if (patrolRun.get()?.patrol.id === id) stopPatrol();
+  await loadPatrols();
 }

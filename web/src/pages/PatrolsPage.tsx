@@ -1,21 +1,30 @@
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import type { ChannelRef } from '../api/types';
 import { Empty, StatusDot } from '../components/Common';
 import { DeviceTree, DRAG_TYPE } from '../components/DeviceTree';
 import { useT } from '../i18n';
 import { navigate } from '../lib/router';
 import { useStore } from '../lib/store';
-import { deletePatrol, LAYOUTS, patrolRun, patrols, savePatrol, startPatrol, stopPatrol, type Layout, type Patrol } from '../lib/wall';
+import { toast } from '../lib/toast';
+import { deletePatrol, LAYOUTS, loadPatrols, patrolRun, patrols, patrolsError, savePatrol, startPatrol, stopPatrol, type Layout, type Patrol } from '../lib/wall';
 
 function blank(): Patrol {
-  return { id: `p${Date.now().toString(36)}`, name: '', layout: 4, interval: 30, channels: [] };
+  return { id: null, name: '', layout: 4, interval: 30, channels: [], shared: false, mine: true, hidden: 0 };
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
 }
 
 export default function PatrolsPage() {
   const t = useT();
   const list = useStore(patrols);
+  const loadError = useStore(patrolsError);
   const run = useStore(patrolRun);
   const [edit, setEdit] = useState<Patrol | null>(null);
+  useEffect(() => {
+    void loadPatrols();
+  }, []);
 
   const add = (c: ChannelRef) => setEdit((e) => (e && !e.channels.some((x) => x.id === c.id) ? { ...e, channels: [...e.channels, { id: c.id, name: c.name, status: c.status, ptz_type: c.ptz_type }] } : e));
   const move = (i: number, d: number) =>
@@ -36,13 +45,16 @@ export default function PatrolsPage() {
           <span className="grow" />
           <button className="btn primary" onClick={() => setEdit(blank())} data-testid="patrol-new">＋ {t('patrol.new')}</button>
         </div>
-        <p className="muted small">{t('patrol.localNote')}</p>
+        <p className="muted small">{t('patrol.kept')}</p>
+        {loadError !== null && <p className="warn-text small">{errorText(loadError)}</p>}
         {list.length === 0 && <Empty>{t('patrol.none')}</Empty>}
         {list.map((p) => (
           <div key={p.id} className={`card patrol ${run?.patrol.id === p.id ? 'running' : ''}`} data-testid="patrol-item">
             <div className="card-title">
               {p.name}
               <span className="muted small"> · {t('patrol.summary', { n: p.channels.length, layout: p.layout, s: p.interval })}</span>
+              {p.shared && <span className="tag">{t('patrol.sharedTag')}</span>}
+              {p.hidden > 0 && <span className="muted small"> · {t('patrol.hidden', { n: p.hidden })}</span>}
             </div>
             <div className="row gap">
               {run?.patrol.id === p.id ? (
@@ -60,8 +72,15 @@ export default function PatrolsPage() {
                   ▶ {t('patrol.run')}
                 </button>
               )}
-              <button className="btn small" onClick={() => setEdit(structuredClone(p))}>{t('common.edit')}</button>
-              <button className="btn small danger" onClick={() => window.confirm(t('admin.confirmDelete', { what: p.name })) && deletePatrol(p.id)}>{t('common.delete')}</button>
+              {p.mine && <button className="btn small" onClick={() => setEdit(structuredClone(p))}>{t('common.edit')}</button>}
+              {p.mine && p.id !== null && (
+                <button
+                  className="btn small danger"
+                  onClick={() => window.confirm(t('admin.confirmDelete', { what: p.name })) && void deletePatrol(p.id!).catch((e) => toast(errorText(e), 'error'))}
+                >
+                  {t('common.delete')}
+                </button>
+              )}
             </div>
           </div>
         ))}
@@ -76,7 +95,7 @@ export default function PatrolsPage() {
             </label>
             <label className="field">
               <span>{t('patrol.interval')}</span>
-              <input type="number" min={3} max={3600} value={edit.interval} onChange={(e) => setEdit({ ...edit, interval: Math.max(3, Number(e.target.value) || 30) })} data-testid="patrol-interval" />
+              <input type="number" min={5} max={3600} value={edit.interval} onChange={(e) => setEdit({ ...edit, interval: Math.min(3600, Math.max(5, Number(e.target.value) || 30)) })} data-testid="patrol-interval" />
             </label>
             <label className="field">
               <span>{t('wall.layout')}</span>
@@ -85,6 +104,10 @@ export default function PatrolsPage() {
                   <option key={l} value={l}>{t('patrol.layoutN', { n: l })}</option>
                 ))}
               </select>
+            </label>
+            <label className="field check">
+              <input type="checkbox" checked={edit.shared} onChange={(e) => setEdit({ ...edit, shared: e.target.checked })} data-testid="patrol-shared" />
+              <span>{t('patrol.shared')}</span>
             </label>
           </div>
           <div
@@ -116,8 +139,9 @@ export default function PatrolsPage() {
               className="btn primary"
               disabled={!edit.name.trim() || edit.channels.length === 0}
               onClick={() => {
-                savePatrol({ ...edit, name: edit.name.trim() });
-                setEdit(null);
+                savePatrol({ ...edit, name: edit.name.trim() })
+                  .then(() => setEdit(null))
+                  .catch((e) => toast(errorText(e), 'error'));
               }}
               data-testid="patrol-save"
             >

@@ -1,0 +1,1 @@
+"""What the console keeps on the platform for its users (patrols)."""
