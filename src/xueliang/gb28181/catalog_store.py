@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table, func
+from sqlalchemy import Table, and_, func, or_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from xueliang.db.tables import Channel, Device
@@ -79,7 +79,12 @@ async def store_catalog(sessions: async_sessionmaker[AsyncSession], device_id: s
         for f in GAP_FIELDS:
             set_[f] = func.coalesce(_CH.c[f], ex[f])
         set_["updated_at"] = func.now()
-        stmt = ins.on_conflict_do_update(index_elements=[_CH.c.id], set_=set_)
+        # Only rows the catalog really changes are written (and get a new updated_at, which the
+        # console's maps poll): a lower platform re-reporting 100,000 unchanged channels every
+        # hour must not make every open map download them all again.
+        changed = or_(*(_CH.c[f].is_distinct_from(ex[f]) for f in DEVICE_FIELDS),
+                      *(and_(_CH.c[f].is_(None), ex[f].is_not(None)) for f in GAP_FIELDS))
+        stmt = ins.on_conflict_do_update(index_elements=[_CH.c.id], set_=set_, where=changed)
         live = [r for r in rows if r["id"] not in deleted]
         n = batch_size(s, 16)
         for i in range(0, len(live), n):
