@@ -64,7 +64,40 @@ async def run_with_devices(settings: Settings, city: object) -> None:
             sim.set_fault(device_id, drop_keepalives=True)
         log.info("demo: %d simulated NVRs registering (%d will fall silent, as real ones do)", len(devices),
                  len(failing))
-        await serving
+        alarms = asyncio.create_task(_alarms(sim, set(failing)), name="demo-alarms")
+        try:
+            await serving
+        finally:
+            alarms.cancel()
     finally:
         with contextlib.suppress(Exception):
             await sim.stop()
+
+
+#: What the demo's cameras report now and then: events in places (GB/T 28181 alarm method and
+#: type), never anything about who.
+_DEMO_ALARMS = (
+    (5, 2, "区域入侵"),   # video alarm: intrusion into a zone
+    (5, 1, "越线检测"),   # video alarm: line crossing
+    (5, 8, "视频遮挡"),   # video alarm: the view is covered
+    (2, 1, "防区报警"),   # device alarm input
+)
+
+
+async def _alarms(sim: Any, silent: set[str], every: tuple[float, float] = (60.0, 180.0)) -> None:
+    """Every minute or three, a registered camera somewhere in the city raises an alarm, so that
+    the console's alarm list has something to show at 3 a.m."""
+    import random
+
+    rng = random.Random(2026)
+    while True:
+        await asyncio.sleep(rng.uniform(*every))
+        online = [d for d in sim.devices if d.registered and d.id not in silent and d.channels]
+        if not online:
+            continue
+        device = rng.choice(online)
+        channel = rng.choice(list(device.channels))
+        method, alarm_type, text = rng.choice(_DEMO_ALARMS)
+        with contextlib.suppress(Exception):
+            await device.send_alarm(channel, priority=rng.choice((1, 2, 3, 4)), method=method, description=text,
+                                    alarm_type=alarm_type)

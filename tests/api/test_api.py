@@ -219,6 +219,12 @@ async def test_console_points_changed_since(client: httpx.AsyncClient, admin: di
     changed = (await client.get("/api/v1/channels/points", params={"changed_after": first["as_of"]},
                                 headers=admin)).json()
     assert [(r[0], r[4]) for r in changed["items"]] == [(ids[1], "OFF")]
+    # Times leave the platform with their zone on every backend (SQLite keeps none): a browser
+    # shows them in its local time, not hours off.
+    r = await client.post("/api/v1/patrols", json={"name": "p", "channel_ids": ids[:2]}, headers=admin)
+    assert r.status_code == 201, r.text
+    read_back = (await client.get("/api/v1/patrols", headers=admin)).json()[0]["updated_at"]
+    assert datetime.fromisoformat(read_back).utcoffset() == timedelta(0)
     assert datetime.fromisoformat(changed["as_of"]) > as_of
     overlap = (as_of - timedelta(minutes=5)).isoformat()
     assert len((await client.get("/api/v1/channels/points", params={"changed_after": overlap},

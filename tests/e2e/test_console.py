@@ -71,8 +71,9 @@ def _ensure_console() -> None:
 
 
 class Demo:
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, db: Path | None = None) -> None:
         self.base = base
+        self.db = db  # the demo's SQLite file
         self._tokens: dict[str, str] = {}
 
     def token(self, user: str = "admin") -> str:
@@ -153,7 +154,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
             if time.monotonic() > deadline:
                 pytest.fail("xueliang demo did not become healthy in 90 s")
             time.sleep(0.3)
-        yield Demo(base)
+        yield Demo(base, tmp / "demo.db")
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -513,6 +514,28 @@ def test_pending_device_is_accepted(page: Any, demo: Demo) -> None:
     pending.locator("tr", has_text=dev_id).locator("[data-testid=accept-device]").click()
     wait_js(page, "id => !document.querySelector('[data-testid=pending-devices]')?.textContent.includes(id)", dev_id)
     assert demo.api(f"/devices/{dev_id}")["admission"] == "accepted"
+
+
+def test_an_alarm_reaches_the_duty_operator(page: Any, demo: Demo) -> None:
+    """A device alarm (as the signalling service stores it) shows in a toast and under the bell,
+    and one click opens its camera."""
+    import sqlite3
+    from datetime import UTC, datetime
+
+    login(page, demo, "duty")
+    page.locator("[data-testid=alarm-bell]").wait_for()
+    page.wait_for_timeout(1500)  # the first poll has read what was there before
+    c = demo.api("/channels?limit=1")["items"][0]
+    assert demo.db is not None
+    with sqlite3.connect(demo.db) as db:
+        db.execute("INSERT INTO events (at, kind, subject, data) VALUES (?, 'alarm', ?, ?)",
+                   (datetime.now(UTC).replace(tzinfo=None).isoformat(" ", "microseconds"), c["id"],
+                    json.dumps({"description": "区域入侵", "priority": 1, "method": 5})))
+    page.locator(".toast.warn", has_text="区域入侵").wait_for(timeout=20000)
+    page.locator("[data-testid=alarm-count]").wait_for()
+    page.click("[data-testid=alarm-bell]")
+    page.locator("[data-testid=alarm-item]", has_text="区域入侵").first.click()
+    page.wait_for_url(f"**/app/channel/{c['id']}")
 
 
 def test_approvers_see_what_waits_for_them(page: Any, demo: Demo) -> None:

@@ -1,9 +1,10 @@
 """The relational schema. Alembic migrations in db/migrations are generated from and checked
-against these tables (tests/db/test_migrations.py)."""
+against these tables (tests/test_migrations.py)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -19,7 +20,28 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A point in time, stored in UTC and always read back with its zone. SQLite keeps no zone:
+    without this a time came back naive, and the browser took it for local time (hours off)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            return value.astimezone(UTC)  # SQLite stores the fields as given: make them UTC's
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if isinstance(value, datetime) and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -66,19 +88,19 @@ class User(Base):
     #: Sealed at rest (access/sealing.py): "v1:" + AES-GCM under a key outside the database.
     totp_secret: Mapped[str | None] = mapped_column(String(128))
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
     #: Bumped to revoke every token issued before.
     token_version: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
-    password_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now)
+    password_changed_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now)
     #: TOTP: set when the user confirmed a code for ``totp_secret`` (enrolled); null = pending.
-    totp_confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    totp_confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     #: Last accepted TOTP time step: a code is good once (no replay within its window).
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     #: Further narrowing of the base scope: {"point_classes": [..], "groups": [..],
     #: "coverages": [..]} (access.scope.Selector fields); null = none.
     scope: Mapped[dict[str, object] | None] = mapped_column(JSON)
-    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class Unit(Base):
@@ -92,9 +114,9 @@ class Unit(Base):
     address: Mapped[str | None] = mapped_column(String(400))
     department: Mapped[str | None] = mapped_column(String(200), index=True)
     division_code: Mapped[str | None] = mapped_column(String(20), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now)
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=_now, onupdate=_now
+        UtcDateTime(), default=_now, onupdate=_now
     )
 
 
@@ -157,14 +179,14 @@ class Device(Base):
     remote_port: Mapped[int | None] = mapped_column(Integer)
     contact: Mapped[str | None] = mapped_column(String(400))
     online: Mapped[bool] = mapped_column(Boolean, default=False)
-    registered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    last_keepalive: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    registered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_keepalive: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     channel_count: Mapped[int] = mapped_column(Integer, default=0)
     gb_version: Mapped[str | None] = mapped_column(String(8))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now)
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=_now, onupdate=_now
+        UtcDateTime(), default=_now, onupdate=_now
     )
 
 
@@ -212,9 +234,9 @@ class Channel(Base):
     resolution: Mapped[str | None] = mapped_column(String(64))
     rtsp_url: Mapped[str | None] = mapped_column(String(1000))
     extra: Mapped[dict[str, str] | None] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now)
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=_now, onupdate=_now
+        UtcDateTime(), default=_now, onupdate=_now
     )
 
 
@@ -242,7 +264,7 @@ class Event(Base):
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now, index=True)
     kind: Mapped[str] = mapped_column(String(64), index=True)
     subject: Mapped[str] = mapped_column(String(64))
     data: Mapped[dict[str, object] | None] = mapped_column(JSON)
@@ -264,8 +286,8 @@ class Patrol(Base):
     #: Seconds each page of the wall stays.
     interval: Mapped[int] = mapped_column(Integer, default=30)
     channel_ids: Mapped[list[str]] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now, onupdate=_now)
 
 
 # ---- access control (全程可控) ----------------------------------------------------------------
@@ -291,15 +313,15 @@ class AccessGrant(Base):
     selector: Mapped[dict[str, object] | None] = mapped_column(JSON)
     has_ids: Mapped[bool] = mapped_column(Boolean, default=False)
     actions: Mapped[list[str]] = mapped_column(JSON)
-    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
-    valid_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    valid_from: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now)
+    valid_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
     #: Approval grants may be limited to a number of uses (e.g. one export).
     max_uses: Mapped[int | None] = mapped_column(Integer)
     uses: Mapped[int] = mapped_column(Integer, default=0)
     reason: Mapped[str] = mapped_column(String(400), default="")
     created_by: Mapped[str] = mapped_column(String(64), default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     revoked_by: Mapped[str | None] = mapped_column(String(64))
     approval_id: Mapped[int | None] = mapped_column(Integer)
 
@@ -331,9 +353,9 @@ class ApprovalRequest(Base):
     max_uses: Mapped[int | None] = mapped_column(Integer)
     #: pending / approved / refused / withdrawn / lapsed
     status: Mapped[str] = mapped_column(String(16), default="pending")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     decided_by_id: Mapped[int | None] = mapped_column(Integer)
     decided_by: Mapped[str | None] = mapped_column(String(64))
     decision_note: Mapped[str | None] = mapped_column(String(1000))
@@ -350,11 +372,11 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(String(200))
     token_hash: Mapped[str] = mapped_column(String(64))
     scopes: Mapped[list[str]] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now)
     created_by: Mapped[str] = mapped_column(String(64), default="")
-    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class RevokedToken(Base):
@@ -363,7 +385,7 @@ class RevokedToken(Base):
     __tablename__ = "revoked_tokens"
     jti: Mapped[str] = mapped_column(String(32), primary_key=True)
     user_id: Mapped[int] = mapped_column(Integer)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
 
 
 class AuditRecord(Base):
@@ -381,7 +403,7 @@ class AuditRecord(Base):
     seq: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
     )
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
     actor_id: Mapped[int | None] = mapped_column(Integer)
     actor: Mapped[str] = mapped_column(String(64), default="")
     role: Mapped[str] = mapped_column(String(32), default="")
@@ -410,6 +432,6 @@ class AuditCheckpoint(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
     key_id: Mapped[str] = mapped_column(String(16))
     signature: Mapped[str] = mapped_column(String(128))

@@ -3,6 +3,7 @@ import { api, qs, setSession } from '../api/client';
 import { FormDialog } from '../components/Data';
 import { toast } from '../lib/toast';
 import type { Channel, Page } from '../api/types';
+import { AlarmBell } from '../components/Alarms';
 import { ApprovalHost, PurposeHost, Spinner, StatusDot, Toasts } from '../components/Common';
 import { fmtTime, localeStore, useLocale, useT } from '../i18n';
 import { resetPoints } from '../lib/points';
@@ -158,6 +159,7 @@ function TopBar() {
       </nav>
       <span className="grow" />
       {can(user, 'access.approve') && <PendingApprovals />}
+      {can(user, 'device.query') && <AlarmBell />}
       <ChannelSearch />
       <span className="clock mono" title={Intl.DateTimeFormat().resolvedOptions().timeZone}>{fmtTime(now)}</span>
       <button className="btn ghost small" onClick={() => localeStore.set(locale === 'zh' ? 'en' : 'zh')} data-testid="locale-switch">

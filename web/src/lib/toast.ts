@@ -2,7 +2,7 @@ import { createStore } from './store';
 
 export interface Toast {
   id: number;
-  kind: 'info' | 'ok' | 'error';
+  kind: 'info' | 'ok' | 'error' | 'warn';
   text: string;
 }
 

@@ -1,0 +1,121 @@
+// Alarms from the devices (报警): the duty operator hears of each one in a toast, sees the latest
+// under the bell in the top bar, and opens the camera with a click. What was seen is remembered
+// per browser; acknowledging and handling an alarm as an incident is for the platform to keep
+// (not built yet).
+
+import { useEffect, useRef, useState } from 'react';
+import { api } from '../api/client';
+import { fmtDateTime, useT } from '../i18n';
+import { pointsStore, type Pt } from '../lib/points';
+import { navigate } from '../lib/router';
+import { toast } from '../lib/toast';
+
+export interface AlarmEvent {
+  id: number;
+  at: string;
+  kind: string;
+  subject: string; // the channel (or device) that raised it
+  data: { description?: string | null; priority?: number | null; method?: number | null; device?: string } | null;
+}
+
+const SEEN_KEY = 'xl.alarmSeen';
+let names: { points: Pt[]; map: Map<string, string> } | null = null;
+
+/** A camera's name when the map has loaded it, else its ID. */
+function nameOf(id: string): string {
+  const pts = pointsStore.get().points;
+  if (!names || names.points !== pts) names = { points: pts, map: new Map(pts.map((p) => [p.id, p.name])) };
+  return names.map.get(id) ?? id;
+}
+
+export function AlarmBell() {
+  const t = useT();
+  const [items, setItems] = useState<AlarmEvent[]>([]);
+  const [seen, setSeen] = useState(() => Number(localStorage.getItem(SEEN_KEY) || 0));
+  const [open, setOpen] = useState(false);
+  const box = useRef<HTMLDivElement>(null);
+
+  const describe = (a: AlarmEvent) => {
+    const d = a.data ?? {};
+    const what = d.description || t(`alarm.method.${d.method ?? 7}`);
+    return `${nameOf(a.subject)} · ${what}`;
+  };
+
+  useEffect(() => {
+    let stop = false;
+    let newest = -1; // unknown until the first answer: what was there before is not announced
+    const poll = async () => {
+      try {
+        const r = await api<{ items: AlarmEvent[] }>('/events?kind=alarm&limit=30');
+        if (stop) return;
+        setItems(r.items);
+        if (newest >= 0) {
+          for (const a of r.items.filter((x) => x.id > newest).slice(0, 3).reverse()) {
+            toast(t('alarm.toast', { what: describe(a), p: a.data?.priority ?? '-' }), 'warn', 10000);
+          }
+        }
+        newest = Math.max(newest, r.items[0]?.id ?? 0);
+      } catch {
+        /* not reachable for a moment: the next poll tries again */
+      }
+    };
+    void poll();
+    const h = window.setInterval(poll, 10000);
+    return () => {
+      stop = true;
+      window.clearInterval(h);
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, []);
+
+  useEffect(() => {
+    if (!open) return;
+    const close = (e: MouseEvent) => box.current && !box.current.contains(e.target as Node) && setOpen(false);
+    window.addEventListener('mousedown', close);
+    return () => window.removeEventListener('mousedown', close);
+  }, [open]);
+
+  const markSeen = (id: number) => {
+    const v = Math.max(seen, id);
+    localStorage.setItem(SEEN_KEY, String(v));
+    setSeen(v);
+  };
+  const unseen = items.filter((a) => a.id > seen).length;
+
+  return (
+    <div className="alarm-bell" ref={box}>
+      <button className={`btn small ${unseen ? 'warn' : 'ghost'}`} onClick={() => setOpen(!open)} title={t('alarm.title')} data-testid="alarm-bell">
+        🔔 {unseen > 0 && <span className="count" data-testid="alarm-count">{unseen}</span>}
+      </button>
+      {open && (
+        <div className="alarm-panel" data-testid="alarm-panel">
+          <div className="row gap">
+            <b>{t('alarm.title')}</b>
+            <span className="grow" />
+            {unseen > 0 && (
+              <button className="btn small ghost" onClick={() => markSeen(items[0]?.id ?? 0)}>{t('alarm.allSeen')}</button>
+            )}
+          </div>
+          {items.length === 0 && <p className="muted small">{t('alarm.none')}</p>}
+          {items.map((a) => (
+            <button
+              key={a.id}
+              className={`alarm-item ${a.id > seen ? 'unseen' : ''}`}
+              onClick={() => {
+                markSeen(a.id);
+                setOpen(false);
+                navigate(`/app/channel/${a.subject}`);
+              }}
+              data-testid="alarm-item"
+            >
+              <b>{describe(a)}</b>
+              <div className="muted small">
+                {fmtDateTime(a.at)} · {t('alarm.priority', { p: a.data?.priority ?? '-' })}
+              </div>
+            </button>
+          ))}
+        </div>
+      )}
+    </div>
+  );
+}
