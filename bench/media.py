@@ -116,7 +116,7 @@ def _with_sei(au: bytes) -> bytes:
 
 def sender_main(
     clip: list[tuple[int, int, bytes, bool]],
-    port: int,
+    ports: list[int],
     streams: int,
     tcp: bool,
     go: Any,
@@ -142,7 +142,7 @@ def sender_main(
     socks: list[socket.socket] = []
     if tcp:
         for _ in range(streams):
-            s = socket.create_connection(("127.0.0.1", port))
+            s = socket.create_connection(("127.0.0.1", ports[0]))
             s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
             socks.append(s)
     else:
@@ -160,7 +160,7 @@ def sender_main(
     # A camera paces itself: when this process falls behind (it was not scheduled), a stream
     # resumes at 25 fps from now instead of bursting its backlog out at loopback speed.
     origin = [t0 + i / streams / FPS for i in range(streams)]
-    addr = ("127.0.0.1", port)
+    addrs = [("127.0.0.1", p) for p in ports]  # one shared port, or one per stream
     while heap and not stop.is_set():
         due, i, k = heapq.heappop(heap)
         delay = due - time.monotonic()
@@ -184,7 +184,7 @@ def sender_main(
             s = socks[i % len(socks)]
             for p in packets:
                 try:
-                    s.sendto(p, addr)
+                    s.sendto(p, addrs[i % len(addrs)])
                 except BlockingIOError:
                     pass
         sent[i] += len(packets)
@@ -370,7 +370,7 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
 
 
 def start_server(
-    tmp: Path, api_port: int, rtp_port: int, profile: str | None
+    tmp: Path, api_port: int, rtp_port: int, profile: str | None, port_range: tuple[int, int] | None = None
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -386,6 +386,8 @@ def start_server(
         "XUELIANG_MEDIA__IDLE_STOP_SECONDS": "600",
         "XUELIANG_LOG_LEVEL": "warning",
     }
+    if port_range is not None:
+        env["XUELIANG_MEDIA__RTP_PORT_RANGE"] = f"[{port_range[0]}, {port_range[1]}]"
     script = Path(sys.executable).with_name("xueliang")
     exe = [str(script), "serve"]
     if not script.exists():
@@ -442,7 +444,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     rtp_port = free_port(socket.SOCK_DGRAM)
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
-        proc = start_server(tmp, api_port, rtp_port, args.profile)
+        port_range = (args.dedicated, args.dedicated + args.streams + 50) if args.dedicated else None
+        proc = start_server(tmp, api_port, rtp_port, args.profile, port_range)
         base = f"http://127.0.0.1:{api_port}"
         ctx = mp.get_context("spawn")
         go, stop = ctx.Event(), ctx.Event()
@@ -457,15 +460,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 token = await login(api)
                 api.headers["Authorization"] = f"Bearer {token}"
                 transport = "tcp" if args.tcp else "udp"
+                ports: list[int] = []
                 for i in range(args.streams):
                     r = await api.post(
                         "/api/v1/media/rtp-receivers",
-                        json={"ssrc": SSRC_BASE + i, "transport": transport, "name": f"bench/{i}"},
+                        json={"ssrc": SSRC_BASE + i, "transport": transport, "name": f"bench/{i}",
+                              "dedicated": bool(args.dedicated) and not args.tcp},
                     )
                     r.raise_for_status()
+                    ports.append(int(r.json()["udp_port"]))
+                if not args.dedicated or args.tcp:
+                    ports = [rtp_port]
                 sender = ctx.Process(
                     target=sender_main,
-                    args=(clip, rtp_port, args.streams, args.tcp, go, stop, sent, late, bursts),
+                    args=(clip, ports, args.streams, args.tcp, go, stop, sent, late, bursts),
                     daemon=True,
                 )
                 sender.start()
@@ -593,6 +601,8 @@ def main() -> None:
         "--tcp", action="store_true", help="RTP over TCP (RFC 4571), one connection per stream"
     )
     ap.add_argument("--fmp4", action="store_true", help="fMP4 viewers instead of HTTP-FLV")
+    ap.add_argument("--dedicated", type=int, default=0, metavar="FIRST_PORT",
+                    help="a UDP port per stream from FIRST_PORT on (media.rtp_port_range) instead of the shared one")
     ap.add_argument("--profile", metavar="FILE", help="cProfile the server into FILE (pstats)")
     ap.add_argument("--join-samples", type=int, default=10)
     ap.add_argument("--json", action="store_true", help="also print the raw results as JSON")

@@ -438,3 +438,10 @@ def test_rtsp_camera_added_by_url_plays(server: LiveServer, admin: dict[str, str
         assert info["codec"].startswith("avc1.") and info["width"] == 320
     finally:
         camera.close()
+
+
+def test_a_port_of_its_own_needs_a_range(server: LiveServer, admin: dict[str, str]) -> None:
+    r = httpx.post(f"{server.base}/api/v1/media/rtp-receivers",
+                   json={"ssrc": 77, "name": "push/own", "dedicated": True}, headers=admin)
+    assert r.status_code == 503 and "port range" in r.text
+    assert server.hub.stream("push/own") is None  # nothing left half-open

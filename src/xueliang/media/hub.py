@@ -252,8 +252,10 @@ class MediaHub:
         latch: bool = False,
         peer: str | None = None,
         meta: dict[str, Any] | None = None,
+        dedicated: bool = False,
     ) -> RtpBinding:
-        """A binding on the shared RTP ports publishing what arrives as stream ``name``.
+        """A binding on the shared RTP ports publishing what arrives as stream ``name``
+        (``dedicated``: a UDP port of its own from ``media.rtp_port_range``).
 
         ``transport`` is informative (``udp`` or ``tcp``: both ports accept the SSRC). The
         stream is not stopped when idle; it ends on ``close(name)``, on
@@ -272,7 +274,7 @@ class MediaHub:
             handle=handle,
         )
         try:
-            binding = self.rtp.bind(ssrc, s, latch=latch, peer=peer)
+            binding = self.rtp.bind(ssrc, s, latch=latch, peer=peer, dedicated=dedicated)
         except Exception:
             s.handle = None
             s.end("bind failed")

@@ -385,6 +385,8 @@ class ReceiverIn(BaseModel):
     latch: bool = False
     #: Only latch on packets from this host.
     peer: str | None = None
+    #: A UDP port of its own (media.rtp_port_range) instead of the shared one.
+    dedicated: bool = False
 
     @field_validator("ssrc")
     @classmethod
@@ -407,14 +409,14 @@ async def open_rtp_receiver(
     ssrc = int(body.ssrc)
     name = body.name or f"rtp/{ssrc}"
     binding = hub.open_rtp_receiver(
-        name, ssrc, transport=body.transport, latch=body.latch, peer=body.peer
+        name, ssrc, transport=body.transport, latch=body.latch, peer=body.peer, dedicated=body.dedicated
     )
     return {
         "name": name,
         "ssrc": binding.ssrc,
         "transport": body.transport,
         "ip": hub.rtp.announce_ip,
-        "udp_port": hub.rtp.udp_port,
+        "udp_port": binding.port or hub.rtp.udp_port,
         "tcp_port": hub.rtp.tcp_port,
         "urls": {k: f"{PREFIX}/streams/{name}/live.{k}" for k in ("mp4", "flv", "m3u8", "ws")},
     }
