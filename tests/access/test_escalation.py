@@ -201,3 +201,31 @@ async def test_events_are_scoped_like_the_cameras_they_are_about(client: httpx.A
     city = await user(platform, "city", "operator")
     everything = {e["subject"] for e in (await client.get("/api/v1/events", headers=city)).json()["items"]}
     assert everything == {DEV_SCHOOL, DEV_HOSPITAL, SCHOOL, HOSPITAL, LOOKOUT}
+
+
+async def test_alarms_are_taken_once_by_who_may_see_them(client: httpx.AsyncClient, platform) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import insert, select
+
+    from xueliang.db.tables import Event
+
+    async with platform.sessions() as s, s.begin():
+        await s.execute(insert(Event), [
+            {"kind": "alarm", "subject": SCHOOL, "data": {"description": "区域入侵", "priority": 1}},
+            {"kind": "alarm", "subject": HOSPITAL, "data": {"description": "越线检测", "priority": 2}},
+            {"kind": "device.offline", "subject": SCHOOL, "data": {}},
+        ])
+        ids = {r.subject + r.kind: r.id for r in (await s.scalars(select(Event))).all()}
+    town = await user(platform, "town", "operator", division_code="340102001")
+    other = await user(platform, "town2", "operator", division_code="340102001")
+    school, hospital = ids[SCHOOL + "alarm"], ids[HOSPITAL + "alarm"]
+    # Another township's alarm is not there for this operator; events that are not alarms are not taken.
+    assert (await client.post(f"/api/v1/events/{hospital}/ack", json={}, headers=town)).status_code == 404
+    assert (await client.post(f"/api/v1/events/{ids[SCHOOL + 'device.offline']}/ack", json={},
+                              headers=town)).status_code == 404
+    r = await client.post(f"/api/v1/events/{school}/ack", json={"note": "已派人"}, headers=town)
+    assert r.status_code == 200 and r.json()["ack"]["by"] == "town" and r.json()["ack"]["note"] == "已派人"
+    # A second operator sees who took it, and taking it again changes nothing.
+    again = await client.post(f"/api/v1/events/{school}/ack", json={"note": "我也去"}, headers=other)
+    assert again.json()["ack"]["by"] == "town" and again.json()["ack"]["note"] == "已派人"
+    listed = (await client.get("/api/v1/events", params={"kind": "alarm"}, headers=other)).json()["items"]
+    assert [(e["subject"], e["ack"]["by"] if e["ack"] else None) for e in listed] == [(SCHOOL, "town")]

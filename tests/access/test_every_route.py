@@ -31,7 +31,7 @@ SELF_SERVICE = {
 VALUES = {
     "channel_id": SCHOOL, "device_id": "34010200001320000001", "code": "34", "unit_id": "1",
     "platform_id": "1", "user_id": "1", "grant_id": "1", "token_id": "1", "request_id": "1",
-    "name": "live/x", "resource": "init.mp4", "fmt": "csv", "ssrc": "1", "patrol_id": "1",
+    "name": "live/x", "resource": "init.mp4", "fmt": "csv", "ssrc": "1", "patrol_id": "1", "event_id": "1",
 }
 
 #: Routes that authorize inside (after loading the resource) need a body that validates.

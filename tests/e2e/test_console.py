@@ -534,7 +534,12 @@ def test_an_alarm_reaches_the_duty_operator(page: Any, demo: Demo) -> None:
     page.locator(".toast.warn", has_text="区域入侵").wait_for(timeout=20000)
     page.locator("[data-testid=alarm-count]").wait_for()
     page.click("[data-testid=alarm-bell]")
-    page.locator("[data-testid=alarm-item]", has_text="区域入侵").first.click()
+    item = page.locator("[data-testid=alarm-item]", has_text="区域入侵").first
+    item.locator("[data-testid=alarm-take]").click()  # taken: the other operators see by whom
+    item.locator("[data-testid=alarm-taken]", has_text="duty").wait_for()
+    taken = [e for e in demo.api("/events?kind=alarm", user="admin")["items"] if e["subject"] == c["id"]]
+    assert taken and taken[0]["ack"]["by"] == "duty"
+    item.locator(".alarm-open").click()
     page.wait_for_url(f"**/app/channel/{c['id']}")
 
 

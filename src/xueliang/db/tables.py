@@ -270,6 +270,19 @@ class Event(Base):
     data: Mapped[dict[str, object] | None] = mapped_column(JSON)
 
 
+class AlarmAck(Base):
+    """Someone on duty took an alarm (确认): the other operators see it is being handled."""
+
+    __tablename__ = "alarm_acks"
+    event_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), ForeignKey("events.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    username: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now)
+    note: Mapped[str] = mapped_column(String(400), default="")
+
+
 class Patrol(Base):
     """轮巡: a named round of cameras the video wall cycles through, page by page. Kept by the
     platform so that the next duty shift finds it; ``shared`` ones are seen by every user of the

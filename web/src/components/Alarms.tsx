@@ -1,7 +1,7 @@
 // Alarms from the devices (报警): the duty operator hears of each one in a toast, sees the latest
-// under the bell in the top bar, and opens the camera with a click. What was seen is remembered
-// per browser; acknowledging and handling an alarm as an incident is for the platform to keep
-// (not built yet).
+// under the bell in the top bar, opens the camera with a click, and takes an alarm (确认) so the
+// other operators see who handles it. The bell counts the alarms nobody has taken yet. Handling
+// an alarm as an incident (dispatch, outcome) is not built yet.
 
 import { useEffect, useRef, useState } from 'react';
 import { api } from '../api/client';
@@ -16,9 +16,9 @@ export interface AlarmEvent {
   kind: string;
   subject: string; // the channel (or device) that raised it
   data: { description?: string | null; priority?: number | null; method?: number | null; device?: string } | null;
+  ack?: { by: string; at: string; note: string } | null;
 }
 
-const SEEN_KEY = 'xl.alarmSeen';
 let names: { points: Pt[]; map: Map<string, string> } | null = null;
 
 /** A camera's name when the map has loaded it, else its ID. */
@@ -31,7 +31,6 @@ function nameOf(id: string): string {
 export function AlarmBell() {
   const t = useT();
   const [items, setItems] = useState<AlarmEvent[]>([]);
-  const [seen, setSeen] = useState(() => Number(localStorage.getItem(SEEN_KEY) || 0));
   const [open, setOpen] = useState(false);
   const box = useRef<HTMLDivElement>(null);
 
@@ -41,6 +40,7 @@ export function AlarmBell() {
     return `${nameOf(a.subject)} · ${what}`;
   };
 
+  const refresh = useRef<() => Promise<void>>(async () => undefined);
   useEffect(() => {
     let stop = false;
     let newest = -1; // unknown until the first answer: what was there before is not announced
@@ -59,6 +59,7 @@ export function AlarmBell() {
         /* not reachable for a moment: the next poll tries again */
       }
     };
+    refresh.current = poll;
     void poll();
     const h = window.setInterval(poll, 10000);
     return () => {
@@ -75,12 +76,15 @@ export function AlarmBell() {
     return () => window.removeEventListener('mousedown', close);
   }, [open]);
 
-  const markSeen = (id: number) => {
-    const v = Math.max(seen, id);
-    localStorage.setItem(SEEN_KEY, String(v));
-    setSeen(v);
+  const take = async (a: AlarmEvent) => {
+    try {
+      await api(`/events/${a.id}/ack`, { method: 'POST', body: {} });
+    } catch (e) {
+      toast(e instanceof Error ? e.message : String(e), 'error');
+    }
+    await refresh.current();
   };
-  const unseen = items.filter((a) => a.id > seen).length;
+  const unseen = items.filter((a) => !a.ack).length;
 
   return (
     <div className="alarm-bell" ref={box}>
@@ -92,27 +96,29 @@ export function AlarmBell() {
           <div className="row gap">
             <b>{t('alarm.title')}</b>
             <span className="grow" />
-            {unseen > 0 && (
-              <button className="btn small ghost" onClick={() => markSeen(items[0]?.id ?? 0)}>{t('alarm.allSeen')}</button>
-            )}
+            <span className="muted small">{t('alarm.open', { n: unseen })}</span>
           </div>
           {items.length === 0 && <p className="muted small">{t('alarm.none')}</p>}
           {items.map((a) => (
-            <button
-              key={a.id}
-              className={`alarm-item ${a.id > seen ? 'unseen' : ''}`}
-              onClick={() => {
-                markSeen(a.id);
-                setOpen(false);
-                navigate(`/app/channel/${a.subject}`);
-              }}
-              data-testid="alarm-item"
-            >
-              <b>{describe(a)}</b>
-              <div className="muted small">
-                {fmtDateTime(a.at)} · {t('alarm.priority', { p: a.data?.priority ?? '-' })}
-              </div>
-            </button>
+            <div key={a.id} className={`alarm-item ${a.ack ? '' : 'unseen'}`} data-testid="alarm-item">
+              <button
+                className="alarm-open"
+                onClick={() => {
+                  setOpen(false);
+                  navigate(`/app/channel/${a.subject}`);
+                }}
+              >
+                <b>{describe(a)}</b>
+                <div className="muted small">
+                  {fmtDateTime(a.at)} · {t('alarm.priority', { p: a.data?.priority ?? '-' })}
+                </div>
+              </button>
+              {a.ack ? (
+                <span className="muted small" data-testid="alarm-taken">{t('alarm.taken', { by: a.ack.by, at: fmtDateTime(a.ack.at) })}</span>
+              ) : (
+                <button className="btn small warn" onClick={() => void take(a)} data-testid="alarm-take">{t('alarm.take')}</button>
+              )}
+            </div>
           ))}
         </div>
       )}

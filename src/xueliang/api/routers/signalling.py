@@ -8,7 +8,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
+from xueliang.access import context
 from xueliang.access.policy import Action, authorize
 from xueliang.api.deps import (
     DeviceController,
@@ -19,8 +21,8 @@ from xueliang.api.deps import (
     SignallingManager,
 )
 from xueliang.app import Platform
-from xueliang.db.tables import Event
-from xueliang.errors import Invalid, Unavailable
+from xueliang.db.tables import AlarmAck, Event
+from xueliang.errors import Invalid, NotFound, Unavailable
 from xueliang.gb28181.ptz import PtzCommand
 
 router = APIRouter(tags=["signalling"])
@@ -179,5 +181,42 @@ async def list_events(platform: PlatformDep, p: DeviceQuerier, kind: str | None 
         stmt = stmt.where(Event.id < before)
     async with platform.sessions() as s:
         rows = list((await s.scalars(stmt.order_by(Event.id.desc()).limit(limit))).all())
-    return {"items": [{"id": r.id, "at": r.at, "kind": r.kind, "subject": r.subject, "data": r.data} for r in rows],
+        alarm_ids = [r.id for r in rows if r.kind == "alarm"]
+        acks = {a.event_id: a for a in (await s.scalars(select(AlarmAck).where(AlarmAck.event_id.in_(alarm_ids))))
+                } if alarm_ids else {}
+    return {"items": [{"id": r.id, "at": r.at, "kind": r.kind, "subject": r.subject, "data": r.data,
+                       **({"ack": _ack(acks.get(r.id))} if r.kind == "alarm" else {})} for r in rows],
             "next_before": rows[-1].id if len(rows) == limit else None}
+
+
+def _ack(a: AlarmAck | None) -> dict[str, Any] | None:
+    return None if a is None else {"by": a.username, "at": a.at, "note": a.note}
+
+
+class AckIn(BaseModel):
+    note: str = Field(default="", max_length=400)
+
+
+@router.post("/events/{event_id}/ack")
+async def acknowledge_alarm(event_id: int, body: AckIn, platform: PlatformDep, p: DeviceQuerier) -> dict[str, Any]:
+    """Take an alarm (确认): the other operators see who handles it. Once: a second
+    acknowledgement answers with the first."""
+    from xueliang.access.resources import events_seen
+
+    async with platform.sessions() as s:
+        ev = await s.scalar(select(Event).where(Event.id == event_id, Event.kind == "alarm", *events_seen(p)))
+        if ev is None:
+            raise NotFound(f"alarm {event_id} not found")
+        ack = await s.get(AlarmAck, event_id)
+    if ack is None:
+        try:
+            async with platform.sessions() as s, s.begin():
+                ack = AlarmAck(event_id=event_id, user_id=p.user_id, username=p.username, note=body.note.strip())
+                s.add(ack)
+        except IntegrityError:  # another operator took it in the same moment: theirs stands
+            async with platform.sessions() as s:
+                ack = await s.get(AlarmAck, event_id)
+    ctx = context.current()
+    if ctx is not None:
+        ctx.describe("alarm.ack", "event", event_id, subject=ev.subject)
+    return {"id": event_id, "ack": _ack(ack)}
