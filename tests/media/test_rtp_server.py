@@ -15,6 +15,8 @@ from xueliang.config import MediaConfig
 from xueliang.errors import Unavailable
 from xueliang.media.frame import Frame
 from xueliang.media.hub import MediaHub
+from xueliang.media.ps_mux import PsMuxer
+from xueliang.media.rtp import RtpPacketizer
 from xueliang.media.rtp_server import RtpServer
 from xueliang.media.stream import Stream
 
@@ -93,7 +95,18 @@ async def test_loss_is_counted_and_damaged_frames_are_dropped(hub: MediaHub) -> 
     clip = ps_clip()
     s = hub.publish("rtp/lossy", kind="rtp")
     hub.rtp.bind(77, s)
-    pusher = RtpPusher(hub.rtp.udp_port, 77, clip, fps=250, loops=2, drop=lambda n: n % 40 == 20)
+    # Lose a packet inside frames of several packets (the second one), so the frame was under
+    # way when the gap came: whichever packet a fixed stride hits depends on the encoder's frame
+    # sizes, and a lost one-packet frame never reaches the demuxer at all.
+    counter, muxer = RtpPacketizer(77), PsMuxer()
+    sizes = [len(counter.packetize(muxer.mux(f), 0)) for f in clip]
+    targets, n = set(), 0
+    for loop in range(2):
+        for k, size in enumerate(sizes):
+            if size >= 2 and k % 10 == 3 + loop:  # a few frames per loop: a loss of a few %
+                targets.add(n + 1)
+            n += size
+    pusher = RtpPusher(hub.rtp.udp_port, 77, clip, fps=250, loops=2, drop=targets.__contains__)
     await run(pusher)
     assert pusher.dropped_packets > 3
     assert s.lost == pusher.dropped_packets
