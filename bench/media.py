@@ -468,9 +468,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                               "dedicated": bool(args.dedicated) and not args.tcp},
                     )
                     r.raise_for_status()
-                    ports.append(int(r.json()["udp_port"]))
-                if not args.dedicated or args.tcp:
-                    ports = [rtp_port]
+                    ports.append(int(r.json()["udp_port"]))  # the shared port unless dedicated
                 sender = ctx.Process(
                     target=sender_main,
                     args=(clip, ports, args.streams, args.tcp, go, stop, sent, late, bursts),

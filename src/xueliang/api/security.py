@@ -143,7 +143,6 @@ class SecurityMiddleware:
         try:
             await self.app(scope, receive, wrapped)
         except Exception:
-            self._settle_uses(ctx, False)
             if is_api and not recorded:
                 recorded = True
                 self._record(scope, ctx, 500)

@@ -10,6 +10,7 @@ may watch.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,47 +46,50 @@ class PatrolService:
     async def visible(self, p: Principal) -> list[dict[str, Any]]:
         async with self.sessions() as s:
             rows = list((await s.scalars(select(Patrol).where(self._seen_by(p)).order_by(Patrol.name, Patrol.id))).all())
-            return [await self._describe(s, p, r) for r in rows]
+            cameras = await self._cameras(s, p, {c for r in rows for c in r.channel_ids or []})  # one query for all
+            return [self._describe(p, r, cameras) for r in rows]
 
     async def get(self, p: Principal, patrol_id: int) -> dict[str, Any]:
         async with self.sessions() as s:
-            row = await s.scalar(select(Patrol).where(Patrol.id == patrol_id, self._seen_by(p)))
-            if row is None:
-                raise NotFound(f"patrol {patrol_id} not found")
-            return await self._describe(s, p, row)
+            row = await self._find(s, p, patrol_id)
+            return self._describe(p, row, await self._cameras(s, p, row.channel_ids or []))
 
     async def create(self, p: Principal, body: PatrolIn) -> dict[str, Any]:
         async with self.sessions() as s, s.begin():
-            ids = await self._check(s, p, body)
+            ids, cameras = await self._check(s, p, body)
             row = Patrol(name=body.name.strip(), owner_id=p.user_id, department=p.department, shared=body.shared,
                          layout=body.layout, interval=body.interval, channel_ids=ids)
             s.add(row)
             await s.flush()
-            return await self._describe(s, p, row)
+            return self._describe(p, row, cameras)
 
     async def update(self, p: Principal, patrol_id: int, body: PatrolIn) -> dict[str, Any]:
         async with self.sessions() as s, s.begin():
             row = await self._own(s, p, patrol_id)
-            ids = await self._check(s, p, body)
+            ids, cameras = await self._check(s, p, body)
             row.name, row.layout, row.interval, row.shared = body.name.strip(), body.layout, body.interval, body.shared
             row.channel_ids = ids
             await s.flush()
-            return await self._describe(s, p, row)
+            return self._describe(p, row, cameras)
 
     async def delete(self, p: Principal, patrol_id: int) -> None:
         async with self.sessions() as s, s.begin():
             await s.delete(await self._own(s, p, patrol_id))
 
     # ---- inside ---------------------------------------------------------------------------
-    async def _own(self, s: AsyncSession, p: Principal, patrol_id: int) -> Patrol:
+    async def _find(self, s: AsyncSession, p: Principal, patrol_id: int) -> Patrol:
         row = await s.scalar(select(Patrol).where(Patrol.id == patrol_id, self._seen_by(p)))
         if row is None:
             raise NotFound(f"patrol {patrol_id} not found")
+        return row
+
+    async def _own(self, s: AsyncSession, p: Principal, patrol_id: int) -> Patrol:
+        row = await self._find(s, p, patrol_id)
         if row.owner_id != p.user_id and p.role != "administrator":
             raise Forbidden(f"patrol {patrol_id} belongs to another user: only they change it")
         return row
 
-    async def _check(self, s: AsyncSession, p: Principal, body: PatrolIn) -> list[str]:
+    async def _check(self, s: AsyncSession, p: Principal, body: PatrolIn) -> tuple[list[str], dict[str, Any]]:
         if not body.name.strip():
             raise Invalid("a patrol needs a name")
         if body.layout not in LAYOUTS:
@@ -95,19 +99,27 @@ class PatrolService:
         ids = list(dict.fromkeys(body.channel_ids))  # in order, once each
         if len(ids) > MAX_CHANNELS:
             raise Invalid(f"a patrol holds at most {MAX_CHANNELS} cameras")
-        seen = set((await s.scalars(select(Channel.id).where(
-            Channel.id.in_(ids), *scope_conditions(p, Action.LIVE_VIEW)))).all()) if ids else set()
-        missing = [c for c in ids if c not in seen]
+        cameras = await self._cameras(s, p, ids)
+        missing = [c for c in ids if c not in cameras]
         if missing:
             raise Invalid(f"not cameras you may watch: {', '.join(missing[:5])}"
                           + (f" and {len(missing) - 5} more" if len(missing) > 5 else ""))
-        return ids
+        return ids, cameras
 
-    async def _describe(self, s: AsyncSession, p: Principal, row: Patrol) -> dict[str, Any]:
+    @staticmethod
+    async def _cameras(s: AsyncSession, p: Principal, ids: Iterable[str]) -> dict[str, Any]:
+        """Of these channels, those ``p`` may watch, by ID."""
+        ids = list(ids)
+        found: dict[str, Any] = {}
+        for i in range(0, len(ids), 1000):  # within every driver's limit of bound parameters
+            rows = await s.execute(select(Channel.id, Channel.name, Channel.status, Channel.ptz_type).where(
+                Channel.id.in_(ids[i:i + 1000]), *scope_conditions(p, Action.LIVE_VIEW)))
+            found.update((c.id, c) for c in rows.all())
+        return found
+
+    @staticmethod
+    def _describe(p: Principal, row: Patrol, found: dict[str, Any]) -> dict[str, Any]:
         ids = list(row.channel_ids or [])
-        found = {c.id: c for c in (await s.execute(
-            select(Channel.id, Channel.name, Channel.status, Channel.ptz_type).where(
-                Channel.id.in_(ids), *scope_conditions(p, Action.LIVE_VIEW)))).all()} if ids else {}
         return {
             "id": row.id, "name": row.name, "layout": row.layout, "interval": row.interval, "shared": row.shared,
             "mine": row.owner_id == p.user_id, "department": row.department,

@@ -33,8 +33,9 @@ class UtcDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
-        if isinstance(value, datetime) and value.tzinfo is not None:
-            return value.astimezone(UTC)  # SQLite stores the fields as given: make them UTC's
+        if isinstance(value, datetime):
+            # SQLite stores the fields as given: make them UTC's. A naive time is taken as UTC.
+            return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
         return value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:

@@ -40,9 +40,8 @@ async def channel_points(platform: PlatformDep, p: RegistryReader, division: str
     cols = [getattr(Channel, c) for c in POINT_FIELDS]
     stmt = select(*cols).where(*channel_conditions(f), *scope_conditions(p), Channel.longitude.is_not(None),
                                Channel.latitude.is_not(None))
-    if changed_after is not None:
-        since = changed_after if changed_after.tzinfo else changed_after.replace(tzinfo=UTC)
-        stmt = stmt.where(Channel.updated_at > since)
+    if changed_after is not None:  # a time without a zone is UTC (db.tables.UtcDateTime)
+        stmt = stmt.where(Channel.updated_at > changed_after)
     if after:
         stmt = stmt.where(Channel.id > after)
     stmt = stmt.order_by(Channel.id).limit(limit + 1)

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from xueliang.access import context
 from xueliang.access.policy import Action, authorize
+from xueliang.access.resources import events_seen
 from xueliang.api.deps import (
     DeviceController,
     DeviceQuerier,
@@ -170,8 +171,6 @@ async def list_events(platform: PlatformDep, p: DeviceQuerier, kind: str | None 
                       before: int | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
     """Device online/offline, alarms, catalog and stream events, newest first; a scoped user
     sees the events of the devices and cameras in its scope."""
-    from xueliang.access.resources import events_seen
-
     stmt = select(Event).where(*events_seen(p))
     if kind:
         stmt = stmt.where(Event.kind.like(kind.replace("*", "%")))
@@ -201,8 +200,6 @@ class AckIn(BaseModel):
 async def acknowledge_alarm(event_id: int, body: AckIn, platform: PlatformDep, p: DeviceQuerier) -> dict[str, Any]:
     """Take an alarm (确认): the other operators see who handles it. Once: a second
     acknowledgement answers with the first."""
-    from xueliang.access.resources import events_seen
-
     async with platform.sessions() as s:
         ev = await s.scalar(select(Event).where(Event.id == event_id, Event.kind == "alarm", *events_seen(p)))
         if ev is None:

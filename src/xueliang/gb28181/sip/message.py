@@ -355,11 +355,7 @@ class Headers:
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """Value of the first header line called `name` (unsplit), or `default`."""
-        first = self._first
-        if first is None:
-            first = self._index()
-        pair = _EXACT.get(name)
-        return first.get(pair[0] if pair is not None else _key(name), default)
+        return self._index().get(_key(name), default)
 
     def get_first(self, name: str) -> str | None:
         """First element of a list header (e.g. the top Via), or the first value otherwise."""
@@ -715,7 +711,7 @@ def _parse(data: bytes) -> SipRequest | SipResponse:
             pair = _key_and_name(name)
         items.append((pair[0], pair[1], value.strip(" \t\r")))
 
-    firsts = {k: v for k, _, v in reversed(items)}
+    firsts = message.headers._index()
     for required in _REQUIRED:
         if required not in firsts:
             raise SipParseError(f"Missing {_BY_LOWER[required][1]} header")
@@ -724,7 +720,6 @@ def _parse(data: bytes) -> SipRequest | SipResponse:
     if isinstance(message, SipRequest) and cseq_method != message.method:
         raise SipParseError("CSeq method does not match the request method")
 
-    message.headers._first = firsts
     body = data[body_start:]
     clen = firsts.get("content-length")
     if clen is not None:
