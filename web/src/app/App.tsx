@@ -10,6 +10,7 @@ import { resetPoints } from '../lib/points';
 import { Link, match, navigate, useLocation } from '../lib/router';
 import { can, logout, refreshMe, useUser } from '../lib/session';
 import { useStore } from '../lib/store';
+import { usePolling } from '../lib/poll';
 import { patrolRun, stopPatrol } from '../lib/wall';
 import LoginPage from '../pages/LoginPage';
 
@@ -107,22 +108,10 @@ function NotFound() {
 function PendingApprovals() {
   const t = useT();
   const [n, setN] = useState(0);
-  useEffect(() => {
-    let stop = false;
-    const check = () =>
-      api<unknown>('/approvals?box=todo')
-        .then((r) => {
-          const items = Array.isArray(r) ? r : ((r as { items?: unknown[] }).items ?? []);
-          if (!stop) setN(items.length);
-        })
-        .catch(() => undefined);
-    void check();
-    const h = window.setInterval(check, 30000);
-    return () => {
-      stop = true;
-      window.clearInterval(h);
-    };
-  }, []);
+  usePolling(async (alive) => {
+    const todo = await api<unknown[]>('/approvals?box=todo');
+    if (alive()) setN(todo.length);
+  }, 30000);
   if (!n) return null;
   return (
     <Link to="/app/admin/approvals" className="btn small warn">

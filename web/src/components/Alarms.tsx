@@ -7,8 +7,9 @@ import { useEffect, useRef, useState } from 'react';
 import { api } from '../api/client';
 import { fmtDateTime, useT } from '../i18n';
 import { pointsStore, type Pt } from '../lib/points';
+import { usePolling } from '../lib/poll';
 import { navigate } from '../lib/router';
-import { toast } from '../lib/toast';
+import { errorText, toast } from '../lib/toast';
 
 export interface AlarmEvent {
   id: number;
@@ -40,34 +41,18 @@ export function AlarmBell() {
     return `${nameOf(a.subject)} · ${what}`;
   };
 
-  const refresh = useRef<() => Promise<void>>(async () => undefined);
-  useEffect(() => {
-    let stop = false;
-    let newest = -1; // unknown until the first answer: what was there before is not announced
-    const poll = async () => {
-      try {
-        const r = await api<{ items: AlarmEvent[] }>('/events?kind=alarm&limit=30');
-        if (stop) return;
-        setItems(r.items);
-        if (newest >= 0) {
-          for (const a of r.items.filter((x) => x.id > newest).slice(0, 3).reverse()) {
-            toast(t('alarm.toast', { what: describe(a), p: a.data?.priority ?? '-' }), 'warn', 10000);
-          }
-        }
-        newest = Math.max(newest, r.items[0]?.id ?? 0);
-      } catch {
-        /* not reachable for a moment: the next poll tries again */
+  const newest = useRef(-1); // unknown until the first answer: what was there before is not announced
+  const refresh = usePolling(async (alive) => {
+    const r = await api<{ items: AlarmEvent[] }>('/events?kind=alarm&limit=30');
+    if (!alive()) return;
+    setItems(r.items);
+    if (newest.current >= 0) {
+      for (const a of r.items.filter((x) => x.id > newest.current).slice(0, 3).reverse()) {
+        toast(t('alarm.toast', { what: describe(a), p: a.data?.priority ?? '-' }), 'warn', 10000);
       }
-    };
-    refresh.current = poll;
-    void poll();
-    const h = window.setInterval(poll, 10000);
-    return () => {
-      stop = true;
-      window.clearInterval(h);
-    };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, []);
+    }
+    newest.current = Math.max(newest.current, r.items[0]?.id ?? 0);
+  }, 10000);
 
   useEffect(() => {
     if (!open) return;
@@ -80,9 +65,9 @@ export function AlarmBell() {
     try {
       await api(`/events/${a.id}/ack`, { method: 'POST', body: {} });
     } catch (e) {
-      toast(e instanceof Error ? e.message : String(e), 'error');
+      toast(errorText(e), 'error');
     }
-    await refresh.current();
+    await refresh();
   };
   const unseen = items.filter((a) => !a.ack).length;
 

@@ -2,7 +2,7 @@ import { useEffect, useState, type ReactNode } from 'react';
 import { api, ApiError, setApprovalAsker, setPurposeAsker, type Problem, type Purpose } from '../api/client';
 import { useT } from '../i18n';
 import { useStore } from '../lib/store';
-import { toasts } from '../lib/toast';
+import { errorText, toasts } from '../lib/toast';
 import { Icon } from './Icon';
 
 export function Modal(props: { title: ReactNode; onClose: () => void; children: ReactNode; wide?: boolean; footer?: ReactNode }) {
@@ -61,7 +61,7 @@ export function ErrorBox({ error }: { error: unknown }) {
   if (error instanceof ApiError && error.status === 403) return <Refusal detail={error.message} />;
   return (
     <div className="error-box" role="alert">
-      <b>{t('common.error')}</b> {error instanceof Error ? error.message : String(error)}
+      <b>{t('common.error')}</b> {errorText(error)}
     </div>
   );
 }

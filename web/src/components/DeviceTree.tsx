@@ -3,6 +3,7 @@ import { allPages, api, ApiError, qs } from '../api/client';
 import type { Channel, Device, Division, Page, Statistics, Unit } from '../api/types';
 import { useT } from '../i18n';
 import { useUser } from '../lib/session';
+import { errorText } from '../lib/toast';
 import { StatusDot } from './Common';
 
 export const DRAG_TYPE = 'application/x-xueliang-channel';
@@ -93,7 +94,7 @@ export function DeviceTree({ onSelect, onOpen, selectedId, refreshSeconds = 20 }
           data-testid="tree-search"
         />
       </div>
-      {error ? <div className="error-box small">{error instanceof Error ? error.message : String(error)}</div> : null}
+      {error ? <div className="error-box small">{errorText(error)}</div> : null}
       <div className="tree-body">
         {results ? (
           <div className="tree-results" data-testid="tree-results">

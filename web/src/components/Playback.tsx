@@ -2,7 +2,7 @@ import { useEffect, useMemo, useRef, useState, type MouseEvent } from 'react';
 import { api, API, ApiError, qs, raw, saveBlob, type Purpose } from '../api/client';
 import { streamPath } from '../media/token';
 import { fmtDateTime, fmtTime, useT } from '../i18n';
-import { toast } from '../lib/toast';
+import { errorText, toast } from '../lib/toast';
 import { Icon } from './Icon';
 
 export interface Recording {
@@ -92,7 +92,7 @@ export function PlaybackPanel({ channelId, name, stream, from, video, onPlay, on
         setMsg(e.message);
       } else {
         setState('error');
-        setMsg(e instanceof Error ? e.message : String(e));
+        setMsg(errorText(e));
       }
     }
   }
@@ -137,7 +137,7 @@ export function PlaybackPanel({ channelId, name, stream, from, video, onPlay, on
       onPlay(r.stream, start, to);
     } catch (e) {
       if (e instanceof ApiError && e.missing) toast(t('playback.unavailable'), 'error');
-      else toast(e instanceof Error ? e.message : String(e), 'error');
+      else toast(errorText(e), 'error');
     }
   }
 
@@ -157,7 +157,7 @@ export function PlaybackPanel({ channelId, name, stream, from, video, onPlay, on
       }
       return true;
     } catch (e) {
-      toast(e instanceof ApiError && e.missing ? t('playback.controlUnavailable') : e instanceof Error ? e.message : String(e), 'error');
+      toast(e instanceof ApiError && e.missing ? t('playback.controlUnavailable') : errorText(e), 'error');
       return false;
     }
   }
@@ -177,7 +177,7 @@ export function PlaybackPanel({ channelId, name, stream, from, video, onPlay, on
       saveBlob(new Blob([blob], { type: 'video/mp4' }), label);
       toast(t('playback.downloaded', { name: label, mb: (blob.size / 1e6).toFixed(1) }), 'ok');
     } catch (e) {
-      toast(e instanceof ApiError && e.missing && e.message === 'Not Found' ? t('playback.downloadUnavailable') : e instanceof Error ? e.message : String(e), 'error', 7000);
+      toast(e instanceof ApiError && e.missing && e.message === 'Not Found' ? t('playback.downloadUnavailable') : errorText(e), 'error', 7000);
     }
   }
 

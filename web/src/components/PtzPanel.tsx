@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from 'react';
 import { api, ApiError, type Purpose } from '../api/client';
 import { useT } from '../i18n';
+import { errorText } from '../lib/toast';
 
 interface PtzBody {
   action: string;
@@ -54,7 +55,7 @@ export function PtzPanel({ channelId, name, ptzType }: { channelId: string; name
     } catch (e) {
       if (e instanceof ApiError && e.missing && e.message === 'Not Found') setAnswer({ kind: 'na', text: t('ptz.unavailable') });
       else if (e instanceof ApiError && e.refused) setAnswer({ kind: 'refused', text: `${t('refusal.title')}: ${e.message}` });
-      else setAnswer({ kind: 'error', text: e instanceof Error ? e.message : String(e) });
+      else setAnswer({ kind: 'error', text: errorText(e) });
       return false;
     }
   }

@@ -15,6 +15,11 @@ export function toast(text: string, kind: Toast['kind'] = 'info', ms = 4000): vo
   window.setTimeout(() => toasts.set((l) => l.filter((x) => x.id !== id)), ms);
 }
 
+/** What to tell a person about a failure (an API problem's detail, or whatever was thrown). */
+export function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
 export function toastError(e: unknown): void {
-  toast(e instanceof Error ? e.message : String(e), 'error', 6000);
+  toast(errorText(e), 'error', 6000);
 }

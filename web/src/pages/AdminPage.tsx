@@ -8,7 +8,7 @@ import { FormDialog, ListError, Pager, Table, usePaged, type Field } from '../co
 import { fmtDateTime, useT, type T } from '../i18n';
 import { Link, navigate, useLocation } from '../lib/router';
 import { can, useUser } from '../lib/session';
-import { toast, toastError } from '../lib/toast';
+import { errorText, toast, toastError } from '../lib/toast';
 import { Icon } from '../components/Icon';
 
 const TABS = [
@@ -531,7 +531,7 @@ async function upload(path: string, file: File, fields: Record<string, string | 
     return (await res.json()) as ImportReport;
   } catch (e) {
     if (e instanceof ApiError && e.status === 422 && Array.isArray((e.problem as unknown as ImportReport).problems)) return e.problem as unknown as ImportReport;
-    return { ok: false, rows: 0, created: 0, updated: 0, unchanged: 0, new_units: [], problems: [{ row: null, column: null, value: null, reason: e instanceof Error ? e.message : String(e) }], warnings: [], file: file.name };
+    return { ok: false, rows: 0, created: 0, updated: 0, unchanged: 0, new_units: [], problems: [{ row: null, column: null, value: null, reason: errorText(e) }], warnings: [], file: file.name };
   }
 }
 

@@ -13,7 +13,7 @@ import { loadPoints, overallStatistics, pointsStore, pollChanges, refreshStatuse
 import { navigate, useLocation } from '../lib/router';
 import { can, useUser } from '../lib/session';
 import { useStore } from '../lib/store';
-import { toast } from '../lib/toast';
+import { errorText, toast } from '../lib/toast';
 import { openOnWall } from '../lib/wall';
 import { Icon } from '../components/Icon';
 
@@ -444,7 +444,7 @@ export default function MapPage() {
         res = { lon, lat, radius, high: conv(r.high), building: conv(r.building), street: conv(r.street), source: 'server' };
       }
     } catch (e) {
-      if (!(e instanceof ApiError && (e.status === 404 || e.status === 405 || e.status === 422))) toast(e instanceof Error ? e.message : String(e), 'error');
+      if (!(e instanceof ApiError && (e.status === 404 || e.status === 405 || e.status === 422))) toast(errorText(e), 'error');
     }
     if (!res) res = nearLocal(pointsStore.get().points, lon, lat, radius);
     setNear(res);

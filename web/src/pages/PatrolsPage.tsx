@@ -5,16 +5,14 @@ import { DeviceTree, DRAG_TYPE } from '../components/DeviceTree';
 import { useT } from '../i18n';
 import { navigate } from '../lib/router';
 import { useStore } from '../lib/store';
-import { toast } from '../lib/toast';
+import { errorText, toast } from '../lib/toast';
 import { deletePatrol, LAYOUTS, loadPatrols, patrolRun, patrols, patrolsError, savePatrol, startPatrol, stopPatrol, type Layout, type Patrol } from '../lib/wall';
 
 function blank(): Patrol {
   return { id: null, name: '', layout: 4, interval: 30, channels: [], shared: false, mine: true, hidden: 0 };
 }
 
-function errorText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
+
 
 export default function PatrolsPage() {
   const t = useT();

@@ -12,7 +12,7 @@ import { frameOf } from '../media/mse';
 import { navigate } from '../lib/router';
 import { can, useUser } from '../lib/session';
 import { useStore } from '../lib/store';
-import { toast } from '../lib/toast';
+import { errorText, toast } from '../lib/toast';
 import { Icon } from '../components/Icon';
 import {
   clearWall,
@@ -78,7 +78,7 @@ export default function WallPage() {
         toast(e.message, 'error');
         return;
       }
-      if (!(e instanceof ApiError && e.missing)) why = e instanceof Error ? e.message : String(e);
+      if (!(e instanceof ApiError && e.missing)) why = errorText(e);
     }
     if (!blob) {
       // no snapshot from the platform: take the frame the tile shows
