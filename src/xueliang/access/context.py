@@ -72,6 +72,13 @@ def current() -> RequestContext | None:
     return _current.get()
 
 
+def describe(event: str, resource_type: str = "", resource_id: object = "", **detail: Any) -> None:
+    """Name what the current request did, for its audit record (nothing outside a request)."""
+    ctx = _current.get()
+    if ctx is not None:
+        ctx.describe(event, resource_type, resource_id, **detail)
+
+
 def bind(ctx: RequestContext | None) -> Token[RequestContext | None]:
     return _current.set(ctx)
 

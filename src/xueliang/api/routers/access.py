@@ -122,9 +122,7 @@ async def create_grant(body: GrantIn, access: AccessDep, p: AccessManager) -> di
         reason=body.reason,
         created_by=p.username,
     )
-    ctx = context.current()
-    if ctx is not None:
-        ctx.describe("grant.create", "grant", g.id, department=g.grantee_department,
+    context.describe("grant.create", "grant", g.id, department=g.grantee_department,
                      user_id=g.grantee_user_id, filter=g.selector, channels=len(body.channel_ids),
                      actions=g.actions, valid_until=str(g.valid_until) if g.valid_until else None)
     return describe(g, len(set(body.channel_ids)) if body.channel_ids else None)
@@ -133,9 +131,7 @@ async def create_grant(body: GrantIn, access: AccessDep, p: AccessManager) -> di
 @router.delete("/access/grants/{grant_id}", status_code=204)
 async def revoke_grant(grant_id: int, access: AccessDep, p: AccessManager) -> Response:
     await access.grants.revoke(grant_id, p.username)
-    ctx = context.current()
-    if ctx is not None:
-        ctx.describe("grant.revoke", "grant", grant_id)
+    context.describe("grant.revoke", "grant", grant_id)
     return Response(status_code=204)
 
 
@@ -162,17 +158,13 @@ async def create_token(body: TokenIn, platform: PlatformDep, access: AccessDep, 
     row, secret = await access.api_tokens.create(
         uid, body.name, body.scopes, expires_at=body.expires_at, created_by=p.username
     )
-    ctx = context.current()
-    if ctx is not None:
-        ctx.describe("token.create", "api_token", row.id, user_id=uid, name=row.name, scopes=row.scopes)
+    context.describe("token.create", "api_token", row.id, user_id=uid, name=row.name, scopes=row.scopes)
     return {**_token(row), "token": secret}
 
 
 @router.delete("/access/tokens/{token_id}", status_code=204)
 async def revoke_token(token_id: int, access: AccessDep, _: AccessManager) -> Response:
     await access.api_tokens.revoke(token_id)
-    ctx = context.current()
-    if ctx is not None:
-        ctx.describe("token.revoke", "api_token", token_id)
+    context.describe("token.revoke", "api_token", token_id)
     return Response(status_code=204)
 

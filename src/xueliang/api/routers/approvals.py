@@ -89,7 +89,5 @@ async def refuse(request_id: int, body: DecisionIn, access: AccessDep, p: Approv
 
 @router.post("/approvals/{request_id}/withdraw")
 async def withdraw(request_id: int, access: AccessDep, p: PrincipalDep) -> dict[str, Any]:
-    ctx = context.current()
-    if ctx is not None:
-        ctx.describe("approval.withdraw", "approval", request_id)
+    context.describe("approval.withdraw", "approval", request_id)
     return describe(await access.approvals.withdraw(p, request_id))

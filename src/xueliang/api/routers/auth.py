@@ -136,9 +136,7 @@ async def totp_enroll(body: EnrollIn, platform: PlatformDep, access: AccessDep) 
 async def totp_setup(p: PrincipalDep, access: AccessDep) -> dict[str, Any]:
     """Set up a second factor voluntarily; confirm with POST /auth/totp/enroll."""
     r = await access.login.begin_setup(p.user_id)
-    ctx = context.current()
-    if ctx is not None:
-        ctx.describe("auth.totp.setup", "user", p.user_id)
+    context.describe("auth.totp.setup", "user", p.user_id)
     return {
         "setup_token": r.setup_token,
         "secret": r.secret,
@@ -179,18 +177,14 @@ async def logout(request: Request, p: PrincipalDep, platform: PlatformDep) -> Re
     scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
     if scheme.lower() == "bearer" and token and not token.startswith("xlt_"):
         await platform.users.revoke_token(token)
-    ctx = context.current()
-    if ctx is not None:
-        ctx.describe("auth.logout", "user", p.user_id)
+    context.describe("auth.logout", "user", p.user_id)
     return Response(status_code=204)
 
 
 @router.post("/auth/logout-everywhere", status_code=204)
 async def logout_everywhere(p: PrincipalDep, platform: PlatformDep) -> None:
     await platform.users.revoke_all(p.user_id)
-    ctx = context.current()
-    if ctx is not None:
-        ctx.describe("auth.logout_everywhere", "user", p.user_id)
+    context.describe("auth.logout_everywhere", "user", p.user_id)
 
 
 @router.post("/auth/password")
@@ -198,9 +192,7 @@ async def change_password(body: PasswordIn, p: PrincipalDep, platform: PlatformD
     """Change one's own password; every other session ends; returns a new token."""
     u = await platform.users.check_password(p.username, body.current_password)
     u = await platform.users.set_password(u.id, body.new_password)
-    ctx = context.current()
-    if ctx is not None:
-        ctx.describe("user.password", "user", p.user_id)
+    context.describe("user.password", "user", p.user_id)
     return {"access_token": platform.users.issue(u), "token_type": "bearer",
             "expires_in": platform.settings.api.token_ttl, "user": _user(u)}
 
@@ -223,9 +215,7 @@ async def create_user(body: UserIn, platform: PlatformDep, p: UsersManager) -> d
         scope=body.scope.model_dump(exclude_defaults=True) if body.scope else None,
         is_system=body.is_system,
     )
-    ctx = context.current()
-    if ctx is not None:
-        ctx.describe("user.create", "user", u.id, username=u.username, role=u.role,
+    context.describe("user.create", "user", u.id, username=u.username, role=u.role,
                      department=u.department, division_code=u.division_code, scope=u.scope)
     return _user(u, detail=True)
 
@@ -243,9 +233,7 @@ async def patch_user(user_id: int, body: UserPatch, platform: PlatformDep, _: Us
     if not changes:
         raise Invalid("nothing to change")
     u, diff = await platform.users.update(user_id, changes)
-    ctx = context.current()
-    if ctx is not None:
-        ctx.describe("user.update", "user", user_id, username=u.username,
+    context.describe("user.update", "user", user_id, username=u.username,
                      changes={k: [_plain(a), _plain(b)] for k, (a, b) in diff.items()})
     return _user(u, detail=True)
 
@@ -258,9 +246,7 @@ def _plain(v: Any) -> Any:
 async def reset_password(user_id: int, body: ResetPasswordIn, platform: PlatformDep, _: UsersManager) -> Response:
     """Set another user's password (their sessions end)."""
     await platform.users.set_password(user_id, body.password)
-    ctx = context.current()
-    if ctx is not None:
-        ctx.describe("user.password_reset", "user", user_id)
+    context.describe("user.password_reset", "user", user_id)
     return Response(status_code=204)
 
 
@@ -268,18 +254,14 @@ async def reset_password(user_id: int, body: ResetPasswordIn, platform: Platform
 async def reset_totp(user_id: int, platform: PlatformDep, _: UsersManager) -> Response:
     """Remove a user's second factor (lost phone); they enroll again at next login."""
     await platform.users.reset_totp(user_id)
-    ctx = context.current()
-    if ctx is not None:
-        ctx.describe("user.totp_reset", "user", user_id)
+    context.describe("user.totp_reset", "user", user_id)
     return Response(status_code=204)
 
 
 @router.post("/users/{user_id}/revoke-sessions", tags=["users"], status_code=204)
 async def revoke_sessions(user_id: int, platform: PlatformDep, _: UsersManager) -> Response:
     await platform.users.revoke_all(user_id)
-    ctx = context.current()
-    if ctx is not None:
-        ctx.describe("user.revoke_sessions", "user", user_id)
+    context.describe("user.revoke_sessions", "user", user_id)
     return Response(status_code=204)
 
 

@@ -213,7 +213,5 @@ async def acknowledge_alarm(event_id: int, body: AckIn, platform: PlatformDep, p
         except IntegrityError:  # another operator took it in the same moment: theirs stands
             async with platform.sessions() as s:
                 ack = await s.get(AlarmAck, event_id)
-    ctx = context.current()
-    if ctx is not None:
-        ctx.describe("alarm.ack", "event", event_id, subject=ev.subject)
+    context.describe("alarm.ack", "event", event_id, subject=ev.subject)
     return {"id": event_id, "ack": _ack(ack)}
