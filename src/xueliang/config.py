@@ -204,6 +204,8 @@ class AccessConfig(_Section):
     #: Seconds between reloads of grants from the database (changes made in this process
     #: apply at once; this picks up other processes' and lapsed grants).
     reload_seconds: float = Field(default=30.0, gt=0)
+    #: How often open viewing sessions are re-checked (a withdrawn right cuts them within it).
+    viewing_recheck_seconds: float = Field(default=2.0, gt=0, le=60)
 
 
 class StorageConfig(_Section):

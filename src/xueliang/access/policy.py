@@ -43,6 +43,9 @@ class Action(StrEnum):
     ACCESS_MANAGE = "access.manage"
     #: Decide approval requests of others (安全使用审核).
     APPROVE = "access.approve"
+    #: Read and stop anyone's stream (playback, download, RTP receivers belong to who opened
+    #: them): administration rights.
+    MEDIA_MANAGE = "media.manage"
 
 
 A = Action
@@ -157,11 +160,7 @@ def authorize(p: Principal, action: Action, resource: Any = None) -> None:
     ctx = context.current()
     if ctx is not None:
         ctx.note(action.value, resource, action in SENSITIVE)
-    role_actions = ROLES.get(p.role)
-    if role_actions is None or action not in role_actions:
-        _refuse(ctx, f"role {p.role} may not {action.value}")
-    if p.token_scopes is not None and action.value not in p.token_scopes:
-        _refuse(ctx, f"this API token is not scoped for {action.value}")
+    check_role(p, action, ctx)
     book = p.book
     now = time.time()
     if resource is not None and not (book or _standalone_book()).scope_for(p, now).match(action.value, resource):
@@ -171,6 +170,32 @@ def authorize(p: Principal, action: Action, resource: Any = None) -> None:
     rules = book.rules_for(action.value)
     if rules:
         _check_rules(p, book, rules, action, resource, ctx, now)
+
+
+def check_role(p: Principal, action: Action, ctx: context.RequestContext | None = None) -> None:
+    """The role (and API token scopes) allow ``action``: the part of :func:`authorize` that
+    does not depend on any resource."""
+    role_actions = ROLES.get(p.role)
+    if role_actions is None or action not in role_actions:
+        _refuse(ctx, f"role {p.role} may not {action.value}")
+    if p.token_scopes is not None and action.value not in p.token_scopes:
+        _refuse(ctx, f"this API token is not scoped for {action.value}")
+
+
+def authorize_found(p: Principal, action: Action, resource: Any, missing: Exception) -> None:
+    """:func:`authorize` for a resource looked up by an ID the caller chose: one outside the
+    caller's scope is answered with ``missing`` (the same NotFound as an ID that does not
+    exist), so that answers never tell which IDs exist. The role is checked first, before
+    anything about the resource, for the same reason."""
+    ctx = context.current()
+    if ctx is not None:
+        ctx.note(action.value, resource, action in SENSITIVE)
+    check_role(p, action, ctx)
+    if resource is None or not compiled(p).match(action.value, resource):
+        if ctx is not None:
+            ctx.refused = "not found or outside your scope"
+        raise missing
+    authorize(p, action, resource)
 
 
 def _refuse(

@@ -8,8 +8,9 @@ from typing import Any
 from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from xueliang.access.policy import Principal, scope_conditions
+from xueliang.access.policy import Action, Principal, authorize_found, scope_conditions
 from xueliang.db.tables import Channel, Device, Event, Unit
+from xueliang.errors import NotFound
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,3 +51,14 @@ def events_seen(p: Principal) -> list[Any]:
     if p.unrestricted:
         return []
     return [or_(Event.subject.in_(select(Channel.id).where(*scope_conditions(p))), Event.subject.in_(devices_seen(p)))]
+
+
+async def visible_channel(registry: Any, p: Principal, action: Action, channel_id: str) -> Any:
+    """The channel ``channel_id`` if ``p`` may do ``action`` on it; a channel outside the
+    caller's scope is answered exactly as one that does not exist (never 403 against 404)."""
+    try:
+        channel = await registry.get_channel(channel_id)
+    except NotFound:
+        channel = None
+    authorize_found(p, action, channel, NotFound(f"channel {channel_id} not found"))
+    return channel

@@ -1,8 +1,8 @@
 """The access subsystem of a platform: identity, permissions, approvals, audit (全程可控).
 
 ``access_of(platform)`` builds it once (the API builds it with the app) and hooks its start and
-stop into the platform's. It gives every principal the policy book, listens on the event bus
-for live-view sessions, and keeps the audit writer running.
+stop into the platform's. It gives every principal the policy book, keeps the open viewing
+sessions (access/viewing.py: re-checked, cut, audited) and the audit writer running.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from xueliang.access.authn import LocalPasswordAuthenticator, LoginService
 from xueliang.access.book import PolicyBook, Rule
 from xueliang.access.grants import GrantService
 from xueliang.access.ratelimit import TokenBuckets
-from xueliang.bus import BusEvent
+from xueliang.access.viewing import ViewingSessions
 
 log = logging.getLogger("xueliang.access")
 
@@ -72,13 +72,14 @@ class AccessService:
         )
         self.login_limiter = TokenBuckets(1.0 / cfg.login_refill_seconds, cfg.login_burst)
         self.api_limiter = TokenBuckets(cfg.api_rate, cfg.api_burst)
-        #: Live-view sessions open (stream, user) -> start, for durations when a leave lacks them.
-        self._readers: dict[tuple[Any, ...], float] = {}
+        #: Every open reader of a stream: re-checked, cut when its rights go, audited once.
+        self.viewing = ViewingSessions(
+            self.audit, self.users.recheck, every=cfg.viewing_recheck_seconds
+        )
         self._loaded = False
         self._lock = asyncio.Lock()
         self._reloader: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        platform.bus.listen(self._on_event)
         platform.on_start(self.start)
         platform.on_stop(self.stop)
 
@@ -92,6 +93,7 @@ class AccessService:
                 return
             await self.reload()
             await self.audit.start()
+            self.viewing.start()
             self._loaded = True
             self._reloader = asyncio.get_running_loop().create_task(self._reload_loop(), name="access-reload")
 
@@ -106,6 +108,7 @@ class AccessService:
             except (asyncio.CancelledError, Exception):
                 pass
             self._reloader = None
+        await self.viewing.stop()  # open sessions end and are recorded before the audit's last flush
         for t in list(self._tasks):
             try:
                 await asyncio.wait_for(t, timeout=5)
@@ -141,54 +144,6 @@ class AccessService:
 
     def _grant_used(self, grant_id: int, delta: int) -> None:
         self._spawn(self.grants.record_use(grant_id, delta))
-
-    # ---- bus ----------------------------------------------------------------------------
-    def _on_event(self, ev: BusEvent) -> None:
-        try:
-            if ev.kind in ("stream.reader.join", "stream.reader.leave"):
-                self._reader_event(ev)
-        except Exception:  # a listener must never break the publisher
-            log.exception("audit of %s failed", ev.kind)
-
-    def _reader_event(self, ev: BusEvent) -> None:
-        d = ev.data
-        stream = str(d.get("stream") or ev.subject or "")
-        mode = stream.split("/", 1)[0] if "/" in stream else "live"
-        mode = mode if mode in ("playback", "download") else "live"
-        start = ev.kind.endswith("join")
-        key = (stream, d.get("user_id"), d.get("remote"))
-        detail: dict[str, Any] = {"stream": stream, "format": d.get("format")}
-        if start:
-            if len(self._readers) > 100_000:  # leaves that never came: forget the oldest half
-                for k in sorted(self._readers, key=self._readers.__getitem__)[:50_000]:
-                    del self._readers[k]
-            self._readers[key] = ev.at
-        else:
-            began = self._readers.pop(key, None)
-            seconds = d.get("seconds")
-            if seconds is None and began is not None:
-                seconds = ev.at - began
-            if seconds is not None:
-                detail["seconds"] = round(float(seconds), 3)
-        user_id = d.get("user_id")
-        cached = self.users._cache.get(user_id) if isinstance(user_id, int) else None
-        p = cached[0] if cached else None
-        from datetime import UTC, datetime
-
-        self.audit.append(
-            f"media.{mode}.{'start' if start else 'stop'}",
-            "ok",
-            actor_id=user_id if isinstance(user_id, int) else None,
-            actor=str(d.get("username") or (p.username if p else "")),
-            role=p.role if p else "",
-            actor_department=p.department if p else None,
-            resource_type="channel",
-            resource_id=str(d.get("channel_id") or ""),
-            ip=str(d.get("remote") or ""),
-            detail=detail,
-            at=datetime.fromtimestamp(ev.at, UTC),
-        )
-
 
 def access_of(platform: Any) -> AccessService:
     """The platform's access service, built on first use."""

@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -33,13 +33,15 @@ class TokenClaims:
     version: int
     kind: str  # "access" | "media" | "totp-setup"
     expires: float
-    #: For media tokens: the path prefix the token opens (e.g. /api/v1/channels/<id>/).
+    #: For media tokens: the one stream they open, ``channel:<id>`` or ``stream:<name>``.
     scope: str = ""
     #: Token id, for revoking one token (logout) without the others.
     jti: str = ""
     #: Media tokens carry the purpose stated when they were issued (players cannot send headers).
     purpose: str = ""
     case_ref: str = ""
+    #: For media tokens: the one action they read for (media.live, media.playback, ...).
+    action: str = ""
 
 
 class TokenSigner:
@@ -63,6 +65,7 @@ class TokenSigner:
         jti: str = "",
         purpose: str = "",
         case_ref: str = "",
+        action: str = "",
     ) -> str:
         now = time.time() if now is None else now
         payload: dict[str, Any] = {"u": user_id, "v": version, "k": kind, "e": int(now + ttl)}
@@ -74,6 +77,8 @@ class TokenSigner:
             payload["p"] = purpose
         if case_ref:
             payload["c"] = case_ref
+        if action:
+            payload["a"] = action
         body = _b64(json.dumps(payload, separators=(",", ":")).encode())
         return body + "." + _b64(self._sig(body.encode()))
 
@@ -97,9 +102,33 @@ class TokenSigner:
                 str(p.get("j", "")),
                 str(p.get("p", "")),
                 str(p.get("c", "")),
+                str(p.get("a", "")),
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise TokenError("malformed token") from exc
         if claims.expires < now:
             raise TokenError("token expired")
         return claims
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """The token a request presented, kept by open viewing sessions so that they can be cut
+    when it is revoked (:meth:`xueliang.access.users.UserService.recheck`)."""
+
+    kind: str  # "access" | "media" | "api"
+    user_id: int
+    version: int = 0
+    #: Login tokens: their id; media tokens: the id of the login token that minted them, so
+    #: that logging that one out also closes what it opened.
+    jti: str = ""
+    #: API tokens: the token itself (re-resolved for revocation and expiry).
+    api_token: str = field(default="", repr=False)
+    #: Media tokens: the one stream (``channel:<id>`` / ``stream:<name>``) and action.
+    target: str = ""
+    action: str = ""
+
+    def opens(self, target: str, action: str) -> bool:
+        """May this credential read ``target`` for ``action``? Anything but a media token may
+        (authorization decides); a media token only its own stream and action."""
+        return self.kind != "media" or (self.target == target and self.action == action)

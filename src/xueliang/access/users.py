@@ -22,7 +22,7 @@ from xueliang.access.passwords import check_policy, hash_password, needs_rehash,
 from xueliang.access.policy import ROLES, Principal
 from xueliang.access.scope import Selector
 from xueliang.access.sealing import Sealer, SealError
-from xueliang.access.tokens import TokenClaims, TokenError, TokenSigner
+from xueliang.access.tokens import Credential, TokenClaims, TokenError, TokenSigner
 from xueliang.db.tables import RevokedToken, User
 from xueliang.errors import Conflict, Invalid, NotFound, Unauthorized
 
@@ -353,32 +353,64 @@ class UserService:
             raise Unauthorized(f"not a {kind} token")
         return c
 
-    async def principal_for_token(self, token: str, *, path: str | None = None) -> Principal:
+    async def principal_for_token(self, token: str, *, query: bool = False) -> Principal:
+        return (await self.authenticate(token, query=query))[0]
+
+    async def authenticate(self, token: str, *, query: bool = False) -> tuple[Principal, Credential]:
+        """The principal of a token and the credential it stands on.
+
+        ``query``: the token came in ``?token=`` (players that cannot send headers). There only
+        media tokens count: a login or API token in a URL lands in logs and browser history.
+        Elsewhere media tokens count for nothing: one reads one stream, never mints or controls.
+        """
         if token.startswith("xlt_"):
+            if query:
+                raise Unauthorized("?token= takes a media token only: send API tokens as a bearer")
             if self.api_tokens is None:
                 raise Unauthorized("API tokens are not enabled")
             user_id, scopes, token_id = await self.api_tokens.resolve(token)
             principal, _version = await self._principal(user_id)
             from dataclasses import replace
 
-            return replace(principal, token_scopes=scopes, token_id=token_id)
+            cred = Credential("api", user_id, api_token=token)
+            return replace(principal, token_scopes=scopes, token_id=token_id), cred
         try:
             claims = self.signer.verify(token)
         except TokenError as exc:
             raise Unauthorized(str(exc)) from exc
+        if query and claims.kind != "media":
+            raise Unauthorized("?token= takes a media token only (POST .../media-token)")
         if claims.kind == "media":
-            if path is None or not path.startswith(claims.scope):
-                raise Unauthorized("media token not valid for this URL")
+            if not query:
+                raise Unauthorized("a media token opens only its own stream's URLs, as ?token=")
             ctx = context.current()
             if ctx is not None and ctx.purpose is None and claims.purpose:
                 ctx.purpose = claims.purpose
                 ctx.case_ref = ctx.case_ref or claims.case_ref or None
         elif claims.kind != "access":
             raise Unauthorized(f"a {claims.kind} token does not open the API")
-        if claims.jti and claims.jti in self.revoked:
+        cred = Credential(
+            claims.kind, claims.user_id, claims.version, claims.jti,
+            target=claims.scope if claims.kind == "media" else "",
+            action=claims.action if claims.kind == "media" else "",
+        )
+        return await self.recheck(cred), cred
+
+    async def recheck(self, cred: Credential) -> Principal:
+        """The principal a credential stands for now: Unauthorized once the user is disabled or
+        the token revoked (by version, by id, or the API token). Expiry is not re-checked: it
+        limits when a session may open, not how long it runs."""
+        if cred.kind == "api":
+            assert self.api_tokens is not None
+            user_id, scopes, token_id = await self.api_tokens.resolve(cred.api_token)
+            principal, _ = await self._principal(user_id)
+            from dataclasses import replace
+
+            return replace(principal, token_scopes=scopes, token_id=token_id)
+        if cred.jti and cred.jti in self.revoked:
             raise Unauthorized("token revoked (logged out)")
-        principal, version = await self._principal(claims.user_id)
-        if version != claims.version:
+        principal, version = await self._principal(cred.user_id)
+        if version != cred.version:
             raise Unauthorized("token revoked")
         return principal
 
@@ -396,13 +428,20 @@ class UserService:
             raise Unauthorized("account disabled")
         return principal, version
 
-    def media_token(self, p: Principal, version: int, scope: str, ttl: float) -> str:
-        """A short-lived token for one URL prefix; it carries the purpose stated now."""
+    def media_token(
+        self, p: Principal, cred: Credential, target: str, action: str, ttl: float
+    ) -> str:
+        """A short-lived token that reads one stream (``target``) for one ``action``; it carries
+        the purpose stated now and the id of the login token behind it (see :class:`Credential`)."""
+        if cred.kind == "media":
+            raise Unauthorized("a media token cannot mint another")
         ctx = context.current()
         purpose = (ctx.purpose or "") if ctx is not None else ""
         case = (ctx.case_ref or "") if ctx is not None else ""
+        version = cred.version if cred.kind == "access" else self.token_version(p.user_id)
         return self.signer.issue(
-            p.user_id, version, ttl, kind="media", scope=scope, purpose=purpose, case_ref=case
+            p.user_id, version, ttl, kind="media", scope=target, purpose=purpose, case_ref=case,
+            jti=cred.jti, action=action,
         )
 
     def token_version(self, user_id: int) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -12,6 +13,7 @@ from xueliang.access import context
 from xueliang.access.policy import Action, Principal, authorize
 from xueliang.access.ratelimit import RateLimited
 from xueliang.access.service import AccessService, access_of
+from xueliang.access.tokens import Credential
 from xueliang.app import Platform
 from xueliang.errors import Unauthorized
 
@@ -35,31 +37,76 @@ async def get_access(platform: PlatformDep) -> AccessService:
 AccessDep = Annotated[AccessService, Depends(get_access)]
 
 
+async def authenticate(
+    platform: Platform, access: AccessService, bearer: str | None, query_token: str | None,
+    *, media: bool = False,
+) -> tuple[Principal, Credential]:
+    """The caller of a request (HTTP or WebSocket): a bearer token (login or API token), or —
+    on media read routes only (``media``) — a media token in ``?token=``."""
+    if bearer:
+        p, cred = await platform.users.authenticate(bearer)
+    elif query_token:
+        if not media:
+            raise Unauthorized("?token= opens media URLs only: send a bearer token")
+        p, cred = await platform.users.authenticate(query_token, query=True)
+    else:
+        raise Unauthorized("log in first: send a bearer token")
+    wait = access.api_limiter.take(f"u:{p.user_id}")
+    if wait:
+        raise RateLimited(f"too many requests: retry in {wait:.1f} s", retry_after=round(wait, 1))
+    ctx = context.current()
+    if ctx is not None:
+        ctx.principal = p
+    return p, cred
+
+
+async def _from_request(
+    request: Request, platform: Platform, access: AccessService,
+    creds: HTTPAuthorizationCredentials | None, media: bool,
+) -> tuple[Principal, Credential]:
+    p, cred = await authenticate(
+        platform, access, creds.credentials if creds is not None else None,
+        request.query_params.get("token"), media=media,
+    )
+    request.state.principal = p
+    request.state.credential = cred
+    return p, cred
+
+
 async def current_principal(
     request: Request,
     platform: PlatformDep,
     access: AccessDep,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """Bearer token (login token or API token), or a short-lived signed ``?token=`` for players
-    that cannot send headers."""
-    if creds is not None:
-        token = creds.credentials
-        path = None
-    else:
-        token = request.query_params.get("token", "")
-        path = request.url.path
-        if not token:
-            raise Unauthorized("log in first: send a bearer token")
-    p = await platform.users.principal_for_token(token, path=path)
-    wait = access.api_limiter.take(f"u:{p.user_id}")
-    if wait:
-        raise RateLimited(f"too many requests: retry in {wait:.1f} s", retry_after=round(wait, 1))
-    request.state.principal = p
-    ctx = context.current()
-    if ctx is not None:
-        ctx.principal = p
-    return p
+    """The bearer token's principal (login token or API token). ``?token=`` is refused here."""
+    return (await _from_request(request, platform, access, creds, media=False))[0]
+
+
+@dataclass(frozen=True, slots=True)
+class MediaCaller:
+    """Who reads media, and with what: a media token reads only its own stream and action."""
+
+    principal: Principal
+    credential: Credential
+
+
+async def media_caller(
+    request: Request,
+    platform: PlatformDep,
+    access: AccessDep,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> MediaCaller:
+    """Media read routes: a bearer token, or a media token in ``?token=``."""
+    return MediaCaller(*await _from_request(request, platform, access, creds, media=True))
+
+
+MediaCallerDep = Annotated[MediaCaller, Depends(media_caller)]
+
+
+def credential_of(request: Request) -> Credential:
+    cred: Credential = request.state.credential
+    return cred
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]

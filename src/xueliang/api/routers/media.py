@@ -1,13 +1,16 @@
 """Live media over HTTP and WebSocket: fMP4, HTTP-FLV, HLS, snapshots, streams, RTP receivers.
 
-Thin over the media hub (``platform.media``). Every route that touches a channel's media
-loads the channel and calls ``authorize(principal, Action.LIVE_VIEW, channel)`` first, so
-department and division scopes apply to streams and snapshots exactly as to the registry.
-Streams that belong to no channel (RTP receivers opened through the API) are for
-unrestricted principals only.
+Thin over the media hub (``platform.media``). Every way of reading a stream (by its channel,
+by its name, any format, snapshot, media token, listing) authorizes the action the stream
+exists for on its channel (access/viewing.py decides it from the stream's name: live,
+playback, download, receiver), for the caller; playback, download and receiver streams are
+their opener's. A channel or stream the caller may not see answers 404 exactly like one that
+does not exist. Every reader is a viewing session: re-checked every few seconds (cut when the
+rights are gone) and one audit record when it ends.
 
-Players that cannot send headers use ``?token=``: a login token, or a short-lived media
-token from ``POST .../media-token`` scoped to the channel's (or stream's) URL prefix.
+Players that cannot send headers use ``?token=`` with a media token from
+``POST .../media-token``: it reads one stream for one action and cannot mint another; login
+and API tokens are refused in URLs.
 """
 
 from __future__ import annotations
@@ -16,18 +19,41 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Query, Request, Response, WebSocket
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from xueliang.access.policy import ROLES, Action, Principal, authorize, in_scope
-from xueliang.api.deps import LiveViewer, PlatformDep, SignallingManager
+from xueliang.access import context
+from xueliang.access.policy import Action, Principal, check_role, in_scope
+from xueliang.access.resources import visible_channel
+from xueliang.access.service import access_of as platform_access
+from xueliang.access.viewing import (
+    StreamUse,
+    ViewingSession,
+    ViewingSessions,
+    approval_stands,
+    listed,
+    may_manage_streams,
+    owns,
+    stream_use,
+)
+from xueliang.api.deps import (
+    LiveViewer,
+    MediaCaller,
+    MediaCallerDep,
+    PlatformDep,
+    PrincipalDep,
+    SignallingManager,
+    authenticate,
+    credential_of,
+)
 from xueliang.app import Platform
 from xueliang.db.tables import Channel
 from xueliang.errors import DomainError, Forbidden, Invalid, NotFound, Unauthorized, Unavailable
@@ -62,18 +88,28 @@ def _timeout(platform: Platform) -> float:
     return max(8.0, float(platform.settings.sip.request_timeout) + 2.0)
 
 
-async def _channel(platform: Platform, p: Principal, channel_id: str) -> Any:
-    channel = await platform.registry.get_channel(channel_id)
-    authorize(p, Action.LIVE_VIEW, channel)
-    return channel
+def _opens(caller: MediaCaller, target: str, action: Action) -> None:
+    if not caller.credential.opens(target, action.value):
+        raise Unauthorized("this media token opens another stream or action")
+
+
+@dataclass(slots=True)
+class Opened:
+    """A stream as one caller may read it: what for, on which channel (None: no channel)."""
+
+    stream: Stream
+    use: StreamUse
+    channel: Any
 
 
 async def _live(
-    platform: Platform, p: Principal, channel_id: str, transport: str | None, transcode: str | None
-) -> Stream:
+    platform: Platform, caller: MediaCaller, channel_id: str, transport: str | None,
+    transcode: str | None,
+) -> Opened:
     if transport not in (None, "", "udp", "tcp", "tcp-passive", "tcp-active"):
         raise Invalid("transport must be udp, tcp-passive (tcp) or tcp-active")
-    channel = await _channel(platform, p, channel_id)
+    _opens(caller, f"channel:{channel_id}", Action.LIVE_VIEW)
+    channel = await visible_channel(platform.registry, caller.principal, Action.LIVE_VIEW, channel_id)
     hub = _hub(platform)
     params: dict[str, Any] = {
         "channel_id": channel.id,
@@ -83,7 +119,11 @@ async def _live(
     if transport:
         params["transport"] = transport
     stream = await hub.acquire(f"live/{channel.id}", params=params, timeout=_timeout(platform))
-    return await _transcoded(hub, stream, transcode)
+    stream = await _transcoded(hub, stream, transcode)
+    use = stream_use(stream.name, stream.meta)
+    if use is None or use.channel_id != channel.id:  # never serve another path as this camera
+        raise Unavailable(f"stream of channel {channel.id} is not this channel's")
+    return Opened(stream, use, channel)
 
 
 async def _transcoded(hub: MediaHub, stream: Stream, transcode: str | None) -> Stream:
@@ -92,35 +132,44 @@ async def _transcoded(hub: MediaHub, stream: Stream, transcode: str | None) -> S
     return await hub.acquire(transcode_name(stream.name), timeout=15.0)
 
 
-async def _authorize_stream(platform: Platform, p: Principal, stream: Stream) -> None:
-    channel_id = stream.meta.get("channel_id")
-    if channel_id:
-        await _channel(platform, p, str(channel_id))
-        return
-    authorize(p, Action.LIVE_VIEW)
-    if not p.unrestricted:
-        raise Forbidden(f"stream {stream.name} belongs to no channel in your scope")
+async def authorize_stream(platform: Platform, caller: MediaCaller, stream: Stream) -> Opened:
+    """May ``caller`` read ``stream``? Only for the action it exists for, on its channel, and
+    for owned streams (playback, download, receivers) only its owner or a media manager.
+    Every refusal that would tell a stream exists answers as if it did not."""
+    p = caller.principal
+    missing = NotFound(f"no stream {stream.name}")
+    use = stream_use(stream.name, stream.meta)
+    if use is None:
+        check_role(p, Action.MEDIA_MANAGE)
+        return Opened(stream, StreamUse(stream.name, "", Action.MEDIA_MANAGE, None, None, True), None)
+    check_role(p, use.action)
+    if not caller.credential.opens(use.target, use.action.value) or not owns(p, use):
+        raise missing
+    channel = None
+    if use.channel_id is not None:
+        try:
+            channel = await visible_channel(platform.registry, p, use.action, use.channel_id)
+        except NotFound:
+            raise missing from None
+    return Opened(stream, use, channel)
 
 
 async def _named(
-    platform: Platform, p: Principal, name: str, transcode: str | None = None, *, wait: bool = True
-) -> Stream:
+    platform: Platform, caller: MediaCaller, name: str, transcode: str | None = None,
+    *, wait: bool = True,
+) -> Opened:
     hub = _hub(platform)
     stream = hub.stream(name)
-    if stream is None:
+    if stream is None:  # refused as an existing one would be, as far as the role goes
+        guess = stream_use(name, {})
+        check_role(caller.principal, guess.action if guess else Action.MEDIA_MANAGE)
         raise NotFound(f"no stream {name}")
-    await _authorize_stream(platform, p, stream)
+    opened = await authorize_stream(platform, caller, stream)
     if wait and not stream.ready:
         stream = await hub.acquire(name, timeout=_timeout(platform))
-    return await _transcoded(hub, stream, transcode) if wait else stream
-
-
-def _reader_info(request: Request | WebSocket, p: Principal) -> dict[str, Any]:
-    client = request.client
-    return {
-        "remote": f"{client.host}:{client.port}" if client else None,
-        "user": p.username,
-    }
+    if wait and transcode is not None:
+        opened.stream = await _transcoded(hub, stream, transcode)
+    return opened
 
 
 def _reader(stream: Stream, fmt: str, info: dict[str, Any]) -> Reader[Any]:
@@ -130,25 +179,76 @@ def _reader(stream: Stream, fmt: str, info: dict[str, Any]) -> Reader[Any]:
         raise Unavailable(f"stream {stream.name} ended ({exc})") from exc
 
 
-async def _body(reader: Reader[bytes]) -> AsyncIterator[bytes]:
+def _remote(request: Request | WebSocket) -> str:
+    client = request.client
+    return f"{client.host}:{client.port}" if client else ""
+
+
+def _session(
+    platform: Platform, caller: MediaCaller, opened: Opened, fmt: str, remote: str,
+    bytes_out: Any, cut: Any, idle_after: float | None = None,
+) -> ViewingSession:
+    """The viewing session of one reader: re-checked while it runs, one audit record when it
+    ends (the request itself is then not recorded separately)."""
+    ctx = context.current()
+    p, use, channel = caller.principal, opened.use, opened.channel
+    approval_id = ctx.approval_id if ctx is not None else None
+    if ctx is not None:
+        ctx.audited = True
+
+    async def still_allowed(now_p: Principal) -> None:
+        check_role(now_p, use.action)
+        if not owns(now_p, use):
+            raise Forbidden("the stream is no longer yours to read")
+        if channel is not None:
+            if not in_scope(now_p, channel, use.action):
+                raise Forbidden(f"channel {channel.id} is no longer in your scope")
+            if approval_id is not None and not approval_stands(now_p, approval_id, use.action, channel):
+                raise Forbidden(f"approval {approval_id} was withdrawn or has expired")
+
+    return ViewingSession(
+        user=p, credential=caller.credential, use=use, fmt=fmt, remote=remote,
+        purpose=ctx.purpose if ctx is not None else None,
+        case_ref=ctx.case_ref if ctx is not None else None,
+        approval_id=approval_id, still_allowed=still_allowed, bytes_out=bytes_out, cut=cut,
+        idle_after=idle_after,
+    )
+
+
+def _viewing(platform: Platform) -> ViewingSessions:
+    return platform_access(platform).viewing
+
+
+def _watch(
+    platform: Platform, caller: MediaCaller, opened: Opened, fmt: str, remote: str
+) -> tuple[Reader[Any], ViewingSession]:
+    reader = _reader(opened.stream, fmt, {"remote": remote, "user": caller.principal.username})
+    session = _session(
+        platform, caller, opened, fmt, remote, lambda: reader.bytes_out, lambda _why: reader.close()
+    )
+    return reader, _viewing(platform).begin(session)
+
+
+async def _body(platform: Platform, reader: Reader[bytes], session: ViewingSession) -> AsyncIterator[bytes]:
+    reason = "client left"
     try:
         while True:
             chunks = await reader.get()
             if not chunks:
+                reason = "end of stream"
                 return
             yield chunks[0] if len(chunks) == 1 else b"".join(chunks)
     finally:
         reader.close()
+        _viewing(platform).end(session, reason)
 
 
-def _fmp4_response(stream: Stream, request: Request, p: Principal) -> StreamingResponse:
-    reader = _reader(stream, "fmp4", _reader_info(request, p))
-    return StreamingResponse(_body(reader), media_type="video/mp4", headers=_NO_CACHE)
-
-
-def _flv_response(stream: Stream, request: Request, p: Principal) -> StreamingResponse:
-    reader = _reader(stream, "flv", _reader_info(request, p))
-    return StreamingResponse(_body(reader), media_type="video/x-flv", headers=_NO_CACHE)
+def _streaming(
+    platform: Platform, caller: MediaCaller, opened: Opened, request: Request, fmt: str
+) -> StreamingResponse:
+    reader, session = _watch(platform, caller, opened, fmt, _remote(request))
+    media = "video/mp4" if fmt == "fmp4" else "video/x-flv"
+    return StreamingResponse(_body(platform, reader, session), media_type=media, headers=_NO_CACHE)
 
 
 def _passthrough_query(request: Request) -> str:
@@ -160,19 +260,41 @@ def _passthrough_query(request: Request) -> str:
     return urlencode(keep)
 
 
-async def _playlist(stream: Stream, request: Request) -> Response:
+def _hls_session(
+    platform: Platform, caller: MediaCaller, opened: Opened, request: Request, size: int
+) -> None:
+    """HLS is many requests: one viewing session per caller, stream and credential, kept while
+    the player keeps asking (a segment's duration several times over)."""
+    c = caller.credential
+    key = (caller.principal.user_id, opened.use.name, c.kind, c.jti, c.api_token, request.client and request.client.host)
+    hls = opened.stream.hls_output
+    idle = 3 * hls.packager.target_duration + 10 if hls is not None else 30.0
+
+    def make() -> ViewingSession:
+        return _session(platform, caller, opened, "hls", _remote(request), lambda: 0,
+                        lambda _why: None, idle_after=idle)
+
+    _viewing(platform).hls(key, make, size)
+
+
+async def _playlist(platform: Platform, caller: MediaCaller, opened: Opened, request: Request) -> Response:
+    stream = opened.stream
     try:
         hls = stream.hls()
     except StreamEnded as exc:
         raise Unavailable(f"stream {stream.name} ended ({exc})") from exc
     await hls.wait_for_segments(1, timeout=max(10.0, 3 * hls.packager.target_duration))
     text = hls.playlist("hls/", _passthrough_query(request))
+    _hls_session(platform, caller, opened, request, len(text))
     return Response(
         text, media_type="application/vnd.apple.mpegurl", headers={"Cache-Control": "no-cache"}
     )
 
 
-def _hls_resource(stream: Stream, resource: str) -> Response:
+def _hls_resource(
+    platform: Platform, caller: MediaCaller, opened: Opened, request: Request, resource: str
+) -> Response:
+    stream = opened.stream
     hls = stream.hls_output
     if hls is None:
         raise NotFound(f"stream {stream.name} has no HLS output: load the playlist first")
@@ -180,8 +302,9 @@ def _hls_resource(stream: Stream, resource: str) -> Response:
     data = hls.resource(resource)
     if data is None:
         raise NotFound(f"{resource} is not (or no longer) available")
+    _hls_session(platform, caller, opened, request, len(data))
     media = "video/mp4" if resource.endswith(".mp4") else "video/iso.segment"
-    return Response(data, media_type=media, headers={"Cache-Control": "max-age=60"})
+    return Response(data, media_type=media, headers={"Cache-Control": "private, max-age=60"})
 
 
 def _info(stream: Stream) -> dict[str, Any]:
@@ -208,107 +331,19 @@ def _media_urls(prefix: str, token: str) -> dict[str, str]:
     }
 
 
-def _issue_media_token(platform: Platform, p: Principal, scope: str) -> dict[str, Any]:
+def _issue_media_token(
+    platform: Platform, request: Request, p: Principal, use: StreamUse, prefix: str
+) -> dict[str, Any]:
+    """A media token reads one stream for one action, briefly; it cannot mint another."""
     ttl = platform.settings.api.media_token_ttl
-    version = platform.users.token_version(p.user_id)
-    token = platform.users.media_token(p, version, scope, ttl)
-    return {"token": token, "expires_in": ttl, "scope": scope, "urls": _media_urls(scope, token)}
+    token = platform.users.media_token(p, credential_of(request), use.target, use.action.value, ttl)
+    return {
+        "token": token, "expires_in": ttl, "stream": use.name, "action": use.action.value,
+        "urls": _media_urls(prefix, token),
+    }
 
 
-# --------------------------------------------------------------------------- channels
-
-
-@router.get("/channels/{channel_id}/live.mp4", response_class=StreamingResponse)
-async def channel_live_mp4(
-    channel_id: str,
-    request: Request,
-    platform: PlatformDep,
-    p: LiveViewer,
-    transport: Transport = None,
-    transcode: Transcode = None,
-) -> StreamingResponse:
-    """Fragmented MP4 over HTTP (chunked): init segment, then one fragment per frame."""
-    stream = await _live(platform, p, channel_id, transport, transcode)
-    return _fmp4_response(stream, request, p)
-
-
-@router.get("/channels/{channel_id}/live.flv", response_class=StreamingResponse)
-async def channel_live_flv(
-    channel_id: str,
-    request: Request,
-    platform: PlatformDep,
-    p: LiveViewer,
-    transport: Transport = None,
-    transcode: Transcode = None,
-) -> StreamingResponse:
-    """HTTP-FLV (H.265 as enhanced FLV ``hvc1``)."""
-    stream = await _live(platform, p, channel_id, transport, transcode)
-    return _flv_response(stream, request, p)
-
-
-@router.get("/channels/{channel_id}/live.m3u8")
-async def channel_live_m3u8(
-    channel_id: str,
-    request: Request,
-    platform: PlatformDep,
-    p: LiveViewer,
-    transport: Transport = None,
-    transcode: Transcode = None,
-) -> Response:
-    """HLS live playlist (fMP4 segments under ``hls/``; ``?token=`` carried into its URIs)."""
-    stream = await _live(platform, p, channel_id, transport, transcode)
-    return await _playlist(stream, request)
-
-
-@router.get("/channels/{channel_id}/hls/{resource}")
-async def channel_hls_resource(
-    channel_id: str,
-    resource: str,
-    platform: PlatformDep,
-    p: LiveViewer,
-    transcode: Transcode = None,
-) -> Response:
-    """``init.mp4`` / ``seg<N>.m4s`` of the channel's HLS playlist."""
-    await _channel(platform, p, channel_id)
-    hub = _hub(platform)
-    name = f"live/{channel_id}"
-    stream = hub.stream(transcode_name(name) if transcode else name) or hub.stream(name)
-    if stream is None:
-        raise NotFound(f"channel {channel_id} is not streaming")
-    return _hls_resource(stream, resource)
-
-
-@router.get("/channels/{channel_id}/live.info")
-async def channel_live_info(
-    channel_id: str,
-    platform: PlatformDep,
-    p: LiveViewer,
-    transport: Transport = None,
-    transcode: Transcode = None,
-) -> dict[str, Any]:
-    """What a player needs before it opens a SourceBuffer: codec string, MIME type, size."""
-    return _info(await _live(platform, p, channel_id, transport, transcode))
-
-
-@router.post("/channels/{channel_id}/media-token")
-async def channel_media_token(
-    channel_id: str, platform: PlatformDep, p: LiveViewer
-) -> dict[str, Any]:
-    """A short-lived token valid only under ``/api/v1/channels/{id}/``, and the URLs with it."""
-    channel = await _channel(platform, p, channel_id)
-    return _issue_media_token(platform, p, f"{PREFIX}/channels/{channel.id}/")
-
-
-@router.get(
-    "/channels/{channel_id}/snapshot.jpg",
-    response_class=Response,
-    responses={200: {"content": {"image/jpeg": {}}}},
-)
-async def channel_snapshot(
-    channel_id: str, platform: PlatformDep, p: LiveViewer, transport: Transport = None
-) -> Response:
-    """JPEG of the latest key frame (opens the stream if needed; 503/504 without video)."""
-    stream = await _live(platform, p, channel_id, transport, None)
+async def _snapshot(platform: Platform, stream: Stream) -> Response:
     snap = await _hub(platform).snapshots.take(stream)
     return Response(
         snap.jpeg,
@@ -321,15 +356,117 @@ async def channel_snapshot(
     )
 
 
+# --------------------------------------------------------------------------- channels
+
+
+@router.get("/channels/{channel_id}/live.mp4", response_class=StreamingResponse)
+async def channel_live_mp4(
+    channel_id: str,
+    request: Request,
+    platform: PlatformDep,
+    caller: MediaCallerDep,
+    transport: Transport = None,
+    transcode: Transcode = None,
+) -> StreamingResponse:
+    """Fragmented MP4 over HTTP (chunked): init segment, then one fragment per frame."""
+    opened = await _live(platform, caller, channel_id, transport, transcode)
+    return _streaming(platform, caller, opened, request, "fmp4")
+
+
+@router.get("/channels/{channel_id}/live.flv", response_class=StreamingResponse)
+async def channel_live_flv(
+    channel_id: str,
+    request: Request,
+    platform: PlatformDep,
+    caller: MediaCallerDep,
+    transport: Transport = None,
+    transcode: Transcode = None,
+) -> StreamingResponse:
+    """HTTP-FLV (H.265 as enhanced FLV ``hvc1``)."""
+    opened = await _live(platform, caller, channel_id, transport, transcode)
+    return _streaming(platform, caller, opened, request, "flv")
+
+
+@router.get("/channels/{channel_id}/live.m3u8")
+async def channel_live_m3u8(
+    channel_id: str,
+    request: Request,
+    platform: PlatformDep,
+    caller: MediaCallerDep,
+    transport: Transport = None,
+    transcode: Transcode = None,
+) -> Response:
+    """HLS live playlist (fMP4 segments under ``hls/``; ``?token=`` carried into its URIs)."""
+    opened = await _live(platform, caller, channel_id, transport, transcode)
+    return await _playlist(platform, caller, opened, request)
+
+
+@router.get("/channels/{channel_id}/hls/{resource}")
+async def channel_hls_resource(
+    channel_id: str,
+    resource: str,
+    request: Request,
+    platform: PlatformDep,
+    caller: MediaCallerDep,
+    transcode: Transcode = None,
+) -> Response:
+    """``init.mp4`` / ``seg<N>.m4s`` of the channel's HLS playlist."""
+    _opens(caller, f"channel:{channel_id}", Action.LIVE_VIEW)
+    await visible_channel(platform.registry, caller.principal, Action.LIVE_VIEW, channel_id)
+    hub = _hub(platform)
+    name = f"live/{channel_id}"
+    stream = hub.stream(transcode_name(name) if transcode else name) or hub.stream(name)
+    if stream is None:
+        raise NotFound(f"channel {channel_id} is not streaming")
+    opened = await authorize_stream(platform, caller, stream)
+    return _hls_resource(platform, caller, opened, request, resource)
+
+
+@router.get("/channels/{channel_id}/live.info")
+async def channel_live_info(
+    channel_id: str,
+    platform: PlatformDep,
+    caller: MediaCallerDep,
+    transport: Transport = None,
+    transcode: Transcode = None,
+) -> dict[str, Any]:
+    """What a player needs before it opens a SourceBuffer: codec string, MIME type, size."""
+    return _info((await _live(platform, caller, channel_id, transport, transcode)).stream)
+
+
+@router.post("/channels/{channel_id}/media-token")
+async def channel_media_token(
+    channel_id: str, request: Request, platform: PlatformDep, p: LiveViewer
+) -> dict[str, Any]:
+    """A short-lived token that reads only this channel's live stream (``?token=`` on its live
+    URLs), carrying the purpose stated now; it cannot mint another."""
+    channel = await visible_channel(platform.registry, p, Action.LIVE_VIEW, channel_id)
+    use = StreamUse(f"live/{channel.id}", "live", Action.LIVE_VIEW, channel.id, None, False)
+    return _issue_media_token(platform, request, p, use, f"{PREFIX}/channels/{channel.id}/")
+
+
+@router.get(
+    "/channels/{channel_id}/snapshot.jpg",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}},
+)
+async def channel_snapshot(
+    channel_id: str, platform: PlatformDep, caller: MediaCallerDep, transport: Transport = None
+) -> Response:
+    """JPEG of the latest key frame (opens the stream if needed; 503/504 without video)."""
+    return await _snapshot(platform, (await _live(platform, caller, channel_id, transport, None)).stream)
+
+
 @router.websocket("/channels/{channel_id}/live.ws")
 async def channel_live_ws(websocket: WebSocket, channel_id: str) -> None:
     """fMP4 over WebSocket: a JSON text message ``{codec, mime, width, height}``, then binary
-    messages: the init segment, then fragments (a new init segment when parameters change)."""
+    messages: the init segment, then fragments (a new init segment when parameters change).
+    The caller is authenticated and authorized before the socket is accepted."""
 
-    async def open_stream(platform: Platform, p: Principal) -> Stream:
+    async def open_stream(platform: Platform, caller: MediaCaller) -> Opened:
         transport = websocket.query_params.get("transport")
         transcode = websocket.query_params.get("transcode")
-        return await _live(platform, p, channel_id, transport, _transcode_param(transcode))
+        return await _live(platform, caller, channel_id, transport, _transcode_param(transcode))
 
     await _serve_ws(websocket, open_stream)
 
@@ -338,12 +475,14 @@ async def channel_live_ws(websocket: WebSocket, channel_id: str) -> None:
 
 
 @router.get("/streams")
-async def list_streams(platform: PlatformDep, p: LiveViewer) -> list[dict[str, Any]]:
-    """Streams in the hub with their readers, bitrate, fps, loss and jitter — those of channels
-    in the caller's scope (a listing, not a view: checked with ``in_scope``, not audited as one).
-    Who watches (user, address) is shown to stream managers only."""
+async def list_streams(platform: PlatformDep, p: PrincipalDep) -> list[dict[str, Any]]:
+    """Streams in the hub with their readers, bitrate, fps, loss and jitter — those the caller
+    may read (their channel in scope for the stream's action; playback, download and receivers
+    only their owner's). A listing, not a view: no purpose asked, not audited as one.
+    Who watches (user, address) is shown to media managers only."""
     streams = _hub(platform).streams()
-    ids = {str(s.meta["channel_id"]) for s in streams if s.meta.get("channel_id")}
+    uses = {s.name: stream_use(s.name, s.meta) for s in streams}
+    ids = {u.channel_id for u in uses.values() if u is not None and u.channel_id}
     channels: dict[str, Any] = {}
     if ids:
         async with platform.sessions() as session:
@@ -351,20 +490,16 @@ async def list_streams(platform: PlatformDep, p: LiveViewer) -> list[dict[str, A
             channels = {c.id: c for c in rows}
     out = []
     for stream in streams:
-        channel_id = stream.meta.get("channel_id")
-        if channel_id:
-            channel = channels.get(str(channel_id))
-            if channel is None or not in_scope(p, channel, Action.LIVE_VIEW):
-                continue
-        elif not p.unrestricted:
-            continue
-        out.append(_describe(stream, p))
+        use = uses[stream.name]
+        channel = channels.get(use.channel_id) if use is not None and use.channel_id else None
+        if listed(p, use, channel):
+            out.append(_describe(stream, p))
     return out
 
 
 def _describe(stream: Stream, p: Principal) -> dict[str, Any]:
     d = stream.describe()
-    if Action.SIGNALLING_MANAGE not in ROLES.get(p.role, frozenset()):
+    if not may_manage_streams(p):
         d.pop("viewers", None)
     return d
 
@@ -380,7 +515,8 @@ class ReceiverIn(BaseModel):
     #: The SSRC, as a number or as GB/T 28181's 10 decimal digits ("0200000001").
     ssrc: int | str
     transport: Literal["udp", "tcp"] = "udp"
-    name: str | None = Field(default=None, max_length=200)
+    #: Published as ``rtp/<name>`` (receivers have a namespace of their own).
+    name: str | None = Field(default=None, max_length=100)
     #: Adopt the first unknown SSRC arriving (devices that send another SSRC or 0).
     latch: bool = False
     #: Only latch on packets from this host.
@@ -402,15 +538,18 @@ class ReceiverIn(BaseModel):
 
 @router.post("/media/rtp-receivers", status_code=201)
 async def open_rtp_receiver(
-    body: ReceiverIn, platform: PlatformDep, _: SignallingManager
+    body: ReceiverIn, platform: PlatformDep, p: SignallingManager
 ) -> dict[str, Any]:
-    """Receive PS over RTP on the shared ports for this SSRC, published as ``/streams/{name}``."""
+    """Receive PS over RTP on the shared ports for this SSRC, published as ``/streams/rtp/{name}``:
+    a stream of no channel, readable by whoever opened it (and media managers)."""
     hub = _hub(platform)
     ssrc = int(body.ssrc)
-    name = body.name or f"rtp/{ssrc}"
+    name = f"rtp/{body.name or ssrc}"
     binding = hub.open_rtp_receiver(
-        name, ssrc, transport=body.transport, latch=body.latch, peer=body.peer, dedicated=body.dedicated
+        name, ssrc, transport=body.transport, latch=body.latch, peer=body.peer,
+        dedicated=body.dedicated, meta={"owner": p.user_id},
     )
+    context.describe("media.receiver.open", "stream", name, ssrc=ssrc)
     return {
         "name": name,
         "ssrc": binding.ssrc,
@@ -423,56 +562,97 @@ async def open_rtp_receiver(
 
 
 @router.get("/media/rtp-receivers")
-async def list_rtp_receivers(platform: PlatformDep, _: SignallingManager) -> list[dict[str, Any]]:
+async def list_rtp_receivers(platform: PlatformDep, p: SignallingManager) -> list[dict[str, Any]]:
+    """The caller's own receivers (everyone's for media managers)."""
     hub = _hub(platform)
-    return [
-        {"name": name, **(h.binding.describe() if h.binding else {})}
-        for name, h in sorted(hub.receivers.items())
-    ]
+    out = []
+    for name, h in sorted(hub.receivers.items()):
+        stream = hub.stream(name)
+        use = stream_use(name, stream.meta if stream is not None else {})
+        if (use is not None and owns(p, use)) or may_manage_streams(p):
+            out.append({"name": name, **(h.binding.describe() if h.binding else {})})
+    return out
+
+
+async def _stop(platform: Platform, p: Principal, name: str, *, receiver: bool) -> None:
+    """Stop a stream: one's own (playback, download, receivers), or anyone's with media.manage;
+    a stream one may not stop answers as one that does not exist."""
+    hub = _hub(platform)
+    stream = hub.stream(name)
+    missing = NotFound(f"no {'RTP receiver' if receiver else 'stream'} {name}")
+    if stream is None or (receiver and name not in hub.receivers):
+        raise missing
+    use = stream_use(name, stream.meta)
+    if not (use is not None and use.owned and use.owner == p.user_id) and not may_manage_streams(p):
+        channel = await _channel_or_none(platform, use.channel_id) if use and use.channel_id else None
+        if use is not None and listed(p, use, channel):
+            raise Forbidden(f"stopping {name} needs media.manage: it is not yours")
+        raise missing
+    context.describe("media.stream.stop", "stream", name)
+    if name in hub.receivers:
+        await hub.close_rtp_receiver(name)
+    else:
+        await hub.close(name, f"stopped by {p.username}")
+
+
+async def _channel_or_none(platform: Platform, channel_id: str) -> Any:
+    try:
+        return await platform.registry.get_channel(channel_id)
+    except NotFound:
+        return None
 
 
 @router.delete("/media/rtp-receivers/{name:path}", status_code=204)
-async def close_rtp_receiver(name: str, platform: PlatformDep, _: SignallingManager) -> Response:
-    await _hub(platform).close_rtp_receiver(name)
+async def close_rtp_receiver(name: str, platform: PlatformDep, p: PrincipalDep) -> Response:
+    await _stop(platform, p, name, receiver=True)
     return Response(status_code=204)
 
 
 @router.get("/streams/{name:path}/live.mp4", response_class=StreamingResponse)
 async def stream_live_mp4(
-    name: str, request: Request, platform: PlatformDep, p: LiveViewer, transcode: Transcode = None
+    name: str, request: Request, platform: PlatformDep, caller: MediaCallerDep,
+    transcode: Transcode = None,
 ) -> StreamingResponse:
-    return _fmp4_response(await _named(platform, p, name, transcode), request, p)
+    opened = await _named(platform, caller, name, transcode)
+    return _streaming(platform, caller, opened, request, "fmp4")
 
 
 @router.get("/streams/{name:path}/live.flv", response_class=StreamingResponse)
 async def stream_live_flv(
-    name: str, request: Request, platform: PlatformDep, p: LiveViewer, transcode: Transcode = None
+    name: str, request: Request, platform: PlatformDep, caller: MediaCallerDep,
+    transcode: Transcode = None,
 ) -> StreamingResponse:
-    return _flv_response(await _named(platform, p, name, transcode), request, p)
+    opened = await _named(platform, caller, name, transcode)
+    return _streaming(platform, caller, opened, request, "flv")
 
 
 @router.get("/streams/{name:path}/live.m3u8")
 async def stream_live_m3u8(
-    name: str, request: Request, platform: PlatformDep, p: LiveViewer, transcode: Transcode = None
+    name: str, request: Request, platform: PlatformDep, caller: MediaCallerDep,
+    transcode: Transcode = None,
 ) -> Response:
-    return await _playlist(await _named(platform, p, name, transcode), request)
+    opened = await _named(platform, caller, name, transcode)
+    return await _playlist(platform, caller, opened, request)
 
 
 @router.get("/streams/{name:path}/hls/{resource}")
 async def stream_hls_resource(
-    name: str, resource: str, platform: PlatformDep, p: LiveViewer, transcode: Transcode = None
+    name: str, resource: str, request: Request, platform: PlatformDep, caller: MediaCallerDep,
+    transcode: Transcode = None,
 ) -> Response:
-    stream = await _named(platform, p, name, wait=False)
+    opened = await _named(platform, caller, name, wait=False)
     if transcode:
-        stream = _hub(platform).stream(transcode_name(name)) or stream
-    return _hls_resource(stream, resource)
+        transcoded = _hub(platform).stream(transcode_name(name))
+        if transcoded is not None:
+            opened.stream = transcoded
+    return _hls_resource(platform, caller, opened, request, resource)
 
 
 @router.get("/streams/{name:path}/live.info")
 async def stream_live_info(
-    name: str, platform: PlatformDep, p: LiveViewer, transcode: Transcode = None
+    name: str, platform: PlatformDep, caller: MediaCallerDep, transcode: Transcode = None
 ) -> dict[str, Any]:
-    return _info(await _named(platform, p, name, transcode))
+    return _info((await _named(platform, caller, name, transcode)).stream)
 
 
 @router.get(
@@ -480,44 +660,40 @@ async def stream_live_info(
     response_class=Response,
     responses={200: {"content": {"image/jpeg": {}}}},
 )
-async def stream_snapshot(name: str, platform: PlatformDep, p: LiveViewer) -> Response:
-    stream = await _named(platform, p, name)
-    snap = await _hub(platform).snapshots.take(stream)
-    return Response(snap.jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+async def stream_snapshot(name: str, platform: PlatformDep, caller: MediaCallerDep) -> Response:
+    return await _snapshot(platform, (await _named(platform, caller, name)).stream)
 
 
 @router.post("/streams/{name:path}/media-token")
-async def stream_media_token(name: str, platform: PlatformDep, p: LiveViewer) -> dict[str, Any]:
-    stream = await _named(platform, p, name, wait=False)
-    return _issue_media_token(platform, p, f"{PREFIX}/streams/{stream.name}/")
+async def stream_media_token(
+    name: str, request: Request, platform: PlatformDep, p: PrincipalDep
+) -> dict[str, Any]:
+    """A short-lived token that reads only this stream, for the action it exists for."""
+    opened = await _named(platform, MediaCaller(p, credential_of(request)), name, wait=False)
+    return _issue_media_token(platform, request, p, opened.use, f"{PREFIX}/streams/{name}/")
 
 
 @router.websocket("/streams/{name:path}/live.ws")
 async def stream_live_ws(websocket: WebSocket, name: str) -> None:
-    async def open_stream(platform: Platform, p: Principal) -> Stream:
+    async def open_stream(platform: Platform, caller: MediaCaller) -> Opened:
         return await _named(
-            platform, p, name, _transcode_param(websocket.query_params.get("transcode"))
+            platform, caller, name, _transcode_param(websocket.query_params.get("transcode"))
         )
 
     await _serve_ws(websocket, open_stream)
 
 
 @router.get("/streams/{name:path}")
-async def get_stream(name: str, platform: PlatformDep, p: LiveViewer) -> dict[str, Any]:
-    stream = await _named(platform, p, name, wait=False)
-    return _describe(stream, p)
+async def get_stream(name: str, request: Request, platform: PlatformDep, p: PrincipalDep) -> dict[str, Any]:
+    opened = await _named(platform, MediaCaller(p, credential_of(request)), name, wait=False)
+    return _describe(opened.stream, p)
 
 
 @router.delete("/streams/{name:path}", status_code=204)
-async def stop_stream(name: str, platform: PlatformDep, _: SignallingManager) -> Response:
-    """Stop a stream now: its readers get end of stream, its source is closed."""
-    hub = _hub(platform)
-    if hub.stream(name) is None:
-        raise NotFound(f"no stream {name}")
-    if name in hub.receivers:
-        await hub.close_rtp_receiver(name)
-    else:
-        await hub.close(name, "stopped by API")
+async def stop_stream(name: str, platform: PlatformDep, p: PrincipalDep) -> Response:
+    """Stop a stream now: its readers get end of stream, its source is closed. One's own
+    playback, download or receiver; anyone's with media.manage."""
+    await _stop(platform, p, name, receiver=False)
     return Response(status_code=204)
 
 
@@ -532,25 +708,50 @@ def _transcode_param(value: str | None) -> str | None:
     return value
 
 
-async def _ws_principal(websocket: WebSocket, platform: Platform) -> Principal:
+async def _ws_caller(websocket: WebSocket, platform: Platform) -> MediaCaller:
     header = websocket.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        return await platform.users.principal_for_token(header[7:].strip())
-    token = websocket.query_params.get("token", "")
-    if not token:
-        raise Unauthorized("log in first: send a bearer token or ?token=")
-    return await platform.users.principal_for_token(token, path=websocket.url.path)
+    bearer = header[7:].strip() if header.lower().startswith("bearer ") else None
+    access = platform_access(platform)
+    await access.ready()
+    p, cred = await authenticate(
+        platform, access, bearer, websocket.query_params.get("token"), media=True
+    )
+    return MediaCaller(p, cred)
+
+
+async def _refuse_ws(websocket: WebSocket, exc: DomainError) -> None:
+    """Refuse the handshake (never accepted, so nothing was served): as an HTTP problem where
+    the server can send one, else a close before accept (HTTP 403)."""
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        body = {"type": exc.extra.get("type", "about:blank"), "title": exc.title,
+                "status": exc.status, "detail": exc.detail, "instance": websocket.url.path}
+        await websocket.send_denial_response(
+            JSONResponse(body, status_code=exc.status, media_type="application/problem+json")
+        )
+    else:
+        await websocket.close(code=4000 + exc.status, reason=exc.detail[:120])
 
 
 async def _serve_ws(websocket: WebSocket, open_stream: Any) -> None:
     platform: Platform = websocket.app.state.platform
-    await websocket.accept()
-    reader: Reader[bytes] | None = None
     try:
-        p = await _ws_principal(websocket, platform)
-        authorize(p, Action.LIVE_VIEW)
-        stream: Stream = await open_stream(platform, p)
-        reader = _reader(stream, "fmp4", _reader_info(websocket, p))
+        caller = await _ws_caller(websocket, platform)
+        opened: Opened = await open_stream(platform, caller)
+        reader, session = _watch(platform, caller, opened, "fmp4", _remote(websocket))
+    except DomainError as exc:
+        await _refuse_ws(websocket, exc)
+        return
+    cut: list[str] = []
+
+    def cut_session(why: str) -> None:
+        cut.append(why)
+        reader.close()
+
+    session.cut = cut_session
+    stream = opened.stream
+    reason = "client left"
+    try:
+        await websocket.accept()
         out = reader.output
         meta = {
             "stream": stream.name,
@@ -560,39 +761,41 @@ async def _serve_ws(websocket: WebSocket, open_stream: Any) -> None:
             "height": stream.height,
         }
         await websocket.send_text(json.dumps(meta))
-    except DomainError as exc:
-        await websocket.close(code=4000 + exc.status, reason=exc.detail[:120])
-        return
 
-    async def pump() -> None:
-        assert reader is not None
-        while True:
-            chunks = await reader.get()
-            if not chunks:
-                return
-            await websocket.send_bytes(chunks[0] if len(chunks) == 1 else b"".join(chunks))
-
-    async def drain() -> None:
-        with contextlib.suppress(WebSocketDisconnect):
+        async def pump() -> None:
             while True:
-                msg = await websocket.receive()
-                if msg["type"] == "websocket.disconnect":
+                chunks = await reader.get()
+                if not chunks:
                     return
+                await websocket.send_bytes(chunks[0] if len(chunks) == 1 else b"".join(chunks))
 
-    pump_task = asyncio.create_task(pump())
-    drain_task = asyncio.create_task(drain())
-    try:
-        done, _ = await asyncio.wait({pump_task, drain_task}, return_when=asyncio.FIRST_COMPLETED)
+        async def drain() -> None:
+            with contextlib.suppress(WebSocketDisconnect):
+                while True:
+                    msg = await websocket.receive()
+                    if msg["type"] == "websocket.disconnect":
+                        return
+
+        pump_task = asyncio.create_task(pump())
+        drain_task = asyncio.create_task(drain())
+        try:
+            done, _ = await asyncio.wait({pump_task, drain_task}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in (pump_task, drain_task):
+                t.cancel()
+            for t in (pump_task, drain_task):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
+        if pump_task in done:
+            reason = f"cut: {cut[0]}" if cut else "end of stream"
+            if websocket.application_state == WebSocketState.CONNECTED:
+                with contextlib.suppress(Exception):
+                    # 1008 policy violation: the viewer's rights were withdrawn.
+                    await websocket.close(code=1008 if cut else 1000,
+                                          reason=(cut[0] if cut else "end of stream")[:120])
     finally:
-        for t in (pump_task, drain_task):
-            t.cancel()
-        for t in (pump_task, drain_task):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
         reader.close()
-    if pump_task in done and websocket.application_state == WebSocketState.CONNECTED:
-        with contextlib.suppress(Exception):
-            await websocket.close(code=1000, reason="end of stream")
+        _viewing(platform).end(session, reason)
 
 
 # --------------------------------------------------------------------------- player

@@ -6,11 +6,13 @@ import secrets
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from xueliang.access.policy import Action, authorize
-from xueliang.api.deps import PlatformDep, PlaybackViewer, PrincipalDep
+from xueliang.access.policy import Action, Principal, authorize, check_role
+from xueliang.access.resources import visible_channel
+from xueliang.api.deps import MediaCaller, PlatformDep, PrincipalDep, credential_of
+from xueliang.api.routers.media import authorize_stream
 from xueliang.app import Platform
 from xueliang.errors import Invalid, NotFound, Unavailable
 
@@ -32,17 +34,19 @@ def _hub(platform: Platform) -> Any:
     return platform.media
 
 
-async def _open(platform: Platform, channel_id: str, body: HistoryIn, p: Any, mode: str) -> dict[str, Any]:
+async def _open(platform: Platform, channel_id: str, body: HistoryIn, p: Principal, mode: str) -> dict[str, Any]:
     if body.end <= body.start:
         raise Invalid("end must be after start")
-    ch = await platform.registry.get_channel(channel_id)
-    authorize(p, Action.PLAYBACK if mode == "playback" else Action.DOWNLOAD, ch)
+    action = Action.PLAYBACK if mode == "playback" else Action.DOWNLOAD
+    ch = await visible_channel(platform.registry, p, action, channel_id)
     if not ch.device_id:
         raise NotFound(f"channel {channel_id} has no GB/T 28181 device with recordings")
-    name = f"{mode}/{channel_id}/{secrets.token_hex(4)}"
+    # Unguessable, and the caller's own: nobody else reads or steers it (access/viewing.py).
+    name = f"{mode}/{channel_id}/{secrets.token_hex(8)}"
     params = {"channel_id": channel_id, "device_id": ch.device_id, "mode": mode, "transport": body.transport,
               "start": int(body.start.timestamp()), "end": int(body.end.timestamp()), "speed": body.speed}
-    await _hub(platform).acquire(name, params=params)
+    stream = await _hub(platform).acquire(name, params=params)
+    stream.meta["owner"] = p.user_id
     base = f"/api/v1/streams/{name}"
     return {"stream": name, "urls": {k.split(".")[1]: f"{base}/{k}" for k in URL_KINDS},
             "start": body.start, "end": body.end}
@@ -50,7 +54,8 @@ async def _open(platform: Platform, channel_id: str, body: HistoryIn, p: Any, mo
 
 @router.post("/channels/{channel_id}/playback")
 async def start_playback(channel_id: str, body: HistoryIn, platform: PlatformDep, p: PrincipalDep) -> dict[str, Any]:
-    """Play a device recording: INVITE with s=Playback for [start, end]; returns the stream's URLs."""
+    """Play a device recording: INVITE with s=Playback for [start, end]; returns the stream's URLs
+    (readable by the caller only)."""
     return await _open(platform, channel_id, body, p, "playback")
 
 
@@ -66,17 +71,20 @@ class ControlIn(BaseModel):
 
 
 @router.post("/streams/{name:path}/control")
-async def control_stream(name: str, body: ControlIn, platform: PlatformDep, p: PlaybackViewer) -> dict[str, Any]:
-    """Pause, resume, seek (seconds from the start) or change speed (0.25–4, negative reverses) of a playback."""
+async def control_stream(
+    name: str, body: ControlIn, request: Request, platform: PlatformDep, p: PrincipalDep
+) -> dict[str, Any]:
+    """Pause, resume, seek (seconds from the start) or change speed (0.25–4, negative reverses) of
+    one's own playback or download."""
     hub = _hub(platform)
     stream = hub.stream(name)
     if stream is None:
+        check_role(p, Action.PLAYBACK)
         raise NotFound(f"no stream {name}")
-    channel_id = (stream.meta or {}).get("channel_id")
-    if channel_id:
-        authorize(p, Action.PLAYBACK, await platform.registry.get_channel(channel_id))
-    else:
-        authorize(p, Action.PLAYBACK)
+    opened = await authorize_stream(platform, MediaCaller(p, credential_of(request)), stream)
+    if opened.use.action not in (Action.PLAYBACK, Action.DOWNLOAD):
+        raise NotFound(f"no playback {name}")
+    authorize(p, opened.use.action, opened.channel)
     handle = getattr(stream, "handle", None)
     if handle is None or not hasattr(handle, "control"):
         raise Invalid(f"stream {name} cannot be controlled")
