@@ -186,7 +186,7 @@ class LiveServer:
             bootstrap_password="Root-pass-1",
             # The administrator ``root`` logs in without a second factor here (stopping
             # someone else's stream is theirs alone).
-            access={"totp_required_roles": []},
+            access={"totp_required_roles": [], "login_burst": 200},
             sip={"enabled": False},
             media=self.media,
             api={"port": self.port},
