@@ -37,21 +37,25 @@ async def test_department_user_by_every_route(client: httpx.AsyncClient, platfor
     assert stats["points"] == 2
     p = await principal(platform, edu)
     for cid in (HOSPITAL, LOOKOUT, VILLAGE, GROUPED):
-        assert (await client.get(f"/api/v1/channels/{cid}", headers=edu)).status_code == 403
+        assert (await client.get(f"/api/v1/channels/{cid}", headers=edu)).status_code == 404
+        # Out of scope answers exactly as a channel that does not exist (issue 10).
         r = await client.post(f"/api/v1/channels/{cid}/playback", json=WHEN, headers=edu | purpose("x x"))
-        assert r.status_code == 403, r.text
+        missing = await client.post("/api/v1/channels/34999999991320000001/playback", json=WHEN,
+                                    headers=edu | purpose("x x"))
+        assert r.status_code == missing.status_code == 404, r.text
+        assert r.json()["detail"].replace(cid, "?") == missing.json()["detail"].replace("34999999991320000001", "?")
         # download is not in the department_user role at all
         r = await client.post(f"/api/v1/channels/{cid}/download", json=WHEN, headers=edu)
         assert r.status_code == 403
         r = await client.post(f"/api/v1/channels/{cid}/ptz", json={"action": "stop"}, headers=edu)
         assert r.status_code == 403
         r = await client.get(f"/api/v1/channels/{cid}/records", params=WHEN, headers=edu)
-        assert r.status_code == 403
+        assert r.status_code == 404  # playback is in the role: out of scope answers as missing
         # stream URLs, snapshot, media token (the media router, hub off)
         for url in ("live.mp4", "live.flv", "live.m3u8", "live.info", "snapshot.jpg", "hls/init.mp4"):
             r = await client.get(f"/api/v1/channels/{cid}/{url}", headers=edu)
-            assert r.status_code == 403, (url, r.status_code, r.text)
-        assert (await client.post(f"/api/v1/channels/{cid}/media-token", headers=edu)).status_code == 403
+            assert r.status_code == 404, (url, r.status_code, r.text)
+        assert (await client.post(f"/api/v1/channels/{cid}/media-token", headers=edu)).status_code == 404
         # stream URL and snapshot routes: the same function decides
         ch = await platform.registry.get_channel(cid)
         for action in (Action.LIVE_VIEW, Action.PLAYBACK, Action.DOWNLOAD, Action.PTZ):
@@ -112,7 +116,7 @@ async def test_township_operator_sees_the_township(client: httpx.AsyncClient, pl
     ids = sorted(i["id"] for i in (await client.get("/api/v1/channels", headers=town)).json()["items"])
     assert ids == sorted([SCHOOL, VILLAGE])
     r = await client.post(f"/api/v1/channels/{HOSPITAL}/ptz", json={"action": "stop"}, headers=town)
-    assert r.status_code == 403
+    assert r.status_code == 404  # out of scope answers as missing
     r = await client.post(f"/api/v1/channels/{SCHOOL}/ptz", json={"action": "stop"}, headers=town)
     assert r.status_code == 503  # allowed; signalling is off in this test
     # Devices: a township maintainer reaches its own units' devices only.
@@ -120,7 +124,7 @@ async def test_township_operator_sees_the_township(client: httpx.AsyncClient, pl
     for method, tail in (("POST", "control"), ("GET", "info"), ("GET", "status"), ("POST", "catalog")):
         body = {"command": "teleboot"} if tail == "control" else None
         r = await client.request(method, f"/api/v1/devices/{DEV_HOSPITAL}/{tail}", json=body, headers=mnt)
-        assert r.status_code == 403, (tail, r.text)
+        assert r.status_code == 404, (tail, r.text)  # out of scope answers as missing
         r = await client.request(method, f"/api/v1/devices/{DEV_SCHOOL}/{tail}", json=body, headers=mnt)
         assert r.status_code == 503, (tail, r.text)  # allowed; signalling is off in this test
     # A resident sees the public cameras (coverage A) of the own village only.

@@ -94,7 +94,7 @@ async def test_api_tokens_with_scopes(client: httpx.AsyncClient, platform) -> No
     assert me["actions"] == ["registry.read"] and me["api_token"] == tid
     # Its owner's scope applies: the hospital's camera, not the school's.
     assert (await client.get(f"/api/v1/channels/{HOSPITAL}", headers=t)).status_code == 200
-    assert (await client.get(f"/api/v1/channels/{SCHOOL}", headers=t)).status_code == 403
+    assert (await client.get(f"/api/v1/channels/{SCHOOL}", headers=t)).status_code == 404
     # stats.read is in the role but not in the token's scopes.
     assert (await client.get("/api/v1/statistics", headers=t)).status_code == 403
     assert (await client.get("/metrics", headers=t)).status_code == 403

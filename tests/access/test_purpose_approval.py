@@ -72,13 +72,15 @@ async def test_purpose_via_context_and_media_token(platform) -> None:  # type: i
     try:
         authorize(p, Action.PLAYBACK, ch)
         # A media token issued now carries the purpose to the player's URL.
-        media = platform.users.media_token(p, platform.users.token_version(p.user_id), "/api/v1/channels/", 60)
+        login = platform.users.issue(await platform.users.by_name("duty"))
+        _, cred = await platform.users.authenticate(login)
+        media = platform.users.media_token(p, cred, f"channel:{LOOKOUT}", Action.PLAYBACK.value, 60)
     finally:
         context.unbind(tok)
     ctx2 = context.RequestContext()
     tok = context.bind(ctx2)
     try:
-        p2 = await platform.users.principal_for_token(media, path=f"/api/v1/channels/{LOOKOUT}/live.mp4")
+        p2 = await platform.users.principal_for_token(media, query=True)
         authorize(p2, Action.PLAYBACK, ch)
         assert ctx2.purpose == "巡查" and ctx2.case_ref == "A1"
     finally:

@@ -132,11 +132,14 @@ async def test_department_user_sees_only_its_department(
     e = await login(client, "edu", "School-pass-12")
     items = (await client.get("/api/v1/channels", headers=e)).json()["items"]
     assert [i["id"] for i in items] == ["34000000001320000001"]
-    assert (await client.get("/api/v1/channels/34000000001320000002", headers=e)).status_code == 403
+    assert (await client.get("/api/v1/channels/34000000001320000002", headers=e)).status_code == 404
     assert (await client.post("/api/v1/units", json={"name": "x"}, headers=e)).status_code == 403
     # units, their systems and devices: only those whose cameras the user may see
     assert [u["id"] for u in (await client.get("/api/v1/units", headers=e)).json()["items"]] == [a]
-    assert (await client.get(f"/api/v1/units/{b}", headers=e)).status_code == 403
+    # Out of scope answers exactly as a unit that does not exist.
+    r, nope = await client.get(f"/api/v1/units/{b}", headers=e), await client.get("/api/v1/units/99999", headers=e)
+    assert r.status_code == nope.status_code == 404
+    assert r.json()["detail"].replace(str(b), "?") == nope.json()["detail"].replace("99999", "?")
     assert (await client.get(f"/api/v1/units/{a}", headers=e)).status_code == 200
     for unit, dev in ((a, "34000000001180000001"), (b, "34000000001180000002")):
         assert (await client.post("/api/v1/platforms", json={"unit_id": unit}, headers=h)).status_code == 201
@@ -144,7 +147,7 @@ async def test_department_user_sees_only_its_department(
     await client.patch("/api/v1/channels/34000000001320000001", json={"device_id": "34000000001180000001"}, headers=h)
     await client.patch("/api/v1/channels/34000000001320000002", json={"device_id": "34000000001180000002"}, headers=h)
     assert [d["id"] for d in (await client.get("/api/v1/devices", headers=e)).json()["items"]] == ["34000000001180000001"]
-    assert (await client.get("/api/v1/devices/34000000001180000002", headers=e)).status_code == 403
+    assert (await client.get("/api/v1/devices/34000000001180000002", headers=e)).status_code == 404
     assert [x["unit_id"] for x in (await client.get("/api/v1/platforms", headers=e)).json()["items"]] == [a]
     assert len((await client.get("/api/v1/units", headers=h)).json()["items"]) == 2  # administrators see all
 

@@ -192,8 +192,8 @@ def authorize_found(p: Principal, action: Action, resource: Any, missing: Except
         ctx.note(action.value, resource, action in SENSITIVE)
     check_role(p, action, ctx)
     if resource is None or not compiled(p).match(action.value, resource):
-        if ctx is not None:
-            ctx.refused = "not found or outside your scope"
+        if ctx is not None:  # the audit keeps the true reason; the caller sees "not found"
+            ctx.refused = "not found" if resource is None else f"{getattr(resource, 'id', 'resource')} is outside your scope"
         raise missing
     authorize(p, action, resource)
 

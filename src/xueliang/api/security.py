@@ -212,7 +212,8 @@ class SecurityMiddleware:
         detail.update(ctx.detail)
         self.access.audit.append(
             action,
-            _outcome(status),
+            # A refusal answered as 404 (out of scope looks like missing) is still a refusal.
+            "denied" if ctx.refused and status >= 400 else _outcome(status),
             actor_id=p.user_id if p is not None else None,
             actor=p.username if p is not None else "",
             role=p.role if p is not None else "",

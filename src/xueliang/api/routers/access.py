@@ -9,7 +9,8 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from xueliang.access import context
-from xueliang.access.policy import Action, authorize, compiled, requirement
+from xueliang.access.policy import Action, compiled, requirement
+from xueliang.access.resources import visible_channel
 from xueliang.api.deps import AccessDep, AccessManager, AccessReader, PlatformDep, PrincipalDep
 from xueliang.errors import Invalid
 
@@ -66,9 +67,7 @@ async def check(
         act = Action(action)
     except ValueError as exc:
         raise Invalid(f"unknown action {action!r}") from exc
-    ch = await platform.registry.get_channel(channel_id) if channel_id else None
-    if ch is not None:
-        authorize(p, Action.REGISTRY_READ, ch)
+    ch = await visible_channel(platform.registry, p, Action.REGISTRY_READ, channel_id) if channel_id else None
     out: dict[str, Any] = {"action": act.value, "channel_id": channel_id}
     if act not in p.actions:
         out.update(allowed=False, reason=f"role {p.role} may not {act.value}")

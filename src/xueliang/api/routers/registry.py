@@ -8,11 +8,11 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 from sqlalchemy import func, select
 
-from xueliang.access.policy import Action, authorize, scope_conditions
-from xueliang.access.resources import devices_seen
+from xueliang.access.policy import Action, scope_conditions
+from xueliang.access.resources import devices_seen, visible_channel
 from xueliang.api.deps import PlatformDep, RegistryManager, RegistryReader
 from xueliang.db.tables import Channel, Device, Platform, Unit
-from xueliang.errors import Forbidden
+from xueliang.errors import NotFound
 from xueliang.registry.models import (
     ChannelFields,
     ChannelFilter,
@@ -81,13 +81,14 @@ def _visible_platforms(p: Any) -> list[Any]:
 
 
 async def _check_visible(platform: Any, model: Any, key: Any, conds: list[Any], what: str) -> None:
-    """A single read outside the caller's scope is refused like a listing would hide it."""
+    """A single read outside the caller's scope is answered like a listing would hide it: as
+    not found, exactly as an ID that does not exist (answers never tell which IDs exist)."""
     if not conds:
         return
     async with platform.sessions() as s:
         found = await s.scalar(select(func.count()).select_from(model).where(model.__mapper__.primary_key[0] == key, *conds))
     if not found:
-        raise Forbidden(f"{what} {key} is outside your scope")
+        raise NotFound(f"{what} {key} not found")
 
 
 def _page(model: type[BaseModel], rows: list[Any], cursor: str | None) -> dict[str, Any]:
@@ -312,8 +313,7 @@ async def create_channel(body: ChannelIn, platform: PlatformDep, _: RegistryMana
 
 @router.get("/channels/{channel_id}", response_model=ChannelOut)
 async def get_channel(channel_id: str, platform: PlatformDep, p: RegistryReader) -> Any:
-    ch = await platform.registry.get_channel(channel_id)
-    authorize(p, Action.REGISTRY_READ, ch)
+    ch = await visible_channel(platform.registry, p, Action.REGISTRY_READ, channel_id)
     return ch
 
 

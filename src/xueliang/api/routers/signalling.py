@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from xueliang.access import context
-from xueliang.access.policy import Action, authorize
-from xueliang.access.resources import events_seen
+from xueliang.access.policy import Action, authorize, authorize_found
+from xueliang.access.resources import events_seen, visible_channel
 from xueliang.api.deps import (
     DeviceController,
     DeviceQuerier,
@@ -103,12 +103,12 @@ async def _device_scope(platform: Platform, device_id: str, p: Any, action: Acti
     """Scoped users reach only devices of their scope (the owning unit's division/department)."""
     from xueliang.access.resources import device_owner
 
-    authorize(p, action, await device_owner(platform.sessions, device_id))
+    owner = await device_owner(platform.sessions, device_id)
+    authorize_found(p, action, owner, NotFound(f"device {device_id} not found"))
 
 
 async def _channel_device(platform: Platform, channel_id: str, p: Any, action: Action) -> tuple[Any, str]:
-    ch = await platform.registry.get_channel(channel_id)
-    authorize(p, action, ch)
+    ch = await visible_channel(platform.registry, p, action, channel_id)
     session = _sig(platform).device_for_channel(channel_id, ch.device_id)
     return session, ch.id
 
