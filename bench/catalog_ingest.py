@@ -58,6 +58,7 @@ def main() -> None:
     db = tmp / "ingest.db"
     env = {**os.environ, "XUELIANG_SIP__PORT": str(sip_port), "XUELIANG_API__PORT": str(api_port),
            "XUELIANG_DATABASE__URL": f"sqlite+aiosqlite:///{db}", "XUELIANG_SIP__PASSWORD": PASSWORD,
+           "XUELIANG_SIP__ADMISSION": "open",
            "XUELIANG_MEDIA__ENABLED": "false", "XUELIANG_STORAGE__VAR_DIR": str(tmp),
            "XUELIANG_SIP__RATE_LIMIT_PER_ADDRESS": "100000", "XUELIANG_LOG_LEVEL": "warning"}
     server = subprocess.Popen([str(ROOT / ".venv/bin/xueliang"), "serve"], env=env, cwd=tmp)

@@ -46,10 +46,12 @@ class Platform:
         )
         self.sessions = session_factory(self.engine)
         self.bus = EventBus()
-        self.registry = RegistryService(self.sessions, self.bus)
         secret = _secret(settings)
+        #: Seals secrets the platform must read back (TOTP seeds, device SIP passwords) at rest.
+        self.sealer = Sealer(secret)
+        self.registry = RegistryService(self.sessions, self.bus, sealer=self.sealer)
         self.signer = TokenSigner(secret)
-        self.users = UserService(self.sessions, self.signer, settings.api.token_ttl, Sealer(secret))
+        self.users = UserService(self.sessions, self.signer, settings.api.token_ttl, self.sealer)
         self.patrols = PatrolService(self.sessions)
         #: Extra start/stop steps registered by subsystems (signalling, media).
         self._starters: list[Callable[[], Awaitable[None]]] = []

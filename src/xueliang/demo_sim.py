@@ -55,7 +55,7 @@ async def run_with_devices(settings: Settings, city: object) -> None:
         await serving
         return
     specs, failing = demo_specs(devices)
-    sim = Simulator(f"{settings.sip.host}:{sig.endpoint.port}", transport="udp", password=settings.sip.password,
+    sim = Simulator(f"{settings.sip.host}:{sig.endpoint.port}", transport="udp", password=sig.password,
                     server_id=settings.sip.id, domain=settings.sip.domain, device_specs=specs,
                     keepalive=min(60.0, settings.sip.keepalive_interval), register_rate=100.0)
     try:

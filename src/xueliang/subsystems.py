@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from pathlib import Path
 
 from xueliang.app import Platform
 
@@ -23,7 +24,8 @@ def attach(platform: Platform) -> None:
         from xueliang.gb28181.service import SignallingService
 
         secret = hashlib.sha256(b"sip-nonce:" + platform.signer._key).digest()
-        sig = SignallingService(settings.sip, platform.sessions, platform.bus, nonce_secret=secret)
+        sig = SignallingService(settings.sip, platform.sessions, platform.bus, nonce_secret=secret,
+                                sealer=platform.sealer, var_dir=Path(settings.storage.var_dir))
         sig.set_catalog_sink(lambda device_id, items: store_catalog(platform.sessions, device_id, items))
         platform.signalling = sig
         platform.on_start(sig.start)

@@ -3,7 +3,10 @@ hot statements), so these tests read every column back through the ORM on each b
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -98,3 +101,53 @@ def test_a_raw_insert_must_give_every_defaulted_column() -> None:
         _Batch(sqlite.dialect(), Device.__table__, ("id", "name"))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="no column"):
         _Batch(sqlite.dialect(), Device.__table__, ("id", "nope"), where="id")  # type: ignore[arg-type]
+
+
+class _SlowDatabase:
+    """The real sessions, each write reaching the database a moment late (a busy server)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], delay: float) -> None:
+        self.sessions = sessions
+        self.delay = delay
+        self.entered = asyncio.Event()
+
+    def __call__(self) -> contextlib.AbstractAsyncContextManager[AsyncSession]:
+        @contextlib.asynccontextmanager
+        async def session() -> AsyncIterator[AsyncSession]:
+            self.entered.set()
+            await asyncio.sleep(self.delay)
+            async with self.sessions() as s:
+                yield s
+
+        return session()
+
+
+async def test_stop_finishes_the_flush_under_way(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Shutdown while a batch is being written: the batch still lands (it used to be cancelled
+    half-way and lost, having already been taken out of the queue)."""
+    slow = _SlowDatabase(sessions, 0.3)
+    w = SignallingWriter(slow, interval=0.05)  # type: ignore[arg-type]
+    await w.start()
+    wall = 1_790_000_100.0
+    a = _session("34020000001320000031", wall)
+    w.device_new(a)
+    w.event("device.online", a.device_id, wall, {"reason": "registered"})
+    await asyncio.wait_for(slow.entered.wait(), 5)  # the periodic flush has taken the batch
+    await w.stop()
+    async with sessions() as s:
+        assert await s.get(Device, a.device_id) is not None
+        kinds = (await s.scalars(select(Event.kind).where(Event.subject == a.device_id))).all()
+    assert list(kinds) == ["device.online"]
+
+
+async def test_stop_writes_what_is_queued_and_the_writer_stays_usable(
+        sessions: async_sessionmaker[AsyncSession]) -> None:
+    w = SignallingWriter(sessions, interval=3600)
+    await w.start()
+    a = _session("34020000001320000032", 1_790_000_200.0)
+    w.device_new(a)
+    w.keepalive(a.device_id, 1_790_000_201.0)
+    await w.stop()
+    async with sessions() as s:
+        d = await s.get(Device, a.device_id)
+    assert d is not None and _close(d.last_keepalive, 1_790_000_201.0)

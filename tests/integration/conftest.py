@@ -15,8 +15,8 @@ PASSWORD = "sipp-pass-1"
 
 @pytest.fixture
 async def signalling(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[SignallingService]:
-    cfg = SipConfig(host="127.0.0.1", port=0, password=PASSWORD, keepalive_interval=1.0, keepalive_misses=3,
-                    request_timeout=8.0)
+    cfg = SipConfig(host="127.0.0.1", port=0, password=PASSWORD, admission="open", keepalive_interval=1.0,
+                    keepalive_misses=3, request_timeout=8.0)
     svc = SignallingService(cfg, sessions, EventBus(), nonce_secret=b"t" * 32)
     svc.set_catalog_sink(lambda device_id, items: store_catalog(sessions, device_id, items))
     await svc.start()

@@ -87,8 +87,8 @@ async def test_sipp_device_over_ipv6(sessions, tmp_path) -> None:  # type: ignor
     from xueliang.config import SipConfig
     from xueliang.gb28181.service import SignallingService
 
-    svc = SignallingService(SipConfig(host="::1", port=0, password=PASSWORD, request_timeout=8.0), sessions,
-                            EventBus(), nonce_secret=b"6" * 32)
+    svc = SignallingService(SipConfig(host="::1", port=0, password=PASSWORD, admission="open", request_timeout=8.0),
+                            sessions, EventBus(), nonce_secret=b"6" * 32)
     try:
         await svc.start()
     except OSError:

@@ -171,8 +171,9 @@ class Device(Base):
     firmware: Mapped[str | None] = mapped_column(String(200))
     platform_id: Mapped[int | None] = mapped_column(ForeignKey("platforms.id", ondelete="SET NULL"))
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"))
-    #: Per-device password; null = the platform-wide one.
-    password: Mapped[str | None] = mapped_column(String(128))
+    #: Per-device SIP password, sealed ("v1:" + AES-GCM, gb28181/credentials.py); null = the
+    #: platform-wide one.
+    password: Mapped[str | None] = mapped_column(String(256))
     #: accepted / pending / rejected (sip.admission).
     admission: Mapped[str] = mapped_column(String(16), default="accepted")
     transport: Mapped[str | None] = mapped_column(String(8))

@@ -84,7 +84,10 @@ async def store_catalog(sessions: async_sessionmaker[AsyncSession], device_id: s
         # hour must not make every open map download them all again.
         changed = or_(*(_CH.c[f].is_distinct_from(ex[f]) for f in DEVICE_FIELDS),
                       *(and_(_CH.c[f].is_(None), ex[f].is_not(None)) for f in GAP_FIELDS))
-        stmt = ins.on_conflict_do_update(index_elements=[_CH.c.id], set_=set_, where=changed)
+        # A device reports its own channels only: a channel of another device is not moved to
+        # this one (its INVITEs, and so its video, would then come from the claimant).
+        own = or_(_CH.c.device_id.is_(None), _CH.c.device_id == ex.device_id)
+        stmt = ins.on_conflict_do_update(index_elements=[_CH.c.id], set_=set_, where=and_(own, changed))
         live = [r for r in rows if r["id"] not in deleted]
         n = batch_size(s, 16)
         for i in range(0, len(live), n):

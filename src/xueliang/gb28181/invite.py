@@ -214,6 +214,13 @@ class GbMediaSessions:
         s = self.by_call.get(req.call_id)
         if s is None:
             return False
+        if inc.addr != s.device.addr:
+            # The Call-ID alone is no proof: only the device, from where it registered, may end
+            # or report on its stream. Someone else gets what an unknown dialog gets.
+            self.signalling.registrar.foreign(s.device.device_id, inc.addr, inc.transport, req.method, time.monotonic())
+            if req.method != "ACK" and not inc.responded:
+                inc.respond(481)
+            return True
         if req.method == "BYE":
             inc.respond(200)
             s.dialog = None  # the device ended it: no BYE back

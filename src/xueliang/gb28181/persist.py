@@ -118,6 +118,7 @@ class SignallingWriter:
         self._offline_channels: set[str] = set()
         self._events: list[tuple[float, str, str, dict[str, Any]]] = []
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         self._last_keepalive_flush = time.monotonic()
         self._lock = asyncio.Lock()
         self._statements: _Statements | None = None
@@ -141,15 +142,21 @@ class SignallingWriter:
         self._task = asyncio.create_task(self._run(), name="signalling-writer")
 
     async def stop(self) -> None:
+        """Write everything: a flush under way finishes (cancelling it would lose the batch it
+        holds), then what is left goes in one last flush."""
         if self._task:
-            self._task.cancel()
+            self._stopping.set()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+            self._task = None
         await self.flush(all_keepalives=True)
 
     async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.interval)
+            if self._stopping.is_set():
+                return
             try:
                 due = time.monotonic() - self._last_keepalive_flush >= self.keepalive_interval
                 await self.flush(all_keepalives=due)

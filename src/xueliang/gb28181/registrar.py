@@ -3,6 +3,12 @@
 Sans-IO like the SIP core: requests, addresses and the time in; decisions and events out. It
 keeps every device in memory (principle 5: keepalives never touch the database); the
 signalling service persists what changes, in batches.
+
+A device is where it last registered with the right password, and nowhere else: only an
+authenticated REGISTER sets its address, and anything else in its name (keepalives, catalogs,
+alarms, answers) counts only from that address and transport. A nonce is bound to the device
+and the address it was issued to, and serves one registration (:class:`NonceLedger`). Wrong
+passwords ban the address they come from, never the device ID, so no one can lock a device out.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from datetime import datetime
 from xueliang.gb28181.ids import GbIdError, parse_gb_id
 from xueliang.gb28181.sip import (
     NonceFactory,
+    NonceLedger,
     NonceStatus,
     SipParseError,
     SipRequest,
@@ -148,9 +155,17 @@ class Registrar:
         self.failure_window = failure_window
         self.qop = qop
         self.nonces = NonceFactory(nonce_secret)
+        self.used_nonces = NonceLedger()
         self.devices: dict[str, DeviceSession] = {}
         self._failures: dict[str, _Failures] = {}
         self._heap: list[tuple[float, str]] = []
+        #: Messages in a registered device's name from elsewhere than its registered address
+        #: (ignored), and replayed REGISTERs (challenged again): counters for the status API.
+        self.foreign_messages = 0
+        self.replayed_registers = 0
+        #: Alarms, positions and catalog entries a device sent for another device's channels.
+        self.foreign_subjects = 0
+        self._foreign_logged: dict[str, float] = {}
 
     # ---- registry mirror ---------------------------------------------------------------
     def load(self, device_id: str, password: str | None, admission: str) -> DeviceSession:
@@ -164,7 +179,7 @@ class Registrar:
     def forget(self, device_id: str) -> None:
         self.devices.pop(device_id, None)
 
-    # ---- bans --------------------------------------------------------------------------
+    # ---- bans (by source address only) ---------------------------------------------------
     def is_banned(self, key: str, now: float) -> bool:
         f = self._failures.get(key)
         return f is not None and f.banned_until > now
@@ -193,31 +208,39 @@ class Registrar:
             except GbIdError as exc:
                 return Decision(400, f"Bad Request (device ID: {exc})"[:120])
         ip = addr[0]
-        if self.is_banned(ip, now) or self.is_banned(device_id, now):
+        if self.is_banned(ip, now):
             return Decision(403, "Forbidden (temporarily banned after repeated failures)")
         expires = _expires_of(req)
         if expires is None:
             return Decision(400, "Bad Request (missing Expires)")
+        # The nonce answers for this device at this address only: a REGISTER captured on the
+        # way cannot be played from anywhere else.
+        context = f"{device_id}|{ip}|{addr[1]}"
         auth = req.headers.get("Authorization")
         if auth is None:
-            return self._challenge(device_id, now)
+            return self._challenge(context, now)
         try:
             creds = parse_authorization(auth)
         except SipParseError as exc:
             return Decision(400, f"Bad Request ({exc.reason})"[:120])
-        status = self.nonces.status(creds.nonce, now, context=device_id)
+        status = self.nonces.status(creds.nonce, now, context=context)
         if status is NonceStatus.INVALID:
-            return self._challenge(device_id, now)
+            return self._challenge(context, now)
         if status is NonceStatus.STALE:
-            return self._challenge(device_id, now, stale=True)
+            return self._challenge(context, now, stale=True)
         session = self.devices.get(device_id)
         password = session.password if session is not None and session.password else self.password
         if creds.username != device_id or not verify(creds, "REGISTER", password):
-            banned = self._fail(ip, now) | self._fail(device_id, now)
+            banned = self._fail(ip, now)
             if banned:
-                log.warning("device %s from %s banned for %.0f s after repeated wrong passwords", device_id, ip, self.ban_seconds)
+                log.warning("address %s banned for %.0f s after repeated wrong passwords (last for device %s)", ip,
+                            self.ban_seconds, device_id)
             return Decision(403, "Forbidden (wrong password)", events=[AuthFailed(device_id, ip, banned)])
-        self._failures.pop(device_id, None)
+        # One registration per nonce (per nonce count with qop); a retransmission of that very
+        # request (same address, Call-ID and CSeq) is answered again.
+        if not self.used_nonces.use(creds.nonce, creds.nc or "", now, (addr, req.call_id, req.cseq[0])):
+            self.replayed_registers += 1
+            return self._challenge(context, now, stale=True)
         new_device = session is None or not session.admission
         if session is None or not session.admission:
             if self.admission == "reject":
@@ -229,8 +252,8 @@ class Registrar:
             return Decision(403, "Forbidden (device rejected)")
         return self._accept(session, req, addr, transport, expires, now, wall, new_device)
 
-    def _challenge(self, device_id: str, now: float, stale: bool = False) -> Decision:
-        value = make_challenge(self.realm, self.nonces.issue(now, device_id), qop=self.qop, stale=stale)
+    def _challenge(self, context: str, now: float, stale: bool = False) -> Decision:
+        value = make_challenge(self.realm, self.nonces.issue(now, context), qop=self.qop, stale=stale)
         return Decision(401, None, [("WWW-Authenticate", value)])
 
     def _accept(self, s: DeviceSession, req: SipRequest, addr: Address, transport: str, expires: int, now: float,
@@ -267,27 +290,45 @@ class Registrar:
         return Decision(200, None, headers, events)
 
     # ---- liveness ----------------------------------------------------------------------
-    def keepalive(self, device_id: str, addr: Address, now: float) -> Decision:
-        """A Keepalive notify: 200 and maybe back online; 404 if not registered (it will re-register)."""
-        s = self.devices.get(device_id)
-        if s is None or not s.registered or s.admission != "accepted":
-            return Decision(404, "Not Found (not registered)")
-        s.last_seen = now
-        if s.addr != addr:
-            s.addr = addr  # NAT rebinding: reach it where it speaks from now
+    def keepalive(self, device_id: str, addr: Address, now: float, transport: str = "udp") -> Decision:
+        """A Keepalive notify: 200 and maybe back online; 404 if not registered from this address
+        (it will re-register; after a NAT rebinding that is how its new address is learnt)."""
+        s = self.touch(device_id, addr, now, transport, "keepalive")
+        if s is None or s.admission != "accepted":
+            return Decision(404, NOT_REGISTERED)
         if not s.online:
             s.online = True
             self._schedule(s)
             return Decision(200, events=[Online(device_id, "keepalive")])
         return Decision(200)
 
-    def touch(self, device_id: str, now: float) -> DeviceSession | None:
-        """Any message from a registered device proves it alive."""
+    def touch(self, device_id: str, addr: Address, now: float, transport: str = "udp",
+              what: str = "message") -> DeviceSession | None:
+        """The registered device speaking from where it registered, now proved alive; None for
+        anyone else (a message in its name from another address is counted and has no effect)."""
         s = self.devices.get(device_id)
-        if s is not None and s.registered:
-            s.last_seen = now
-            return s
-        return None
+        if s is None or not s.registered:
+            return None
+        if s.addr != addr or s.transport != transport:
+            self.foreign(device_id, addr, transport, what, now)
+            return None
+        s.last_seen = now
+        return s
+
+    def foreign(self, device_id: str, addr: Address, transport: str, what: str, now: float) -> None:
+        """Count (and log, at most once a minute per device) a message in a device's name that
+        did not come from its registered address."""
+        self.foreign_messages += 1
+        logged = self._foreign_logged
+        if now - logged.get(device_id, -1e18) < 60.0:
+            return
+        if len(logged) >= 10_000:  # addresses and IDs come from the network: stay bounded
+            logged.clear()
+        logged[device_id] = now
+        s = self.devices.get(device_id)
+        log.warning("%s in the name of device %s from %s:%s/%s ignored: it registered from %s/%s (%d such so far)",
+                    what, device_id, addr[0], addr[1], transport, s.addr if s is not None else None,
+                    s.transport if s is not None else "", self.foreign_messages)
 
     def _deadline(self, s: DeviceSession) -> float:
         return min(s.last_seen + self.keepalive_timeout, s.expires_at)
@@ -321,6 +362,9 @@ class Registrar:
 
     def online_count(self) -> int:
         return sum(1 for s in self.devices.values() if s.online)
+
+
+NOT_REGISTERED = "Not Found (not registered from this address)"
 
 
 def _expires_of(req: SipRequest) -> int | None:

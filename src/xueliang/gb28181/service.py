@@ -16,23 +16,31 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from xueliang import _native
+from xueliang.access.sealing import Sealer
 from xueliang.bus import BusEvent, EventBus
 from xueliang.config import SipConfig
-from xueliang.db.tables import Device
+from xueliang.db.tables import Channel, Device
 from xueliang.errors import GatewayTimeout, Invalid, NotFound, Unavailable
 from xueliang.gb28181 import manscdp
 from xueliang.gb28181.catalog import CatalogAssembler, CatalogComplete, CatalogIncomplete
+from xueliang.gb28181.credentials import (
+    open_device_password,
+    platform_password,
+    seal_device_password,
+)
 from xueliang.gb28181.endpoint import Incoming, SipEndpoint, SipTimeout
 from xueliang.gb28181.ids import is_valid_gb_id
 from xueliang.gb28181.manscdp import CatalogItem, ManscdpError, ManscdpMessage, RecordItem
 from xueliang.gb28181.persist import SignallingWriter
 from xueliang.gb28181.registrar import (
+    NOT_REGISTERED,
     AuthFailed,
     DeviceSession,
     Offline,
@@ -72,11 +80,15 @@ class CatalogRun:
 
 class SignallingService:
     def __init__(self, cfg: SipConfig, sessions: async_sessionmaker[AsyncSession], bus: EventBus, *,
-                 nonce_secret: bytes | None = None) -> None:
+                 nonce_secret: bytes | None = None, sealer: Sealer | None = None, var_dir: Path | None = None) -> None:
         self.cfg = cfg
         self.sessions = sessions
         self.bus = bus
-        self.registrar = Registrar(cfg.domain, cfg.password, admission=cfg.admission,
+        #: Opens (and seals) the devices' own passwords stored in the registry.
+        self.sealer = sealer
+        #: The platform-wide device password: configured, or generated and kept in var_dir.
+        self.password = platform_password(cfg.password, var_dir)
+        self.registrar = Registrar(cfg.domain, self.password, admission=cfg.admission,
                                    keepalive_interval=cfg.keepalive_interval, keepalive_misses=cfg.keepalive_misses,
                                    ban_after=cfg.ban_after_failures, ban_seconds=cfg.ban_seconds,
                                    nonce_secret=nonce_secret)
@@ -84,6 +96,7 @@ class SignallingService:
                                     burst=max(50.0, cfg.rate_limit_per_address),
                                     is_banned=lambda ip: self.registrar.is_banned(ip, time.monotonic()))
         self.endpoint.stateless = self._stateless
+        self.endpoint.layer.check_response_source = True
         self.writer = SignallingWriter(sessions)
         self.catalogs: CatalogAssembler[CatalogItem] = CatalogAssembler(timeout=15.0, max_items=1_000_000)
         self.records: CatalogAssembler[RecordItem] = CatalogAssembler(
@@ -107,9 +120,18 @@ class SignallingService:
 
     # ---- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
+        clear: list[tuple[str, str]] = []
         async with self.sessions() as s:
             for d in (await s.execute(select(Device.id, Device.password, Device.admission))).all():
-                self.registrar.load(d[0], d[1], d[2])
+                self.registrar.load(d[0], open_device_password(self.sealer, d[0], d[1]), d[2])
+                if d[1] and self.sealer is not None and not self.sealer.is_sealed(d[1]):
+                    clear.append((d[0], d[1]))
+        if clear and self.sealer is not None:  # stored before sealing: seal them now
+            async with self.sessions() as s, s.begin():
+                for device_id, password in clear:
+                    await s.execute(update(Device).where(Device.id == device_id, Device.password == password)
+                                    .values(password=seal_device_password(self.sealer, device_id, password)))
+            log.info("sealed the SIP passwords of %d devices stored in clear", len(clear))
         self.bus.listen(self._on_bus)
         await self.writer.start()
         await self.endpoint.start()
@@ -139,7 +161,8 @@ class SignallingService:
     def _on_bus(self, ev: BusEvent) -> None:
         """The registry changed a device (admission accepted, password set, deleted): mirror it."""
         if ev.kind == "registry.device.changed":
-            self.registrar.load(ev.subject, ev.data.get("password"), ev.data.get("admission", "accepted"))
+            self.registrar.load(ev.subject, open_device_password(self.sealer, ev.subject, ev.data.get("password")),
+                                ev.data.get("admission", "accepted"))
         elif ev.kind == "registry.device.deleted":
             self.registrar.forget(ev.subject)
 
@@ -249,16 +272,16 @@ class SignallingService:
             if d.events:
                 self._apply(d.events, wall)
             return resp
-        return self._keepalive(req, addr)
+        return self._keepalive(req, addr, transport)
 
-    def _keepalive(self, req: SipRequest, addr: Any) -> SipResponse | None:
+    def _keepalive(self, req: SipRequest, addr: Any, transport: str) -> SipResponse | None:
         """Keepalives are most of the traffic: no XML parser, no transaction (a keepalive is
         idempotent; a retransmitted one simply gets another 200). None if not a keepalive."""
         if req.method != "MESSAGE" or not _KEEPALIVE.search(req.body[:400]):
             return None
         m = _DEVICE_ID.search(req.body)
         device_id = m.group(1).decode() if m else user_of(req.headers.get("From"))
-        d = self.registrar.keepalive(device_id, addr, time.monotonic())
+        d = self.registrar.keepalive(device_id, addr, time.monotonic(), transport)
         if d.status == 200:
             self.writer.keepalive(device_id, time.time())
         if d.events:
@@ -274,11 +297,11 @@ class SignallingService:
         body = inc.request.body
         now = time.monotonic()
         device_id = self._sender(inc)
-        session = self.registrar.touch(device_id, now)
+        session = self.registrar.touch(device_id, inc.addr, now, inc.transport, "MESSAGE")
         if session is None:
             if self.on_dialog_request is not None and self.on_dialog_request(inc):
                 return  # MediaStatus inside a media dialog of a lower platform
-            inc.respond(404, "Not Found (not registered)")
+            inc.respond(404, NOT_REGISTERED)
             return
         try:
             msg = manscdp.decode(body)
@@ -308,19 +331,13 @@ class SignallingService:
             if fut is not None and not fut.done():
                 fut.set_result(msg)
         elif msg.root == "Notify" and ct == "Alarm":
-            alarm = manscdp.Alarm.from_message(msg)
-            self._publish("alarm", alarm.device_id or session.device_id, time.time(), device=session.device_id,
-                          priority=alarm.priority, method=alarm.method, time=alarm.time,
-                          description=alarm.description, longitude=alarm.longitude, latitude=alarm.latitude,
-                          alarm_type=alarm.alarm_type)
+            self._spawn(self._alarm(session.device_id, manscdp.Alarm.from_message(msg)))
             # GB/T 28181: the platform confirms an alarm with a Response.
             self._spawn(self._send_message(session, manscdp.encode_response_result("Alarm", msg.sn, msg.device_id, True)))
         elif msg.root == "Notify" and ct == "MobilePosition":
             pos = manscdp.MobilePosition.from_message(msg)
             if pos.longitude is not None and pos.latitude is not None:
-                self._spawn(self._update_position(pos.device_id or session.device_id, pos.longitude, pos.latitude))
-                self._publish("mobile_position", pos.device_id, time.time(), longitude=pos.longitude,
-                              latitude=pos.latitude, speed=pos.speed, direction=pos.direction)
+                self._spawn(self._update_position(session.device_id, pos))
         elif msg.root == "Notify" and ct == "MediaStatus":
             if self.on_dialog_request is not None:
                 self.on_dialog_request(inc)
@@ -332,7 +349,7 @@ class SignallingService:
     def _on_notify(self, inc: Incoming) -> None:
         """Catalog subscription notifications (and MobilePosition/Alarm sent as NOTIFY)."""
         device_id = self._sender(inc)
-        session = self.registrar.touch(device_id, time.monotonic())
+        session = self.registrar.touch(device_id, inc.addr, time.monotonic(), inc.transport, "NOTIFY")
         if session is None:
             inc.respond(481, "Subscription does not exist")
             return
@@ -394,13 +411,36 @@ class SignallingService:
         except Exception:
             log.exception("storing the catalog of %s failed", device_id)
 
-    async def _update_position(self, channel_id: str, lon: float, lat: float) -> None:
-        from xueliang.db.tables import Channel
+    async def _owns(self, device_id: str, subject: str) -> bool:
+        """Whether ``subject`` is the device itself or one of its channels: a device speaks for
+        what it has, never for another device's cameras."""
+        if subject == device_id:
+            return True
+        async with self.sessions() as s:
+            owner = await s.scalar(select(Channel.device_id).where(Channel.id == subject))
+        if owner == device_id:
+            return True
+        self.registrar.foreign_subjects += 1
+        log.warning("device %s spoke for %s, which is not one of its channels: ignored", device_id, subject)
+        return False
 
+    async def _alarm(self, device_id: str, alarm: manscdp.Alarm) -> None:
+        subject = alarm.device_id or device_id
+        if await self._owns(device_id, subject):
+            self._publish("alarm", subject, time.time(), device=device_id, priority=alarm.priority,
+                          method=alarm.method, time=alarm.time, description=alarm.description,
+                          longitude=alarm.longitude, latitude=alarm.latitude, alarm_type=alarm.alarm_type)
+
+    async def _update_position(self, device_id: str, pos: manscdp.MobilePosition) -> None:
+        subject = pos.device_id or device_id
+        if pos.longitude is None or pos.latitude is None or not await self._owns(device_id, subject):
+            return
         async with self.sessions() as s, s.begin():
-            ch = await s.get(Channel, channel_id)
+            ch = await s.get(Channel, subject)
             if ch is not None:
-                ch.longitude, ch.latitude = lon, lat
+                ch.longitude, ch.latitude = pos.longitude, pos.latitude
+        self._publish("mobile_position", subject, time.time(), longitude=pos.longitude, latitude=pos.latitude,
+                      speed=pos.speed, direction=pos.direction)
 
     async def query_catalog(self, device_id: str, *, wait: bool = True, timeout: float = 30.0) -> list[CatalogItem]:
         session = self._session(device_id)
@@ -543,6 +583,13 @@ class SignallingService:
             "devices_known": len(self.registrar.devices), "devices_online": self.registrar.online_count(),
             "received": st.received, "sent": st.sent, "parse_errors": st.parse_errors,
             "rate_limited": st.rate_limited, "banned_drops": st.banned_drops, "by_method": st.by_method,
+            # Messages in a registered device's name from another address (ignored), REGISTERs
+            # played again with a used nonce (challenged), and answers to our requests from
+            # elsewhere than where we sent them (dropped).
+            "foreign_messages": self.registrar.foreign_messages,
+            "replayed_registers": self.registrar.replayed_registers,
+            "foreign_responses": self.endpoint.layer.foreign_responses,
+            "foreign_subjects": self.registrar.foreign_subjects,
             "transactions": len(self.endpoint.layer),
         }
 

@@ -13,10 +13,12 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from xueliang.access.sealing import Sealer
 from xueliang.bus import EventBus
 from xueliang.db.paging import keyset, page_of
 from xueliang.db.tables import Channel, Device, Division, Platform, Unit
 from xueliang.errors import Conflict, Invalid, NotFound
+from xueliang.gb28181.credentials import seal_device_password
 from xueliang.gb28181.ids import division_code_of, parse_gb_id
 from xueliang.registry import vocab
 from xueliang.registry.models import (
@@ -96,10 +98,13 @@ async def _get(s: AsyncSession, model: type[_T], key: Any, what: str) -> _T:
 
 class RegistryService:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], bus: EventBus | None = None
+        self, sessions: async_sessionmaker[AsyncSession], bus: EventBus | None = None, *,
+        sealer: Sealer | None = None,
     ) -> None:
         self.sessions = sessions
         self.bus = bus or EventBus()
+        #: Device SIP passwords are sealed before they are stored (gb28181/credentials.py).
+        self.sealer = sealer
 
     # ---- divisions ---------------------------------------------------------------------
     async def upsert_division(self, d: DivisionIn) -> Division:
@@ -312,12 +317,18 @@ class RegistryService:
             if await s.get(Device, d.id) is not None:
                 raise Conflict(f"device {d.id} already exists")
             row = Device(**d.model_dump(), type_code=f"{parse_gb_id(d.id).type_code:03d}")
+            row.password = self._sealed_password(d.id, row.password)
             s.add(row)
         self._device_changed(row)
         return row
 
+    def _sealed_password(self, device_id: str, password: str | None) -> str | None:
+        if password is None or self.sealer is None:
+            return password
+        return seal_device_password(self.sealer, device_id, password)
+
     def _device_changed(self, row: Device) -> None:
-        """Signalling mirrors admission and passwords in memory; tell it."""
+        """Signalling mirrors admission and passwords in memory; tell it (the password sealed)."""
         self.bus.publish("registry.device.changed", row.id, password=row.password, admission=row.admission)
 
     async def get_device(self, device_id: str) -> Device:
@@ -359,7 +370,7 @@ class RegistryService:
         async with self.sessions() as s, s.begin():
             row = await _get(s, Device, device_id, "device")
             for k, v in patch.model_dump(exclude_unset=True).items():
-                setattr(row, k, v)
+                setattr(row, k, self._sealed_password(device_id, v) if k == "password" else v)
         self._device_changed(row)
         return row
 

@@ -28,6 +28,7 @@ __all__ = [
     "DigestChallenge",
     "DigestCredentials",
     "NonceFactory",
+    "NonceLedger",
     "NonceStatus",
     "compute_ha1",
     "compute_response",
@@ -450,3 +451,51 @@ class NonceFactory:
     def check(self, nonce: str, now: float, max_age: float = 300.0, context: str = "") -> bool:
         """True when we issued `nonce` (for `context`) at most `max_age` seconds ago."""
         return self.status(nonce, now, max_age, context) is NonceStatus.VALID
+
+
+class NonceLedger:
+    """The (nonce, nc) pairs already answered, for as long as their nonces live: a nonce serves
+    one registration (or, with qop, one nonce count), so a captured REGISTER cannot be played
+    again. The nonces stay stateless until used; only accepted ones are remembered.
+
+    A retransmission of the accepted request (the same ``owner``: source address, Call-ID, CSeq)
+    is accepted again, since its first answer may have been lost. Bounded: when full, the oldest
+    uses are forgotten and every nonce issued up to theirs is refused from then on (the device is
+    simply challenged again), so forgetting never reopens a replay.
+    """
+
+    __slots__ = ("_seen", "_watermark", "capacity", "max_age")
+
+    def __init__(self, max_age: float = 300.0, capacity: int = 200_000) -> None:
+        self.max_age = max_age
+        self.capacity = capacity
+        self._seen: dict[tuple[str, str], tuple[int, object]] = {}
+        self._watermark = -1
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def use(self, nonce: str, nc: str, now: float, owner: object) -> bool:
+        """Record a use of a nonce `NonceFactory` vouched for; False if it was used already."""
+        seen = self._seen
+        # Uses arrive in about the order their nonces were issued: forget from the front those
+        # whose nonces are stale anyway.
+        while seen:
+            first = next(iter(seen.values()))
+            if first[0] + self.max_age + 5.0 >= now:
+                break
+            del seen[next(iter(seen))]
+        key = (nonce, nc)
+        before = seen.get(key)
+        if before is not None:
+            return before[1] == owner
+        issued = int(nonce[: NonceFactory._TS_LEN], 16)
+        if issued <= self._watermark:
+            return False
+        if len(seen) >= self.capacity:
+            oldest = next(iter(seen))
+            self._watermark = max(self._watermark, seen.pop(oldest)[0])
+            if issued <= self._watermark:
+                return False
+        seen[key] = (issued, owner)
+        return True

@@ -647,6 +647,8 @@ class TransactionLayer:
         "_heap",
         "_seq",
         "_server",
+        "check_response_source",
+        "foreign_responses",
         "max_server_transactions",
         "timers",
     )
@@ -661,6 +663,11 @@ class TransactionLayer:
         self._accepted: dict[tuple[str, int, str], InviteServerTransaction] = {}
         self._heap: list[tuple[float, int, Transaction]] = []
         self._seq = 0
+        #: Take a response only from the address its request went to. The platform sends only to
+        #: addresses it learned from packets, so they compare exactly; an answer from anywhere
+        #: else (someone who saw the branch) is dropped and counted.
+        self.check_response_source = False
+        self.foreign_responses = 0
 
     def __len__(self) -> int:
         return len(self._client) + len(self._server)
@@ -685,13 +692,16 @@ class TransactionLayer:
     ) -> list[Event]:
         """Feed one parsed message that arrived from `addr`."""
         if isinstance(message, SipResponse):
-            return self._receive_response(message, now)
+            return self._receive_response(message, addr, now)
         return self._receive_request(message, addr, now, reliable)
 
-    def _receive_response(self, response: SipResponse, now: float) -> list[Event]:
+    def _receive_response(self, response: SipResponse, addr: Address, now: float) -> list[Event]:
         branch = response.branch
         cseq_method = response.cseq[1]
         txn = self._client.get((branch, cseq_method)) if branch else None
+        if txn is not None and self.check_response_source and txn.addr != addr:
+            self.foreign_responses += 1
+            return []
         if txn is None:
             if cseq_method == "INVITE" and 200 <= response.status < 300:
                 return [ResponseReceived(response, None)]
