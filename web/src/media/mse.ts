@@ -2,7 +2,7 @@
 // lowest latency) or a streaming fetch of live.mp4 (fallback). Keeps close to the live edge,
 // trims the buffer, and can save what it receives as a playable .mp4 (local recording).
 
-import { ApiError, getToken, raw, type Purpose, purposeHeaders } from '../api/client';
+import { ApiError, raw, type Purpose, purposeHeaders } from '../api/client';
 import { BoxSplitter, boxType, codecsOf, concat } from './mp4';
 
 export type PlayerState =
@@ -23,7 +23,7 @@ export interface StreamSource {
   http: string;
   /** Live streams chase the live edge and reconnect; playback streams do neither. */
   live: boolean;
-  /** Token usable in ?token= (media token, else the login token). */
+  /** The media token for ?token= (login tokens are refused in URLs). */
   token?: string | null;
   purpose?: Purpose | null;
   purposeFor?: string;
@@ -267,7 +267,7 @@ export function playStream(
 
   function connectWs(): void {
     const p = newPipe();
-    const token = src.token ?? getToken() ?? '';
+    const token = src.token ?? '';
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
     const q = new URLSearchParams({ token });
     if (src.purpose) {
