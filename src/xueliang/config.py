@@ -57,10 +57,12 @@ class SipConfig(_Section):
     id: str = "34020000002000000001"
     #: SIP domain / digest realm; default: the first 10 digits of ``id``.
     domain: str = ""
-    #: Platform-wide device password (per-device passwords override it).
-    password: str = "12345678"
-    #: What to do with a device that authenticates but is not in the registry.
-    admission: Literal["open", "pending", "reject"] = "open"
+    #: Platform-wide device password (per-device passwords override it). Empty: generated on
+    #: first start and kept in ``<storage.var_dir>/sip_password`` (0600); the log says where.
+    password: str = ""
+    #: What to do with a device that authenticates but is not in the registry: ``pending``
+    #: holds it for an administrator; ``open`` admits it (the demo and tests), ``reject`` refuses.
+    admission: Literal["open", "pending", "reject"] = "pending"
     keepalive_interval: float = Field(default=60.0, gt=0)
     keepalive_misses: int = Field(default=3, ge=1)
     #: Wrong passwords before a temporary ban, and its length in seconds.
