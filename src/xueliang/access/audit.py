@@ -191,6 +191,25 @@ class CheckpointKey:
         return hmac.compare_digest(self.sign(seq, h, at), signature)
 
 
+def placement_warnings(database_url: str, key_file: Path, heads_file: Path) -> list[str]:
+    """What is wrong with where the audit's proofs are kept: a key file or signed heads in the
+    directory of a SQLite database go with whoever takes the database (docs/operations.md)."""
+    prefix = "sqlite+aiosqlite:///"
+    if not database_url.startswith(prefix) or ":memory:" in database_url:
+        return []
+    data_dir = Path(database_url[len(prefix):].split("?", 1)[0]).resolve().parent
+    out = []
+    things = [("signed audit heads", heads_file)]
+    if not os.environ.get("XUELIANG_AUDIT_KEY", "").strip():
+        things.insert(0, ("audit key", key_file))
+    for what, path in things:
+        if path.resolve().is_relative_to(data_dir):
+            out.append(f"{what} at {path}, beside the database in {data_dir}: whoever holds "
+                       "that directory can cut the audit tail unseen; keep them elsewhere "
+                       "(docs/operations.md, 'Audit key, signed heads')")
+    return out
+
+
 # ---- writer --------------------------------------------------------------------------------
 class AuditLog:
     def __init__(
@@ -220,6 +239,9 @@ class AuditLog:
         self._head_loaded = False
         self._checkpointed_seq = 0
         self._last_checkpoint = time.monotonic()
+        #: The last head signed into ``checkpoint_file`` (at every flush).
+        self.signed_seq = 0
+        self._file_lock = asyncio.Lock()
         self.appended = 0
         self.written = 0
         self.dropped = 0
@@ -270,7 +292,9 @@ class AuditLog:
         }
         self._pending.append(rec)
         self.appended += 1
-        if len(self._pending) >= self.batch_max:
+        if len(self._pending) == 1 or len(self._pending) >= self.batch_max:
+            # The first record starts the flush clock (the writer waits ``flush_seconds`` for
+            # more, then writes); a full batch goes at once.
             self._wake.set()
         self._ensure_task()
 
@@ -368,6 +392,10 @@ class AuditLog:
                     await self._write(batch)
                     del self._pending[: len(batch)]
                     self.written += len(batch)
+                    if not self._pending:
+                        # Every flush ends with the head signed outside the database, so a
+                        # tail cut from the database is seen against it (verify).
+                        await self._sign_head()
                     self._written.set()
                 backoff = 0.5
                 due = self._checkpoint_due_in()
@@ -436,7 +464,31 @@ class AuditLog:
             "detail": detail_text({"original_action": str(rec.get("action", ""))[:64]}),
         }
 
-    # ---- checkpoints --------------------------------------------------------------------
+    # ---- signed heads and checkpoints ---------------------------------------------------
+    def _signed(self, seq: int, h: str, at: datetime) -> dict[str, Any]:
+        assert self.key is not None
+        a = at_text(at)
+        return {"seq": seq, "hash": h, "at": a, "key_id": self.key.key_id,
+                "signature": self.key.sign(seq, h, a)}
+
+    async def _append_file(self, entry: Mapping[str, Any]) -> None:
+        if self.checkpoint_file is not None:
+            async with self._file_lock:
+                await asyncio.to_thread(_append_line, self.checkpoint_file, json.dumps(entry))
+
+    async def _sign_head(self) -> None:
+        """Append the signed head to ``checkpoint_file`` (outside the database). A failure is
+        logged, never fatal: the records are written; the next flush signs again."""
+        if self.key is None or self.checkpoint_file is None or self.head_seq <= self.signed_seq:
+            return
+        seq = self.head_seq
+        try:
+            await self._append_file({"kind": "head", **self._signed(seq, self.head_hash, datetime.now(UTC))})
+        except OSError:
+            log.exception("audit: could not append the signed head to %s", self.checkpoint_file)
+            return
+        self.signed_seq = max(self.signed_seq, seq)
+
     async def checkpoint(self) -> dict[str, Any]:
         """Sign the current head (after writing what is pending)."""
         if self.key is None:
@@ -447,12 +499,11 @@ class AuditLog:
             await self._load_head()
         seq, h = self.head_seq, self.head_hash
         at = datetime.now(UTC)
-        sig = self.key.sign(seq, h, at_text(at))
+        entry = self._signed(seq, h, at)
         async with self.sessions() as s, s.begin():
-            s.add(AuditCheckpoint(seq=seq, hash=h, at=at, key_id=self.key.key_id, signature=sig))
-        entry = {"seq": seq, "hash": h, "at": at_text(at), "key_id": self.key.key_id, "signature": sig}
-        if self.checkpoint_file is not None:
-            await asyncio.to_thread(_append_line, self.checkpoint_file, json.dumps(entry))
+            s.add(AuditCheckpoint(seq=seq, hash=h, at=at, key_id=self.key.key_id, signature=entry["signature"]))
+        await self._append_file(entry)
+        self.signed_seq = max(self.signed_seq, seq)
         self._checkpointed_seq = seq
         self._last_checkpoint = time.monotonic()
         return entry
@@ -473,6 +524,8 @@ class VerifyReport:
     head_seq: int = 0
     head_hash: str = GENESIS
     checkpoints: int = 0
+    #: Heads signed at flushes, in the file outside the database.
+    heads: int = 0
     #: The first bad record's seq (None when the chain is intact).
     first_bad: int | None = None
     problems: list[str] = field(default_factory=list)
@@ -494,8 +547,8 @@ class VerifyReport:
         if self.ok:
             return (
                 f"audit chain intact: {self.records} records, head {self.head_seq} "
-                f"{self.head_hash[:16]}…, {self.checkpoints} signed checkpoints verified "
-                f"({self.seconds:.1f} s)"
+                f"{self.head_hash[:16]}…, {self.checkpoints} signed checkpoints and the last of "
+                f"{self.heads} signed heads verified ({self.seconds:.1f} s)"
             )
         first = f"first bad record: {self.first_bad}\n" if self.first_bad is not None else ""
         return (
@@ -507,7 +560,7 @@ class VerifyReport:
     def as_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok, "records": self.records, "head_seq": self.head_seq,
-            "head_hash": self.head_hash, "checkpoints": self.checkpoints,
+            "head_hash": self.head_hash, "checkpoints": self.checkpoints, "heads": self.heads,
             "first_bad": self.first_bad, "problems": self.problems, "seconds": round(self.seconds, 3),
         }
 
@@ -522,6 +575,49 @@ def read_checkpoint_file(path: Path | None) -> list[dict[str, Any]]:
                 out.append(json.loads(line))
             except ValueError:
                 out.append({"bad_line": n})
+    return out
+
+
+@dataclass
+class SignedOutside:
+    """What the file outside the database vouches for: checkpoints (line, seq, hash, signature),
+    the highest signed head (line, seq, hash, time), and lines that are not valid."""
+
+    found: bool = False
+    checkpoints: list[tuple[int, int, str, str]] = field(default_factory=list)
+    head: tuple[int, int, str, str] | None = None
+    heads: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def read_signed_file(path: Path | None, key: CheckpointKey | None) -> SignedOutside:
+    """Read the checkpoint file line by line (it gains a head at every flush, so it is long:
+    only checkpoints and the highest head are kept). Signatures are checked when the key is
+    known; a line that fails is a problem, never a vouching."""
+    out = SignedOutside()
+    if path is None or not path.exists():
+        return out
+    out.found = True
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                e = json.loads(line)
+                seq, h, at, sig = int(e["seq"]), str(e["hash"]), str(e["at"]), str(e["signature"])
+                kind = e.get("kind", "checkpoint")
+            except (ValueError, KeyError, TypeError, AttributeError):
+                out.problems.append(f"checkpoint file line {n} is malformed")
+                continue
+            if key is not None and (e.get("key_id") != key.key_id or not key.check(seq, h, at, sig)):
+                out.problems.append(f"checkpoint file line {n} (record {seq}): signature invalid")
+                continue
+            if kind == "head":
+                out.heads += 1
+                if out.head is None or seq >= out.head[1]:
+                    out.head = (n, seq, h, at)
+            else:
+                out.checkpoints.append((n, seq, h, sig))
     return out
 
 
@@ -559,21 +655,21 @@ async def verify(
                 continue
         expected.setdefault(cp.seq, []).append((cp.hash, f"checkpoint {cp.id}"))
         rep.checkpoints += 1
-    for n, e in enumerate(read_checkpoint_file(checkpoint_file), 1):
-        if "bad_line" in e:
-            rep.add(None, f"checkpoint file line {e['bad_line']} is not JSON")
-            continue
-        try:
-            seq, h, at, sig = int(e["seq"]), str(e["hash"]), str(e["at"]), str(e["signature"])
-        except (KeyError, TypeError, ValueError):
-            rep.add(None, f"checkpoint file line {n} is malformed")
-            continue
-        if key is not None and (e.get("key_id") != key.key_id or not key.check(seq, h, at, sig)):
-            rep.add(None, f"checkpoint file line {n} (record {seq}): signature invalid")
-            continue
+    outside = await asyncio.to_thread(read_signed_file, checkpoint_file, key)
+    for text in outside.problems:
+        rep.add(None, text)
+    for n, seq, h, sig in outside.checkpoints:
         if (seq, h, sig) not in db_set:
             rep.add(None, f"checkpoint of record {seq} (file line {n}) is missing from the database")
         expected.setdefault(seq, []).append((h, f"checkpoint file line {n}"))
+    #: The highest record signed anywhere, and by what (the tail must reach it).
+    last_signed = max(((seq, f"checkpoint file line {n}") for n, seq, _h, _s in outside.checkpoints),
+                      default=(0, ""))
+    if outside.head is not None:
+        n, seq, h, at = outside.head
+        rep.heads = outside.heads
+        expected.setdefault(seq, []).append((h, f"the head signed at {at} (file line {n})"))
+        last_signed = max(last_signed, (seq, f"the head signed at {at} (file line {n})"))
     prev_seq, prev_hash = 0, GENESIS
     #: The last record a checkpoint vouches for (a rewrite with fresh hashes lies after it).
     vouched = 0
@@ -618,8 +714,13 @@ async def verify(
     rep.head_seq, rep.head_hash = prev_seq, prev_hash
     beyond = sorted(s for s in expected if s > prev_seq)
     if beyond:
-        rep.add(prev_seq + 1, f"the chain ends at record {prev_seq} but a signed checkpoint "
-                              f"covers record {beyond[-1]}: records were removed from the end")
+        what = last_signed[1] if last_signed[0] == beyond[-1] else "a signed checkpoint"
+        rep.add(prev_seq + 1, f"tail missing: the chain in the database ends at record {prev_seq} but "
+                              f"{what} covers record {beyond[-1]}: records {prev_seq + 1}..{beyond[-1]} "
+                              "were removed from the end (or the database was rolled back)")
+    if checkpoint_file is not None and not outside.found and rep.records:
+        rep.add(None, f"no signed heads outside the database: {checkpoint_file} is missing, so a tail "
+                      "cut from the database (or a rolled-back database) would go unseen")
     rep.seconds = time.perf_counter() - t0
     return rep
 

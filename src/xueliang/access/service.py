@@ -14,7 +14,7 @@ from typing import Any
 
 from xueliang.access.apitokens import ApiTokenService
 from xueliang.access.approvals import ApprovalService
-from xueliang.access.audit import AuditLog, CheckpointKey
+from xueliang.access.audit import AuditLog, CheckpointKey, placement_warnings
 from xueliang.access.authn import LocalPasswordAuthenticator, LoginService
 from xueliang.access.book import PolicyBook, Rule
 from xueliang.access.grants import GrantService
@@ -30,6 +30,10 @@ def key_path(settings: Any) -> Path:
 
 
 def checkpoint_path(settings: Any) -> Path:
+    """The signed heads and checkpoints outside the database (``access.audit_heads_file``)."""
+    a = settings.access
+    if a.audit_heads_file:
+        return Path(a.audit_heads_file)
     return Path(settings.storage.var_dir) / "audit" / "checkpoints.jsonl"
 
 
@@ -55,6 +59,8 @@ class AccessService:
             checkpoint_seconds=cfg.audit_checkpoint_seconds,
             checkpoint_file=checkpoint_path(settings),
         )
+        for warning in placement_warnings(settings.database.url, key_path(settings), checkpoint_path(settings)):
+            log.warning("audit: %s", warning)
         self.approvals = ApprovalService(
             self.sessions,
             self.grants,

