@@ -193,10 +193,6 @@ class AccessConfig(_Section):
     #: the database. Default var/audit/checkpoints.jsonl; in production a path outside the data
     #: directory, append-only and copied off the host (docs/operations.md).
     audit_heads_file: Path | None = None
-    #: Audit: file the signed chain head is appended to at every flush (and checkpoints), outside
-    #: the database. Default var/audit/checkpoints.jsonl; in production a path outside the data
-    #: directory, append-only and copied off the host (docs/operations.md).
-    audit_heads_file: Path | None = None
     #: Seconds between signed checkpoints (0 = only on demand and at shutdown).
     audit_checkpoint_seconds: float = Field(default=300.0, ge=0)
     #: Writer batching: most records per transaction, and the longest wait before a write.
