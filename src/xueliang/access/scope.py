@@ -24,6 +24,11 @@ FIELDS = ("divisions", "departments", "point_classes", "coverages", "tiers", "ke
 RANGES_MAX = 4
 
 
+#: A division code no channel has (MANSCDP drops U+FFFF, imports take digits): the scope of a
+#: user whose own conditions contradict each other (a department and another department).
+NOWHERE = "\uffff"
+
+
 def subtree_range(code: str) -> tuple[str, str]:
     return code, code + ":"
 
@@ -85,13 +90,28 @@ class Selector:
         return out
 
     def narrowed(self, other: Selector) -> Selector:
-        """Both selectors at once (fields of ``other`` given replace empty ones of self;
-        fields given in both keep self's, which is the narrower by construction)."""
-        kw = {}
+        """Both selectors at once: a channel must meet both. A field given in both keeps what
+        both allow (the inner of nested division subtrees); when nothing is left, the
+        selector matches no channel (:data:`NOWHERE`)."""
+        kw: dict[str, Any] = {}
+        nothing = False
         for k in FIELDS:
             mine, theirs = getattr(self, k), getattr(other, k)
-            kw[k] = mine if mine not in ((), None) else theirs
-        return Selector(**kw)
+            if theirs in ((), None) or mine == theirs:
+                kw[k] = mine
+            elif mine in ((), None):
+                kw[k] = theirs
+            elif k == "key_site":
+                nothing = True
+            else:
+                if k == "divisions":  # subtrees either nest or are disjoint
+                    both = {b if a <= b else a for a in mine for b in theirs
+                            if a <= b < a + ":" or b <= a < b + ":"}
+                else:
+                    both = set(mine) & set(theirs)
+                kw[k] = tuple(sorted(both))
+                nothing = nothing or not both
+        return Selector(divisions=(NOWHERE,)) if nothing else Selector(**kw)
 
 
 def _merge_ranges(ranges: Iterable[tuple[str, str]]) -> tuple[tuple[str, ...], tuple[str, ...]]:
