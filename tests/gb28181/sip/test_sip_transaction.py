@@ -295,6 +295,22 @@ def test_layer_client_transaction_matching() -> None:
         layer.send_request(SipRequest("ACK", "sip:x@y", message.headers), PEER, 0.0)
 
 
+def test_layer_takes_answers_only_from_where_the_request_went() -> None:
+    """Someone who saw our branch on the camera network answers in the device's place (a 200
+    to an INVITE with its own SDP, a DeviceControl refused): dropped and counted. The device's
+    own answer still completes the transaction."""
+    layer = TransactionLayer()
+    layer.check_response_source = True
+    for request in (req(MESSAGE), req(INVITE)):
+        txn, _ = layer.send_request(request, PEER, 0.0)
+        forged = make_response(request, 200, to_tag="t")
+        assert layer.receive(forged, ("192.168.1.66", 5060), 0.1) == []
+        assert layer.receive(forged, (PEER[0], 5070), 0.1) == []
+        events = layer.receive(make_response(request, 200, to_tag="t"), PEER, 0.2)
+        assert isinstance(events[0], ResponseReceived) and events[0].transaction is txn
+    assert layer.foreign_responses == 4
+
+
 def test_layer_stray_2xx_to_invite_goes_to_tu() -> None:
     layer = TransactionLayer()
     ok = make_response(req(INVITE), 200, to_tag="t")

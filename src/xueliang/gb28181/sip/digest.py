@@ -453,6 +453,9 @@ class NonceFactory:
         return self.status(nonce, now, max_age, context) is NonceStatus.VALID
 
 
+_STAMP_LEN = 10  # NonceFactory._TS_LEN
+
+
 class NonceLedger:
     """The (nonce, nc) pairs already answered, for as long as their nonces live: a nonce serves
     one registration (or, with qop, one nonce count), so a captured REGISTER cannot be played
@@ -489,7 +492,7 @@ class NonceLedger:
         before = seen.get(key)
         if before is not None:
             return before[1] == owner
-        issued = int(nonce[: NonceFactory._TS_LEN], 16)
+        issued = int(nonce[:_STAMP_LEN], 16)  # NonceFactory's hex timestamp
         if issued <= self._watermark:
             return False
         if len(seen) >= self.capacity:
