@@ -482,7 +482,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 deadline = time.monotonic() + 30
                 while True:
                     listed = (await api.get("/api/v1/streams")).json()
-                    ready = sum(1 for s in listed if s["name"].startswith("bench/") and s["ready"])
+                    ready = sum(1 for s in listed if s["name"].startswith("rtp/bench/") and s["ready"])
                     if ready == args.streams:
                         break
                     if time.monotonic() > deadline:
@@ -494,7 +494,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 latencies: list[tuple[int, int]] = []
                 vs = [Viewer(latencies) for _ in range(args.streams * args.viewers)]
                 for n, v in enumerate(vs):
-                    path = f"/api/v1/streams/bench/{n % args.streams}/live.{ext}"
+                    path = f"/api/v1/streams/rtp/bench/{n % args.streams}/live.{ext}"
                     viewers.append(asyncio.create_task(v.run(api_port, path, token)))
                 await asyncio.sleep(args.warmup)
 
@@ -525,7 +525,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
                 joins = []
                 for k in range(min(args.join_samples, args.streams)):
-                    path = f"/api/v1/streams/bench/{(k * 7) % args.streams}/live.{ext}"
+                    path = f"/api/v1/streams/rtp/bench/{(k * 7) % args.streams}/live.{ext}"
                     joins.append(await first_frame_ms(api_port, path, token, args.fmp4))
                     await asyncio.sleep(0.05)
 
@@ -536,13 +536,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 await asyncio.sleep(0.5)
                 listed = (await api.get("/api/v1/streams")).json()
                 udp1 = udp_errors()
-                bench = [s for s in listed if s["name"].startswith("bench/")]
+                bench = [s for s in listed if s["name"].startswith("rtp/bench/")]
                 received = sum(s["packets"] for s in bench)
                 lost = sum(s["lost"] for s in bench)
                 cuts = sum(v.get("cuts", 0) for s in bench for v in s["viewers"])
                 status = (await api.get("/api/v1/media/status")).json()
                 for i in range(args.streams):  # ends the viewers' responses: a quick shutdown
-                    await api.delete(f"/api/v1/media/rtp-receivers/bench/{i}")
+                    await api.delete(f"/api/v1/media/rtp-receivers/rtp/bench/{i}")
         finally:
             stop.set()
             for t in viewers:
