@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
 _PATTERNS = [
     (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"), r"\1***"),
@@ -47,3 +48,21 @@ def install() -> None:
         for h in logging.getLogger(name).handlers:
             if _FILTER not in h.filters:
                 h.addFilter(_FILTER)
+
+
+#: Fields that say where a camera or device sits on the camera network and how to log in to it
+#: (an RTSP URL carries its password): for who manages the registry or the signalling only.
+NETWORK_FIELDS = ("rtsp_url", "remote_host", "remote_port")
+
+
+def sees_network(actions: frozenset[Any]) -> bool:
+    from xueliang.access.policy import Action
+
+    return bool({Action.REGISTRY_MANAGE, Action.SIGNALLING_MANAGE} & actions)
+
+
+def hide_network(item: dict[str, Any], actions: frozenset[Any]) -> dict[str, Any]:
+    """``item`` with its network fields emptied unless ``actions`` may see them."""
+    if sees_network(actions):
+        return item
+    return {k: (None if k in NETWORK_FIELDS else v) for k, v in item.items()}

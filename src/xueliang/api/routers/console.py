@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 
 from xueliang.access.policy import scope_conditions
+from xueliang.access.redact import hide_network
 from xueliang.api.deps import PlatformDep, RegistryReader
 from xueliang.db.tables import Channel
 from xueliang.registry.models import ChannelFilter, ChannelOut
@@ -60,7 +61,8 @@ async def channels_near(platform: PlatformDep, p: RegistryReader,
                         per_tier: Annotated[int, Query(ge=1, le=16)] = 3) -> dict[str, Any]:
     """立体化联动: the nearest high-lookout, building-top and street cameras around a place."""
     near = await platform.registry.channels_near(lon, lat, radius, per_tier, extra=scope_conditions(p))
-    return {tier: [{**ChannelOut.model_validate(ch).model_dump(), "distance": round(d, 1)} for ch, d in rows]
+    return {tier: [{**hide_network(ChannelOut.model_validate(ch).model_dump(), p.actions), "distance": round(d, 1)}
+                   for ch, d in rows]
             for tier, rows in near.items()}
 
 

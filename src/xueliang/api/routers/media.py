@@ -32,6 +32,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from xueliang.access import context
 from xueliang.access.policy import Action, Principal, check_role, in_scope
+from xueliang.access.redact import sees_network
 from xueliang.access.resources import visible_channel
 from xueliang.access.service import access_of as platform_access
 from xueliang.access.viewing import (
@@ -501,6 +502,8 @@ def _describe(stream: Stream, p: Principal) -> dict[str, Any]:
     d = stream.describe()
     if not may_manage_streams(p):
         d.pop("viewers", None)
+    if not sees_network(p.actions) and isinstance(d.get("meta"), dict):
+        d["meta"] = {k: v for k, v in d["meta"].items() if k != "url"}  # the camera's address
     return d
 
 

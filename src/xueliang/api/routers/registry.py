@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from xueliang.access.policy import Action, scope_conditions
+from xueliang.access.redact import hide_network
 from xueliang.access.resources import devices_seen, visible_channel
 from xueliang.api.deps import PlatformDep, RegistryManager, RegistryReader
 from xueliang.db.tables import Channel, Device, Platform, Unit
@@ -91,8 +92,19 @@ async def _check_visible(platform: Any, model: Any, key: Any, conds: list[Any], 
         raise NotFound(f"{what} {key} not found")
 
 
-def _page(model: type[BaseModel], rows: list[Any], cursor: str | None) -> dict[str, Any]:
-    return {"items": [model.model_validate(r) for r in rows], "next_cursor": cursor}
+def _page(
+    model: type[BaseModel], rows: list[Any], cursor: str | None, p: Any = None
+) -> dict[str, Any]:
+    items = [_out(model, r, p) for r in rows]
+    return {"items": items, "next_cursor": cursor}
+
+
+def _out(model: type[BaseModel], row: Any, p: Any = None) -> Any:
+    """A row as ``model``; network addresses and RTSP URLs only for who manages them."""
+    out = model.model_validate(row)
+    if p is None:
+        return out
+    return hide_network(out.model_dump(), p.actions)
 
 
 # ---- divisions ---------------------------------------------------------------------------
@@ -185,7 +197,7 @@ async def list_platforms(
     rows, nxt = await platform.registry.list_platforms(
         unit_id=unit_id, q=q, cursor=cursor, limit=limit, extra=_visible_platforms(p)
     )
-    return _page(PlatformOut, rows, nxt)
+    return _page(PlatformOut, rows, nxt, p)
 
 
 @router.post("/platforms", response_model=PlatformOut, status_code=201)
@@ -197,7 +209,7 @@ async def create_platform(body: PlatformIn, platform: PlatformDep, _: RegistryMa
 async def get_platform(platform_id: int, platform: PlatformDep, p: RegistryReader) -> Any:
     row = await platform.registry.get_platform(platform_id)
     await _check_visible(platform, Platform, platform_id, _visible_platforms(p), "platform")
-    return row
+    return _out(PlatformOut, row, p)
 
 
 @router.patch("/platforms/{platform_id}", response_model=PlatformOut)
@@ -229,7 +241,7 @@ async def list_devices(
         q=q, online=online, admission=admission, unit_id=unit_id, cursor=cursor, limit=limit,
         extra=_visible_devices(p),
     )
-    return _page(DeviceOut, rows, nxt)
+    return _page(DeviceOut, rows, nxt, p)
 
 
 @router.post("/devices", response_model=DeviceOut, status_code=201)
@@ -241,7 +253,7 @@ async def create_device(body: DeviceIn, platform: PlatformDep, _: RegistryManage
 async def get_device(device_id: str, platform: PlatformDep, p: RegistryReader) -> Any:
     row = await platform.registry.get_device(device_id)
     await _check_visible(platform, Device, device_id, _visible_devices(p), "device")
-    return row
+    return _out(DeviceOut, row, p)
 
 
 @router.patch("/devices/{device_id}", response_model=DeviceOut)
@@ -300,7 +312,7 @@ async def list_channels(
     )
     scope = scope_conditions(p)
     rows, nxt = await platform.registry.list_channels(f, cursor, limit, extra=scope)
-    out = _page(ChannelOut, rows, nxt)
+    out = _page(ChannelOut, rows, nxt, p)
     if with_total:
         out["total"] = await platform.registry.count_channels(f, extra=scope)
     return out
@@ -314,7 +326,7 @@ async def create_channel(body: ChannelIn, platform: PlatformDep, _: RegistryMana
 @router.get("/channels/{channel_id}", response_model=ChannelOut)
 async def get_channel(channel_id: str, platform: PlatformDep, p: RegistryReader) -> Any:
     ch = await visible_channel(platform.registry, p, Action.REGISTRY_READ, channel_id)
-    return ch
+    return _out(ChannelOut, ch, p)
 
 
 @router.patch("/channels/{channel_id}", response_model=ChannelOut)
