@@ -55,6 +55,7 @@ class StreamFramer:
         "_head_len",
         "_newlines",
         "_scan_from",
+        "_skip_length",
         "keepalives",
         "max_body_size",
         "max_header_size",
@@ -75,6 +76,7 @@ class StreamFramer:
         self._discard_head = False  # skipping an oversized header block up to its blank line
         self._discard_body = 0  # bytes of an oversized body still to skip
         self._newlines = 0  # LFs seen in the current run of keep-alive bytes
+        self._skip_length: int | None = None  # Content-Length of the header block being skipped
 
     @property
     def buffered(self) -> int:
@@ -116,14 +118,22 @@ class StreamFramer:
                 if self._discard_body:
                     return None
             if self._discard_head:
+                # Its body is skipped too, however the block arrives: note its Content-Length
+                # on the way (from whole lines only; the line in progress is kept, if short).
                 end = self._find_blank(buf, 0)
                 if end < 0:
-                    # Keep only a tail long enough to hold a split blank line.
-                    if len(buf) > 3:
-                        del buf[:-3]
+                    cut = buf.rfind(b"\n")
+                    if cut > 0:
+                        self._note_length(buf, cut)
+                    if cut < 0 or len(buf) - cut > 128:
+                        cut = max(0, len(buf) - 3)  # a tail that can hold a split blank line
+                    del buf[:cut]
                     return None
+                self._note_length(buf, end)
                 del buf[:end]
                 self._discard_head = False
+                self._discard_body = self._skip_length or 0
+                self._skip_length = None
                 continue
             if self._head_len < 0:
                 # Skip CRLF keep-alives between messages; each blank-line pair is one ping.
@@ -147,7 +157,6 @@ class StreamFramer:
                     if len(buf) > self.max_header_size:
                         self._reset_head()
                         self._discard_head = True
-                        buf.clear()
                         raise SipParseError("Message Too Large (header block)", 513)
                     self._scan_from = max(0, len(buf) - 3)
                     return None
@@ -180,6 +189,15 @@ class StreamFramer:
             del buf[:total]
             self._reset_head()
             return message
+
+    def _note_length(self, buf: bytearray, end: int) -> None:
+        """The first Content-Length of a skipped header block, as `_content_length` reads it
+        (0 when malformed)."""
+        if self._skip_length is None and _CONTENT_LENGTH.search(buf, 0, end) is not None:
+            try:
+                self._skip_length = _content_length(buf, end)
+            except SipParseError:
+                self._skip_length = 0
 
     def _reset_head(self) -> None:
         self._head_len = -1

@@ -125,6 +125,7 @@ def parse_params(text: str) -> Params:
         name = name.strip(" \t").lower()
         if not name:
             continue
+        params.pop(name, None)  # repeated: the last one wins, and formats last (round trip)
         params[name] = value.strip(" \t") if sep else None
     return params
 
