@@ -40,6 +40,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from xueliang.db.tables import AuditCheckpoint, AuditRecord
+from xueliang.registry.spreadsheet import safe_cell
 
 log = logging.getLogger("xueliang.audit")
 
@@ -806,12 +807,26 @@ async def stream_records(
 EXPORT_COLUMNS = [f for f in FIELDS if f != "prev_hash"] + ["prev_hash", "hash"]
 
 
+def _export_value(v: Any, xlsx: bool) -> Any:
+    if isinstance(v, dict):
+        v = _dumps(v)  # the canonical text that was hashed, so the export's hashes can be checked
+    elif v is None:
+        return None if xlsx else ""
+    # User names of failed logins, paths, purposes are chosen by whoever asks: text that a
+    # spreadsheet would evaluate is escaped (the one rule of every export, registry.spreadsheet).
+    return safe_cell(v, xlsx=xlsx)
+
+
 def csv_line(values: Iterable[Any]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["" if v is None else (json.dumps(v, ensure_ascii=False) if isinstance(v, dict) else v)
-                for v in values])
+    w.writerow([_export_value(v, False) for v in values])
     return buf.getvalue()
+
+
+def xlsx_row(d: Mapping[str, Any]) -> list[Any]:
+    """One record (``as_dict``) as the cells of an xlsx export row, in EXPORT_COLUMNS order."""
+    return [_export_value(d[c], True) for c in EXPORT_COLUMNS]
 
 
 async def transparency(

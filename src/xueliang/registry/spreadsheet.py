@@ -3,6 +3,13 @@
 A sheet is read into rows of strings; the header row is found by the form's required header,
 title lines above it (``主管部门：…``) are kept. Every failure is a :class:`SheetError` with a
 message a person can act on.
+
+Every xlsx and csv the platform writes passes its cells through :func:`safe_cell` (formula
+injection, OWASP "CSV injection"): text that a spreadsheet program would take as a formula —
+beginning with ``=``, ``+``, ``-``, ``@``, tab or CR — is written with a leading ``'``, and so is
+text that begins with ``'`` itself, so that :func:`unescape_cell` (applied by the readers here)
+gives back exactly what was exported. Numbers stay numbers (a negative longitude is a number
+cell, or plain ``-118.5`` in csv).
 """
 
 from __future__ import annotations
@@ -19,6 +26,42 @@ from pathlib import Path
 #: Largest file an import reads. Survey files are small; a bigger one is a mistake or an attack.
 MAX_IMPORT_BYTES = 32 * 1024 * 1024
 MAX_ROWS = 2_000_000
+
+
+#: A cell beginning with one of these is a formula (or becomes one) in Excel, LibreOffice, WPS.
+FORMULA_TRIGGERS = frozenset("=+-@\t\r")
+_ESCAPED = FORMULA_TRIGGERS | {"'"}
+#: Text that is a plain number: nothing to evaluate, so written as it is (``-118.5``, ``+86``).
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+#: Characters XML 1.0 (so xlsx) cannot hold; openpyxl refuses the whole workbook for one.
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def safe_cell(v: object, xlsx: bool = False) -> object:
+    """The value to write in a cell of an exported sheet (xlsx or csv): text beginning with a
+    formula character, or with ``'``, gets a leading ``'``; anything else is unchanged. With
+    ``xlsx``, characters XML cannot hold become U+FFFD (else one such user name would make the
+    whole export fail)."""
+    if not isinstance(v, str) or not v:
+        return v
+    if xlsx and _XML_ILLEGAL.search(v):
+        v = _XML_ILLEGAL.sub("\ufffd", v)
+    c = v[0]
+    if c == "'" or (c in FORMULA_TRIGGERS and not _NUMBER.fullmatch(v)):
+        return "'" + v
+    return v
+
+
+def safe_row(row: Sequence[object], xlsx: bool = False) -> list[object]:
+    return [safe_cell(v, xlsx) for v in row]
+
+
+def unescape_cell(text: str) -> str:
+    """What :func:`safe_cell` was given: ``'`` followed by a formula character or ``'`` loses
+    the ``'``; other text (a hand-typed ``'abc`` included) is unchanged."""
+    if len(text) > 1 and text[0] == "'" and text[1] in _ESCAPED:
+        return text[1:]
+    return text
 
 
 class SheetError(Exception):
@@ -56,7 +99,7 @@ def _cell_text(v: object) -> str:
         return v.isoformat()
     if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
         return str(int(v))
-    return str(v).strip()
+    return unescape_cell(str(v).strip())
 
 
 def decode_text(data: bytes) -> str:
@@ -97,7 +140,7 @@ def read_raw_rows(data: bytes, name: str = "") -> list[list[str]]:
     except csv.Error:
         dialect = csv.excel
     try:
-        rows = [[c.strip() for c in r] for r in csv.reader(io.StringIO(text), dialect)]
+        rows = [[unescape_cell(c.strip()) for c in r] for r in csv.reader(io.StringIO(text), dialect)]
     except csv.Error as exc:
         raise SheetError(f"the csv cannot be read: {exc}") from exc
     if len(rows) > MAX_ROWS:
@@ -181,14 +224,14 @@ def write_xlsx(
     assert ws is not None
     ws.title = sheet_title[:31]
     for t in title_lines:
-        ws.append([t])
-    ws.append(header)
+        ws.append([safe_cell(t, xlsx=True)])
+    ws.append(safe_row(header, xlsx=True))
     for c in ws[ws.max_row]:
         c.font = Font(bold=True)
     for r in rows:
-        ws.append(list(r))
+        ws.append(safe_row(r, xlsx=True))
     for f in footer_lines:
-        ws.append([f])
+        ws.append([safe_cell(f, xlsx=True)])
     for i, h in enumerate(header, start=1):
         ws.column_dimensions[openpyxl.utils.get_column_letter(i)].width = max(
             10, min(40, len(h) * 2 + 4)
@@ -207,12 +250,12 @@ def write_csv(
     with path.open("w", encoding=encoding, newline="") as fh:
         w = csv.writer(fh)
         for t in title_lines:
-            w.writerow([t])
-        w.writerow(header)
+            w.writerow([safe_cell(t)])
+        w.writerow(safe_row(header))
         for r in rows:
-            w.writerow(["" if v is None else v for v in r])
+            w.writerow(["" if v is None else safe_cell(v) for v in r])
         for f in footer_lines:
-            w.writerow([f])
+            w.writerow([safe_cell(f)])
 
 
 def write_table(

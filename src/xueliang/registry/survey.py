@@ -1298,15 +1298,15 @@ def _write_summary_workbook(path: Path | io.BytesIO, sums: Iterable[_Summary]) -
     used: set[str] = set()
     for sm in sums:
         ws = wb.create_sheet(_sheet_name(sm.department, used))
-        ws.append([FORM2_TITLE])
-        ws.append([f"{DEPARTMENT}：{sm.department}"])
-        ws.append(FORM2_HEADERS)
+        ws.append(spreadsheet.safe_row([FORM2_TITLE], xlsx=True))
+        ws.append(spreadsheet.safe_row([f"{DEPARTMENT}：{sm.department}"], xlsx=True))
+        ws.append(spreadsheet.safe_row(FORM2_HEADERS, xlsx=True))
         for c in ws[ws.max_row]:
             c.font = Font(bold=True)
         for r in [*sm.rows, sm.total]:
-            ws.append(r)
+            ws.append(spreadsheet.safe_row(r, xlsx=True))
         for line in sm.footer():
-            ws.append([line])
+            ws.append(spreadsheet.safe_row([line], xlsx=True))
         ws.column_dimensions["A"].width = 30
     if not wb.worksheets:
         ws = wb.create_sheet(FORM2_TITLE)

@@ -88,9 +88,7 @@ async def export(
     ws.append(auditlog.EXPORT_COLUMNS)
     n = 0
     async for r in auditlog.stream_records(platform.sessions, q, max_rows=1_048_000):
-        d = auditlog.as_dict(r)
-        ws.append([auditlog.csv_line([d[c]]).strip() if isinstance(d[c], dict) else d[c]
-                   for c in auditlog.EXPORT_COLUMNS])
+        ws.append(auditlog.xlsx_row(auditlog.as_dict(r)))
         n += 1
     buf = io.BytesIO()
     wb.save(buf)
