@@ -218,3 +218,34 @@ def test_port_range_is_checked_at_start() -> None:
     for bad in [(30999, 30002), (80, 90), (29990, 30010)]:  # reversed, privileged, holds rtp_port
         with pytest.raises(ValidationError, match="rtp_port_range"):
             MediaConfig(rtp_port_range=bad)
+
+
+async def test_a_stream_takes_packets_from_its_source_host_only(hub: MediaHub) -> None:
+    """Someone else on the camera network who guesses a live stream's SSRC cannot splice their
+    own video into it: the binding keeps to the host its first packet came from."""
+    real, fake = ps_clip(176, 144), ps_clip(320, 240)
+    s = hub.publish("rtp/pinned", kind="rtp")
+    b = hub.rtp.bind(0x0200000077, s)
+    pusher = RtpPusher(hub.rtp.udp_port, 0x0200000077, real, fps=250, loops=3)
+    pusher.start()
+    reader = await ready_reader(s)
+    # The intruder: the same SSRC, another clip, from another loopback host (127.0.0.2).
+    intruder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    intruder.bind(("127.0.0.2", 0))
+    pk = RtpPacketizer(0x0200000077, payload_type=96)
+    mux = PsMuxer()
+    sent = 0
+    for i, f in enumerate(fake * 3):
+        for pkt in pk.packetize(mux.mux(f), timestamp=90_000 + i * 3600, marker=True):
+            intruder.sendto(pkt, ("127.0.0.1", hub.rtp.udp_port))
+            sent += 1
+        if i % 20 == 0:
+            await asyncio.sleep(0.01)
+    intruder.close()
+    await asyncio.to_thread(pusher.wait)
+    await asyncio.sleep(0.3)
+    frames = received(s, reader)
+    assert frames and {f.data for f in frames} <= {f.data for f in real}  # nothing of theirs
+    assert (s.width, s.height) == (176, 144)
+    assert b.foreign == sent > 0 and hub.rtp.foreign == sent
+    assert s.packets == pusher.sent_packets

@@ -25,6 +25,11 @@ and keeps it. Packets with a known SSRC always go to their own binding, so latch
 steals another stream's packets. An unknown SSRC with no latching binding is counted
 (``unknown``) and dropped; a TCP connection that matches nothing within ``tcp_match_timeout``
 seconds is closed.
+
+**Pinning.** A binding takes packets from one host: its ``peer`` when given, else the host its
+first packet came from. Its SSRC arriving from any other host (UDP packet or TCP connection) is
+dropped and counted (``foreign``): GB/T 28181 SSRCs are easy to guess, and a stream must not
+take video from whoever sends it.
 """
 
 from __future__ import annotations
@@ -88,6 +93,12 @@ class RtpBinding:
         self.closed = False
         self.created = time.monotonic()
         self.source: tuple[str, int] | None = None  # where packets came from last
+        #: The one host this binding takes packets from: ``peer`` when given, else the host of
+        #: its first packet. Packets with its SSRC from anywhere else are dropped and counted
+        #: (``foreign``): SSRCs are guessable, so without this anyone on the camera network
+        #: could splice their own video into a camera's stream.
+        self.host: str | None = peer
+        self.foreign = 0
         self.transport: str = "udp"
         #: Own UDP socket (port range), else None.
         self.port: int | None = None
@@ -139,6 +150,7 @@ class RtpBinding:
             "latch": self.latch,
             "peer": self.peer,
             "source": list(self.source) if self.source else None,
+            "foreign": self.foreign,
             "port": self.port,
         }
 
@@ -232,6 +244,8 @@ class RtpServer:
         # counters
         self.udp_packets = 0
         self.unknown = 0
+        #: Packets (or TCP connections) with a bound SSRC from another host than its source.
+        self.foreign = 0
         self.bad = 0
         self.latched = 0
 
@@ -393,6 +407,13 @@ class RtpServer:
                     if b is None:
                         self.unknown += 1
                         continue
+            host = b.host
+            if host is None:
+                b.host = addr[0]
+            elif addr[0] != host:
+                b.foreign += 1
+                self.foreign += 1
+                continue
             if b.packets == 0:
                 b.source = (addr[0], addr[1])
             b.feed(data, monotonic())
@@ -433,6 +454,12 @@ class RtpServer:
         if b is None:
             self.unknown += 1
             return None
+        if b.host is None:
+            b.host = host
+        elif host != b.host:  # its SSRC, from another host: not its source (see RtpBinding.host)
+            b.foreign += 1
+            self.foreign += 1
+            return None
         conn.binding = b
         b._tcp.append(conn)
         b.transport = "tcp"
@@ -463,6 +490,7 @@ class RtpServer:
             "tcp_connections": len(self._tcp_conns),
             "udp_packets": self.udp_packets,
             "unknown_ssrc": self.unknown,
+            "foreign_source": self.foreign,
             "bad": self.bad,
             "latched": self.latched,
             "receive_buffer": self.receive_buffer,
