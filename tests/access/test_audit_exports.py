@@ -64,3 +64,17 @@ async def test_failed_login_names_are_inert_in_the_audit_exports(client: httpx.A
             rec[f] = rec[f] or ""  # xlsx keeps no difference between empty and none
         assert record_hash({f: rec[f] for f in FIELDS}) == rec["hash"], rec
     assert any(row[head.index("actor")] == "'" + NAMES[0] for row in values)
+
+
+async def test_a_control_character_in_a_user_name_does_not_break_the_xlsx_export(client: httpx.AsyncClient, platform) -> None:  # type: ignore[no-untyped-def]
+    """XML cannot hold most control characters: one failed login must not make the audit
+    unexportable (it becomes U+FFFD in the xlsx; the csv keeps it)."""
+    aud = await user(platform, "aud", "auditor")
+    r = await client.post("/api/v1/auth/login", json={"username": "bell\x07\x1b=1", "password": "wrong"})
+    assert r.status_code in (401, 422)
+    r = await client.get("/api/v1/audit/records.xlsx", headers=aud)
+    assert r.status_code == 200
+    ws = openpyxl.load_workbook(io.BytesIO(r.content)).worksheets[0]
+    assert "bell\ufffd\ufffd=1" in [c.value for row in ws.iter_rows() for c in row]
+    r = await client.get("/api/v1/audit/records.csv", headers=aud)
+    assert "bell\x07\x1b=1" in r.text

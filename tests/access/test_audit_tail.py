@@ -211,3 +211,34 @@ def test_keys_and_heads_beside_a_sqlite_database_are_warned_of(tmp_path: Path, m
     monkeypatch.setenv("XUELIANG_AUDIT_KEY", "ab" * 32)  # the key file is then not used
     assert len(placement_warnings(url, tmp_path / "var" / "audit.key", tmp_path / "log" / "h.jsonl")) == 0
     assert placement_warnings("postgresql+asyncpg://db/x", tmp_path / "var" / "k", tmp_path / "var" / "h") == []
+
+
+async def test_cli_verify_and_restart_report_the_missing_tail(
+    tail, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from xueliang.cli import app
+
+    sessions, log, url = tail
+    monkeypatch.setenv("XUELIANG_DATABASE__URL", url)
+    monkeypatch.setenv("XUELIANG_STORAGE__VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("XUELIANG_AUDIT_KEY", ("t" * 32).encode().hex())
+    monkeypatch.setenv("XUELIANG_ACCESS__AUDIT_HEADS_FILE", str(log.checkpoint_file))
+    runner = CliRunner()
+    r = await asyncio.to_thread(runner.invoke, app, ["audit", "verify"])
+    assert r.exit_code == 0 and "intact: 150 records" in r.output, r.output
+    await _drop_guards(sessions, url)
+    async with sessions() as s, s.begin():
+        await s.execute(delete(AuditRecord).where(AuditRecord.seq > 140))
+    r = await asyncio.to_thread(runner.invoke, app, ["audit", "verify"])
+    assert r.exit_code == 1 and "first bad record: 141" in r.output and "tail missing" in r.output, r.output
+    # A server started on the cut database says so at once, and goes on (a new chain after 140).
+    restarted = AuditLog(sessions, KEY, checkpoint_file=log.checkpoint_file)
+    with caplog.at_level("ERROR", logger="xueliang.audit"):
+        await _write(restarted, 3, 1000)
+    await restarted.stop()
+    assert "AUDIT TAIL MISSING" in caplog.text and "ends at record 140, but record 150" in caplog.text
+    rep = await verify(sessions, KEY, log.checkpoint_file)
+    # Records 141..143 are new; 144..150 are still missing against the head signed at 150.
+    assert not rep.ok and rep.first_bad == 144 and "tail missing" in rep.text(), rep.text()

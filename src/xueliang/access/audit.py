@@ -364,6 +364,15 @@ class AuditLog:
             cp = await s.scalar(select(func.max(AuditCheckpoint.seq)))
         self.head_seq, self.head_hash = (int(row[0]), str(row[1])) if row else (0, GENESIS)
         self._checkpointed_seq = int(cp or 0)
+        if not self._head_loaded and self.checkpoint_file is not None:
+            signed = await asyncio.to_thread(_last_signed_seq, self.checkpoint_file)
+            self.signed_seq = max(self.signed_seq, min(signed, self.head_seq))
+            if signed > self.head_seq:
+                log.error(
+                    "AUDIT TAIL MISSING: the chain in the database ends at record %d, but record %d "
+                    "was signed (%s): records were cut or the database was rolled back; run "
+                    "`xueliang audit verify`", self.head_seq, signed, self.checkpoint_file,
+                )
         self._head_loaded = True
 
     async def _run(self) -> None:
@@ -508,6 +517,27 @@ class AuditLog:
         self._checkpointed_seq = seq
         self._last_checkpoint = time.monotonic()
         return entry
+
+
+def _last_signed_seq(path: Path, tail: int = 65536) -> int:
+    """The highest record signed in the last lines of the heads file (0 if none; signatures
+    are not checked here: this is a warning at start, ``verify`` is the check)."""
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - tail))
+            lines = f.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return 0
+    if size > tail:
+        lines = lines[1:]  # the first is cut
+    best = 0
+    for line in lines:
+        try:
+            best = max(best, int(json.loads(line)["seq"]))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return best
 
 
 def _append_line(path: Path, line: str) -> None:
