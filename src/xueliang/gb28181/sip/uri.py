@@ -205,7 +205,7 @@ def parse_uri(text: str) -> SipUri:
     """Parse a `sip:` or `sips:` URI. Other schemes raise `SipParseError` with status 416."""
     text = text.strip(" \t")
     scheme, sep, rest = text.partition(":")
-    if not sep:
+    if not sep or "<" in rest or ">" in rest:  # never unescaped in a URI; <...> would not hold it
         raise SipParseError(f"Malformed URI {text[:60]!r}")
     scheme = scheme.lower()
     if scheme not in ("sip", "sips"):
