@@ -8,14 +8,17 @@ the insert collides on ``seq``; the writer reloads the head and chains the batch
 chain stays one line.
 
 Checkpoints sign (seq, hash, time) with HMAC-SHA256 under a key that is not in the database
-(``XUELIANG_AUDIT_KEY`` or a key file under var/), and are also appended to a file. ``verify``
-walks the chain and names the first bad record: changed (hash mismatch), removed (gap in
-``seq`` or a ``prev_hash`` mismatch), reordered (prev_hash mismatch), rewritten wholesale with
-fresh hashes (a signed checkpoint no longer matches) or cut off at the end (the chain is
-shorter than a checkpoint).
+(``XUELIANG_AUDIT_KEY`` or a key file), and are also appended to the heads file. At every flush
+the new head is signed too and appended to that file only (``"kind": "head"``), so that whoever
+holds the database cannot cut its tail or put an older copy back unseen. ``verify`` walks the
+chain and names the first bad record: changed (hash mismatch), removed (gap in ``seq`` or a
+``prev_hash`` mismatch), reordered (prev_hash mismatch), rewritten wholesale with fresh hashes
+(a signed checkpoint or head no longer matches) or cut off at the end ("tail missing": the chain
+is shorter than a signed head or checkpoint).
 
-Records written in the last ``flush_seconds`` live in memory; ``flush()`` waits for them,
-and shutdown flushes.
+The first record appended wakes the writer, which waits ``flush_seconds`` for more and then
+writes all that is pending: a record lives in memory ``flush_seconds`` plus one write (the
+test kills the server 1 s after its requests); ``flush()`` waits for them, and shutdown flushes.
 """
 
 from __future__ import annotations
