@@ -242,3 +242,17 @@ async def test_cli_verify_and_restart_report_the_missing_tail(
     rep = await verify(sessions, KEY, log.checkpoint_file)
     # Records 141..143 are new; 144..150 are still missing against the head signed at 150.
     assert not rep.ok and rep.first_bad == 144 and "tail missing" in rep.text(), rep.text()
+
+
+async def test_records_added_after_the_last_signed_head_are_noticed(tail) -> None:  # type: ignore[no-untyped-def]
+    """Appending look-alike records without the key keeps the chain whole, but they are past
+    every signature: verify says so."""
+    sessions, log, _url = tail
+    rep = await verify(sessions, KEY, log.checkpoint_file)
+    assert rep.ok and rep.signed_seq == 150 and "notice" not in rep.text()
+    forger = AuditLog(sessions, None)
+    await _write(forger, 4, 900)
+    await forger.stop()
+    rep = await verify(sessions, KEY, log.checkpoint_file)
+    assert rep.ok and rep.signed_seq == 150 and rep.head_seq == 154
+    assert "notice: records 151..154 come after the last signed head" in rep.text()

@@ -560,6 +560,10 @@ class VerifyReport:
     checkpoints: int = 0
     #: Heads signed at flushes, in the file outside the database.
     heads: int = 0
+    #: The last record a signature outside the database covers; the records after it are
+    #: unvouched (written since the last flush's head, by another process, or added by someone
+    #: without the key): a notice, not a failure, since a live writer signs just after writing.
+    signed_seq: int = 0
     #: The first bad record's seq (None when the chain is intact).
     first_bad: int | None = None
     problems: list[str] = field(default_factory=list)
@@ -583,6 +587,7 @@ class VerifyReport:
                 f"audit chain intact: {self.records} records, head {self.head_seq} "
                 f"{self.head_hash[:16]}…, {self.checkpoints} signed checkpoints and the last of "
                 f"{self.heads} signed heads verified ({self.seconds:.1f} s)"
+                + self._unsigned()
             )
         first = f"first bad record: {self.first_bad}\n" if self.first_bad is not None else ""
         return (
@@ -591,10 +596,18 @@ class VerifyReport:
             + "\n".join("  " + p for p in self.problems)
         )
 
+    def _unsigned(self) -> str:
+        if self.head_seq <= self.signed_seq:
+            return ""
+        return (f"\nnotice: records {self.signed_seq + 1}..{self.head_seq} come after the last "
+                "signed head in the heads file (written since, by another process, or added "
+                "without the key)")
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok, "records": self.records, "head_seq": self.head_seq,
             "head_hash": self.head_hash, "checkpoints": self.checkpoints, "heads": self.heads,
+            "signed_seq": self.signed_seq,
             "first_bad": self.first_bad, "problems": self.problems, "seconds": round(self.seconds, 3),
         }
 
@@ -746,6 +759,7 @@ async def verify(
                         vouched = seq
                 prev_seq, prev_hash = seq, stored
     rep.head_seq, rep.head_hash = prev_seq, prev_hash
+    rep.signed_seq = min(last_signed[0], prev_seq) if checkpoint_file is not None else prev_seq
     beyond = sorted(s for s in expected if s > prev_seq)
     if beyond:
         what = last_signed[1] if last_signed[0] == beyond[-1] else "a signed checkpoint"
