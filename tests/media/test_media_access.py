@@ -385,3 +385,45 @@ def test_a_single_use_approval_is_used_up_over_websocket(server: LiveServer) -> 
                          timeout=20).status_code == 404
     finally:
         server.call(lambda: book.set_rules(list(saved)))
+
+
+def test_a_download_opened_on_a_single_use_approval_is_read_without_asking_again(server: LiveServer) -> None:
+    """The approval is used when the download opens; reading, steering and minting a media
+    token for it stand on that opening (nothing asked or used again); withdrawing the approval
+    closes it."""
+    book = server.platform.access.book
+    rule = Rule(name="download-approval", actions=frozenset({"media.download"}), classes=None,
+                key_site=False, tiers=None, outside_department=False, require="approval",
+                case_required=False)
+    saved = book.rules_for("media.download")
+    server.call(lambda: book.set_rules([*saved, rule]))
+    try:
+        alice, root = bearer(server, "alice"), bearer(server, "root")
+        r = httpx.post(f"{server.base}/api/v1/channels/{CH_A}/download", json=WHEN, headers=alice, timeout=20)
+        assert r.status_code == 403 and r.json()["type"].endswith("approval-required"), r.text
+        r = httpx.post(f"{server.base}/api/v1/approvals", headers=alice,
+                       json={"channel_ids": [CH_A], "actions": ["media.download"],
+                             "purpose": "evidence for case 7", "case": "XA-7", "max_uses": 1})
+        rid = r.json()["id"]
+        assert httpx.post(f"{server.base}/api/v1/approvals/{rid}/approve", headers=root,
+                          json={}).status_code == 200
+        name = start_playback(server, alice, "download")  # the one use
+        base = f"{server.base}/api/v1/streams/{name}"
+        status, flv = read_for(f"{base}/live.flv", 0.3, alice)
+        assert status == 200 and flv[:3] == b"FLV"
+        assert ws_status(ws_url(server, f"streams/{name}/live.ws"), alice) == 101
+        tok = httpx.post(f"{base}/media-token", headers=alice)
+        assert tok.status_code == 200, tok.text
+        status, _ = read_for(f"{base}/live.mp4?token={tok.json()['token']}", 0.3)
+        assert status == 200
+        # Used up for a second download ...
+        r = httpx.post(f"{server.base}/api/v1/channels/{CH_A}/download", json=WHEN, headers=alice, timeout=20)
+        assert r.status_code in (403, 404), r.text
+        # ... and the session records carry the approval's purpose and case.
+        rows = [r for r in server.run(audit_rows(server, "media.download.session")) if r.actor == "alice"]
+        assert rows and rows[-1].purpose.startswith("evidence for case 7") and rows[-1].detail["approval_id"]
+        # Withdrawn: the download is no longer readable.
+        assert httpx.post(f"{server.base}/api/v1/approvals/{rid}/withdraw", headers=alice).status_code == 200
+        assert httpx.get(f"{base}/live.flv", headers=alice, timeout=20).status_code == 404
+    finally:
+        server.call(lambda: book.set_rules(list(saved)))

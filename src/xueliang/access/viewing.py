@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from xueliang.access.policy import ROLES, Action, Principal, in_scope
+from xueliang.access.policy import ROLES, Action, Principal, check_role, in_scope
 from xueliang.access.tokens import Credential
-from xueliang.errors import DomainError
+from xueliang.errors import DomainError, Forbidden
 
 if TYPE_CHECKING:
     from xueliang.access.audit import AuditLog
@@ -257,6 +257,21 @@ class ViewingSessions:
         while True:
             await asyncio.sleep(self.every)
             await self.recheck()
+
+
+def check_standing(p: Principal, use: StreamUse, channel: Any, approval_id: int | None) -> None:
+    """What a use of a stream that was authorized when it opened still needs: the role, the
+    stream still the caller's, its channel still in scope, the approval it opened under still
+    granted. No rule is asked again and no approval use is taken again (the opening did both).
+    Raises Forbidden."""
+    check_role(p, use.action)
+    if not owns(p, use):
+        raise Forbidden("the stream is no longer yours to read")
+    if channel is not None:
+        if not in_scope(p, channel, use.action):
+            raise Forbidden(f"channel {channel.id} is no longer in your scope")
+        if approval_id is not None and not approval_stands(p, approval_id, use.action, channel):
+            raise Forbidden(f"approval {approval_id} was withdrawn or has expired")
 
 
 def approval_stands(p: Principal, approval_id: int, action: Action, channel: Any) -> bool:

@@ -31,7 +31,7 @@ from sqlalchemy import select
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from xueliang.access import context
-from xueliang.access.policy import Action, Principal, check_role, in_scope
+from xueliang.access.policy import Action, Principal, check_role
 from xueliang.access.redact import sees_network
 from xueliang.access.resources import visible_channel
 from xueliang.access.service import access_of as platform_access
@@ -39,7 +39,7 @@ from xueliang.access.viewing import (
     StreamUse,
     ViewingSession,
     ViewingSessions,
-    approval_stands,
+    check_standing,
     listed,
     may_manage_streams,
     owns,
@@ -147,7 +147,24 @@ async def authorize_stream(platform: Platform, caller: MediaCaller, stream: Stre
     if not caller.credential.opens(use.target, use.action.value) or not owns(p, use):
         raise missing
     channel = None
-    if use.channel_id is not None:
+    opened = stream.meta.get("opened")
+    if use.channel_id is not None and use.owner == p.user_id and isinstance(opened, dict):
+        # One's own playback or download: authorized (rules, purpose, approval use) when it
+        # was opened; reading it needs that to stand, not to be asked and used up again.
+        channel = await _channel_or_none(platform, use.channel_id)
+        try:
+            check_standing(p, use, channel, opened.get("approval_id"))
+        except Forbidden:
+            raise missing from None
+        if channel is None:
+            raise missing
+        ctx = context.current()
+        if ctx is not None:
+            ctx.note(use.action.value, channel, True)
+            ctx.purpose = ctx.purpose or opened.get("purpose")
+            ctx.case_ref = ctx.case_ref or opened.get("case_ref")
+            ctx.approval_id = opened.get("approval_id")
+    elif use.channel_id is not None:
         try:
             channel = await visible_channel(platform.registry, p, use.action, use.channel_id)
         except NotFound:
@@ -198,14 +215,7 @@ def _session(
         ctx.audited = True
 
     async def still_allowed(now_p: Principal) -> None:
-        check_role(now_p, use.action)
-        if not owns(now_p, use):
-            raise Forbidden("the stream is no longer yours to read")
-        if channel is not None:
-            if not in_scope(now_p, channel, use.action):
-                raise Forbidden(f"channel {channel.id} is no longer in your scope")
-            if approval_id is not None and not approval_stands(now_p, approval_id, use.action, channel):
-                raise Forbidden(f"approval {approval_id} was withdrawn or has expired")
+        check_standing(now_p, use, channel, approval_id)
 
     return ViewingSession(
         user=p, credential=caller.credential, use=use, fmt=fmt, remote=remote,

@@ -9,7 +9,8 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from xueliang.access.policy import Action, Principal, authorize, check_role
+from xueliang.access import context
+from xueliang.access.policy import Action, Principal, check_role
 from xueliang.access.resources import visible_channel
 from xueliang.api.deps import MediaCaller, PlatformDep, PrincipalDep, credential_of
 from xueliang.api.routers.media import authorize_stream
@@ -46,7 +47,14 @@ async def _open(platform: Platform, channel_id: str, body: HistoryIn, p: Princip
     params = {"channel_id": channel_id, "device_id": ch.device_id, "mode": mode, "transport": body.transport,
               "start": int(body.start.timestamp()), "end": int(body.end.timestamp()), "speed": body.speed}
     stream = await _hub(platform).acquire(name, params=params)
+    ctx = context.current()
     stream.meta["owner"] = p.user_id
+    # What allowed it: reading it later stands on this (access/viewing.check_standing).
+    stream.meta["opened"] = {
+        "purpose": ctx.purpose if ctx is not None else None,
+        "case_ref": ctx.case_ref if ctx is not None else None,
+        "approval_id": ctx.approval_id if ctx is not None else None,
+    }
     base = f"/api/v1/streams/{name}"
     return {"stream": name, "urls": {k.split(".")[1]: f"{base}/{k}" for k in URL_KINDS},
             "start": body.start, "end": body.end}
@@ -84,7 +92,6 @@ async def control_stream(
     opened = await authorize_stream(platform, MediaCaller(p, credential_of(request)), stream)
     if opened.use.action not in (Action.PLAYBACK, Action.DOWNLOAD):
         raise NotFound(f"no playback {name}")
-    authorize(p, opened.use.action, opened.channel)
     handle = getattr(stream, "handle", None)
     if handle is None or not hasattr(handle, "control"):
         raise Invalid(f"stream {name} cannot be controlled")
