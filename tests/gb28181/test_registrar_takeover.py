@@ -105,8 +105,10 @@ def test_only_an_authenticated_registration_moves_a_device() -> None:
     login(r)
     moved = ("198.51.100.7", 40000)
     assert r.keepalive(DEV, moved, 110.0).status == 404  # told to register again
-    login(r, moved, now=111.0)
-    assert r.devices[DEV].addr == moved
+    d = r.register(register(answer(challenge(r, moved, 111.0))), moved, "udp", 111.0, 1e9)
+    assert d.status == 200 and r.devices[DEV].addr == moved
+    # an address change is an event of its own (device.moved), for whoever watches
+    assert [(e.old, e.new) for e in d.events if type(e).__name__ == "Moved"] == [(DEVICE, moved)]
     assert r.keepalive(DEV, moved, 112.0).status == 200
     assert r.keepalive(DEV, DEVICE, 113.0).status == 404  # the old address no longer speaks for it
 

@@ -94,7 +94,17 @@ class Pending:
     addr: Address
 
 
-RegistrarEvent = Online | Offline | Registered | AuthFailed | Pending
+@dataclass(slots=True, frozen=True)
+class Moved:
+    """A registered device registered again, with its password, from another address: NAT
+    rebinding or a new lease, or someone else who has the password (worth a look)."""
+
+    device_id: str
+    old: Address
+    new: Address
+
+
+RegistrarEvent = Online | Offline | Registered | AuthFailed | Pending | Moved
 
 
 @dataclass(slots=True)
@@ -270,6 +280,7 @@ class Registrar:
             return Decision(200, None, headers, events)
         granted = min(expires, MAX_EXPIRES)
         fresh = not s.registered or s.call_id != req.call_id or s.addr != addr
+        old = s.addr if s.registered and s.addr is not None and s.addr != addr else None
         s.registered = True
         s.addr = addr
         s.transport = transport
@@ -283,6 +294,8 @@ class Registrar:
             headers.append(("Contact", contact))
         headers.append(("Expires", str(granted)))
         events = [Registered(s, fresh, new_device)]
+        if old is not None:
+            events.append(Moved(s.device_id, old, addr))
         if not s.online:
             s.online = True
             events.append(Online(s.device_id, "registered"))

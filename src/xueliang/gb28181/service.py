@@ -43,6 +43,7 @@ from xueliang.gb28181.registrar import (
     NOT_REGISTERED,
     AuthFailed,
     DeviceSession,
+    Moved,
     Offline,
     Online,
     Pending,
@@ -201,6 +202,11 @@ class SignallingService:
                 self.writer.device_offline(ev.device_id)
                 self.catalogs.cancel(ev.device_id)
                 self._publish("device.offline", ev.device_id, wall, reason=ev.reason)
+            elif isinstance(ev, Moved):
+                log.info("device %s registered from %s:%s, no longer %s:%s", ev.device_id, ev.new[0], ev.new[1],
+                         ev.old[0], ev.old[1])
+                self._publish("device.moved", ev.device_id, wall, old=f"{ev.old[0]}:{ev.old[1]}",
+                              new=f"{ev.new[0]}:{ev.new[1]}")
             elif isinstance(ev, AuthFailed):
                 self._publish("device.auth_failed", ev.device_id, wall, ip=ev.ip, banned=ev.banned)
             elif isinstance(ev, Pending):
