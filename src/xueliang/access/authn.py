@@ -126,8 +126,12 @@ class LoginService:
             if not creds.totp:
                 self._record(creds, "partial", u, reason="second factor required", via=identity.via)
                 raise SecondFactorRequired()
-            if not await self.users.check_totp(u.id, creds.totp):
-                await self.users.record_failure(u.id)
+            try:  # a wrong code counts towards the lockout (check_totp counts it)
+                accepted = await self.users.check_totp(u.id, creds.totp)
+            except Unauthorized as exc:  # locked
+                self._record(creds, "failed", u, reason=exc.detail)
+                raise
+            if not accepted:
                 self._record(creds, "failed", u, reason="wrong or reused one-time code")
                 raise Unauthorized("wrong or already used one-time code")
         elif not identity.mfa and u.role in self.totp_required_roles:
@@ -161,8 +165,14 @@ class LoginService:
         u = await self.users.get(claims.user_id)
         if u.token_version != claims.version or u.disabled:
             raise Unauthorized("setup token revoked")
-        if not await self.users.check_totp(u.id, code, confirm=True):
-            await self.users.record_failure(u.id)
+        try:  # a wrong code counts towards the lockout (check_totp counts it)
+            accepted = await self.users.check_totp(u.id, code, confirm=True)
+        except Unauthorized:  # locked
+            if self.audit is not None:
+                self.audit.append("auth.totp.enroll", "failed", actor_id=u.id, actor=u.username,
+                                  role=u.role, ip=ip, status=401)
+            raise
+        if not accepted:
             if self.audit is not None:
                 self.audit.append("auth.totp.enroll", "failed", actor_id=u.id, actor=u.username,
                                   role=u.role, ip=ip, status=422)

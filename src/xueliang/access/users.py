@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from xueliang.access import context, totp
@@ -190,48 +190,96 @@ class UserService:
     # ---- passwords ----------------------------------------------------------------------
     async def check_password(self, username: str, password: str) -> User:
         """The user, if the password is right and the account usable; Unauthorized otherwise.
-        Counts failures and locks the account for LOCK_FOR after LOCK_AFTER of them."""
-        now = datetime.now(UTC)
-        failure: str | None = None
-        rehash = False
-        # The failure count must be committed even though the login fails, so decide inside the
-        # transaction and raise after it.
-        async with self.sessions() as s, s.begin():
+        Counts failures and locks the account for LOCK_FOR after LOCK_AFTER of them.
+
+        Each check takes an attempt first (:meth:`_attempt`, one atomic UPDATE), so that
+        parallel guesses cannot all be checked against the state read before any failure was
+        counted: a burst gets LOCK_AFTER checks at most, the rest are refused unchecked, the
+        right password among them too. A right password gives its attempt back."""
+        async with self.sessions() as s:
             u = await s.scalar(select(User).where(User.username == username))
-            if u is None:
-                await asyncio.to_thread(verify_password, _DUMMY_HASH, password)
-                failure = "wrong user name or password"
-            else:
-                locked = _aware(u.locked_until)
-                if locked is not None and locked > now:
-                    failure = "account locked after repeated failures; try again later"
-                elif u.disabled:
-                    failure = "account disabled"
-                elif not await asyncio.to_thread(verify_password, u.password_hash, password):
-                    failure = "wrong user name or password"
-                    self._fail(u, now)
-                else:
-                    rehash = needs_rehash(u.password_hash)
-        if failure is not None or u is None:
-            raise Unauthorized(failure or "wrong user name or password")
-        if rehash:
+        if u is None:
+            await asyncio.to_thread(verify_password, _DUMMY_HASH, password)
+            raise Unauthorized("wrong user name or password")
+        if u.disabled:
+            raise Unauthorized("account disabled")
+        attempt = await self._attempt(u.id)
+        if not await asyncio.to_thread(verify_password, u.password_hash, password):
+            await self._attempt_failed(u.id, attempt)
+            raise Unauthorized("wrong user name or password")
+        await self._attempt_succeeded(u.id)
+        if needs_rehash(u.password_hash):
             new_hash = await asyncio.to_thread(hash_password, password)
             async with self.sessions() as s, s.begin():
                 await s.execute(update(User).where(User.id == u.id).values(password_hash=new_hash))
         return u
 
-    @staticmethod
-    def _fail(u: User, now: datetime) -> None:
-        u.failed_logins += 1
-        if u.failed_logins >= LOCK_AFTER:
-            u.locked_until = now + LOCK_FOR
-            u.failed_logins = 0
+    async def _attempt(self, user_id: int) -> int:
+        """Take one attempt at a secret of the user (password or one-time code) before checking
+        it: the failure count goes up at once, in one statement (atomic on SQLite and PostgreSQL:
+        the row is locked while it is updated), and the decision is taken from the value it
+        returns. Raises Unauthorized when the account is locked, or when LOCK_AFTER attempts are
+        already counted (then it locks it). A lock that has run out starts a new count."""
+        now = datetime.now(UTC)
+        until = now + LOCK_FOR
+        locked = and_(User.locked_until.is_not(None), User.locked_until > now)
+        lapsed = and_(User.locked_until.is_not(None), User.locked_until <= now)
+        count = case((lapsed, 1), else_=User.failed_logins + 1)
+        stmt = (
+            update(User)
+            .where(User.id == user_id)
+            .values(
+                failed_logins=count,
+                locked_until=case(
+                    (locked, User.locked_until),
+                    (count > LOCK_AFTER, until),
+                    else_=None,
+                ),
+            )
+            .returning(User.failed_logins, User.locked_until)
+            .execution_options(synchronize_session=False)
+        )
+        async with self.sessions() as s, s.begin():
+            row = (await s.execute(stmt)).one_or_none()
+        if row is None:
+            raise Unauthorized("wrong user name or password")
+        lock = _aware(row[1])
+        if lock is not None and lock > now:
+            raise Unauthorized("account locked after repeated failures; try again later")
+        return int(row[0])
+
+    async def _attempt_failed(self, user_id: int, attempt: int) -> None:
+        """The attempt numbered ``attempt`` was wrong: it stays counted, and the LOCK_AFTER-th
+        locks the account."""
+        if attempt < LOCK_AFTER:
+            return
+        now = datetime.now(UTC)
+        async with self.sessions() as s, s.begin():
+            await s.execute(
+                update(User)
+                .where(User.id == user_id, or_(User.locked_until.is_(None), User.locked_until <= now))
+                .values(locked_until=now + LOCK_FOR)
+                .execution_options(synchronize_session=False)
+            )
+
+    async def _attempt_succeeded(self, user_id: int) -> None:
+        """A right secret gives its attempt back (a login that then completes resets the count:
+        :meth:`logged_in`)."""
+        async with self.sessions() as s, s.begin():
+            await s.execute(
+                update(User)
+                .where(User.id == user_id, User.failed_logins > 0)
+                .values(failed_logins=User.failed_logins - 1)
+                .execution_options(synchronize_session=False)
+            )
 
     async def record_failure(self, user_id: int) -> None:
-        async with self.sessions() as s, s.begin():
-            u = await s.get(User, user_id)
-            if u is not None:
-                self._fail(u, datetime.now(UTC))
+        """Count a failure that was not checked through an attempt (another authenticator's)."""
+        try:
+            attempt = await self._attempt(user_id)
+        except Unauthorized:
+            return
+        await self._attempt_failed(user_id, attempt)
 
     async def logged_in(self, user_id: int) -> None:
         async with self.sessions() as s, s.begin():
@@ -291,37 +339,53 @@ class UserService:
 
     async def check_totp(self, user_id: int, code: str, *, confirm: bool = False) -> bool:
         """Accept ``code`` once (a code's time step must be later than the last accepted one).
-        With ``confirm``, a right code completes enrollment of the pending secret."""
-        async with self.sessions() as s, s.begin():
+        With ``confirm``, a right code completes enrollment of the pending secret.
+
+        A code is checked only after an attempt is taken (:meth:`_attempt`): a wrong one counts
+        towards the lockout, and parallel guesses at the 10**6 codes get LOCK_AFTER checks at
+        most. Raises Unauthorized when the account is locked."""
+        async with self.sessions() as s:
             u = await s.get(User, user_id)
-            if u is None or not u.totp_secret:
-                return False
-            if confirm != (u.totp_confirmed_at is None):
-                return False
-            try:
-                secret = self.sealer.open(u.totp_secret, context=_totp_context(user_id))
-            except SealError:
-                log.warning("the TOTP secret of user %s does not open (platform secret changed, or the row "
-                            "was copied from another user): an administrator must reset it", user_id)
-                return False
-            step = totp.match(secret, code, after_step=u.totp_last_step)
-            if step is None:
-                return False
+        if u is None or not u.totp_secret:
+            return False
+        if confirm != (u.totp_confirmed_at is None):
+            return False
+        try:
+            secret = self.sealer.open(u.totp_secret, context=_totp_context(user_id))
+        except SealError:
+            log.warning("the TOTP secret of user %s does not open (platform secret changed, or the row "
+                        "was copied from another user): an administrator must reset it", user_id)
+            return False
+        attempt = await self._attempt(user_id)
+        # The last accepted step is read after the attempt is taken.
+        async with self.sessions() as s:
+            last_step = await s.scalar(select(User.totp_last_step).where(User.id == user_id))
+        step = totp.match(secret, code, after_step=last_step)
+        accepted = False
+        if step is not None:
             # Atomic: two requests with the same code cannot both pass.
             values: dict[str, Any] = {"totp_last_step": step}
             if not self.sealer.is_sealed(u.totp_secret):  # enrolled before sealing: seal it now
                 values["totp_secret"] = self.sealer.seal(secret, context=_totp_context(user_id))
             if confirm:
                 values["totp_confirmed_at"] = datetime.now(UTC)
-            res = await s.execute(
-                update(User)
-                .where(
-                    User.id == user_id,
-                    or_(User.totp_last_step.is_(None), User.totp_last_step < step),
+            async with self.sessions() as s, s.begin():
+                res = await s.execute(
+                    update(User)
+                    .where(
+                        User.id == user_id,
+                        User.totp_secret == u.totp_secret,
+                        or_(User.totp_last_step.is_(None), User.totp_last_step < step),
+                    )
+                    .values(**values)
+                    .execution_options(synchronize_session=False)
                 )
-                .values(**values)
-            )
-            return bool(res.rowcount)  # type: ignore[attr-defined]
+                accepted = bool(res.rowcount)  # type: ignore[attr-defined]
+        if accepted:
+            await self._attempt_succeeded(user_id)
+        else:
+            await self._attempt_failed(user_id, attempt)
+        return accepted
 
     async def reset_totp(self, user_id: int) -> None:
         async with self.sessions() as s, s.begin():
