@@ -148,6 +148,19 @@ class PurposeRule(_Section):
             raise ValueError(f"unknown actions {bad} (known: {', '.join(sorted(known))})")
         return v
 
+    @model_validator(mode="after")
+    def _approval_can_be_given(self) -> PurposeRule:
+        # Approvals give channel actions only: an approval rule on another action could never
+        # be met, and would block that action for everyone.
+        from xueliang.access.policy import CHANNEL_ACTIONS
+
+        if self.require == "approval":
+            other = [a for a in self.actions if a not in CHANNEL_ACTIONS]
+            if other:
+                raise ValueError(f"rule {self.name!r}: an approval can be given for channel actions only "
+                                 f"({', '.join(sorted(CHANNEL_ACTIONS))}), not {other}")
+        return self
+
 
 def _default_rules() -> list[PurposeRule]:
     return [
