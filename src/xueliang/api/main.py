@@ -36,6 +36,7 @@ OPEN_ROUTES = {
     f"{PREFIX}/auth/totp/enroll",
     f"{PREFIX}/openapi.json",
     f"{PREFIX}/docs",
+    f"{PREFIX}/docs/assets/{{name}}",
     "/",
     "/player",
 }
@@ -105,7 +106,7 @@ def create_app(platform: Platform, *, manage_lifecycle: bool = True) -> FastAPI:
         title="xueliang",
         version=__version__,
         openapi_url=f"{PREFIX}/openapi.json",
-        docs_url=f"{PREFIX}/docs",
+        docs_url=None,  # served by _mount_docs from local files, not a CDN
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -137,8 +138,62 @@ def create_app(platform: Platform, *, manage_lifecycle: bool = True) -> FastAPI:
         app.include_router(extra, prefix=PREFIX)  # type: ignore[arg-type]
     for page in getattr(platform, "page_routers", []):  # pages outside /api/v1 (the player)
         app.include_router(page)
+    _mount_docs(app)
     _mount_console(app)
     return app
+
+
+#: The API explorer's page may load scripts and styles from this origin only (Swagger UI sets
+#: inline style attributes, hence 'unsafe-inline' for styles; no inline or foreign script).
+DOCS_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; "
+            "base-uri 'none'; form-action 'self'; frame-ancestors 'self'")
+#: Files the explorer serves: Swagger UI (npm swagger-ui-dist, copied by the web build into
+#: static/console/swagger-ui) and its start script (static/docs-init.js).
+DOCS_ASSETS = {
+    "swagger-ui-bundle.js": (STATIC / "console" / "swagger-ui" / "swagger-ui-bundle.js", "text/javascript"),
+    "swagger-ui.css": (STATIC / "console" / "swagger-ui" / "swagger-ui.css", "text/css"),
+    "favicon-32x32.png": (STATIC / "console" / "swagger-ui" / "favicon-32x32.png", "image/png"),
+    "docs-init.js": (STATIC / "docs-init.js", "text/javascript"),
+}
+
+
+def _mount_docs(app: FastAPI) -> None:
+    """/api/v1/docs: Swagger UI served from the platform's own files. The tokens live on this
+    origin: a script from a CDN would hold them too (and an isolated network reaches no CDN)."""
+    from fastapi.responses import FileResponse, HTMLResponse
+
+    from xueliang.errors import NotFound
+
+    docs = f"{PREFIX}/docs"
+    page = (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>xueliang API</title>"
+        f"<link rel='icon' type='image/png' href='{docs}/assets/favicon-32x32.png'>"
+        f"<link rel='stylesheet' href='{docs}/assets/swagger-ui.css'></head><body>"
+        f"<div id='swagger-ui' data-openapi='{PREFIX}/openapi.json'></div>"
+        f"<script src='{docs}/assets/swagger-ui-bundle.js'></script>"
+        f"<script src='{docs}/assets/docs-init.js'></script>"
+        "</body></html>"
+    )
+
+    @app.get(docs, include_in_schema=False)
+    async def api_docs() -> Response:
+        if not DOCS_ASSETS["swagger-ui-bundle.js"][0].is_file():
+            return HTMLResponse(
+                "<!doctype html><title>xueliang API</title><p>The API explorer is not built: run "
+                f"<code>scripts/setup.sh</code>. The API is described at <a href='{PREFIX}/openapi.json'>"
+                f"{PREFIX}/openapi.json</a>.</p>",
+                headers={"Content-Security-Policy": DOCS_CSP},
+            )
+        return HTMLResponse(page, headers={"Content-Security-Policy": DOCS_CSP, "Cache-Control": "no-cache"})
+
+    @app.get(f"{docs}/assets/{{name}}", include_in_schema=False)
+    async def api_docs_asset(name: str) -> Response:
+        found = DOCS_ASSETS.get(name)
+        if found is None or not found[0].is_file():
+            raise NotFound(f"no file {name}")
+        return FileResponse(found[0], media_type=found[1],
+                            headers={"Content-Security-Policy": DOCS_CSP, "Cache-Control": "no-cache"})
 
 
 def _mount_console(app: FastAPI) -> None:
