@@ -241,9 +241,14 @@ class ApprovalService:
                 approval_id=r.id,
             )
             async with self.sessions() as s, s.begin():
-                await s.execute(
-                    update(ApprovalRequest).where(ApprovalRequest.id == request_id).values(grant_id=g.id)
+                res = await s.execute(
+                    update(ApprovalRequest)
+                    .where(ApprovalRequest.id == request_id, ApprovalRequest.status == "approved")
+                    .values(grant_id=g.id)
                 )
+                still_approved = bool(res.rowcount)  # type: ignore[attr-defined]
+            if not still_approved:  # withdrawn while its grant was being made: the grant goes too
+                await self.grants.revoke(g.id, r.requester)
         async with self.sessions() as s:
             r2 = await s.get(ApprovalRequest, request_id)
         assert r2 is not None
@@ -251,15 +256,28 @@ class ApprovalService:
         return r2
 
     async def withdraw(self, p: Principal, request_id: int) -> ApprovalRequest:
-        async with self.sessions() as s, s.begin():
+        async with self.sessions() as s:
             r = await s.get(ApprovalRequest, request_id)
-            if r is None or r.requester_id != p.user_id:
-                raise NotFound(f"approval request {request_id} not found")
-            # An approved request can be withdrawn too: its grant is revoked.
-            if r.status not in ("pending", "approved"):
-                raise Conflict(f"request {request_id} is already {r.status}")
-            r.status = "withdrawn"
-            grant_id = r.grant_id
-        if grant_id is not None:
-            await self.grants.revoke(grant_id, p.username)
-        return r
+        if r is None or r.requester_id != p.user_id:
+            raise NotFound(f"approval request {request_id} not found")
+        # An approved request can be withdrawn too: its grant is revoked. Atomic against a
+        # decision under way: either this sees the grant (and revokes it), or the decision,
+        # recording its grant, finds the request withdrawn (and revokes it).
+        async with self.sessions() as s, s.begin():
+            row = (await s.execute(
+                update(ApprovalRequest)
+                .where(ApprovalRequest.id == request_id, ApprovalRequest.status.in_(("pending", "approved")))
+                .values(status="withdrawn")
+                .returning(ApprovalRequest.grant_id)
+                .execution_options(synchronize_session=False)
+            )).one_or_none()
+        if row is None:
+            async with self.sessions() as s:
+                status = await s.scalar(select(ApprovalRequest.status).where(ApprovalRequest.id == request_id))
+            raise Conflict(f"request {request_id} is already {status}")
+        if row[0] is not None:
+            await self.grants.revoke(row[0], p.username)
+        async with self.sessions() as s:
+            r2 = await s.get(ApprovalRequest, request_id)
+        assert r2 is not None
+        return r2
