@@ -121,3 +121,55 @@ async def test_single_use_approval_is_used_once_in_a_process(client: httpx.Async
     finally:
         book.set_rules([r for r in book.rules if r.name != "all-ptz"])
         assert book.rules_for("device.ptz") == saved
+
+
+async def test_a_reload_between_a_use_and_its_write_does_not_give_the_use_back(
+    client: httpx.AsyncClient, platform: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Uses are counted in memory and written in the background; grants are reloaded from the
+    database every access.reload_seconds. A reload that read the count before the write made
+    a one-use approval usable again."""
+    op_h = await user(platform, "duty", "operator")
+    sup = await user(platform, "leader", "supervisor")
+    access = platform.access
+    real = access.grants.record_use
+
+    async def slow_write(grant_id: int, delta: int = 1) -> None:
+        await asyncio.sleep(0.3)
+        await real(grant_id, delta)
+
+    monkeypatch.setattr(access.grants, "record_use", slow_write)
+    rid = await _request(client, op_h, max_uses=1)
+    assert (await client.post(f"/api/v1/approvals/{rid}/approve", json={}, headers=sup)).status_code == 200
+    p = await principal(platform, op_h)
+    ch = await platform.registry.get_channel(SCHOOL_KEY)
+
+    def use() -> bool:
+        ctx = context.RequestContext(purpose="取证")
+        tok = context.bind(ctx)
+        try:
+            authorize(p, Action.DOWNLOAD, ch)
+            return True
+        except ApprovalRequired:
+            return False
+        finally:
+            context.unbind(tok)
+
+    assert use()  # the one use, not written yet
+    await access.reload()  # reads 0 uses from the database
+    assert not use(), "a reload gave the use back"
+    for _ in range(100):  # written
+        async with platform.sessions() as s:
+            if await s.scalar(select(AccessGrant.uses).where(AccessGrant.approval_id == rid)) == 1:
+                break
+        await asyncio.sleep(0.02)
+    await access.reload()
+    assert not use()
+    # A use given back (the action failed) is usable again, before and after its write.
+    gid = next(g.id for g in access.book.grants.values() if g.approval_id == rid)
+    access.book.release(access.book.grants[gid])
+    await access.reload()
+    assert use()
+    await asyncio.sleep(0.7)
+    await access.reload()
+    assert not use()

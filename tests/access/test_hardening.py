@@ -43,7 +43,7 @@ async def test_security_headers(client: httpx.AsyncClient) -> None:
     r = await client.get("/api/v1/channels")
     assert r.headers["cache-control"] == "no-store"
     r = await client.get("/api/v1/docs")
-    assert "content-security-policy" not in r.headers  # the API explorer loads its own scripts
+    assert "script-src 'self';" in r.headers["content-security-policy"]  # its own: no CDN (test_docs_local)
     https = httpx.AsyncClient(transport=client._transport, base_url="https://test")
     async with https:
         r = await https.get("/healthz")

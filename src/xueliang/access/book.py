@@ -169,8 +169,13 @@ class PolicyBook:
         self._cache: dict[tuple[Any, ...], CompiledScope] = {}
         self.set_rules(rules)
         #: Called with (grant id, +1 or -1) whenever an approval grant's use is taken or given
-        #: back (persisted by the service).
+        #: back (persisted by the service, which calls :meth:`use_saved` once it is written).
         self.on_use: Any = None
+        #: Uses taken (+1) and given back (-1) in this process, per grant: all of them, and
+        #: those written to the database. A reload adds to the database's count what it does
+        #: not hold yet: without this, a reload between a use and its write gave the use back.
+        self._uses_local: dict[int, int] = {}
+        self._uses_saved: dict[int, int] = {}
 
     # ---- loading ------------------------------------------------------------------------
     def set_rules(self, rules: Sequence[Rule]) -> None:
@@ -182,8 +187,25 @@ class PolicyBook:
         self._rules_by_action = {a: tuple(v) for a, v in by.items()}
         self._bump()
 
-    def replace(self, grants: Iterable[GrantSpec], groups: Mapping[str, Iterable[str]] | None = None) -> None:
+    def saved_uses(self) -> dict[int, int]:
+        """Taken before grants are read from the database; given back to :meth:`replace`."""
+        return dict(self._uses_saved)
+
+    def use_saved(self, grant_id: int, delta: int) -> None:
+        """A use (+1) or give-back (-1) of this process is now in the database."""
+        self._uses_saved[grant_id] = self._uses_saved.get(grant_id, 0) + delta
+
+    def replace(
+        self, grants: Iterable[GrantSpec], groups: Mapping[str, Iterable[str]] | None = None,
+        saved: Mapping[int, int] | None = None,
+    ) -> None:
+        """Grants as read from the database; ``saved``: :meth:`saved_uses` from before the read
+        (the uses of this process that the read includes)."""
         self.grants = {g.id: g for g in grants}
+        if saved is not None:
+            for g in self.grants.values():
+                if g.max_uses is not None:
+                    g.uses += self._uses_local.get(g.id, 0) - saved.get(g.id, 0)
         if groups is not None:
             self.group_children = {k: frozenset(v) for k, v in groups.items()}
         self._index()
@@ -299,6 +321,7 @@ class PolicyBook:
         if g.uses >= g.max_uses:
             self._bump()
         if self.on_use is not None:
+            self._uses_local[g.id] = self._uses_local.get(g.id, 0) + 1
             self.on_use(g.id, 1)
 
     def release(self, g: GrantSpec) -> None:
@@ -310,4 +333,5 @@ class PolicyBook:
         if was_used_up:
             self._bump()  # usable again: compiled scopes must see it
         if self.on_use is not None:
+            self._uses_local[g.id] = self._uses_local.get(g.id, 0) - 1
             self.on_use(g.id, -1)

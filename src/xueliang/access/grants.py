@@ -215,6 +215,7 @@ class GrantService:
     async def load(self) -> None:
         """(Re)load every grant still of use, and the catalog group tree, into the book."""
         now = datetime.now(UTC)
+        saved = self.book.saved_uses()  # the uses this process wrote before this read
         async with self.sessions() as s:
             grants = list(
                 (await s.scalars(
@@ -247,4 +248,4 @@ class GrantService:
                 specs.append(spec_of(g, frozenset(ids.get(g.id, ())) if g.has_ids else None))
             except (ValueError, TypeError):
                 continue  # a malformed stored filter shares nothing
-        self.book.replace(specs, groups)
+        self.book.replace(specs, groups, saved)

@@ -149,7 +149,11 @@ class AccessService:
         t.add_done_callback(self._tasks.discard)
 
     def _grant_used(self, grant_id: int, delta: int) -> None:
-        self._spawn(self.grants.record_use(grant_id, delta))
+        self._spawn(self._record_use(grant_id, delta))
+
+    async def _record_use(self, grant_id: int, delta: int) -> None:
+        await self.grants.record_use(grant_id, delta)
+        self.book.use_saved(grant_id, delta)  # a reload now finds it in the database
 
 def access_of(platform: Any) -> AccessService:
     """The platform's access service, built on first use."""
