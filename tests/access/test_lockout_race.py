@@ -203,3 +203,34 @@ async def test_login_limiter_per_address_has_no_race(client: httpx.AsyncClient, 
     rs = await burst(client, [{"username": f"nobody{i}", "password": "x"} for i in range(30)])
     codes = [r.status_code for r in rs]
     assert codes.count(429) == 25 and codes.count(401) == 5
+
+
+async def test_parallel_guesses_of_the_current_password_through_a_stolen_session(
+    client: httpx.AsyncClient, platform: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Someone holding a user's session (not the password) guesses the current password through
+    POST /auth/password in parallel: the same attempts, the same limit."""
+    u = await platform.users.create("victim", PW, "operator")
+    h = {"Authorization": f"Bearer {platform.users.issue(u)}"}
+    checked = slow(monkeypatch, 0.02)
+    rs = await asyncio.gather(*(
+        client.post("/api/v1/auth/password", headers=h,
+                    json={"current_password": f"Guess-{i}-x", "new_password": "Taken-over-987"})
+        for i in range(N)))
+    assert all(r.status_code == 401 for r in rs)
+    assert len(checked) <= users.LOCK_AFTER
+    failed, lock = await counted(platform, "victim")
+    assert failed == N and lock is not None
+    r = await client.post("/api/v1/auth/password", headers=h,
+                          json={"current_password": PW, "new_password": "Taken-over-987"})
+    assert r.status_code == 401 and "locked" in r.json()["detail"]
+
+
+async def test_logging_out_the_same_token_at_once(client: httpx.AsyncClient, platform: Any) -> None:
+    """Revoking one token twice at once: both answer 204 (the second found it revoked), not a 500
+    from the second insert of the same revocation."""
+    r = await client.post(LOGIN, json={"username": "root", "password": "Root-pass-1"})
+    h = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    rs = await asyncio.gather(*(client.post("/api/v1/auth/logout", headers=h) for _ in range(6)))
+    assert {r.status_code for r in rs} <= {204, 401}, [r.text for r in rs]
+    assert (await client.get("/api/v1/auth/me", headers=h)).status_code == 401

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, case, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from xueliang.access import context, totp
@@ -527,14 +528,17 @@ class UserService:
             await self.revoke_all(c.user_id)
             return
         self.revoked[c.jti] = c.expires
-        async with self.sessions() as s, s.begin():
-            if await s.get(RevokedToken, c.jti) is None:
-                s.add(
-                    RevokedToken(
-                        jti=c.jti, user_id=c.user_id,
-                        expires_at=datetime.fromtimestamp(c.expires, UTC),
+        try:
+            async with self.sessions() as s, s.begin():
+                if await s.get(RevokedToken, c.jti) is None:
+                    s.add(
+                        RevokedToken(
+                            jti=c.jti, user_id=c.user_id,
+                            expires_at=datetime.fromtimestamp(c.expires, UTC),
+                        )
                     )
-                )
+        except IntegrityError:
+            pass  # revoked by a request at the same time: it is in the table, as wanted
 
     async def load_revoked(self) -> None:
         now = datetime.now(UTC)
