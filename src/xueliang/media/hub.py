@@ -23,14 +23,14 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import Counter, Gauge, Histogram
 
 from xueliang.errors import GatewayTimeout, Invalid, NotFound, Unavailable
 from xueliang.media.rtp_server import RtpBinding, RtpServer
 from xueliang.media.snapshot import Snapshots
+from xueliang.media.source import SourceHandle
 from xueliang.media.stream import Stream, StreamEnded
 
 if TYPE_CHECKING:
@@ -62,21 +62,6 @@ _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.~:-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.~:
 def valid_stream_name(name: str) -> bool:
     """Path-like names: segments of ``[A-Za-z0-9_.~:-]``, no empty or dot-leading segment."""
     return len(name) <= 200 and _NAME.fullmatch(name) is not None
-
-
-@runtime_checkable
-class SourceHandle(Protocol):
-    """A running source. ``close()`` is called once when its stream stops (idle after the
-    last reader, dead source, API stop); it must also tolerate being called after the source
-    itself ended the stream."""
-
-    async def close(self) -> None: ...
-
-
-class ControllableHandle(SourceHandle, Protocol):
-    """A source that takes playback control (pause/resume/seek/speed)."""
-
-    def control(self, action: str, value: float | None) -> Awaitable[dict[str, Any]]: ...
 
 
 class SourceProvider(Protocol):

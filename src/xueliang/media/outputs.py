@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 from xueliang.media.flv import FlvMuxer
 from xueliang.media.fmp4 import Fmp4Muxer
@@ -33,7 +33,21 @@ from xueliang.media.frame import Frame
 from xueliang.media.hls import HlsPackager
 
 if TYPE_CHECKING:
-    from xueliang.media.stream import Stream
+    from xueliang.media.audio import AudioConfig
+    from xueliang.media.frame import Codec, ParameterSets
+
+
+class OutputSource(Protocol):
+    """What an output needs of its stream (media/stream.py's Stream is one): the codec and
+    parameter sets to mux with, and to be told when readers come and go."""
+
+    codec: Codec | None
+    audio_config: AudioConfig | None
+    parameter_sets: ParameterSets
+
+    def _readers_changed(self) -> None: ...
+
+    def _reader_left(self, reader: Reader[Any]) -> None: ...
 
 __all__ = [
     "CACHE_LIMIT",
@@ -208,7 +222,7 @@ class Output(Generic[T]):
 
     fmt: ClassVar[str] = "?"
 
-    def __init__(self, stream: Stream) -> None:
+    def __init__(self, stream: OutputSource) -> None:
         self.stream = stream
         self.readers: list[Reader[T]] = []
         self._cache: list[tuple[T, int]] = []
@@ -339,7 +353,7 @@ class Fmp4Output(Output[bytes]):
 
     fmt = "fmp4"
 
-    def __init__(self, stream: Stream) -> None:
+    def __init__(self, stream: OutputSource) -> None:
         super().__init__(stream)
         assert stream.codec is not None
         self.muxer = Fmp4Muxer(stream.codec, stream.parameter_sets, audio=stream.audio_config)
@@ -366,7 +380,7 @@ class FlvOutput(Output[bytes]):
 
     fmt = "flv"
 
-    def __init__(self, stream: Stream) -> None:
+    def __init__(self, stream: OutputSource) -> None:
         super().__init__(stream)
         assert stream.codec is not None
         self.muxer = FlvMuxer(stream.codec, stream.parameter_sets, audio=stream.audio_config)
@@ -396,7 +410,7 @@ class HlsOutput:
 
     def __init__(
         self,
-        stream: Stream,
+        stream: OutputSource,
         *,
         target_duration: float = 2.0,
         window: int = 6,

@@ -39,13 +39,20 @@ import contextlib
 import logging
 import socket
 import time
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, cast
 
 from xueliang.errors import Unavailable
-from xueliang.media.rtp import Rfc4571Deframer, RtpError, parse_rtp
+from xueliang.media.rtp import Rfc4571Deframer, RtpError, RtpPacket, parse_rtp
 
-if TYPE_CHECKING:
-    from xueliang.media.stream import Stream
+
+class RtpSink(Protocol):
+    """Where a binding's packets go (media/stream.py's Stream is one): the RTP server knows
+    nothing else of streams."""
+
+    name: str
+    bindings: list[RtpBinding]
+
+    def feed_rtp(self, packet: RtpPacket, now: float) -> None: ...
 
 __all__ = ["RtpBinding", "RtpServer"]
 
@@ -78,7 +85,7 @@ class RtpBinding:
         self,
         server: RtpServer,
         ssrc: int,
-        stream: Stream,
+        stream: RtpSink,
         *,
         latch: bool = False,
         peer: str | None = None,
@@ -304,7 +311,7 @@ class RtpServer:
     def bind(
         self,
         ssrc: int,
-        stream: Stream,
+        stream: RtpSink,
         *,
         latch: bool = False,
         peer: str | None = None,
@@ -329,7 +336,7 @@ class RtpServer:
         return b
 
     async def connect(
-        self, host: str, port: int, ssrc: int, stream: Stream, *, timeout: float = 5.0
+        self, host: str, port: int, ssrc: int, stream: RtpSink, *, timeout: float = 5.0
     ) -> RtpBinding:
         """TCP active: connect to the device (which listens) and read RTP from it."""
         b = RtpBinding(self, ssrc, stream, peer=host)

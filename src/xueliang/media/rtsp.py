@@ -32,7 +32,8 @@ from xueliang.media.frame import Codec, Frame
 from xueliang.media.nal import NalError, iter_nal_spans, length_prefixed_to_annexb
 
 if TYPE_CHECKING:
-    from xueliang.media.hub import MediaHub, SourceHandle
+    from xueliang.media.hub import MediaHub
+    from xueliang.media.source import SourceHandle
     from xueliang.media.stream import Stream
 
 __all__ = [

@@ -22,7 +22,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from xueliang.media.audio import AudioConfig, G711ToAac
 from xueliang.media.frame import STREAM_TYPES, Codec, Frame, ParameterSets
@@ -46,8 +46,9 @@ from xueliang.media.ps import PsDemuxer
 from xueliang.media.rtp import RtpPacket, RtpReceiver
 
 if TYPE_CHECKING:
-    from xueliang.media.hub import MediaHub, SourceHandle
+    from xueliang.config import MediaConfig
     from xueliang.media.rtp_server import RtpBinding
+    from xueliang.media.source import SourceHandle
 
 __all__ = ["Stream", "StreamEnded", "StreamStats"]
 
@@ -85,10 +86,21 @@ class StreamStats:
     last_frame_at: float | None  # monotonic
 
 
+class StreamHost(Protocol):
+    """What a stream needs of the hub that holds it (media/hub.py's MediaHub): its settings,
+    and to be told when the stream has video and when it ended."""
+
+    config: MediaConfig
+
+    def _stream_ready(self, s: Stream) -> None: ...
+
+    def _stream_ended(self, s: Stream) -> None: ...
+
+
 class Stream:
     """One path: a source publishes frames, outputs mux them once, readers read."""
 
-    def __init__(self, hub: MediaHub, name: str, kind: str, meta: dict[str, Any]) -> None:
+    def __init__(self, hub: StreamHost, name: str, kind: str, meta: dict[str, Any]) -> None:
         self.hub = hub
         self.name = name
         self.kind = kind

@@ -18,9 +18,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from xueliang.errors import Unavailable
-from xueliang.media.hub import MediaHub, SourceHandle, SourceProvider
+from xueliang.media.hub import MediaHub, SourceProvider
 from xueliang.media.rtsp import RtspProvider
 from xueliang.media.snapshot import Snapshots
+from xueliang.media.source import SourceHandle
 from xueliang.media.transcode import PREFIX as TRANSCODE_PREFIX
 from xueliang.media.transcode import TranscodeProvider
 

@@ -24,8 +24,9 @@ from xueliang.errors import Unavailable
 from xueliang.media.frame import Codec, Frame
 
 if TYPE_CHECKING:
-    from xueliang.media.hub import MediaHub, SourceHandle
+    from xueliang.media.hub import MediaHub
     from xueliang.media.outputs import Reader
+    from xueliang.media.source import SourceHandle
     from xueliang.media.stream import Stream
 
 __all__ = ["PREFIX", "TranscodeProvider", "Transcoder", "transcode_name"]
