@@ -234,3 +234,23 @@ async def test_logging_out_the_same_token_at_once(client: httpx.AsyncClient, pla
     rs = await asyncio.gather(*(client.post("/api/v1/auth/logout", headers=h) for _ in range(6)))
     assert {r.status_code for r in rs} <= {204, 401}, [r.text for r in rs]
     assert (await client.get("/api/v1/auth/me", headers=h)).status_code == 401
+
+
+async def test_the_same_user_created_twice_at_once(
+    client: httpx.AsyncClient, platform: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One is created, the others are told it exists (409), not a 500 from the second insert."""
+    import threading
+
+    together = threading.Barrier(3, timeout=10)
+    real = users.hash_password
+
+    def hash_password(password: str) -> str:  # they reach the database three at a time
+        together.wait()
+        return real(password)
+
+    monkeypatch.setattr(users, "hash_password", hash_password)
+    h = {"Authorization": f"Bearer {platform.users.issue(await platform.users.by_name('root'))}"}
+    body = {"username": "twin", "password": "Gemini-pass-123", "role": "operator"}
+    rs = await asyncio.gather(*(client.post("/api/v1/users", json=body, headers=h) for _ in range(6)))
+    assert sorted(r.status_code for r in rs) == [201] + [409] * 5, [r.text for r in rs]

@@ -111,20 +111,23 @@ class UserService:
                 raise Invalid(str(exc)) from exc
         sel = self._scope_json(scope)
         pw_hash = await asyncio.to_thread(hash_password, password)
-        async with self.sessions() as s, s.begin():
-            if await s.scalar(select(User.id).where(User.username == username)):
-                raise Conflict(f"user {username!r} already exists")
-            u = User(
-                username=username,
-                password_hash=pw_hash,
-                role=role,
-                department=department or None,
-                division_code=division_code or None,
-                display_name=display_name or username,
-                scope=sel,
-                is_system=is_system,
-            )
-            s.add(u)
+        try:
+            async with self.sessions() as s, s.begin():
+                if await s.scalar(select(User.id).where(User.username == username)):
+                    raise Conflict(f"user {username!r} already exists")
+                u = User(
+                    username=username,
+                    password_hash=pw_hash,
+                    role=role,
+                    department=department or None,
+                    division_code=division_code or None,
+                    display_name=display_name or username,
+                    scope=sel,
+                    is_system=is_system,
+                )
+                s.add(u)
+        except IntegrityError as exc:  # created at the same time by another request
+            raise Conflict(f"user {username!r} already exists") from exc
         return u
 
     @staticmethod
