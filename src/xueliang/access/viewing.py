@@ -89,6 +89,22 @@ def stream_use(name: str, meta: Mapping[str, Any]) -> StreamUse | None:
     )
 
 
+def check_stream_role(p: Principal, name: str) -> None:
+    """The role part of reading or handling the stream ``name``, checked before anything else
+    (whether media runs, whether the stream exists), so that the answer depends on neither."""
+    use = stream_use(name, {})
+    action = use.action if use is not None else Action.MEDIA_MANAGE
+    if action not in p.actions and Action.MEDIA_MANAGE in p.actions:
+        return
+    check_role(p, action)
+
+
+def check_any_media_role(p: Principal) -> None:
+    """Some right on media at all (listings of streams)."""
+    if not {Action.LIVE_VIEW, Action.PLAYBACK, Action.DOWNLOAD, Action.MEDIA_MANAGE} & p.actions:
+        check_role(p, Action.LIVE_VIEW)
+
+
 def may_manage_streams(p: Principal) -> bool:
     """Stop or read anyone's stream (administration rights)."""
     return Action.MEDIA_MANAGE in p.actions

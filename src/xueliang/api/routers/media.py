@@ -39,7 +39,9 @@ from xueliang.access.viewing import (
     StreamUse,
     ViewingSession,
     ViewingSessions,
+    check_any_media_role,
     check_standing,
+    check_stream_role,
     listed,
     may_manage_streams,
     owns,
@@ -176,11 +178,10 @@ async def _named(
     platform: Platform, caller: MediaCaller, name: str, transcode: str | None = None,
     *, wait: bool = True,
 ) -> Opened:
+    check_stream_role(caller.principal, name)  # first: the answer must not depend on the rest
     hub = _hub(platform)
     stream = hub.stream(name)
-    if stream is None:  # refused as an existing one would be, as far as the role goes
-        guess = stream_use(name, {})
-        check_role(caller.principal, guess.action if guess else Action.MEDIA_MANAGE)
+    if stream is None:
         raise NotFound(f"no stream {name}")
     opened = await authorize_stream(platform, caller, stream)
     if wait and not stream.ready:
@@ -491,6 +492,7 @@ async def list_streams(platform: PlatformDep, p: PrincipalDep) -> list[dict[str,
     may read (their channel in scope for the stream's action; playback, download and receivers
     only their owner's). A listing, not a view: no purpose asked, not audited as one.
     Who watches (user, address) is shown to media managers only."""
+    check_any_media_role(p)
     streams = _hub(platform).streams()
     uses = {s.name: stream_use(s.name, s.meta) for s in streams}
     ids = {u.channel_id for u in uses.values() if u is not None and u.channel_id}
@@ -590,6 +592,7 @@ async def list_rtp_receivers(platform: PlatformDep, p: SignallingManager) -> lis
 async def _stop(platform: Platform, p: Principal, name: str, *, receiver: bool) -> None:
     """Stop a stream: one's own (playback, download, receivers), or anyone's with media.manage;
     a stream one may not stop answers as one that does not exist."""
+    check_stream_role(p, name)
     hub = _hub(platform)
     stream = hub.stream(name)
     missing = NotFound(f"no {'RTP receiver' if receiver else 'stream'} {name}")

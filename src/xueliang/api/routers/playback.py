@@ -10,8 +10,9 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from xueliang.access import context
-from xueliang.access.policy import Action, Principal, check_role
+from xueliang.access.policy import Action, Principal
 from xueliang.access.resources import visible_channel
+from xueliang.access.viewing import check_stream_role
 from xueliang.api.deps import MediaCaller, PlatformDep, PrincipalDep, credential_of
 from xueliang.api.routers.media import authorize_stream
 from xueliang.app import Platform
@@ -84,10 +85,12 @@ async def control_stream(
 ) -> dict[str, Any]:
     """Pause, resume, seek (seconds from the start) or change speed (0.25–4, negative reverses) of
     one's own playback or download."""
+    check_stream_role(p, name)
+    if not name.startswith(("playback/", "download/")):
+        raise NotFound(f"no playback {name}")
     hub = _hub(platform)
     stream = hub.stream(name)
     if stream is None:
-        check_role(p, Action.PLAYBACK)
         raise NotFound(f"no stream {name}")
     opened = await authorize_stream(platform, MediaCaller(p, credential_of(request)), stream)
     if opened.use.action not in (Action.PLAYBACK, Action.DOWNLOAD):
