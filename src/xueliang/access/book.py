@@ -11,12 +11,29 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from xueliang.access.scope import Clause, Selector, base_selector, merge
 
-if TYPE_CHECKING:
-    from xueliang.access.policy import Principal
+
+class Principal(Protocol):
+    """Whose grants and scope the book answers for (access/policy.py's Principal is one): the
+    book needs no more of a principal, and imports nothing of the policy."""
+
+    @property
+    def user_id(self) -> int: ...
+
+    @property
+    def role(self) -> str: ...
+
+    @property
+    def department(self) -> str | None: ...
+
+    @property
+    def division_code(self) -> str | None: ...
+
+    @property
+    def scope(self) -> Selector | None: ...
 
 #: Actions every grant implies on its channels: seeing them listed and counted.
 IMPLIED = frozenset({"registry.read", "stats.read"})

@@ -13,14 +13,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 from xueliang.access import context
+from xueliang.access.book import CompiledScope, PolicyBook
 from xueliang.access.scope import Selector, base_selector
 from xueliang.errors import Forbidden
-
-if TYPE_CHECKING:
-    from xueliang.access.book import CompiledScope, PolicyBook
 
 
 class Action(StrEnum):
@@ -135,8 +133,6 @@ class Principal:
 
 
 def _standalone_book() -> PolicyBook:
-    from xueliang.access.book import PolicyBook
-
     global _EMPTY_BOOK
     if _EMPTY_BOOK is None:
         _EMPTY_BOOK = PolicyBook()
