@@ -15,11 +15,10 @@ log = logging.getLogger("xueliang")
 
 
 def build(settings: Settings) -> tuple[Platform, FastAPI]:
+    """The platform (app.py, the composition root) and the HTTP API over it."""
     from xueliang.api.main import create_app
-    from xueliang.subsystems import attach
 
     platform = Platform(settings)
-    attach(platform)
     return platform, create_app(platform)
 
 
@@ -34,7 +33,7 @@ async def _freeze_startup_heap() -> None:
 
 async def run(settings: Settings, platform_ready: object = None) -> None:
     platform, app = build(settings)
-    platform.on_start(_freeze_startup_heap)  # last: after every subsystem has started
+    platform.after_start(_freeze_startup_heap)  # after every component has started
     config = uvicorn.Config(
         app,
         host=settings.api.host,

@@ -1,6 +1,6 @@
 """Fixtures for access tests: a platform with a small city, users of each kind, and a client
-with the signalling, playback and media routers mounted (their subsystems off: a request that
-passes authorization then answers 503 or 404, one that does not answers 403)."""
+over the whole API (signalling and media off: a request that passes authorization then answers
+503 or 404, one that does not answers 403 or, for a resource out of scope, 404)."""
 
 from __future__ import annotations
 
@@ -57,9 +57,6 @@ async def platform(db_url: str, tmp_path: Path, access_config: dict[str, Any]) -
         access=access_config,
     )
     p = Platform(settings)
-    from xueliang.api.routers import media, playback, signalling
-
-    p.routers = [signalling.router, playback.router, media.router]  # type: ignore[attr-defined]
     await p.start(migrate=False)
     await seed(p)
     yield p
@@ -129,9 +126,7 @@ async def user(platform: Platform, name: str, role: str, **kw: Any) -> dict[str,
 
 
 async def principal(platform: Platform, headers: dict[str, str]) -> Any:
-    from xueliang.access.service import access_of
-
-    await access_of(platform).ready()
+    await platform.access.ready()
     return await platform.users.principal_for_token(headers["Authorization"].split(" ", 1)[1])
 
 

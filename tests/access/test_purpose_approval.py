@@ -52,9 +52,7 @@ async def test_purpose_required_flow(client: httpx.AsyncClient, platform) -> Non
 
 
 async def test_purpose_via_context_and_media_token(platform) -> None:  # type: ignore[no-untyped-def]
-    from xueliang.access.service import access_of
-
-    access = access_of(platform)
+    access = platform.access
     await access.ready()
     op = await user(platform, "duty", "operator")
     p = await principal(platform, op)
@@ -200,9 +198,7 @@ async def test_approval_flow_and_replays(client: httpx.AsyncClient, platform) ->
 
 
 async def test_approval_opens_a_channel_outside_scope_for_its_time(platform) -> None:  # type: ignore[no-untyped-def]
-    from xueliang.access.service import access_of
-
-    access = access_of(platform)
+    access = platform.access
     await access.ready()
     edu = await principal(platform, await user(platform, "edu", "department_user", department="教育局"))
     admin = await principal(platform, {"Authorization": "Bearer " + platform.users.issue(await platform.users.by_name("root"))})

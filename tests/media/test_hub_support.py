@@ -174,7 +174,6 @@ class LiveServer:
     async def _serve(self) -> None:
         import uvicorn
 
-        from xueliang.api.routers import media as media_routes
         from xueliang.config import Settings
         from xueliang.server import build
 
@@ -193,8 +192,6 @@ class LiveServer:
         )
         self.loop = asyncio.get_running_loop()
         self.platform, app = build(settings)
-        if not any(getattr(r, "path", None) == "/player" for r in app.routes):  # type: ignore[attr-defined]
-            app.include_router(media_routes.pages)  # type: ignore[attr-defined]
         config = uvicorn.Config(
             app,
             host="127.0.0.1",

@@ -37,7 +37,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
     srv = LiveServer(tmp_path_factory.mktemp("media-access")).start()
     fake = FakeGbProvider()
-    srv.platform.media_gb_provider = fake
+    srv.platform.live.gb = fake
     for prefix in ("playback/", "download/"):
         srv.hub.set_provider(prefix, fake)  # a device's recording, as the INVITE provider would
     srv.platform.access.viewing.every = 0.3  # re-check often: cuts are asserted within seconds

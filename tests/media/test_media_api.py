@@ -64,7 +64,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from xueliang.registry.models import ChannelIn, DeviceIn, UnitIn
 
     srv = LiveServer(tmp_path_factory.mktemp("media-api")).start()
-    srv.platform.media_gb_provider = FakeGbProvider()
+    srv.platform.live.gb = FakeGbProvider()
     reg = srv.platform.registry
 
     async def setup() -> None:
@@ -229,7 +229,7 @@ def test_channel_live_through_the_provider_snapshot_and_media_token(
         320,
         240,
     )
-    provider = server.platform.media_gb_provider
+    provider = server.platform.live.gb
     assert provider.opened[-1][0] == f"live/{CH_A}"
     assert provider.opened[-1][1]["device_id"] == DEVICE
 
@@ -311,7 +311,7 @@ def test_stop_stream_ends_readers_and_closes_the_source(
 ) -> None:
     r = httpx.get(f"{server.base}/api/v1/channels/{CH_B}/live.info", headers=admin, timeout=20)
     assert r.status_code == 200
-    handle = server.platform.media_gb_provider.handles[-1]
+    handle = server.platform.live.gb.handles[-1]
     with (
         httpx.Client(timeout=10) as c,
         c.stream("GET", f"{server.base}/api/v1/channels/{CH_B}/live.flv", headers=admin) as resp,

@@ -28,7 +28,7 @@ from xueliang.media.frame import Codec, Frame
 from xueliang.media.hub import MediaHub
 from xueliang.media.nal import split_annexb
 from xueliang.media.rtsp import PacketConverter, RtspProvider, redact_url
-from xueliang.media.subsystem import LiveProvider
+from xueliang.media.live import LiveProvider
 
 
 def write_mp4(path: Path, codec: Codec, frames: int = 50) -> None:
@@ -271,8 +271,7 @@ async def test_rtsp_camera_feeds_the_hub_through_the_live_provider(
     frames, sps, pps = rtsp_clip()
     server = TinyRtspServer(frames, sps, pps)
     try:
-        platform = SimpleNamespace(media_gb_provider=None, registry=None)
-        hub.set_provider("live/", LiveProvider(platform))  # type: ignore[arg-type]
+        hub.set_provider("live/", LiveProvider(None))
         params = {"channel_id": "34020000001310000009", "rtsp_url": server.url}
         stream = await hub.acquire("live/34020000001310000009", params=params, timeout=15)
         assert stream.kind == "rtsp" and stream.meta["url"].endswith(
@@ -317,8 +316,7 @@ async def test_rtsp_unreachable_ends_with_a_clear_error(hub: MediaHub) -> None:
 
 
 async def test_live_provider_without_rtsp_or_gb_is_unavailable(hub: MediaHub) -> None:
-    platform = SimpleNamespace(media_gb_provider=None, registry=None)
-    hub.set_provider("live/", LiveProvider(platform))  # type: ignore[arg-type]
+    hub.set_provider("live/", LiveProvider(None))
     with pytest.raises(Unavailable, match="no source"):
         await hub.acquire("live/1", params={"channel_id": "1", "rtsp_url": None, "device_id": "d"})
 

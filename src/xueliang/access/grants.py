@@ -151,7 +151,12 @@ class GrantService:
                 from sqlalchemy import insert
 
                 await s.execute(insert(AccessGrantChannel), [{"grant_id": g.id, "channel_id": c} for c in ids])
-        self.book.put(spec_of(g, frozenset(ids) if ids else None))
+        if sel.groups:
+            # Catalog groups change as catalogs arrive: the share takes the hierarchy as it is
+            # now, not as it was at the last reload.
+            await self.load()
+        else:
+            self.book.put(spec_of(g, frozenset(ids) if ids else None))
         return g
 
     async def revoke(self, grant_id: int, by: str) -> AccessGrant:

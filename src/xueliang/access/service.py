@@ -1,8 +1,8 @@
 """The access subsystem of a platform: identity, permissions, approvals, audit (全程可控).
 
-``access_of(platform)`` builds it once (the API builds it with the app) and hooks its start and
-stop into the platform's. It gives every principal the policy book, keeps the open viewing
-sessions (access/viewing.py: re-checked, cut, audited) and the audit writer running.
+The composition root (app.py) builds it with the users it serves; it gives every principal the
+policy book, keeps the open viewing sessions (access/viewing.py: re-checked, cut, audited) and
+the audit writer running. It starts first and stops last, so that everything else is audited.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xueliang.access.apitokens import ApiTokenService
 from xueliang.access.approvals import ApprovalService
@@ -20,6 +20,13 @@ from xueliang.access.book import PolicyBook, Rule
 from xueliang.access.grants import GrantService
 from xueliang.access.ratelimit import TokenBuckets
 from xueliang.access.viewing import ViewingSessions
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from xueliang.access.users import UserService
+    from xueliang.bus import EventBus
+    from xueliang.config import Settings
 
 log = logging.getLogger("xueliang.access")
 
@@ -38,14 +45,15 @@ def checkpoint_path(settings: Any) -> Path:
 
 
 class AccessService:
-    def __init__(self, platform: Any) -> None:
-        self.platform = platform
-        settings = platform.settings
+    def __init__(
+        self, settings: Settings, sessions: async_sessionmaker[AsyncSession], users: UserService,
+        bus: EventBus,
+    ) -> None:
         cfg = settings.access
         self.config = cfg
-        self.sessions = platform.sessions
+        self.sessions = sessions
         self.book = PolicyBook([Rule.of(r) for r in cfg.rules])
-        self.users = platform.users
+        self.users = users
         self.users.attach_book(self.book)
         self.grants = GrantService(self.sessions, self.book)
         self.book.on_use = self._grant_used
@@ -67,7 +75,7 @@ class AccessService:
             max_minutes=cfg.approval_max_minutes,
             default_minutes=cfg.approval_default_minutes,
             request_hours=cfg.approval_request_hours,
-            bus=platform.bus,
+            bus=bus,
         )
         self.login = LoginService(
             self.users,
@@ -86,8 +94,6 @@ class AccessService:
         self._lock = asyncio.Lock()
         self._reloader: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        platform.on_start(self.start)
-        platform.on_stop(self.stop)
 
     # ---- lifecycle ----------------------------------------------------------------------
     async def ready(self) -> None:
@@ -133,7 +139,7 @@ class AccessService:
             try:
                 await self.reload()
                 self.api_tokens.forget_all()
-                self.users._cache.clear()
+                self.users.forget_all()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -154,11 +160,3 @@ class AccessService:
     async def _record_use(self, grant_id: int, delta: int) -> None:
         await self.grants.record_use(grant_id, delta)
         self.book.use_saved(grant_id, delta)  # a reload now finds it in the database
-
-def access_of(platform: Any) -> AccessService:
-    """The platform's access service, built on first use."""
-    svc: AccessService | None = getattr(platform, "access", None)
-    if svc is None:
-        svc = AccessService(platform)
-        platform.access = svc
-    return svc

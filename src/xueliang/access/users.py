@@ -85,6 +85,10 @@ class UserService:
         self.book = book
         self._cache.clear()
 
+    def forget_all(self) -> None:
+        """Drop every cached principal (changes made by other processes are then seen)."""
+        self._cache.clear()
+
     def forget(self, user_id: int) -> None:
         self._cache.pop(user_id, None)
 

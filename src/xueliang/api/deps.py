@@ -12,7 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from xueliang.access import context
 from xueliang.access.policy import Action, Principal, authorize
 from xueliang.access.ratelimit import RateLimited
-from xueliang.access.service import AccessService, access_of
+from xueliang.access.service import AccessService
 from xueliang.access.tokens import Credential
 from xueliang.app import Platform
 from xueliang.errors import Unauthorized
@@ -29,7 +29,7 @@ PlatformDep = Annotated[Platform, Depends(get_platform)]
 
 
 async def get_access(platform: PlatformDep) -> AccessService:
-    access = access_of(platform)
+    access = platform.access
     await access.ready()
     return access
 

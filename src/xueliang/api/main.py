@@ -13,6 +13,7 @@ from prometheus_client import Counter, Histogram
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 
 from xueliang import __version__
+from xueliang.access.redact import install as install_redaction
 from xueliang.api import problems
 from xueliang.api.routers import (
     access,
@@ -20,12 +21,16 @@ from xueliang.api.routers import (
     audit,
     auth,
     console,
+    media,
     patrols,
+    playback,
     registry,
+    signalling,
     statistics,
     survey,
     system,
 )
+from xueliang.api.security import SecurityMiddleware
 from xueliang.app import Platform
 
 PREFIX = "/api/v1"
@@ -44,13 +49,16 @@ OPEN_ROUTES = {
 REQUESTS = Counter("xueliang_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("xueliang_http_request_seconds", "HTTP request latency", ["route"])
 STATIC = Path(__file__).resolve().parent.parent / "static"
-
-#: Routers added by subsystems (signalling, media) register here before the app is built.
-EXTRA_ROUTERS: list[object] = []
+#: Every router under /api/v1, one per resource. Those of a subsystem switched off answer 503
+#: ("not enabled"), so the API is the same shape whatever runs.
+ROUTERS = (
+    auth.router, console.router, patrols.router, registry.router, statistics.router, survey.router,
+    access.router, approvals.router, audit.router, signalling.router, playback.router, media.router,
+)
 
 
 class ObserveMiddleware:
-    """Request metrics and a few security headers, as plain ASGI.
+    """Request metrics, as plain ASGI (security headers are the access middleware's).
 
     Not ``@app.middleware("http")``: that wraps every response body in an extra stream, which
     for live video means every chunk of every viewer pays for it (4 points of a core at 50
@@ -71,12 +79,6 @@ class ObserveMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = list(message.get("headers", []))
-                names = {k.lower() for k, _ in headers}
-                for k, v in _DEFAULT_HEADERS:
-                    if k not in names:
-                        headers.append((k, v))
-                message = {**message, "headers": headers}
             await send(message)
 
         try:
@@ -85,10 +87,6 @@ class ObserveMiddleware:
             route = getattr(scope.get("route"), "path", "unmatched")
             REQUESTS.labels(scope.get("method", ""), route, str(status)).inc()
             LATENCY.labels(route).observe(time.perf_counter() - t0)
-
-
-_DEFAULT_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
-                    (b"x-frame-options", b"SAMEORIGIN")]
 
 
 def create_app(platform: Platform, *, manage_lifecycle: bool = True) -> FastAPI:
@@ -116,12 +114,7 @@ def create_app(platform: Platform, *, manage_lifecycle: bool = True) -> FastAPI:
     app.add_middleware(ObserveMiddleware)
 
     # Access control (identity, permissions, approvals, audit) wraps everything: outermost.
-    from xueliang.access.redact import install as install_redaction
-    from xueliang.access.service import access_of
-    from xueliang.api.security import SecurityMiddleware
-
     install_redaction()
-    access_of(platform)  # now: its bus listeners and start/stop hooks must exist before traffic
     app.add_middleware(SecurityMiddleware, platform=platform)
     # JSON listings of 100,000 map points compress tenfold; media responses are already compressed
     # and streamed, and GZip skips them (they are not in the compressible types) or they are small.
@@ -129,15 +122,9 @@ def create_app(platform: Platform, *, manage_lifecycle: bool = True) -> FastAPI:
                        exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))
 
     app.include_router(system.router)
-    for r in (
-        auth.router, console.router, patrols.router, registry.router, statistics.router, survey.router,
-        access.router, approvals.router, audit.router,
-    ):
+    for r in ROUTERS:
         app.include_router(r, prefix=PREFIX)
-    for extra in platform_routers(platform):
-        app.include_router(extra, prefix=PREFIX)  # type: ignore[arg-type]
-    for page in getattr(platform, "page_routers", []):  # pages outside /api/v1 (the player)
-        app.include_router(page)
+    app.include_router(media.pages)  # the player, outside /api/v1
     _mount_docs(app)
     _mount_console(app)
     return app
@@ -215,7 +202,3 @@ def _mount_console(app: FastAPI) -> None:
                             "<p>The console is not built: run <code>scripts/setup.sh</code>. "
                             "The API is at <a href='/api/v1/docs'>/api/v1/docs</a>.</p>")
 
-
-def platform_routers(platform: Platform) -> list[object]:
-    """Routers of optional subsystems, imported lazily so the foundation runs without them."""
-    return list(getattr(platform, "routers", []))

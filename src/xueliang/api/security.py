@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from xueliang.access import context
 from xueliang.access.context import RequestContext, clean_purpose
-from xueliang.access.service import access_of
+from xueliang.app import Platform
 
 LOGIN_PATHS = ("/api/v1/auth/login", "/api/v1/auth/totp/enroll")
 #: GETs audited by path even when they authorize nothing sensitive (exports, snapshots).
@@ -41,10 +41,10 @@ def _outcome(status: int) -> str:
 
 
 class SecurityMiddleware:
-    def __init__(self, app: ASGIApp, platform: Any) -> None:
+    def __init__(self, app: ASGIApp, platform: Platform) -> None:
         self.app = app
         self.platform = platform
-        self.access = access_of(platform)
+        self.access = platform.access
         cfg = platform.settings.access
         self.csp = cfg.csp
         self.hsts = cfg.hsts_seconds

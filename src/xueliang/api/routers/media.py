@@ -34,7 +34,6 @@ from xueliang.access import context
 from xueliang.access.policy import Action, Principal, check_role
 from xueliang.access.redact import sees_network
 from xueliang.access.resources import visible_channel
-from xueliang.access.service import access_of as platform_access
 from xueliang.access.viewing import (
     StreamUse,
     ViewingSession,
@@ -80,7 +79,8 @@ Transport = Annotated[Literal["udp", "tcp", "tcp-passive", "tcp-active"] | None,
 Transcode = Annotated[Literal["h264"] | None, Query()]
 
 
-def _hub(platform: Platform) -> MediaHub:
+def media_hub(platform: Platform) -> MediaHub:
+    """The hub, or 503 when media does not run in this process."""
     hub: MediaHub | None = platform.media
     if hub is None:
         raise Unavailable("the media subsystem is not enabled (media.enabled = false)")
@@ -113,7 +113,7 @@ async def _live(
         raise Invalid("transport must be udp, tcp-passive (tcp) or tcp-active")
     _opens(caller, f"channel:{channel_id}", Action.LIVE_VIEW)
     channel = await visible_channel(platform.registry, caller.principal, Action.LIVE_VIEW, channel_id)
-    hub = _hub(platform)
+    hub = media_hub(platform)
     params: dict[str, Any] = {
         "channel_id": channel.id,
         "device_id": channel.device_id,
@@ -179,7 +179,7 @@ async def _named(
     *, wait: bool = True,
 ) -> Opened:
     check_stream_role(caller.principal, name)  # first: the answer must not depend on the rest
-    hub = _hub(platform)
+    hub = media_hub(platform)
     stream = hub.stream(name)
     if stream is None:
         raise NotFound(f"no stream {name}")
@@ -228,7 +228,7 @@ def _session(
 
 
 def _viewing(platform: Platform) -> ViewingSessions:
-    return platform_access(platform).viewing
+    return platform.access.viewing
 
 
 def _watch(
@@ -356,7 +356,7 @@ def _issue_media_token(
 
 
 async def _snapshot(platform: Platform, stream: Stream) -> Response:
-    snap = await _hub(platform).snapshots.take(stream)
+    snap = await media_hub(platform).snapshots.take(stream)
     return Response(
         snap.jpeg,
         media_type="image/jpeg",
@@ -425,7 +425,7 @@ async def channel_hls_resource(
     """``init.mp4`` / ``seg<N>.m4s`` of the channel's HLS playlist."""
     _opens(caller, f"channel:{channel_id}", Action.LIVE_VIEW)
     await visible_channel(platform.registry, caller.principal, Action.LIVE_VIEW, channel_id)
-    hub = _hub(platform)
+    hub = media_hub(platform)
     name = f"live/{channel_id}"
     stream = hub.stream(transcode_name(name) if transcode else name) or hub.stream(name)
     if stream is None:
@@ -493,7 +493,7 @@ async def list_streams(platform: PlatformDep, p: PrincipalDep) -> list[dict[str,
     only their owner's). A listing, not a view: no purpose asked, not audited as one.
     Who watches (user, address) is shown to media managers only."""
     check_any_media_role(p)
-    streams = _hub(platform).streams()
+    streams = media_hub(platform).streams()
     uses = {s.name: stream_use(s.name, s.meta) for s in streams}
     ids = {u.channel_id for u in uses.values() if u is not None and u.channel_id}
     channels: dict[str, Any] = {}
@@ -522,7 +522,7 @@ def _describe(stream: Stream, p: Principal) -> dict[str, Any]:
 @router.get("/media/status")
 async def media_status(platform: PlatformDep, _: SignallingManager) -> dict[str, Any]:
     """The hub and its shared RTP ports."""
-    hub = _hub(platform)
+    hub = media_hub(platform)
     return {**hub.status(), "receivers": sorted(hub.receivers)}
 
 
@@ -557,7 +557,7 @@ async def open_rtp_receiver(
 ) -> dict[str, Any]:
     """Receive PS over RTP on the shared ports for this SSRC, published as ``/streams/rtp/{name}``:
     a stream of no channel, readable by whoever opened it (and media managers)."""
-    hub = _hub(platform)
+    hub = media_hub(platform)
     ssrc = int(body.ssrc)
     name = f"rtp/{body.name or ssrc}"
     binding = hub.open_rtp_receiver(
@@ -579,7 +579,7 @@ async def open_rtp_receiver(
 @router.get("/media/rtp-receivers")
 async def list_rtp_receivers(platform: PlatformDep, p: SignallingManager) -> list[dict[str, Any]]:
     """The caller's own receivers (everyone's for media managers)."""
-    hub = _hub(platform)
+    hub = media_hub(platform)
     out = []
     for name, h in sorted(hub.receivers.items()):
         stream = hub.stream(name)
@@ -593,7 +593,7 @@ async def _stop(platform: Platform, p: Principal, name: str, *, receiver: bool) 
     """Stop a stream: one's own (playback, download, receivers), or anyone's with media.manage;
     a stream one may not stop answers as one that does not exist."""
     check_stream_role(p, name)
-    hub = _hub(platform)
+    hub = media_hub(platform)
     stream = hub.stream(name)
     missing = NotFound(f"no {'RTP receiver' if receiver else 'stream'} {name}")
     if stream is None or (receiver and name not in hub.receivers):
@@ -658,7 +658,7 @@ async def stream_hls_resource(
 ) -> Response:
     opened = await _named(platform, caller, name, wait=False)
     if transcode:
-        transcoded = _hub(platform).stream(transcode_name(name))
+        transcoded = media_hub(platform).stream(transcode_name(name))
         if transcoded is not None:
             opened.stream = transcoded
     return _hls_resource(platform, caller, opened, request, resource)
@@ -727,7 +727,7 @@ def _transcode_param(value: str | None) -> str | None:
 async def _ws_caller(websocket: WebSocket, platform: Platform) -> MediaCaller:
     header = websocket.headers.get("authorization", "")
     bearer = header[7:].strip() if header.lower().startswith("bearer ") else None
-    access = platform_access(platform)
+    access = platform.access
     await access.ready()
     p, cred = await authenticate(
         platform, access, bearer, websocket.query_params.get("token"), media=True

@@ -14,9 +14,9 @@ from xueliang.access.policy import Action, Principal
 from xueliang.access.resources import visible_channel
 from xueliang.access.viewing import check_stream_role
 from xueliang.api.deps import MediaCaller, PlatformDep, PrincipalDep, credential_of
-from xueliang.api.routers.media import authorize_stream
+from xueliang.api.routers.media import authorize_stream, media_hub
 from xueliang.app import Platform
-from xueliang.errors import Invalid, NotFound, Unavailable
+from xueliang.errors import Invalid, NotFound
 
 router = APIRouter(tags=["media"])
 URL_KINDS = ("live.mp4", "live.flv", "live.m3u8", "live.ws")
@@ -30,12 +30,6 @@ class HistoryIn(BaseModel):
     speed: int = Field(default=4, ge=1, le=32)
 
 
-def _hub(platform: Platform) -> Any:
-    if platform.media is None:
-        raise Unavailable("media is not enabled (media.enabled = false)")
-    return platform.media
-
-
 async def _open(platform: Platform, channel_id: str, body: HistoryIn, p: Principal, mode: str) -> dict[str, Any]:
     if body.end <= body.start:
         raise Invalid("end must be after start")
@@ -47,7 +41,7 @@ async def _open(platform: Platform, channel_id: str, body: HistoryIn, p: Princip
     name = f"{mode}/{channel_id}/{secrets.token_hex(8)}"
     params = {"channel_id": channel_id, "device_id": ch.device_id, "mode": mode, "transport": body.transport,
               "start": int(body.start.timestamp()), "end": int(body.end.timestamp()), "speed": body.speed}
-    stream = await _hub(platform).acquire(name, params=params)
+    stream = await media_hub(platform).acquire(name, params=params)
     ctx = context.current()
     stream.meta["owner"] = p.user_id
     # What allowed it: reading it later stands on this (access/viewing.check_standing).
@@ -88,7 +82,7 @@ async def control_stream(
     check_stream_role(p, name)
     if not name.startswith(("playback/", "download/")):
         raise NotFound(f"no playback {name}")
-    hub = _hub(platform)
+    hub = media_hub(platform)
     stream = hub.stream(name)
     if stream is None:
         raise NotFound(f"no stream {name}")
