@@ -140,7 +140,7 @@ class PurposeRule(_Section):
     @field_validator("actions")
     @classmethod
     def _known_actions(cls, v: list[str]) -> list[str]:
-        from xueliang.access.policy import Action
+        from xueliang.actions import Action
 
         known = {a.value for a in Action}
         bad = [a for a in v if a not in known]
@@ -152,7 +152,7 @@ class PurposeRule(_Section):
     def _approval_can_be_given(self) -> PurposeRule:
         # Approvals give channel actions only: an approval rule on another action could never
         # be met, and would block that action for everyone.
-        from xueliang.access.policy import CHANNEL_ACTIONS
+        from xueliang.actions import CHANNEL_ACTIONS
 
         if self.require == "approval":
             other = [a for a in self.actions if a not in CHANNEL_ACTIONS]

@@ -12,39 +12,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, NoReturn
 
 from xueliang.access import context
 from xueliang.access.book import CompiledScope, PolicyBook
 from xueliang.access.scope import Selector, base_selector
+from xueliang.actions import (
+    CHANNEL_ACTIONS as CHANNEL_ACTIONS,  # re-exported: the policy speaks of them
+)
+from xueliang.actions import Action as Action
 from xueliang.errors import Forbidden
-
-
-class Action(StrEnum):
-    REGISTRY_READ = "registry.read"
-    REGISTRY_MANAGE = "registry.manage"
-    USERS_MANAGE = "users.manage"
-    STATS_READ = "stats.read"
-    LIVE_VIEW = "media.live"
-    PLAYBACK = "media.playback"
-    DOWNLOAD = "media.download"
-    PTZ = "device.ptz"
-    DEVICE_CONTROL = "device.control"
-    DEVICE_QUERY = "device.query"
-    SIGNALLING_MANAGE = "signalling.manage"
-    AUDIT_READ = "audit.read"
-    METRICS_READ = "metrics.read"
-    #: Read grants, API tokens and rules (administrators, auditors).
-    ACCESS_READ = "access.read"
-    #: Share channels (grants), issue and revoke API tokens.
-    ACCESS_MANAGE = "access.manage"
-    #: Decide approval requests of others (安全使用审核).
-    APPROVE = "access.approve"
-    #: Read and stop anyone's stream (playback, download, RTP receivers belong to who opened
-    #: them): administration rights.
-    MEDIA_MANAGE = "media.manage"
-
 
 A = Action
 ROLES: dict[str, frozenset[Action]] = {
@@ -81,8 +58,6 @@ ROLES: dict[str, frozenset[Action]] = {
     "system": frozenset({A.REGISTRY_READ, A.STATS_READ, A.METRICS_READ, A.LIVE_VIEW}),
 }
 
-#: Actions on a channel (what grants and approvals may give).
-CHANNEL_ACTIONS = frozenset({A.LIVE_VIEW, A.PLAYBACK, A.DOWNLOAD, A.PTZ})
 #: Actions whose reads are audited too (a GET that authorizes one of these is recorded).
 SENSITIVE = frozenset({A.LIVE_VIEW, A.PLAYBACK, A.DOWNLOAD, A.PTZ, A.AUDIT_READ, A.ACCESS_READ})
 
