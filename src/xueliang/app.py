@@ -34,7 +34,6 @@ from xueliang.config import Settings
 from xueliang.console.patrols import PatrolService
 from xueliang.db.engine import create_engine, session_factory
 from xueliang.db.migrate import upgrade_async
-from xueliang.gb28181.catalog_store import store_catalog
 from xueliang.gb28181.invite import GbMediaSessions
 from xueliang.gb28181.service import SignallingService
 from xueliang.media.hub import MediaHub
@@ -42,6 +41,7 @@ from xueliang.media.live import LiveProvider
 from xueliang.media.snapshot import Snapshots
 from xueliang.media.transcode import PREFIX as TRANSCODE_PREFIX
 from xueliang.media.transcode import TranscodeProvider
+from xueliang.registry.catalog_store import store_catalog
 from xueliang.registry.service import RegistryService
 
 log = logging.getLogger("xueliang")

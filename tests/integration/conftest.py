@@ -7,8 +7,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from xueliang.bus import EventBus
 from xueliang.config import SipConfig
-from xueliang.gb28181.catalog_store import store_catalog
 from xueliang.gb28181.service import SignallingService
+from xueliang.registry.catalog_store import store_catalog
 
 PASSWORD = "sipp-pass-1"
 

@@ -14,7 +14,6 @@ import threading
 import time
 from fractions import Fraction
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import av
@@ -26,9 +25,9 @@ from xueliang.config import MediaConfig
 from xueliang.errors import Unavailable
 from xueliang.media.frame import Codec, Frame
 from xueliang.media.hub import MediaHub
+from xueliang.media.live import LiveProvider
 from xueliang.media.nal import split_annexb
 from xueliang.media.rtsp import PacketConverter, RtspProvider, redact_url
-from xueliang.media.live import LiveProvider
 
 
 def write_mp4(path: Path, codec: Codec, frames: int = 50) -> None:

@@ -9,8 +9,8 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from xueliang.db.tables import Channel, Device
-from xueliang.gb28181.catalog_store import store_catalog
 from xueliang.gb28181.manscdp import CatalogItem
+from xueliang.registry.catalog_store import store_catalog
 
 NVR = "34020000001180000001"
 CAM = ["34020000001310000001", "34020000001310000002"]
