@@ -203,3 +203,17 @@ def test_nonce_ledger_lets_stale_nonces_go() -> None:
         assert ledger.use(f"{t:010x}" + "cd" * 11, "", float(t), "o")
     ledger.use(f"{1000:010x}" + "cd" * 11, "", 1000.0, "o")
     assert len(ledger) == 1  # the others' nonces are stale anyway
+
+
+def test_failure_counts_stay_bounded_and_bans_survive() -> None:
+    """Wrong passwords from ever new addresses (an IPv6 prefix is endless) do not grow memory
+    without bound, and forgetting never lifts a ban under way."""
+    r = registrar(ban_after=2, ban_seconds=3600.0, failure_window=600.0)
+    r._fail("203.0.113.9", 0.0)
+    assert r._fail("203.0.113.9", 1.0)  # banned
+    r._fail("2001:db8::bad", 0.0)
+    assert r._fail("2001:db8::bad", 1.0)  # banned, and failing again in the loop below
+    for i in range(100_100):
+        r._fail(f"2001:db8::{i:x}", 700.0)
+    assert len(r._failures) <= 100_001
+    assert r.is_banned("203.0.113.9", 800.0) and r.is_banned("2001:db8::bad", 800.0)

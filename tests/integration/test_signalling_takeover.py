@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from tests.integration.conftest import PASSWORD
@@ -52,6 +53,10 @@ async def spoof(sock: socket.socket, signalling, device_id: str, body: bytes) ->
     return resp
 
 
+def _refused(kind: str) -> float:
+    return REGISTRY.get_sample_value("xueliang_sip_refused_total", {"kind": kind}) or 0.0
+
+
 async def _channels(sessions, device_id: str) -> dict[str, Channel]:  # type: ignore[no-untyped-def]
     async with sessions() as s:
         return {c.id: c for c in (await s.scalars(select(Channel).where(Channel.device_id == device_id))).all()}
@@ -67,6 +72,7 @@ async def test_spoofed_keepalive_catalog_and_alarm_change_nothing(signalling, se
     sim = Simulator(f"127.0.0.1:{signalling.endpoint.port}", devices=1, channels=2, password=PASSWORD, video=False,
                     keepalive=30)
     attacker = attacker_socket()
+    refused_before = _refused("foreign_messages")
     try:
         await sim.start()
         assert await sim.wait_registered(1, timeout=10)
@@ -107,6 +113,11 @@ async def test_spoofed_keepalive_catalog_and_alarm_change_nothing(signalling, se
         assert not [e for e in await _events(signalling, sessions, "alarm") if e.data.get("description") == "fake alarm"]
         st = signalling.status()
         assert st["foreign_messages"] >= 4
+        for _ in range(30):  # and in Prometheus, within the housekeeping second
+            if _refused("foreign_messages") - refused_before >= 4:
+                break
+            await asyncio.sleep(0.1)
+        assert _refused("foreign_messages") - refused_before >= 4
 
         # The real device is still reached where it registered, and still heard.
         info_back = await signalling.device_info(dev.id)

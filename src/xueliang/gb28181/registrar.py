@@ -197,7 +197,10 @@ class Registrar:
     def _fail(self, key: str, now: float) -> bool:
         f = self._failures.get(key)
         if f is None or now - f.first > self.failure_window:
-            f = self._failures[key] = _Failures(0, now)
+            if f is None and len(self._failures) >= 100_000:
+                self._forget_failures(now)
+            # a new window, but a ban under way stays
+            f = self._failures[key] = _Failures(0, now, f.banned_until if f is not None else 0.0)
         f.count += 1
         if f.count >= self.ban_after:
             f.banned_until = now + self.ban_seconds
@@ -205,6 +208,14 @@ class Registrar:
             f.first = now
             return True
         return False
+
+    def _forget_failures(self, now: float) -> None:
+        """Addresses come from the network (an IPv6 /64 is endless): keep what still matters, a
+        ban under way or a count inside its window, and drop the rest."""
+        self._failures = {k: f for k, f in self._failures.items()
+                          if f.banned_until > now or now - f.first <= self.failure_window}
+        if len(self._failures) >= 100_000:  # a flood of fresh addresses: keep only the bans
+            self._failures = {k: f for k, f in self._failures.items() if f.banned_until > now}
 
     def unban(self, key: str) -> None:
         self._failures.pop(key, None)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import Counter
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -62,6 +63,11 @@ from xueliang.gb28181.sip import (
 )
 
 log = logging.getLogger("xueliang.signalling")
+#: What was refused for not coming from the device it names (status API has the same counts).
+REFUSED = Counter("xueliang_sip_refused_total", "SIP traffic refused for not coming from the device it names: "
+                  "foreign_messages (not from its registered address), replayed_registers (a used nonce), "
+                  "foreign_responses (an answer from elsewhere), foreign_subjects (another device's channel)",
+                  ["kind"])
 MANSCDP_TYPE = "Application/MANSCDP+xml"
 _KEEPALIVE = re.compile(rb"<\s*CmdType\s*>\s*Keepalive\s*<", re.I)
 _DEVICE_ID = re.compile(rb"<\s*DeviceID\s*>\s*(\d{20})\s*<", re.I)
@@ -118,6 +124,7 @@ class SignallingService:
         self._after_pending: set[str] = set()
         self._after_workers: list[asyncio.Task[None]] = []
         self.after_registration_workers = 32
+        self._exported: dict[str, int] = {}
 
     # ---- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -180,8 +187,21 @@ class SignallingService:
                     if fut is not None and not fut.done():
                         fut.set_result(list(rec.items))
                 await self._refresh_subscriptions(now)
+                self._export_refusals()
             except Exception:
                 log.exception("signalling housekeeping failed")
+
+    def _refusals(self) -> dict[str, int]:
+        r = self.registrar
+        return {"foreign_messages": r.foreign_messages, "replayed_registers": r.replayed_registers,
+                "foreign_responses": self.endpoint.layer.foreign_responses, "foreign_subjects": r.foreign_subjects}
+
+    def _export_refusals(self) -> None:
+        """The sans-IO counters into Prometheus, once a second (nothing on the hot path)."""
+        for kind, n in self._refusals().items():
+            if n > self._exported.get(kind, 0):
+                REFUSED.labels(kind).inc(n - self._exported.get(kind, 0))
+                self._exported[kind] = n
 
     # ---- events ------------------------------------------------------------------------
     def _apply(self, events: list[RegistrarEvent], wall: float) -> None:
@@ -590,12 +610,9 @@ class SignallingService:
             "received": st.received, "sent": st.sent, "parse_errors": st.parse_errors,
             "rate_limited": st.rate_limited, "banned_drops": st.banned_drops, "by_method": st.by_method,
             # Messages in a registered device's name from another address (ignored), REGISTERs
-            # played again with a used nonce (challenged), and answers to our requests from
-            # elsewhere than where we sent them (dropped).
-            "foreign_messages": self.registrar.foreign_messages,
-            "replayed_registers": self.registrar.replayed_registers,
-            "foreign_responses": self.endpoint.layer.foreign_responses,
-            "foreign_subjects": self.registrar.foreign_subjects,
+            # played again with a used nonce (challenged), answers to our requests from
+            # elsewhere than where we sent them (dropped), reports on another device's channels.
+            **self._refusals(),
             "transactions": len(self.endpoint.layer),
         }
 
