@@ -15,6 +15,7 @@ setup:
 lint:
 	.venv/bin/ruff check src tests bench
 	.venv/bin/mypy
+	.venv/bin/lint-imports
 
 bench:
 	scripts/bench.sh

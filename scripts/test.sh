@@ -9,6 +9,8 @@ echo "== ruff"
 .venv/bin/ruff check src tests bench
 echo "== mypy"
 .venv/bin/mypy
+echo "== layers (import-linter contracts in pyproject.toml)"
+.venv/bin/lint-imports --no-cache
 echo "== PostgreSQL (throw-away cluster)"
 export XUELIANG_TEST_PG_URL
 XUELIANG_TEST_PG_URL=$(scripts/pg.sh start)

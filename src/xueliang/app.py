@@ -25,7 +25,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from xueliang.access.sealing import Sealer
 from xueliang.access.service import AccessService
 from xueliang.access.tokens import TokenSigner
 from xueliang.access.users import UserService
@@ -43,6 +42,7 @@ from xueliang.media.transcode import PREFIX as TRANSCODE_PREFIX
 from xueliang.media.transcode import TranscodeProvider
 from xueliang.registry.catalog_store import store_catalog
 from xueliang.registry.service import RegistryService
+from xueliang.sealing import Sealer
 
 log = logging.getLogger("xueliang")
 

@@ -88,8 +88,8 @@ async def test_voluntary_setup(client: httpx.AsyncClient, platform) -> None:  # 
 async def test_totp_secrets_are_sealed_at_rest(platform) -> None:  # type: ignore[no-untyped-def]
     from sqlalchemy import select, update
 
-    from xueliang.access.sealing import Sealer, SealError
     from xueliang.db.tables import User
+    from xueliang.sealing import Sealer, SealError
 
     users = platform.users
     a = await users.create("alice", PW, "operator")

@@ -12,7 +12,6 @@ from pathlib import Path
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from xueliang.access.sealing import Sealer
 from xueliang.bus import EventBus
 from xueliang.config import SipConfig
 from xueliang.db.tables import Device
@@ -21,6 +20,7 @@ from xueliang.gb28181.service import SignallingService
 from xueliang.gb28181.sip import format_via, generate_branch, make_authorization, make_request
 from xueliang.registry.models import DeviceIn, DevicePatch
 from xueliang.registry.service import RegistryService
+from xueliang.sealing import Sealer
 
 DEV = "34020000001320000041"
 OTHER = "34020000001320000042"

@@ -22,10 +22,10 @@ from xueliang.access import context, totp
 from xueliang.access.passwords import check_policy, hash_password, needs_rehash, verify_password
 from xueliang.access.policy import ROLES, Principal
 from xueliang.access.scope import Selector
-from xueliang.access.sealing import Sealer, SealError
 from xueliang.access.tokens import Credential, TokenClaims, TokenError, TokenSigner
 from xueliang.db.tables import RevokedToken, User
 from xueliang.errors import Conflict, Invalid, NotFound, Unauthorized
+from xueliang.sealing import Sealer, SealError
 
 if TYPE_CHECKING:
     from xueliang.access.apitokens import ApiTokenService

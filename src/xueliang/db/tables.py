@@ -86,7 +86,7 @@ class User(Base):
     division_code: Mapped[str | None] = mapped_column(String(20))
     is_system: Mapped[bool] = mapped_column(Boolean, default=False)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
-    #: Sealed at rest (access/sealing.py): "v1:" + AES-GCM under a key outside the database.
+    #: Sealed at rest (sealing.py): "v1:" + AES-GCM under a key outside the database.
     totp_secret: Mapped[str | None] = mapped_column(String(128))
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime())

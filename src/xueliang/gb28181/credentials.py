@@ -4,7 +4,7 @@ No password works out of the box. Without ``sip.password``, the first start gene
 keeps it in ``<var_dir>/sip_password`` (mode 0600), and every start logs where it is: give it to
 the devices, or set ``sip.password`` (``XUELIANG_SIP__PASSWORD``) to the one they already have.
 
-Device passwords are sealed at rest like TOTP seeds (``access/sealing.py``): the database holds
+Device passwords are sealed at rest like TOTP seeds (``sealing.py``): the database holds
 ``v1:`` + AES-GCM text bound to the device's row, under a key that is not in the database. A
 password stored before sealing still opens (it is returned as it is) and is sealed the next time
 signalling starts.
@@ -18,7 +18,7 @@ import secrets
 import string
 from pathlib import Path
 
-from xueliang.access.sealing import Sealer
+from xueliang.sealing import Sealer
 
 log = logging.getLogger("xueliang.signalling")
 

@@ -24,7 +24,6 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from xueliang import _native
-from xueliang.access.sealing import Sealer
 from xueliang.bus import BusEvent, EventBus
 from xueliang.config import SipConfig
 from xueliang.db.tables import Channel, Device
@@ -61,6 +60,7 @@ from xueliang.gb28181.sip import (
     make_request,
     make_response,
 )
+from xueliang.sealing import Sealer
 
 log = logging.getLogger("xueliang.signalling")
 #: What was refused for not coming from the device it names (status API has the same counts).

@@ -13,7 +13,6 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from xueliang.access.sealing import Sealer
 from xueliang.bus import EventBus
 from xueliang.db.paging import keyset, page_of
 from xueliang.db.tables import Channel, Device, Division, Platform, Unit
@@ -32,6 +31,7 @@ from xueliang.registry.models import (
     UnitIn,
     UnitPatch,
 )
+from xueliang.sealing import Sealer
 
 CHANNEL_KEYS = ["division_code", "id"]
 _T = TypeVar("_T")
