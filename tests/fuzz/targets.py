@@ -243,7 +243,7 @@ def manscdp_body(data: bytes) -> None:
     """A MANSCDP body in any encoding: ManscdpError or a message whose typed readers answer
     or raise ManscdpError; a catalog encodes and decodes back to the same items."""
     try:
-        msg = manscdp._decode(data)
+        msg = manscdp.document._decode(data)
     except manscdp.ManscdpError:
         return
     readers: list[Callable[[manscdp.ManscdpMessage], object]] = [
