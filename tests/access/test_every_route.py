@@ -809,3 +809,26 @@ def test_sensitive_actions_need_their_purpose_or_approval(env: Env) -> None:
     assert problem_type(env, "POST", url, ptz, json={"action": "stop"}) == (403, "urn:xueliang:problem:purpose-required")
     got = call(env, "POST", url, {**ptz, **why}, body={"action": "stop"})
     assert got == 503, f"PTZ with a purpose got {got} (503: SIP is off, past authorization)"
+
+
+def test_a_purpose_rule_on_live_video_holds_on_every_way_of_reading(env: Env) -> None:
+    """outside-department: live video of another department's camera (shared by a grant) needs a
+    purpose — over HTTP and in the WebSocket handshake — and with one (``?purpose=``) is read."""
+    r = HTTP.post(f"{env.base}/api/v1/access/grants", headers=env.root(),
+                  json={"department": OWN, "channel_ids": [CH_OUT], "actions": ["media.live"]})
+    assert r.status_code == 201, r.text
+    env.only(frozenset({A.LIVE_VIEW}))  # the role exists
+    viewer = env.user("own-viewer", "only-media.live", department=OWN)
+    for method, tail in (("GET", "live.m3u8"), ("GET", "live.info"), ("GET", "live.flv"), ("WS", "live.ws")):
+        url = f"/api/v1/channels/{CH_OUT}/{tail}"
+        got = call(env, method, url, viewer)
+        assert got == 403, f"{method} {url} without a purpose got {got}, expected 403"
+        if method == "GET":
+            assert problem_type(env, method, url, viewer)[1] == "urn:xueliang:problem:purpose-required"
+        ok = 0
+        for _ in range(50):  # the camera's stream starts on the first permitted read
+            ok = call(env, method, url, viewer, params={"purpose": "巡查"})
+            if ok in (101, 200):
+                break
+            time.sleep(0.1)
+        assert ok == (101 if method == "WS" else 200), f"{method} {url} with a purpose got {ok}"
