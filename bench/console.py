@@ -32,17 +32,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 CONSOLE = ROOT / "src" / "xueliang" / "static" / "console"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+sys.path.insert(0, str(ROOT))
+
+from tests import browser as browser_launcher  # noqa: E402  (the launcher the tests use)
 
 
 def out(name: str, value: float | int | str, unit: str = "") -> None:
@@ -233,7 +225,7 @@ def map_timing(n: int, runs: int) -> None:
                 time.sleep(0.2)
         session = login(base)
         with sync_playwright() as p:
-            b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            b = browser_launcher.launch(p, autoplay=False)
             for run in range(runs):
                 ctx = b.new_context(viewport={"width": 1600, "height": 900})
                 ctx.add_init_script(
@@ -278,7 +270,7 @@ def main() -> None:
     sizes()
     if a.sizes_only:
         return
-    if not Path(CHROMIUM).exists():
+    if not browser_launcher.available():
         out("map", "skipped", "(no /usr/bin/chromium)")
         return
     map_timing(a.channels, a.runs)

@@ -31,27 +31,17 @@ from typing import Any
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
+from tests import browser as browser_launcher
+
 ROOT = Path(__file__).resolve().parents[2]
 CONSOLE = ROOT / "src" / "xueliang" / "static" / "console"
 SHOTS = ROOT / "test-artifacts" / "screenshots"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-]
 PASSWORD = "xueliang-demo"
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's Chromium at /usr/bin/chromium"),
+    pytest.mark.skipif(not browser_launcher.available(), reason=f"needs Debian's Chromium at {browser_launcher.CHROMIUM}"),
 ]
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -187,7 +177,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        b = browser_launcher.launch(p)
         yield b
         b.close()
 

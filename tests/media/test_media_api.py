@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import httpx
 import pytest
 from _media_clips import ffprobe, has_encoder
 from test_hub_support import LiveServer, RtpPusher, decode_file, packets_of, ps_clip, read_for
+from tests import browser as browser_launcher
 
 from xueliang.media.frame import Codec
 from xueliang.media.hub import MediaHub
@@ -372,7 +372,7 @@ def test_every_media_route_needs_a_token(server: LiveServer) -> None:
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(not os.path.exists("/usr/bin/chromium"), reason="no /usr/bin/chromium")
+@pytest.mark.skipif(not browser_launcher.available(), reason=f"no {browser_launcher.CHROMIUM}")
 @pytest.mark.parametrize("how", ["stream-websocket", "channel-http"])
 async def test_player_page_plays_in_chromium(
     server: LiveServer, admin: dict[str, str], how: str
@@ -394,20 +394,7 @@ async def test_player_page_plays_in_chromium(
         via = "fetch"
     try:
         async with async_playwright() as pw:
-            browser = await pw.chromium.launch(
-                executable_path="/usr/bin/chromium",
-                args=[
-                    "--headless",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-quic",
-                    "--no-first-run",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    "--autoplay-policy=no-user-gesture-required",
-                ],
-            )
+            browser = await browser_launcher.launch_async(pw)
             try:
                 page = await browser.new_page()
                 await page.goto(url)
