@@ -214,7 +214,7 @@ class Simulator:
         self.rng = random.Random(seed)
         self.devices: list[VirtualDevice] = []
         self.endpoints: list[SipEndpoint] = []
-        self.contexts: list[DeviceContext] = []
+        self.contexts: list[DeviceContext[VirtualDevice]] = []
         self.library: ClipLibrary | None = None
         self.media: MediaPump | None = None
         self.started = asyncio.Event()
