@@ -54,7 +54,7 @@ async def _live(tmp_path: Path, media: dict[str, Any]) -> AsyncIterator[Live]:
     port = free_port()
     settings = Settings(
         database={"url": f"sqlite+aiosqlite:///{tmp_path}/live.db"}, storage={"var_dir": tmp_path},
-        api={"port": port}, sip={"port": 0, "password": "live-pass-1", "rate_limit_per_address": 5000},
+        api={"port": port}, sip={"port": 0, "password": "live-pass-1", "admission": "open", "rate_limit_per_address": 5000},
         media={"rtp_port": 0, "rtp_tcp_port": 0, "idle_stop_seconds": 1.0, "rtp_timeout": 3.0, **media},
         secret_key="k" * 32, bootstrap_admin="root", bootstrap_password="Root-pass-1",
         **({"access": {"totp_required_roles": []}} if "access" in Settings.model_fields else {}),

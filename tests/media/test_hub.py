@@ -403,3 +403,27 @@ async def test_rtp_in_through_the_hub_counts_and_times_out(hub: MediaHub) -> Non
     await asyncio.sleep(0.6)
     assert s.ended and s.end_reason == "timeout"
     assert [e.kind for e in events_of(sub)] == ["stream.up", "stream.timeout", "stream.down"]
+
+
+async def test_a_source_that_fails_before_open_returns_is_refused_at_once(hub: MediaHub) -> None:
+    """A source that publishes and ends its stream before ``open`` returns (an RTSP camera
+    refusing the connection on a fast machine) is refused with its reason, at once: not taken
+    for a source that has not published yet and waited for until the timeout."""
+    from xueliang.errors import Unavailable
+
+    class Handle:
+        async def close(self) -> None:
+            return None
+
+    class Refused:
+        async def open(self, hub: MediaHub, name: str, params: dict[str, Any]) -> Handle:
+            hub.publish(name, kind="rtsp").end("rtsp: cannot open (connection refused)")
+            return Handle()
+
+    hub.set_provider("cam/", Refused())
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    with pytest.raises(Unavailable, match="cannot open"):
+        await hub.acquire("cam/x", timeout=10)
+    assert loop.time() - t0 < 5
+    assert hub.stream("cam/x") is None

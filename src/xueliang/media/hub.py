@@ -99,6 +99,9 @@ class MediaHub:
         self._streams: dict[str, Stream] = {}
         self._providers: dict[str, SourceProvider] = {}
         self._opening: dict[str, asyncio.Task[Stream]] = {}
+        #: Why a stream ended while its provider was still opening it (a source that fails at
+        #: once ends its stream before ``open`` returns: that must not look like "not yet").
+        self._ended_opening: dict[str, str] = {}
         self._closing: set[asyncio.Task[None]] = set()
         self._ticker: asyncio.Task[None] | None = None
         #: bytes in, bytes out, packets, lost, reader cuts: of ended streams / last reported.
@@ -213,6 +216,7 @@ class MediaHub:
             def _done(t: asyncio.Task[Stream], name: str = name) -> None:
                 if self._opening.get(name) is t:
                     del self._opening[name]
+                    self._ended_opening.pop(name, None)
                 if not t.cancelled():
                     t.exception()  # retrieved: callers that left must not leave it unread
 
@@ -297,10 +301,12 @@ class MediaHub:
                 s.end("open failed")
             raise
         s = self._streams.get(name)
+        ended = self._ended_opening.pop(name, None)
         if s is None or s.ended:
-            if s is not None and s.ended:
+            if (s is not None and s.ended) or ended is not None:
                 await _close_handle(handle, name)
-                raise Unavailable(f"{name}: the source ended while starting ({s.end_reason})")
+                why = s.end_reason if s is not None and s.ended else ended
+                raise Unavailable(f"{name}: the source ended while starting ({why})")
             s = self.publish(name, kind="source")
         s.handle = handle
         s.on_demand = True
@@ -336,6 +342,8 @@ class MediaHub:
     def _stream_ended(self, s: Stream) -> None:
         if self._streams.get(s.name) is s:
             del self._streams[s.name]
+        if s.name in self._opening and not s.ready:
+            self._ended_opening[s.name] = s.end_reason
         self.snapshots.forget(s.name)
         STREAMS.set(len(self._streams))
         STREAM_ENDS.labels(s.end_reason.split(":")[0][:32] or "unknown").inc()
