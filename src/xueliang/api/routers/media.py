@@ -31,7 +31,7 @@ from sqlalchemy import select
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from xueliang.access import context
-from xueliang.access.policy import Action, Principal, check_role
+from xueliang.access.policy import Action, Principal, check_role, in_scope
 from xueliang.access.redact import sees_network
 from xueliang.access.resources import visible_channel
 from xueliang.access.viewing import (
@@ -599,11 +599,19 @@ async def _stop(platform: Platform, p: Principal, name: str, *, receiver: bool) 
     if stream is None or (receiver and name not in hub.receivers):
         raise missing
     use = stream_use(name, stream.meta)
-    if not (use is not None and use.owned and use.owner == p.user_id) and not may_manage_streams(p):
-        channel = await _channel_or_none(platform, use.channel_id) if use and use.channel_id else None
-        if use is not None and listed(p, use, channel):
-            raise Forbidden(f"stopping {name} needs media.manage: it is not yours")
-        raise missing
+    channel = await _channel_or_none(platform, use.channel_id) if use and use.channel_id else None
+    if not (use is not None and use.owned and use.owner == p.user_id):
+        if may_manage_streams(p):
+            # Anyone's stream, within the manager's own scope: a scoped administrator does not
+            # stop another division's cameras.
+            if use is not None and use.channel_id is not None and (
+                channel is None or not in_scope(p, channel, use.action)
+            ):
+                raise missing
+        else:
+            if use is not None and listed(p, use, channel):
+                raise Forbidden(f"stopping {name} needs media.manage: it is not yours")
+            raise missing
     context.describe("media.stream.stop", "stream", name)
     if name in hub.receivers:
         await hub.close_rtp_receiver(name)

@@ -174,12 +174,14 @@ async def get_unit(unit_id: int, platform: PlatformDep, p: RegistryReader) -> An
 
 
 @router.patch("/units/{unit_id}", response_model=UnitOut)
-async def patch_unit(unit_id: int, body: UnitPatch, platform: PlatformDep, _: RegistryManager) -> Any:
+async def patch_unit(unit_id: int, body: UnitPatch, platform: PlatformDep, p: RegistryManager) -> Any:
+    await _check_visible(platform, Unit, unit_id, _visible_units(p), "unit")
     return await platform.registry.update_unit(unit_id, body)
 
 
 @router.delete("/units/{unit_id}", status_code=204)
-async def delete_unit(unit_id: int, platform: PlatformDep, _: RegistryManager) -> Response:
+async def delete_unit(unit_id: int, platform: PlatformDep, p: RegistryManager) -> Response:
+    await _check_visible(platform, Unit, unit_id, _visible_units(p), "unit")
     await platform.registry.delete_unit(unit_id)
     return Response(status_code=204)
 
@@ -214,13 +216,15 @@ async def get_platform(platform_id: int, platform: PlatformDep, p: RegistryReade
 
 @router.patch("/platforms/{platform_id}", response_model=PlatformOut)
 async def patch_platform(
-    platform_id: int, body: dict[str, Any], platform: PlatformDep, _: RegistryManager
+    platform_id: int, body: dict[str, Any], platform: PlatformDep, p: RegistryManager
 ) -> Any:
+    await _check_visible(platform, Platform, platform_id, _visible_platforms(p), "platform")
     return await platform.registry.update_platform(platform_id, body)
 
 
 @router.delete("/platforms/{platform_id}", status_code=204)
-async def delete_platform(platform_id: int, platform: PlatformDep, _: RegistryManager) -> Response:
+async def delete_platform(platform_id: int, platform: PlatformDep, p: RegistryManager) -> Response:
+    await _check_visible(platform, Platform, platform_id, _visible_platforms(p), "platform")
     await platform.registry.delete_platform(platform_id)
     return Response(status_code=204)
 
@@ -257,12 +261,14 @@ async def get_device(device_id: str, platform: PlatformDep, p: RegistryReader) -
 
 
 @router.patch("/devices/{device_id}", response_model=DeviceOut)
-async def patch_device(device_id: str, body: DevicePatch, platform: PlatformDep, _: RegistryManager) -> Any:
+async def patch_device(device_id: str, body: DevicePatch, platform: PlatformDep, p: RegistryManager) -> Any:
+    await _check_visible(platform, Device, device_id, _visible_devices(p), "device")
     return await platform.registry.update_device(device_id, body)
 
 
 @router.delete("/devices/{device_id}", status_code=204)
-async def delete_device(device_id: str, platform: PlatformDep, _: RegistryManager) -> Response:
+async def delete_device(device_id: str, platform: PlatformDep, p: RegistryManager) -> Response:
+    await _check_visible(platform, Device, device_id, _visible_devices(p), "device")
     await platform.registry.delete_device(device_id)
     return Response(status_code=204)
 
@@ -331,12 +337,14 @@ async def get_channel(channel_id: str, platform: PlatformDep, p: RegistryReader)
 
 @router.patch("/channels/{channel_id}", response_model=ChannelOut)
 async def patch_channel(
-    channel_id: str, body: ChannelFields, platform: PlatformDep, _: RegistryManager
+    channel_id: str, body: ChannelFields, platform: PlatformDep, p: RegistryManager
 ) -> Any:
+    await visible_channel(platform.registry, p, Action.REGISTRY_MANAGE, channel_id)
     return await platform.registry.update_channel(channel_id, body)
 
 
 @router.delete("/channels/{channel_id}", status_code=204)
-async def delete_channel(channel_id: str, platform: PlatformDep, _: RegistryManager) -> Response:
+async def delete_channel(channel_id: str, platform: PlatformDep, p: RegistryManager) -> Response:
+    await visible_channel(platform.registry, p, Action.REGISTRY_MANAGE, channel_id)
     await platform.registry.delete_channel(channel_id)
     return Response(status_code=204)
