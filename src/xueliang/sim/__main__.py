@@ -17,13 +17,29 @@ def _size(text: str) -> tuple[int, int]:
     return int(w), int(h)
 
 
+def _platform_password() -> str | None:
+    """There is no factory password: the platform's own, where this machine can see it."""
+    import os
+    from pathlib import Path
+
+    env = os.environ.get("XUELIANG_SIP__PASSWORD")
+    if env:
+        return env
+    kept = Path("var") / "sip_password"
+    return kept.read_text().strip() if kept.is_file() else None
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m xueliang.sim", description=__doc__)
     ap.add_argument("--server", required=True, help="host:port of the platform's SIP server")
     ap.add_argument("--devices", type=int, default=1)
     ap.add_argument("--channels", type=int, default=1, help="1: IPCs; more: NVRs")
     ap.add_argument("--transport", choices=["udp", "tcp"], default="udp")
-    ap.add_argument("--password", default="12345678")
+    ap.add_argument(
+        "--password", default=_platform_password(),
+        help="the platform's SIP password (default: XUELIANG_SIP__PASSWORD, else var/sip_password, "
+        "where a platform started without one keeps the one it generated)",
+    )
     ap.add_argument("--server-id", default="34020000002000000001")
     ap.add_argument("--domain", default=None)
     ap.add_argument("--center-code", default="34020000")
@@ -41,6 +57,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--first-seq", type=int, default=1)
     ap.add_argument("--log-level", default="INFO")
     args = ap.parse_args(argv)
+    if not args.password:
+        ap.error("give --password: the platform's SIP password (there is no factory default)")
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
