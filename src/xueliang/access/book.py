@@ -56,10 +56,12 @@ class GrantSpec:
     #: The purpose of an approval grant (it stands for the purpose when one is not restated).
     reason: str = ""
 
+    def in_window(self, now: float) -> bool:
+        """Within its validity, whatever its uses (an open session stands on a use it took)."""
+        return self.valid_from <= now and (self.valid_until is None or now < self.valid_until)
+
     def active(self, now: float) -> bool:
-        if now < self.valid_from or (self.valid_until is not None and now >= self.valid_until):
-            return False
-        return self.max_uses is None or self.uses < self.max_uses
+        return self.in_window(now) and (self.max_uses is None or self.uses < self.max_uses)
 
 
 @dataclass(frozen=True, slots=True)

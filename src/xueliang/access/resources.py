@@ -53,12 +53,17 @@ def events_seen(p: Principal) -> list[Any]:
     return [or_(Event.subject.in_(select(Channel.id).where(*scope_conditions(p))), Event.subject.in_(devices_seen(p)))]
 
 
+async def channel_or_none(registry: Any, channel_id: str) -> Any:
+    """The channel, or None when there is no such channel."""
+    try:
+        return await registry.get_channel(channel_id)
+    except NotFound:
+        return None
+
+
 async def visible_channel(registry: Any, p: Principal, action: Action, channel_id: str) -> Any:
     """The channel ``channel_id`` if ``p`` may do ``action`` on it; a channel outside the
     caller's scope is answered exactly as one that does not exist (never 403 against 404)."""
-    try:
-        channel = await registry.get_channel(channel_id)
-    except NotFound:
-        channel = None
+    channel = await channel_or_none(registry, channel_id)
     authorize_found(p, action, channel, NotFound(f"channel {channel_id} not found"))
     return channel

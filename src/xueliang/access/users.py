@@ -11,6 +11,7 @@ import logging
 import secrets
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -438,14 +439,8 @@ class UserService:
         if token.startswith("xlt_"):
             if query:
                 raise Unauthorized("?token= takes a media token only: send API tokens as a bearer")
-            if self.api_tokens is None:
-                raise Unauthorized("API tokens are not enabled")
-            user_id, scopes, token_id = await self.api_tokens.resolve(token)
-            principal, _version = await self._principal(user_id)
-            from dataclasses import replace
-
-            cred = Credential("api", user_id, api_token=token)
-            return replace(principal, token_scopes=scopes, token_id=token_id), cred
+            principal = await self.recheck(Credential("api", 0, api_token=token))
+            return principal, Credential("api", principal.user_id, api_token=token)
         try:
             claims = self.signer.verify(token)
         except TokenError as exc:
@@ -472,12 +467,11 @@ class UserService:
         """The principal a credential stands for now: Unauthorized once the user is disabled or
         the token revoked (by version, by id, or the API token). Expiry is not re-checked: it
         limits when a session may open, not how long it runs."""
-        if cred.kind == "api":
-            assert self.api_tokens is not None
+        if cred.kind == "api":  # the same check as when the token was first presented
+            if self.api_tokens is None:
+                raise Unauthorized("API tokens are not enabled")
             user_id, scopes, token_id = await self.api_tokens.resolve(cred.api_token)
             principal, _ = await self._principal(user_id)
-            from dataclasses import replace
-
             return replace(principal, token_scopes=scopes, token_id=token_id)
         if cred.jti and cred.jti in self.revoked:
             raise Unauthorized("token revoked (logged out)")

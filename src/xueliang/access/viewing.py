@@ -149,6 +149,8 @@ class ViewingSession:
     extra_bytes: int = 0
     ended: bool = False
     id: int = 0
+    #: HLS sessions: their key in :meth:`ViewingSessions.hls`.
+    hls_key: tuple[Any, ...] | None = None
 
 
 class ViewingSessions:
@@ -199,6 +201,7 @@ class ViewingSessions:
         s = self._hls.get(key)
         if s is None or s.ended:
             s = self.begin(make())
+            s.hls_key = key
             self._hls[key] = s
         s.last_seen = time.monotonic()
         s.extra_bytes += size
@@ -210,9 +213,8 @@ class ViewingSessions:
             return
         s.ended = True
         self.open.pop(s.id, None)
-        for k, v in list(self._hls.items()):
-            if v is s:
-                del self._hls[k]
+        if s.hls_key is not None and self._hls.get(s.hls_key) is s:
+            del self._hls[s.hls_key]
         end = time.time()
         p = s.user
         detail: dict[str, Any] = {
@@ -302,6 +304,6 @@ def approval_stands(p: Principal, approval_id: int, action: Action, channel: Any
             continue
         if g.ids is not None and cid not in g.ids:
             continue
-        if now >= g.valid_from and (g.valid_until is None or now < g.valid_until):
+        if g.in_window(now):
             return True
     return False

@@ -33,7 +33,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from xueliang.access import context
 from xueliang.access.policy import Action, Principal, check_role, in_scope
 from xueliang.access.redact import sees_network
-from xueliang.access.resources import visible_channel
+from xueliang.access.resources import channel_or_none, visible_channel
 from xueliang.access.viewing import (
     StreamUse,
     ViewingSession,
@@ -153,7 +153,7 @@ async def authorize_stream(platform: Platform, caller: MediaCaller, stream: Stre
     if use.channel_id is not None and use.owner == p.user_id and isinstance(opened, dict):
         # One's own playback or download: authorized (rules, purpose, approval use) when it
         # was opened; reading it needs that to stand, not to be asked and used up again.
-        channel = await _channel_or_none(platform, use.channel_id)
+        channel = await channel_or_none(platform.registry, use.channel_id)
         try:
             check_standing(p, use, channel, opened.get("approval_id"))
         except Forbidden:
@@ -599,7 +599,7 @@ async def _stop(platform: Platform, p: Principal, name: str, *, receiver: bool) 
     if stream is None or (receiver and name not in hub.receivers):
         raise missing
     use = stream_use(name, stream.meta)
-    channel = await _channel_or_none(platform, use.channel_id) if use and use.channel_id else None
+    channel = await channel_or_none(platform.registry, use.channel_id) if use and use.channel_id else None
     if not (use is not None and use.owned and use.owner == p.user_id):
         if may_manage_streams(p):
             # Anyone's stream, within the manager's own scope: a scoped administrator does not
@@ -617,13 +617,6 @@ async def _stop(platform: Platform, p: Principal, name: str, *, receiver: bool) 
         await hub.close_rtp_receiver(name)
     else:
         await hub.close(name, f"stopped by {p.username}")
-
-
-async def _channel_or_none(platform: Platform, channel_id: str) -> Any:
-    try:
-        return await platform.registry.get_channel(channel_id)
-    except NotFound:
-        return None
 
 
 @router.delete("/media/rtp-receivers/{name:path}", status_code=204)
