@@ -46,5 +46,6 @@ async def test_docs_page_is_served_from_this_origin_only(client: httpx.AsyncClie
     init = await client.get("/api/v1/docs/assets/docs-init.js")
     assert "SwaggerUIBundle" in init.text and "/api/v1/openapi.json" not in init.text  # read from the page
     # Only the explorer's own files: nothing else of the package through this route.
-    for name in ("..%2Fplayer.js", "index.html", "swagger-ui.js.map"):
+    for name in ("..%2Fplayer.js", "index.html", "swagger-ui.js.map", "secret.key", "audit.key",
+                 "..%2F..%2F..%2F..%2Fvar%2Fsecret.key", "sip_password"):
         assert (await client.get(f"/api/v1/docs/assets/{name}")).status_code == 404

@@ -13,13 +13,14 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import func, select
 from test_hub_support import LiveServer, RtpPusher, ps_clip, read_for
-from test_media_api import CH_A, CH_B, DEVICE, UNIT_A, UNIT_B, FakeGbProvider
+from test_media_api import CH_A, CH_B, UNIT_B, FakeGbProvider, two_departments
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
@@ -33,8 +34,6 @@ READS = ("live.mp4", "live.flv", "live.m3u8", "hls/init.mp4", "live.info", "snap
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    from xueliang.registry.models import ChannelIn, DeviceIn, UnitIn
-
     srv = LiveServer(tmp_path_factory.mktemp("media-access")).start()
     fake = FakeGbProvider()
     srv.platform.live.gb = fake
@@ -44,13 +43,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     reg = srv.platform.registry
 
     async def setup() -> None:
-        ua = await reg.create_unit(UnitIn(name="支队", department=UNIT_A))
-        ub = await reg.create_unit(UnitIn(name="城管", department=UNIT_B))
-        await reg.create_device(DeviceIn(id=DEVICE, name="NVR"))
-        for ch, unit in ((CH_A, ua.id), (CH_B, ub.id)):
-            await reg.create_channel(
-                ChannelIn(id=ch, name=f"cam {ch[-1]}", device_id=DEVICE, unit_id=unit)
-            )
+        await two_departments(reg)
         users = srv.platform.users
         await users.create("alice", PW, "operator")
         await users.create("bob", PW, "operator")
@@ -60,6 +53,21 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     srv.run(setup())
     yield srv
     srv.stop()
+
+
+@contextmanager
+def approval_rule(server: LiveServer, name: str, action: str, **where: Any) -> Iterator[None]:
+    """Every configured rule, and one more that demands an approval for ``action``."""
+    book = server.platform.access.book
+    saved = book.rules
+    rule = Rule(name=name, actions=frozenset({action}), classes=None, key_site=where.get("key_site"),
+                tiers=None, outside_department=where.get("outside_department", False),
+                require="approval", case_required=False)
+    server.call(lambda: book.set_rules([*saved, rule]))
+    try:
+        yield
+    finally:
+        server.call(lambda: book.set_rules(saved))
 
 
 def bearer(server: LiveServer, user: str) -> dict[str, str]:
@@ -361,13 +369,7 @@ def test_an_open_stream_is_cut_when_its_sharing_grant_is_withdrawn(server: LiveS
 
 
 def test_a_single_use_approval_is_used_up_over_websocket(server: LiveServer) -> None:
-    book = server.platform.access.book
-    rule = Rule(name="outside-live", actions=frozenset({"media.live"}), classes=None,
-                key_site=None, tiers=None, outside_department=True, require="approval",
-                case_required=False)
-    saved = book.rules_for("media.live")
-    server.call(lambda: book.set_rules([*saved, rule]))
-    try:
+    with approval_rule(server, "outside-live", "media.live", outside_department=True):
         cgj, root = bearer(server, "cgj"), bearer(server, "root")
         url = ws_url(server, f"channels/{CH_A}/live.ws")
         assert ws_status(url, cgj) == 404  # not theirs without an approval
@@ -383,21 +385,13 @@ def test_a_single_use_approval_is_used_up_over_websocket(server: LiveServer) -> 
         assert ws_status(url, cgj) == 404  # used up: not theirs again
         assert httpx.get(f"{server.base}/api/v1/channels/{CH_A}/live.info", headers=cgj,
                          timeout=20).status_code == 404
-    finally:
-        server.call(lambda: book.set_rules(list(saved)))
 
 
 def test_a_download_opened_on_a_single_use_approval_is_read_without_asking_again(server: LiveServer) -> None:
     """The approval is used when the download opens; reading, steering and minting a media
     token for it stand on that opening (nothing asked or used again); withdrawing the approval
     closes it."""
-    book = server.platform.access.book
-    rule = Rule(name="download-approval", actions=frozenset({"media.download"}), classes=None,
-                key_site=False, tiers=None, outside_department=False, require="approval",
-                case_required=False)
-    saved = book.rules_for("media.download")
-    server.call(lambda: book.set_rules([*saved, rule]))
-    try:
+    with approval_rule(server, "download-approval", "media.download", key_site=False):
         alice, root = bearer(server, "alice"), bearer(server, "root")
         r = httpx.post(f"{server.base}/api/v1/channels/{CH_A}/download", json=WHEN, headers=alice, timeout=20)
         assert r.status_code == 403 and r.json()["type"].endswith("approval-required"), r.text
@@ -425,5 +419,3 @@ def test_a_download_opened_on_a_single_use_approval_is_read_without_asking_again
         # Withdrawn: the download is no longer readable.
         assert httpx.post(f"{server.base}/api/v1/approvals/{rid}/withdraw", headers=alice).status_code == 200
         assert httpx.get(f"{base}/live.flv", headers=alice, timeout=20).status_code == 404
-    finally:
-        server.call(lambda: book.set_rules(list(saved)))

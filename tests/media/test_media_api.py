@@ -59,22 +59,25 @@ class FakeGbProvider:
         return handle
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+async def two_departments(reg: Any) -> None:
+    """One NVR with channel A (department A) and channel B (department B)."""
     from xueliang.registry.models import ChannelIn, DeviceIn, UnitIn
 
+    ua = await reg.create_unit(UnitIn(name="支队", department=UNIT_A))
+    ub = await reg.create_unit(UnitIn(name="城管", department=UNIT_B))
+    await reg.create_device(DeviceIn(id=DEVICE, name="NVR"))
+    for ch, unit in ((CH_A, ua.id), (CH_B, ub.id)):
+        await reg.create_channel(ChannelIn(id=ch, name=f"cam {ch[-1]}", device_id=DEVICE, unit_id=unit))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     srv = LiveServer(tmp_path_factory.mktemp("media-api")).start()
     srv.platform.live.gb = FakeGbProvider()
     reg = srv.platform.registry
 
     async def setup() -> None:
-        ua = await reg.create_unit(UnitIn(name="支队", department=UNIT_A))
-        ub = await reg.create_unit(UnitIn(name="城管", department=UNIT_B))
-        await reg.create_device(DeviceIn(id=DEVICE, name="NVR"))
-        for ch, unit in ((CH_A, ua.id), (CH_B, ub.id)):
-            await reg.create_channel(
-                ChannelIn(id=ch, name=f"cam {ch[-1]}", device_id=DEVICE, unit_id=unit)
-            )
+        await two_departments(reg)
         await srv.platform.users.create(
             "cgj", "Harbour-Lamp-42", "department_user", department=UNIT_B
         )
