@@ -28,7 +28,7 @@ from pathlib import Path
 from xueliang.access.service import AccessService
 from xueliang.access.tokens import TokenSigner
 from xueliang.access.users import UserService
-from xueliang.bus import EventBus
+from xueliang.bus import Bus, EventBus
 from xueliang.config import Settings
 from xueliang.console.patrols import PatrolService
 from xueliang.db.engine import create_engine, session_factory
@@ -89,7 +89,7 @@ class Platform:
             pool_size=settings.database.pool_size,
         )
         self.sessions = session_factory(self.engine)
-        self.bus = EventBus()
+        self.bus: Bus = EventBus()
         secret = _secret(settings)
         #: Seals secrets the platform must read back (TOTP seeds, device SIP passwords) at rest.
         self.sealer = Sealer(secret)
@@ -125,7 +125,10 @@ class Platform:
                 self.media.set_provider("playback/", gb)
                 self.media.set_provider("download/", gb)
         # ---- lifecycle: this order up, the reverse down (access, with the audit, last down)
-        self.components: list[Component] = [Component("access", self.access.start, self.access.stop)]
+        self.components: list[Component] = [
+            Component("bus", self.bus.start, self.bus.stop),
+            Component("access", self.access.start, self.access.stop),
+        ]
         if self.signalling is not None:
             self.components.append(Component("signalling", self.signalling.start, self.signalling.stop))
         if self.media is not None:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     from xueliang.access.users import UserService
-    from xueliang.bus import EventBus
+    from xueliang.bus import Bus
     from xueliang.config import Settings
 
 log = logging.getLogger("xueliang.access")
@@ -47,7 +47,7 @@ def checkpoint_path(settings: Any) -> Path:
 class AccessService:
     def __init__(
         self, settings: Settings, sessions: async_sessionmaker[AsyncSession], users: UserService,
-        bus: EventBus,
+        bus: Bus,
     ) -> None:
         cfg = settings.access
         self.config = cfg

@@ -24,7 +24,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from xueliang import _native
-from xueliang.bus import BusEvent, EventBus
+from xueliang.bus import Bus, BusEvent
 from xueliang.config import SipConfig
 from xueliang.db.tables import Channel, Device
 from xueliang.errors import GatewayTimeout, Invalid, NotFound, Unavailable
@@ -86,7 +86,7 @@ class CatalogRun:
 
 
 class SignallingService:
-    def __init__(self, cfg: SipConfig, sessions: async_sessionmaker[AsyncSession], bus: EventBus, *,
+    def __init__(self, cfg: SipConfig, sessions: async_sessionmaker[AsyncSession], bus: Bus, *,
                  nonce_secret: bytes | None = None, sealer: Sealer | None = None, var_dir: Path | None = None) -> None:
         self.cfg = cfg
         self.sessions = sessions

@@ -13,7 +13,7 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from xueliang.bus import EventBus
+from xueliang.bus import Bus, EventBus
 from xueliang.db.paging import keyset, page_of
 from xueliang.db.tables import Channel, Device, Division, Platform, Unit
 from xueliang.errors import Conflict, Invalid, NotFound
@@ -98,11 +98,11 @@ async def _get(s: AsyncSession, model: type[_T], key: Any, what: str) -> _T:
 
 class RegistryService:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], bus: EventBus | None = None, *,
+        self, sessions: async_sessionmaker[AsyncSession], bus: Bus | None = None, *,
         sealer: Sealer | None = None,
     ) -> None:
         self.sessions = sessions
-        self.bus = bus or EventBus()
+        self.bus: Bus = bus or EventBus()
         #: Device SIP passwords are sealed before they are stored (gb28181/credentials.py).
         self.sealer = sealer
 
