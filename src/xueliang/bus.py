@@ -32,6 +32,11 @@ class BusEvent:
     at: float = field(default_factory=time.time)
 
 
+def matches(kinds: frozenset[str] | None, kind: str) -> bool:
+    """A subscription to ``device`` takes ``device.online``; none (None) takes everything."""
+    return kinds is None or kind in kinds or kind.split(".")[0] in kinds
+
+
 class Subscription:
     def __init__(self, bus: EventBus, kinds: frozenset[str] | None, maxsize: int) -> None:
         self._bus = bus
@@ -40,11 +45,7 @@ class Subscription:
         self.dropped = 0
 
     def offer(self, ev: BusEvent) -> None:
-        if (
-            self.kinds is not None
-            and ev.kind not in self.kinds
-            and ev.kind.split(".")[0] not in self.kinds
-        ):
+        if not matches(self.kinds, ev.kind):
             return
         if self.queue.full():
             self.queue.get_nowait()
@@ -89,11 +90,16 @@ class EventBus:
 
     def publish(self, kind: str, subject: str, **data: Any) -> BusEvent:
         ev = BusEvent(kind, subject, data)
+        self.deliver(ev)
+        return ev
+
+    def deliver(self, ev: BusEvent) -> None:
+        """Hand an event (published here, or arrived from another process) to this process's
+        listeners and subscribers."""
         for listener in self._listeners:
             listener(ev)
         for sub in list(self._subs):
             sub.offer(ev)
-        return ev
 
     def subscribe(self, *kinds: str, maxsize: int = 10_000, group: str | None = None) -> Subscription:
         # One process: a group has one member, which sees every event.
