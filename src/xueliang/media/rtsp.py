@@ -89,22 +89,6 @@ def parse_decoder_record(codec: Codec, record: bytes) -> tuple[int, list[bytes]]
             raise NalError("hvcC truncated")
         pos = _sized_nals(record, pos + 3, int.from_bytes(record[pos + 1 : pos + 3], "big"), nals)
     return length_size, nals
-    if len(record) < 23:
-        raise NalError("hvcC too short")
-    length_size = (record[21] & 3) + 1
-    arrays = record[22]
-    pos = 23
-    for _ in range(arrays):
-        if pos + 3 > len(record):
-            raise NalError("hvcC truncated")
-        count = int.from_bytes(record[pos + 1 : pos + 3], "big")
-        pos += 3
-        for _ in range(count):
-            size = int.from_bytes(record[pos : pos + 2], "big")
-            pos += 2
-            nals.append(record[pos : pos + size])
-            pos += size
-    return length_size, nals
 
 
 def _is_parameter_set(codec: Codec, nal_header: int) -> bool:

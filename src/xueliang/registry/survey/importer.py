@@ -136,10 +136,12 @@ async def import_survey(
     form = _detect_form(raw)
     if form == 1:
         report.form = "survey"
-        return await _import_form1(sessions, raw, department, dry_run, report)
+        opened = _open_form(raw, "单位名称", FORM1_HEADERS, department, report, all_columns=False)
+        return report if opened is None else await _import_form1(sessions, opened, dry_run, report)
     if form == 2:
         report.form = "summary"
-        return await _import_form2(sessions, raw, department, dry_run, report)
+        opened = _open_form(raw, "所属单位名称", FORM2_HEADERS, department, report, all_columns=True)
+        return report if opened is None else await _import_form2(sessions, opened, dry_run, report)
     report.add(
         "this is neither a survey form (headers 单位名称 and 平台类型) nor a summary "
         "(headers 所属单位名称 and 摄像头数量) in the first 50 rows"
@@ -148,16 +150,9 @@ async def import_survey(
 
 
 async def _import_form1(
-    sessions: async_sessionmaker[AsyncSession],
-    raw: list[list[str]],
-    department: str | None,
-    dry_run: bool,
-    report: ImportReport,
+    sessions: async_sessionmaker[AsyncSession], form: _Opened, dry_run: bool, report: ImportReport
 ) -> ImportReport:
-    opened = _open_form(raw, "单位名称", FORM1_HEADERS, department, report, all_columns=False)
-    if opened is None:
-        return report
-    sheet, cols, dept_col, arg, dept_default = opened
+    sheet, cols, dept_col, arg, dept_default = form
     if dept_default is not None and len(dept_default) > 200:
         report.add(
             f"{DEPARTMENT} is longer than 200 characters",
@@ -369,16 +364,9 @@ _TOTAL_WORDS = {"合计", "总计", "小计", "合计:", "总计:"}
 
 
 async def _import_form2(
-    sessions: async_sessionmaker[AsyncSession],
-    raw: list[list[str]],
-    department: str | None,
-    dry_run: bool,
-    report: ImportReport,
+    sessions: async_sessionmaker[AsyncSession], form: _Opened, dry_run: bool, report: ImportReport
 ) -> ImportReport:
-    opened = _open_form(raw, "所属单位名称", FORM2_HEADERS, department, report, all_columns=True)
-    if opened is None:
-        return report
-    sheet, cols, dept_col, arg, dept_default = opened
+    sheet, cols, dept_col, arg, dept_default = form
     filled_by = sheet.title_value("填表人", "填报人")
     phone = sheet.title_value("联系电话")
     for label, val, n in (("填表人", filled_by, 100), ("联系电话", phone, 64)):
