@@ -533,13 +533,18 @@ class SignallingService:
 
     async def _send_message(self, session: DeviceSession, body: bytes, target: str | None = None) -> SipResponse:
         req = self.make_request("MESSAGE", session, target, [("Content-Type", MANSCDP_TYPE)], body)
+        return await self._ask(session, req, "the request")
+
+    async def _ask(self, session: DeviceSession, req: SipRequest, what: str) -> SipResponse:
+        """Send ``req`` to the device and return its final answer: GatewayTimeout without one,
+        Invalid when it refuses (3xx and above)."""
         assert session.addr is not None
         try:
             resp = await self.endpoint.request(req, session.addr, session.transport, timeout=self.cfg.request_timeout)
         except SipTimeout as exc:
-            raise GatewayTimeout(f"device {session.device_id} did not acknowledge the request") from exc
+            raise GatewayTimeout(f"device {session.device_id} did not answer {what}") from exc
         if resp.status >= 300:
-            raise Invalid(f"device {session.device_id} refused the request: {resp.status} {resp.reason}")
+            raise Invalid(f"device {session.device_id} refused {what}: {resp.status} {resp.reason}")
         return resp
 
     async def query(self, device_id: str, cmd_type: str, timeout: float | None = None, **fields: Any) -> ManscdpMessage:
@@ -596,13 +601,7 @@ class SignallingService:
         req = self.make_request("SUBSCRIBE", session, None,
                                 [("Event", "Catalog"), ("Expires", str(expires)), ("Content-Type", MANSCDP_TYPE)],
                                 manscdp.encode_query("Catalog", sn, device_id))
-        assert session.addr is not None
-        try:
-            resp = await self.endpoint.request(req, session.addr, session.transport, timeout=self.cfg.request_timeout)
-        except SipTimeout as exc:
-            raise GatewayTimeout(f"device {device_id} did not answer SUBSCRIBE") from exc
-        if resp.status >= 300:
-            raise Invalid(f"device {device_id} refused the subscription: {resp.status} {resp.reason}")
+        await self._ask(session, req, "the subscription")
         self.subscriptions[device_id] = time.monotonic() + max(60, expires - 60)
         return {"ok": True, "expires": expires}
 
