@@ -11,14 +11,16 @@ switched on by configuration, and the order they start and stop in:
     devices      device commands for the API: this process's signalling, or in a cluster the
                  signalling node serving the device (over Redis); a signalling node answers
                  the others (rpc server)
+    sweeper      (worker nodes of a cluster) devices a dead signalling node left online
     media        the hub (media.enabled): live/ (RTSP or INVITE), playback/ and download/
                  (INVITE, when signalling runs), transcode/h264/
 
 Which of signalling and media run here is the node's roles (cluster.roles; ``all`` by default).
 
 Start runs top to bottom (after migrating and creating the first administrator); stop runs
-bottom to top, so that access — and with it the audit — stops last and records everything the
-others did while stopping. The HTTP API (api/main.py) mounts every router over this; nothing
+bottom to top, so that access — and with it the audit — stops after every service that acts
+and records everything they did while stopping (only the bus and presence, which it may still
+publish to, stop after it). The HTTP API (api/main.py) mounts every router over this; nothing
 here knows the API.
 """
 
@@ -40,6 +42,7 @@ from xueliang.cluster.redis_bus import RedisBus
 from xueliang.cluster.redis_presence import RedisPresence
 from xueliang.cluster.remote import RemoteCommands, handlers
 from xueliang.cluster.rpc import RpcClient, RpcServer
+from xueliang.cluster.sweeper import OrphanSweeper
 from xueliang.config import Settings
 from xueliang.console.patrols import PatrolService
 from xueliang.db.engine import create_engine, session_factory
@@ -147,6 +150,11 @@ class Platform:
         elif settings.sip.enabled and cluster.redis_url:
             self._rpc_client = RpcClient(cluster.redis_url, timeout=cluster.rpc_timeout)
             self.devices = RemoteCommands(self.presence, self._rpc_client)
+        # ---- cluster housekeeping (worker nodes): devices a dead signalling node left online
+        self.sweeper: OrphanSweeper | None = None
+        if cluster.redis_url and cluster.runs("worker"):
+            self.sweeper = OrphanSweeper(self.sessions, self.presence, self.bus, every=cluster.sweep_every,
+                                         grace=cluster.node_ttl)
         # ---- media (media.enabled, on media nodes)
         self.media: MediaHub | None = None
         #: The live/ provider (its GB/T 28181 side is the INVITE provider when signalling runs).
@@ -161,7 +169,8 @@ class Platform:
             if gb is not None:
                 self.media.set_provider("playback/", gb)
                 self.media.set_provider("download/", gb)
-        # ---- lifecycle: this order up, the reverse down (access, with the audit, last down)
+        # ---- lifecycle: this order up, the reverse down (the bus and presence first up and last
+        # down; then access, with the audit, which so records what the others do while stopping)
         self.components: list[Component] = [
             Component("bus", self.bus.start, self.bus.stop),
             Component("presence", self._announce, self.presence.stop),
@@ -173,6 +182,8 @@ class Platform:
             self.components.append(Component("rpc", self.rpc.start, self.rpc.stop))
         if self._rpc_client is not None:
             self.components.append(Component("rpc-client", _nothing, self._rpc_client.close))
+        if self.sweeper is not None:
+            self.components.append(Component("sweeper", self.sweeper.start, self.sweeper.stop))
         if self.media is not None:
             self.components.append(Component("media", self.media.start, self.media.stop))
         #: Steps of the process that runs the platform, after every component has started

@@ -250,6 +250,9 @@ class ClusterConfig(_Section):
     stream_maxlen: int = Field(default=1_000_000, ge=1000)
     #: A node that has not refreshed its announcement for this long is taken as dead.
     node_ttl: float = Field(default=15.0, ge=2)
+    #: Worker nodes write offline, this often, devices the registry calls online that no live
+    #: signalling node serves (their node died); seconds.
+    sweep_every: float = Field(default=10.0, gt=0)
     #: A request to another node (a device command) waits this long for an answer.
     rpc_timeout: float = Field(default=30.0, gt=0)
 

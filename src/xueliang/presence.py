@@ -60,6 +60,10 @@ class Presence(Protocol):
         """The device's presence, or None when it is offline or its node is dead."""
         ...
 
+    async def get_many(self, device_ids: list[str]) -> dict[str, Seen]:
+        """The presence of those of ``device_ids`` that are online (on a live node)."""
+        ...
+
     async def online_count(self) -> int: ...
 
     def announce(self, info: NodeInfo) -> None:
@@ -96,6 +100,9 @@ class MemoryPresence:
 
     async def get(self, device_id: str) -> Seen | None:
         return self._devices.get(device_id)
+
+    async def get_many(self, device_ids: list[str]) -> dict[str, Seen]:
+        return {d: self._devices[d] for d in device_ids if d in self._devices}
 
     async def online_count(self) -> int:
         return len(self._devices)

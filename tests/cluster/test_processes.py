@@ -6,8 +6,10 @@ What it shows:
   node through the bus, and the device gets in;
 - device commands asked of the API node run on the signalling node serving the device;
 - the API node refuses them to a user without the right, as a single process does;
-- a signalling node killed with SIGKILL: its device, registering again with another node, is
-  served there, and commands follow it.
+- a signalling node killed with SIGKILL: the worker writes its device offline (no live node
+  serves it), and the device, registering again with another node, is served there, and
+  commands follow it;
+- every node's audit records make one chain that verifies.
 """
 
 from __future__ import annotations
@@ -136,6 +138,7 @@ async def _until(what: str, fn: Any, timeout: float = 30.0, every: float = 0.3) 
 async def test_a_cluster_of_processes_serves_a_device_through_failover(cluster: dict[str, Any]) -> None:
     sip1, sip2 = free_port(), free_port()
     sig1 = cluster["start"]("sig1", "signalling", XUELIANG_SIP__PORT=str(sip1))
+    cluster["start"]("worker", "worker", XUELIANG_CLUSTER__SWEEP_EVERY="0.5")
     async with httpx.AsyncClient(base_url=cluster["url"], timeout=60) as c:
         r = await c.post("/api/v1/auth/login", json={"username": "root", "password": PW})
         assert r.status_code == 200, r.text
@@ -146,7 +149,7 @@ async def test_a_cluster_of_processes_serves_a_device_through_failover(cluster: 
             assert r.status_code == 200, r.text
             return {n["id"].removeprefix(cluster["prefix"] + "-") for n in r.json()["nodes"]}
 
-        await _until("the signalling node to announce itself", lambda: _has(nodes, {"api", "sig1"}), 60)
+        await _until("the nodes to announce themselves", lambda: _has(nodes, {"api", "sig1", "worker"}), 60)
 
         sim = Simulator(f"127.0.0.1:{sip1}", devices=1, channels=1, password=SIP_PASSWORD, video=False,
                         keepalive=1.0, retry_interval=0.5, summary_interval=0, register_rate=1000)
@@ -181,11 +184,17 @@ async def test_a_cluster_of_processes_serves_a_device_through_failover(cluster: 
             assert (await c.get(f"/api/v1/devices/{dev}/info", headers=viewer)).status_code == 403
             assert (await c.get("/api/v1/cluster/nodes", headers=viewer)).status_code == 403
 
-        # sig1 dies without a word; the camera, pointed at the other node (what a SIP front or
-        # DNS does for it), registers there and is served there.
+        # sig1 dies without a word. The worker sees the device served by no live node and writes
+        # it offline; the camera, pointed at the other node (what a SIP front or DNS does for it),
+        # registers there and is served there.
         sig1.kill()
         cluster["start"]("sig2", "signalling", XUELIANG_SIP__PORT=str(sip2))
-        await _until("sig1 gone and sig2 announced", lambda: _has(nodes, {"api", "sig2"}, exact=True), 60)
+        await _until("sig1 gone and sig2 announced",
+                     lambda: _has(nodes, {"api", "worker", "sig2"}, exact=True), 60)
+        row = await _until("the orphaned device written offline", lambda: _offline(device), 30)
+        assert row["admission"] == "accepted"
+        r = await c.get("/api/v1/events", headers=root, params={"subject": dev, "kind": "device.offline"})
+        assert [e["data"]["reason"] for e in r.json()["items"]] == ["node_lost"], r.text
         sim2 = Simulator(f"127.0.0.1:{sip2}", devices=1, channels=1, password=SIP_PASSWORD, video=False,
                          keepalive=1.0, retry_interval=0.5, summary_interval=0, register_rate=1000)
         async with sim2:
@@ -207,6 +216,11 @@ async def _has(nodes: Any, want: set[str], exact: bool = False) -> bool:
 async def _online(device: Any) -> bool:
     row = await device()
     return bool(row and row["online"] and row["admission"] == "accepted")
+
+
+async def _offline(device: Any) -> Any:
+    row = await device()
+    return row if row and not row["online"] else None
 
 
 async def _ok(request: Any) -> Any:

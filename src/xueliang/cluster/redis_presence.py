@@ -80,6 +80,20 @@ class RedisPresence:
             return None  # its node is dead: the device comes back when it re-registers elsewhere
         return Seen(device_id, node, float(h[b"since"]), float(h[b"seen"]))
 
+    async def get_many(self, device_ids: list[str]) -> dict[str, Seen]:
+        if not device_ids:
+            return {}
+        pipe = self.redis.pipeline(transaction=False)
+        for d in device_ids:
+            pipe.hgetall(self._key(d))
+        rows = await pipe.execute()
+        alive = {n.id for n in await self.nodes()} | {self.node}
+        out: dict[str, Seen] = {}
+        for d, h in zip(device_ids, rows, strict=True):
+            if h and _text(h[b"node"]) in alive:
+                out[d] = Seen(d, _text(h[b"node"]), float(h[b"since"]), float(h[b"seen"]))
+        return out
+
     async def online_count(self) -> int:
         alive = {n.id for n in await self.nodes()}
         n = 0
