@@ -21,6 +21,7 @@ async def test_orphans_are_written_offline_once(sessions: async_sessionmaker[Asy
         for d, online, at in [(SERVED, True, long_ago), (ORPHAN, True, long_ago),
                               (FRESH, True, datetime.now(UTC)), (OFF, False, long_ago)]:
             s.add(Device(id=d, name=d, online=online, registered_at=at, admission="accepted"))
+        await s.flush()
         s.add(Channel(id="34020000001310000002", name="c", device_id=ORPHAN, status="ON"))
     presence = MemoryPresence("sig-1")
     presence.online(SERVED, 1.0)
