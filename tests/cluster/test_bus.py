@@ -219,3 +219,35 @@ async def test_events_wait_out_a_redis_restart(own_redis: RedisServer) -> None:
     finally:
         await a.stop()
         await b.stop()
+
+
+async def test_while_redis_is_away_the_buffer_is_bounded_and_counts_what_it_drops(own_redis: RedisServer) -> None:
+    bus = RedisBus(own_redis.url, "a", stream="test:bounded", buffer=5)
+    await bus.start()
+    own_redis.stop()
+    try:
+        for i in range(8):
+            bus.publish("alarm", str(i))  # never blocks
+        assert bus.dropped == 3
+        own_redis.start()
+        for _ in range(100):  # the writer retries by itself
+            if bus.sent == 5:
+                break
+            await asyncio.sleep(0.1)
+        assert bus.sent == 5
+        entries = await bus.redis.xrange("test:bounded")
+        assert [f[b"s"] for _, f in entries] == [b"3", b"4", b"5", b"6", b"7"]  # the newest kept
+    finally:
+        await bus.stop()
+
+
+def test_a_cluster_node_needs_redis_and_all_stands_alone() -> None:
+    from xueliang.config import ConfigError, load_settings
+
+    with pytest.raises(ConfigError, match="set redis_url"):
+        load_settings(cluster={"roles": ["signalling"]})
+    with pytest.raises(ConfigError, match="'all' is every role"):
+        load_settings(cluster={"roles": ["all", "api"], "redis_url": "redis://x"})
+    s = load_settings(cluster={"roles": ["api", "worker"], "redis_url": "redis://x"})
+    assert s.cluster.runs("worker") and not s.cluster.runs("signalling")
+    assert load_settings().cluster.runs("media")
