@@ -38,6 +38,7 @@ from xueliang.access.service import AccessService
 from xueliang.access.tokens import TokenSigner
 from xueliang.access.users import UserService
 from xueliang.bus import Bus, EventBus
+from xueliang.cluster.placement import MediaPlacement
 from xueliang.cluster.redis_bus import RedisBus
 from xueliang.cluster.redis_presence import RedisPresence
 from xueliang.cluster.remote import RemoteCommands, handlers
@@ -113,6 +114,8 @@ class Platform:
         self.node = cluster.node_id or default_node_id()
         self.bus: Bus
         self.presence: Presence
+        #: this node as the others see it (presence.nodes()); its addresses are set at start
+        self._info = NodeInfo(self.node, tuple(cluster.roles), time.time())
         if cluster.redis_url:
             self.bus = RedisBus(cluster.redis_url, self.node, stream=cluster.stream, maxlen=cluster.stream_maxlen)
             self.presence = RedisPresence(cluster.redis_url, self.node, node_ttl=cluster.node_ttl)
@@ -169,6 +172,18 @@ class Platform:
             if gb is not None:
                 self.media.set_provider("playback/", gb)
                 self.media.set_provider("download/", gb)
+        # ---- where streams live, in a cluster: a media node holds its streams; a node without
+        # media sends stream requests to the node holding them (api/media_proxy.py)
+        self.placement: MediaPlacement | None = None
+        if cluster.redis_url and (self.media is not None or cluster.runs("api")):
+            self.placement = MediaPlacement(cluster.redis_url, self.node, self.presence, ttl=cluster.node_ttl)
+            if self.media is not None:
+                hub = self.media
+                self.placement.held = lambda: [st.name for st in hub.streams()]
+                self.placement.on_load = self._announce_load
+                placement = self.placement
+                self.bus.listen(lambda ev: placement.hold_now(ev.subject)
+                                if ev.kind == "stream.up" and hub.stream(ev.subject) is not None else None)
         # ---- lifecycle: this order up, the reverse down (the bus and presence first up and last
         # down; then access, with the audit, which so records what the others do while stopping)
         self.components: list[Component] = [
@@ -186,6 +201,8 @@ class Platform:
             self.components.append(Component("sweeper", self.sweeper.start, self.sweeper.stop))
         if self.media is not None:
             self.components.append(Component("media", self.media.start, self.media.stop))
+        if self.placement is not None:
+            self.components.append(Component("placement", self.placement.start, self.placement.stop))
         #: Steps of the process that runs the platform, after every component has started
         #: (the server freezes its start-up heap there).
         self._after_start: list[Step] = []
@@ -194,13 +211,22 @@ class Platform:
     async def _announce(self) -> None:
         """This node, as the others see it (presence.nodes())."""
         s = self.settings
-        addresses = {"api": f"{s.api.host}:{s.api.port}"}
+        host = s.cluster.advertise_host or s.api.host
+        addresses = {"api": f"{host}:{s.api.port}"}
+        if s.cluster.runs("api") or self.media is not None:
+            addresses["http"] = f"{'https' if s.api.tls_certfile else 'http'}://{host}:{s.api.port}"
         if self.signalling is not None:
             addresses["sip"] = f"{s.sip.host}:{s.sip.port}"
         if self.media is not None:
             addresses["media"] = f"{s.media.host}:{s.media.rtp_port}"
-        self.presence.announce(NodeInfo(self.node, tuple(s.cluster.roles), time.time(), addresses))
+        self._info = NodeInfo(self.node, tuple(s.cluster.roles), time.time(), addresses)
+        self.presence.announce(self._info)
         await self.presence.start()
+
+    def _announce_load(self, streams: int) -> None:
+        self._info = NodeInfo(self._info.id, self._info.roles, self._info.started, self._info.addresses,
+                              {**self._info.load, "streams": float(streams)})
+        self.presence.announce(self._info)
 
     def after_start(self, fn: Step) -> None:
         self._after_start.append(fn)

@@ -243,6 +243,9 @@ class ClusterConfig(_Section):
     #: Redis for presence, routing and the event stream, e.g. ``redis://10.0.0.5:6379/0``.
     #: Empty: in-process state (one process only).
     redis_url: str = ""
+    #: The address other nodes reach this node's HTTP API at (a media node's viewers are proxied
+    #: there); empty: ``api.host``.
+    advertise_host: str = ""
     #: This node's name in the cluster; empty: ``<hostname>-<pid>``.
     node_id: str = Field(default="", max_length=64, pattern=r"^[A-Za-z0-9._-]*$")
     #: The Redis stream that carries the events, and the length it is trimmed to (roughly).

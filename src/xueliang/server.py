@@ -35,7 +35,8 @@ async def _freeze_startup_heap() -> None:
 
 
 async def run(settings: Settings, platform_ready: object = None) -> None:
-    if not settings.cluster.runs("api"):
+    # A media node serves its viewers over HTTP: it runs the API too.
+    if not (settings.cluster.runs("api") or settings.cluster.runs("media")):
         await run_headless(settings)
         return
     platform, app = build(settings)

@@ -15,6 +15,7 @@ from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddle
 from xueliang import __version__
 from xueliang.access.redact import install as install_redaction
 from xueliang.api import problems
+from xueliang.api.media_proxy import MediaProxy
 from xueliang.api.routers import (
     access,
     approvals,
@@ -117,6 +118,9 @@ def create_app(platform: Platform, *, manage_lifecycle: bool = True) -> FastAPI:
 
     # Access control (identity, permissions, approvals, audit) wraps everything: outermost.
     install_redaction()
+    if platform.media is None and platform.placement is not None:
+        # a cluster's API node: stream requests go to the media node holding the stream
+        app.add_middleware(MediaProxy, placement=platform.placement)
     app.add_middleware(SecurityMiddleware, platform=platform)
     # JSON listings of 100,000 map points compress tenfold; media responses are already compressed
     # and streamed, and GZip skips them (they are not in the compressible types) or they are small.

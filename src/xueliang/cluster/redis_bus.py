@@ -27,6 +27,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from xueliang.bus import BusEvent, EventBus, Subscription, matches
+from xueliang.cluster import cancelled
 
 log = logging.getLogger("xueliang.cluster")
 
@@ -153,7 +154,7 @@ class RedisBus:
 
     async def _writer(self) -> None:
         delay = 0.2
-        while True:
+        while not cancelled():
             await self._wake.wait()
             self._wake.clear()
             try:
@@ -170,7 +171,7 @@ class RedisBus:
         r = Redis.from_url(self._url)
         delay = 0.2
         try:
-            while not self._closing:
+            while not self._closing and not cancelled():
                 try:
                     res = await r.xread({self.stream: self._last}, count=1000, block=1000)
                     delay = 0.2
@@ -207,13 +208,15 @@ class GroupConsumer:
     async def get(self) -> BusEvent:
         """The next event of the group for this member; asking for it acknowledges the last."""
         delay = 0.2
-        while True:
+        while not cancelled():
             try:
                 if self.ready is not None and not self.ready.done():
                     await asyncio.shield(self.ready)
                 await self._ack()
-                while not self._buf:
+                while not self._buf and not cancelled():
                     await self._fill()
+                if not self._buf:
+                    break
                 entry_id, ev = self._buf.popleft()
                 self._done.append(entry_id)
                 return ev
@@ -226,6 +229,7 @@ class GroupConsumer:
             except (RedisError, OSError):
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+        raise asyncio.CancelledError
 
     def close(self) -> None:
         self._closed = True

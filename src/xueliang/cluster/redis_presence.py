@@ -21,6 +21,7 @@ import logging
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from xueliang.cluster import cancelled
 from xueliang.presence import NodeInfo, Seen
 
 log = logging.getLogger("xueliang.cluster")
@@ -167,7 +168,7 @@ class RedisPresence:
         next_refresh = 0.0
         loop = asyncio.get_running_loop()
         delay = self.flush_every
-        while True:
+        while not cancelled():
             await asyncio.sleep(delay)
             try:
                 if loop.time() >= next_refresh:

@@ -26,6 +26,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from xueliang import errors
+from xueliang.cluster import cancelled
 from xueliang.errors import DomainError, GatewayTimeout, Unavailable
 
 log = logging.getLogger("xueliang.cluster")
@@ -70,7 +71,7 @@ class RpcServer:
         r = Redis.from_url(self._url)
         delay = 0.2
         try:
-            while not self._closing:
+            while not self._closing and not cancelled():
                 try:
                     got = await r.blpop([self.key], timeout=1)
                     delay = 0.2

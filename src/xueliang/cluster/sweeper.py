@@ -22,6 +22,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from xueliang.bus import Bus
+from xueliang.cluster import cancelled
 from xueliang.db.tables import Channel, Device, Event
 from xueliang.presence import Presence
 
@@ -50,7 +51,7 @@ class OrphanSweeper:
                 await self._task
 
     async def _run(self) -> None:
-        while True:
+        while not cancelled():
             await asyncio.sleep(self.every)
             try:
                 await self.sweep()
