@@ -21,3 +21,6 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path / "redis").start()
     yield server
     server.stop()
+
+
+from tests.cluster.nodes import cluster, pg_db  # noqa: E402,F401  (fixtures of the process tests)

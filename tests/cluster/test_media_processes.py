@@ -1,0 +1,126 @@
+"""Media across processes: an API node without a hub sends a stream's requests to the media node
+holding it; when that node is killed, the stream is placed on the other and plays again.
+
+Real processes over PostgreSQL and Redis, a real RTSP camera (the tests' tiny server), and the
+video checked with a real decoder (PyAV).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import av
+import httpx
+from redis.asyncio import Redis
+
+from tests.cluster.nodes import PW
+from tests.cluster.nodes import until as _until
+from tests.cluster.redis_server import RedisServer, free_port
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "media"))
+from test_rtsp import TinyRtspServer, rtsp_clip
+
+CID = "34020000001310000501"
+
+
+async def _first_video(c: httpx.AsyncClient, url: str, headers: dict[str, str], seconds: float,
+                       into: Path) -> tuple[int, float]:
+    """GET a live fMP4 URL for ``seconds``: (decoded frames, seconds until the first bytes)."""
+    t0 = time.monotonic()
+    first = 0.0
+    data = bytearray()
+    async with c.stream("GET", url, headers=headers) as r:
+        if r.status_code != 200:
+            await r.aread()
+            raise AssertionError(f"{r.status_code}: {r.text[:300]}")
+        async for chunk in r.aiter_raw():
+            if not data:
+                first = time.monotonic() - t0
+            data += chunk
+            if time.monotonic() - t0 >= seconds:
+                break
+    into.write_bytes(bytes(data))
+    with av.open(str(into)) as f:
+        return sum(1 for _ in f.decode(video=0)), first
+
+
+async def test_streams_go_to_their_media_node_and_move_when_it_dies(
+        cluster: dict[str, Any], redis_server: RedisServer, tmp_path: Path) -> None:
+    frames, sps, pps = rtsp_clip()
+    camera = TinyRtspServer(frames, sps, pps)
+    media: dict[str, Any] = {}
+    for name in ("media1", "media2"):
+        port = free_port()
+        media[name] = cluster["start"](
+            name, "media", XUELIANG_API__PORT=str(port), XUELIANG_MEDIA__ENABLED="true",
+            XUELIANG_MEDIA__RTP_PORT="0", XUELIANG_MEDIA__RTP_TCP_PORT="0", XUELIANG_SIP__ENABLED="false")
+    redis = Redis.from_url(redis_server.url)
+    try:
+        async with httpx.AsyncClient(base_url=cluster["url"], timeout=60) as c:
+            r = await c.post("/api/v1/auth/login", json={"username": "root", "password": PW})
+            root = {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+            async def media_nodes() -> set[str]:
+                r = await c.get("/api/v1/cluster/nodes", headers=root)
+                return {n["id"].removeprefix(cluster["prefix"] + "-") for n in r.json()["nodes"]
+                        if "media" in n["roles"]}
+
+            async def both_up() -> bool:
+                return await media_nodes() == {"media1", "media2"}
+
+            await _until("both media nodes announced", both_up, 90)
+            r = await c.post("/api/v1/units", headers=root, json={"name": "甲局大楼", "department": "甲局"})
+            assert r.status_code == 201, r.text
+            r = await c.post("/api/v1/channels", headers=root, json={
+                "id": CID, "name": "RTSP 枪机", "rtsp_url": camera.url, "unit_id": r.json()["id"]})
+            assert r.status_code == 201, r.text
+
+            # Through the API node, which has no hub: the stream plays from a media node.
+            frames_seen, _ = await _first_video(c, f"/api/v1/channels/{CID}/live.mp4", root, 3.0,
+                                                tmp_path / "a.mp4")
+            assert frames_seen >= 20
+            holder = (await redis.get(f"xueliang:stream:live/{CID}") or b"").decode()
+            assert holder.removeprefix(cluster["prefix"] + "-") in ("media1", "media2")
+            # The media node decides access: out of scope answers as a missing camera does.
+            r = await c.post("/api/v1/users", headers=root, json={
+                "username": "other-dept", "password": PW, "role": "department_user", "department": "乙局"})
+            assert r.status_code == 201, r.text
+            r = await c.post("/api/v1/auth/login", json={"username": "other-dept", "password": PW})
+            other = {"Authorization": f"Bearer {r.json()['access_token']}"}
+            assert (await c.get(f"/api/v1/channels/{CID}/live.mp4", headers=other)).status_code == 404
+            assert (await c.get(f"/api/v1/channels/{CID}/live.info")).status_code == 401
+
+            # The holder dies: the next request places the stream on the other node.
+            dead = holder.removeprefix(cluster["prefix"] + "-")
+            alive = ({"media1", "media2"} - {dead}).pop()
+            media[dead].kill()
+
+            async def only_alive() -> bool:
+                return await media_nodes() == {alive}
+
+            await _until("the dead media node gone", only_alive, 60)
+            t0 = time.monotonic()
+            frames_seen, first = await _first_video(c, f"/api/v1/channels/{CID}/live.mp4", root, 3.0,
+                                                    tmp_path / "b.mp4")
+            assert frames_seen >= 20
+            again = (await redis.get(f"xueliang:stream:live/{CID}") or b"").decode()
+            assert again == f"{cluster['prefix']}-{alive}"
+            # By its name, through the API node: the holder answers; the viewer who left is gone
+            # from it (the relay stopped reading when the viewer hung up).
+            async def readers() -> Any:
+                r = await c.get(f"/api/v1/streams/live/{CID}", headers=root)
+                assert r.status_code == 200, r.text
+                return r.json()["readers"] == 0 or None
+
+            await _until("the relay's reader gone", readers, 20)
+            r = await c.get("/api/v1/streams/live/34020000001310000999/live.info", headers=root)
+            assert r.status_code == 503 and "no media node holds" in r.json()["detail"]
+            print(f"first bytes again after re-placement: {first:.2f} s (request to 3 s of video: "
+                  f"{time.monotonic() - t0:.2f} s)")
+    finally:
+        camera.close()
+        await redis.aclose()
+
