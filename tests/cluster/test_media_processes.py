@@ -14,7 +14,10 @@ from typing import Any
 
 import av
 import httpx
+import pytest
 from redis.asyncio import Redis
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from tests.cluster.nodes import PW
 from tests.cluster.nodes import until as _until
@@ -52,8 +55,10 @@ async def test_streams_go_to_their_media_node_and_move_when_it_dies(
     frames, sps, pps = rtsp_clip()
     camera = TinyRtspServer(frames, sps, pps)
     media: dict[str, Any] = {}
+    ports: list[int] = []
     for name in ("media1", "media2"):
         port = free_port()
+        ports.append(port)
         media[name] = cluster["start"](
             name, "media", XUELIANG_API__PORT=str(port), XUELIANG_MEDIA__ENABLED="true",
             XUELIANG_MEDIA__RTP_PORT="0", XUELIANG_MEDIA__RTP_TCP_PORT="0", XUELIANG_SIP__ENABLED="false")
@@ -72,6 +77,8 @@ async def test_streams_go_to_their_media_node_and_move_when_it_dies(
                 return await media_nodes() == {"media1", "media2"}
 
             await _until("both media nodes announced", both_up, 90)
+            for port in ports:
+                await _until("a media node's HTTP server", lambda p=port: _healthy(p), 60)
             r = await c.post("/api/v1/units", headers=root, json={"name": "甲局大楼", "department": "甲局"})
             assert r.status_code == 201, r.text
             r = await c.post("/api/v1/channels", headers=root, json={
@@ -92,6 +99,12 @@ async def test_streams_go_to_their_media_node_and_move_when_it_dies(
             other = {"Authorization": f"Bearer {r.json()['access_token']}"}
             assert (await c.get(f"/api/v1/channels/{CID}/live.mp4", headers=other)).status_code == 404
             assert (await c.get(f"/api/v1/channels/{CID}/live.info")).status_code == 401
+            # WebSockets are not relayed: the handshake is refused, so the console's player
+            # falls back to HTTP (a socket that never opened).
+            ws_url = cluster["url"].replace("http://", "ws://") + f"/api/v1/channels/{CID}/live.ws"
+            with pytest.raises(InvalidStatus):
+                async with connect(ws_url, additional_headers=root):
+                    pass
 
             # The holder dies: the next request places the stream on the other node.
             dead = holder.removeprefix(cluster["prefix"] + "-")
@@ -124,3 +137,11 @@ async def test_streams_go_to_their_media_node_and_move_when_it_dies(
         camera.close()
         await redis.aclose()
 
+
+
+async def _healthy(port: int) -> bool:
+    try:
+        async with httpx.AsyncClient(timeout=2) as c:
+            return (await c.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200
+    except httpx.HTTPError:
+        return False

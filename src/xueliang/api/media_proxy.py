@@ -28,6 +28,7 @@ _LIVE = re.compile(rf"^{_PREFIX}/channels/([^/]+)/(live\.(mp4|flv|m3u8|info)|hls
 _OPEN = re.compile(rf"^{_PREFIX}/channels/([^/]+)/(playback|download)$")
 #: a named stream's readings and control
 _NAMED = re.compile(rf"^{_PREFIX}/streams/(.+?)(/(live\.(mp4|flv|m3u8|info)|hls/[^/]+|snapshot\.jpg|control|media-token))?$")
+_WS = re.compile(rf"^{_PREFIX}/(channels|streams)/.+/live\.ws$")
 _HOP = {b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te", b"trailer",
         b"transfer-encoding", b"upgrade", b"host", b"content-length"}
 
@@ -50,6 +51,11 @@ class MediaProxy:
         return False, None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and _WS.match(scope["path"]):
+            # Not relayed: refusing the handshake makes the console's player fall back to the
+            # HTTP fMP4 stream, which is (media/mse.ts: a socket that never opened, code 1006).
+            await send({"type": "websocket.close", "code": 1013})
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -76,13 +82,22 @@ class MediaProxy:
         client = scope.get("client")
         if client:
             headers.append((b"x-forwarded-for", str(client[0]).encode()))
-        req = self.client.build_request(scope["method"], url, headers=headers, content=body)
-        try:
-            r = await self.client.send(req, stream=True)
-        except httpx.HTTPError as exc:
-            log.warning("media node %s unreachable: %s", node.id, exc)
-            await _problem(send, 502, f"media node {node.id} unreachable")
-            return
+        for attempt in range(3):
+            req = self.client.build_request(scope["method"], url, headers=headers, content=body)
+            try:
+                r = await self.client.send(req, stream=True)
+                break
+            except httpx.ConnectError as exc:
+                # a node announces itself a moment before its HTTP server listens
+                if attempt == 2:
+                    log.warning("media node %s unreachable: %s", node.id, exc)
+                    await _problem(send, 502, f"media node {node.id} unreachable")
+                    return
+                await asyncio.sleep(0.5)
+            except httpx.HTTPError as exc:
+                log.warning("media node %s failed: %s", node.id, exc)
+                await _problem(send, 502, f"media node {node.id} unreachable")
+                return
         self.proxied += 1
 
         async def relay() -> None:
