@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -55,14 +56,21 @@ class Node:
 
 @pytest.fixture
 def cluster(pg_db: str, tmp_path: Path, redis_server: RedisServer) -> Iterator[dict[str, Any]]:
+    with running_cluster(pg_db, tmp_path, redis_server.url) as c:
+        yield c
+
+
+@contextlib.contextmanager
+def running_cluster(db_url: str, tmp_path: Path, redis_url: str) -> Iterator[dict[str, Any]]:
+    """An API node up (administrator ``root`` / PW), and ``start(name, role, **env)`` for more."""
     import xueliang
 
     src = str(Path(xueliang.__file__).resolve().parents[1])
     prefix = f"xl{os.getpid()}{int(time.time() * 1000) % 100000}"
     base = {
         **os.environ, "PYTHONPATH": src,
-        "XUELIANG_DATABASE__URL": pg_db,
-        "XUELIANG_CLUSTER__REDIS_URL": redis_server.url,
+        "XUELIANG_DATABASE__URL": db_url,
+        "XUELIANG_CLUSTER__REDIS_URL": redis_url,
         "XUELIANG_CLUSTER__STREAM": f"{prefix}:events",
         "XUELIANG_CLUSTER__NODE_TTL": "3",
         "XUELIANG_SECRET_KEY": SECRET,
@@ -100,15 +108,17 @@ def cluster(pg_db: str, tmp_path: Path, redis_server: RedisServer) -> Iterator[d
         if api.proc.poll() is not None or time.monotonic() > deadline:
             raise AssertionError("API node did not start:\n" + api.tail())
         time.sleep(0.2)
-    yield {"url": url, "start": start, "prefix": prefix, "nodes": nodes}
-    for n in nodes:
-        if n.proc.poll() is None:
-            n.proc.terminate()
-    for n in nodes:
-        try:
-            n.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            n.kill()
+    try:
+        yield {"url": url, "start": start, "prefix": prefix, "nodes": nodes}
+    finally:
+        for n in nodes:
+            if n.proc.poll() is None:
+                n.proc.terminate()
+        for n in nodes:
+            try:
+                n.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                n.kill()
 
 
 async def until(what: str, fn: Any, timeout: float = 30.0, every: float = 0.3) -> Any:

@@ -37,17 +37,17 @@ class MediaProxy:
     def __init__(self, app: ASGIApp, placement: MediaPlacement) -> None:
         self.app = app
         self.placement = placement
-        self.client = httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=None), follow_redirects=False)
+        self.client = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=2.0, read=None), follow_redirects=False)
         self.proxied = 0
 
-    async def _target(self, path: str, method: str) -> tuple[bool, NodeInfo | None]:
+    async def _target(self, path: str, method: str, exclude: frozenset[str]) -> tuple[bool, NodeInfo | None]:
         """(is this a stream request, the node to send it to)."""
         if m := _LIVE.match(path):
-            return True, await self.placement.node_for(f"live/{m.group(1)}")
+            return True, await self.placement.node_for(f"live/{m.group(1)}", exclude)
         if method == "POST" and _OPEN.match(path):
-            return True, await self.placement.least_loaded()
+            return True, await self.placement.least_loaded(exclude)
         if (m := _NAMED.match(path)) and m.group(1):
-            return True, await self.placement.where(m.group(1))
+            return True, await self.placement.where(m.group(1), exclude)
         return False, None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -59,22 +59,29 @@ class MediaProxy:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        is_stream, node = await self._target(scope["path"], scope["method"])
+        exclude: frozenset[str] = frozenset()
+        is_stream, node = await self._target(scope["path"], scope["method"], exclude)
         if not is_stream:
             await self.app(scope, receive, send)
             return
-        if node is None:
-            await _problem(send, 503, "no media node holds or can take this stream")
-            return
-        await self._forward(scope, receive, send, node)
-
-    async def _forward(self, scope: Scope, receive: Receive, send: Send, node: NodeInfo) -> None:
         body = b""
         while True:
             msg = await receive()
             body += msg.get("body", b"")
             if not msg.get("more_body"):
                 break
+        while node is not None:
+            r = await self._open(scope, body, node)
+            if r is not None:
+                await self._relay(r, receive, send, node)
+                return
+            # Unreachable: dead before its announcement ran out, or not listening yet. Ask the
+            # next node: a stream not running there is placed there.
+            exclude |= {node.id}
+            node = (await self._target(scope["path"], scope["method"], exclude))[1]
+        await _problem(send, 503, "no media node holds or can take this stream")
+
+    async def _open(self, scope: Scope, body: bytes, node: NodeInfo) -> httpx.Response | None:
         url = node.addresses["http"] + scope["path"]
         if scope.get("query_string"):
             url += "?" + scope["query_string"].decode("latin-1")
@@ -82,22 +89,17 @@ class MediaProxy:
         client = scope.get("client")
         if client:
             headers.append((b"x-forwarded-for", str(client[0]).encode()))
-        for attempt in range(3):
+        for attempt in range(2):
             req = self.client.build_request(scope["method"], url, headers=headers, content=body)
             try:
-                r = await self.client.send(req, stream=True)
-                break
-            except httpx.ConnectError as exc:
-                # a node announces itself a moment before its HTTP server listens
-                if attempt == 2:
-                    log.warning("media node %s unreachable: %s", node.id, exc)
-                    await _problem(send, 502, f"media node {node.id} unreachable")
-                    return
-                await asyncio.sleep(0.5)
+                return await self.client.send(req, stream=True)
             except httpx.HTTPError as exc:
-                log.warning("media node %s failed: %s", node.id, exc)
-                await _problem(send, 502, f"media node {node.id} unreachable")
-                return
+                log.warning("media node %s unreachable: %s", node.id, exc)
+                if attempt == 0:
+                    await asyncio.sleep(0.2)
+        return None
+
+    async def _relay(self, r: httpx.Response, receive: Receive, send: Send, node: NodeInfo) -> None:
         self.proxied += 1
 
         async def relay() -> None:

@@ -56,21 +56,24 @@ class MediaPlacement:
         return f"{self.prefix}:stream:{name}"
 
     # ---- any node: where a stream is, where a new one goes
-    async def where(self, name: str) -> NodeInfo | None:
-        """The live node holding ``name``, if any."""
+    async def where(self, name: str, exclude: frozenset[str] = frozenset()) -> NodeInfo | None:
+        """The live node holding ``name``, if any (and not in ``exclude``)."""
         raw = await self.redis.get(self._key(name))
         if raw is None:
             return None
         holder = raw.decode() if isinstance(raw, bytes) else str(raw)
-        return next((n for n in media_nodes(await self.presence.nodes()) if n.id == holder), None)
+        return next((n for n in await self._live(exclude) if n.id == holder), None)
 
-    async def node_for(self, name: str) -> NodeInfo | None:
+    async def _live(self, exclude: frozenset[str]) -> list[NodeInfo]:
+        return [n for n in media_nodes(await self.presence.nodes()) if n.id not in exclude]
+
+    async def node_for(self, name: str, exclude: frozenset[str] = frozenset()) -> NodeInfo | None:
         """Where ``name`` is or would be placed: its holder, else the rendezvous choice."""
-        return await self.where(name) or rendezvous(name, media_nodes(await self.presence.nodes()))
+        return await self.where(name, exclude) or rendezvous(name, await self._live(exclude))
 
-    async def least_loaded(self) -> NodeInfo | None:
+    async def least_loaded(self, exclude: frozenset[str] = frozenset()) -> NodeInfo | None:
         """For a stream whose name the media node makes (a playback, a download)."""
-        nodes = media_nodes(await self.presence.nodes())
+        nodes = await self._live(exclude)
         return min(nodes, key=lambda n: (n.load.get("streams", 0.0), n.id)) if nodes else None
 
     # ---- a media node: hold what it runs
