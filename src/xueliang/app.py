@@ -41,7 +41,7 @@ from xueliang.bus import Bus, EventBus
 from xueliang.cluster.placement import MediaPlacement
 from xueliang.cluster.redis_bus import RedisBus
 from xueliang.cluster.redis_presence import RedisPresence
-from xueliang.cluster.remote import RemoteCommands, handlers
+from xueliang.cluster.remote import DialogReaper, RemoteCommands, RemoteDialogs, handlers
 from xueliang.cluster.rpc import RpcClient, RpcServer
 from xueliang.cluster.sweeper import OrphanSweeper
 from xueliang.config import Settings
@@ -49,7 +49,7 @@ from xueliang.console.patrols import PatrolService
 from xueliang.db.engine import create_engine, session_factory
 from xueliang.db.migrate import upgrade_async
 from xueliang.gb28181.commands import DeviceCommands, LocalCommands
-from xueliang.gb28181.invite import GbMediaSessions
+from xueliang.gb28181.invite import DialogSide, GbDialogs, GbMediaSessions
 from xueliang.gb28181.service import SignallingService
 from xueliang.media.hub import MediaHub
 from xueliang.media.live import LiveProvider
@@ -144,15 +144,21 @@ class Platform:
             )
         # ---- device commands (what the API asks of devices), and answering other nodes' asks
         self.devices: DeviceCommands | None = None
+        #: the INVITE dialogs of GB/T 28181 video (here, or on the node serving the device)
+        self.dialogs: DialogSide | None = None
         self.rpc: RpcServer | None = None
         self._rpc_client: RpcClient | None = None
         if self.signalling is not None:
             self.devices = LocalCommands(self.signalling)
+            local_dialogs = self.dialogs = GbDialogs(self.signalling)
             if cluster.redis_url:
-                self.rpc = RpcServer(cluster.redis_url, self.node, handlers(self.devices))
+                self.rpc = RpcServer(cluster.redis_url, self.node, {
+                    **handlers(self.devices), "invite": local_dialogs.invite, "bye": local_dialogs.bye,
+                    "info": local_dialogs.info})
         elif settings.sip.enabled and cluster.redis_url:
             self._rpc_client = RpcClient(cluster.redis_url, timeout=cluster.rpc_timeout)
             self.devices = RemoteCommands(self.presence, self._rpc_client)
+            self.dialogs = RemoteDialogs(self.presence, self._rpc_client)
         # ---- cluster housekeeping (worker nodes): devices a dead signalling node left online
         self.sweeper: OrphanSweeper | None = None
         if cluster.redis_url and cluster.runs("worker"):
@@ -165,7 +171,17 @@ class Platform:
         if settings.media.enabled and cluster.runs("media"):
             self.media = MediaHub(settings.media, self.bus)
             self.media.snapshots = Snapshots(Path(settings.storage.var_dir) / "snapshots")
-            gb = GbMediaSessions(self.signalling) if self.signalling is not None else None
+            gb: GbMediaSessions | None = None
+            if self.dialogs is not None:
+                here = isinstance(self.dialogs, GbDialogs)
+                gb = GbMediaSessions(self.dialogs, domain=settings.sip.domain, platform_id=settings.sip.id,
+                                     owner="" if here else self.node)
+                if isinstance(self.dialogs, GbDialogs):
+                    self.dialogs.on_end = gb.dialog_ended
+                else:  # the device's BYE arrives at the signalling node, which says so on the bus
+                    sessions_here, me = gb, self.node
+                    self.bus.listen(lambda ev: sessions_here.dialog_ended(ev.subject, str(ev.data.get("reason")))
+                                    if ev.kind == "media.dialog.ended" and ev.data.get("owner") == me else None)
             self.live = LiveProvider(self.registry, gb)
             self.media.set_provider("live/", self.live)
             self.media.set_provider(TRANSCODE_PREFIX, TranscodeProvider(settings.media.max_transcodes))
@@ -195,6 +211,9 @@ class Platform:
             self.components.append(Component("signalling", self.signalling.start, self.signalling.stop))
         if self.rpc is not None:
             self.components.append(Component("rpc", self.rpc.start, self.rpc.stop))
+            if isinstance(self.dialogs, GbDialogs):
+                reaper = DialogReaper(self.dialogs, self.presence, every=cluster.node_ttl)
+                self.components.append(Component("dialog-reaper", reaper.start, reaper.stop))
         if self._rpc_client is not None:
             self.components.append(Component("rpc-client", _nothing, self._rpc_client.close))
         if self.sweeper is not None:

@@ -19,9 +19,10 @@ from redis.asyncio import Redis
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from tests.cluster.nodes import PW
+from tests.cluster.nodes import PW, SIP_PASSWORD
 from tests.cluster.nodes import until as _until
 from tests.cluster.redis_server import RedisServer, free_port
+from xueliang.sim.simulator import Simulator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "media"))
 from test_rtsp import TinyRtspServer, rtsp_clip
@@ -147,3 +148,37 @@ async def _healthy(port: int) -> bool:
             return (await c.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+async def test_gb28181_video_through_a_media_node_without_signalling(cluster: dict[str, Any], tmp_path: Path) -> None:
+    """The camera registers with the signalling node; the media node asks it for video through
+    that node (INVITE over RPC, the SDP naming the media node's RTP port); the viewer reads it
+    through the API node. When the last viewer leaves, the BYE goes the same way back."""
+    sip, http = free_port(), free_port()
+    cluster["start"]("sig", "signalling", XUELIANG_SIP__PORT=str(sip), XUELIANG_SIP__ADMISSION="open")
+    cluster["start"]("media", "media", XUELIANG_API__PORT=str(http), XUELIANG_MEDIA__ENABLED="true",
+                     XUELIANG_MEDIA__RTP_PORT="0", XUELIANG_MEDIA__RTP_TCP_PORT="0",
+                     XUELIANG_MEDIA__IDLE_STOP_SECONDS="1")
+    sim = Simulator(f"127.0.0.1:{sip}", devices=1, channels=1, password=SIP_PASSWORD, video=True,
+                    video_size=(320, 240), keepalive=1.0, retry_interval=0.5, summary_interval=0,
+                    register_rate=1000)
+    async with httpx.AsyncClient(base_url=cluster["url"], timeout=60) as c, sim:
+        r = await c.post("/api/v1/auth/login", json={"username": "root", "password": PW})
+        root = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        await _until("the media node's HTTP server", lambda: _healthy(http), 90)
+        dev = sim.devices[0]
+
+        async def channel() -> str | None:
+            r = await c.get("/api/v1/channels", headers=root, params={"device_id": dev.id})
+            items = r.json()["items"] if r.status_code == 200 else []
+            return items[0]["id"] if items else None
+
+        cid = await _until("the device's catalog in the registry", channel, 60)
+        frames_seen, _ = await _first_video(c, f"/api/v1/channels/{cid}/live.mp4", root, 3.0, tmp_path / "gb.mp4")
+        assert frames_seen >= 20
+        assert len(dev.calls) == 1  # one INVITE, answered with video to the media node
+
+        async def hung_up() -> bool:
+            return not dev.calls
+
+        await _until("the BYE back to the camera once the viewer left", hung_up, 30)

@@ -6,12 +6,21 @@ Presence says which node serves a device; the request goes there (rpc.py) and ru
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from typing import Any
 
+from redis.exceptions import RedisError
+
+from xueliang.cluster import cancelled
 from xueliang.cluster.rpc import Handler, RpcClient
 from xueliang.errors import DomainError, Unavailable
 from xueliang.gb28181.commands import DeviceCommands
+from xueliang.gb28181.invite import GbDialogs
 from xueliang.presence import Presence
+
+log = logging.getLogger("xueliang.cluster")
 
 
 def handlers(commands: DeviceCommands) -> dict[str, Handler]:
@@ -78,3 +87,64 @@ class RemoteCommands:
                           type_: str) -> list[dict[str, Any]]:
         return list(await self._call("record_info", device_id, channel_id=channel_id, start=start, end=end,
                                      type_=type_))
+
+
+class RemoteDialogs:
+    """A media node's GB/T 28181 dialogs, held by the signalling node serving the device."""
+
+    def __init__(self, presence: Presence, rpc: RpcClient) -> None:
+        self.presence = presence
+        self.rpc = rpc
+        self._node_of: dict[str, str] = {}
+
+    async def invite(self, channel_id: str, device_id: str | None, mode: str, ssrc: str, offer: str,
+                     owner: str = "") -> dict[str, Any]:
+        seen = await self.presence.get(device_id or channel_id)
+        if seen is None:
+            raise Unavailable(f"device {device_id or channel_id} is offline")
+        got = dict(await self.rpc.call(seen.node, "invite", channel_id=channel_id, device_id=device_id, mode=mode,
+                                       ssrc=ssrc, offer=offer, owner=owner))
+        self._node_of[str(got["call_id"])] = seen.node
+        return got
+
+    async def bye(self, call_id: str) -> None:
+        node = self._node_of.pop(call_id, None)
+        if node is not None:
+            await self.rpc.call(node, "bye", call_id=call_id, timeout=5.0)
+
+    async def info(self, call_id: str, body: str) -> None:
+        node = self._node_of.get(call_id)
+        if node is None:
+            raise Unavailable("the playback session has ended")
+        await self.rpc.call(node, "info", call_id=call_id, body=body, timeout=10.0)
+
+
+class DialogReaper:
+    """On a signalling node: hang up the dialogs of media nodes that died (the device would go on
+    sending their video to nowhere)."""
+
+    def __init__(self, dialogs: GbDialogs, presence: Presence, every: float) -> None:
+        self.dialogs = dialogs
+        self.presence = presence
+        self.every = every
+        self._task: asyncio.Task[None] | None = None
+        self.reaped = 0
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="dialog-reaper")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while not cancelled():
+            await asyncio.sleep(self.every)
+            try:
+                if self.dialogs.by_call:
+                    alive = {n.id for n in await self.presence.nodes()}
+                    self.reaped += len(self.dialogs.forget_owner(alive))
+            except (DomainError, OSError, RedisError):
+                log.warning("dialog reaper: cluster state unavailable")
