@@ -32,7 +32,10 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+
+from redis.asyncio import Redis
 
 from xueliang.access.service import AccessService
 from xueliang.access.tokens import TokenSigner
@@ -40,6 +43,7 @@ from xueliang.access.users import UserService
 from xueliang.bus import Bus, EventBus
 from xueliang.cluster.placement import MediaPlacement
 from xueliang.cluster.redis_bus import RedisBus
+from xueliang.cluster.redis_limits import RedisBuckets
 from xueliang.cluster.redis_presence import RedisPresence
 from xueliang.cluster.remote import DialogReaper, RemoteCommands, RemoteDialogs, handlers
 from xueliang.cluster.rpc import RpcClient, RpcServer
@@ -131,7 +135,12 @@ class Platform:
         self.registry = RegistryService(self.sessions, self.bus, sealer=self.sealer)
         self.patrols = PatrolService(self.sessions)
         # ---- access (identity, permissions, approvals, audit)
-        self.access = AccessService(settings, self.sessions, self.users, self.bus)
+        limiter = None
+        self._limits_redis: Redis | None = None
+        if cluster.redis_url:  # one budget per client for the whole cluster
+            self._limits_redis = Redis.from_url(cluster.redis_url)
+            limiter = partial(RedisBuckets, self._limits_redis)
+        self.access = AccessService(settings, self.sessions, self.users, self.bus, limiter=limiter)
         # ---- signalling (sip.enabled, on signalling nodes)
         self.signalling: SignallingService | None = None
         if settings.sip.enabled and cluster.runs("signalling"):
@@ -205,8 +214,10 @@ class Platform:
         self.components: list[Component] = [
             Component("bus", self.bus.start, self.bus.stop),
             Component("presence", self._announce, self.presence.stop),
-            Component("access", self.access.start, self.access.stop),
         ]
+        if self._limits_redis is not None:
+            self.components.append(Component("rate-limits", _nothing, self._limits_redis.aclose))
+        self.components.append(Component("access", self.access.start, self.access.stop))
         if self.signalling is not None:
             self.components.append(Component("signalling", self.signalling.start, self.signalling.stop))
         if self.rpc is not None:

@@ -1,8 +1,14 @@
-"""Token buckets per key (client address, token): a burst, then a steady rate."""
+"""Token buckets per key (client address, user): a burst, then a steady rate.
+
+`Limiter` is the interface; `TokenBuckets` keeps the buckets in this process. In a cluster the
+buckets are shared in Redis (cluster/redis_limits.py), so that N API nodes do not allow N times
+the rate (a password guesser spreading its tries over them).
+"""
 
 from __future__ import annotations
 
 import time
+from typing import Protocol
 
 from xueliang.errors import DomainError
 
@@ -12,6 +18,15 @@ class RateLimited(DomainError):
     title = "Too many requests"
 
 
+class Limiter(Protocol):
+    rate: float
+    burst: float
+
+    async def take(self, key: str, cost: float = 1.0) -> float:
+        """0 if allowed (and charged), else the seconds until it would be."""
+        ...
+
+
 class TokenBuckets:
     def __init__(self, rate: float, burst: float, max_keys: int = 100_000) -> None:
         self.rate = rate
@@ -19,7 +34,10 @@ class TokenBuckets:
         self.max_keys = max_keys
         self._b: dict[str, tuple[float, float]] = {}
 
-    def take(self, key: str, cost: float = 1.0, now: float | None = None) -> float:
+    async def take(self, key: str, cost: float = 1.0) -> float:
+        return self.take_now(key, cost)
+
+    def take_now(self, key: str, cost: float = 1.0, now: float | None = None) -> float:
         """0 if allowed (and charged), else the seconds until it would be."""
         now = time.monotonic() if now is None else now
         tokens, last = self._b.get(key, (self.burst, now))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,7 @@ from xueliang.access.audit import AuditLog, CheckpointKey, placement_warnings
 from xueliang.access.authn import LocalPasswordAuthenticator, LoginService
 from xueliang.access.book import PolicyBook, Rule
 from xueliang.access.grants import GrantService
-from xueliang.access.ratelimit import TokenBuckets
+from xueliang.access.ratelimit import Limiter, TokenBuckets
 from xueliang.access.viewing import ViewingSessions
 from xueliang.tasks import stop_task
 
@@ -48,8 +49,10 @@ def checkpoint_path(settings: Any) -> Path:
 class AccessService:
     def __init__(
         self, settings: Settings, sessions: async_sessionmaker[AsyncSession], users: UserService,
-        bus: Bus,
+        bus: Bus, *, limiter: Callable[[str, float, float], Limiter] | None = None,
     ) -> None:
+        """``limiter(name, rate, burst)`` makes the rate limiters (default: this process's own
+        buckets; in a cluster, buckets shared in Redis)."""
         cfg = settings.access
         self.config = cfg
         self.sessions = sessions
@@ -85,8 +88,9 @@ class AccessService:
             issuer=cfg.totp_issuer,
             audit=self.audit,
         )
-        self.login_limiter = TokenBuckets(1.0 / cfg.login_refill_seconds, cfg.login_burst)
-        self.api_limiter = TokenBuckets(cfg.api_rate, cfg.api_burst)
+        make = limiter or (lambda _name, rate, burst: TokenBuckets(rate, burst))
+        self.login_limiter: Limiter = make("login", 1.0 / cfg.login_refill_seconds, cfg.login_burst)
+        self.api_limiter: Limiter = make("api", cfg.api_rate, cfg.api_burst)
         #: Every open reader of a stream: re-checked, cut when its rights go, audited once.
         self.viewing = ViewingSessions(
             self.audit, self.users.recheck, every=cfg.viewing_recheck_seconds

@@ -51,7 +51,7 @@ async def authenticate(
         p, cred = await platform.users.authenticate(query_token, query=True)
     else:
         raise Unauthorized("log in first: send a bearer token")
-    wait = access.api_limiter.take(f"u:{p.user_id}")
+    wait = await access.api_limiter.take(f"u:{p.user_id}")
     if wait:
         raise RateLimited(f"too many requests: retry in {wait:.1f} s", retry_after=round(wait, 1))
     ctx = context.current()

@@ -75,7 +75,7 @@ class SecurityMiddleware:
         token = context.bind(ctx)
         try:
             if path.startswith("/api/"):
-                wait = self._limited(ctx, path, headers)
+                wait = await self._limited(ctx, path, headers)
                 if wait:
                     await self._too_many(scope, send, wait, ctx)
                     return
@@ -84,13 +84,13 @@ class SecurityMiddleware:
             context.unbind(token)
 
     # ---- rate limits --------------------------------------------------------------------
-    def _limited(self, ctx: RequestContext, path: str, headers: Headers) -> float:
+    async def _limited(self, ctx: RequestContext, path: str, headers: Headers) -> float:
         a = self.access
         if path in LOGIN_PATHS and ctx.method == "POST":
-            wait = a.login_limiter.take("ip:" + ctx.ip)
+            wait = await a.login_limiter.take("ip:" + ctx.ip)
             if wait:
                 return wait
-        return a.api_limiter.take("ip:" + ctx.ip)
+        return await a.api_limiter.take("ip:" + ctx.ip)
 
     async def _too_many(self, scope: Scope, send: Send, wait: float, ctx: RequestContext) -> None:
         key = ("429", ctx.ip, ctx.path in LOGIN_PATHS)
