@@ -63,6 +63,19 @@ async def test_a_cluster_of_processes_serves_a_device_through_failover(cluster: 
             assert r.json()["device_id"] == dev and r.json()["manufacturer"]
             st = await c.get("/api/v1/signalling/status", headers=root)
             assert st.status_code == 200 and st.json()["devices_online"] == 1
+            # A second API node: the same token (one secret), the same answers.
+            port2 = free_port()
+            cluster["start"]("api2", "api", XUELIANG_API__PORT=str(port2))
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port2}", timeout=60) as c2:
+                async def status2() -> Any:
+                    try:
+                        r = await c2.get(f"/api/v1/devices/{dev}/status", headers=root)
+                    except httpx.HTTPError:
+                        return None
+                    return r if r.status_code == 200 else None
+
+                r = await _until("the second API node answering", status2, 90)
+                assert r.json()["device_id"] == dev and r.json()["online"] is not None
 
             # The API node still decides who may ask: a department user holds no device.query.
             r = await c.post("/api/v1/users", headers=root,
@@ -79,7 +92,7 @@ async def test_a_cluster_of_processes_serves_a_device_through_failover(cluster: 
         sig1.kill()
         cluster["start"]("sig2", "signalling", XUELIANG_SIP__PORT=str(sip2))
         await _until("sig1 gone and sig2 announced",
-                     lambda: _has(nodes, {"api", "worker", "sig2"}, exact=True), 60)
+                     lambda: _has(nodes, {"api", "api2", "worker", "sig2"}, exact=True), 60)
         row = await _until("the orphaned device written offline", lambda: _offline(device), 30)
         assert row["admission"] == "accepted"
         r = await c.get("/api/v1/events", headers=root, params={"subject": dev, "kind": "device.offline"})
