@@ -119,7 +119,9 @@ class Platform:
         self.bus: Bus
         self.presence: Presence
         #: this node as the others see it (presence.nodes()); its addresses are set at start
-        self._info = NodeInfo(self.node, tuple(cluster.roles), time.time())
+        self._info = NodeInfo(self.node, tuple(cluster.roles), time.time(), {},
+                              {"streams": 0.0, "capacity": float(cluster.media_capacity)}
+                              if settings.media.enabled and cluster.runs("media") else {})
         if cluster.redis_url:
             self.bus = RedisBus(cluster.redis_url, self.node, stream=cluster.stream, maxlen=cluster.stream_maxlen)
             self.presence = RedisPresence(cluster.redis_url, self.node, node_ttl=cluster.node_ttl)
@@ -240,6 +242,12 @@ class Platform:
 
     async def _announce(self) -> None:
         """This node, as the others see it (presence.nodes())."""
+        self._info = NodeInfo(self.node, tuple(self.settings.cluster.roles), time.time(), self._addresses(),
+                              self._info.load)
+        self.presence.announce(self._info)
+        await self.presence.start()
+
+    def _addresses(self) -> dict[str, str]:
         s = self.settings
         host = s.cluster.advertise_host or s.api.host
         addresses = {"api": f"{host}:{s.api.port}"}
@@ -247,11 +255,10 @@ class Platform:
             addresses["http"] = f"{'https' if s.api.tls_certfile else 'http'}://{host}:{s.api.port}"
         if self.signalling is not None:
             addresses["sip"] = f"{s.sip.host}:{s.sip.port}"
-        if self.media is not None:
-            addresses["media"] = f"{s.media.host}:{s.media.rtp_port}"
-        self._info = NodeInfo(self.node, tuple(s.cluster.roles), time.time(), addresses)
-        self.presence.announce(self._info)
-        await self.presence.start()
+        if self.media is not None:  # the ports bound (a configured 0 is known once started)
+            addresses["rtp"] = f"{s.media.announce_ip}:{self.media.rtp.udp_port}"
+            addresses["rtp_tcp"] = f"{s.media.announce_ip}:{self.media.rtp.tcp_port}"
+        return addresses
 
     def _announce_load(self, streams: int) -> None:
         self._info = NodeInfo(self._info.id, self._info.roles, self._info.started, self._info.addresses,
@@ -267,6 +274,8 @@ class Platform:
         await self.bootstrap_admin()
         for c in self.components:
             await c.start()
+        self._info = NodeInfo(self._info.id, self._info.roles, self._info.started, self._addresses(), self._info.load)
+        self.presence.announce(self._info)
         for fn in self._after_start:
             await fn()
         self.started = True

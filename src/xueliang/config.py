@@ -256,6 +256,9 @@ class ClusterConfig(_Section):
     #: Worker nodes write offline, this often, devices the registry calls online that no live
     #: signalling node serves (their node died); seconds.
     sweep_every: float = Field(default=10.0, gt=0)
+    #: Streams a media node takes before new ones go to others (when all are full: the least
+    #: loaded); about 300 on the machine of docs/performance.md.
+    media_capacity: int = Field(default=300, ge=1)
     #: A request to another node (a device command) waits this long for an answer.
     rpc_timeout: float = Field(default=30.0, gt=0)
 

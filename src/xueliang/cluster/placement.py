@@ -68,8 +68,15 @@ class MediaPlacement:
         return [n for n in media_nodes(await self.presence.nodes()) if n.id not in exclude]
 
     async def node_for(self, name: str, exclude: frozenset[str] = frozenset()) -> NodeInfo | None:
-        """Where ``name`` is or would be placed: its holder, else the rendezvous choice."""
-        return await self.where(name, exclude) or rendezvous(name, await self._live(exclude))
+        """Where ``name`` is or would be placed: its holder, else the rendezvous choice among the
+        nodes below their capacity (all full: the least loaded)."""
+        if (holder := await self.where(name, exclude)) is not None:
+            return holder
+        live = await self._live(exclude)
+        room = [n for n in live if n.load.get("streams", 0.0) < n.load.get("capacity", float("inf"))]
+        if room:
+            return rendezvous(name, room)
+        return min(live, key=lambda n: (n.load.get("streams", 0.0), n.id)) if live else None
 
     async def least_loaded(self, exclude: frozenset[str] = frozenset()) -> NodeInfo | None:
         """For a stream whose name the media node makes (a playback, a download)."""
