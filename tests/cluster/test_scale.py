@@ -1,0 +1,153 @@
+"""The cluster at the size issue 17 names: 2 API, 2 signalling and 2 media processes and a worker
+on loopback, 1,000 simulated devices, 50 streams played through the API; then a media node and a
+signalling node are killed, and everything comes back. Real processes over PostgreSQL and Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from tests.cluster.nodes import PW, SIP_PASSWORD
+from tests.cluster.nodes import until as _until
+from tests.cluster.redis_server import RedisServer, free_port
+from xueliang.sim.simulator import Simulator
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "media"))
+from test_rtsp import TinyRtspServer, rtsp_clip
+
+DEVICES = 1000
+STREAMS = 50
+
+
+def _sim(sip: int, first: int) -> Simulator:
+    return Simulator(f"127.0.0.1:{sip}", devices=DEVICES // 2, channels=1, password=SIP_PASSWORD, video=False,
+                     keepalive=5.0, retry_interval=1.0, summary_interval=0, register_rate=500, first_seq=first)
+
+
+async def _video(c: httpx.AsyncClient, url: str, headers: dict[str, str]) -> bytes:
+    """About a second of a live fMP4 stream."""
+    data = bytearray()
+    async with c.stream("GET", url, headers=headers) as r:
+        assert r.status_code == 200, (await r.aread())[:200]
+        async for chunk in r.aiter_raw():
+            data += chunk
+            if b"moof" in data and len(data) > 20_000:
+                break
+    return bytes(data)
+
+
+@pytest.mark.slow
+async def test_a_thousand_devices_fifty_streams_and_two_failures(cluster: dict[str, Any], redis_server: RedisServer) -> None:
+    start, prefix = cluster["start"], cluster["prefix"]
+    sip = {"sig1": free_port(), "sig2": free_port()}
+    for name, port in sip.items():
+        start(name, "signalling", XUELIANG_SIP__PORT=str(port), XUELIANG_SIP__ADMISSION="open",
+              XUELIANG_SIP__RATE_LIMIT_PER_ADDRESS="100000")
+    media_ports = {"media1": free_port(), "media2": free_port()}
+    nodes = {}
+    for name, port in media_ports.items():
+        nodes[name] = start(name, "media", XUELIANG_API__PORT=str(port), XUELIANG_MEDIA__ENABLED="true",
+                            XUELIANG_MEDIA__RTP_PORT="0", XUELIANG_MEDIA__RTP_TCP_PORT="0",
+                            XUELIANG_SIP__ENABLED="false")
+    api2 = free_port()
+    start("api2", "api", XUELIANG_API__PORT=str(api2))
+    start("worker", "worker", XUELIANG_CLUSTER__SWEEP_EVERY="1")
+    frames, sps, pps = rtsp_clip()
+    camera = TinyRtspServer(frames, sps, pps)
+    redis = Redis.from_url(redis_server.url)
+    apis = [httpx.AsyncClient(base_url=cluster["url"], timeout=90),
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{api2}", timeout=90)]
+    sims: list[Simulator] = []
+    try:
+        r = await apis[0].post("/api/v1/auth/login", json={"username": "root", "password": PW})
+        root = {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+        async def roles() -> dict[str, int]:
+            r = await apis[0].get("/api/v1/cluster/nodes", headers=root)
+            out: dict[str, int] = {}
+            for n in r.json()["nodes"]:
+                for role in n["roles"]:
+                    out[role] = out.get(role, 0) + 1
+            return out
+
+        async def all_up() -> bool:
+            return await roles() == {"api": 2, "signalling": 2, "media": 2, "worker": 1}
+
+        await _until("seven nodes up", all_up, 120)
+
+        async def online() -> int:
+            r = await apis[1].get("/api/v1/signalling/status", headers=root)
+            return int(r.json().get("devices_online", 0)) if r.status_code == 200 else 0
+
+        # 1,000 devices, half to each signalling node
+        sims = [_sim(sip["sig1"], 1), _sim(sip["sig2"], 1 + DEVICES // 2)]
+        for s in sims:
+            await s.__aenter__()
+        await _until("1,000 devices online", lambda: _at_least(online, DEVICES), 180, every=1.0)
+
+        # 50 RTSP cameras, played through both API nodes at once
+        ids = [f"3402000000131{9000000 + i:07d}" for i in range(STREAMS)]
+        for cid in ids:
+            r = await apis[0].post("/api/v1/channels", headers=root,
+                                   json={"id": cid, "name": f"cam {cid[-2:]}", "rtsp_url": camera.url})
+            assert r.status_code == 201, r.text
+        for api in apis:
+            await _until("the API node up", lambda api=api: _healthy(api), 60)
+
+        async def play_all() -> list[bytes]:
+            return list(await asyncio.gather(*(
+                _video(apis[i % 2], f"/api/v1/channels/{cid}/live.mp4", root) for i, cid in enumerate(ids))))
+
+        assert all(b"moof" in v for v in await play_all())
+        holders = {cid: (await redis.get(f"xueliang:stream:live/{cid}") or b"").decode() for cid in ids}
+        by_node = {n: sum(1 for h in holders.values() if h == f"{prefix}-{n}") for n in media_ports}
+        assert by_node["media1"] > 0 and by_node["media2"] > 0 and sum(by_node.values()) == STREAMS, by_node
+
+        # a media node dies: every stream plays again, now all from the other
+        nodes["media1"].kill()
+        assert all(b"moof" in v for v in await play_all())
+        for cid in ids:
+            assert (await redis.get(f"xueliang:stream:live/{cid}") or b"").decode() == f"{prefix}-media2"
+
+        # a signalling node dies: the worker writes its devices offline, once each; they
+        # register with the other node (what the SIP front does for them) and are online again
+        next(n for n in cluster["nodes"] if n.name == "sig1").kill()
+        await sims[0].__aexit__(None, None, None)
+
+        async def swept() -> int:
+            r = await apis[0].get("/api/v1/events", headers=root, params={"kind": "device.offline", "limit": 1000})
+            return sum(1 for e in r.json()["items"] if (e.get("data") or {}).get("reason") == "node_lost")
+
+        await _until("half the devices written offline", lambda: _at_least(swept, DEVICES // 2), 60, every=1.0)
+        assert await swept() == DEVICES // 2  # one event each, none lost, none twice
+        sims[0] = _sim(sip["sig2"], 1)
+        await sims[0].__aenter__()
+        await _until("1,000 devices online again", lambda: _at_least(online, DEVICES), 180, every=1.0)
+
+        r = await apis[1].get("/api/v1/audit/verify", headers=root)
+        assert r.status_code == 200 and r.json()["ok"] is True, r.text
+    finally:
+        for s in sims:
+            await s.__aexit__(None, None, None)
+        for api in apis:
+            await api.aclose()
+        camera.close()
+        await redis.aclose()
+
+
+async def _at_least(fn: Any, n: int) -> bool:
+    return bool(await fn() >= n)
+
+
+async def _healthy(c: httpx.AsyncClient) -> bool:
+    try:
+        return (await c.get("/healthz")).status_code == 200
+    except httpx.HTTPError:
+        return False
