@@ -1,10 +1,14 @@
-"""Ending a background loop at shutdown."""
+"""Background loops: ending one at shutdown; a job run every few seconds."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
+
+log = logging.getLogger("xueliang")
 
 
 async def stop_task(task: asyncio.Task[Any] | None) -> None:
@@ -15,3 +19,29 @@ async def stop_task(task: asyncio.Task[Any] | None) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError, Exception):
         await task
+
+
+class Every:
+    """A job run every ``seconds`` in the background, from ``start`` until ``stop``. A run that
+    fails is logged and the next one comes as planned."""
+
+    def __init__(self, name: str, seconds: float, job: Callable[[], Awaitable[Any]]) -> None:
+        self.name = name
+        self.seconds = seconds
+        self.job = job
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=self.name)
+
+    async def stop(self) -> None:
+        await stop_task(self._task)
+        self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.seconds)
+            try:
+                await self.job()
+            except Exception:
+                log.exception("%s failed", self.name)

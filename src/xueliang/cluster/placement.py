@@ -20,8 +20,8 @@ from collections.abc import Callable
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from xueliang.cluster import cancelled
 from xueliang.presence import NodeInfo, Presence
+from xueliang.tasks import Every
 
 log = logging.getLogger("xueliang.cluster")
 
@@ -50,7 +50,7 @@ class MediaPlacement:
         #: on a media node: told the number of streams at each refresh (for its announcement)
         self.on_load: Callable[[int], None] | None = None
         self._mine: set[str] = set()
-        self._task: asyncio.Task[None] | None = None
+        self._every = Every("media-placement", ttl / 3, self.refresh)
 
     def _key(self, name: str) -> str:
         return f"{self.prefix}:stream:{name}"
@@ -98,6 +98,12 @@ class MediaPlacement:
 
     async def refresh(self) -> None:
         """Hold what runs here, let go of what ended, and announce the load."""
+        try:
+            await self._refresh()
+        except (RedisError, OSError) as exc:
+            log.warning("media placement: Redis unavailable (%s)", exc)
+
+    async def _refresh(self) -> None:
         if self.held is None:
             return
         now = set(self.held())
@@ -112,13 +118,10 @@ class MediaPlacement:
             await pipe.execute()
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="media-placement")
+        await self._every.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._every.stop()
         with contextlib.suppress(RedisError, OSError):
             if self._mine:  # a clean stop lets go at once
                 pipe = self.redis.pipeline(transaction=False)
@@ -126,14 +129,6 @@ class MediaPlacement:
                     pipe.eval(_DEL_IF_MINE, 1, self._key(n), self.node)
                 await pipe.execute()
         await self.redis.aclose()
-
-    async def _run(self) -> None:
-        while not cancelled():
-            await asyncio.sleep(self.ttl / 3)
-            try:
-                await self.refresh()
-            except (RedisError, OSError) as exc:
-                log.warning("media placement: Redis unavailable (%s)", exc)
 
 
 _DEL_IF_MINE = """

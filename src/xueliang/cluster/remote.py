@@ -6,19 +6,15 @@ Presence says which node serves a device; the request goes there (rpc.py) and ru
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from typing import Any
 
-from redis.exceptions import RedisError
-
-from xueliang.cluster import cancelled
 from xueliang.cluster.rpc import Handler, RpcClient
 from xueliang.errors import DomainError, Unavailable
 from xueliang.gb28181.commands import DeviceCommands
 from xueliang.gb28181.invite import GbDialogs
 from xueliang.presence import Presence
+from xueliang.tasks import Every
 
 log = logging.getLogger("xueliang.cluster")
 
@@ -126,25 +122,16 @@ class DialogReaper:
     def __init__(self, dialogs: GbDialogs, presence: Presence, every: float) -> None:
         self.dialogs = dialogs
         self.presence = presence
-        self.every = every
-        self._task: asyncio.Task[None] | None = None
         self.reaped = 0
+        self._every = Every("dialog-reaper", every, self.reap)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="dialog-reaper")
+        await self._every.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._every.stop()
 
-    async def _run(self) -> None:
-        while not cancelled():
-            await asyncio.sleep(self.every)
-            try:
-                if self.dialogs.by_call:
-                    alive = {n.id for n in await self.presence.nodes()}
-                    self.reaped += len(self.dialogs.forget_owner(alive))
-            except (DomainError, OSError, RedisError):
-                log.warning("dialog reaper: cluster state unavailable")
+    async def reap(self) -> None:
+        if self.dialogs.by_call:
+            alive = {n.id for n in await self.presence.nodes()}
+            self.reaped += len(self.dialogs.forget_owner(alive))

@@ -12,8 +12,6 @@ rows it changed, so each device gets one offline event however many sweep.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from datetime import UTC, datetime
@@ -22,9 +20,9 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from xueliang.bus import Bus
-from xueliang.cluster import cancelled
 from xueliang.db.tables import Channel, Device, Event
 from xueliang.presence import Presence
+from xueliang.tasks import Every
 
 log = logging.getLogger("xueliang.cluster")
 
@@ -38,25 +36,14 @@ class OrphanSweeper:
         self.every = every
         #: a device online for less than this may not have reached presence yet
         self.grace = grace
-        self._task: asyncio.Task[None] | None = None
         self.swept = 0
+        self._every = Every("orphan-sweeper", every, self.sweep)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="orphan-sweeper")
+        await self._every.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while not cancelled():
-            await asyncio.sleep(self.every)
-            try:
-                await self.sweep()
-            except Exception:
-                log.exception("sweeping orphaned devices failed")
+        await self._every.stop()
 
     async def sweep(self) -> list[str]:
         """One pass; the devices written offline."""
