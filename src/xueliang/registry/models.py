@@ -44,6 +44,10 @@ class DivisionOut(_Out):
     name: str
     level: str
     parent_code: str | None
+    #: national (the shipped list), import (created from a channel list's row), local
+    source: str = "local"
+    #: retired by a later national list; kept so that old surveys still import
+    historical: bool = False
 
 
 class UnitIn(_In):

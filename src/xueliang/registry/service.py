@@ -88,6 +88,14 @@ def channel_conditions(f: ChannelFilter) -> list[Any]:
     return c
 
 
+def _holds(model: Any) -> list[Any]:
+    """EXISTS a row of ``model`` whose division is the division or below it (an index range)."""
+    col = model.division_code
+    return [
+        select(col).where(col >= Division.code, col < Division.code + ":").limit(1).exists()
+    ]
+
+
 async def _get(s: AsyncSession, model: type[_T], key: Any, what: str) -> _T:
     """The row, or NotFound naming it: every get, update and delete starts here."""
     row = await s.get(model, key)
@@ -137,10 +145,20 @@ class RegistryService:
         q: str | None = None,
         cursor: str | None = None,
         limit: int = 100,
+        *,
+        in_use: bool = False,
+        level: str | None = None,
     ) -> tuple[list[Division], str | None]:
+        """A page of divisions by code. ``in_use``: only those that matter to this platform out
+        of the national list's ~45,000: a division entered here (not from the list), or one with
+        a channel or a unit in its subtree (what the console's tree starts from)."""
         stmt = select(Division)
         if parent is not None:
             stmt = stmt.where(Division.parent_code == parent)
+        if level is not None:
+            stmt = stmt.where(Division.level == level)
+        if in_use:
+            stmt = stmt.where(or_(Division.source != "national", *_holds(Channel), *_holds(Unit)))
         if under:
             lo, hi = vocab.subtree_bounds(under)
             stmt = stmt.where(Division.code >= lo, Division.code < hi)

@@ -117,8 +117,14 @@ async def list_divisions(
     q: str | None = None,
     cursor: str | None = None,
     limit: Limit = 100,
+    in_use: bool = False,
+    level: str | None = None,
 ) -> dict[str, Any]:
-    rows, nxt = await platform.registry.list_divisions(parent, under, q, cursor, limit)
+    """``in_use=true``: only divisions entered here or holding a channel or unit, out of the
+    national list's ~45,000 (the console's tree); ``level``: province … village, grid."""
+    rows, nxt = await platform.registry.list_divisions(
+        parent, under, q, cursor, limit, in_use=in_use, level=level
+    )
     return _page(DivisionOut, rows, nxt)
 
 
