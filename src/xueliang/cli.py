@@ -166,6 +166,19 @@ def divisions_load(
     typer.echo(rep.text())
 
 
+@divisions_app.command("grids")
+def divisions_grids(file: Path, config: ConfigOpt = None, dry_run: bool = False) -> None:
+    """Import the city's grid list (网格): 网格编码, 网格名称, 所属区划代码, 边界 (GeoJSON). All rows or none."""
+    settings = _settings(config)
+    from xueliang.registry.grids import import_grids
+
+    data = _read_file(file)
+    report = asyncio.run(
+        _with_platform(settings, lambda p: import_grids(p.sessions, data, file.name, dry_run=dry_run))
+    )
+    _print_report(report)
+
+
 @divisions_app.command("status")
 def divisions_status(config: ConfigOpt = None) -> None:
     """Which national list is loaded and shipped, and how many divisions of each kind."""

@@ -352,11 +352,11 @@ async def _check_and_write(
             codes.add(rec["division_code"])
         elif "id" in rec:
             codes.update(_derived_candidates(rec["id"]))
-    names: dict[str, tuple[str | None, int]] = {}  # code -> (name in the file, first row naming it)
+    div_names: dict[str, tuple[str | None, int]] = {}  # code -> (name in the file, first row naming it)
     for rowno, rec, _u, _ok in records:
         code, nm = rec.get("division_code"), rec.pop(DIVISION_NAME, None)
         if code and nm is not None:
-            first = names.setdefault(code, (nm, rowno))
+            first = div_names.setdefault(code, (nm, rowno))
             if first[0] != nm:
                 report.add(
                     f"{DIVISION_NAME} differs from row {first[1]} ({first[0]!r}) for the same 行政区划代码 {code}",
@@ -371,7 +371,7 @@ async def _check_and_write(
     )
     registered = {code: (name, hist) for code, name, hist in rows}
     known = set(registered) & codes
-    new_divisions = _plan_divisions(records, registered, names, report)
+    new_divisions = _plan_divisions(records, registered, div_names, report)
     historical = sorted(c for c in known if registered[c][1])
     if historical:
         report.warn(

@@ -6,6 +6,7 @@ database as it was.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -117,7 +118,34 @@ class RegistryService:
     # ---- divisions ---------------------------------------------------------------------
     async def upsert_division(self, d: DivisionIn) -> Division:
         async with self.sessions() as s, s.begin():
+            if vocab.division_level(d.code) == "grid":
+                return await self._upsert_grid(s, d)
             return await self._upsert_division(s, d.code, d.name)
+
+    async def _upsert_grid(self, s: AsyncSession, d: DivisionIn) -> Division:
+        """A grid (网格) under the county, township or village named, or the longest registered
+        one whose code begins the grid's."""
+        parent = d.parent_code
+        if parent is None:
+            for n in (12, 9, 6):
+                if await s.get(Division, d.code[:n]) is not None:
+                    parent = d.code[:n]
+                    break
+            else:
+                raise Invalid(f"no registered county, township or village begins grid code {d.code}")
+        elif await s.get(Division, parent) is None:
+            raise Invalid(f"parent division {parent} of grid {d.code} is not registered")
+        boundary = None if d.boundary is None else json.dumps(d.boundary, separators=(",", ":"))
+        row = await s.get(Division, d.code)
+        if row is None:
+            row = Division(code=d.code, name=d.name, level="grid", parent_code=parent,
+                           source="local", historical=False, boundary=boundary)
+            s.add(row)
+        else:
+            row.name, row.parent_code = d.name, parent
+            if boundary is not None:
+                row.boundary = boundary
+        return row
 
     async def _upsert_division(self, s: AsyncSession, code: str, name: str) -> Division:
         parent = vocab.parent_division(code)
@@ -148,11 +176,12 @@ class RegistryService:
         *,
         in_use: bool = False,
         level: str | None = None,
+        extra: Sequence[Any] = (),
     ) -> tuple[list[Division], str | None]:
         """A page of divisions by code. ``in_use``: only those that matter to this platform out
         of the national list's ~45,000: a division entered here (not from the list), or one with
         a channel or a unit in its subtree (what the console's tree starts from)."""
-        stmt = select(Division)
+        stmt = select(Division).where(*extra)
         if parent is not None:
             stmt = stmt.where(Division.parent_code == parent)
         if level is not None:
@@ -175,6 +204,10 @@ class RegistryService:
             child = await s.scalar(
                 select(Division.code).where(Division.parent_code == code).limit(1)
             )
+            if row.source == "national":
+                raise Conflict(
+                    f"division {code} is in the national list: a newer list retires it (kept as historical)"
+                )
             used = await s.scalar(select(Channel.id).where(Channel.division_code == code).limit(1))
             if child or used:
                 raise Conflict(f"division {code} still has sub-divisions or channels")
