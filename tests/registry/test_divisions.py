@@ -159,7 +159,7 @@ async def test_villages_load_on_request_under_a_division(sessions: Sessions) -> 
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.binary(max_size=300))
+@given(st.binary(max_size=300) | st.binary(max_size=100).map(lambda b: b"\x1f\x8b" + b))
 def test_a_list_file_is_read_or_refused_clearly(data: bytes) -> None:
     try:
         rows = dv.read_list_file(data)

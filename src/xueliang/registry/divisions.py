@@ -274,15 +274,21 @@ async def load_villages(
 def read_list_file(data: bytes) -> list[tuple[str, str]]:
     """A list given as a file (``code,name`` csv, UTF-8 or GBK, optionally gzip'd): for
     ``xueliang divisions load --file`` with a list newer than the shipped one."""
-    if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("gb18030")
-    reader = csv.reader(io.StringIO(text))
+        if data[:2] == b"\x1f\x8b":
+            data = gzip.decompress(data)
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = data.decode("gb18030")
+    except (OSError, EOFError, UnicodeDecodeError, gzip.BadGzipFile) as exc:
+        raise ValueError(f"not a csv list in UTF-8 or GBK: {exc}") from None
+    try:
+        table = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        raise ValueError(f"not a csv list: {exc}") from None
     out: list[tuple[str, str]] = []
-    for n, row in enumerate(reader, start=1):
+    for n, row in enumerate(table, start=1):
         if not row or (n == 1 and row[0].strip().lower() in ("code", "代码", "区划代码")):
             continue
         if len(row) < 2:
