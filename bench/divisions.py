@@ -56,7 +56,7 @@ async def once(url: str) -> dict[str, float]:
         out["village_rows"] = v.added
         reg = RegistryService(sessions)
         t = time.perf_counter()
-        rows, _ = await reg.list_divisions(limit=1000, in_use=True)
+        await reg.list_divisions(limit=1000, in_use=True)
         out["tree_roots"] = (time.perf_counter() - t) * 1000
     finally:
         await engine.dispose()

