@@ -202,3 +202,26 @@ def test_the_command_line_on_a_brand_new_database(tmp_path: Path, monkeypatch: p
     assert second.exit_code == 0 and "300 unchanged" in second.output, second.output
     again = runner.invoke(app, ["divisions", "load"])
     assert again.exit_code == 0 and "0 added" in again.output and "0 retired" in again.output, again.output
+
+
+async def test_villages_of_the_list_not_loaded_come_with_their_names(fresh: Platform) -> None:
+    """A city that did not load its villages still imports village codes: named by the list."""
+    villages = list(dv.shipped().villages("150304"))[:3]
+    assert len(villages) == 3
+    rows = wuhai_rows(4)
+    header = [*CHANNEL_HEADERS, "行政区划名称"]
+    for i, (code, _n) in enumerate(villages):
+        rows[i][3] = code
+    full = [[*r, "文件里的名字" if i == 0 else ""] for i, r in enumerate(rows)]
+    rep = await import_channels(fresh.sessions, xlsx([header, *full]), "v.xlsx")
+    assert rep.ok and rep.created == 4, rep.text()
+    assert rep.new_divisions == []  # they are in the national list: nothing invented
+    assert any("national list" in w.reason and villages[0][0] in w.reason for w in rep.warnings)
+    assert any(w.column == "行政区划名称" and "national list" in w.reason for w in rep.warnings)
+    async with fresh.sessions() as s:
+        for code, name in villages:
+            d = await s.get(Division, code)
+            assert d is not None and (d.name, d.source, d.parent_code) == (name, "national", code[:9])
+    # loading the city's villages later finds them already there, unchanged
+    loaded = await dv.load_villages(fresh.sessions, "150304")
+    assert loaded.unchanged == 3 and loaded.renamed == 0

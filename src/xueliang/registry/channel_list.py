@@ -23,8 +23,9 @@ Choices where the spec is silent:
   it, else by its code — and listed in the report (``new_divisions``); a village's unknown
   township is created with it, named by its code. A code used on several rows with different
   names is a problem. A county (6 digits) that is not registered is still a problem, as is a
-  code under no registered county. A code a later list retired (historical) imports, with a
-  warning.
+  code under no registered county. A village of the shipped national list not loaded yet
+  (``xueliang divisions load --villages``) is added from the list under its own name, with a
+  warning. A code a later list retired (historical) imports, with a warning.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from xueliang.db.tables import Channel, Division, Unit
 from xueliang.gb28181.ids import GbIdError, division_code_of, parse_gb_id
 from xueliang.registry import spreadsheet, vocab
+from xueliang.registry.divisions import shipped_villages
 from xueliang.registry.models import ChannelFilter
 from xueliang.registry.report import ImportReport
 from xueliang.registry.service import channel_conditions
@@ -371,7 +373,17 @@ async def _check_and_write(
     )
     registered = {code: (name, hist) for code, name, hist in rows}
     known = set(registered) & codes
-    new_divisions = _plan_divisions(records, registered, div_names, report)
+    villages = shipped_villages(c for c in codes if len(c) == 12 and c not in registered)
+    new_divisions = _plan_divisions(records, registered, div_names, villages, report)
+    from_list = [d for d in new_divisions if d["source"] == "national"]
+    new_divisions = [d for d in new_divisions if d["source"] != "national"]
+    if from_list:
+        report.warn(
+            f"{len(from_list)} village(s) of the national list not loaded yet are added from it: "
+            + "、".join(f"{d['code']} {d['name']}" for d in from_list[:10])
+            + ("…" if len(from_list) > 10 else ""),
+            column="行政区划代码",
+        )
     historical = sorted(c for c in known if registered[c][1])
     if historical:
         report.warn(
@@ -379,7 +391,7 @@ async def _check_and_write(
             + ("…" if len(historical) > 10 else ""),
             column="行政区划代码",
         )
-    known |= {d["code"] for d in new_divisions}
+    known |= {d["code"] for d in new_divisions + from_list}
     derived: dict[str, str] = {}
     for rowno, rec, _u, _ok in records:
         code = rec.get("division_code")
@@ -398,8 +410,8 @@ async def _check_and_write(
     if not report.ok:
         return
     report.new_divisions = [f"{d['code']} {d['name']}" for d in new_divisions]
-    if new_divisions and not dry_run:
-        await s.execute(insert(Division), new_divisions)
+    if (new_divisions or from_list) and not dry_run:
+        await s.execute(insert(Division), sorted(new_divisions + from_list, key=lambda d: str(d["code"])))
     no_division = 0
 
     # units
@@ -486,9 +498,11 @@ def _plan_divisions(
     records: list[_Record],
     registered: dict[str, tuple[str, bool]],
     names: dict[str, tuple[str | None, int]],
+    villages: dict[str, str],
     report: ImportReport,
 ) -> list[dict[str, Any]]:
-    """Townships and villages to create: codes the registry lacks under a registered county."""
+    """Townships and villages to create: codes the registry lacks under a registered county.
+    A village of the shipped national list comes with its name from there (source national)."""
     out: dict[str, dict[str, Any]] = {}
     for _rowno, rec, _u, _ok in records:
         code = rec.get("division_code")
@@ -500,12 +514,18 @@ def _plan_divisions(
             if part in registered or part in out:
                 continue
             named = names.get(part, (None, 0))[0]
+            national = villages.get(part)
+            if national and named and named != national:
+                report.warn(
+                    f"行政区划名称 differs from the national list's {national!r}, which is used",
+                    names[part][1], DIVISION_NAME, named,
+                )
             out[part] = {
                 "code": part,
-                "name": named or part,
+                "name": national or named or part,
                 "level": vocab.division_level(part),
                 "parent_code": vocab.parent_division(part),
-                "source": "import",
+                "source": "national" if national else "import",
                 "historical": False,
             }
     for code, (nm, rowno) in names.items():
