@@ -225,3 +225,26 @@ async def test_villages_of_the_list_not_loaded_come_with_their_names(fresh: Plat
     # loading the city's villages later finds them already there, unchanged
     loaded = await dv.load_villages(fresh.sessions, "150304")
     assert loaded.unchanged == 3 and loaded.renamed == 0
+
+
+async def test_the_tree_starts_from_the_divisions_in_use(fresh: Platform) -> None:
+    """Out of ~45,000 national divisions, the console's tree shows Wuhai's: those holding a
+    channel or a unit, and those entered here."""
+    from xueliang.registry.models import DivisionIn
+
+    data, name = as_file("xlsx", wuhai_rows(30))
+    assert (await import_channels(fresh.sessions, data, name)).ok
+    reg = fresh.registry
+
+    async def codes(**kw: Any) -> set[str]:
+        rows, _ = await reg.list_divisions(limit=1000, in_use=True, **kw)
+        return {d.code for d in rows}
+
+    assert await codes() >= {"15", "1503", "150302", "150304"}
+    assert {c for c in await codes() if len(c) <= 4} == {"15", "1503"}
+    assert await codes(parent="15") == {"1503"}
+    assert await codes(parent="1503") == {"150302", "150304"}  # not 海南区 150303: nothing there
+    await reg.upsert_division(DivisionIn(code="1503030010001", name="海南区网格"))
+    assert await codes(parent="1503") == {"150302", "150303", "150304"}  # its grid is in use
+    all_rows, _ = await reg.list_divisions(parent="1503", limit=1000)
+    assert {d.code for d in all_rows} == {"150302", "150303", "150304"}

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
 from xueliang.bus import EventBus
 from xueliang.db.paging import keyset, page_of
@@ -180,14 +181,23 @@ class RegistryService:
     ) -> tuple[list[Division], str | None]:
         """A page of divisions by code. ``in_use``: only those that matter to this platform out
         of the national list's ~45,000: a division entered here (not from the list), or one with
-        a channel or a unit in its subtree (what the console's tree starts from)."""
+        such a division, a channel or a unit in its subtree (what the console's tree starts from)."""
         stmt = select(Division).where(*extra)
         if parent is not None:
             stmt = stmt.where(Division.parent_code == parent)
         if level is not None:
             stmt = stmt.where(Division.level == level)
         if in_use:
-            stmt = stmt.where(or_(Division.source != "national", *_holds(Channel), *_holds(Unit)))
+            below = aliased(Division)
+            entered_below = (
+                select(below.code)
+                .where(below.code > Division.code, below.code < Division.code + ":", below.source != "national")
+                .limit(1)
+                .exists()
+            )
+            stmt = stmt.where(
+                or_(Division.source != "national", entered_below, *_holds(Channel), *_holds(Unit))
+            )
         if under:
             lo, hi = vocab.subtree_bounds(under)
             stmt = stmt.where(Division.code >= lo, Division.code < hi)
