@@ -217,3 +217,15 @@ def test_the_converter_records_the_list_and_refuses_what_it_cannot_vouch_for(tmp
         build(_fake_package(tmp_path / "c", GOOD_README, 'code,name\n159901,"无父县"\n'), tmp_path / "o3")
     with pytest.raises(BuildError, match="6-digit"):
         build(_fake_package(tmp_path / "d", GOOD_README, 'code,name\n15030,"短"\n'), tmp_path / "o4")
+
+
+async def test_a_national_division_is_not_deleted(sessions: Sessions, registry: Any) -> None:
+    from xueliang.errors import Conflict
+    from xueliang.registry.models import DivisionIn
+
+    await dv.load_list(sessions, [("15", "内蒙古自治区"), ("1503", "乌海市")], version="v1", source="t")
+    with pytest.raises(Conflict, match="national list"):
+        await registry.delete_division("1503")
+    await registry.upsert_division(DivisionIn(code="150399", name="自设区"))
+    await registry.delete_division("150399")  # one entered here is
+    assert await _count(sessions) == 2
