@@ -13,7 +13,6 @@ from typing import Any, TypeVar
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import aliased
 
 from xueliang.bus import EventBus
 from xueliang.db.paging import keyset, page_of
@@ -188,15 +187,12 @@ class RegistryService:
         if level is not None:
             stmt = stmt.where(Division.level == level)
         if in_use:
-            below = aliased(Division)
-            entered_below = (
-                select(below.code)
-                .where(below.code > Division.code, below.code < Division.code + ":", below.source != "national")
-                .limit(1)
-                .exists()
-            )
+            # above a division entered here: few rows, so their ancestors are listed outright
+            async with self.sessions() as s:
+                local = (await s.scalars(select(Division.code).where(Division.source != "national"))).all()
+            above = sorted({c[:n] for c in local for n in (2, 4, 6, 9, 12) if n < len(c)})
             stmt = stmt.where(
-                or_(Division.source != "national", entered_below, *_holds(Channel), *_holds(Unit))
+                or_(Division.source != "national", Division.code.in_(above), *_holds(Channel), *_holds(Unit))
             )
         if under:
             lo, hi = vocab.subtree_bounds(under)
