@@ -121,12 +121,28 @@ def db_upgrade(config: ConfigOpt = None, revision: str = "head") -> None:
         typer.echo(f"database at {revision}")
         return
 
-    async def report(p: Any) -> str:
-        from xueliang.registry.divisions import loaded_version
+    async def run() -> str:
+        # the schema and the list only: no platform (no keys or files made under var/)
+        from xueliang.db.engine import create_engine, session_factory
+        from xueliang.db.migrate import upgrade_async
+        from xueliang.registry import divisions as dv
 
-        return str(await loaded_version(p.sessions) or "none (the list is missing: run scripts/setup.sh)")
+        await upgrade_async(settings.database.url)
+        engine = create_engine(settings.database.url)
+        try:
+            sessions = session_factory(engine)
+            try:
+                rep = await dv.ensure_national(sessions)
+            except dv.DivisionListMissing as exc:
+                typer.echo(f"warning: {exc}", err=True)
+            else:
+                if rep is not None:
+                    typer.echo(rep.text())
+            return str(await dv.loaded_version(sessions) or "none")
+        finally:
+            await engine.dispose()
 
-    version = asyncio.run(_with_platform(settings, report))
+    version = asyncio.run(run())
     typer.echo(f"database at {revision}; national division list: {version}")
 
 
