@@ -229,3 +229,34 @@ async def test_a_national_division_is_not_deleted(sessions: Sessions, registry: 
     await registry.upsert_division(DivisionIn(code="150399", name="自设区"))
     await registry.delete_division("150399")  # one entered here is
     assert await _count(sessions) == 2
+
+
+async def test_a_newer_shipped_list_refreshes_the_villages_loaded(sessions: Sessions, tmp_path: Path) -> None:
+    """Villages loaded for a city follow the next shipped list: a vanished one is kept, historical."""
+    import shutil
+
+    await dv.ensure_national(sessions)
+    await dv.load_villages(sessions, "150302")
+    mine = [c for c, _n in LIST.villages("150302")]
+    gone = mine[0]
+    # a "newer" shipped list: the same files less one village, under another version
+    newer = tmp_path / "data"
+    newer.mkdir()
+    shutil.copy(LIST.folder / "divisions.csv.gz", newer)
+    rows = [(c, n) for c, n in dv._read_gz(LIST.folder / "villages.csv.gz") if c != gone]
+    import csv
+    import io
+
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows([("code", "name"), *rows])
+    (newer / "villages.csv.gz").write_bytes(gzip.compress(buf.getvalue().encode()))
+    (newer / "divisions.json").write_text(json.dumps({**LIST.manifest, "version": "next"}))
+    rep = await dv.ensure_national(sessions, newer)
+    assert rep is not None and rep.retired == 1 and rep.added == 0
+    assert rep.unchanged == len(ROWS) + len(mine) - 1
+    async with sessions() as s:
+        d = await s.get(Division, gone)
+        assert d is not None and d.historical
+        others = (await s.scalars(select(func.count()).select_from(Division).where(
+            Division.level == "village", Division.historical.is_(False)))).one()
+    assert others == len(mine) - 1  # only Haibowan's villages: no other county's were loaded

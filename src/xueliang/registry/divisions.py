@@ -13,7 +13,8 @@ this module reads those files and loads them:
   code that comes back is current again. A division an administrator or an import entered
   (``source`` local/import) that the list now holds becomes national, under the list's name.
 * Villages (12 digits, ~620,000 in the country) are not loaded with the rest: a city loads its
-  own with ``xueliang divisions load --villages CODE`` (:func:`load_villages`).
+  own with ``xueliang divisions load --villages CODE`` (:func:`load_villages`); a newer list
+  then refreshes the villages of those counties the same way.
 
 Both go through one bulk path: rows read in one query per level, new rows inserted with
 executemany (multi-row INSERTs on PostgreSQL), changes as executemany UPDATEs.
@@ -247,12 +248,41 @@ async def ensure_national(
     if await loaded_version(sessions) == lst.version:
         return None
     try:
-        return await load_list(sessions, lst.rows(), version=lst.version, source=lst.source)
+        rep = await load_list(sessions, lst.rows(), version=lst.version, source=lst.source)
     except IntegrityError:
         # another process loading the same list at the same moment: theirs stands
         if await loaded_version(sessions) == lst.version:
             return None
         raise
+    await _refresh_villages(sessions, lst, rep)
+    return rep
+
+
+async def _refresh_villages(sessions: async_sessionmaker[AsyncSession], lst: ShippedList, rep: LoadReport) -> None:
+    """A newer list refreshes the villages of the counties whose villages were loaded: new
+    ones added, renamed ones updated, vanished ones kept and marked historical."""
+    async with sessions() as s:
+        counties = set(
+            (await s.scalars(
+                select(func.substr(Division.code, 1, 6)).where(
+                    func.length(Division.code) == VILLAGE_LEVEL, Division.source == "national"
+                ).distinct()
+            )).all()
+        )
+    if not counties:
+        return
+    rows = [(c, n) for c, n in _read_gz(lst.folder / "villages.csv.gz") if c[:6] in counties]
+    v = await load_list(sessions, rows, version=lst.version, source=f"{lst.source} villages",
+                        levels=(VILLAGE_LEVEL,), record=False)
+    rep.rows += v.rows
+    rep.added += v.added
+    rep.renamed += v.renamed
+    rep.restored += v.restored
+    rep.retired += v.retired
+    rep.unchanged += v.unchanged
+    for kind, ex in v.examples.items():
+        for e in ex:
+            rep.note(kind, e)
 
 
 async def load_villages(
