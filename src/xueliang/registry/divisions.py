@@ -69,6 +69,12 @@ class ShippedList:
         """(code, name) of every province, city, county and township."""
         yield from _read_gz(self.folder / "divisions.csv.gz")
 
+    def historical(self) -> Iterator[tuple[str, str]]:
+        """(code, old name) of the codes an older list held and this one retired."""
+        path = self.folder / "historical.csv.gz"
+        if path.is_file():
+            yield from _read_gz(path)
+
     def villages(self, under: str) -> Iterator[tuple[str, str]]:
         """(code, name) of the villages under a division (its code is a prefix of theirs)."""
         for code, name in _read_gz(self.folder / "villages.csv.gz"):
@@ -106,6 +112,8 @@ class LoadReport:
     restored: int = 0
     retired: int = 0
     unchanged: int = 0
+    #: codes of an older list, retired by this one, added as historical
+    historical_added: int = 0
     seconds: float = 0.0
     #: a few examples of each change, for the operator
     examples: dict[str, list[str]] = field(default_factory=dict)
@@ -119,8 +127,8 @@ class LoadReport:
         line = (
             f"division list {self.version}: {self.rows} rows: {self.added} added, "
             f"{self.renamed} renamed or adopted, {self.restored} current again, "
-            f"{self.retired} retired (kept as historical), {self.unchanged} unchanged "
-            f"in {self.seconds:.1f} s"
+            f"{self.retired} retired (kept as historical), {self.unchanged} unchanged, "
+            f"{self.historical_added} historical codes of an older list added in {self.seconds:.1f} s"
         )
         more = [f"  {k}: {'; '.join(v)}" for k, v in self.examples.items()]
         return "\n".join([line, *more])
@@ -142,11 +150,14 @@ async def load_list(
     levels: tuple[int, ...] = MAIN_LEVELS,
     under: str = "",
     record: bool = True,
+    historical: Iterable[tuple[str, str]] = (),
 ) -> LoadReport:
     """Load a national list of ``levels`` (code lengths) under ``under`` ("" = the country).
 
     National rows of those levels under ``under`` that the list does not hold are marked
-    historical. One transaction: a list that fails (a bad row, a missing parent) changes nothing.
+    historical. ``historical``: codes an older list held that this one retired, added (as
+    historical) where the registry lacks them. One transaction: a list that fails (a bad row,
+    a missing parent) changes nothing.
     """
     t0 = time.perf_counter()
     rep = LoadReport(version)
@@ -157,6 +168,11 @@ async def load_list(
             raise ValueError(f"{code} is outside the levels {levels} under {under or 'the country'}")
         wanted[code] = name
     rep.rows = len(wanted)
+    old_codes: dict[str, str] = {}
+    for code, name in historical:
+        _check(code, name)
+        if code not in wanted and len(code) in levels and code.startswith(under):
+            old_codes[code] = name
     async with sessions() as s, s.begin():
         lo, hi = vocab.subtree_bounds(under) if under else ("", ":")
         have: dict[str, tuple[str, str, bool]] = {
@@ -169,8 +185,13 @@ async def load_list(
                 )
             ).all()
         }
-        known_parents = set(wanted) | set(have)
+        known_parents = set(wanted) | set(have) | set(old_codes)
         new: list[dict[str, Any]] = []
+        for code, name in sorted(old_codes.items()):
+            if code not in have:
+                new.append({"code": code, "name": name, "level": vocab.division_level(code),
+                            "parent_code": vocab.parent_division(code), "source": "national", "historical": True})
+        rep.historical_added = len(new)
         changed: list[dict[str, Any]] = []
         for code, name in wanted.items():
             parent = vocab.parent_division(code)
@@ -196,9 +217,10 @@ async def load_list(
             code for code, (_n, src, hist) in have.items()
             if src == "national" and not hist and code not in wanted
         ]
+        # an older list's code the registry holds is left as it is (retired above if current)
         for code in retired[:5]:
             rep.note("retired", f"{code} {have[code][0]}")
-        rep.added, rep.retired = len(new), len(retired)
+        rep.added, rep.retired = len(new) - rep.historical_added, len(retired)
         missing_parents = {
             p for r in new if (p := r["parent_code"]) is not None and len(p) not in levels
         }
@@ -248,7 +270,9 @@ async def ensure_national(
     if await loaded_version(sessions) == lst.version:
         return None
     try:
-        rep = await load_list(sessions, lst.rows(), version=lst.version, source=lst.source)
+        rep = await load_list(
+            sessions, lst.rows(), version=lst.version, source=lst.source, historical=lst.historical()
+        )
     except IntegrityError:
         # another process loading the same list at the same moment: theirs stands
         if await loaded_version(sessions) == lst.version:
