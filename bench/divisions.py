@@ -6,7 +6,7 @@ changes: what `xueliang divisions load` costs when run again), a newer list that
 province's counties and townships, the villages of one city, and the console tree's first
 question (`in_use` divisions) against the loaded list.
 
-    .venv/bin/python bench/divisions.py [--backends sqlite,postgresql] [--runs 3]
+    .venv/bin/python bench/divisions.py [--backends sqlite,postgresql] [--runs 3] [--all-villages]
 
 PostgreSQL comes from XUELIANG_TEST_PG_URL or scripts/pg.sh (started if needed).
 """
@@ -63,6 +63,26 @@ async def once(url: str) -> dict[str, float]:
     return out
 
 
+async def all_villages(url: str, db: Path | None) -> None:
+    """Why villages are loaded per city: every village of the country at once."""
+    await upgrade_async(url)
+    engine = create_engine(url)
+    sessions = session_factory(engine)
+    try:
+        await dv.ensure_national(sessions)
+        before = db.stat().st_size if db else 0
+        lst = dv.shipped()
+        t = time.perf_counter()
+        rep = await dv.load_list(sessions, lst.villages(""), version=lst.version, source="bench",
+                                 levels=(dv.VILLAGE_LEVEL,), record=False)
+        print(f"all_villages_load: {time.perf_counter() - t:.1f} s ({rep.added} villages)")
+        if db:
+            print(f"sqlite_size_without_villages: {before / 1e6:.0f} MB")
+            print(f"sqlite_size_with_all_villages: {db.stat().st_size / 1e6:.0f} MB")
+    finally:
+        await engine.dispose()
+
+
 async def pg_url(run: int) -> str:
     base = os.environ.get("XUELIANG_TEST_PG_URL") or subprocess.check_output(  # noqa: ASYNC221
         [str(ROOT / "scripts/pg.sh"), "start"], text=True
@@ -83,6 +103,7 @@ async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--backends", default="sqlite,postgresql")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--all-villages", action="store_true", help="also load every village of the country (SQLite)")
     a = ap.parse_args()
     lst = dv.shipped()
     print(f"division_list: {lst.manifest['rows']['divisions.csv.gz']} rows ({lst.version})")
@@ -102,6 +123,9 @@ async def main() -> None:
         print(f"{backend}_tree_roots: {med['tree_roots']:.1f} ms")
         worst = max(worst, med["divisions_load"])
     print(f"divisions_load: {worst:.2f} s")  # the first load, on the slower backend
+    if a.all_villages:
+        db = Path(tempfile.mkdtemp()) / "villages.db"
+        await all_villages(f"sqlite+aiosqlite:///{db}", db)
 
 
 if __name__ == "__main__":
