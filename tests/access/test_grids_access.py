@@ -129,3 +129,22 @@ async def test_grid_listing_needs_registry_read(client: httpx.AsyncClient, with_
     assert (await client.get(f"/api/v1/divisions/{G_SCHOOL}", headers=refused)).status_code == 403
     r = await client.get("/api/v1/grids", headers=allowed)
     assert r.status_code == 200 and {d["code"] for d in r.json()["items"]} == {G_SCHOOL, G_POLICE, G_EMPTY}
+
+
+async def test_the_tree_of_divisions_in_use_tells_nothing_out_of_scope(client: httpx.AsyncClient, platform: Any) -> None:
+    """`/divisions?in_use=true` (the console's tree) counts only the cameras a scoped reader may
+    see: 乙区 (340103), with only 公安局's cameras, is not in use for 教育局's teacher."""
+    from xueliang.registry import divisions as dv
+
+    seeded = [("34", "省"), ("3401", "市"), ("340102", "甲区"), ("340103", "乙区"), ("340102001", "一镇"),
+              ("340102002", "二镇"), ("340102001001", "一村")]
+    await dv.load_list(platform.sessions, seeded, version="t", source="t", levels=(2, 4, 6, 9, 12))
+    teacher = await user(platform, "teacher", "department_user", department="教育局")
+    admin = await user(platform, "admin2", "administrator")
+    everything = await _codes(client, admin, "/api/v1/divisions", in_use="true")
+    assert everything == {c for c, _n in seeded}
+    mine = await _codes(client, teacher, "/api/v1/divisions", in_use="true")
+    assert mine == {"34", "3401", "340102", "340102001", "340102002"}
+    assert await _codes(client, teacher, "/api/v1/divisions", in_use="true", parent="3401") == {"340102"}
+    # without in_use the names stay public, as before
+    assert "340103" in await _codes(client, teacher, "/api/v1/divisions")

@@ -89,11 +89,11 @@ def channel_conditions(f: ChannelFilter) -> list[Any]:
     return c
 
 
-def _holds(model: Any) -> list[Any]:
+def _holds(model: Any, conditions: Sequence[Any] = ()) -> list[Any]:
     """EXISTS a row of ``model`` whose division is the division or below it (an index range)."""
     col = model.division_code
     return [
-        select(col).where(col >= Division.code, col < Division.code + ":").limit(1).exists()
+        select(col).where(col >= Division.code, col < Division.code + ":", *conditions).limit(1).exists()
     ]
 
 
@@ -177,10 +177,13 @@ class RegistryService:
         in_use: bool = False,
         level: str | None = None,
         extra: Sequence[Any] = (),
+        channel_scope: Sequence[Any] | None = None,
     ) -> tuple[list[Division], str | None]:
         """A page of divisions by code. ``in_use``: only those that matter to this platform out
         of the national list's ~45,000: a division entered here (not from the list), or one with
-        such a division, a channel or a unit in its subtree (what the console's tree starts from)."""
+        such a division, a channel or a unit in its subtree (what the console's tree starts from).
+        ``channel_scope``: a scoped reader's conditions on channels; then only their channels
+        count (and no units), so that the tree tells nothing of cameras out of their scope."""
         stmt = select(Division).where(*extra)
         if parent is not None:
             stmt = stmt.where(Division.parent_code == parent)
@@ -191,9 +194,11 @@ class RegistryService:
             async with self.sessions() as s:
                 local = (await s.scalars(select(Division.code).where(Division.source != "national"))).all()
             above = sorted({c[:n] for c in local for n in (2, 4, 6, 9, 12) if n < len(c)})
-            stmt = stmt.where(
-                or_(Division.source != "national", Division.code.in_(above), *_holds(Channel), *_holds(Unit))
+            holds = (
+                [*_holds(Channel), *_holds(Unit)] if channel_scope is None
+                else _holds(Channel, channel_scope)
             )
+            stmt = stmt.where(or_(Division.source != "national", Division.code.in_(above), *holds))
         if under:
             lo, hi = vocab.subtree_bounds(under)
             stmt = stmt.where(Division.code >= lo, Division.code < hi)

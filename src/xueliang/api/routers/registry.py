@@ -139,7 +139,8 @@ async def list_divisions(
     """``in_use=true``: only divisions entered here or holding a channel or unit, out of the
     national list's ~45,000 (the console's tree); ``level``: province … village, grid."""
     rows, nxt = await platform.registry.list_divisions(
-        parent, under, q, cursor, limit, in_use=in_use, level=level, extra=_visible_grids(p)
+        parent, under, q, cursor, limit, in_use=in_use, level=level, extra=_visible_grids(p),
+        channel_scope=None if p.unrestricted else scope_conditions(p),
     )
     return _page(DivisionOut, rows, nxt)
 
