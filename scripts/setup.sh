@@ -10,6 +10,8 @@ command -v sipp >/dev/null || need_apt+=(sip-tester)
 command -v chromium >/dev/null || need_apt+=(chromium)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v node >/dev/null || need_apt+=(nodejs npm)
+# The cluster's shared state (presence, placement, the event stream) and its tests.
+command -v redis-server >/dev/null || need_apt+=(redis-server)
 # Chinese text in the console (and its screenshots) needs a CJK font in Chromium.
 fc-list 2>/dev/null | grep -qi "wenquanyi\|noto sans cjk" || need_apt+=(fonts-wqy-microhei)
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -16,9 +16,9 @@ export XUELIANG_TEST_PG_URL
 XUELIANG_TEST_PG_URL=$(scripts/pg.sh start)
 trap 'scripts/pg.sh stop' EXIT
 echo "== what tests would skip without (setup installs it; here its absence is a failure)"
-for need in /usr/bin/chromium "$(command -v sipp)" "$(command -v ffmpeg)" \
+for need in /usr/bin/chromium "$(command -v sipp)" "$(command -v ffmpeg)" "$(command -v redis-server)" \
             src/xueliang/static/console/index.html; do
-  [ -n "$need" ] && [ -e "$need" ] || { echo "missing: ${need:-sipp or ffmpeg}"; exit 1; }
+  [ -n "$need" ] && [ -e "$need" ] || { echo "missing: ${need:-sipp, ffmpeg or redis-server}"; exit 1; }
 done
 .venv/bin/python -c "import atheris, playwright.sync_api, av; av.codec.Codec('libx265', 'w')"
 echo "== pytest"

@@ -3,16 +3,24 @@
 A reader sees here every service one xueliang process runs, what each depends on, which are
 switched on by configuration, and the order they start and stop in:
 
-    foundation   engine, sessions, bus, secret → sealer, token signer
+    foundation   engine, sessions, bus and presence (in-process, or Redis in a cluster),
+                 secret → sealer, token signer
     domain       users, registry, patrols
     access       identity, permissions, approvals, viewing sessions, the audit writer
     signalling   GB/T 28181 (sip.enabled): registrar, catalog into the registry, queries, control
+    devices      device commands for the API: this process's signalling, or in a cluster the
+                 signalling node serving the device (over Redis); a signalling node answers
+                 the others (rpc server)
+    sweeper      (worker nodes of a cluster) devices a dead signalling node left online
     media        the hub (media.enabled): live/ (RTSP or INVITE), playback/ and download/
                  (INVITE, when signalling runs), transcode/h264/
 
+Which of signalling and media run here is the node's roles (cluster.roles; ``all`` by default).
+
 Start runs top to bottom (after migrating and creating the first administrator); stop runs
-bottom to top, so that access — and with it the audit — stops last and records everything the
-others did while stopping. The HTTP API (api/main.py) mounts every router over this; nothing
+bottom to top, so that access — and with it the audit — stops after every service that acts
+and records everything they did while stopping (only the bus and presence, which it may still
+publish to, stop after it). The HTTP API (api/main.py) mounts every router over this; nothing
 here knows the API.
 """
 
@@ -21,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,11 +37,17 @@ from pathlib import Path
 from xueliang.access.service import AccessService
 from xueliang.access.tokens import TokenSigner
 from xueliang.access.users import UserService
-from xueliang.bus import EventBus
+from xueliang.bus import Bus, EventBus
+from xueliang.cluster.redis_bus import RedisBus
+from xueliang.cluster.redis_presence import RedisPresence
+from xueliang.cluster.remote import RemoteCommands, handlers
+from xueliang.cluster.rpc import RpcClient, RpcServer
+from xueliang.cluster.sweeper import OrphanSweeper
 from xueliang.config import Settings
 from xueliang.console.patrols import PatrolService
 from xueliang.db.engine import create_engine, session_factory
 from xueliang.db.migrate import upgrade_async
+from xueliang.gb28181.commands import DeviceCommands, LocalCommands
 from xueliang.gb28181.invite import GbMediaSessions
 from xueliang.gb28181.service import SignallingService
 from xueliang.media.hub import MediaHub
@@ -40,12 +55,17 @@ from xueliang.media.live import LiveProvider
 from xueliang.media.snapshot import Snapshots
 from xueliang.media.transcode import PREFIX as TRANSCODE_PREFIX
 from xueliang.media.transcode import TranscodeProvider
+from xueliang.presence import MemoryPresence, NodeInfo, Presence, default_node_id
 from xueliang.registry.catalog_store import store_catalog
 from xueliang.registry.divisions import DivisionListMissing, LoadReport, ensure_national
 from xueliang.registry.service import RegistryService
 from xueliang.sealing import Sealer
 
 log = logging.getLogger("xueliang")
+
+
+async def _nothing() -> None:
+    return None
 
 Step = Callable[[], Awaitable[None]]
 
@@ -90,7 +110,16 @@ class Platform:
             pool_size=settings.database.pool_size,
         )
         self.sessions = session_factory(self.engine)
-        self.bus = EventBus()
+        cluster = settings.cluster
+        self.node = cluster.node_id or default_node_id()
+        self.bus: Bus
+        self.presence: Presence
+        if cluster.redis_url:
+            self.bus = RedisBus(cluster.redis_url, self.node, stream=cluster.stream, maxlen=cluster.stream_maxlen)
+            self.presence = RedisPresence(cluster.redis_url, self.node, node_ttl=cluster.node_ttl)
+        else:
+            self.bus = EventBus()
+            self.presence = MemoryPresence(self.node)
         secret = _secret(settings)
         #: Seals secrets the platform must read back (TOTP seeds, device SIP passwords) at rest.
         self.sealer = Sealer(secret)
@@ -101,21 +130,37 @@ class Platform:
         self.patrols = PatrolService(self.sessions)
         # ---- access (identity, permissions, approvals, audit)
         self.access = AccessService(settings, self.sessions, self.users, self.bus)
-        # ---- signalling (sip.enabled)
+        # ---- signalling (sip.enabled, on signalling nodes)
         self.signalling: SignallingService | None = None
-        if settings.sip.enabled:
+        if settings.sip.enabled and cluster.runs("signalling"):
             self.signalling = SignallingService(
                 settings.sip, self.sessions, self.bus, nonce_secret=derive(secret, "sip-nonce"),
-                sealer=self.sealer, var_dir=Path(settings.storage.var_dir),
+                sealer=self.sealer, var_dir=Path(settings.storage.var_dir), presence=self.presence,
             )
             self.signalling.set_catalog_sink(
                 lambda device_id, items: store_catalog(self.sessions, device_id, items)
             )
-        # ---- media (media.enabled)
+        # ---- device commands (what the API asks of devices), and answering other nodes' asks
+        self.devices: DeviceCommands | None = None
+        self.rpc: RpcServer | None = None
+        self._rpc_client: RpcClient | None = None
+        if self.signalling is not None:
+            self.devices = LocalCommands(self.signalling)
+            if cluster.redis_url:
+                self.rpc = RpcServer(cluster.redis_url, self.node, handlers(self.devices))
+        elif settings.sip.enabled and cluster.redis_url:
+            self._rpc_client = RpcClient(cluster.redis_url, timeout=cluster.rpc_timeout)
+            self.devices = RemoteCommands(self.presence, self._rpc_client)
+        # ---- cluster housekeeping (worker nodes): devices a dead signalling node left online
+        self.sweeper: OrphanSweeper | None = None
+        if cluster.redis_url and cluster.runs("worker"):
+            self.sweeper = OrphanSweeper(self.sessions, self.presence, self.bus, every=cluster.sweep_every,
+                                         grace=cluster.node_ttl)
+        # ---- media (media.enabled, on media nodes)
         self.media: MediaHub | None = None
         #: The live/ provider (its GB/T 28181 side is the INVITE provider when signalling runs).
         self.live: LiveProvider | None = None
-        if settings.media.enabled:
+        if settings.media.enabled and cluster.runs("media"):
             self.media = MediaHub(settings.media, self.bus)
             self.media.snapshots = Snapshots(Path(settings.storage.var_dir) / "snapshots")
             gb = GbMediaSessions(self.signalling) if self.signalling is not None else None
@@ -125,16 +170,38 @@ class Platform:
             if gb is not None:
                 self.media.set_provider("playback/", gb)
                 self.media.set_provider("download/", gb)
-        # ---- lifecycle: this order up, the reverse down (access, with the audit, last down)
-        self.components: list[Component] = [Component("access", self.access.start, self.access.stop)]
+        # ---- lifecycle: this order up, the reverse down (the bus and presence first up and last
+        # down; then access, with the audit, which so records what the others do while stopping)
+        self.components: list[Component] = [
+            Component("bus", self.bus.start, self.bus.stop),
+            Component("presence", self._announce, self.presence.stop),
+            Component("access", self.access.start, self.access.stop),
+        ]
         if self.signalling is not None:
             self.components.append(Component("signalling", self.signalling.start, self.signalling.stop))
+        if self.rpc is not None:
+            self.components.append(Component("rpc", self.rpc.start, self.rpc.stop))
+        if self._rpc_client is not None:
+            self.components.append(Component("rpc-client", _nothing, self._rpc_client.close))
+        if self.sweeper is not None:
+            self.components.append(Component("sweeper", self.sweeper.start, self.sweeper.stop))
         if self.media is not None:
             self.components.append(Component("media", self.media.start, self.media.stop))
         #: Steps of the process that runs the platform, after every component has started
         #: (the server freezes its start-up heap there).
         self._after_start: list[Step] = []
         self.started = False
+
+    async def _announce(self) -> None:
+        """This node, as the others see it (presence.nodes())."""
+        s = self.settings
+        addresses = {"api": f"{s.api.host}:{s.api.port}"}
+        if self.signalling is not None:
+            addresses["sip"] = f"{s.sip.host}:{s.sip.port}"
+        if self.media is not None:
+            addresses["media"] = f"{s.media.host}:{s.media.rtp_port}"
+        self.presence.announce(NodeInfo(self.node, tuple(s.cluster.roles), time.time(), addresses))
+        await self.presence.start()
 
     def after_start(self, fn: Step) -> None:
         self._after_start.append(fn)

@@ -1,7 +1,18 @@
-"""The internal event bus (DESIGN principle 4): state changes are events.
+"""The event bus (DESIGN principle 4): state changes are events.
 
-In-process by default; every subscriber gets its own bounded queue so a slow consumer drops
-its oldest events (and counts them) instead of slowing the publisher.
+`Bus` is the interface every subsystem uses. `EventBus` is the in-process bus of a single
+process; the cluster's Redis Streams bus (cluster/redis_bus.py) implements the same interface
+and passes the same contract tests.
+
+Two ways to consume:
+- ``subscribe(*kinds)``: every subscriber sees every event (fan-out), in a bounded queue, so a
+  slow consumer drops its oldest events (and counts them) instead of slowing the publisher. For
+  live views: the console's event stream, caches, mirrors.
+- ``subscribe(*kinds, group="name")``: a durable consumer group. Across all processes each
+  event goes to one member of the group, and on Redis none is lost while the consumer restarts
+  (delivery is at least once: a consumer must be idempotent). For records: state history,
+  tickets. In one process a group is an ordinary subscription.
+``listen(fn)`` calls ``fn`` inline for every event this process sees (local or remote).
 """
 
 from __future__ import annotations
@@ -10,7 +21,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 
 @dataclass(slots=True, frozen=True)
@@ -21,6 +32,11 @@ class BusEvent:
     at: float = field(default_factory=time.time)
 
 
+def matches(kinds: frozenset[str] | None, kind: str) -> bool:
+    """A subscription to ``device`` takes ``device.online``; none (None) takes everything."""
+    return kinds is None or kind in kinds or kind.split(".")[0] in kinds
+
+
 class Subscription:
     def __init__(self, bus: EventBus, kinds: frozenset[str] | None, maxsize: int) -> None:
         self._bus = bus
@@ -29,11 +45,7 @@ class Subscription:
         self.dropped = 0
 
     def offer(self, ev: BusEvent) -> None:
-        if (
-            self.kinds is not None
-            and ev.kind not in self.kinds
-            and ev.kind.split(".")[0] not in self.kinds
-        ):
+        if not matches(self.kinds, ev.kind):
             return
         if self.queue.full():
             self.queue.get_nowait()
@@ -47,20 +59,50 @@ class Subscription:
         self._bus._subs.discard(self)
 
 
+class Consumer(Protocol):
+    """What ``Bus.subscribe`` returns."""
+
+    dropped: int
+
+    async def get(self) -> BusEvent: ...
+
+    def close(self) -> None: ...
+
+
+class Bus(Protocol):
+    def publish(self, kind: str, subject: str, **data: Any) -> BusEvent: ...
+
+    def subscribe(self, *kinds: str, maxsize: int = 10_000, group: str | None = None) -> Consumer: ...
+
+    def listen(self, fn: Callable[[BusEvent], None]) -> None: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 class EventBus:
+    """The in-process bus."""
+
     def __init__(self) -> None:
         self._subs: set[Subscription] = set()
         self._listeners: list[Callable[[BusEvent], None]] = []
 
     def publish(self, kind: str, subject: str, **data: Any) -> BusEvent:
         ev = BusEvent(kind, subject, data)
+        self.deliver(ev)
+        return ev
+
+    def deliver(self, ev: BusEvent) -> None:
+        """Hand an event (published here, or arrived from another process) to this process's
+        listeners and subscribers."""
         for listener in self._listeners:
             listener(ev)
         for sub in list(self._subs):
             sub.offer(ev)
-        return ev
 
-    def subscribe(self, *kinds: str, maxsize: int = 10_000) -> Subscription:
+    def subscribe(self, *kinds: str, maxsize: int = 10_000, group: str | None = None) -> Subscription:
+        # One process: a group has one member, which sees every event.
         sub = Subscription(self, frozenset(kinds) if kinds else None, maxsize)
         self._subs.add(sub)
         return sub
@@ -68,3 +110,9 @@ class EventBus:
     def listen(self, fn: Callable[[BusEvent], None]) -> None:
         """Synchronous listener, called inline: keep it cheap (e.g. append to a batch)."""
         self._listeners.append(fn)
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None

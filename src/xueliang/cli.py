@@ -77,9 +77,19 @@ async def _with_platform(settings: Settings, fn: Callable[[Any], Awaitable[T]]) 
 
 
 @app.command()
-def serve(config: ConfigOpt = None) -> None:
-    """Run the platform: API, signalling and media."""
-    settings = _settings(config)
+def serve(
+    config: ConfigOpt = None,
+    role: Annotated[
+        list[str] | None,
+        typer.Option(help="api, signalling, media, worker or all (repeatable; default: cluster.roles)"),
+    ] = None,
+) -> None:
+    """Run the platform: API, signalling and media; or, in a cluster, this node's roles."""
+    overrides: dict[str, Any] = {}
+    if role:
+        base = _settings(config)
+        overrides["cluster"] = {**base.cluster.model_dump(), "roles": role}
+    settings = _settings(config, **overrides)
     _logging(settings)
     from xueliang.server import run
 

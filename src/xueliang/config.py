@@ -231,6 +231,43 @@ class StorageConfig(_Section):
     var_dir: Path = Path("./var")
 
 
+Role = Literal["api", "signalling", "media", "worker", "all"]
+
+
+class ClusterConfig(_Section):
+    """Several processes over shared state (docs/operations.md, "Scaling out")."""
+
+    #: What this process runs: ``all`` is the single process (the embedded default); a cluster
+    #: runs ``api``, ``signalling``, ``media`` and ``worker`` nodes, one or more of each.
+    roles: list[Role] = Field(default_factory=lambda: list[Role](["all"]), min_length=1)
+    #: Redis for presence, routing and the event stream, e.g. ``redis://10.0.0.5:6379/0``.
+    #: Empty: in-process state (one process only).
+    redis_url: str = ""
+    #: This node's name in the cluster; empty: ``<hostname>-<pid>``.
+    node_id: str = Field(default="", max_length=64, pattern=r"^[A-Za-z0-9._-]*$")
+    #: The Redis stream that carries the events, and the length it is trimmed to (roughly).
+    stream: str = "xueliang:events"
+    stream_maxlen: int = Field(default=1_000_000, ge=1000)
+    #: A node that has not refreshed its announcement for this long is taken as dead.
+    node_ttl: float = Field(default=15.0, ge=2)
+    #: Worker nodes write offline, this often, devices the registry calls online that no live
+    #: signalling node serves (their node died); seconds.
+    sweep_every: float = Field(default=10.0, gt=0)
+    #: A request to another node (a device command) waits this long for an answer.
+    rpc_timeout: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _roles(self) -> ClusterConfig:
+        if "all" in self.roles and len(self.roles) > 1:
+            raise ValueError("'all' is every role: give it alone")
+        if self.roles != ["all"] and not self.redis_url:
+            raise ValueError("a node with roles other than 'all' shares state through Redis: set redis_url")
+        return self
+
+    def runs(self, role: Role) -> bool:
+        return "all" in self.roles or role in self.roles
+
+
 class ConsoleConfig(_Section):
     """What the browser console needs to draw the map (no Internet: the city's own GIS)."""
 
@@ -261,6 +298,7 @@ class Settings(BaseSettings):
     access: AccessConfig = AccessConfig()
     console: ConsoleConfig = ConsoleConfig()
     storage: StorageConfig = StorageConfig()
+    cluster: ClusterConfig = ClusterConfig()
     #: Secret for signing tokens; generated and kept under var/ when empty.
     secret_key: str = ""
     #: First administrator, created on first start if no user exists.

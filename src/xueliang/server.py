@@ -1,9 +1,12 @@
-"""Serve the platform: one asyncio process running the API (uvicorn), signalling and media."""
+"""Serve the platform: one asyncio process running the API (uvicorn), signalling and media, or the
+roles of this node in a cluster (cluster.roles)."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
+import signal
 
 import uvicorn
 from fastapi import FastAPI
@@ -32,6 +35,9 @@ async def _freeze_startup_heap() -> None:
 
 
 async def run(settings: Settings, platform_ready: object = None) -> None:
+    if not settings.cluster.runs("api"):
+        await run_headless(settings)
+        return
     platform, app = build(settings)
     platform.after_start(_freeze_startup_heap)  # after every component has started
     config = uvicorn.Config(
@@ -50,3 +56,19 @@ async def run(settings: Settings, platform_ready: object = None) -> None:
     scheme = "https" if settings.api.tls_certfile else "http"
     log.info("xueliang API on %s://%s:%d/", scheme, settings.api.host, settings.api.port)
     await server.serve()
+
+
+async def run_headless(settings: Settings) -> None:
+    """A node without the API (signalling, media or worker): the platform until SIGTERM/SIGINT."""
+    platform = Platform(settings)
+    platform.after_start(_freeze_startup_heap)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await platform.start()
+    log.info("xueliang node %s up: %s", platform.node, ", ".join(settings.cluster.roles))
+    try:
+        await stop.wait()
+    finally:
+        await platform.stop()

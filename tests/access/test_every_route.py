@@ -195,6 +195,7 @@ TABLE: dict[tuple[str, str], Need] = {
     ("GET", "/api/v1/audit/checkpoints"): N(A.AUDIT_READ),
     ("POST", "/api/v1/audit/checkpoints"): N(A.AUDIT_READ, ok=(201,)),
     ("GET", "/api/v1/signalling/status"): N(A.SIGNALLING_MANAGE, ok=(503,), why="SIP is off here"),
+    ("GET", "/api/v1/cluster/nodes"): N(A.SIGNALLING_MANAGE),
     ("POST", "/api/v1/devices/{device_id}/catalog"): N(A.DEVICE_QUERY, scoped="device", ok=(503,), why="SIP is off here"),
     ("GET", "/api/v1/devices/{device_id}/info"): N(A.DEVICE_QUERY, scoped="device", ok=(503,), why="SIP is off here"),
     ("GET", "/api/v1/devices/{device_id}/status"): N(A.DEVICE_QUERY, scoped="device", ok=(503,), why="SIP is off here"),

@@ -631,6 +631,143 @@ def test_approvers_see_what_waits_for_them(page: Any, demo: Demo) -> None:
         demo.api(f"/approvals/{req['id']}/refuse", method="POST", body={"note": "e2e"})
 
 
+def test_a_grant_is_made_through_the_form_and_revoked(page: Any, demo: Demo) -> None:
+    """Grants are made once (no edit) and revoked; a revoked one stays listed when asked for."""
+    c = demo.api("/channels?limit=1")["items"][0]
+    reason = f"e2e 共享 {time.monotonic_ns()}"
+    login(page, demo, "admin")
+    page.goto(demo.base + "/app/admin/grants")
+    table = page.locator("[data-testid=grants-table]")
+    table.wait_for()
+    page.click("[data-testid=grants-new]")
+    page.fill("input[name=department]", "住建局")
+    page.fill("textarea[name=channel_ids]", c["id"])
+    page.check("input[name=a_download]")
+    page.fill("input[name=valid_until]", "2030-01-31")
+    page.fill("input[name=reason]", reason)
+    page.click("[data-testid=form-submit]")
+    row = table.locator("tbody tr", has_text=reason)
+    row.wait_for()
+    made = [g for g in demo.api("/access/grants") if g["reason"] == reason]
+    assert len(made) == 1, made
+    g = made[0]
+    assert g["department"] == "住建局" and g["user_id"] is None
+    assert sorted(g["actions"]) == ["media.download", "media.live", "media.playback"]
+    assert g["channel_count"] == 1 and g["valid_until"].startswith("2030-01-31")
+    assert row.locator("[data-testid=row-edit]").count() == 0  # made once, never edited
+    page.once("dialog", lambda d: d.accept())
+    row.locator("[data-testid=row-delete]").click()
+    row.wait_for(state="detached")  # the list shows active grants
+    assert demo.api(f"/access/grants/{g['id']}")["state"] == "revoked"
+    page.check("[data-testid=grants-inactive]")
+    row.wait_for()
+    assert "revoked" in row.inner_text()
+    assert row.locator("[data-testid=row-delete]").count() == 0  # nothing left to revoke
+
+
+def test_approvals_boxes_and_decisions(page: Any, browser: Any, demo: Demo) -> None:
+    """An approver switches boxes and decides what waits for them; a requester has only their
+    own box and withdraws."""
+    c = demo.api("/channels?limit=1")["items"][0]
+    tag = time.monotonic_ns()
+    ask = {"channel_ids": [c["id"]], "actions": ["media.download"], "minutes": 1}
+    first = demo.api("/approvals", user="duty", method="POST", body={**ask, "purpose": f"e2e 批准 {tag}"})
+    second = demo.api("/approvals", user="duty", method="POST", body={**ask, "purpose": f"e2e 撤回 {tag}"})
+    try:
+        login(page, demo, "admin")
+        page.goto(demo.base + "/app/admin/approvals")
+        table = page.locator("[data-testid=approvals-table]")
+        box = page.locator("[data-testid=approvals-box] button")
+        row = table.locator("tbody tr", has_text=f"e2e 批准 {tag}")
+        row.wait_for()  # the approver starts with the to-do box
+        assert [box.nth(i).get_attribute("data-value") for i in range(box.count())] == ["todo", "mine", "decided", "all"]
+        page.click("[data-testid=approvals-box] button[data-value=mine]")
+        row.wait_for(state="detached")  # the admin asked for nothing
+        page.click("[data-testid=approvals-box] button[data-value=all]")
+        row.wait_for()
+        assert row.locator("[data-testid=approval-approve]").count() == 0  # decided from the to-do box
+        page.click("[data-testid=approvals-box] button[data-value=todo]")
+        page.once("dialog", lambda d: d.accept("e2e 同意"))
+        row.locator("[data-testid=approval-approve]").click()
+        deadline = time.monotonic() + 10
+        while (done := demo.api(f"/approvals/{first['id']}"))["status"] == "pending" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert done["status"] == "approved" and done["decision_note"] == "e2e 同意", done
+        row.locator("[data-testid=approval-approve]").wait_for(state="detached")
+
+        ctx = browser.new_context(viewport={"width": 1600, "height": 900}, locale="zh-CN")
+        try:
+            ctx.set_default_timeout(15000)
+            duty = ctx.new_page()
+            login(duty, demo, "duty")
+            duty.goto(demo.base + "/app/admin/approvals")
+            mine = duty.locator("[data-testid=approvals-table] tbody tr", has_text=f"e2e 撤回 {tag}")
+            mine.wait_for()
+            own_box = duty.locator("[data-testid=approvals-box] button")
+            assert [own_box.nth(i).get_attribute("data-value") for i in range(own_box.count())] == ["mine"]
+            assert mine.locator("[data-testid=approval-approve]").count() == 0
+            mine.locator("[data-testid=approval-withdraw]").click()
+            mine.locator("[data-testid=approval-withdraw]").wait_for(state="detached")
+            assert demo.api(f"/approvals/{second['id']}")["status"] == "withdrawn"
+        finally:
+            ctx.close()
+    finally:
+        for r in (first, second):
+            if demo.api(f"/approvals/{r['id']}")["status"] == "pending":
+                demo.api(f"/approvals/{r['id']}/refuse", method="POST", body={"note": "e2e"})
+
+
+def test_audit_search_filters_and_pages(page: Any, demo: Demo) -> None:
+    """The audit search applies its filters when asked, pages by sequence number, reads its
+    time filters, and verifies the chain."""
+    refused = 0
+    for _ in range(105):  # every refused change is recorded, none folded into another
+        try:
+            demo.api("/access/grants", user="education", method="POST",
+                     body={"department": "教育局", "channel_ids": ["34990100001310000001"], "reason": "e2e"})
+        except urllib.error.HTTPError as e:
+            assert e.code == 403
+            refused += 1
+    assert refused == 105
+    login(page, demo, "admin")
+    page.goto(demo.base + "/app/admin/audit")
+    rows = page.locator("[data-testid=audit-table] tbody tr")
+    rows.first.wait_for()
+    actor_col = 3  # #, time, user, …
+
+    def users() -> list[str]:
+        return [str(x).split(" · ")[0] for x in rows.locator(f"td:nth-child({actor_col})").all_inner_texts()]
+
+    page.fill("[data-testid=audit-actor]", "education")
+    page.select_option("[data-testid=audit-outcome]", "denied")
+    page.fill("[data-testid=audit-action]", "access.*")
+    page.wait_for_timeout(800)
+    assert set(users()) != {"education"}, "the filters applied before the search was asked for"
+    expected = [r["seq"] for r in demo.api("/audit/records?actor=education&outcome=denied&action=access.*&limit=1000")["items"]]
+    assert len(expected) >= 105
+    page.click("[data-testid=audit-search]")
+    wait_js(page, "() => [...document.querySelectorAll('[data-testid=audit-table] tbody tr td:nth-child(3)')].every(td => td.textContent.startsWith('education')) && document.querySelectorAll('[data-testid=audit-table] tbody tr').length === 100")
+    assert all("denied" in x for x in rows.locator("td:nth-child(7)").all_inner_texts())
+    page.locator(".pager button").click()  # the next page, older records
+    wait_js(page, f"() => document.querySelectorAll('[data-testid=audit-table] tbody tr').length === {len(expected)}")
+    seqs = [int(x) for x in rows.locator("td:nth-child(1)").all_inner_texts()]
+    assert seqs == expected  # newest first, none twice, none left out
+    assert page.locator(".pager button").count() == 0
+
+    # the time filters go to the server: nothing before 2000, everything since
+    page.fill("[data-testid=audit-until]", "2000-01-01T00:00")
+    page.click("[data-testid=audit-search]")
+    page.locator("[data-testid=audit-table] td.empty").wait_for()
+    page.fill("[data-testid=audit-until]", "")
+    page.fill("[data-testid=audit-since]", "2000-01-01T00:00")
+    page.click("[data-testid=audit-search]")
+    wait_js(page, "() => document.querySelectorAll('[data-testid=audit-table] tbody tr').length === 100")
+
+    page.click("[data-testid=audit-verify-run]")
+    assert "✓" in page.locator("[data-testid=audit-verify]").inner_text()
+    shot(page, "13-admin-audit")
+
+
 def test_admin_pages_render(page: Any, demo: Demo) -> None:
     login(page, demo, "admin")
     for tab, testid in [("units", "units-table"), ("channels", "channels-table"), ("users", "users-table")]:

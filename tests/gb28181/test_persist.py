@@ -81,13 +81,15 @@ async def test_a_failed_flush_keeps_everything_for_the_next(sessions: async_sess
     a = _session("34020000001320000003", time.time())
     w.device_new(a)
     w.event("device.online", a.device_id, time.time(), {"reason": "registered"})
-    async with sessions() as s, s.begin():  # the row exists already: the INSERT fails
-        s.add(Device(id=a.device_id, name="x", type_code="132"))
-    with pytest.raises(Exception):  # noqa: B017 - the driver's IntegrityError, whichever driver
+
+    def database_down() -> AsyncSession:
+        raise ConnectionRefusedError("the database is restarting")
+
+    w.sessions = database_down  # type: ignore[assignment]
+    with pytest.raises(ConnectionRefusedError):
         await w.flush()
     assert a.device_id in w._new and len(w._events) == 1
-    async with sessions() as s, s.begin():
-        await s.delete(await s.get(Device, a.device_id))
+    w.sessions = sessions
     await w.flush()
     async with sessions() as s:
         assert (await s.get(Device, a.device_id)) is not None
@@ -151,3 +153,33 @@ async def test_stop_writes_what_is_queued_and_the_writer_stays_usable(
     async with sessions() as s:
         d = await s.get(Device, a.device_id)
     assert d is not None and _close(d.last_keepalive, 1_790_000_201.0)
+
+
+async def test_a_new_device_whose_row_is_there_gets_its_state_and_the_batch_goes_through(
+        sessions: async_sessionmaker[AsyncSession]) -> None:
+    """A pending device asks again after its first row was written (the registrar calls it new
+    each time), or an administrator adds a device while it registers: its INSERT must not fail
+    the batch — which, retried forever, would stop every write of signalling."""
+    w = SignallingWriter(sessions)
+    wall = 1_790_000_000.0
+    pending = _session("34020000001320000007", wall)
+    pending.admission, pending.online, pending.contact = "pending", False, ""
+    w.device_new(pending)
+    await w.flush()
+    async with sessions() as s, s.begin():  # meanwhile an administrator registers another one
+        s.add(Device(id="34020000001320000008", name="东门", admission="accepted"))
+    again = _session("34020000001320000007", wall + 5)
+    again.admission, again.online = "pending", False
+    other = _session("34020000001320000008", wall + 6)
+    fresh = _session("34020000001320000009", wall + 7)
+    for d in (again, other, fresh):
+        w.device_new(d)
+    w.event("device.pending", again.device_id, wall + 5, {})
+    await w.flush()
+    async with sessions() as s:
+        rows = {d.id: d for d in (await s.scalars(select(Device))).all()}
+        assert set(rows) == {"34020000001320000007", "34020000001320000008", "34020000001320000009"}
+        assert rows["34020000001320000007"].contact == again.contact  # its state, updated
+        assert rows["34020000001320000008"].name == "东门" and rows["34020000001320000008"].online is True
+        assert _close(rows["34020000001320000009"].registered_at, wall + 7)
+        assert [e.kind for e in (await s.scalars(select(Event))).all()] == ["device.pending"]

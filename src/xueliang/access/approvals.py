@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from xueliang.access.grants import GrantService
 from xueliang.access.policy import CHANNEL_ACTIONS, Action, Principal, authorize, compiled
+from xueliang.bus import Bus
 from xueliang.db.tables import ApprovalRequest, Channel
 from xueliang.errors import Conflict, Forbidden, Invalid, NotFound
 
@@ -58,7 +59,7 @@ class ApprovalService:
         max_minutes: int,
         default_minutes: int,
         request_hours: int,
-        bus: Any = None,
+        bus: Bus | None = None,
     ) -> None:
         self.sessions = sessions
         self.grants = grants

@@ -20,12 +20,13 @@ from xueliang.access.book import PolicyBook, Rule
 from xueliang.access.grants import GrantService
 from xueliang.access.ratelimit import TokenBuckets
 from xueliang.access.viewing import ViewingSessions
+from xueliang.tasks import stop_task
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     from xueliang.access.users import UserService
-    from xueliang.bus import EventBus
+    from xueliang.bus import Bus
     from xueliang.config import Settings
 
 log = logging.getLogger("xueliang.access")
@@ -47,7 +48,7 @@ def checkpoint_path(settings: Any) -> Path:
 class AccessService:
     def __init__(
         self, settings: Settings, sessions: async_sessionmaker[AsyncSession], users: UserService,
-        bus: EventBus,
+        bus: Bus,
     ) -> None:
         cfg = settings.access
         self.config = cfg
@@ -113,13 +114,8 @@ class AccessService:
         await self.ready()
 
     async def stop(self) -> None:
-        if self._reloader is not None:
-            self._reloader.cancel()
-            try:
-                await self._reloader
-            except (asyncio.CancelledError, Exception):
-                pass
-            self._reloader = None
+        await stop_task(self._reloader)
+        self._reloader = None
         await self.viewing.stop()  # open sessions end and are recorded before the audit's last flush
         for t in list(self._tasks):
             try:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from xueliang.access.policy import ROLES, Action, Principal, check_role, in_scope
 from xueliang.access.tokens import Credential
 from xueliang.errors import DomainError, Forbidden
+from xueliang.tasks import stop_task
 
 if TYPE_CHECKING:
     from xueliang.access.audit import AuditLog
@@ -178,13 +179,8 @@ class ViewingSessions:
             self._task = asyncio.get_running_loop().create_task(self._loop(), name="viewing-recheck")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
         for s in list(self.open.values()):
             s.cut("platform stopping")
             self.end(s, "platform stopping")

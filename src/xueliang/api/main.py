@@ -20,6 +20,7 @@ from xueliang.api.routers import (
     approvals,
     audit,
     auth,
+    cluster,
     console,
     media,
     patrols,
@@ -53,7 +54,8 @@ STATIC = Path(__file__).resolve().parent.parent / "static"
 #: ("not enabled"), so the API is the same shape whatever runs.
 ROUTERS = (
     auth.router, console.router, patrols.router, registry.router, statistics.router, survey.router,
-    access.router, approvals.router, audit.router, signalling.router, playback.router, media.router,
+    access.router, approvals.router, audit.router, cluster.router, signalling.router, playback.router,
+    media.router,
 )
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -47,7 +47,8 @@ class _Batch:
     :class:`_Encoding`); tests read the rows back through the ORM on SQLite and PostgreSQL.
     """
 
-    def __init__(self, dialect: Dialect, table: Table, columns: Sequence[str], where: str | None = None) -> None:
+    def __init__(self, dialect: Dialect, table: Table, columns: Sequence[str], where: str | None = None, *,
+                 or_skip: str | None = None) -> None:
         names = [c.name for c in table.columns]
         for c in columns:
             if c not in names:
@@ -62,6 +63,8 @@ class _Batch:
             cols = ", ".join(q(c) for c in columns)
             marks = ", ".join(place(i + 1) for i in range(len(columns)))
             self.sql = f"INSERT INTO {q(table.name)} ({cols}) VALUES ({marks})"
+            if or_skip is not None:  # a row already there is left alone (PostgreSQL and SQLite alike)
+                self.sql += f" ON CONFLICT ({q(or_skip)}) DO NOTHING"
         else:
             sets = ", ".join(f"{q(c)} = {place(i + 1)}" for i, c in enumerate(columns))
             self.sql = f"UPDATE {q(table.name)} SET {sets} WHERE {q(where)} = {place(len(columns) + 1)}"
@@ -100,7 +103,7 @@ class _Statements:
     def __init__(self, dialect: Dialect) -> None:
         self.enc = _Encoding(dialect)
         self.new_device = _Batch(dialect, _DEV, ("id", "name", "type_code", *_STATE, "channel_count", "created_at",
-                                                 "updated_at"))
+                                                 "updated_at"), or_skip="id")
         self.device_state = _Batch(dialect, _DEV, (*_STATE, "updated_at"), where="id")
         self.keepalive = _Batch(dialect, _DEV, ("last_keepalive", "updated_at"), where="id")
         self.event = _Batch(dialect, _EVT, ("at", "kind", "subject", "data"))
@@ -197,10 +200,17 @@ class SignallingWriter:
         wall = time.time()
         now = enc.ts(wall)
         offset = wall - time.monotonic()  # registrar times are monotonic
-        # A new device's registration goes into its INSERT: one statement, not two.
+        # A new device's registration goes into its INSERT: one statement, not two. "New" is the
+        # registrar's view; the row may be there already (a pending device asking again after
+        # its first row was written, an administrator or another node adding it meanwhile): those
+        # get the state update instead, and never fail the batch.
+        there: set[str] = set()
+        if new:
+            there = set((await s.execute(select(_DEV.c.id).where(_DEV.c.id.in_(list(new))))).scalars())
         await st.new_device.run(s, [(d.device_id, d.device_id, d.device_id[10:13], *_state_values(d, enc, offset), 0,
-                                     now, now) for d in new.values()])
-        await st.device_state.run(s, [(*_state_values(d, enc, offset), now, k) for k, d in state.items() if k not in new])
+                                     now, now) for k, d in new.items() if k not in there])
+        updates = {k: d for k, d in state.items() if k not in new} | {k: state.get(k, new[k]) for k in there}
+        await st.device_state.run(s, [(*_state_values(d, enc, offset), now, k) for k, d in updates.items()])
         await st.keepalive.run(s, [(enc.ts(v), now, k) for k, v in kas.items()])
         if offline:
             await s.execute(update(_CHN).where(_CHN.c.device_id.in_(list(offline))).values(status="OFF"))

@@ -24,7 +24,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from xueliang import _native
-from xueliang.bus import BusEvent, EventBus
+from xueliang.bus import Bus, BusEvent
 from xueliang.config import SipConfig
 from xueliang.db.tables import Channel, Device
 from xueliang.errors import GatewayTimeout, Invalid, NotFound, Unavailable
@@ -60,6 +60,7 @@ from xueliang.gb28181.sip import (
     make_request,
     make_response,
 )
+from xueliang.presence import MemoryPresence, Presence
 from xueliang.sealing import Sealer
 
 log = logging.getLogger("xueliang.signalling")
@@ -86,11 +87,15 @@ class CatalogRun:
 
 
 class SignallingService:
-    def __init__(self, cfg: SipConfig, sessions: async_sessionmaker[AsyncSession], bus: EventBus, *,
-                 nonce_secret: bytes | None = None, sealer: Sealer | None = None, var_dir: Path | None = None) -> None:
+    def __init__(self, cfg: SipConfig, sessions: async_sessionmaker[AsyncSession], bus: Bus, *,
+                 nonce_secret: bytes | None = None, sealer: Sealer | None = None, var_dir: Path | None = None,
+                 presence: Presence | None = None) -> None:
         self.cfg = cfg
         self.sessions = sessions
         self.bus = bus
+        #: Who is online here, for the other nodes (the API routes device commands by it).
+        self.presence: Presence = presence or MemoryPresence("local")
+        self._presence_swept = 0.0
         #: Opens (and seals) the devices' own passwords stored in the registry.
         self.sealer = sealer
         #: The platform-wide device password: configured, or generated and kept in var_dir.
@@ -188,8 +193,19 @@ class SignallingService:
                         fut.set_result(list(rec.items))
                 await self._refresh_subscriptions(now)
                 self._export_refusals()
+                self._sweep_presence(now)
             except Exception:
                 log.exception("signalling housekeeping failed")
+
+    def _sweep_presence(self, now: float) -> None:
+        """Last heard-from times into presence, every few seconds (not on each keepalive)."""
+        if now - self._presence_swept < 5.0:
+            return
+        since, self._presence_swept = self._presence_swept, now
+        offset = time.time() - now
+        for s in self.registrar.devices.values():
+            if s.online and s.last_seen > since:
+                self.presence.seen(s.device_id, s.last_seen + offset)
 
     def _refusals(self) -> dict[str, int]:
         r = self.registrar
@@ -214,12 +230,14 @@ class SignallingService:
                     self._after_pending.add(ev.session.device_id)
                     self._after_queue.put_nowait(ev.session.device_id)
             elif isinstance(ev, Online):
+                self.presence.online(ev.device_id, wall)
                 self._publish("device.online", ev.device_id, wall, reason=ev.reason)
             elif isinstance(ev, Offline):
                 s = self.registrar.devices.get(ev.device_id)
                 if s is not None:
                     self.writer.device_state(s)
                 self.writer.device_offline(ev.device_id)
+                self.presence.offline(ev.device_id)
                 self.catalogs.cancel(ev.device_id)
                 self._publish("device.offline", ev.device_id, wall, reason=ev.reason)
             elif isinstance(ev, Moved):
@@ -515,13 +533,18 @@ class SignallingService:
 
     async def _send_message(self, session: DeviceSession, body: bytes, target: str | None = None) -> SipResponse:
         req = self.make_request("MESSAGE", session, target, [("Content-Type", MANSCDP_TYPE)], body)
+        return await self._ask(session, req, "the request")
+
+    async def _ask(self, session: DeviceSession, req: SipRequest, what: str) -> SipResponse:
+        """Send ``req`` to the device and return its final answer: GatewayTimeout without one,
+        Invalid when it refuses (3xx and above)."""
         assert session.addr is not None
         try:
             resp = await self.endpoint.request(req, session.addr, session.transport, timeout=self.cfg.request_timeout)
         except SipTimeout as exc:
-            raise GatewayTimeout(f"device {session.device_id} did not acknowledge the request") from exc
+            raise GatewayTimeout(f"device {session.device_id} did not answer {what}") from exc
         if resp.status >= 300:
-            raise Invalid(f"device {session.device_id} refused the request: {resp.status} {resp.reason}")
+            raise Invalid(f"device {session.device_id} refused {what}: {resp.status} {resp.reason}")
         return resp
 
     async def query(self, device_id: str, cmd_type: str, timeout: float | None = None, **fields: Any) -> ManscdpMessage:
@@ -578,13 +601,7 @@ class SignallingService:
         req = self.make_request("SUBSCRIBE", session, None,
                                 [("Event", "Catalog"), ("Expires", str(expires)), ("Content-Type", MANSCDP_TYPE)],
                                 manscdp.encode_query("Catalog", sn, device_id))
-        assert session.addr is not None
-        try:
-            resp = await self.endpoint.request(req, session.addr, session.transport, timeout=self.cfg.request_timeout)
-        except SipTimeout as exc:
-            raise GatewayTimeout(f"device {device_id} did not answer SUBSCRIBE") from exc
-        if resp.status >= 300:
-            raise Invalid(f"device {device_id} refused the subscription: {resp.status} {resp.reason}")
+        await self._ask(session, req, "the subscription")
         self.subscriptions[device_id] = time.monotonic() + max(60, expires - 60)
         return {"ok": True, "expires": expires}
 

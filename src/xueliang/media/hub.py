@@ -34,7 +34,7 @@ from xueliang.media.source import SourceHandle
 from xueliang.media.stream import Stream, StreamEnded
 
 if TYPE_CHECKING:
-    from xueliang.bus import EventBus
+    from xueliang.bus import Bus
     from xueliang.config import MediaConfig
 
 __all__ = ["MediaHub", "SourceHandle", "SourceProvider", "valid_stream_name"]
@@ -77,7 +77,7 @@ class MediaHub:
     def __init__(
         self,
         config: MediaConfig,
-        bus: EventBus | None = None,
+        bus: Bus | None = None,
         *,
         rtp: RtpServer | None = None,
         tick_interval: float = 0.5,

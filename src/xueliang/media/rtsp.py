@@ -56,6 +56,16 @@ def redact_url(url: str) -> str:
     return re.sub(r"//([^/@:]*):[^/@]*@", r"//\1:***@", url)
 
 
+def _sized_nals(record: bytes, pos: int, count: int, into: list[bytes]) -> int:
+    """Read ``count`` NAL units, each after its 16-bit size, from ``pos``; the position after."""
+    for _ in range(count):
+        size = int.from_bytes(record[pos : pos + 2], "big")
+        pos += 2
+        into.append(record[pos : pos + size])
+        pos += size
+    return pos
+
+
 def parse_decoder_record(codec: Codec, record: bytes) -> tuple[int, list[bytes]]:
     """(NAL length size, parameter-set NAL units) of an avcC/hvcC record."""
     nals: list[bytes] = []
@@ -64,16 +74,10 @@ def parse_decoder_record(codec: Codec, record: bytes) -> tuple[int, list[bytes]]
             raise NalError("avcC too short")
         length_size = (record[4] & 3) + 1
         pos = 5
-        for count_mask in (0x1F, 0xFF):
+        for count_mask in (0x1F, 0xFF):  # the SPS, then the PPS
             if pos >= len(record):
                 break
-            count = record[pos] & count_mask
-            pos += 1
-            for _ in range(count):
-                size = int.from_bytes(record[pos : pos + 2], "big")
-                pos += 2
-                nals.append(record[pos : pos + size])
-                pos += size
+            pos = _sized_nals(record, pos + 1, record[pos] & count_mask, nals)
         return length_size, nals
     if len(record) < 23:
         raise NalError("hvcC too short")
@@ -83,13 +87,7 @@ def parse_decoder_record(codec: Codec, record: bytes) -> tuple[int, list[bytes]]
     for _ in range(arrays):
         if pos + 3 > len(record):
             raise NalError("hvcC truncated")
-        count = int.from_bytes(record[pos + 1 : pos + 3], "big")
-        pos += 3
-        for _ in range(count):
-            size = int.from_bytes(record[pos : pos + 2], "big")
-            pos += 2
-            nals.append(record[pos : pos + size])
-            pos += size
+        pos = _sized_nals(record, pos + 3, int.from_bytes(record[pos + 1 : pos + 3], "big"), nals)
     return length_size, nals
 
 

@@ -10,11 +10,12 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import Select, and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import InstrumentedAttribute
 
-from xueliang.bus import EventBus
+from xueliang.bus import Bus, EventBus
 from xueliang.db.paging import keyset, page_of
 from xueliang.db.tables import Channel, Device, Division, Platform, Unit
 from xueliang.errors import Conflict, Invalid, NotFound
@@ -107,13 +108,26 @@ async def _get(s: AsyncSession, model: type[_T], key: Any, what: str) -> _T:
 
 class RegistryService:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], bus: EventBus | None = None, *,
+        self, sessions: async_sessionmaker[AsyncSession], bus: Bus | None = None, *,
         sealer: Sealer | None = None,
     ) -> None:
         self.sessions = sessions
-        self.bus = bus or EventBus()
+        self.bus: Bus = bus or EventBus()
         #: Device SIP passwords are sealed before they are stored (gb28181/credentials.py).
         self.sealer = sealer
+
+    async def _one(self, model: type[_T], key: Any, what: str) -> _T:
+        async with self.sessions() as s:
+            return await _get(s, model, key, what)
+
+    async def _page(
+        self, stmt: Select[Any], order: list[InstrumentedAttribute[Any]], keys: list[str], cursor: str | None,
+        limit: int,
+    ) -> tuple[list[Any], str | None]:
+        """One page of ``stmt`` in the order of the columns ``order`` (named ``keys`` in the cursor)."""
+        async with self.sessions() as s:
+            rows = list((await s.scalars(keyset(stmt, order, cursor, limit))).all())
+        return page_of(rows, keys, limit)
 
     # ---- divisions ---------------------------------------------------------------------
     async def upsert_division(self, d: DivisionIn) -> Division:
@@ -162,9 +176,7 @@ class RegistryService:
         return row
 
     async def get_division(self, code: str) -> Division:
-        async with self.sessions() as s:
-            row = await _get(s, Division, code, "division")
-            return row
+        return await self._one(Division, code, "division")
 
     async def list_divisions(
         self,
@@ -204,10 +216,7 @@ class RegistryService:
             stmt = stmt.where(Division.code >= lo, Division.code < hi)
         if q:
             stmt = stmt.where(Division.name.like(f"%{_escape_like(q)}%", escape="\\"))
-        stmt = keyset(stmt, [Division.code], cursor, limit)
-        async with self.sessions() as s:
-            rows = list((await s.scalars(stmt)).all())
-        return page_of(rows, ["code"], limit)
+        return await self._page(stmt, [Division.code], ["code"], cursor, limit)
 
     async def delete_division(self, code: str) -> None:
         async with self.sessions() as s, s.begin():
@@ -255,9 +264,7 @@ class RegistryService:
             raise Invalid(f"unknown division code {code}")
 
     async def get_unit(self, unit_id: int) -> Unit:
-        async with self.sessions() as s:
-            row = await _get(s, Unit, unit_id, "unit")
-            return row
+        return await self._one(Unit, unit_id, "unit")
 
     async def list_units(
         self,
@@ -280,9 +287,7 @@ class RegistryService:
             stmt = stmt.where(Unit.division_code >= lo, Unit.division_code < hi)
         if category:
             stmt = stmt.where(Unit.category == category)
-        async with self.sessions() as s:
-            rows = list((await s.scalars(keyset(stmt, [Unit.id], cursor, limit))).all())
-        return page_of(rows, ["id"], limit)
+        return await self._page(stmt, [Unit.id], ["id"], cursor, limit)
 
     async def update_unit(self, unit_id: int, patch: UnitPatch) -> Unit:
         data = patch.model_dump(exclude_unset=True)
@@ -329,9 +334,7 @@ class RegistryService:
             return row
 
     async def get_platform(self, platform_id: int) -> Platform:
-        async with self.sessions() as s:
-            row = await _get(s, Platform, platform_id, "platform")
-            return row
+        return await self._one(Platform, platform_id, "platform")
 
     async def list_platforms(
         self,
@@ -354,9 +357,7 @@ class RegistryService:
                     Platform.segment.like(like, escape="\\"),
                 )
             )
-        async with self.sessions() as s:
-            rows = list((await s.scalars(keyset(stmt, [Platform.id], cursor, limit))).all())
-        return page_of(rows, ["id"], limit)
+        return await self._page(stmt, [Platform.id], ["id"], cursor, limit)
 
     async def update_platform(self, platform_id: int, data: dict[str, Any]) -> Platform:
         async with self.sessions() as s, s.begin():
@@ -394,9 +395,7 @@ class RegistryService:
         self.bus.publish("registry.device.changed", row.id, password=row.password, admission=row.admission)
 
     async def get_device(self, device_id: str) -> Device:
-        async with self.sessions() as s:
-            row = await _get(s, Device, device_id, "device")
-            return row
+        return await self._one(Device, device_id, "device")
 
     async def list_devices(
         self,
@@ -424,9 +423,7 @@ class RegistryService:
             stmt = stmt.where(Device.admission == admission)
         if unit_id is not None:
             stmt = stmt.where(Device.unit_id == unit_id)
-        async with self.sessions() as s:
-            rows = list((await s.scalars(keyset(stmt, [Device.id], cursor, limit))).all())
-        return page_of(rows, ["id"], limit)
+        return await self._page(stmt, [Device.id], ["id"], cursor, limit)
 
     async def update_device(self, device_id: str, patch: DevicePatch) -> Device:
         async with self.sessions() as s, s.begin():
@@ -475,9 +472,7 @@ class RegistryService:
             return row
 
     async def get_channel(self, channel_id: str) -> Channel:
-        async with self.sessions() as s:
-            row = await _get(s, Channel, channel_id, "channel")
-            return row
+        return await self._one(Channel, channel_id, "channel")
 
     async def list_channels(
         self,
@@ -488,10 +483,7 @@ class RegistryService:
     ) -> tuple[list[Channel], str | None]:
         """One page ordered by (division, id). ``extra`` are further SQL conditions (scopes)."""
         stmt = select(Channel).where(*channel_conditions(f), *extra)
-        stmt = keyset(stmt, [Channel.division_code, Channel.id], cursor, limit)
-        async with self.sessions() as s:
-            rows = list((await s.scalars(stmt)).all())
-        return page_of(rows, CHANNEL_KEYS, limit)
+        return await self._page(stmt, [Channel.division_code, Channel.id], CHANNEL_KEYS, cursor, limit)
 
     async def count_channels(self, f: ChannelFilter, extra: Sequence[Any] = ()) -> int:
         async with self.sessions() as s:

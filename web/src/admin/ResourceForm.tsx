@@ -8,12 +8,12 @@ import { itemPath, type FieldContext, type Resource } from './resource';
 export function ResourceForm<R extends object>({ res, edit, options, onClose, onSaved }: { res: Resource<R>; edit: Partial<R>; options: FieldContext['options']; onClose: () => void; onSaved: () => void }) {
   const t = useT();
   const editing = res.key(edit as R) !== undefined && res.key(edit as R) !== null && res.key(edit as R) !== '';
-  const described = res.fields(t, { editing, options });
+  const described = res.fields?.(t, { editing, options }) ?? [];
   const fields = described.map(({ fixed, ...f }) => ({ ...f, readOnly: f.readOnly || (!!fixed && editing) }));
   const fixed = described.filter((f) => f.fixed).map((f) => f.name);
   return (
     <FormDialog
-      title={editing ? t(res.editTitle) + (res.titleOf ? ` · ${res.titleOf(edit)}` : '') : t(res.newTitle)}
+      title={editing ? t(res.editTitle ?? '') + (res.titleOf ? ` · ${res.titleOf(edit)}` : '') : t(res.newTitle ?? '')}
       fields={fields}
       initial={res.toForm ? res.toForm(edit) : (edit as Record<string, unknown>)}
       onClose={onClose}

@@ -4,14 +4,24 @@ import type { Page } from '../api/types';
 import { useT } from '../i18n';
 import { ErrorBox, Modal, NotAvailable, Refusal } from './Common';
 
+/** How a list endpoint pages: the page size, the query parameter that carries the cursor and
+ *  the answer's field holding the next one (most lists: `cursor` / `next_cursor`; the audit log
+ *  pages by sequence number, `before` / `next_before`). A list answered as a plain array has one page. */
+export interface Paging {
+  limit?: number;
+  cursor?: string;
+  next?: string;
+}
+
 /** Keyset-paged listing: first page on change of params, "more" appends. */
-export function usePaged<T>(path: string, params: Record<string, string | number | boolean | null | undefined>, limit = 50) {
+export function usePaged<T>(path: string, params: Record<string, string | number | boolean | null | undefined>, paging: number | Paging = {}) {
+  const { limit = 50, cursor: cursorParam = 'cursor', next = 'next_cursor' } = typeof paging === 'number' ? { limit: paging } : paging;
   const [items, setItems] = useState<T[]>([]);
-  const [cursor, setCursor] = useState<string | null>(null);
+  const [cursor, setCursor] = useState<string | number | null>(null);
   const [loading, setLoading] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const [total, setTotal] = useState<number | null>(null);
-  const key = path + JSON.stringify(params);
+  const key = path + JSON.stringify(params) + limit + cursorParam;
   const gen = useRef(0);
 
   const load = useCallback(
@@ -20,12 +30,13 @@ export function usePaged<T>(path: string, params: Record<string, string | number
       setLoading(true);
       setError(null);
       try {
-        const r = await api<Page<T> | T[]>(path + qs({ ...params, limit, cursor: more ? cursor : undefined }));
+        const r = await api<(Page<T> & Record<string, unknown>) | T[]>(path + qs({ ...params, limit, [cursorParam]: more ? cursor : undefined }));
         if (g !== gen.current) return;
-        const page: Page<T> = Array.isArray(r) ? { items: r, next_cursor: null } : r;
+        const page = Array.isArray(r) ? { items: r } : r;
+        const after = Array.isArray(r) ? null : r[next];
         setItems((old) => (more ? old.concat(page.items) : page.items));
-        setCursor(page.next_cursor ?? null);
-        if (typeof page.total === 'number') setTotal(page.total);
+        setCursor(typeof after === 'string' || typeof after === 'number' ? after : null);
+        if (!Array.isArray(r) && typeof r.total === 'number') setTotal(r.total);
       } catch (e) {
         if (g === gen.current) setError(e);
       } finally {

@@ -132,6 +132,20 @@ function Caret({ open, onClick }: { open: boolean; onClick: () => void }) {
   );
 }
 
+/** Load what an open node shows, again when `deps` change; `alive()` says the answer is still
+ *  wanted (the node is open and nothing newer was asked for). */
+function useWhileOpen(open: boolean, deps: unknown[], load: (alive: () => boolean) => Promise<void>) {
+  useEffect(() => {
+    if (!open) return;
+    let gone = false;
+    void load(() => !gone);
+    return () => {
+      gone = true;
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [open, ...deps]);
+}
+
 function DivisionNode({ d, ctx, depth, open: startOpen = false, counts }: { d: Division; ctx: Ctx; depth: number; open?: boolean; counts?: { points: number; online: number } }) {
   const [open, setOpen] = useState(startOpen);
   const [kids, setKids] = useState<Division[] | null>(null);
@@ -139,35 +153,27 @@ function DivisionNode({ d, ctx, depth, open: startOpen = false, counts }: { d: D
   const [stats, setStats] = useState<Map<string, { points: number; online: number }>>(new Map());
   const t = useT();
 
-  useEffect(() => {
-    if (!open) return;
-    let gone = false;
-    (async () => {
-      try {
-        if (!kids) {
-          const ks = await allPages<Division>('/divisions', { parent: d.code, limit: 1000, in_use: 'true' }, 5000);
-          if (!gone) setKids(ks);
-        }
-        if (!units) {
-          const us = await api<Page<Unit>>(`/units${qs({ division: d.code, department: ctx.department, limit: 500 })}`);
-          if (!gone) setUnits(us.items.filter((u) => u.division_code === d.code));
-        }
-      } catch {
-        if (!gone) {
-          setKids((k) => k ?? []);
-          setUnits((u) => u ?? []);
-        }
-      }
-    })();
+  useWhileOpen(open, [d.code, ctx.tick], async (alive) => {
     // the online counts of the children, refreshed with the tree
     api<Statistics>(`/statistics${qs({ division: d.code })}`)
-      .then((st) => !gone && setStats(new Map(st.children.map((c) => [c.code, { points: c.points, online: c.online }]))))
+      .then((st) => alive() && setStats(new Map(st.children.map((c) => [c.code, { points: c.points, online: c.online }]))))
       .catch(() => undefined);
-    return () => {
-      gone = true;
-    };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [open, d.code, ctx.tick]);
+    try {
+      if (!kids) {
+        const ks = await allPages<Division>('/divisions', { parent: d.code, limit: 1000, in_use: 'true' }, 5000);
+        if (alive()) setKids(ks);
+      }
+      if (!units) {
+        const us = await api<Page<Unit>>(`/units${qs({ division: d.code, department: ctx.department, limit: 500 })}`);
+        if (alive()) setUnits(us.items.filter((u) => u.division_code === d.code));
+      }
+    } catch {
+      if (alive()) {
+        setKids((k) => k ?? []);
+        setUnits((u) => u ?? []);
+      }
+    }
+  });
 
   return (
     <div className="tnode">
@@ -199,28 +205,21 @@ function UnitNode({ u, ctx, depth }: { u: Unit; ctx: Ctx; depth: number }) {
   const [channels, setChannels] = useState<Channel[] | null>(null);
   const [err, setErr] = useState<string | null>(null);
   const t = useT();
-  useEffect(() => {
-    if (!open) return;
-    let gone = false;
-    (async () => {
-      try {
-        const [ds, cs] = await Promise.all([
-          allPages<Device>('/devices', { unit_id: u.id, limit: 1000 }, 5000),
-          // every kind: cameras and the 215/216 groups of catalogs
-          allPages<Channel>(`/channels?kind=`, { unit_id: u.id, limit: 1000 }, 20000),
-        ]);
-        if (!gone) {
-          setDevices(ds);
-          setChannels(cs);
-        }
-      } catch (e) {
-        if (!gone) setErr(e instanceof ApiError ? e.message : String(e));
+  useWhileOpen(open, [u.id, ctx.tick], async (alive) => {
+    try {
+      const [ds, cs] = await Promise.all([
+        allPages<Device>('/devices', { unit_id: u.id, limit: 1000 }, 5000),
+        // every kind: cameras and the 215/216 groups of catalogs
+        allPages<Channel>(`/channels?kind=`, { unit_id: u.id, limit: 1000 }, 20000),
+      ]);
+      if (alive()) {
+        setDevices(ds);
+        setChannels(cs);
       }
-    })();
-    return () => {
-      gone = true;
-    };
-  }, [open, u.id, ctx.tick]);
+    } catch (e) {
+      if (alive()) setErr(e instanceof ApiError ? e.message : String(e));
+    }
+  });
 
   const byDevice = useMemo(() => {
     const m = new Map<string, Channel[]>();

@@ -1,11 +1,13 @@
-import { useState } from 'react';
+import { Fragment, useState, type ReactNode } from 'react';
 import { download, qs } from '../api/client';
 import type { ImportReport } from '../api/types';
-import { Approvals, Audit, Grants } from './AccessAdmin';
 import { ImportResult, upload } from '../admin/ImportResult';
 import { ResourceTable } from '../admin/ResourceTable';
+import { approvals } from '../admin/resources/approvals';
+import { audit } from '../admin/resources/audit';
 import { channels } from '../admin/resources/channels';
 import { devices } from '../admin/resources/devices';
+import { grants } from '../admin/resources/grants';
 import { platforms } from '../admin/resources/platforms';
 import { units } from '../admin/resources/units';
 import { users } from '../admin/resources/users';
@@ -15,23 +17,24 @@ import { can, useUser } from '../lib/session';
 import { toastError } from '../lib/toast';
 import { Icon } from '../components/Icon';
 
-const TABS = [
-  { id: 'units', action: 'registry.read' },
-  { id: 'platforms', action: 'registry.read' },
-  { id: 'devices', action: 'registry.read' },
-  { id: 'channels', action: 'registry.read' },
-  { id: 'survey', action: 'registry.manage' },
-  { id: 'users', action: 'users.manage' },
-  { id: 'grants', action: 'access.read' },
-  { id: 'approvals', action: null },
-  { id: 'audit', action: 'audit.read' },
-] as const;
+/** The tabs, the action a user needs to see each (none: everyone) and what each shows. */
+const TABS: { id: string; action: string | null; view: () => ReactNode }[] = [
+  { id: 'units', action: 'registry.read', view: () => <ResourceTable res={units} /> },
+  { id: 'platforms', action: 'registry.read', view: () => <ResourceTable res={platforms} /> },
+  { id: 'devices', action: 'registry.read', view: () => <ResourceTable res={devices} /> },
+  { id: 'channels', action: 'registry.read', view: () => <ResourceTable res={channels} /> },
+  { id: 'survey', action: 'registry.manage', view: () => <Survey /> },
+  { id: 'users', action: 'users.manage', view: () => <ResourceTable res={users} /> },
+  { id: 'grants', action: 'access.read', view: () => <ResourceTable res={grants} /> },
+  { id: 'approvals', action: null, view: () => <ResourceTable res={approvals} /> },
+  { id: 'audit', action: 'audit.read', view: () => <ResourceTable res={audit} /> },
+];
 
 export default function AdminPage({ tab }: { tab?: string }) {
   const t = useT();
   const user = useUser();
   const tabs = TABS.filter((x) => x.action === null || can(user, x.action));
-  const cur = tab && tabs.some((x) => x.id === tab) ? tab : tabs[0]?.id;
+  const cur = tabs.find((x) => x.id === tab) ?? tabs[0];
   return (
     <div className="page admin">
       <div className="page-head">
@@ -39,21 +42,14 @@ export default function AdminPage({ tab }: { tab?: string }) {
       </div>
       <nav className="tabs">
         {tabs.map((x) => (
-          <Link key={x.id} to={`/app/admin/${x.id}`} className={`tab ${cur === x.id ? 'on' : ''}`}>
+          <Link key={x.id} to={`/app/admin/${x.id}`} className={`tab ${cur?.id === x.id ? 'on' : ''}`}>
             {t(`admin.tab.${x.id}`)}
           </Link>
         ))}
       </nav>
       <div className="tab-body">
-        {cur === 'units' && <ResourceTable key="units" res={units} />}
-        {cur === 'platforms' && <ResourceTable key="platforms" res={platforms} />}
-        {cur === 'devices' && <ResourceTable key="devices" res={devices} />}
-        {cur === 'channels' && <ResourceTable key="channels" res={channels} />}
-        {cur === 'survey' && <Survey />}
-        {cur === 'users' && <ResourceTable key="users" res={users} />}
-        {cur === 'grants' && <Grants />}
-        {cur === 'approvals' && <Approvals />}
-        {cur === 'audit' && <Audit />}
+        {/* keyed by tab: a tab opened starts afresh, with its own filters and list */}
+        {cur && <Fragment key={cur.id}>{cur.view()}</Fragment>}
         {!cur && <p className="muted">{t('admin.nothing')}</p>}
       </div>
     </div>

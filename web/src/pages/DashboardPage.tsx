@@ -162,21 +162,25 @@ export default function DashboardPage() {
       { ...rateSeries(t('dash.s.onlineRate'), kids.map((c) => pctOf(c.online, c.networked)), C.green), markLine: { silent: true, symbol: 'none', lineStyle: { color: C.red, type: 'dashed' }, data: [{ yAxis: 95, label: { formatter: t('dash.target95'), color: C.red, position: 'insideEndTop' } }] } },
     ],
   };
-  const donut = (title: string, data: { name: string; value: number; color: string }[]): Option => ({
-    title: { text: title, left: 'center', top: 4, textStyle: { color: C.text, fontSize: 13, fontWeight: 500 } },
-    tooltip: { trigger: 'item', formatter: '{b}: {c} ({d}%)' },
-    legend: { bottom: 0, textStyle: { color: C.text } },
-    series: [
-      {
-        type: 'pie',
-        radius: ['45%', '68%'],
-        center: ['50%', '50%'],
-        itemStyle: { borderColor: '#0b1220', borderWidth: 2 },
-        label: { color: C.text, formatter: '{d}%' },
-        data: data.filter((d) => d.value > 0).map((d) => ({ name: d.name, value: d.value, itemStyle: { color: d.color } })),
-      },
-    ],
-  });
+  /** The shares of `counts` as a donut: the parts named, in their colours, then the unknown. */
+  const donut = (title: string, counts: Record<string, number | undefined>, parts: [key: string, name: string, color: string][]): Option => {
+    const data = [...parts, ['unknown', t('common.unknown'), C.muted] as const].map(([key, name, color]) => ({ name, value: counts[key] ?? 0, color }));
+    return {
+      title: { text: title, left: 'center', top: 4, textStyle: { color: C.text, fontSize: 13, fontWeight: 500 } },
+      tooltip: { trigger: 'item', formatter: '{b}: {c} ({d}%)' },
+      legend: { bottom: 0, textStyle: { color: C.text } },
+      series: [
+        {
+          type: 'pie',
+          radius: ['45%', '68%'],
+          center: ['50%', '50%'],
+          itemStyle: { borderColor: '#0b1220', borderWidth: 2 },
+          label: { color: C.text, formatter: '{d}%' },
+          data: data.filter((d) => d.value > 0).map((d) => ({ name: d.name, value: d.value, itemStyle: { color: d.color } })),
+        },
+      ],
+    };
+  };
   const gauge = (name: string, r: number | null, color: string): Option => ({
     series: [
       {
@@ -274,38 +278,13 @@ export default function DashboardPage() {
               {kids.length ? <Chart option={ratesByDivision} height={260} /> : <div className="empty">{t('dash.noChildren')}</div>}
             </div>
             <div className="card">
-              <Chart
-                option={donut(t('dash.byClass'), [
-                  { name: t('class.1'), value: st.by_class['1'] ?? 0, color: C.red },
-                  { name: t('class.2'), value: st.by_class['2'] ?? 0, color: C.amber },
-                  { name: t('class.3'), value: st.by_class['3'] ?? 0, color: C.blue },
-                  { name: t('common.unknown'), value: st.by_class.unknown ?? 0, color: C.muted },
-                ])}
-                height={260}
-                testid="chart-class"
-              />
+              <Chart option={donut(t('dash.byClass'), st.by_class, [['1', t('class.1'), C.red], ['2', t('class.2'), C.amber], ['3', t('class.3'), C.blue]])} height={260} testid="chart-class" />
             </div>
             <div className="card">
-              <Chart
-                option={donut(t('dash.byTier'), [
-                  { name: t('tier.high'), value: st.by_tier.high ?? 0, color: C.violet },
-                  { name: t('tier.building'), value: st.by_tier.building ?? 0, color: C.amber },
-                  { name: t('tier.street'), value: st.by_tier.street ?? 0, color: C.cyan },
-                  { name: t('common.unknown'), value: st.by_tier.unknown ?? 0, color: C.muted },
-                ])}
-                height={260}
-              />
+              <Chart option={donut(t('dash.byTier'), st.by_tier, [['high', t('tier.high'), C.violet], ['building', t('tier.building'), C.amber], ['street', t('tier.street'), C.cyan]])} height={260} />
             </div>
             <div className="card">
-              <Chart
-                option={donut(t('dash.byCoverage'), [
-                  { name: t('coverage.A'), value: st.by_coverage.A ?? 0, color: C.green },
-                  { name: t('coverage.B'), value: st.by_coverage.B ?? 0, color: C.blue },
-                  { name: t('coverage.C'), value: st.by_coverage.C ?? 0, color: C.amber },
-                  { name: t('common.unknown'), value: st.by_coverage.unknown ?? 0, color: C.muted },
-                ])}
-                height={260}
-              />
+              <Chart option={donut(t('dash.byCoverage'), st.by_coverage, [['A', t('coverage.A'), C.green], ['B', t('coverage.B'), C.blue], ['C', t('coverage.C'), C.amber]])} height={260} />
             </div>
             <div className="card">
               <div className="card-title">{t('dash.byDepartment')}</div>

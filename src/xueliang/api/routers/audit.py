@@ -6,9 +6,9 @@ from __future__ import annotations
 import io
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
 from xueliang.access import audit as auditlog
@@ -20,11 +20,21 @@ from xueliang.errors import Forbidden
 router = APIRouter(tags=["audit"])
 
 
-def _q(
-    actor: str | None, actor_id: int | None, channel: str | None, department: str | None,
-    action: str | None, outcome: str | None, since: datetime | None, until: datetime | None,
+def _query(
+    actor: str | None = None,
+    actor_id: int | None = None,
+    channel: str | None = None,
+    department: str | None = Query(default=None, description="the person's department or the camera's"),
+    action: str | None = Query(default=None, description="exact, or a prefix ending in *"),
+    outcome: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> auditlog.AuditQuery:
+    """The search the listing and the exports share."""
     return auditlog.AuditQuery(actor, actor_id, channel, department, action, outcome, since, until)
+
+
+AuditSearch = Annotated[auditlog.AuditQuery, Depends(_query)]
 
 
 @router.get("/audit/records")
@@ -32,24 +42,14 @@ async def records(
     platform: PlatformDep,
     access: AccessDep,
     _: AuditReader,
-    actor: str | None = None,
-    actor_id: int | None = None,
-    channel: str | None = None,
-    department: str | None = None,
-    action: str | None = Query(default=None, description="exact, or a prefix ending in *"),
-    outcome: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    q: AuditSearch,
     before: int | None = Query(default=None, description="seq cursor: records older than this"),
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> dict[str, Any]:
-    """Newest first. ``department`` matches the person's department or the camera's."""
+    """Newest first."""
     await access.audit.flush()
-    rows, nxt = await auditlog.query(
-        platform.sessions, _q(actor, actor_id, channel, department, action, outcome, since, until), before, limit
-    )
+    rows, nxt = await auditlog.query(platform.sessions, q, before, limit)
     return {"items": [auditlog.as_dict(r) for r in rows], "next_before": nxt}
-
 
 
 async def _csv(platform: Any, q: auditlog.AuditQuery) -> AsyncIterator[bytes]:
@@ -61,22 +61,10 @@ async def _csv(platform: Any, q: auditlog.AuditQuery) -> AsyncIterator[bytes]:
 
 @router.get("/audit/records.{fmt}")
 async def export(
-    fmt: Literal["csv", "xlsx"],
-    platform: PlatformDep,
-    access: AccessDep,
-    _: AuditReader,
-    actor: str | None = None,
-    actor_id: int | None = None,
-    channel: str | None = None,
-    department: str | None = None,
-    action: str | None = None,
-    outcome: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    fmt: Literal["csv", "xlsx"], platform: PlatformDep, access: AccessDep, _: AuditReader, q: AuditSearch
 ) -> StreamingResponse:
     """Export matching records (oldest first, with their hashes) as CSV or Excel."""
     await access.audit.flush()
-    q = _q(actor, actor_id, channel, department, action, outcome, since, until)
     name = f"audit-{datetime.now():%Y%m%d-%H%M%S}.{fmt}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     if fmt == "csv":

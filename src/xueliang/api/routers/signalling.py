@@ -24,79 +24,58 @@ from xueliang.api.deps import (
 from xueliang.app import Platform
 from xueliang.db.tables import AlarmAck, Event
 from xueliang.errors import Invalid, NotFound, Unavailable
+from xueliang.gb28181.commands import Control, DeviceCommands
 from xueliang.gb28181.ptz import PtzCommand
 
 router = APIRouter(tags=["signalling"])
 
 
-def _sig(platform: Platform) -> Any:
-    if platform.signalling is None:
+def _devices(platform: Platform) -> DeviceCommands:
+    if platform.devices is None:
         raise Unavailable("GB/T 28181 signalling is not enabled (sip.enabled = false)")
-    return platform.signalling
+    return platform.devices
 
 
 @router.get("/signalling/status")
 async def signalling_status(platform: PlatformDep, _: SignallingManager) -> dict[str, Any]:
-    return dict(_sig(platform).status())
+    return await _devices(platform).status()
 
 
 @router.post("/devices/{device_id}/catalog")
 async def query_catalog(device_id: str, platform: PlatformDep, p: DeviceQuerier, wait: bool = True) -> dict[str, Any]:
     """Ask the device for its catalog now; with ``wait``, return when it has all arrived."""
     await _device_scope(platform, device_id, p, Action.DEVICE_QUERY)
-    items = await _sig(platform).query_catalog(device_id, wait=wait)
-    run = _sig(platform).catalog_runs.get(device_id)
-    return {"device_id": device_id, "items": len(items),
-            "complete": None if run is None else run.complete,
-            "expected": None if run is None else run.expected}
+    return await _devices(platform).query_catalog(device_id, wait)
 
 
 @router.get("/devices/{device_id}/info")
 async def device_info(device_id: str, platform: PlatformDep, p: DeviceQuerier) -> dict[str, Any]:
     await _device_scope(platform, device_id, p, Action.DEVICE_QUERY)
-    i = await _sig(platform).device_info(device_id)
-    return {"device_id": i.device_id, "result": i.result, "name": i.device_name, "manufacturer": i.manufacturer,
-            "model": i.model, "firmware": i.firmware, "channels": i.channel}
+    return await _devices(platform).device_info(device_id)
 
 
 @router.get("/devices/{device_id}/status")
 async def device_status(device_id: str, platform: PlatformDep, p: DeviceQuerier) -> dict[str, Any]:
     await _device_scope(platform, device_id, p, Action.DEVICE_QUERY)
-    st = await _sig(platform).device_status(device_id)
-    return {"device_id": st.device_id, "result": st.result, "online": st.online, "status": st.status,
-            "encode": st.encode, "record": st.record, "device_time": st.device_time, "alarms": st.alarm_status}
+    return await _devices(platform).device_status(device_id)
 
 
 class ControlIn(BaseModel):
-    command: Literal["teleboot", "record_start", "record_stop", "guard_set", "guard_reset", "alarm_reset", "iframe"]
+    command: Control
     channel_id: str | None = None
-
-
-_CONTROL = {
-    "teleboot": ({"TeleBoot": "Boot"}, False), "record_start": ({"RecordCmd": "Record"}, True),
-    "record_stop": ({"RecordCmd": "StopRecord"}, True), "guard_set": ({"GuardCmd": "SetGuard"}, True),
-    "guard_reset": ({"GuardCmd": "ResetGuard"}, True), "alarm_reset": ({"AlarmCmd": "ResetAlarm"}, True),
-}
 
 
 @router.post("/devices/{device_id}/control")
 async def device_control(device_id: str, body: ControlIn, platform: PlatformDep, p: DeviceController) -> dict[str, Any]:
     await _device_scope(platform, device_id, p, Action.DEVICE_CONTROL)
-    sig = _sig(platform)
-    target = body.channel_id or device_id
-    if body.command == "iframe":
-        s = sig.registrar.devices.get(device_id)
-        fields = {"IFrameCmd": "Send"} if s is not None and s.gb_version.startswith("3") else {"IFameCmd": "Send"}
-        return dict(await sig.control(device_id, target, **fields))
-    fields, wait = _CONTROL[body.command]
-    return dict(await sig.control(device_id, target, wait_result=wait, **fields))
+    return await _devices(platform).control(device_id, body.channel_id or device_id, body.command)
 
 
 @router.post("/devices/{device_id}/subscriptions/catalog")
 async def subscribe_catalog(device_id: str, platform: PlatformDep, p: DeviceController,
                             expires: Annotated[int, Query(ge=60, le=86400)] = 3600) -> dict[str, Any]:
     await _device_scope(platform, device_id, p, Action.DEVICE_CONTROL)
-    return dict(await _sig(platform).subscribe_catalog(device_id, expires))
+    return await _devices(platform).subscribe_catalog(device_id, expires)
 
 
 async def _device_scope(platform: Platform, device_id: str, p: Any, action: Action) -> None:
@@ -107,10 +86,11 @@ async def _device_scope(platform: Platform, device_id: str, p: Any, action: Acti
     authorize_found(p, action, owner, NotFound(f"device {device_id} not found"))
 
 
-async def _channel_device(platform: Platform, channel_id: str, p: Any, action: Action) -> tuple[Any, str]:
+async def _channel_device(platform: Platform, channel_id: str, p: Any, action: Action) -> tuple[str, str]:
+    """(the device that answers for a channel, the channel), within the caller's scope."""
     ch = await visible_channel(platform.registry, p, action, channel_id)
-    session = _sig(platform).device_for_channel(channel_id, ch.device_id)
-    return session, ch.id
+    _devices(platform)
+    return ch.device_id or ch.id, ch.id
 
 
 @router.get("/channels/{channel_id}/records")
@@ -118,14 +98,12 @@ async def channel_records(channel_id: str, start: datetime, end: datetime, platf
                           type: Literal["all", "time", "alarm", "manual"] = "all") -> dict[str, Any]:
     """The device's own recordings of a channel in a time range (RecordInfo)."""
     authorize(p, Action.PLAYBACK)
-    session, cid = await _channel_device(platform, channel_id, p, Action.PLAYBACK)
+    device_id, cid = await _channel_device(platform, channel_id, p, Action.PLAYBACK)
     if end <= start:
         raise Invalid("end must be after start")
     fmt = "%Y-%m-%dT%H:%M:%S"
-    items = await _sig(platform).record_info(session.device_id, cid, start.strftime(fmt), end.strftime(fmt), type)
-    return {"channel_id": cid, "records": [
-        {"name": r.name, "start": r.start_time, "end": r.end_time, "type": r.type, "file_path": r.file_path,
-         "size": r.file_size, "secrecy": r.secrecy} for r in items]}
+    items = await _devices(platform).record_info(device_id, cid, start.strftime(fmt), end.strftime(fmt), type)
+    return {"channel_id": cid, "records": items}
 
 
 class PtzIn(BaseModel):
@@ -159,9 +137,9 @@ def ptz_command(b: PtzIn) -> PtzCommand:
 
 @router.post("/channels/{channel_id}/ptz")
 async def channel_ptz(channel_id: str, body: PtzIn, platform: PlatformDep, p: PtzOperator) -> dict[str, Any]:
-    session, cid = await _channel_device(platform, channel_id, p, Action.PTZ)
+    device_id, cid = await _channel_device(platform, channel_id, p, Action.PTZ)
     cmd = ptz_command(body)
-    out = dict(await _sig(platform).control(session.device_id, cid, PTZCmd=cmd.encode()))
+    out = await _devices(platform).ptz(device_id, cid, cmd.encode())
     out["ptz_cmd"] = cmd.encode()
     return out
 

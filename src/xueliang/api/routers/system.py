@@ -28,3 +28,4 @@ async def healthz(platform: PlatformDep) -> dict[str, Any]:
 @router.get("/metrics")
 async def metrics(_: MetricsReader) -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+

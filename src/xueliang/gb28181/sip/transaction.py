@@ -22,6 +22,7 @@ import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
+from typing import ClassVar
 
 from .message import (
     BRANCH_MAGIC,
@@ -231,6 +232,11 @@ class Transaction:
 
 class ClientTransaction(Transaction):
     __slots__ = ("_data", "last_response")
+    #: The state a started transaction is in, the timer that retransmits its request (on an
+    #: unreliable transport) and the one that gives up waiting for a final response.
+    _STARTED: ClassVar[TransactionState]
+    _RETRANSMIT: ClassVar[str]
+    _GIVE_UP: ClassVar[str]
 
     def __init__(
         self,
@@ -247,7 +253,13 @@ class ClientTransaction(Transaction):
 
     def start(self, now: float) -> list[Event]:
         """Send the request and start the timers."""
-        raise NotImplementedError
+        self.state = self._STARTED
+        self._data = self.request.serialize()
+        if not self.reliable:
+            self._interval = self.timers.t1
+            self._timers[self._RETRANSMIT] = now + self._interval
+        self._timers[self._GIVE_UP] = now + self.timers.timeout
+        return [Send(self._data, self.addr)]
 
     def handle_message(self, response: SipResponse, now: float) -> list[Event]:
         raise NotImplementedError
@@ -257,15 +269,9 @@ class NonInviteClientTransaction(ClientTransaction):
     """RFC 3261 §17.1.2 (figure 6): timers E, F, K."""
 
     __slots__ = ()
-
-    def start(self, now: float) -> list[Event]:
-        self.state = TransactionState.TRYING
-        self._data = self.request.serialize()
-        if not self.reliable:
-            self._interval = self.timers.t1
-            self._timers["E"] = now + self._interval
-        self._timers["F"] = now + self.timers.timeout
-        return [Send(self._data, self.addr)]
+    _STARTED = TransactionState.TRYING
+    _RETRANSMIT = "E"
+    _GIVE_UP = "F"
 
     def handle_message(self, response: SipResponse, now: float) -> list[Event]:
         if self.state not in (TransactionState.TRYING, TransactionState.PROCEEDING):
@@ -301,6 +307,9 @@ class InviteClientTransaction(ClientTransaction):
     """RFC 3261 §17.1.1 (figure 5) with RFC 6026: timers A, B, D, M."""
 
     __slots__ = ("_ack",)
+    _STARTED = TransactionState.CALLING
+    _RETRANSMIT = "A"
+    _GIVE_UP = "B"
 
     def __init__(
         self,
@@ -312,15 +321,6 @@ class InviteClientTransaction(ClientTransaction):
     ) -> None:
         super().__init__(request, addr, reliable=reliable, timers=timers)
         self._ack = b""
-
-    def start(self, now: float) -> list[Event]:
-        self.state = TransactionState.CALLING
-        self._data = self.request.serialize()
-        if not self.reliable:
-            self._interval = self.timers.t1
-            self._timers["A"] = now + self._interval
-        self._timers["B"] = now + self.timers.timeout
-        return [Send(self._data, self.addr)]
 
     def handle_message(self, response: SipResponse, now: float) -> list[Event]:
         state = self.state

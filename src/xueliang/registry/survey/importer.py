@@ -18,8 +18,9 @@ Choices where the survey spec is silent:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import DataError, IntegrityError
@@ -27,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from xueliang.db.tables import Channel, Platform, SurveySummary, Unit
 from xueliang.registry.report import ImportReport
+from xueliang.registry.spreadsheet import Sheet
 from xueliang.registry.survey.cells import _int_cell, clean_text
 from xueliang.registry.survey.queries import _in_chunks, _segment_key
 from xueliang.registry.survey.reader import (
@@ -37,6 +39,7 @@ from xueliang.registry.survey.reader import (
     FORM1_HEADERS,
     FORM1_PARSERS,
     FORM2_HEADERS,
+    ColumnMap,
     _cell,
     _department_of,
     _detect_form,
@@ -71,6 +74,46 @@ def _choose_department(argument: str | None, title: str | None, report: ImportRe
     return arg or title
 
 
+class _Opened(NamedTuple):
+    """A form's sheet, its columns and where its department comes from."""
+
+    sheet: Sheet
+    cols: ColumnMap
+    #: the 主管部门 column, if the form has one
+    dept_col: int | None
+    #: the department given to the import
+    given: str | None
+    #: the department of a row without its own: the one given, else the title line's
+    default: str | None
+
+
+def _open_form(
+    raw: list[list[str]],
+    first: str,
+    headers: Sequence[str],
+    department: str | None,
+    report: ImportReport,
+    *,
+    all_columns: bool,
+) -> _Opened | None:
+    """The form found by its header ``first``, its columns and its department; None (with the
+    problem reported) when it is not there. A missing column is a problem when the form needs
+    ``all_columns`` (the summary's numbers), else a warning: those fields are left as they are."""
+    sheet = _find(raw, first, headers, report)
+    if sheet is None:
+        return None
+    cols = map_columns(sheet.header, headers, report, optional=[DEPARTMENT])
+    if cols.missing:
+        missing = "、".join(cols.missing)
+        if all_columns:
+            report.add(f"the summary has no column {missing}")
+            return None
+        report.warn(f"the form has no column {missing}; those fields are left as they are")
+    dept_col = cols.index.pop(DEPARTMENT, None)
+    given = (department or "").strip() or None
+    return _Opened(sheet, cols, dept_col, given, _choose_department(given, _department_of(sheet), report))
+
+
 async def import_survey(
     sessions: async_sessionmaker[AsyncSession],
     data: bytes,
@@ -93,10 +136,12 @@ async def import_survey(
     form = _detect_form(raw)
     if form == 1:
         report.form = "survey"
-        return await _import_form1(sessions, raw, department, dry_run, report)
+        opened = _open_form(raw, "单位名称", FORM1_HEADERS, department, report, all_columns=False)
+        return report if opened is None else await _import_form1(sessions, opened, dry_run, report)
     if form == 2:
         report.form = "summary"
-        return await _import_form2(sessions, raw, department, dry_run, report)
+        opened = _open_form(raw, "所属单位名称", FORM2_HEADERS, department, report, all_columns=True)
+        return report if opened is None else await _import_form2(sessions, opened, dry_run, report)
     report.add(
         "this is neither a survey form (headers 单位名称 and 平台类型) nor a summary "
         "(headers 所属单位名称 and 摄像头数量) in the first 50 rows"
@@ -105,26 +150,9 @@ async def import_survey(
 
 
 async def _import_form1(
-    sessions: async_sessionmaker[AsyncSession],
-    raw: list[list[str]],
-    department: str | None,
-    dry_run: bool,
-    report: ImportReport,
+    sessions: async_sessionmaker[AsyncSession], form: _Opened, dry_run: bool, report: ImportReport
 ) -> ImportReport:
-    sheet = _find(raw, "单位名称", FORM1_HEADERS, report)
-    if sheet is None:
-        return report
-    cols = map_columns(sheet.header, FORM1_HEADERS, report, optional=[DEPARTMENT])
-    if cols.missing:
-        report.warn(
-            "the form has no column "
-            + "、".join(cols.missing)
-            + "; those fields are left as they are"
-        )
-    dept_col = cols.index.pop(DEPARTMENT, None)
-    file_dept = _department_of(sheet)
-    arg = (department or "").strip() or None
-    dept_default = _choose_department(arg, file_dept, report)
+    sheet, cols, dept_col, arg, dept_default = form
     if dept_default is not None and len(dept_default) > 200:
         report.add(
             f"{DEPARTMENT} is longer than 200 characters",
@@ -336,22 +364,9 @@ _TOTAL_WORDS = {"合计", "总计", "小计", "合计:", "总计:"}
 
 
 async def _import_form2(
-    sessions: async_sessionmaker[AsyncSession],
-    raw: list[list[str]],
-    department: str | None,
-    dry_run: bool,
-    report: ImportReport,
+    sessions: async_sessionmaker[AsyncSession], form: _Opened, dry_run: bool, report: ImportReport
 ) -> ImportReport:
-    sheet = _find(raw, "所属单位名称", FORM2_HEADERS, report)
-    if sheet is None:
-        return report
-    cols = map_columns(sheet.header, FORM2_HEADERS, report, optional=[DEPARTMENT])
-    if cols.missing:
-        report.add("the summary has no column " + "、".join(cols.missing))
-        return report
-    dept_col = cols.index.pop(DEPARTMENT, None)
-    arg = (department or "").strip() or None
-    dept_default = _choose_department(arg, _department_of(sheet), report)
+    sheet, cols, dept_col, arg, dept_default = form
     filled_by = sheet.title_value("填表人", "填报人")
     phone = sheet.title_value("联系电话")
     for label, val, n in (("填表人", filled_by, 100), ("联系电话", phone, 64)):

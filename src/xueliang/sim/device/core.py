@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from xueliang.gb28181.endpoint import SipEndpoint, SipTimeout
+from xueliang.gb28181.endpoint import Incoming, SipEndpoint, SipTimeout
 from xueliang.gb28181.manscdp import ManscdpMessage
 from xueliang.gb28181.sip import (
     Dialog,
@@ -327,6 +327,16 @@ class DeviceCore:
         return resp.status if resp is not None else None
 
     # -- media calls (ended by stop and restart, BYE, the end of a range, a failed stream) ---
+
+    def _in_call(self, inc: Incoming) -> _MediaCall | None:
+        """The call an in-dialog request (BYE, INFO) belongs to, the request passed to its dialog;
+        without one, None, and the request is answered 481."""
+        call = self.calls.get(inc.request.call_id)
+        if call is None:
+            inc.respond(481)
+            return None
+        call.dialog.receive_request(inc.request)
+        return call
 
     def _end_call(self, call_id: str) -> None:
         call = self.calls.pop(call_id, None)

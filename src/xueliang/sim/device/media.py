@@ -149,11 +149,9 @@ class Media(Playback):
             self._spawn(media.activate(call.session))
 
     def _on_bye(self, inc: Incoming) -> None:
-        call = self.calls.get(inc.request.call_id)
+        call = self._in_call(inc)
         if call is None:
-            inc.respond(481)
             return
-        call.dialog.receive_request(inc.request)
         inc.respond(200)
         self._end_call(inc.request.call_id)
 

@@ -50,11 +50,9 @@ class Playback(DeviceCore):
         ]
 
     def _on_info(self, inc: Incoming) -> None:
-        call = self.calls.get(inc.request.call_id)
+        call = self._in_call(inc)
         if call is None:
-            inc.respond(481)
             return
-        call.dialog.receive_request(inc.request)
         try:
             cmd = parse_mansrtsp(inc.request.body)
         except MansrtspError as exc:

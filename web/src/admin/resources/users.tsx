@@ -25,7 +25,7 @@ export const users: Resource<UserRow> = {
   newTitle: 'admin.newUser',
   editTitle: 'admin.editUser',
   titleOf: (r) => r.username ?? '',
-  deletable: false,
+  deletion: false,
   filters: () => [],
   columns: (t) => [
     { key: 'username', label: t('user.username'), render: (r) => <>{r.username}{r.disabled && <span className="tag rejected"> {t('user.disabled')}</span>}</> },
