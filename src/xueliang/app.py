@@ -62,6 +62,7 @@ from xueliang.media.transcode import PREFIX as TRANSCODE_PREFIX
 from xueliang.media.transcode import TranscodeProvider
 from xueliang.presence import MemoryPresence, NodeInfo, Presence, default_node_id
 from xueliang.registry.catalog_store import store_catalog
+from xueliang.registry.divisions import DivisionListMissing, LoadReport, ensure_national
 from xueliang.registry.service import RegistryService
 from xueliang.sealing import Sealer
 
@@ -268,9 +269,22 @@ class Platform:
     def after_start(self, fn: Step) -> None:
         self._after_start.append(fn)
 
+    async def migrate(self) -> LoadReport | None:
+        """The schema to the newest migration, then the national division list if the shipped
+        one is not loaded yet (registry/divisions.py): a fresh platform knows every division."""
+        await upgrade_async(self.settings.database.url)
+        try:
+            rep = await ensure_national(self.sessions)
+        except DivisionListMissing as exc:
+            log.warning("%s; imports then know only the divisions entered by hand", exc)
+            return None
+        if rep is not None:
+            log.info("%s", rep.text())
+        return rep
+
     async def start(self, *, migrate: bool = True) -> None:
         if migrate:
-            await upgrade_async(self.settings.database.url)
+            await self.migrate()
         await self.bootstrap_admin()
         for c in self.components:
             await c.start()

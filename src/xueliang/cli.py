@@ -22,11 +22,13 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database.", no_args_is_help=True)
 survey_app = typer.Typer(help="Survey forms (摸底调查表 / 摸底汇总表).", no_args_is_help=True)
 channels_app = typer.Typer(help="Channel lists (点位清单).", no_args_is_help=True)
+divisions_app = typer.Typer(help="Administrative divisions (行政区划) and grids (网格).", no_args_is_help=True)
 user_app = typer.Typer(help="Users.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit log (审计): verify the chain, sign checkpoints.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(survey_app, name="survey")
 app.add_typer(channels_app, name="channels")
+app.add_typer(divisions_app, name="divisions")
 app.add_typer(user_app, name="user")
 app.add_typer(audit_app, name="audit")
 
@@ -65,11 +67,10 @@ def _logging(settings: Settings) -> None:
 
 async def _with_platform(settings: Settings, fn: Callable[[Any], Awaitable[T]]) -> T:
     from xueliang.app import Platform
-    from xueliang.db.migrate import upgrade_async
 
     platform = Platform(settings)
     try:
-        await upgrade_async(settings.database.url)
+        await platform.migrate()
         return await fn(platform)
     finally:
         await platform.engine.dispose()
@@ -121,12 +122,118 @@ def simulate(ctx: typer.Context) -> None:
 
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOpt = None, revision: str = "head") -> None:
-    """Apply database migrations."""
+    """Apply database migrations, then load the national division list if it is not loaded yet."""
     settings = _settings(config)
-    from xueliang.db.migrate import upgrade
+    if revision != "head":
+        from xueliang.db.migrate import upgrade
 
-    upgrade(settings.database.url, revision)
-    typer.echo(f"database at {revision}")
+        upgrade(settings.database.url, revision)
+        typer.echo(f"database at {revision}")
+        return
+
+    async def run() -> str:
+        # the schema and the list only: no platform (no keys or files made under var/)
+        from xueliang.db.engine import create_engine, session_factory
+        from xueliang.db.migrate import upgrade_async
+        from xueliang.registry import divisions as dv
+
+        await upgrade_async(settings.database.url)
+        engine = create_engine(settings.database.url)
+        try:
+            sessions = session_factory(engine)
+            try:
+                rep = await dv.ensure_national(sessions)
+            except dv.DivisionListMissing as exc:
+                typer.echo(f"warning: {exc}", err=True)
+            else:
+                if rep is not None:
+                    typer.echo(rep.text())
+            return str(await dv.loaded_version(sessions) or "none")
+        finally:
+            await engine.dispose()
+
+    version = asyncio.run(run())
+    typer.echo(f"database at {revision}; national division list: {version}")
+
+
+@divisions_app.command("load")
+def divisions_load(
+    config: ConfigOpt = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(help="a newer list than the shipped one: csv (code,name; UTF-8 or GBK, may be gzip'd)"),
+    ] = None,
+    version: Annotated[str | None, typer.Option(help="the --file list's version, recorded with it")] = None,
+    villages: Annotated[
+        str | None, typer.Option(help="load the shipped villages (村/社区) under this division code")
+    ] = None,
+) -> None:
+    """Load the national division list (idempotent): new codes added, changed names updated,
+    codes the list no longer holds kept and marked historical."""
+    settings = _settings(config)
+    from xueliang.registry import divisions as dv
+
+    async def run(p: Any) -> Any:
+        if villages:
+            return await dv.load_villages(p.sessions, villages)
+        if file is not None:
+            rows = dv.read_list_file(_read_file(file))
+            return await dv.load_list(
+                p.sessions, rows, version=version or file.name, source=f"file:{file.name}"
+            )
+        lst = dv.shipped()
+        return await dv.load_list(
+            p.sessions, lst.rows(), version=lst.version, source=lst.source, historical=lst.historical()
+        )
+
+    try:
+        rep = asyncio.run(_with_platform(settings, run))
+    except (ValueError, dv.DivisionListMissing) as exc:
+        typer.echo(f"error: {exc}; nothing was loaded", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(rep.text())
+
+
+@divisions_app.command("grids")
+def divisions_grids(file: Path, config: ConfigOpt = None, dry_run: bool = False) -> None:
+    """Import the city's grid list (网格): 网格编码, 网格名称, 所属区划代码, 边界 (GeoJSON). All rows or none."""
+    settings = _settings(config)
+    from xueliang.registry.grids import import_grids
+
+    data = _read_file(file)
+    report = asyncio.run(
+        _with_platform(settings, lambda p: import_grids(p.sessions, data, file.name, dry_run=dry_run))
+    )
+    _print_report(report)
+
+
+@divisions_app.command("status")
+def divisions_status(config: ConfigOpt = None) -> None:
+    """Which national list is loaded and shipped, and how many divisions of each kind."""
+    settings = _settings(config)
+    from sqlalchemy import func, select
+
+    from xueliang.db.tables import Division
+    from xueliang.registry import divisions as dv
+
+    async def run(p: Any) -> list[str]:
+        async with p.sessions() as s:
+            counts = (
+                await s.execute(
+                    select(Division.level, Division.source, Division.historical, func.count())
+                    .group_by(Division.level, Division.source, Division.historical)
+                    .order_by(Division.level, Division.source, Division.historical)
+                )
+            ).all()
+        lines = [f"loaded: {await dv.loaded_version(p.sessions)}"]
+        try:
+            lines.append(f"shipped: {dv.shipped().version}")
+        except dv.DivisionListMissing as exc:
+            lines.append(f"shipped: none ({exc})")
+        lines += [f"  {lvl:9} {src:9} {'historical' if h else 'current':10} {n}" for lvl, src, h, n in counts]
+        return lines
+
+    typer.echo("\n".join(asyncio.run(_with_platform(settings, run))))
 
 
 def _print_report(report: Any) -> None:

@@ -19,7 +19,6 @@ DEMO_USERS = [
 async def prepare(settings: Settings, fresh: bool = False) -> object:
     """Migrate, load the city if the registry is empty, add the demo users. Returns the city."""
     from xueliang.app import Platform
-    from xueliang.db.migrate import upgrade_async
     from xueliang.db.tables import Channel
     from xueliang.sim import city as democity
 
@@ -32,8 +31,8 @@ async def prepare(settings: Settings, fresh: bool = False) -> object:
 
             for suffix in ("", "-wal", "-shm"):
                 Path(db + suffix).unlink(missing_ok=True)
-    await upgrade_async(settings.database.url)
     platform = Platform(settings)
+    await platform.migrate()  # the schema, then the national division list
     city = democity.generate()
     try:
         async with platform.sessions() as s:

@@ -542,6 +542,38 @@ def test_bad_survey_shows_its_errors_in_place(page: Any, demo: Demo, tmp_path: P
     shot(page, "11-survey-errors")
 
 
+def test_a_grid_list_imports_from_the_console(page: Any, demo: Demo, tmp_path: Path) -> None:
+    """The city's grid list (网格) through the survey page: a bad row is named in place and
+    nothing is written; the corrected file imports, and the grid is a division of the demo city."""
+    square = '"{""type"": ""Polygon"", ""coordinates"": [[[117.1, 31.8], [117.11, 31.8], [117.11, 31.81], [117.1, 31.8]]]}"'
+    bad = tmp_path / "grids-bad.csv"
+    bad.write_text(
+        "网格编码,网格名称,所属区划代码,边界\n"
+        f"3499010010001,城关一网格,349901001,{square}\n"
+        "3499010010002,,349901001,\n",
+        encoding="gbk",
+    )
+    login(page, demo, "admin")
+    page.goto(demo.base + "/app/admin/survey")
+    page.select_option("[data-testid=survey-kind]", "grids")
+    page.set_input_files("[data-testid=survey-file]", str(bad))
+    page.uncheck("[data-testid=survey-dry]")
+    page.click("[data-testid=survey-submit]")
+    rows = page.locator("[data-testid=import-problems] tbody tr")
+    rows.first.wait_for()
+    assert rows.count() == 1 and "网格名称" in rows.first.inner_text() and "3" in rows.first.inner_text()
+    assert demo.status("/divisions/3499010010001") == 404
+    good = tmp_path / "grids.csv"
+    good.write_text(bad.read_text(encoding="gbk").replace("3499010010002,,", "3499010010002,城关二网格,"), encoding="gbk")
+    page.set_input_files("[data-testid=survey-file]", str(good))
+    page.click("[data-testid=survey-submit]")
+    page.locator("[data-testid=import-report]").get_by_text("✓", exact=False).wait_for()
+    grids = {g["code"]: g for g in demo.api("/grids?under=349901")["items"]}
+    assert set(grids) == {"3499010010001", "3499010010002"}
+    assert grids["3499010010001"]["boundary"]["type"] == "Polygon" and grids["3499010010002"]["boundary"] is None
+    shot(page, "11b-grid-import")
+
+
 def test_pending_device_is_accepted(page: Any, demo: Demo) -> None:
     dev_id = "34990100001180099001"
     demo.api("/devices", method="POST", body={"id": dev_id, "name": "未登记NVR", "admission": "pending"})

@@ -182,7 +182,7 @@ async def test_three_bad_rows_among_fifty(sessions: Sessions, registry: Any) -> 
         (0, "3.40102000013e+19", "format the column as text"),
         (1, "", "required"),
         (3, "3401", "6 digits"),
-        (3, "340102999", "not a registered division"),
+        (3, "340199001", "nor under a registered county"),  # a new township needs a registered county (issue 19)
         (4, "四类", "point class"),
         (5, "D", "coverage"),
         (6, "屋顶", "tier"),

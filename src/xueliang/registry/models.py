@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from xueliang.gb28181.ids import GbIdError, parse_gb_id
 from xueliang.registry import vocab
+from xueliang.registry.geojson import parse_boundary
 
 
 class _In(BaseModel):
@@ -30,6 +32,11 @@ def _gb(v: str) -> str:
 class DivisionIn(_In):
     code: str = Field(min_length=2, max_length=20, pattern=r"^\d+$")
     name: str = Field(min_length=1, max_length=200)
+    #: Grids only (13–20 digits): the county, township or village the grid lies in; its code
+    #: begins the grid's. Default: the longest registered one whose code begins the grid's.
+    parent_code: str | None = Field(default=None, pattern=r"^\d{6}(\d{3}){0,2}$")
+    #: Grids only: the boundary, a GeoJSON Polygon or MultiPolygon (WGS-84).
+    boundary: dict[str, Any] | None = None
 
     @field_validator("code")
     @classmethod
@@ -38,12 +45,40 @@ class DivisionIn(_In):
             raise ValueError("division code must have 2, 4, 6, 9, 12 or more digits")
         return v
 
+    @model_validator(mode="after")
+    def _grid(self) -> DivisionIn:
+        is_grid = vocab.division_level(self.code) == "grid"
+        if not is_grid and (self.parent_code is not None or self.boundary is not None):
+            raise ValueError("parent_code and boundary are for grids (codes of 13 to 20 digits)")
+        if self.parent_code is not None:
+            vocab.grid_code(self.code, self.parent_code)
+        if self.boundary is not None:
+            self.boundary = parse_boundary(json.dumps(self.boundary))
+        return self
+
 
 class DivisionOut(_Out):
     code: str
     name: str
     level: str
     parent_code: str | None
+    #: national (the shipped list), import (created from a channel list's row), local
+    source: str = "local"
+    #: retired by a later national list; kept so that old surveys still import
+    historical: bool = False
+
+
+class GridOut(_Out):
+    code: str
+    name: str
+    parent_code: str | None
+    #: GeoJSON geometry, or None when the city gave none
+    boundary: dict[str, Any] | None
+
+    @field_validator("boundary", mode="before")
+    @classmethod
+    def _geo(cls, v: Any) -> Any:
+        return json.loads(v) if isinstance(v, str) else v
 
 
 class UnitIn(_In):

@@ -22,6 +22,9 @@ class ImportReport(BaseModel):
     unchanged: int = 0
     #: Units named in the file that were not registered and have been created.
     new_units: list[str] = Field(default_factory=list)
+    #: Townships and villages ("code name") the file named under a registered county that the
+    #: registry did not hold, created from the file.
+    new_divisions: list[str] = Field(default_factory=list)
     problems: list[Problem] = Field(default_factory=list)
     warnings: list[Problem] = Field(default_factory=list)
 
@@ -53,6 +56,10 @@ class ImportReport(BaseModel):
             ]
             if self.new_units:
                 lines.append("new units created: " + ", ".join(self.new_units))
+            if self.new_divisions:
+                lines.append(
+                    "new divisions created (not in the national list): " + ", ".join(self.new_divisions)
+                )
         else:
             lines = [
                 head + f"NOT imported: {len(self.problems)} problem(s); the database is unchanged"

@@ -6,6 +6,7 @@ database as it was.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -89,6 +90,14 @@ def channel_conditions(f: ChannelFilter) -> list[Any]:
     return c
 
 
+def _holds(model: Any, conditions: Sequence[Any] = ()) -> list[Any]:
+    """EXISTS a row of ``model`` whose division is the division or below it (an index range)."""
+    col = model.division_code
+    return [
+        select(col).where(col >= Division.code, col < Division.code + ":", *conditions).limit(1).exists()
+    ]
+
+
 async def _get(s: AsyncSession, model: type[_T], key: Any, what: str) -> _T:
     """The row, or NotFound naming it: every get, update and delete starts here."""
     row = await s.get(model, key)
@@ -123,7 +132,34 @@ class RegistryService:
     # ---- divisions ---------------------------------------------------------------------
     async def upsert_division(self, d: DivisionIn) -> Division:
         async with self.sessions() as s, s.begin():
+            if vocab.division_level(d.code) == "grid":
+                return await self._upsert_grid(s, d)
             return await self._upsert_division(s, d.code, d.name)
+
+    async def _upsert_grid(self, s: AsyncSession, d: DivisionIn) -> Division:
+        """A grid (网格) under the county, township or village named, or the longest registered
+        one whose code begins the grid's."""
+        parent = d.parent_code
+        if parent is None:
+            for n in (12, 9, 6):
+                if await s.get(Division, d.code[:n]) is not None:
+                    parent = d.code[:n]
+                    break
+            else:
+                raise Invalid(f"no registered county, township or village begins grid code {d.code}")
+        elif await s.get(Division, parent) is None:
+            raise Invalid(f"parent division {parent} of grid {d.code} is not registered")
+        boundary = None if d.boundary is None else json.dumps(d.boundary, separators=(",", ":"))
+        row = await s.get(Division, d.code)
+        if row is None:
+            row = Division(code=d.code, name=d.name, level="grid", parent_code=parent,
+                           source="local", historical=False, boundary=boundary)
+            s.add(row)
+        else:
+            row.name, row.parent_code = d.name, parent
+            if boundary is not None:
+                row.boundary = boundary
+        return row
 
     async def _upsert_division(self, s: AsyncSession, code: str, name: str) -> Division:
         parent = vocab.parent_division(code)
@@ -149,10 +185,32 @@ class RegistryService:
         q: str | None = None,
         cursor: str | None = None,
         limit: int = 100,
+        *,
+        in_use: bool = False,
+        level: str | None = None,
+        extra: Sequence[Any] = (),
+        channel_scope: Sequence[Any] | None = None,
     ) -> tuple[list[Division], str | None]:
-        stmt = select(Division)
+        """A page of divisions by code. ``in_use``: only those that matter to this platform out
+        of the national list's ~45,000: a division entered here (not from the list), or one with
+        such a division, a channel or a unit in its subtree (what the console's tree starts from).
+        ``channel_scope``: a scoped reader's conditions on channels; then only their channels
+        count (and no units), so that the tree tells nothing of cameras out of their scope."""
+        stmt = select(Division).where(*extra)
         if parent is not None:
             stmt = stmt.where(Division.parent_code == parent)
+        if level is not None:
+            stmt = stmt.where(Division.level == level)
+        if in_use:
+            # above a division entered here: few rows, so their ancestors are listed outright
+            async with self.sessions() as s:
+                local = (await s.scalars(select(Division.code).where(Division.source != "national"))).all()
+            above = sorted({c[:n] for c in local for n in (2, 4, 6, 9, 12) if n < len(c)})
+            holds = (
+                [*_holds(Channel), *_holds(Unit)] if channel_scope is None
+                else _holds(Channel, channel_scope)
+            )
+            stmt = stmt.where(or_(Division.source != "national", Division.code.in_(above), *holds))
         if under:
             lo, hi = vocab.subtree_bounds(under)
             stmt = stmt.where(Division.code >= lo, Division.code < hi)
@@ -166,6 +224,10 @@ class RegistryService:
             child = await s.scalar(
                 select(Division.code).where(Division.parent_code == code).limit(1)
             )
+            if row.source == "national":
+                raise Conflict(
+                    f"division {code} is in the national list: a newer list retires it (kept as historical)"
+                )
             used = await s.scalar(select(Channel.id).where(Channel.division_code == code).limit(1))
             if child or used:
                 raise Conflict(f"division {code} still has sub-divisions or channels")

@@ -6,6 +6,7 @@ imports accept what people type and exports write the form's own words back.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 
@@ -173,3 +174,13 @@ def parent_division(code: str) -> str | None:
 def subtree_bounds(code: str) -> tuple[str, str]:
     """[low, high) string range holding a division and everything below it: ':' sorts after '9'."""
     return code, code + ":"
+
+
+def grid_code(text: str, parent: str) -> str:
+    """The grid code of a cell, checked against its parent's code; ValueError saying why not."""
+    t = unicodedata.normalize("NFKC", text).strip().lstrip("'")
+    if not (t.isascii() and t.isdigit() and 13 <= len(t) <= 20):
+        raise ValueError("a grid code has 13 to 20 digits")
+    if parent and not t.startswith(parent):
+        raise ValueError(f"a grid code begins with its parent division's code {parent}")
+    return t

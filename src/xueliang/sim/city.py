@@ -9,12 +9,15 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from xueliang.db.tables import Channel, Device, Division, Platform, Unit
 
-CITY = ("34", "示范省", "3499", "雪亮市")
+#: A fictional city under a real province: 3499 is a city code no national list uses (Anhui's
+#: cities are 3401–3418; tests/registry/test_divisions.py checks the shipped list has no 3499),
+#: so the demo's divisions sit in the real tree beside the national list without colliding.
+CITY = ("34", "安徽省", "3499", "雪亮市")
 CENTER = (117.25, 31.85)  # somewhere plausible in East China; the city itself is fictional
 COUNTIES = ["东湖区", "西山区", "南河县", "北原县"]
 TOWNSHIPS = ["城关镇", "新华街道", "河口镇"]
@@ -205,7 +208,11 @@ async def load(
 ) -> None:
     """Insert the city into an empty registry in one transaction."""
     async with sessions() as s, s.begin():
-        await s.execute(insert(Division), city.divisions)
+        # the province is real: the national list has usually brought it already
+        have = set((await s.scalars(select(Division.code).where(
+            Division.code.in_([str(d["code"]) for d in city.divisions if len(str(d["code"])) <= 4])
+        ))).all())
+        await s.execute(insert(Division), [d for d in city.divisions if d["code"] not in have])
         await s.execute(insert(Unit), city.units)
         await s.execute(insert(Platform), city.platforms)
         units = {u["name"]: u["id"] for u in city.units}

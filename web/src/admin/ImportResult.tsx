@@ -34,6 +34,11 @@ export function ImportResult({ report, dry, onClose }: { report: ImportReport; d
         <span>{t('survey.updated')}: <b>{report.updated}</b></span>
         <span>{t('survey.unchanged')}: <b>{report.unchanged}</b></span>
         {report.new_units?.length > 0 && <span>{t('survey.newUnits')}: <b>{report.new_units.length}</b></span>}
+        {(report.new_divisions?.length ?? 0) > 0 && (
+          <span title={report.new_divisions?.join('\n')} data-testid="import-new-divisions">
+            {t('survey.newDivisions')}: <b>{report.new_divisions?.length}</b>
+          </span>
+        )}
       </div>
       {!report.ok && <p className="muted small">{t('survey.nothingWritten')}</p>}
       {report.problems.length > 0 && (

@@ -138,6 +138,8 @@ export interface ImportReport {
   updated: number;
   unchanged: number;
   new_units: string[];
+  /** townships and villages ("code name") created from a channel list: not in the national list */
+  new_divisions?: string[];
   problems: ImportProblem[];
   warnings: string[];
 }

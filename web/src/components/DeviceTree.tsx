@@ -45,12 +45,12 @@ export function DeviceTree({ onSelect, onOpen, selectedId, refreshSeconds = 20 }
           setRoots([await api<Division>(`/divisions/${user.division_code}`)]);
           return;
         }
-        const all = await allPages<Division>('/divisions', { limit: 1000 }, 1000);
+        const all = await allPages<Division>('/divisions', { limit: 1000, in_use: 'true' }, 1000);
         const codes = new Set(all.map((d) => d.code));
         let top = all.filter((d) => !d.parent_code || !codes.has(d.parent_code));
         // skip single-child chains (province → city) so the first view is useful
         while (top.length === 1) {
-          const kids = await allPages<Division>('/divisions', { parent: top[0].code, limit: 1000 });
+          const kids = await allPages<Division>('/divisions', { parent: top[0].code, limit: 1000, in_use: 'true' });
           if (kids.length === 0) break;
           top = kids;
         }
@@ -160,7 +160,7 @@ function DivisionNode({ d, ctx, depth, open: startOpen = false, counts }: { d: D
       .catch(() => undefined);
     try {
       if (!kids) {
-        const ks = await allPages<Division>('/divisions', { parent: d.code, limit: 1000 }, 5000);
+        const ks = await allPages<Division>('/divisions', { parent: d.code, limit: 1000, in_use: 'true' }, 5000);
         if (alive()) setKids(ks);
       }
       if (!units) {

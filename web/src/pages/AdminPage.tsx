@@ -64,13 +64,13 @@ function Survey() {
   const [dry, setDry] = useState(true);
   const [busy, setBusy] = useState(false);
   const [report, setReport] = useState<ImportReport | null>(null);
-  const [kind, setKind] = useState<'survey' | 'channels'>('survey');
+  const [kind, setKind] = useState<'survey' | 'channels' | 'grids'>('survey');
   async function go() {
     if (!file) return;
     setBusy(true);
     setReport(null);
     try {
-      setReport(await upload(kind === 'survey' ? '/survey/import' : '/channels/import', file, kind === 'survey' ? { department, dry_run: dry } : { dry_run: dry }));
+      setReport(await upload(`/${kind}/import`, file, kind === 'survey' ? { department, dry_run: dry } : { dry_run: dry }));
     } finally {
       setBusy(false);
     }
@@ -83,9 +83,10 @@ function Survey() {
         <div className="form-row">
           <label className="field">
             <span>{t('survey.kind')}</span>
-            <select value={kind} onChange={(e) => setKind(e.target.value as 'survey' | 'channels')}>
+            <select value={kind} onChange={(e) => setKind(e.target.value as 'survey' | 'channels' | 'grids')} data-testid="survey-kind">
               <option value="survey">{t('survey.kind.survey')}</option>
               <option value="channels">{t('survey.kind.channels')}</option>
+              <option value="grids">{t('survey.kind.grids')}</option>
             </select>
           </label>
           <label className="field">

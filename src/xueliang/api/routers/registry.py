@@ -6,13 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from xueliang.access.policy import Action, scope_conditions
 from xueliang.access.redact import hide_network
 from xueliang.access.resources import devices_seen, visible_channel
 from xueliang.api.deps import PlatformDep, RegistryManager, RegistryReader
-from xueliang.db.tables import Channel, Device, Platform, Unit
+from xueliang.db.tables import Channel, Device, Division, Platform, Unit
 from xueliang.errors import NotFound
 from xueliang.registry.models import (
     ChannelFields,
@@ -24,6 +24,7 @@ from xueliang.registry.models import (
     DevicePatch,
     DivisionIn,
     DivisionOut,
+    GridOut,
     PlatformIn,
     PlatformOut,
     UnitIn,
@@ -37,6 +38,11 @@ Limit = Annotated[int, Query(ge=1, le=1000)]
 
 class DivisionPage(BaseModel):
     items: list[DivisionOut]
+    next_cursor: str | None
+
+
+class GridPage(BaseModel):
+    items: list[GridOut]
     next_cursor: str | None
 
 
@@ -67,6 +73,16 @@ def _visible_units(p: Any) -> list[Any]:
     if p.unrestricted:
         return []
     return [Unit.id.in_(select(Channel.unit_id).where(Channel.unit_id.is_not(None), *scope_conditions(p)))]
+
+
+def _visible_grids(p: Any) -> list[Any]:
+    """Grids (网格) are the city's own map of its grassroots cells: a scoped user sees those
+    holding a camera of their scope (as units); the national divisions are public names."""
+    if p.unrestricted:
+        return []
+    col = Channel.division_code
+    seen = select(col).where(col >= Division.code, col < Division.code + ":", *scope_conditions(p))
+    return [or_(Division.level != "grid", seen.limit(1).exists())]
 
 
 def _visible_devices(p: Any) -> list[Any]:
@@ -111,15 +127,37 @@ def _out(model: type[BaseModel], row: Any, p: Any = None) -> Any:
 @router.get("/divisions", response_model=DivisionPage)
 async def list_divisions(
     platform: PlatformDep,
-    _: RegistryReader,
+    p: RegistryReader,
     parent: str | None = None,
     under: str | None = None,
     q: str | None = None,
     cursor: str | None = None,
     limit: Limit = 100,
+    in_use: bool = False,
+    level: str | None = None,
 ) -> dict[str, Any]:
-    rows, nxt = await platform.registry.list_divisions(parent, under, q, cursor, limit)
+    """``in_use=true``: only divisions entered here or holding a channel or unit, out of the
+    national list's ~45,000 (the console's tree); ``level``: province … village, grid."""
+    rows, nxt = await platform.registry.list_divisions(
+        parent, under, q, cursor, limit, in_use=in_use, level=level, extra=_visible_grids(p),
+        channel_scope=None if p.unrestricted else scope_conditions(p),
+    )
     return _page(DivisionOut, rows, nxt)
+
+
+@router.get("/grids", response_model=GridPage)
+async def list_grids(
+    platform: PlatformDep,
+    p: RegistryReader,
+    under: str | None = None,
+    cursor: str | None = None,
+    limit: Limit = 100,
+) -> dict[str, Any]:
+    """Grids (网格) with their boundaries (GeoJSON); a scoped user sees those holding a camera of their scope."""
+    rows, nxt = await platform.registry.list_divisions(
+        None, under, None, cursor, limit, level="grid", extra=_visible_grids(p)
+    )
+    return _page(GridOut, rows, nxt)
 
 
 @router.put("/divisions/{code}", response_model=DivisionOut)
@@ -132,7 +170,8 @@ async def put_division(code: str, body: DivisionIn, platform: PlatformDep, _: Re
 
 
 @router.get("/divisions/{code}", response_model=DivisionOut)
-async def get_division(code: str, platform: PlatformDep, _: RegistryReader) -> Any:
+async def get_division(code: str, platform: PlatformDep, p: RegistryReader) -> Any:
+    await _check_visible(platform, Division, code, _visible_grids(p), "division")
     return await platform.registry.get_division(code)
 
 

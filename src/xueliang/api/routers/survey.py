@@ -72,6 +72,21 @@ async def import_channels(
     return _report(rep)
 
 
+@router.post("/grids/import")
+async def import_grids(
+    platform: PlatformDep,
+    _: RegistryManager,
+    file: Annotated[UploadFile, File()],
+    dry_run: Annotated[bool, Form()] = False,
+) -> JSONResponse:
+    """The city's grid list (网格): 网格编码, 网格名称, 所属区划代码, 边界 (GeoJSON)."""
+    from xueliang.registry import grids
+
+    data = await _read(file, platform.settings.api.upload_max_bytes)
+    rep = await grids.import_grids(platform.sessions, data, file.filename or "", dry_run=dry_run)
+    return _report(rep)
+
+
 def _tmp(suffix: str) -> Path:
     fd, name = tempfile.mkstemp(suffix=suffix)
     import os
