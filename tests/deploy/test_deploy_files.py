@@ -280,7 +280,7 @@ def compose_nodes() -> Iterator[tuple[str, dict[str, Any], Node]]:
                 if not v.get("read_only"):
                     writable.append(v["target"])
             else:
-                src, target, *mode = v.split(":")
+                _source, target, *mode = v.split(":")
                 if "ro" not in mode:
                     writable.append(target)
         yield name, svc, Node(f"compose {name}", list(svc["command"]), env, files, writable)
