@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import shutil
 import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -585,3 +586,20 @@ def test_every_settings_file_is_valid_toml_and_every_example_has_no_secret() -> 
         for k, v in read_env_file(f).items():
             if any(w in k for w in ("PASSWORD", "SECRET", "KEY", "URL")) and "ADMIN" not in k:
                 assert "CHANGE-ME" in v, f"{f.name}: {k} holds a value, not a placeholder"
+
+
+def test_systemd_accepts_every_directive(tmp_path: Path) -> None:
+    """systemd's own parser: a misspelt or unknown directive is only a warning at run time
+    ("Unknown key ..., ignoring"), which would silently drop a hardening line."""
+    import subprocess
+
+    for f in SYSTEMD.glob("*.service"):
+        shutil.copy(f, tmp_path / f.name)
+    shutil.copy(SYSTEMD / "xueliang@.service", tmp_path / "xueliang@signalling.service")
+    units = [str(tmp_path / "xueliang@signalling.service"), str(tmp_path / "xueliang-migrate.service")]
+    p = subprocess.run(["systemd-analyze", "verify", "--man=no", *units], capture_output=True, text=True,
+                       timeout=120)
+    # The program is not installed on the test machine; that is the one complaint allowed.
+    lines = [ln for ln in (p.stdout + p.stderr).splitlines()
+             if ln.strip() and "/opt/xueliang/venv/bin/xueliang is not executable" not in ln]
+    assert lines == [], "\n".join(lines)
