@@ -328,6 +328,14 @@ def test_compose_nodes_are_valid_cluster_nodes(monkeypatch: pytest.MonkeyPatch) 
         assert (redis.hostname, redis.port, redis.password) == ("127.0.0.1", 6379, rd["REDIS_PASSWORD"])
         assert "--bind 127.0.0.1 --port 6379" in " ".join(doc["services"]["redis"]["command"])
     assert roles == {"api": 1, "signalling": 2, "media": 1, "worker": 1}, roles
+    # One service builds the image, from the repository root with deploy/Dockerfile; the others
+    # use it and never pull it.
+    builds = {n: s["build"] for n, s in doc["services"].items() if "build" in s}
+    assert list(builds) == ["migrate"]
+    build = builds["migrate"]
+    assert (COMPOSE / build["context"]).resolve() == ROOT and (ROOT / build["dockerfile"]) == DEPLOY / "Dockerfile"
+    for name, svc, _ in compose_nodes():
+        assert svc["image"] == doc["services"]["migrate"]["image"] and svc["pull_policy"] == "never", name
 
 
 # ---- Kubernetes -------------------------------------------------------------------------------
