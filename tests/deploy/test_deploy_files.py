@@ -88,6 +88,14 @@ def run_cli(args: list[str], env: dict[str, str], monkeypatch: pytest.MonkeyPatc
     import xueliang.server as server
 
     got: dict[str, Any] = {}
+
+    def migrated(url: str, *_: Any) -> None:
+        got["migrated"] = url
+        raise _Recorded
+
+    async def migrated_async(url: str, *_: Any) -> None:
+        migrated(url)
+
     with monkeypatch.context() as m:
         for k in list(os.environ):
             if k.startswith("XUELIANG_"):
@@ -97,11 +105,18 @@ def run_cli(args: list[str], env: dict[str, str], monkeypatch: pytest.MonkeyPatc
         m.setattr(server, "run", lambda settings: settings)
         m.setattr(cli, "run_loop", lambda s: got.__setitem__("settings", s))
         m.setattr(cli, "_logging", lambda s: None)
-        m.setattr(migrate, "upgrade", lambda url, rev="head": got.__setitem__("migrated", url))
+        m.setattr(migrate, "upgrade", migrated)
+        m.setattr(migrate, "upgrade_async", migrated_async)
         r = CliRunner().invoke(cli.app, args)
+    if isinstance(r.exception, _Recorded):
+        return Run(0, r.output, None, got["migrated"])
     if r.exception is not None and not isinstance(r.exception, SystemExit):
         raise r.exception
     return Run(r.exit_code, r.output, got.get("settings"), got.get("migrated"))
+
+
+class _Recorded(Exception):
+    """The migration was reached (and recorded); the command goes no further."""
 
 
 @dataclass
@@ -165,6 +180,10 @@ def check_cluster_node(node: Node, s: Settings) -> None:
             f"{where}: sip.host {s.sip.host} is put in Via/Contact: the address cameras reach"
     if node.role == "media":
         assert s.media.announce_ip not in ("127.0.0.1", "0.0.0.0", "::"), f"{where}: media announce_ip"
+        # API nodes relay viewers to a media node at the HTTP address it announces.
+        assert s.api.host == "0.0.0.0", f"{where}: a media node's HTTP must be reachable"
+        advertised = s.cluster.advertise_host or s.api.host
+        assert advertised not in ("127.0.0.1", "0.0.0.0", "::"), f"{where}: announces HTTP at {advertised}"
 
 
 def role_ports(s: Settings, role: str) -> set[tuple[int, str]]:
@@ -172,7 +191,8 @@ def role_ports(s: Settings, role: str) -> set[tuple[int, str]]:
     return {
         "api": {(s.api.port, "TCP")},
         "signalling": {(s.sip.port, "UDP"), (s.sip.port, "TCP")},
-        "media": {(s.media.rtp_port, "UDP"), (s.media.rtp_tcp_port, "TCP")},
+        # A media node serves its viewers over HTTP too.
+        "media": {(s.api.port, "TCP"), (s.media.rtp_port, "UDP"), (s.media.rtp_tcp_port, "TCP")},
         "worker": set(),
     }[role]
 
@@ -289,8 +309,8 @@ def compose_nodes() -> Iterator[tuple[str, dict[str, Any], Node]]:
 def test_compose_nodes_are_valid_cluster_nodes(monkeypatch: pytest.MonkeyPatch) -> None:
     doc = compose()
     roles: dict[str, int] = {}
-    sip_addresses = set()
     ids = set()
+    bound: dict[tuple[int, str], list[tuple[str, str]]] = {}
     for name, svc, node in compose_nodes():
         r = effective(node, monkeypatch)
         if node.command == "db":
@@ -308,11 +328,16 @@ def test_compose_nodes_are_valid_cluster_nodes(monkeypatch: pytest.MonkeyPatch) 
         deps = svc["depends_on"]
         assert deps["migrate"]["condition"] == "service_completed_successfully"
         assert deps["redis"]["condition"] == "service_healthy"
-        if node.role == "signalling":
-            addr = (s.sip.host, s.sip.port)
-            assert addr not in sip_addresses, f"{name}: two signalling nodes on {addr}"
-            sip_addresses.add(addr)
-        if node.role == "api":
+        # Every node is on the host's network: no two may bind the same port.
+        for port, proto in role_ports(s, node.role):
+            host = {"api": s.api.host, "signalling": s.sip.host, "media": s.media.host}[node.role]
+            if (port, proto) == (s.api.port, "TCP"):
+                host = s.api.host
+            for other, other_host in bound.get((port, proto), []):
+                assert "0.0.0.0" not in (host, other_host) and host != other_host, \
+                    f"{name} and {other} both bind {port}/{proto}"
+            bound.setdefault((port, proto), []).append((name, host))
+        if node.role in ("api", "media"):
             test = svc["healthcheck"]["test"]
             url = re.search(r"http://[^'\" ]+", " ".join(test)).group(0)  # type: ignore[union-attr]
             assert url == f"http://127.0.0.1:{s.api.port}/healthz", url
@@ -442,8 +467,9 @@ def test_kubernetes_pods_are_valid_cluster_nodes(tmp_path: Path, monkeypatch: py
                 assert ref["valueFrom"]["fieldRef"]["fieldPath"] == "status.hostIP"
             for probe in ("readinessProbe", "livenessProbe"):
                 p = c.get(probe)
-                if node.role == "api":
-                    assert p is not None, f"{node.where}: no {probe}"
+                if node.role in ("api", "media"):
+                    assert p is not None and "httpGet" in p, f"{node.where}: no HTTP {probe}"
+                if p is not None and "httpGet" in p:
                     path, port = p["httpGet"]["path"], p["httpGet"]["port"]
                     assert path in routes, f"{node.where}: {probe} on {path}, which is no GET route"
                     # Probes send no token.
@@ -575,6 +601,17 @@ def test_systemd_template_unit_runs_each_role(role: str, monkeypatch: pytest.Mon
     # No capability: every port the node binds is above 1024.
     assert svc["AmbientCapabilities"] == "" and svc["CapabilityBoundingSet"] == ""
     assert all(port > 1024 for port, _ in role_ports(s, role)), "bind below 1024 needs CAP_NET_BIND_SERVICE"
+
+
+def test_systemd_roles_on_one_host_bind_different_ports(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host may run every role (xueliang@api, @signalling, @media, @worker)."""
+    bound: dict[tuple[int, str], str] = {}
+    for role in sorted(SERVED_ROLES):
+        s = effective(systemd_node(SYSTEMD / "xueliang@.service", role), monkeypatch).settings
+        assert s is not None
+        for port in role_ports(s, role):
+            assert port not in bound, f"{role} and {bound[port]} both bind {port}"
+            bound[port] = role
 
 
 def test_systemd_migration_unit_runs_migrations(monkeypatch: pytest.MonkeyPatch) -> None:
