@@ -12,6 +12,8 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v node >/dev/null || need_apt+=(nodejs npm)
 # The cluster's shared state (presence, placement, the event stream) and its tests.
 command -v redis-server >/dev/null || need_apt+=(redis-server)
+# tests/deploy checks the systemd units with systemd's own parser.
+command -v systemd-analyze >/dev/null || need_apt+=(systemd)
 # Chinese text in the console (and its screenshots) needs a CJK font in Chromium.
 fc-list 2>/dev/null | grep -qi "wenquanyi\|noto sans cjk" || need_apt+=(fonts-wqy-microhei)
 if [ ${#need_apt[@]} -gt 0 ]; then

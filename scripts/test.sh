@@ -17,8 +17,9 @@ XUELIANG_TEST_PG_URL=$(scripts/pg.sh start)
 trap 'scripts/pg.sh stop' EXIT
 echo "== what tests would skip without (setup installs it; here its absence is a failure)"
 for need in /usr/bin/chromium "$(command -v sipp)" "$(command -v ffmpeg)" "$(command -v redis-server)" \
+            "$(command -v systemd-analyze)" \
             src/xueliang/static/console/index.html; do
-  [ -n "$need" ] && [ -e "$need" ] || { echo "missing: ${need:-sipp, ffmpeg or redis-server}"; exit 1; }
+  [ -n "$need" ] && [ -e "$need" ] || { echo "missing: ${need:-sipp, ffmpeg, redis-server or systemd-analyze}"; exit 1; }
 done
 .venv/bin/python -c "import atheris, playwright.sync_api, av; av.codec.Codec('libx265', 'w')"
 echo "== pytest"

@@ -12,10 +12,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import DataError, InterfaceError, InternalError, OperationalError
 
 from xueliang.access.audit import AuditLog, CheckpointKey, verify
 from xueliang.db.engine import create_engine, session_factory
@@ -175,6 +177,86 @@ async def test_writer_writes_within_a_second_on_its_own(db_url: str, tmp_path: P
         heads = read_signed_file(tmp_path / "heads.jsonl", key)
         assert heads.head is not None and heads.head[1] == 12_003
         assert heads.heads <= 6, heads.heads  # one signed head per flush, not per record
+    finally:
+        await log.stop()
+        await engine.dispose()
+
+
+def _failing_inserts(sessions: Any, fail: Any) -> Any:
+    """``sessions`` whose audit inserts raise ``fail(rows)`` when it gives an exception."""
+
+    def make() -> Any:
+        s = sessions()
+        real = s.execute
+
+        async def execute(stmt: Any, params: Any = None, *a: Any, **k: Any) -> Any:
+            exc = fail(params) if isinstance(params, list) else None
+            if exc is not None:
+                raise exc
+            return await real(stmt, params, *a, **k)
+
+        s.execute = execute
+        return s
+
+    return make
+
+
+OUTAGES = {
+    "connection lost": lambda: OperationalError("INSERT", {}, ConnectionResetError("connection lost")),
+    "interface": lambda: InterfaceError("INSERT", {}, Exception("connection is closed")),
+    "refused at connect": lambda: ConnectionRefusedError(111, "Connect call failed"),
+    # What asyncpg says while the primary is dead and the standby not yet promoted.
+    "no primary yet": lambda: InternalError("INSERT", {}, Exception("None of the hosts match the target attribute requirement")),
+}
+
+
+@pytest.mark.parametrize("outage", sorted(OUTAGES))
+async def test_a_lone_record_hit_by_an_outage_is_written_as_itself(db_url: str, outage: str) -> None:
+    """A record alone in its batch whose insert fails because the database is out of reach (a
+    failover) is written, itself, when the database is back: not replaced by a placeholder."""
+    engine = create_engine(db_url)
+    left = {"n": 2}
+
+    def fail(rows: list[dict[str, Any]]) -> BaseException | None:
+        if left["n"] > 0:
+            left["n"] -= 1
+            return OUTAGES[outage]()
+        return None
+
+    log = AuditLog(_failing_inserts(session_factory(engine), fail), None, flush_seconds=0.01)
+    try:
+        log.append("media.live", actor="duty", resource_type="channel", resource_id="c1")
+        await log.flush(timeout=30)
+        assert log.failures == 2
+        async with session_factory(engine)() as s:
+            rows = [(r.action, r.actor, r.resource_id) for r in (await s.scalars(select(AuditRecord))).all()]
+        assert rows == [("media.live", "duty", "c1")]
+        assert (await verify(session_factory(engine), None)).ok
+    finally:
+        await log.stop()
+        await engine.dispose()
+
+
+async def test_a_record_whose_data_the_database_refuses_leaves_a_placeholder(db_url: str) -> None:
+    engine = create_engine(db_url)
+
+    def fail(rows: list[dict[str, Any]]) -> BaseException | None:
+        if rows[0]["action"] == "media.live":
+            return DataError("INSERT", {}, Exception("value out of range"))
+        return None
+
+    log = AuditLog(_failing_inserts(session_factory(engine), fail), None, flush_seconds=0.01)
+    try:
+        log.append("media.live", actor="duty", resource_type="channel", resource_id="c1")
+        log.append("auth.login", actor="duty")
+        await log.flush(timeout=30)
+        async with session_factory(engine)() as s:
+            rows = [(r.action, r.detail) for r in (await s.scalars(select(AuditRecord).order_by(AuditRecord.seq))).all()]
+        # Batched together: the batch is written record by record, the refused one's trace
+        # takes its place, and the others are written as they are.
+        assert [a for a, _ in rows] == ["audit.unwritable", "auth.login"]
+        assert "media.live" in str(rows[0][1])
+        assert (await verify(session_factory(engine), None)).ok
     finally:
         await log.stop()
         await engine.dispose()

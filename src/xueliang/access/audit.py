@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import Table, func, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from xueliang.db.tables import AuditCheckpoint, AuditRecord
@@ -455,13 +455,18 @@ class AuditLog:
                 # Another writer took these sequence numbers: chain after its records.
                 await self._load_head()
                 continue
-            except Exception:
-                if len(batch) == 1:
-                    # A record the database refuses must not block the chain: keep its trace.
-                    log.exception("audit record refused by the database; writing a placeholder")
-                    batch = [self._placeholder(batch[0])]
-                    continue
-                raise
+            except DataError:
+                # A record the database refuses must not block the chain: keep its trace. Only
+                # for its data refused, never for an outage (a lost connection, no primary during
+                # a failover): those are waited out with the record itself, by the caller.
+                if len(batch) > 1:
+                    # Which one? One by one, so that only the refused record is replaced.
+                    for rec in batch:
+                        await self._write([rec])
+                    return
+                log.exception("audit record refused by the database; writing a placeholder")
+                batch = [self._placeholder(batch[0])]
+                continue
             self.head_seq = rows[-1]["seq"]
             self.head_hash = rows[-1]["hash"]
             return
