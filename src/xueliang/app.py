@@ -6,9 +6,12 @@ switched on by configuration, and the order they start and stop in:
     foundation   engine, sessions, bus, secret → sealer, token signer
     domain       users, registry, patrols
     access       identity, permissions, approvals, viewing sessions, the audit writer
+    health       (health.enabled) state history from the bus, rates, maintenance teams, fault
+                 tickets, notifications
     signalling   GB/T 28181 (sip.enabled): registrar, catalog into the registry, queries, control
     media        the hub (media.enabled): live/ (RTSP or INVITE), playback/ and download/
                  (INVITE, when signalling runs), transcode/h264/
+    scheduler    (scheduler.enabled) periodic jobs: rollups, ticket checks, notifications
 
 Start runs top to bottom (after migrating and creating the first administrator); stop runs
 bottom to top, so that access — and with it the audit — stops last and records everything the
@@ -35,6 +38,7 @@ from xueliang.db.engine import create_engine, session_factory
 from xueliang.db.migrate import upgrade_async
 from xueliang.gb28181.invite import GbMediaSessions
 from xueliang.gb28181.service import SignallingService
+from xueliang.health.service import HealthService
 from xueliang.media.hub import MediaHub
 from xueliang.media.live import LiveProvider
 from xueliang.media.snapshot import Snapshots
@@ -42,6 +46,7 @@ from xueliang.media.transcode import PREFIX as TRANSCODE_PREFIX
 from xueliang.media.transcode import TranscodeProvider
 from xueliang.registry.catalog_store import store_catalog
 from xueliang.registry.service import RegistryService
+from xueliang.scheduler import Scheduler
 from xueliang.sealing import Sealer
 
 log = logging.getLogger("xueliang")
@@ -108,7 +113,8 @@ class Platform:
                 sealer=self.sealer, var_dir=Path(settings.storage.var_dir),
             )
             self.signalling.set_catalog_sink(
-                lambda device_id, items: store_catalog(self.sessions, device_id, items)
+                lambda device_id, items: store_catalog(self.sessions, device_id, items,
+                                                       on_status=self._channel_status)
             )
         # ---- media (media.enabled)
         self.media: MediaHub | None = None
@@ -124,6 +130,18 @@ class Platform:
             if gb is not None:
                 self.media.set_provider("playback/", gb)
                 self.media.set_provider("download/", gb)
+        # ---- health (health.enabled): state history, rates, maintenance, tickets, notifications
+        self.health: HealthService | None = None
+        if settings.health.enabled:
+            self.health = HealthService(settings.health, self.sessions, self.bus, audit=self.access.audit,
+                                        webhook_secret=derive(secret, "webhook"))
+        # ---- the scheduler of periodic jobs (scheduler.enabled; one switchable component, so
+        # that only some nodes of a cluster run it — a job runs once either way)
+        self.scheduler: Scheduler | None = None
+        if settings.scheduler.enabled:
+            self.scheduler = Scheduler(self.engine, self.sessions, tick_seconds=1.0)
+            if self.health is not None:
+                self.health.add_jobs(self.scheduler)
         # ---- lifecycle: this order up, the reverse down (access, with the audit, last down)
         self.components: list[Component] = [
             Component("bus", self.bus.start, self.bus.stop),
@@ -131,12 +149,22 @@ class Platform:
         ]
         if self.signalling is not None:
             self.components.append(Component("signalling", self.signalling.start, self.signalling.stop))
+        if self.health is not None:
+            # Before signalling and media: it subscribes to what they publish.
+            self.components.insert(2, Component("health", self.health.start, self.health.stop))
         if self.media is not None:
             self.components.append(Component("media", self.media.start, self.media.stop))
+        if self.scheduler is not None:
+            self.components.append(Component("scheduler", self.scheduler.start, self.scheduler.stop))
         #: Steps of the process that runs the platform, after every component has started
         #: (the server freezes its start-up heap there).
         self._after_start: list[Step] = []
         self.started = False
+
+    def _channel_status(self, changes: list[tuple[str, str, str]]) -> None:
+        """The catalog changed channels' status: an event each, for the state history."""
+        for channel_id, status, device_id in changes:
+            self.bus.publish("channel.status", channel_id, status=status, device=device_id)
 
     def after_start(self, fn: Step) -> None:
         self._after_start.append(fn)

@@ -1,0 +1,354 @@
+"""State history (在线历史): every transition of every channel and device, kept as intervals.
+
+Fed by the bus, never by polling: ``device.online`` / ``device.offline`` from signalling,
+``channel.status`` from the catalog (ON, OFF, VLOST, DEFECT), ``stream.attempt`` from the media
+hub (picture attempts, for the picture rate). The recorder is a durable consumer group
+("history"): in a cluster each event reaches one member, at least once. So a transition is
+keyed by (subject, start) — written twice, stored once — and an event older than the state it
+would change is ignored.
+
+Events are taken in batches (whatever has queued up, up to ``batch_max``) and written in one
+transaction with executemany: a power cut that takes 10,000 devices offline is a few batches,
+and signalling, which only publishes, never waits for it.
+
+On start, intervals left open by the last run are closed at the last heartbeat (written every
+``heartbeat_seconds``): the time the platform was down has no interval, and so counts as
+unknown. Devices that do not come back within ``restart_grace_seconds`` are then offline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Table, and_, bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from xueliang.bus import Bus, BusEvent, Consumer
+from xueliang.db.tables import Channel, DailyHealth, SchedulerJob, StateInterval
+from xueliang.db.upsert import insert_for
+from xueliang.health.states import BAD, OFFLINE, UNKNOWN, channel_state
+
+log = logging.getLogger("xueliang.health")
+
+_IV: Table = StateInterval.__table__  # type: ignore[assignment]
+_DAY: Table = DailyHealth.__table__  # type: ignore[assignment]
+HEARTBEAT = "history.heartbeat"
+KINDS = ("device.online", "device.offline", "channel.status", "stream.attempt")
+
+
+def ts(t: float) -> datetime:
+    return datetime.fromtimestamp(t, UTC)
+
+
+@dataclass(slots=True)
+class Current:
+    """A subject's open interval, as the recorder knows it."""
+
+    state: str
+    detail: str | None
+    start: float
+    #: Start of the fault episode (bad states only).
+    since: float | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class Transition:
+    subject: str
+    kind: str  # channel / device
+    state: str
+    detail: str | None
+    at: float
+    since: float | None
+
+
+class HistoryRecorder:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], bus: Bus, *, episode_gap: float = 300.0,
+        restart_grace: float = 200.0, utc_offset_hours: float = 8.0, batch_max: int = 20_000,
+        heartbeat_seconds: float = 30.0,
+    ) -> None:
+        self.sessions = sessions
+        self.bus = bus
+        self.episode_gap = episode_gap
+        self.restart_grace = restart_grace
+        self.offset = timedelta(hours=utc_offset_hours)
+        self.batch_max = batch_max
+        self.heartbeat_seconds = heartbeat_seconds
+        self.current: dict[str, Current] = {}
+        #: The last bad episode of a subject that is good now: (episode start, when it ended).
+        self.last_bad: dict[str, tuple[float, float]] = {}
+        self.device_online: dict[str, bool] = {}
+        #: Catalog status of channels, and the channels of each device (filled as needed).
+        self.status: dict[str, str] = {}
+        self.channels_of: dict[str, set[str]] = {}
+        self._sub: Consumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._heartbeat_task: asyncio.Task[None] | None = None
+        self._grace_task: asyncio.Task[None] | None = None
+        #: Subjects whose interval was closed by the restart (devices: offline after the grace).
+        self._interrupted: set[str] = set()
+        self.processed = 0
+        self.written = 0
+        #: Set when the queue is empty and everything taken is written (tests, the bench).
+        self.idle = asyncio.Event()
+
+    # ---- life ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        # Subscribe first: what happens while we reconcile is queued, not lost.
+        self._sub = self.bus.subscribe(*KINDS, group="history", maxsize=1_000_000)
+        await self.reconcile()
+        self._task = asyncio.create_task(self._run(), name="health-history")
+        self._heartbeat_task = asyncio.create_task(self._beat(), name="health-heartbeat")
+        if self._interrupted:
+            self._grace_task = asyncio.create_task(self._after_grace(time.time()), name="health-restart-grace")
+
+    async def stop(self) -> None:
+        for t in (self._task, self._heartbeat_task, self._grace_task):
+            if t is not None:
+                t.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await t
+        # What was taken from the queue is written; what is queued is the bus's (at least once).
+        if self._sub is not None:
+            batch = self._drain()
+            if batch:
+                with contextlib.suppress(Exception):
+                    await self._handle(batch)
+            self._sub.close()
+        with contextlib.suppress(Exception):
+            await self.heartbeat()
+
+    async def reconcile(self) -> None:
+        """Close what the last run left open at its last heartbeat (the gap is unknown)."""
+        async with self.sessions() as s, s.begin():
+            hb = await s.scalar(select(SchedulerJob.last_run_at).where(SchedulerJob.name == HEARTBEAT))
+            rows = (await s.execute(select(_IV.c.id, _IV.c.subject, _IV.c.subject_kind, _IV.c.start)
+                                    .where(_IV.c.end.is_(None)))).all()
+            if not rows:
+                return
+            ends = []
+            for rid, subject, kind, start in rows:
+                end = max(start, hb) if hb is not None else start
+                ends.append({"rid": rid, "e": end})
+                if kind == "device":
+                    self._interrupted.add(subject)
+            await s.execute(update(_IV).where(_IV.c.id == bindparam("rid")).values(end=bindparam("e")),
+                            ends)
+        log.info("state history: closed %d intervals left open by the last run at its last heartbeat %s",
+                 len(rows), hb)
+
+    async def heartbeat(self) -> None:
+        async with self.sessions() as s, s.begin():
+            ins = insert_for(s, SchedulerJob.__table__)  # type: ignore[arg-type]
+            now = datetime.now(UTC)
+            await s.execute(ins.values(name=HEARTBEAT, last_run_at=now, runs=0)
+                            .on_conflict_do_update(index_elements=["name"], set_={"last_run_at": now}))
+
+    async def _beat(self) -> None:
+        while True:
+            try:
+                await self.heartbeat()
+            except Exception:
+                log.exception("history heartbeat failed")
+            await asyncio.sleep(self.heartbeat_seconds)
+
+    async def _after_grace(self, started: float) -> None:
+        await asyncio.sleep(self.restart_grace)
+        at = started + self.restart_grace
+        missing = [d for d in self._interrupted if d not in self.current]
+        self._interrupted.clear()
+        if missing:
+            await self._handle([BusEvent("device.offline", d, {"reason": "not back after restart"}, at)
+                                for d in missing])
+
+    # ---- consuming -------------------------------------------------------------------------
+    def _drain(self) -> list[BusEvent]:
+        assert self._sub is not None
+        out: list[BusEvent] = []
+        q = getattr(self._sub, "queue", None)
+        while q is not None and not q.empty() and len(out) < self.batch_max:
+            out.append(q.get_nowait())
+        return out
+
+    async def _run(self) -> None:
+        assert self._sub is not None
+        while True:
+            self.idle.set()
+            ev = await self._sub.get()
+            self.idle.clear()
+            batch = [ev, *self._drain()]
+            for attempt in range(5):
+                try:
+                    await self._handle(batch)
+                    break
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("state history: writing %d events failed (attempt %d)", len(batch), attempt + 1)
+                    await asyncio.sleep(min(30.0, 2.0**attempt))
+
+    async def drained(self, timeout: float = 30.0) -> None:
+        """Wait until every event published so far is written (tests and the bench)."""
+        deadline = time.monotonic() + timeout
+        await asyncio.sleep(0)
+        while True:
+            q = getattr(self._sub, "queue", None)
+            if self.idle.is_set() and (q is None or q.empty()):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError("state history did not catch up")
+            await asyncio.sleep(0.02)
+
+    async def _handle(self, batch: list[BusEvent]) -> None:
+        # Devices whose channels we do not know yet: one query for the batch.
+        need = {ev.subject for ev in batch if ev.kind.startswith("device.") and ev.subject not in self.channels_of}
+        if need:
+            await self._load_channels(need)
+        out: list[Transition] = []
+        pictures: dict[tuple[date, str], list[int]] = {}
+        for ev in batch:
+            self.processed += 1
+            if ev.kind in ("device.online", "device.offline"):
+                online = ev.kind == "device.online"
+                self.device_online[ev.subject] = online
+                self._interrupted.discard(ev.subject)
+                self._to(out, ev.subject, "device", "online" if online else OFFLINE,
+                         None if online else str(ev.data.get("reason") or "") or None, ev.at)
+                for ch in self.channels_of.get(ev.subject, ()):
+                    st, detail = channel_state(online, self.status.get(ch))
+                    self._to(out, ch, "channel", st, detail, ev.at)
+            elif ev.kind == "channel.status":
+                device = ev.data.get("device")
+                status = str(ev.data.get("status") or "")
+                self.status[ev.subject] = status
+                if device:
+                    self.channels_of.setdefault(str(device), set()).add(ev.subject)
+                st, detail = channel_state(self.device_online.get(str(device)) if device else None, status)
+                self._to(out, ev.subject, "channel", st, detail, ev.at)
+            elif ev.kind == "stream.attempt":
+                ch = ev.data.get("channel_id")
+                if not ch or not str(ev.subject).startswith("live/"):
+                    continue
+                day = (ts(ev.at) + self.offset).date()
+                c = pictures.setdefault((day, str(ch)), [0, 0])
+                c[0] += 1
+                c[1] += 1 if ev.data.get("ok") else 0
+        if out or pictures:
+            async with self.sessions() as s, s.begin():
+                await self._write(s, out)
+                await self._count_pictures(s, pictures)
+            self.written += len(out)
+
+    async def _load_channels(self, devices: set[str]) -> None:
+        async with self.sessions() as s:
+            ids = list(devices)
+            for i in range(0, len(ids), 1000):
+                part = ids[i:i + 1000]
+                for d in part:
+                    self.channels_of.setdefault(d, set())
+                rows = (await s.execute(select(Channel.id, Channel.device_id, Channel.status)
+                                        .where(Channel.device_id.in_(part), Channel.kind == "camera"))).all()
+                for cid, dev, status in rows:
+                    self.channels_of[dev].add(cid)
+                    self.status.setdefault(cid, status or "")
+
+    def _to(self, out: list[Transition], subject: str, kind: str, state: str, detail: str | None, at: float) -> None:
+        cur = self.current.get(subject)
+        if cur is not None:
+            if at <= cur.start:
+                return  # delivered again, or older than what we know: the later state stands
+            if cur.state == state and cur.detail == detail:
+                return
+        since: float | None = None
+        if state in BAD:
+            if cur is not None and cur.state in BAD:
+                since = cur.since if cur.since is not None else cur.start
+            else:
+                last = self.last_bad.get(subject)
+                # Good for less than the gap: the same episode goes on (a flapping point).
+                since = last[0] if last is not None and at - last[1] < self.episode_gap else at
+        elif cur is not None and cur.state in BAD:
+            self.last_bad[subject] = (cur.since if cur.since is not None else cur.start, at)
+        self.current[subject] = Current(state, detail, at, since)
+        out.append(Transition(subject, kind, state, detail, at, since))
+
+    async def _write(self, s: AsyncSession, out: list[Transition]) -> None:
+        if not out:
+            return
+        # Close the open interval of each subject (only one that started before), then open the
+        # new one; (subject, start) unique: a transition written twice is stored once.
+        close = update(_IV).where(and_(_IV.c.subject == bindparam("subj"), _IV.c.end.is_(None),
+                                       _IV.c.start < bindparam("at"))).values(end=bindparam("at"))
+        # Several transitions of one subject in a batch: in order, one statement each round.
+        rounds: list[list[Transition]] = []
+        seen: dict[str, int] = {}
+        for t in out:
+            n = seen.get(t.subject, 0)
+            seen[t.subject] = n + 1
+            if n == len(rounds):
+                rounds.append([])
+            rounds[n].append(t)
+        ins = insert_for(s, _IV).on_conflict_do_nothing(index_elements=["subject", "start"])
+        for r in rounds:
+            await s.execute(close, [{"subj": t.subject, "at": ts(t.at)} for t in r])
+            await s.execute(ins, [
+                {"subject": t.subject, "subject_kind": t.kind, "state": t.state, "detail": t.detail,
+                 "start": ts(t.at), "end": None, "since": ts(t.since) if t.since is not None else None}
+                for t in r
+            ])
+
+    async def _count_pictures(self, s: AsyncSession, counts: dict[tuple[date, str], list[int]]) -> None:
+        if not counts:
+            return
+        ins = insert_for(s, _DAY)
+        stmt = ins.on_conflict_do_update(
+            index_elements=["day", "channel_id"],
+            set_={"attempts": _DAY.c.attempts + ins.excluded.attempts,
+                  "pictures": _DAY.c.pictures + ins.excluded.pictures},
+        )
+        await s.execute(stmt, [
+            {"day": d, "channel_id": ch, "attempts": a, "pictures": p, "division_code": "", "online_s": 0,
+             "fault_s": 0, "offline_s": 0, "unknown_s": 86400, "rolled": False}
+            for (d, ch), (a, p) in counts.items()
+        ])
+
+    # ---- reading ---------------------------------------------------------------------------
+    def state_of(self, subject: str) -> Current | None:
+        return self.current.get(subject)
+
+    def bad_since(self) -> Iterable[tuple[str, Current]]:
+        return ((k, c) for k, c in self.current.items() if c.state in BAD)
+
+
+async def timeline(sessions: async_sessionmaker[AsyncSession], subject: str, start: datetime,
+                   end: datetime) -> list[dict[str, Any]]:
+    """The intervals of ``subject`` overlapping [start, end), clipped to it; gaps are unknown."""
+    async with sessions() as s:
+        rows = (await s.execute(
+            select(_IV.c.state, _IV.c.detail, _IV.c.start, _IV.c.end)
+            .where(_IV.c.subject == subject, _IV.c.start < end, (_IV.c.end.is_(None)) | (_IV.c.end > start))
+            .order_by(_IV.c.start)
+        )).all()
+    out: list[dict[str, Any]] = []
+    cursor = start
+    now = datetime.now(UTC)
+    for state, detail, a, b in rows:
+        a = max(a, start)
+        b = min(b if b is not None else now, end)
+        if b <= a:
+            continue
+        if a > cursor:
+            out.append({"state": UNKNOWN, "detail": None, "start": cursor, "end": a})
+        out.append({"state": state, "detail": detail, "start": a, "end": b})
+        cursor = max(cursor, b)
+    stop = min(end, now)
+    if cursor < stop:
+        out.append({"state": UNKNOWN, "detail": None, "start": cursor, "end": stop})
+    return out

@@ -1,0 +1,135 @@
+"""The health subsystem of a platform (全时可用): state history, rates, maintenance teams, fault
+tickets and their notifications, as one component; its periodic work is scheduler jobs.
+
+Who sees what: rates, timelines and tickets of the points in the caller's channel scope; a
+member of a maintenance team (one who may work tickets but not manage them) only of the points
+and tickets of the teams they belong to.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from xueliang.access.policy import Action, Principal, scope_conditions
+from xueliang.bus import Bus
+from xueliang.config import HealthConfig
+from xueliang.db.tables import MaintenanceTeam, StateInterval
+from xueliang.health.history import HistoryRecorder
+from xueliang.health.notify import Notifier
+from xueliang.health.rollup import local_today, rollup_day
+from xueliang.health.teams import MaintenanceService
+from xueliang.health.tickets import TicketService
+from xueliang.scheduler import Scheduler
+
+log = logging.getLogger("xueliang.health")
+
+
+class HealthService:
+    def __init__(self, cfg: HealthConfig, sessions: async_sessionmaker[AsyncSession], bus: Bus, *,
+                 audit: Any = None, webhook_secret: bytes = b"") -> None:
+        self.cfg = cfg
+        self.sessions = sessions
+        self.history = HistoryRecorder(sessions, bus, episode_gap=cfg.episode_gap_seconds,
+                                       restart_grace=cfg.restart_grace_seconds, utc_offset_hours=cfg.utc_offset_hours)
+        self.teams = MaintenanceService(sessions)
+        self.notifier = Notifier(sessions, cfg, (cfg.webhook_secret.encode() or webhook_secret))
+        self._audit_log = audit
+        self.tickets = TicketService(sessions, cfg, audit=self._audit, notify=self._notify)
+
+    async def start(self) -> None:
+        await self.history.start()
+
+    async def stop(self) -> None:
+        await self.history.stop()
+        await self.notifier.close()
+
+    # ---- jobs ----------------------------------------------------------------------------
+    def add_jobs(self, scheduler: Scheduler) -> None:
+        cfg = self.cfg
+        scheduler.add("tickets.check", cfg.check_seconds, self._check_tickets)
+        scheduler.add("health.rollup", 300.0, self.rollup_due)
+        scheduler.add("notify.dispatch", 2.0, self._dispatch)
+        scheduler.add("health.retention", 6 * 3600.0, self._retention)
+
+    async def _check_tickets(self, done: str | None) -> str | None:
+        await self.tickets.check()
+        return None
+
+    async def _dispatch(self, done: str | None) -> str | None:
+        await self.notifier.dispatch()
+        return None
+
+    async def rollup_due(self, done: str | None) -> str | None:
+        """Roll up every complete local day after ``done`` (the first time: from the first day
+        with history); returns the last day rolled up."""
+        yesterday = local_today(self.cfg.utc_offset_hours) - timedelta(days=1)
+        if done is not None:
+            day = date.fromisoformat(done) + timedelta(days=1)
+        else:
+            async with self.sessions() as s:
+                first = await s.scalar(select(func.min(StateInterval.start)))
+            if first is None:
+                return yesterday.isoformat()
+            day = (first + timedelta(hours=self.cfg.utc_offset_hours)).date()
+        last = done
+        while day <= yesterday:
+            await rollup_day(self.sessions, day, self.cfg.utc_offset_hours)
+            last = day.isoformat()
+            day += timedelta(days=1)
+        return last
+
+    async def _retention(self, done: str | None) -> str | None:
+        days = self.cfg.interval_retention_days
+        if days:
+            cutoff = local_today(self.cfg.utc_offset_hours) - timedelta(days=days)
+            from datetime import UTC, datetime
+
+            edge = datetime(cutoff.year, cutoff.month, cutoff.day, tzinfo=UTC)
+            async with self.sessions() as s, s.begin():
+                await s.execute(delete(StateInterval).where(StateInterval.end.is_not(None), StateInterval.end < edge))
+        return None
+
+    # ---- who sees what --------------------------------------------------------------------
+    async def visibility(self, p: Principal) -> tuple[list[Any], frozenset[int] | None]:
+        """The caller's channel scope (SQL over channels) and, for a team member, their teams."""
+        scope = scope_conditions(p, Action.STATS_READ)
+        teams: frozenset[int] | None = None
+        acts = p.actions
+        if Action.TICKETS_WORK in acts and Action.TICKETS_MANAGE not in acts:
+            teams = await self.teams.teams_of_user(p.user_id)
+        return scope, teams
+
+    # ---- sinks ---------------------------------------------------------------------------
+    def _audit(self, action: str, ticket_id: int, actor: Any, detail: dict[str, Any]) -> None:
+        # People's steps are audited by the API (the request record names the step); the
+        # platform's own steps are recorded here.
+        if actor is None and self._audit_log is not None:
+            self._audit_log.append(action, "ok", actor="platform", role="system", resource_type="ticket",
+                                   resource_id=str(ticket_id), detail=detail)
+
+    async def _notify(self, event: str, t: dict[str, Any]) -> None:
+        team = None
+        if t.get("team_id") is not None:
+            async with self.sessions() as s:
+                team = await s.get(MaintenanceTeam, t["team_id"])
+        subject = f"[xueliang] ticket {t['id']} {event}: point {t['channel_id']} ({t['kind']})"
+        body = {"event": event, "ticket": {k: v for k, v in t.items() if k != "note"}}
+        base = f"ticket-{t['id']}-{event}-{t.get('reopened', 0)}"
+        msgs: list[dict[str, Any]] = [{"key": f"{base}-console", "channel": "console", "team_id": t.get("team_id"),
+                                       "subject": subject, "body": body}]
+        if team is not None:
+            if team.email and event != "escalated":
+                msgs.append({"key": f"{base}-email", "channel": "email", "target": team.email,
+                             "team_id": team.id, "subject": subject, "body": body})
+            if team.supervisor_email and event == "escalated":
+                msgs.append({"key": f"{base}-supervisor", "channel": "email", "target": team.supervisor_email,
+                             "team_id": team.id, "subject": subject, "body": body})
+            if team.webhook_url:
+                msgs.append({"key": f"{base}-webhook", "channel": "webhook", "target": team.webhook_url,
+                             "team_id": team.id, "subject": subject, "body": body})
+        await self.notifier.queue(msgs)
