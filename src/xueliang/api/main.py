@@ -21,6 +21,7 @@ from xueliang.api.routers import (
     audit,
     auth,
     console,
+    health,
     media,
     patrols,
     playback,
@@ -54,6 +55,7 @@ STATIC = Path(__file__).resolve().parent.parent / "static"
 ROUTERS = (
     auth.router, console.router, patrols.router, registry.router, statistics.router, survey.router,
     access.router, approvals.router, audit.router, signalling.router, playback.router, media.router,
+    health.router,
 )
 
 

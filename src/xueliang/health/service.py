@@ -8,6 +8,7 @@ and tickets of the teams they belong to.
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import date, timedelta
 from typing import Any
@@ -15,10 +16,11 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from xueliang.access.policy import Action, Principal, scope_conditions
+from xueliang.access.policy import Action, Principal, check_role, in_scope, scope_conditions
 from xueliang.bus import Bus
 from xueliang.config import HealthConfig
-from xueliang.db.tables import MaintenanceTeam, StateInterval
+from xueliang.db.tables import Channel, MaintenanceTeam, StateInterval, Ticket
+from xueliang.errors import NotFound
 from xueliang.health.history import HistoryRecorder
 from xueliang.health.notify import Notifier
 from xueliang.health.rollup import local_today, rollup_day
@@ -104,6 +106,50 @@ class HealthService:
             teams = await self.teams.teams_of_user(p.user_id)
         return scope, teams
 
+    async def visible_point(self, p: Principal, channel_id: str, action: Action = Action.HEALTH_READ) -> Channel:
+        """The channel if ``p`` may see its health; else NotFound, as for a missing one."""
+        check_role(p, action)
+        missing = NotFound(f"channel {channel_id} not found")
+        async with self.sessions() as s:
+            ch = await s.get(Channel, channel_id)
+        if ch is None or not in_scope(p, ch, Action.STATS_READ):
+            raise missing
+        _, teams = await self.visibility(p)
+        if teams is not None and await self.teams.team_of_channel(channel_id) not in teams:
+            raise missing
+        return ch
+
+    async def visible_ticket(self, p: Principal, ticket_id: int, action: Action = Action.HEALTH_READ) -> Ticket:
+        """The ticket if ``p`` may see it (its point in scope; a team member: its team's)."""
+        check_role(p, action)
+        missing = NotFound(f"ticket {ticket_id} not found")
+        t = await self.tickets.get(ticket_id)
+        if t is None:
+            raise missing
+        async with self.sessions() as s:
+            ch = await s.get(Channel, t.channel_id)
+        if ch is None or not in_scope(p, ch, Action.STATS_READ):
+            raise missing
+        _, teams = await self.visibility(p)
+        if teams is not None and t.team_id not in teams:
+            raise missing
+        return t
+
+    async def notifications(self, p: Principal, limit: int = 100) -> list[dict[str, Any]]:
+        """In-console notifications: a team member's teams', everyone's for the duty centre."""
+        from xueliang.db.tables import Notification
+
+        _, teams = await self.visibility(p)
+        stmt = select(Notification).where(Notification.channel == "console")
+        if teams is not None:
+            stmt = stmt.where(Notification.team_id.in_(sorted(teams)))
+        elif Action.TICKETS_MANAGE not in p.actions:
+            stmt = stmt.where(Notification.id < 0)  # neither a team nor the duty centre
+        async with self.sessions() as s:
+            rows = (await s.scalars(stmt.order_by(Notification.id.desc()).limit(limit))).all()
+        return [{"id": n.id, "at": n.created_at, "subject": n.subject, "team_id": n.team_id, "body": n.body}
+                for n in rows]
+
     # ---- sinks ---------------------------------------------------------------------------
     def _audit(self, action: str, ticket_id: int, actor: Any, detail: dict[str, Any]) -> None:
         # People's steps are audited by the API (the request record names the step); the
@@ -118,7 +164,8 @@ class HealthService:
             async with self.sessions() as s:
                 team = await s.get(MaintenanceTeam, t["team_id"])
         subject = f"[xueliang] ticket {t['id']} {event}: point {t['channel_id']} ({t['kind']})"
-        body = {"event": event, "ticket": {k: v for k, v in t.items() if k != "note"}}
+        body = json.loads(json.dumps({"event": event, "ticket": {k: v for k, v in t.items() if k != "note"}},
+                                     default=str))
         base = f"ticket-{t['id']}-{event}-{t.get('reopened', 0)}"
         msgs: list[dict[str, Any]] = [{"key": f"{base}-console", "channel": "console", "team_id": t.get("team_id"),
                                        "subject": subject, "body": body}]
