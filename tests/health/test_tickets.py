@@ -69,7 +69,7 @@ async def test_a_flapping_point_gets_one_ticket_after_the_grace(sessions, city) 
 
 
 async def test_steps_verify_close_reopen_and_repeat(sessions, city) -> None:
-    rec, svc, audit, _ = await setup(sessions, city, repeat_tickets=3, repeat_days=30)
+    rec, svc, _audit, _ = await setup(sessions, city, repeat_tickets=3, repeat_days=30)
     dev = city["devices"][0]
     ch = city["by_device"][dev][0]
     t0 = time.time() - 7200
@@ -120,8 +120,8 @@ async def test_escalation_once_when_the_service_level_is_breached(sessions, city
     assert (await svc.check(datetime.now(UTC) + timedelta(hours=3))).escalated == 0  # once
     assert all(x.escalated_at is not None for x in await tickets(sessions))
     assert [a[0] for a in audit].count("ticket.escalate") == len(ts)
-    assert await svc.list(scope=[], teams=None, overdue=True) == []  # not overdue yet (real time)
-    assert len(await svc.list(scope=[], teams=None, overdue=False)) == len(ts)
+    assert await svc.find(scope=[], teams=None, overdue=True) == []  # not overdue yet (real time)
+    assert len(await svc.find(scope=[], teams=None, overdue=False)) == len(ts)
 
 
 async def test_a_duty_operator_opens_a_ticket_by_hand_once(sessions, city) -> None:

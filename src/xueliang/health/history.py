@@ -233,11 +233,11 @@ class HistoryRecorder:
                 st, detail = channel_state(self.device_online.get(str(device)) if device else None, status)
                 self._to(out, ev.subject, "channel", st, detail, ev.at)
             elif ev.kind == "stream.attempt":
-                ch = ev.data.get("channel_id")
-                if not ch or not str(ev.subject).startswith("live/"):
+                cam = ev.data.get("channel_id")
+                if not cam or not str(ev.subject).startswith("live/"):
                     continue
                 day = (ts(ev.at) + self.offset).date()
-                c = pictures.setdefault((day, str(ch)), [0, 0])
+                c = pictures.setdefault((day, str(cam)), [0, 0])
                 c[0] += 1
                 c[1] += 1 if ev.data.get("ok") else 0
         if out or pictures:
@@ -256,7 +256,8 @@ class HistoryRecorder:
                 rows = (await s.execute(select(Channel.id, Channel.device_id, Channel.status)
                                         .where(Channel.device_id.in_(part), Channel.kind == "camera"))).all()
                 for cid, dev, status in rows:
-                    self.channels_of[dev].add(cid)
+                    if dev is not None:
+                        self.channels_of[dev].add(cid)
                     self.status.setdefault(cid, status or "")
 
     def _to(self, out: list[Transition], subject: str, kind: str, state: str, detail: str | None, at: float) -> None:

@@ -50,9 +50,9 @@ def seconds_by_state(intervals: list[tuple[str, datetime, datetime | None]], sta
         secs = (b2 - a2).total_seconds()
         col = COLUMN.get(state)
         if col is not None:
-            out[col] += int(round(secs))
+            out[col] += round(secs)
         covered += secs
-    total = int(round((end - start).total_seconds()))
+    total = round((end - start).total_seconds())
     known = out["online_s"] + out["fault_s"] + out["offline_s"]
     out["unknown_s"] = max(0, total - known)
     return out

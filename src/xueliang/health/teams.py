@@ -16,7 +16,14 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from xueliang.db.tables import Channel, Device, MaintenanceDuty, MaintenanceMember, MaintenanceTeam, User
+from xueliang.db.tables import (
+    Channel,
+    Device,
+    MaintenanceDuty,
+    MaintenanceMember,
+    MaintenanceTeam,
+    User,
+)
 from xueliang.errors import Conflict, Invalid, NotFound
 
 DUTY_KINDS = ("unit", "platform", "division")

@@ -73,8 +73,9 @@ def _aware(d: datetime | None) -> datetime | None:
 def ticket_out(t: Any, now: datetime | None = None) -> dict[str, Any]:
     now = now or _now()
     d = {c: _aware(getattr(t, c)) if isinstance(getattr(t, c), datetime) else getattr(t, c) for c in _TK.c.keys()}
-    overdue = (d["status"] == "open" and now > d["ack_due"]) or (d["status"] in ACTIVE and now > d["repair_due"])
-    d["overdue"] = bool(overdue)
+    ack_due, repair_due = d["ack_due"], d["repair_due"]
+    d["overdue"] = bool((d["status"] == "open" and ack_due is not None and now > ack_due)
+                        or (d["status"] in ACTIVE and repair_due is not None and now > repair_due))
     d["photo"] = bool(d["photo"])
     return d
 
@@ -109,7 +110,7 @@ class TicketService:
         if not bad:
             return
         for i in range(0, len(bad), 2000):
-            await self._open_batch(bad[i:i + 2000], now, r)
+            await self._open_batch(list(bad[i:i + 2000]), now, r)
 
     async def _open_batch(self, bad: list[Any], now: datetime, r: CheckResult) -> None:
         cfg = self.cfg
@@ -172,9 +173,10 @@ class TicketService:
                                       note=f"{t.kind} since {t.fault_since:%Y-%m-%d %H:%M:%S} UTC") for t in made])
                 r.opened += len(made)
                 events += [("opened", ticket_out(t, now)) for t in made]
-        for ev, t in events:
-            self._audit("ticket.open" if ev == "opened" else "ticket.reopen", t["id"], None, {"channel_id": t["channel_id"], "team_id": t["team_id"]})
-            await self._notify(ev, t)
+        for ev, row in events:
+            self._audit("ticket.open" if ev == "opened" else "ticket.reopen", row["id"], None,
+                        {"channel_id": row["channel_id"], "team_id": row["team_id"]})
+            await self._notify(ev, row)
 
     async def _verify(self, now: datetime, r: CheckResult) -> None:
         good_since = now - timedelta(seconds=self.cfg.verify_seconds)
@@ -209,9 +211,9 @@ class TicketService:
                 s.add(TicketStep(ticket_id=t.id, at=now, step="escalate", actor="platform",
                                  note="service level breached"))
             out = [ticket_out(t, now) for t in overdue]
-        for t in out:
-            self._audit("ticket.escalate", t["id"], None, {"team_id": t["team_id"]})
-            await self._notify("escalated", t)
+        for row in out:
+            self._audit("ticket.escalate", row["id"], None, {"team_id": row["team_id"]})
+            await self._notify("escalated", row)
         r.escalated += len(out)
 
     # ---- people's steps ---------------------------------------------------------------------
@@ -286,7 +288,7 @@ class TicketService:
         async with self.sessions() as s:
             return await s.get(Ticket, ticket_id)
 
-    async def list(self, *, scope: list[Any], teams: frozenset[int] | None, status: str | None = None,
+    async def find(self, *, scope: list[Any], teams: frozenset[int] | None, status: str | None = None,
                    channel_id: str | None = None, team_id: int | None = None, overdue: bool | None = None,
                    repeat: bool | None = None, after: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
         now = _now()

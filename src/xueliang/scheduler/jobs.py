@@ -60,7 +60,7 @@ class Scheduler:
         self.jobs: dict[str, Job] = {}
         self._local: dict[str, asyncio.Lock] = {}
         self._task: asyncio.Task[None] | None = None
-        self._running: set[asyncio.Task[None]] = set()
+        self._running: set[asyncio.Task[bool]] = set()
 
     def add(self, name: str, every: float, run: Run) -> Job:
         if name in self.jobs:

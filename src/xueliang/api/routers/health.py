@@ -94,7 +94,7 @@ async def channel_timeline(channel_id: str, platform: PlatformDep, p: HealthRead
     end = datetime.now(UTC)
     start = end - timedelta(days=days)
     scope, teams = await h.visibility(p)
-    tickets = await h.tickets.list(scope=scope, teams=teams, channel_id=channel_id, limit=200)
+    tickets = await h.tickets.find(scope=scope, teams=teams, channel_id=channel_id, limit=200)
     return {"channel_id": channel_id, "from": start, "to": end,
             "intervals": await timeline(h.sessions, channel_id, start, end),
             "tickets": [t for t in tickets if t["opened_at"] >= start or t["status"] != "closed"]}
@@ -109,7 +109,7 @@ async def list_tickets(platform: PlatformDep, p: HealthReader, status: str | Non
     ``status`` may list several (``open,acknowledged``); page with ``after`` (the last id)."""
     h = health(platform)
     scope, teams = await h.visibility(p)
-    items = await h.tickets.list(scope=scope, teams=teams, status=status, channel_id=channel, team_id=team,
+    items = await h.tickets.find(scope=scope, teams=teams, status=status, channel_id=channel, team_id=team,
                                  overdue=overdue, repeat=repeat, after=after, limit=limit)
     return {"items": items, "next_after": items[-1]["id"] if len(items) == limit else None}
 
