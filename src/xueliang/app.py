@@ -134,7 +134,8 @@ class Platform:
         self.health: HealthService | None = None
         if settings.health.enabled:
             self.health = HealthService(settings.health, self.sessions, self.bus, audit=self.access.audit,
-                                        webhook_secret=derive(secret, "webhook"))
+                                        webhook_secret=derive(secret, "webhook"),
+                                        reports_dir=Path(settings.storage.var_dir) / "reports")
         # ---- the scheduler of periodic jobs (scheduler.enabled; one switchable component, so
         # that only some nodes of a cluster run it — a job runs once either way)
         self.scheduler: Scheduler | None = None

@@ -236,6 +236,9 @@ TABLE: dict[tuple[str, str], Need] = {
     ("GET", "/api/v1/maintenance/teams/{team_id}"): N(A.TICKETS_MANAGE, make="team"),
     ("PUT", "/api/v1/maintenance/teams/{team_id}"): N(A.MAINTENANCE_MANAGE, make="team_put"),
     ("DELETE", "/api/v1/maintenance/teams/{team_id}"): N(A.MAINTENANCE_MANAGE, make="team", ok=(204,)),
+    ("GET", "/api/v1/reports"): N(A.REPORTS_READ),
+    ("POST", "/api/v1/reports"): N(A.REPORTS_READ, ok=(201,), body={"kind": "daily", "date": "2026-11-01"}),
+    ("GET", "/api/v1/reports/{report_id}"): N(A.REPORTS_READ, make="report"),
 }
 #: Lists the streams the caller may read: needs some media action (tested per stream kind below).
 LISTING = ("GET", "/api/v1/streams")
@@ -504,6 +507,8 @@ def make(e: Env, what: str | None) -> tuple[dict[str, Any], Any, Any]:
         return {"event_id": 999999}, {}, None
     if what.startswith("ticket"):
         return make_ticket(e, what, n)
+    if what == "report":
+        return {"report_id": post("/api/v1/reports", {"kind": "weekly", "date": "2026-11-04", "format": "pdf"})["id"]}, None, None
     if what == "team_body":
         return {}, {"name": f"维保{n}", "duties": [{"kind": "division", "ref": f"3401{n:04d}"}]}, None
     if what in ("team", "team_put"):

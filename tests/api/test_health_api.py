@@ -158,3 +158,28 @@ async def test_the_timeline_shows_states_and_tickets(platform, client, admin) ->
     assert [t["id"] for t in r["tickets"]] == [w["tickets"]["B"]]
     now = datetime.now(UTC)
     assert datetime.fromisoformat(r["to"]) <= now + timedelta(seconds=5)
+
+
+async def test_reports_on_demand_on_schedule_kept_and_downloadable(platform, client, admin) -> None:
+    w = await world(platform, client, admin)
+    duty = w["duty"]
+    r = await client.post("/api/v1/reports", headers=duty, json={"kind": "daily", "date": w["day"].isoformat()})
+    assert r.status_code == 201, r.text
+    rid = r.json()["id"]
+    assert r.json()["empty"] is False
+    got = await client.get(f"/api/v1/reports/{rid}", headers=duty)
+    assert got.status_code == 200 and got.content[:2] == b"PK"  # an xlsx (zip)
+    assert (await client.get(f"/api/v1/reports/{rid}", headers=w["ma"])).status_code == 403
+    assert (await client.get("/api/v1/reports/999999", headers=duty)).status_code == 404
+    bad = await client.post("/api/v1/reports", headers=duty, json={"kind": "yearly", "date": "2026-11-01"})
+    assert bad.status_code == 422
+    # The schedule: the rollup catches up to yesterday, then yesterday's report in both formats.
+    sched = platform.scheduler
+    assert sched is not None
+    assert await sched.run_once("health.rollup")
+    assert await sched.run_once("reports.daily")
+    kinds = [(x["kind"], x["format"]) for x in (await client.get("/api/v1/reports", headers=duty)).json()]
+    assert kinds.count(("daily", "xlsx")) == 2 and ("daily", "pdf") in kinds
+    # Run again: the marker says done; nothing new.
+    assert await sched.run_once("reports.daily")
+    assert len((await client.get("/api/v1/reports", headers=duty)).json()) == len(kinds)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -19,10 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from xueliang.access.policy import Action, Principal, check_role, in_scope, scope_conditions
 from xueliang.bus import Bus
 from xueliang.config import HealthConfig
-from xueliang.db.tables import Channel, MaintenanceTeam, StateInterval, Ticket
+from xueliang.db.tables import Channel, MaintenanceTeam, Report, SchedulerJob, StateInterval, Ticket
 from xueliang.errors import NotFound
 from xueliang.health.history import HistoryRecorder
 from xueliang.health.notify import Notifier
+from xueliang.health.reports import KINDS, generate, period
 from xueliang.health.rollup import local_today, rollup_day
 from xueliang.health.teams import MaintenanceService
 from xueliang.health.tickets import TicketService
@@ -33,8 +35,10 @@ log = logging.getLogger("xueliang.health")
 
 class HealthService:
     def __init__(self, cfg: HealthConfig, sessions: async_sessionmaker[AsyncSession], bus: Bus, *,
-                 audit: Any = None, webhook_secret: bytes = b"") -> None:
+                 audit: Any = None, webhook_secret: bytes = b"", reports_dir: Path | None = None) -> None:
         self.cfg = cfg
+        #: Where generated reports are kept (var/reports).
+        self.reports_dir = reports_dir or Path("var") / "reports"
         self.sessions = sessions
         self.history = HistoryRecorder(sessions, bus, episode_gap=cfg.episode_gap_seconds,
                                        restart_grace=cfg.restart_grace_seconds, utc_offset_hours=cfg.utc_offset_hours)
@@ -57,6 +61,61 @@ class HealthService:
         scheduler.add("health.rollup", 300.0, self.rollup_due)
         scheduler.add("notify.dispatch", 2.0, self._dispatch)
         scheduler.add("health.retention", 6 * 3600.0, self._retention)
+        for kind in KINDS:
+            scheduler.add(f"reports.{kind}", 600.0, self._scheduled_report(kind))
+
+    def _scheduled_report(self, kind: str) -> Any:
+        async def run(done: str | None) -> str | None:
+            """The last complete period's report (both formats), once its days are rolled up."""
+            today = local_today(self.cfg.utc_offset_hours)
+            start, _end = period(kind, today)
+            last_start, last_end = period(kind, start - timedelta(days=1))
+            if done is not None and done >= last_start.isoformat():
+                return done
+            async with self.sessions() as s:
+                rolled = await s.scalar(select(SchedulerJob.done_until).where(SchedulerJob.name == "health.rollup"))
+            if rolled is None or rolled < last_end.isoformat():
+                return done  # not rolled up yet: the next run tries again
+            for fmt in ("xlsx", "pdf"):
+                await self.make_report(kind, last_start, fmt, "scheduler")
+            return last_start.isoformat()
+
+        return run
+
+    async def make_report(self, kind: str, day: date, fmt: str, by: str) -> dict[str, Any]:
+        """Generate a report now and keep it in the archive (the same period again replaces it)."""
+        start, end = period(kind, day)
+        path = self.reports_dir / f"{kind}-{start.isoformat()}.{fmt}"
+        data = await generate(self.sessions, self.cfg, kind, day, path)
+        async with self.sessions() as s, s.begin():
+            row = await s.scalar(select(Report).where(Report.kind == kind, Report.period_start == start, Report.fmt == fmt))
+            if row is None:
+                row = Report(kind=kind, period_start=start, period_end=end, fmt=fmt, path=path.name)
+                s.add(row)
+            row.created_at, row.created_by, row.path = datetime.now(UTC), by, path.name
+            await s.flush()
+            out = self._report_out(row)
+        out["empty"] = data.empty
+        return out
+
+    @staticmethod
+    def _report_out(r: Report) -> dict[str, Any]:
+        return {"id": r.id, "kind": r.kind, "from": r.period_start, "to": r.period_end, "format": r.fmt,
+                "created_at": r.created_at, "created_by": r.created_by}
+
+    async def reports(self, limit: int = 200) -> list[dict[str, Any]]:
+        async with self.sessions() as s:
+            rows = (await s.scalars(select(Report).order_by(Report.period_start.desc(), Report.id.desc())
+                                    .limit(limit))).all()
+        return [self._report_out(r) for r in rows]
+
+    async def report_file(self, report_id: int) -> tuple[Path, str]:
+        async with self.sessions() as s:
+            r = await s.get(Report, report_id)
+        path = self.reports_dir / Path(r.path).name if r is not None else None
+        if r is None or path is None or not path.is_file():
+            raise NotFound(f"report {report_id} not found")
+        return path, f"{r.kind}-{r.period_start.isoformat()}.{r.fmt}"
 
     async def _check_tickets(self, done: str | None) -> str | None:
         await self.tickets.check()
@@ -89,8 +148,6 @@ class HealthService:
         days = self.cfg.interval_retention_days
         if days:
             cutoff = local_today(self.cfg.utc_offset_hours) - timedelta(days=days)
-            from datetime import UTC, datetime
-
             edge = datetime(cutoff.year, cutoff.month, cutoff.day, tzinfo=UTC)
             async with self.sessions() as s, s.begin():
                 await s.execute(delete(StateInterval).where(StateInterval.end.is_not(None), StateInterval.end < edge))

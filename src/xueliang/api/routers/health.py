@@ -18,6 +18,7 @@ from xueliang.api.deps import (
     HealthReader,
     MaintenanceManager,
     PlatformDep,
+    ReportReader,
     TicketManager,
     TicketWorker,
 )
@@ -248,3 +249,33 @@ async def delete_team(team_id: int, platform: PlatformDep, _: MaintenanceManager
     await health(platform).teams.delete(team_id)
     context.describe("maintenance.team.delete", "maintenance_team", team_id)
     return Response(status_code=204)
+
+
+# ---- reports (日统计、周通报、月分析)
+
+
+@router.get("/reports")
+async def list_reports(platform: PlatformDep, _: ReportReader) -> list[dict[str, Any]]:
+    """The report archive: generated on a schedule (after each day, week and month) and on demand."""
+    return await health(platform).reports()
+
+
+class ReportAsk(BaseModel):
+    kind: str = Field(pattern="^(daily|weekly|monthly)$")
+    day: date = Field(alias="date")
+    format: str = Field(default="xlsx", pattern="^(xlsx|pdf)$")
+
+
+@router.post("/reports", status_code=201)
+async def make_report(body: ReportAsk, platform: PlatformDep, p: ReportReader) -> dict[str, Any]:
+    out = await health(platform).make_report(body.kind, body.day, body.format, p.username)
+    context.describe("report.generate", "report", out["id"], kind=body.kind, format=body.format)
+    return out
+
+
+@router.get("/reports/{report_id}")
+async def download_report(report_id: int, platform: PlatformDep, _: ReportReader) -> Response:
+    path, name = await health(platform).report_file(report_id)
+    media = "application/pdf" if path.suffix == ".pdf" else \
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    return FileResponse(path, media_type=media, filename=name)
