@@ -1,15 +1,18 @@
 """Usable at all times at city scale, on PostgreSQL: 100,000 channels with a year of history.
 
-Synthetic history (generated in SQL): a year of daily rows for every channel, and for the day
+Synthetic history (generated in SQL): 1,000 units (30 departments) in 200 townships of 10
+counties, 100 cameras each in the villages of their township (classes by unit, a tenth class
+III), 20 maintenance teams; a year of daily rows for every channel, and for the day
 rolled up a few intervals per channel (online, an outage for a tenth of them, a VLOST for some,
 and channels with no data at all). Prints `name: value unit` lines:
 
 - ``rollup_day_s``: the daily rollup of one day for every channel (intervals → daily rows);
 - ``availability_county_month_p50_ms`` / ``_p99_ms``: the availability query for one county
   over one month (random counties and months), as the API runs it, unscoped and for a
-  department user (scope as SQL);
+  department user (its scope on the rows' own columns);
 - ``city_month_aggregates_s``: the aggregates a monthly city report needs (totals; by class,
-  county, department, team; by day) over one month.
+  county, department, team; by day) over one month;
+- ``monthly_city_report_xlsx_s`` / ``_pdf_s``: the whole monthly report (月分析), written.
 
     .venv/bin/python bench/health.py [--channels 100000] [--days 365] [--queries 200]
 
@@ -25,6 +28,7 @@ import random
 import statistics as pystats
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -35,10 +39,13 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from xueliang.access.policy import Principal, scope_conditions
+from xueliang.config import HealthConfig
 from xueliang.db.engine import create_engine, session_factory
 from xueliang.db.migrate import upgrade
 from xueliang.health.rates import RateFilter, rates
-from xueliang.health.rollup import day_window, rollup_day
+from xueliang.health.reports import generate
+from xueliang.health.rollup import day_window, regroup_day, rollup_day
+from xueliang.health.service import HealthService
 
 ROOT = Path(__file__).resolve().parents[1]
 COUNTIES = [f"3401{i:02d}" for i in range(1, 11)]
@@ -62,12 +69,13 @@ async def admin(url: str, sql: str) -> None:
         await conn.close()
 
 
-async def fill(engine: Any, channels: int, days: int, last: date) -> None:
+async def fill(engine: Any, sessions: Any, channels: int, days: int, last: date) -> None:
     first = last - timedelta(days=days - 1)
     async with engine.begin() as c:
         await c.execute(text("""
             INSERT INTO units (name, department, division_code, created_at, updated_at)
-            SELECT '单位' || g, '局' || (g % 30), '3401' || lpad(((g % 10) + 1)::text, 2, '0'),
+            SELECT '单位' || g, '局' || (g % 30),
+                   '3401' || lpad(((g % 10) + 1)::text, 2, '0') || lpad((((g / 10) % 20) + 1)::text, 3, '0'),
                    now(), now() FROM generate_series(0, 999) g"""))
         await c.execute(text("""
             INSERT INTO maintenance_teams (name, company, contacts, created_at)
@@ -79,7 +87,8 @@ async def fill(engine: Any, channels: int, days: int, last: date) -> None:
             INSERT INTO channels (id, name, kind, unit_id, department, division_code, point_class, coverage,
                                   key_site, retention_days_required, status, networked, created_at, updated_at)
             SELECT '3401000000131' || lpad(g::text, 7, '0'), 'cam' || g, 'camera', u.id, u.department,
-                   u.division_code || lpad(((g / 10) % 20 + 1)::text, 3, '0'), (g % 3) + 1, 'A', false, 30,
+                   u.division_code || lpad(((g / 1000) % 5 + 1)::text, 3, '0'),
+                   CASE WHEN g % 10 = 0 THEN 3 ELSE (u.id % 3) + 1 END, 'A', false, 30,
                    'ON', true, now(), now()
             FROM generate_series(0, :n - 1) g
             JOIN units u ON u.id = (SELECT min(id) FROM units) + (g % 1000)"""), {"n": channels})
@@ -105,6 +114,8 @@ async def fill(engine: Any, channels: int, days: int, last: date) -> None:
                                                 THEN 3600 ELSE 0 END AS fault_s,
                                            0 AS unk_s) x
                 """), {"d": d})
+        async with sessions() as s, s.begin():
+            await regroup_day(s, d)
     print(f"fill_daily_rows_s: {time.perf_counter() - t0:.1f} s", flush=True)
     # The day to roll up: intervals for every channel but 1 % (no data: unknown).
     start, _ = day_window(last, 8.0)
@@ -145,7 +156,7 @@ async def main() -> None:
     sessions = session_factory(engine)
     if not a.keep:
         t0 = time.perf_counter()
-        await fill(engine, a.channels, a.days, last)
+        await fill(engine, sessions, a.channels, a.days, last)
         print(f"fill_total_s: {time.perf_counter() - t0:.1f} s", flush=True)
     print(f"channels: {a.channels} count\ndays_of_history: {a.days} days")
 
@@ -157,12 +168,13 @@ async def main() -> None:
     rnd = random.Random(7)
     months = [(date(2026, m, 1), date(2026, m + 1, 1) - timedelta(days=1)) for m in range(1, 11)]
     dept = Principal(user_id=1, username="d", role="department_user", department="局3")
-    for label, scope in (("", []), ("_department", scope_conditions(dept))):
+    for label, scope, dims in (("", [], None), ("_department", scope_conditions(dept), HealthService.dims(dept))):
         times = []
         for _ in range(a.queries):
             start, end = rnd.choice(months)
             t0 = time.perf_counter()
-            await rates(sessions, RateFilter(start, end, division=rnd.choice(COUNTIES)), scope=scope, teams=None)
+            await rates(sessions, RateFilter(start, end, division=rnd.choice(COUNTIES)), scope=scope, teams=None,
+                        dims=dims)
             times.append((time.perf_counter() - t0) * 1000)
         times.sort()
         print(f"availability_county_month{label}_p50_ms: {pystats.median(times):.1f} ms")
@@ -173,6 +185,11 @@ async def main() -> None:
     for group in (None, "class", "division", "department", "team", "day"):
         await rates(sessions, RateFilter(start, end), scope=[], teams=None, group=group, division_digits=6)
     print(f"city_month_aggregates_s: {time.perf_counter() - t0:.2f} s")
+    for fmt in ("xlsx", "pdf"):
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            await generate(sessions, HealthConfig(), "monthly", date(2026, 10, 15), Path(tmp) / f"m.{fmt}")
+            print(f"monthly_city_report_{fmt}_s: {time.perf_counter() - t0:.2f} s")
     await engine.dispose()
 
 

@@ -7,11 +7,12 @@ from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, true
 
 from xueliang.access.policy import Principal, scope_conditions
 from xueliang.db.tables import DailyHealth, MaintenanceDuty, MaintenanceTeam, StateInterval
 from xueliang.health.rates import RateFilter, rates
+from xueliang.health.service import HealthService
 from xueliang.health.rollup import day_window, rollup_day, seconds_by_state
 
 DAY = date(2026, 11, 2)
@@ -81,6 +82,13 @@ async def test_rollup_and_rates_by_class_division_department_team(sessions, city
     dept = Principal(user_id=7, username="d", role="department_user", department="乙局")
     mine = await rates(sessions, f, scope=scope_conditions(dept), teams=None, group="department")
     assert [g["key"] for g in mine["groups"]] == ["乙局"] and mine["total"]["points"] == 2
+    # The same scope said on the rows' own columns (no join), on both sources: the same answer.
+    dims = HealthService.dims(dept)
+    assert dims is not None and dims.departments == frozenset({"乙局"})
+    for grp in ("department", "channel"):
+        a = await rates(sessions, f, scope=scope_conditions(dept), teams=None, group=grp)
+        b = await rates(sessions, f, scope=scope_conditions(dept), teams=None, group=grp, dims=dims)
+        assert a == b
     # A team member: its team's points only; a member of no team: nothing.
     team_only = await rates(sessions, f, scope=[], teams=frozenset({team_id}))
     assert team_only["total"]["points"] == 2
@@ -91,6 +99,12 @@ async def test_rollup_and_rates_by_class_division_department_team(sessions, city
     assert (await rates(sessions, RateFilter(DAY, DAY, point_class=2), scope=[], teams=None))["total"]["points"] == 0
     div = await rates(sessions, RateFilter(DAY, DAY, division="340102000"), scope=[], teams=None)
     assert div["total"]["points"] == 2  # devices 0 and 3 (d % 3 == 0): cameras of device 0 only here
+    # Group rows and channel rows agree, whatever the grouping.
+    for grp in ("class", "division", "department", "unit", "team", "day"):
+        by_groups = await rates(sessions, f, scope=[], teams=None, group=grp)
+        # A scope only a join can say: the channel rows answer.
+        by_channels = await rates(sessions, f, scope=[true()], teams=None, group=grp)
+        assert by_groups["groups"] == by_channels["groups"] and by_groups["total"] == by_channels["total"]
     empty = await rates(sessions, RateFilter(DAY + timedelta(days=5), DAY + timedelta(days=9)), scope=[], teams=None)
     assert empty["note"] == "no data for this range" and empty["total"]["availability"] is None
 

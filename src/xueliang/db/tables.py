@@ -510,6 +510,30 @@ class DailyHealth(Base):
     rolled: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class DailyHealthGroup(Base):
+    """The daily rows summed per day, township (the first 9 digits of the division), class,
+    department, unit and team: what city, county and township rates read (a county's month is
+    a few thousand of these rather than 300,000 channel days). Rewritten with its day."""
+
+    __tablename__ = "health_daily_groups"
+    __table_args__ = (Index("ix_health_daily_groups_day_div", "day", "division_code"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    day: Mapped[date] = mapped_column(Date)
+    division_code: Mapped[str] = mapped_column(String(20), default="")
+    point_class: Mapped[int | None] = mapped_column(Integer)
+    department: Mapped[str | None] = mapped_column(String(200))
+    unit_id: Mapped[int | None] = mapped_column(Integer)
+    team_id: Mapped[int | None] = mapped_column(Integer)
+    points: Mapped[int] = mapped_column(Integer, default=0)
+    online_s: Mapped[int] = mapped_column(BigInteger, default=0)
+    fault_s: Mapped[int] = mapped_column(BigInteger, default=0)
+    offline_s: Mapped[int] = mapped_column(BigInteger, default=0)
+    unknown_s: Mapped[int] = mapped_column(BigInteger, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    pictures: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class MaintenanceTeam(Base):
     """A maintenance team or company (运维单位) with its contacts."""
 

@@ -3,7 +3,12 @@
 availability = (online + fault seconds) / scheduled seconds; intact = online seconds /
 scheduled seconds (scheduled: the whole day; unknown time counts against both); picture rate =
 attempts that got a picture / attempts. By point class, division, department, owner unit,
-maintenance team or day, for any range of days, within what the caller may see.
+maintenance team, day or point, for any range of days, within what the caller may see.
+
+Two sources, the same sums: the group rows (per day, township, class, department, unit and team)
+answer whatever they can express — a city, a county or a township over a month in a few
+thousand rows; the channel rows answer the rest (a village, one point, grouping by point, a
+scope that only a join to the channels can express).
 """
 
 from __future__ import annotations
@@ -12,12 +17,14 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Table, false, func, select
+from sqlalchemy import Table, and_, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from xueliang.db.tables import Channel, DailyHealth
+from xueliang.db.tables import Channel, DailyHealth, DailyHealthGroup
+from xueliang.health.rollup import GROUP_DIGITS
 
 _DAY: Table = DailyHealth.__table__  # type: ignore[assignment]
+_GRP: Table = DailyHealthGroup.__table__  # type: ignore[assignment]
 GROUPS = ("class", "division", "department", "unit", "team", "day", "channel")
 
 
@@ -33,76 +40,117 @@ class RateFilter:
     channel_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class DimScope:
+    """A caller's scope as conditions on the rows' own columns (division subtrees, departments,
+    classes): evaluated on the rows without a join. None fields: no condition."""
+
+    ranges: tuple[tuple[str, str], ...] | None = None
+    departments: frozenset[str] | None = None
+    classes: frozenset[int] | None = None
+
+
 def rate(part: int | float, whole: int | float) -> float | None:
     return round(100.0 * part / whole, 3) if whole else None
 
 
-def _conditions(f: RateFilter) -> list[Any]:
-    c: list[Any] = [_DAY.c.day >= f.start, _DAY.c.day <= f.end, _DAY.c.rolled.is_(True)]
+def _conditions(t: Table, f: RateFilter, dims: DimScope | None) -> list[Any]:
+    c: list[Any] = [t.c.day >= f.start, t.c.day <= f.end]
+    if t is _DAY:
+        c.append(t.c.rolled.is_(True))
     if f.division:
-        c += [_DAY.c.division_code >= f.division, _DAY.c.division_code < f.division + ":"]
+        c += [t.c.division_code >= f.division, t.c.division_code < f.division + ":"]
     if f.point_class is not None:
-        c.append(_DAY.c.point_class == f.point_class)
+        c.append(t.c.point_class == f.point_class)
     if f.department is not None:
-        c.append(_DAY.c.department == f.department)
+        c.append(t.c.department == f.department)
     if f.unit_id is not None:
-        c.append(_DAY.c.unit_id == f.unit_id)
+        c.append(t.c.unit_id == f.unit_id)
     if f.team_id is not None:
-        c.append(_DAY.c.team_id == f.team_id)
+        c.append(t.c.team_id == f.team_id)
     if f.channel_id is not None:
-        c.append(_DAY.c.channel_id == f.channel_id)
+        c.append(t.c.channel_id == f.channel_id)
+    if dims is not None:
+        if dims.ranges is not None:
+            c.append(or_(*(and_(t.c.division_code >= lo, t.c.division_code < hi) for lo, hi in dims.ranges))
+                     if dims.ranges else false())
+        if dims.departments is not None:
+            c.append(t.c.department.in_(sorted(dims.departments)))
+        if dims.classes is not None:
+            c.append(t.c.point_class.in_(sorted(dims.classes)))
     return c
 
 
-def _key(group: str, division_digits: int) -> Any:
+def _key(t: Table, group: str, division_digits: int) -> Any:
+    if group == "channel":
+        return t.c.channel_id
     return {
-        "class": _DAY.c.point_class, "department": _DAY.c.department, "unit": _DAY.c.unit_id,
-        "team": _DAY.c.team_id, "day": _DAY.c.day, "channel": _DAY.c.channel_id,
-        "division": func.substr(_DAY.c.division_code, 1, division_digits),
+        "class": t.c.point_class, "department": t.c.department, "unit": t.c.unit_id,
+        "team": t.c.team_id, "day": t.c.day,
+        "division": func.substr(t.c.division_code, 1, division_digits),
     }[group]
 
 
-def _sums() -> list[Any]:
+def _sums(t: Table) -> list[Any]:
+    point_days = func.sum(t.c.points) if t is _GRP else func.count()
     return [
-        func.count(func.distinct(_DAY.c.channel_id)), func.count(), func.sum(_DAY.c.online_s),
-        func.sum(_DAY.c.fault_s), func.sum(_DAY.c.offline_s), func.sum(_DAY.c.unknown_s),
-        func.sum(_DAY.c.attempts), func.sum(_DAY.c.pictures),
+        func.count(func.distinct(t.c.day)), point_days, func.sum(t.c.online_s),
+        func.sum(t.c.fault_s), func.sum(t.c.offline_s), func.sum(t.c.unknown_s),
+        func.sum(t.c.attempts), func.sum(t.c.pictures),
     ]
 
 
 def _out(row: Any) -> dict[str, Any]:
-    points, days, on, fault, off, unknown, attempts, pictures = (int(x or 0) for x in row)
+    days, point_days, on, fault, off, unknown, attempts, pictures = (int(x or 0) for x in row)
     total = on + fault + off + unknown
     return {
-        "points": points, "point_days": days, "availability": rate(on + fault, total), "intact": rate(on, total),
+        # Points: the average number of points a day over the range.
+        "points": round(point_days / days) if days else 0, "point_days": point_days, "days": days,
+        "availability": rate(on + fault, total), "intact": rate(on, total),
         "picture_rate": rate(pictures, attempts), "attempts": attempts, "pictures": pictures,
-        "unknown_share": rate(unknown, total), "seconds": {"online": on, "fault": fault, "offline": off,
-                                                          "unknown": unknown},
+        "unknown_share": rate(unknown, total),
+        "seconds": {"online": on, "fault": fault, "offline": off, "unknown": unknown},
     }
+
+
+def _use_groups(f: RateFilter, scope: list[Any], group: str | None, division_digits: int,
+                dims: DimScope | None) -> bool:
+    if scope and dims is None:
+        return False  # only a join to the channels expresses this scope
+    if f.channel_id is not None or group == "channel":
+        return False
+    if f.division is not None and len(f.division) > GROUP_DIGITS:
+        return False
+    if group == "division" and division_digits > GROUP_DIGITS:
+        return False
+    return dims is None or dims.ranges is None or all(len(lo) <= GROUP_DIGITS for lo, _ in dims.ranges)
 
 
 async def rates(sessions: async_sessionmaker[AsyncSession], f: RateFilter, *, scope: list[Any],
                 teams: frozenset[int] | None, group: str | None = None, division_digits: int = 6,
-                limit: int = 1000) -> dict[str, Any]:
+                limit: int = 1000, dims: DimScope | None = None) -> dict[str, Any]:
     """Totals and, with ``group``, one line per group. ``scope``: the caller's channel scope as
-    SQL over ``channels`` (empty: unrestricted); ``teams``: only these teams' points (a
-    maintenance team member), None: any."""
-    cond = _conditions(f)
+    SQL over ``channels`` (empty: unrestricted); ``dims``: the same scope on the rows' own
+    columns when it can be said so (then ``scope`` is not joined); ``teams``: only these
+    teams' points (a maintenance team member), None: any."""
+    t = _GRP if _use_groups(f, scope, group, division_digits, dims) else _DAY
+    cond = _conditions(t, f, dims)
     if teams is not None:
-        cond.append(_DAY.c.team_id.in_(sorted(teams)) if teams else false())
-    base = select(*_sums()).select_from(_DAY)
-    if scope:
-        base = base.join(Channel, Channel.id == _DAY.c.channel_id)
-        cond += scope
+        cond.append(t.c.team_id.in_(sorted(teams)) if teams else false())
+    join = bool(scope) and dims is None
+
+    def base(*cols: Any) -> Any:
+        stmt = select(*cols).select_from(t)
+        if join:
+            stmt = stmt.join(Channel, Channel.id == t.c.channel_id).where(*scope)
+        return stmt.where(*cond)
+
     async with sessions() as s:
-        total = (await s.execute(base.where(*cond))).one()
+        total = (await s.execute(base(*_sums(t)))).one()
         out: dict[str, Any] = {"from": f.start, "to": f.end, "total": _out(total)}
         if group is not None:
-            key = _key(group, division_digits)
-            stmt = select(key, *_sums()).select_from(_DAY)
-            if scope:
-                stmt = stmt.join(Channel, Channel.id == _DAY.c.channel_id)
-            rows = (await s.execute(stmt.where(*cond).group_by(key).order_by(key).limit(limit))).all()
+            key = _key(t, group, division_digits)
+            rows = (await s.execute(base(key, *_sums(t)).group_by(key).order_by(key).limit(limit))).all()
             out["group"] = group
             out["groups"] = [{"key": r[0], **_out(r[1:])} for r in rows]
     if not out["total"]["point_days"]:

@@ -13,16 +13,19 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from xueliang.db.tables import Channel, DailyHealth, Device, StateInterval
+from xueliang.db.tables import Channel, DailyHealth, DailyHealthGroup, Device, StateInterval
 from xueliang.db.upsert import batch_size, insert_for
 from xueliang.health.states import FAULT, OFFLINE, ONLINE
 from xueliang.health.teams import load_resolver
 
 _IV: Table = StateInterval.__table__  # type: ignore[assignment]
 _DAY: Table = DailyHealth.__table__  # type: ignore[assignment]
+_GRP: Table = DailyHealthGroup.__table__  # type: ignore[assignment]
+#: Group rows keep this many digits of the division (a township).
+GROUP_DIGITS = 9
 DAY_SECONDS = 86400
 COLUMN = {ONLINE: "online_s", FAULT: "fault_s", OFFLINE: "offline_s"}
 
@@ -94,7 +97,21 @@ async def rollup_day(sessions: async_sessionmaker[AsyncSession], day: date, utc_
         n = batch_size(s, 14)
         for i in range(0, len(rows), n):
             await s.execute(stmt, rows[i:i + n])
+        await regroup_day(s, day)
     return len(rows)
+
+
+async def regroup_day(s: AsyncSession, day: date) -> None:
+    """The day's group rows (per township, class, department, unit, team), from its channel rows."""
+    d = _DAY.c
+    key = (func.substr(d.division_code, 1, GROUP_DIGITS), d.point_class, d.department, d.unit_id, d.team_id)
+    await s.execute(delete(_GRP).where(_GRP.c.day == day))
+    await s.execute(_GRP.insert().from_select(
+        ["day", "division_code", "point_class", "department", "unit_id", "team_id", "points", "online_s", "fault_s",
+         "offline_s", "unknown_s", "attempts", "pictures"],
+        select(d.day, *key, func.count(), func.sum(d.online_s), func.sum(d.fault_s), func.sum(d.offline_s),
+               func.sum(d.unknown_s), func.sum(d.attempts), func.sum(d.pictures))
+        .where(d.day == day, d.rolled.is_(True)).group_by(d.day, *key)))
 
 
 def _aware(d: datetime) -> datetime:

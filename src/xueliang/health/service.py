@@ -17,13 +17,14 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from xueliang.access.policy import Action, Principal, check_role, in_scope, scope_conditions
+from xueliang.access.policy import Action, Principal, check_role, compiled, in_scope, scope_conditions
 from xueliang.bus import Bus
 from xueliang.config import HealthConfig
 from xueliang.db.tables import Channel, MaintenanceTeam, Report, SchedulerJob, StateInterval, Ticket
 from xueliang.errors import NotFound
 from xueliang.health.history import HistoryRecorder
 from xueliang.health.notify import Notifier
+from xueliang.health.rates import DimScope
 from xueliang.health.reports import KINDS, generate, period
 from xueliang.health.rollup import local_today, rollup_day
 from xueliang.health.teams import MaintenanceService
@@ -162,6 +163,23 @@ class HealthService:
         if Action.TICKETS_WORK in acts and Action.TICKETS_MANAGE not in acts:
             teams = await self.teams.teams_of_user(p.user_id)
         return scope, teams
+
+    @staticmethod
+    def dims(p: Principal) -> DimScope | None:
+        """The caller's scope on the daily rows' own columns, when it can be said that way (an
+        own scope of division subtrees, departments and classes, and no sharing grants); None
+        when only a join to the channels can express it."""
+        c = compiled(p)
+        if c.unrestricted:
+            return None
+        if c.by_action.get(Action.STATS_READ.value) or c.base is None:
+            return None
+        b = c.base
+        if (b.coverages is not None or b.tiers is not None or b.key_site is not None or b.parents is not None
+                or b.ids is not None):
+            return None
+        ranges = tuple(zip(b.los, b.his, strict=True)) if b.los is not None and b.his is not None else None
+        return DimScope(ranges=ranges, departments=b.departments, classes=b.classes)
 
     async def visible_point(self, p: Principal, channel_id: str, action: Action = Action.HEALTH_READ) -> Channel:
         """The channel if ``p`` may see its health; else NotFound, as for a missing one."""

@@ -67,7 +67,7 @@ async def availability(
         raise Invalid("at most 800 days at once")
     scope, teams = await h.visibility(p)
     out = await rates(h.sessions, RateFilter(start, end, division, point_class, department, unit, team),
-                      scope=scope, teams=teams, group=group, division_digits=division_digits)
+                      scope=scope, teams=teams, group=group, division_digits=division_digits, dims=h.dims(p))
     out["targets"] = {str(k): v for k, v in sorted(h.cfg.targets.items())}
     return out
 

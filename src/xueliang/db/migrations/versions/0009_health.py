@@ -16,6 +16,26 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "health_daily_groups",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("division_code", sa.String(length=20), nullable=False),
+        sa.Column("point_class", sa.Integer(), nullable=True),
+        sa.Column("department", sa.String(length=200), nullable=True),
+        sa.Column("unit_id", sa.Integer(), nullable=True),
+        sa.Column("team_id", sa.Integer(), nullable=True),
+        sa.Column("points", sa.Integer(), nullable=False),
+        sa.Column("online_s", sa.BigInteger(), nullable=False),
+        sa.Column("fault_s", sa.BigInteger(), nullable=False),
+        sa.Column("offline_s", sa.BigInteger(), nullable=False),
+        sa.Column("unknown_s", sa.BigInteger(), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("pictures", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_health_daily_groups")),
+    )
+    with op.batch_alter_table("health_daily_groups", schema=None) as batch_op:
+        batch_op.create_index("ix_health_daily_groups_day_div", ["day", "division_code"], unique=False)
     op.create_table('health_daily',
     sa.Column('day', sa.Date(), nullable=False),
     sa.Column('channel_id', sa.String(length=20), nullable=False),
@@ -173,6 +193,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("health_daily_groups")
     with op.batch_alter_table('maintenance_members', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_maintenance_members_user_id'))
 
