@@ -51,8 +51,8 @@ class Duty(BaseModel):
     @field_validator("ref")
     @classmethod
     def _ref(cls, v: str) -> str:
-        if not v.isdigit():
-            raise ValueError("a unit or platform id, or a division code: digits only")
+        if not (v.isascii() and v.isdigit()):
+            raise ValueError("a unit or platform id, or a division code: digits 0-9 only")
         return v
 
 

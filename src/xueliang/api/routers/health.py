@@ -56,7 +56,7 @@ async def availability(
     h = health(platform)
     if group is not None and group not in GROUPS:
         raise Invalid(f"group must be one of {', '.join(GROUPS)}")
-    if division is not None and not division.isdigit():
+    if division is not None and not (division.isascii() and division.isdigit()):
         raise Invalid("division is a division code (digits)")
     yesterday = local_today(h.cfg.utc_offset_hours) - timedelta(days=1)
     end = to or yesterday
