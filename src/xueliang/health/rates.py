@@ -91,17 +91,21 @@ def _key(t: Table, group: str, division_digits: int) -> Any:
     }[group]
 
 
-def _sums(t: Table) -> list[Any]:
+def _sums(t: Table, days: bool = True) -> list[Any]:
+    """The sums of a set of rows; ``days`` False: no count of distinct days (a grouped query
+    takes the range's from its total: counting them per group would sort every group)."""
     point_days = func.sum(t.c.points) if t is _GRP else func.count()
     return [
-        func.count(func.distinct(t.c.day)), point_days, func.sum(t.c.online_s),
+        func.count(func.distinct(t.c.day)) if days else func.min(0), point_days, func.sum(t.c.online_s),
         func.sum(t.c.fault_s), func.sum(t.c.offline_s), func.sum(t.c.unknown_s),
         func.sum(t.c.attempts), func.sum(t.c.pictures),
     ]
 
 
-def _out(row: Any) -> dict[str, Any]:
+def _out(row: Any, range_days: int | None = None) -> dict[str, Any]:
     days, point_days, on, fault, off, unknown, attempts, pictures = (int(x or 0) for x in row)
+    if range_days is not None:
+        days = range_days
     total = on + fault + off + unknown
     return {
         # Points: the average number of points a day over the range.
@@ -150,9 +154,25 @@ async def rates(sessions: async_sessionmaker[AsyncSession], f: RateFilter, *, sc
         out: dict[str, Any] = {"from": f.start, "to": f.end, "total": _out(total)}
         if group is not None:
             key = _key(t, group, division_digits)
-            rows = (await s.execute(base(key, *_sums(t)).group_by(key).order_by(key).limit(limit))).all()
+            rows = (await s.execute(base(key, *_sums(t, days=False)).group_by(key).order_by(key).limit(limit))).all()
             out["group"] = group
-            out["groups"] = [{"key": r[0], **_out(r[1:])} for r in rows]
+            days = out["total"]["days"]
+            out["groups"] = [{"key": r[0], **_out(r[1:], 1 if group == "day" else days)} for r in rows]
     if not out["total"]["point_days"]:
         out["note"] = "no data for this range"
     return out
+
+
+async def worst_points(sessions: async_sessionmaker[AsyncSession], f: RateFilter, limit: int = 20) -> list[dict[str, Any]]:
+    """The points with the lowest availability over the range (then intact rate), worst first:
+    ranked in the database, so a city's month costs one aggregate, not 100,000 rows sent."""
+    d = _DAY.c
+    total = d.online_s + d.fault_s + d.offline_s + d.unknown_s
+    avail = func.sum(d.online_s + d.fault_s) * 1.0 / func.nullif(func.sum(total), 0)
+    intact = func.sum(d.online_s) * 1.0 / func.nullif(func.sum(total), 0)
+    stmt = (select(d.channel_id, avail, intact).where(*_conditions(_DAY, f, None)).group_by(d.channel_id)
+            .order_by(avail, intact, d.channel_id).limit(limit))
+    async with sessions() as s:
+        rows = (await s.execute(stmt)).all()
+    return [{"key": c, "availability": None if a is None else round(100.0 * float(a), 3),
+             "intact": None if i is None else round(100.0 * float(i), 3)} for c, a, i in rows]

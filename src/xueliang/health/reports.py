@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from xueliang.config import HealthConfig
 from xueliang.db.tables import Channel, MaintenanceTeam, Platform, Ticket
-from xueliang.health.rates import RateFilter, rates
+from xueliang.health.rates import RateFilter, rates, worst_points
 from xueliang.health.rollup import day_window
 
 log = logging.getLogger("xueliang.health")
@@ -119,10 +119,9 @@ async def build(sessions: async_sessionmaker[AsyncSession], cfg: HealthConfig, k
                 row += [_pct(pa), "—" if pa is None or g["availability"] is None else f"{g['availability'] - pa:+.2f}"]
             rows.append(row)
         r.tables.append(Table(label, cols, rows))
-    worst = (await rates(sessions, f, scope=[], teams=None, group="channel", limit=1_000_000))["groups"]
-    worst.sort(key=lambda g: (g["availability"] if g["availability"] is not None else 101, g["key"]))
+    worst = await worst_points(sessions, f, 20)
     r.tables.append(Table("最差点位 worst points", ["点位 point", "在线率", "完好率"],
-                          [[g["key"], _pct(g["availability"]), _pct(g["intact"])] for g in worst[:20]]))
+                          [[g["key"], _pct(g["availability"]), _pct(g["intact"])] for g in worst]))
     await _tickets(sessions, r, start, end, cfg, kind)
     if kind in ("weekly", "monthly"):
         by_day = (await rates(sessions, f, scope=[], teams=None, group="day"))["groups"]
