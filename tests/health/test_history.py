@@ -25,7 +25,7 @@ async def intervals(sessions: Any, subject: str) -> list[tuple[str, Any, Any, An
 
 
 async def recorder(sessions: Any, bus: EventBus, **kw: Any) -> HistoryRecorder:
-    r = HistoryRecorder(sessions, bus, heartbeat_seconds=3600, **kw)
+    r = HistoryRecorder(sessions, bus, heartbeat_seconds=3600, batch_seconds=0.05, **kw)
     await r.start()
     return r
 
@@ -64,6 +64,7 @@ async def test_a_transition_delivered_twice_or_late_is_stored_once(sessions, cit
     await rec._handle([BusEvent("device.online", dev, {}, t + 5)])  # older than what is known: ignored
     # Another member of the group (a second process) gets the same events again: stored once.
     other = HistoryRecorder(sessions, bus)
+    await other.load_channels()
     await other._handle([on, off])
     await rec.stop()
     assert [x[0] for x in await intervals(sessions, dev)] == ["online", "offline"]
@@ -131,7 +132,7 @@ async def test_restart_closes_open_intervals_at_the_heartbeat_and_the_gap_is_unk
     async with sessions() as s, s.begin():
         await s.execute(update(SchedulerJob).where(SchedulerJob.name == HEARTBEAT).values(last_run_at=hb))
     # The next run: the device does not come back within the grace.
-    rec2 = HistoryRecorder(sessions, bus, restart_grace=0.3, heartbeat_seconds=3600)
+    rec2 = HistoryRecorder(sessions, bus, restart_grace=0.3, heartbeat_seconds=3600, batch_seconds=0.05)
     await rec2.start()
     got = await intervals(sessions, ch)
     assert got[0][2] is not None and abs(got[0][2].timestamp() - hb.timestamp()) < 1e-3

@@ -36,6 +36,7 @@ async def setup(sessions: Any, city: dict[str, Any], **kw: Any) -> tuple[History
         tid = team.id
     audit: list[Any] = []
     rec = HistoryRecorder(sessions, EventBus(), episode_gap=300)
+    await rec.load_channels()
     svc = TicketService(sessions, cfg(**kw), audit=lambda *a: audit.append(a))
     return rec, svc, audit, tid
 
@@ -138,6 +139,7 @@ async def test_ten_thousand_points_down_give_one_ticket_each_in_batches(sessions
 
     c = await make_city(sessions, devices=10_000, per_device=1)
     rec = HistoryRecorder(sessions, EventBus())
+    await rec.load_channels()
     t = time.time() - 3600
     await rec._handle([BusEvent("device.online", d, {}, t) for d in c["devices"]])
     await rec._handle([BusEvent("device.offline", d, {"reason": "power"}, t + 5) for d in c["devices"]])

@@ -7,9 +7,10 @@ hub (picture attempts, for the picture rate). The recorder is a durable consumer
 keyed by (subject, start) — written twice, stored once — and an event older than the state it
 would change is ignored.
 
-Events are taken in batches (whatever has queued up, up to ``batch_max``) and written in one
-transaction with executemany: a power cut that takes 10,000 devices offline is a few batches,
-and signalling, which only publishes, never waits for it.
+Events are taken in batches (what queues up within ``batch_seconds`` of the first, up to
+``batch_max``) and written in one transaction with executemany, as plain tuples: a power cut
+that takes 10,000 devices offline is a few batches, and signalling, which only publishes,
+never waits for it.
 
 On start, intervals left open by the last run are closed at the last heartbeat (written every
 ``heartbeat_seconds``): the time the platform was down has no interval, and so counts as
@@ -27,10 +28,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from xueliang.bus import Bus, BusEvent, Consumer
+from xueliang.bus import Bus, BusEvent, Consumer, EventBus
 from xueliang.db.tables import Channel, DailyHealth, SchedulerJob, StateInterval
 from xueliang.db.upsert import insert_for
 from xueliang.health.states import BAD, OFFLINE, UNKNOWN, channel_state
@@ -66,29 +67,70 @@ class Transition:
     detail: str | None
     at: float
     since: float | None
+    #: The subject had no open interval that this recorder knew of.
+    first: bool = False
+
+
+class _RawSql:
+    """The two statements of a transition, spelled for the dialect's driver, and times as it
+    takes them (SQLite: naive UTC text as SQLAlchemy stores it; others: aware datetimes)."""
+
+    def __init__(self, dialect: Any) -> None:
+        q = dialect.identifier_preparer.quote
+        style = dialect.paramstyle
+        n = iter(range(1, 100))
+
+        def mark() -> str:
+            if style == "numeric_dollar":
+                return f"${next(n)}"
+            return "%s" if style in ("format", "pyformat") else "?"
+
+        end, start = q("end"), q("start")
+        self.close = (f"UPDATE health_intervals SET {end} = {mark()} WHERE subject = {mark()} "
+                      f"AND {end} IS NULL AND {start} < {mark()}")
+        n = iter(range(1, 100))
+        self.insert = ("INSERT INTO health_intervals (subject, subject_kind, state, detail, "
+                       f"{start}, {end}, since) VALUES ({mark()}, {mark()}, {mark()}, {mark()}, {mark()}, NULL, "
+                       f"{mark()}) ON CONFLICT (subject, {start}) DO NOTHING")
+        self.sqlite = dialect.name == "sqlite"
+
+    def ts(self, t: float) -> Any:
+        d = datetime.fromtimestamp(t, UTC)
+        return d.replace(tzinfo=None).isoformat(" ", "microseconds") if self.sqlite else d
 
 
 class HistoryRecorder:
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], bus: Bus, *, episode_gap: float = 300.0,
         restart_grace: float = 200.0, utc_offset_hours: float = 8.0, batch_max: int = 20_000,
-        heartbeat_seconds: float = 30.0,
+        heartbeat_seconds: float = 30.0, batch_seconds: float = 1.0,
     ) -> None:
         self.sessions = sessions
         self.bus = bus
+        #: The only consumer of the history events (the in-process bus: one process): what
+        #: it does not hold open is closed in the database too.
+        self.exclusive = isinstance(bus, EventBus)
         self.episode_gap = episode_gap
         self.restart_grace = restart_grace
         self.offset = timedelta(hours=utc_offset_hours)
         self.batch_max = batch_max
+        #: After the first event of a batch, wait this long for more: a storm becomes a few
+        #: transactions, not one per handful of events (history needs no sub-second latency).
+        self.batch_seconds = batch_seconds
         self.heartbeat_seconds = heartbeat_seconds
         self.current: dict[str, Current] = {}
         #: The last bad episode of a subject that is good now: (episode start, when it ended).
         self.last_bad: dict[str, tuple[float, float]] = {}
         self.device_online: dict[str, bool] = {}
         #: Catalog status of channels, and the channels of each device (filled as needed).
+        #: Catalog status of every camera and the cameras of every device, read once at start
+        #: and kept by the channel.status events (no query per device event: a storm of
+        #: 10,000 registrations costs no lookups).
         self.status: dict[str, str] = {}
         self.channels_of: dict[str, set[str]] = {}
+        self.device_of: dict[str, str] = {}
         self._sub: Consumer | None = None
+        self._sql: _RawSql | None = None
         self._task: asyncio.Task[None] | None = None
         self._heartbeat_task: asyncio.Task[None] | None = None
         self._grace_task: asyncio.Task[None] | None = None
@@ -104,6 +146,7 @@ class HistoryRecorder:
         # Subscribe first: what happens while we reconcile is queued, not lost.
         self._sub = self.bus.subscribe(*KINDS, group="history", maxsize=1_000_000)
         await self.reconcile()
+        await self.load_channels()
         self._task = asyncio.create_task(self._run(), name="health-history")
         self._heartbeat_task = asyncio.create_task(self._beat(), name="health-heartbeat")
         if self._interrupted:
@@ -183,6 +226,8 @@ class HistoryRecorder:
             self.idle.set()
             ev = await self._sub.get()
             self.idle.clear()
+            if self.batch_seconds > 0:
+                await asyncio.sleep(self.batch_seconds)
             batch = [ev, *self._drain()]
             for attempt in range(5):
                 try:
@@ -208,9 +253,6 @@ class HistoryRecorder:
 
     async def _handle(self, batch: list[BusEvent]) -> None:
         # Devices whose channels we do not know yet: one query for the batch.
-        need = {ev.subject for ev in batch if ev.kind.startswith("device.") and ev.subject not in self.channels_of}
-        if need:
-            await self._load_channels(need)
         out: list[Transition] = []
         pictures: dict[tuple[date, str], list[int]] = {}
         for ev in batch:
@@ -229,7 +271,7 @@ class HistoryRecorder:
                 status = str(ev.data.get("status") or "")
                 self.status[ev.subject] = status
                 if device:
-                    self.channels_of.setdefault(str(device), set()).add(ev.subject)
+                    self._own(ev.subject, str(device))
                 st, detail = channel_state(self.device_online.get(str(device)) if device else None, status)
                 self._to(out, ev.subject, "channel", st, detail, ev.at)
             elif ev.kind == "stream.attempt":
@@ -246,19 +288,24 @@ class HistoryRecorder:
                 await self._count_pictures(s, pictures)
             self.written += len(out)
 
-    async def _load_channels(self, devices: set[str]) -> None:
+    async def load_channels(self) -> None:
+        """Every camera's device and catalog status (once, at start)."""
         async with self.sessions() as s:
-            ids = list(devices)
-            for i in range(0, len(ids), 1000):
-                part = ids[i:i + 1000]
-                for d in part:
-                    self.channels_of.setdefault(d, set())
-                rows = (await s.execute(select(Channel.id, Channel.device_id, Channel.status)
-                                        .where(Channel.device_id.in_(part), Channel.kind == "camera"))).all()
-                for cid, dev, status in rows:
-                    if dev is not None:
-                        self.channels_of[dev].add(cid)
-                    self.status.setdefault(cid, status or "")
+            result = await s.stream(select(Channel.id, Channel.device_id, Channel.status)
+                                    .where(Channel.kind == "camera", Channel.device_id.is_not(None))
+                                    .execution_options(yield_per=20_000))
+            async for cid, dev, status in result:
+                self._own(cid, dev)
+                self.status.setdefault(cid, status or "")
+
+    def _own(self, channel_id: str, device_id: str) -> None:
+        old = self.device_of.get(channel_id)
+        if old == device_id:
+            return
+        if old is not None:
+            self.channels_of.get(old, set()).discard(channel_id)
+        self.device_of[channel_id] = device_id
+        self.channels_of.setdefault(device_id, set()).add(channel_id)
 
     def _to(self, out: list[Transition], subject: str, kind: str, state: str, detail: str | None, at: float) -> None:
         cur = self.current.get(subject)
@@ -278,15 +325,13 @@ class HistoryRecorder:
         elif cur is not None and cur.state in BAD:
             self.last_bad[subject] = (cur.since if cur.since is not None else cur.start, at)
         self.current[subject] = Current(state, detail, at, since)
-        out.append(Transition(subject, kind, state, detail, at, since))
+        out.append(Transition(subject, kind, state, detail, at, since, cur is None))
 
     async def _write(self, s: AsyncSession, out: list[Transition]) -> None:
         if not out:
             return
         # Close the open interval of each subject (only one that started before), then open the
         # new one; (subject, start) unique: a transition written twice is stored once.
-        close = update(_IV).where(and_(_IV.c.subject == bindparam("subj"), _IV.c.end.is_(None),
-                                       _IV.c.start < bindparam("at"))).values(end=bindparam("at"))
         # Several transitions of one subject in a batch: in order, one statement each round.
         rounds: list[list[Transition]] = []
         seen: dict[str, int] = {}
@@ -296,14 +341,23 @@ class HistoryRecorder:
             if n == len(rounds):
                 rounds.append([])
             rounds[n].append(t)
-        ins = insert_for(s, _IV).on_conflict_do_nothing(index_elements=["subject", "start"])
+        conn = await s.connection()
+        sql = self._sql or _RawSql(conn.dialect)
+        self._sql = sql
+        ts_ = sql.ts
         for r in rounds:
-            await s.execute(close, [{"subj": t.subject, "at": ts(t.at)} for t in r])
-            await s.execute(ins, [
-                {"subject": t.subject, "subject_kind": t.kind, "state": t.state, "detail": t.detail,
-                 "start": ts(t.at), "end": None, "since": ts(t.since) if t.since is not None else None}
-                for t in r
-            ])
+            # Plain tuples to the driver's executemany: a power cut is tens of thousands of
+            # rows, and SQLAlchemy's per-row processing cost more than the database.
+            at = [ts_(t.at) for t in r]
+            # A subject this recorder had no open interval for has none, when it is the only
+            # consumer (reconcile closed everything at start): nothing to close.
+            closing = [(a, t.subject, a) for t, a in zip(r, at, strict=True) if not (self.exclusive and t.first)]
+            if closing:
+                await conn.exec_driver_sql(sql.close, closing)
+            await conn.exec_driver_sql(sql.insert, [
+                (t.subject, t.kind, t.state, t.detail, a,
+                 a if t.since == t.at else (ts_(t.since) if t.since is not None else None))
+                for t, a in zip(r, at, strict=True)])
 
     async def _count_pictures(self, s: AsyncSession, counts: dict[tuple[date, str], list[int]]) -> None:
         if not counts:

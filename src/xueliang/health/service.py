@@ -17,7 +17,14 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from xueliang.access.policy import Action, Principal, check_role, compiled, in_scope, scope_conditions
+from xueliang.access.policy import (
+    Action,
+    Principal,
+    check_role,
+    compiled,
+    in_scope,
+    scope_conditions,
+)
 from xueliang.bus import Bus
 from xueliang.config import HealthConfig
 from xueliang.db.tables import Channel, MaintenanceTeam, Report, SchedulerJob, StateInterval, Ticket
