@@ -24,9 +24,8 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -48,9 +47,9 @@ def ts(t: float) -> datetime:
     return datetime.fromtimestamp(t, UTC)
 
 
-@dataclass(slots=True)
-class Current:
-    """A subject's open interval, as the recorder knows it."""
+class Current(NamedTuple):
+    """A subject's open interval, as the recorder knows it (a tuple of plain values: the
+    garbage collector stops tracking it, which matters with 100,000 of them)."""
 
     state: str
     detail: str | None
@@ -59,8 +58,7 @@ class Current:
     since: float | None = None
 
 
-@dataclass(slots=True, frozen=True)
-class Transition:
+class Transition(NamedTuple):
     subject: str
     kind: str  # channel / device
     state: str
@@ -295,7 +293,8 @@ class HistoryRecorder:
                                     .where(Channel.kind == "camera", Channel.device_id.is_not(None))
                                     .execution_options(yield_per=20_000))
             async for cid, dev, status in result:
-                self._own(cid, dev)
+                if dev is not None:
+                    self._own(cid, dev)
                 self.status.setdefault(cid, status or "")
 
     def _own(self, channel_id: str, device_id: str) -> None:
