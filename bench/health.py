@@ -12,7 +12,9 @@ and channels with no data at all). Prints `name: value unit` lines:
   department user (its scope on the rows' own columns);
 - ``city_month_aggregates_s``: the aggregates a monthly city report needs (totals; by class,
   county, department, team; by day) over one month;
-- ``monthly_city_report_xlsx_s`` / ``_pdf_s``: the whole monthly report (月分析), written.
+- ``monthly_city_report_xlsx_s`` / ``_pdf_s``: the whole monthly report (月分析), written;
+- ``history_storm_10000_cpu_s``: the CPU the state history spends on 10,000 registrations
+  (SQLite, in this process): what it adds to the registration storm.
 
     .venv/bin/python bench/health.py [--channels 100000] [--days 365] [--queries 200]
 
@@ -137,6 +139,26 @@ async def fill(engine: Any, sessions: Any, channels: int, days: int, last: date)
         await c.execute(text("ANALYZE"))
 
 
+async def history_cost(n: int = 10_000) -> None:
+    """CPU the state history spends on a registration storm of ``n`` devices (SQLite, in this
+    process): what history adds to bench/sip_storm.py's figure."""
+    from xueliang.bus import BusEvent, EventBus
+    from xueliang.health.history import HistoryRecorder
+
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite+aiosqlite:///{tmp}/h.db"
+        await asyncio.to_thread(upgrade, url)
+        engine = create_engine(url)
+        rec = HistoryRecorder(session_factory(engine), EventBus())
+        t = time.time()
+        evs = [BusEvent("device.online", f"3402000000111{i:07d}", {}, t + i * 1e-4) for i in range(n)]
+        c0 = time.process_time()
+        for i in range(0, n, n // 3):  # a storm of 2.5 s in batches of a second
+            await rec._handle(evs[i:i + n // 3])
+        print(f"history_storm_{n}_cpu_s: {time.process_time() - c0:.3f} s")
+        await engine.dispose()
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--channels", type=int, default=100_000)
@@ -144,6 +166,7 @@ async def main() -> None:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--keep", action="store_true", help="reuse the filled database of a previous run")
     a = ap.parse_args()
+    await history_cost()
     base = pg_url()
     name = f"xl_bench_health_{a.channels}_{a.days}"
     url = make_url(base).set(database=name).render_as_string(hide_password=False)
