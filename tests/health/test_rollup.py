@@ -12,8 +12,8 @@ from sqlalchemy import insert, select, true
 from xueliang.access.policy import Principal, scope_conditions
 from xueliang.db.tables import DailyHealth, MaintenanceDuty, MaintenanceTeam, StateInterval
 from xueliang.health.rates import RateFilter, rates
-from xueliang.health.service import HealthService
 from xueliang.health.rollup import day_window, rollup_day, seconds_by_state
+from xueliang.health.service import HealthService
 
 DAY = date(2026, 11, 2)
 START, END = day_window(DAY, 8.0)
