@@ -456,7 +456,7 @@ def make(e: Env, what: str | None) -> tuple[dict[str, Any], Any, Any]:
         assert r.status_code == 201, r.text
         return {"patrol_id": r.json()["id"]}, None, None
     if what == "division_body":
-        return {"code": f"34{n:02d}"}, {"code": f"34{n:02d}", "name": "新区"}, None
+        return {"code": f"34{n % 100:02d}"}, {"code": f"34{n % 100:02d}", "name": "新区"}, None
     if what == "hls":  # HLS starts on the playlist's first read; its init segment comes after
         for _ in range(100):
             r = HTTP.get(f"{e.base}/api/v1/channels/{CH_IN}/live.m3u8", headers=root, timeout=20)
@@ -467,7 +467,7 @@ def make(e: Env, what: str | None) -> tuple[dict[str, Any], Any, Any]:
     if what == "rtp_body":
         return {}, {"ssrc": 1600000000 + n, "name": f"cam{n}"}, None
     if what == "division":
-        code = f"34{n:02d}"
+        code = f"34{n % 100:02d}"
         r = HTTP.put(f"{e.base}/api/v1/divisions/{code}", json={"code": code, "name": f"区{n}"}, headers=root)
         assert r.status_code in (200, 201), r.text
         return {"code": code}, None, None

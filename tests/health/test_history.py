@@ -168,3 +168,42 @@ async def test_a_power_cut_of_10000_devices_is_written_in_batches(sessions) -> N
             StateInterval.subject_kind == "channel"))).all()
         assert len(open_off) == 10_000
         assert (await s.scalar(select(Channel.id).limit(1))) is not None
+
+
+async def test_a_consumer_without_a_local_queue_is_read_in_batches_too(sessions, city) -> None:
+    """The cluster's bus hands out consumers that only have get(): events are still gathered
+    for a batch, none lost."""
+    bus = EventBus()
+    real = bus.subscribe
+
+    class OnlyGet:  # what a consumer of another bus offers: get, close, dropped
+        dropped = 0
+
+        def __init__(self) -> None:
+            self.inner = real("device.online", "device.offline")
+
+        async def get(self) -> Any:
+            return await self.inner.get()
+
+        def close(self) -> None:
+            self.inner.close()
+
+    rec = HistoryRecorder(sessions, bus, heartbeat_seconds=3600, batch_seconds=0.3)
+    bus.subscribe = lambda *k, **kw: OnlyGet()  # type: ignore[method-assign]
+    await rec.start()
+    bus.subscribe = real  # type: ignore[method-assign]
+    batches: list[int] = []
+    handle = rec._handle
+
+    async def counting(batch: list[Any]) -> None:
+        batches.append(len(batch))
+        await handle(batch)
+
+    rec._handle = counting  # type: ignore[method-assign]
+    for d in city["devices"]:
+        bus.publish("device.online", d)
+    await asyncio.sleep(0.6)
+    await rec.stop()
+    assert batches == [len(city["devices"])]
+    for d in city["devices"]:
+        assert [x[0] for x in await intervals(sessions, d)] == ["online"]

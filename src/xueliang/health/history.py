@@ -218,15 +218,34 @@ class HistoryRecorder:
             out.append(q.get_nowait())
         return out
 
+    async def _gather(self) -> list[BusEvent]:
+        """What else arrives within ``batch_seconds``: an in-process queue is drained after the
+        wait; another bus's consumer (the cluster's) is read until the time is up."""
+        assert self._sub is not None
+        if getattr(self._sub, "queue", None) is not None or self.batch_seconds <= 0:
+            if self.batch_seconds > 0:
+                await asyncio.sleep(self.batch_seconds)
+            return self._drain()
+        out: list[BusEvent] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.batch_seconds
+        while len(out) < self.batch_max:
+            left = deadline - loop.time()
+            if left <= 0:
+                break
+            try:
+                out.append(await asyncio.wait_for(self._sub.get(), left))
+            except TimeoutError:
+                break
+        return out
+
     async def _run(self) -> None:
         assert self._sub is not None
         while True:
             self.idle.set()
             ev = await self._sub.get()
             self.idle.clear()
-            if self.batch_seconds > 0:
-                await asyncio.sleep(self.batch_seconds)
-            batch = [ev, *self._drain()]
+            batch = [ev, *await self._gather()]
             for attempt in range(5):
                 try:
                     await self._handle(batch)
