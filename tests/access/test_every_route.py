@@ -433,7 +433,8 @@ def defaults(e: Env) -> dict[str, Any]:
     return {
         "channel_id": CH_IN, "device_id": DEV_IN, "unit_id": e.ids["unit_in"], "code": "34",
         "user_id": e.ids.get("victim", 1), "resource": "init.mp4", "fmt": "csv", "name": "x",
-        "rest:path": "x", "name:path": "live/" + CH_IN,
+        "rest:path": "x", "name:path": "live/" + CH_IN, "ticket_id": 999999, "team_id": 999999,
+        "report_id": 999999,
     }
 
 
