@@ -48,7 +48,7 @@ function TicketCard({ ticket: x, onDone }: { ticket: Ticket; onDone: () => void 
         <span className="badge" data-testid="my-ticket-status">{t(`ops.status.${x.status}`)}</span>
         {x.overdue && <span className="badge warn">{t('ops.overdue')}</span>}
       </div>
-      <div className="muted">{x.kind}{x.detail ? ` · ${x.detail}` : ''}</div>
+      <div className="muted">{t(`ops.fault.${x.kind}`)}{x.detail ? ` · ${x.detail}` : ''}</div>
       <div className="muted">{t('my.since')} {fmtDateTime(x.fault_since)} · {t('my.due')} {fmtDateTime(x.repair_due)}</div>
       <div className="my-actions">
         {x.status === 'open' && <button className="btn block" disabled={busy} onClick={() => void go('acknowledge')} data-testid="my-ack">{t('my.acknowledge')}</button>}

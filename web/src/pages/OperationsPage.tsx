@@ -80,7 +80,7 @@ export default function OperationsPage() {
                 {tickets.filter((x) => x.status === s).map((x) => (
                   <button key={x.id} className={`ticket-card ${x.overdue ? 'overdue' : ''}`} onClick={() => setPoint(x.channel_id)} data-testid={`ticket-${x.id}`}>
                     <b>#{x.id}</b> <span className="mono">{x.channel_id}</span>
-                    <small>{x.kind}{x.detail ? ` · ${x.detail}` : ''}</small>
+                    <small>{t(`ops.fault.${x.kind}`)}{x.detail ? ` · ${x.detail}` : ''}</small>
                     <small className="muted">{fmtDateTime(x.opened_at)}</small>
                     {x.overdue && <span className="badge warn">{t('ops.overdue')}</span>}
                     {x.repeat && <span className="badge">{t('ops.repeat')}</span>}
@@ -162,7 +162,7 @@ function PointTimeline({ id, canClose, onChange }: { id: string; canClose: boole
             <tr key={x.id}>
               <td>#{x.id}</td>
               <td>{t(`ops.status.${x.status}`)}</td>
-              <td>{x.kind}</td>
+              <td>{t(`ops.fault.${x.kind}`)}</td>
               <td>{fmtDateTime(x.opened_at)}</td>
               <td className="actions">
                 {canClose && x.status !== 'closed' && (
