@@ -31,6 +31,16 @@ class Action(StrEnum):
     #: Read and stop anyone's stream (playback, download, RTP receivers belong to who opened
     #: them): administration rights.
     MEDIA_MANAGE = "media.manage"
+    #: Availability, intact and picture rates and state timelines of the points in scope (全时可用).
+    HEALTH_READ = "health.read"
+    #: Work the fault tickets of one's own maintenance team: acknowledge, repair, resolve.
+    TICKETS_WORK = "tickets.work"
+    #: Duty operators: open tickets by hand, close, reassign, reopen; see every team's tickets.
+    TICKETS_MANAGE = "tickets.manage"
+    #: Maintenance teams (运维单位), their contacts, duties and members.
+    MAINTENANCE_MANAGE = "maintenance.manage"
+    #: The city's daily, weekly and monthly reports (日统计、周通报、月分析).
+    REPORTS_READ = "reports.read"
 
 
 

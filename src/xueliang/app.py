@@ -7,6 +7,8 @@ switched on by configuration, and the order they start and stop in:
                  secret → sealer, token signer
     domain       users, registry, patrols
     access       identity, permissions, approvals, viewing sessions, the audit writer
+    health       (health.enabled) state history from the bus, rates, maintenance teams, fault
+                 tickets, notifications
     signalling   GB/T 28181 (sip.enabled): registrar, catalog into the registry, queries, control
     devices      device commands for the API: this process's signalling, or in a cluster the
                  signalling node serving the device (over Redis); a signalling node answers
@@ -14,6 +16,7 @@ switched on by configuration, and the order they start and stop in:
     sweeper      (worker nodes of a cluster) devices a dead signalling node left online
     media        the hub (media.enabled): live/ (RTSP or INVITE), playback/ and download/
                  (INVITE, when signalling runs), transcode/h264/
+    scheduler    (scheduler.enabled) periodic jobs: rollups, ticket checks, notifications
 
 Which of signalling and media run here is the node's roles (cluster.roles; ``all`` by default).
 
@@ -55,6 +58,7 @@ from xueliang.db.migrate import upgrade_async
 from xueliang.gb28181.commands import DeviceCommands, LocalCommands
 from xueliang.gb28181.invite import DialogSide, GbDialogs, GbMediaSessions
 from xueliang.gb28181.service import SignallingService
+from xueliang.health.service import HealthService
 from xueliang.media.hub import MediaHub
 from xueliang.media.live import LiveProvider
 from xueliang.media.snapshot import Snapshots
@@ -64,6 +68,7 @@ from xueliang.presence import MemoryPresence, NodeInfo, Presence, default_node_i
 from xueliang.registry.catalog_store import store_catalog
 from xueliang.registry.divisions import DivisionListMissing, LoadReport, ensure_national
 from xueliang.registry.service import RegistryService
+from xueliang.scheduler import Scheduler
 from xueliang.sealing import Sealer
 
 log = logging.getLogger("xueliang")
@@ -152,7 +157,8 @@ class Platform:
                 sealer=self.sealer, var_dir=Path(settings.storage.var_dir), presence=self.presence,
             )
             self.signalling.set_catalog_sink(
-                lambda device_id, items: store_catalog(self.sessions, device_id, items)
+                lambda device_id, items: store_catalog(self.sessions, device_id, items,
+                                                       on_status=self._channel_status)
             )
         # ---- device commands (what the API asks of devices), and answering other nodes' asks
         self.devices: DeviceCommands | None = None
@@ -212,6 +218,19 @@ class Platform:
                 placement = self.placement
                 self.bus.listen(lambda ev: placement.hold_now(ev.subject)
                                 if ev.kind == "stream.up" and hub.stream(ev.subject) is not None else None)
+        # ---- health (health.enabled): state history, rates, maintenance, tickets, notifications
+        self.health: HealthService | None = None
+        if settings.health.enabled:
+            self.health = HealthService(settings.health, self.sessions, self.bus, audit=self.access.audit,
+                                        webhook_secret=derive(secret, "webhook"),
+                                        reports_dir=Path(settings.storage.var_dir) / "reports")
+        # ---- the scheduler of periodic jobs (scheduler.enabled; one switchable component, so
+        # that only some nodes of a cluster run it — a job runs once either way)
+        self.scheduler: Scheduler | None = None
+        if settings.scheduler.enabled and cluster.runs("worker"):
+            self.scheduler = Scheduler(self.engine, self.sessions, tick_seconds=1.0)
+            if self.health is not None:
+                self.health.add_jobs(self.scheduler)
         # ---- lifecycle: this order up, the reverse down (the bus and presence first up and last
         # down; then access, with the audit, which so records what the others do while stopping)
         self.components: list[Component] = [
@@ -221,6 +240,10 @@ class Platform:
         if self._limits_redis is not None:
             self.components.append(Component("rate-limits", _nothing, self._limits_redis.aclose))
         self.components.append(Component("access", self.access.start, self.access.stop))
+        if self.health is not None and cluster.runs("worker"):
+            # Before signalling and media: it subscribes to what they publish. In a cluster the
+            # worker keeps the history; the other nodes answer from it.
+            self.components.append(Component("health", self.health.start, self.health.stop))
         if self.signalling is not None:
             self.components.append(Component("signalling", self.signalling.start, self.signalling.stop))
         if self.rpc is not None:
@@ -236,6 +259,8 @@ class Platform:
             self.components.append(Component("media", self.media.start, self.media.stop))
         if self.placement is not None:
             self.components.append(Component("placement", self.placement.start, self.placement.stop))
+        if self.scheduler is not None:
+            self.components.append(Component("scheduler", self.scheduler.start, self.scheduler.stop))
         #: Steps of the process that runs the platform, after every component has started
         #: (the server freezes its start-up heap there).
         self._after_start: list[Step] = []
@@ -265,6 +290,10 @@ class Platform:
         self._info = NodeInfo(self._info.id, self._info.roles, self._info.started, self._info.addresses,
                               {**self._info.load, "streams": float(streams)})
         self.presence.announce(self._info)
+    def _channel_status(self, changes: list[tuple[str, str, str]]) -> None:
+        """The catalog changed channels' status: an event each, for the state history."""
+        for channel_id, status, device_id in changes:
+            self.bus.publish("channel.status", channel_id, status=status, device=device_id)
 
     def after_start(self, fn: Step) -> None:
         self._after_start.append(fn)

@@ -306,6 +306,36 @@ def channels_export(file: Path, config: ConfigOpt = None) -> None:
     typer.echo(f"wrote {n} channels to {file}")
 
 
+@app.command()
+def report(
+    kind: Annotated[str, typer.Argument(help="daily, weekly or monthly (日统计、周通报、月分析)")],
+    date_: Annotated[str, typer.Option("--date", help="YYYY-MM-DD: the day, a day of the week, of the month")],
+    out: Annotated[Path, typer.Option("--out", help="the file: .xlsx or .pdf")],
+    config: ConfigOpt = None,
+) -> None:
+    """Write a daily, weekly or monthly report of availability, intact rate and tickets."""
+    from datetime import date
+
+    from xueliang.health.reports import KINDS, generate
+
+    if kind not in KINDS:
+        typer.echo(f"error: the kind is one of {', '.join(KINDS)}", err=True)
+        raise typer.Exit(2)
+    try:
+        day = date.fromisoformat(date_)
+    except ValueError:
+        typer.echo(f"error: --date must be YYYY-MM-DD, got {date_!r}", err=True)
+        raise typer.Exit(2) from None
+    if out.suffix.lower() not in (".xlsx", ".pdf"):
+        typer.echo("error: --out must end in .xlsx or .pdf", err=True)
+        raise typer.Exit(2)
+    settings = _settings(config)
+    data = asyncio.run(_with_platform(settings, lambda p: generate(p.sessions, settings.health, kind, day, out)))
+    if data.empty:
+        typer.echo(f"no data for {data.start} — {data.end}: the report says so")
+    typer.echo(f"wrote {out}")
+
+
 def _read_file(file: Path) -> bytes:
     from xueliang.registry.spreadsheet import MAX_IMPORT_BYTES
 

@@ -287,6 +287,86 @@ class ConsoleConfig(_Section):
     zoom: int = Field(default=11, ge=1, le=22)
 
 
+class ServiceLevel(_Section):
+    """Times a maintenance team has for a fault on a point of one class (服务等级)."""
+
+    acknowledge_hours: float = Field(gt=0)
+    repair_hours: float = Field(gt=0)
+
+
+def _default_levels() -> dict[int, ServiceLevel]:
+    return {
+        1: ServiceLevel(acknowledge_hours=2, repair_hours=24),
+        2: ServiceLevel(acknowledge_hours=4, repair_hours=48),
+        3: ServiceLevel(acknowledge_hours=8, repair_hours=72),
+    }
+
+
+class HealthConfig(_Section):
+    """Usable at all times (全时可用): state history, rates, fault tickets, reports."""
+
+    #: Targets, percent online and intact, by point class (I 98, II 95 in the programme).
+    targets: dict[int, float] = Field(default_factory=lambda: {1: 98.0, 2: 95.0, 3: 90.0})
+    #: A point offline or faulty this long gets a ticket (seconds).
+    ticket_after_seconds: float = Field(default=600.0, ge=0)
+    #: A fault episode ends only after the point has been good this long: a point that flaps
+    #: every few seconds stays one episode (one ticket).
+    episode_gap_seconds: float = Field(default=300.0, ge=0)
+    #: A resolved ticket is verified when the point has been online and good this long.
+    verify_seconds: float = Field(default=1800.0, ge=0)
+    #: A fault returning within this time after a ticket was resolved reopens it.
+    reopen_seconds: float = Field(default=7 * 24 * 3600.0, ge=0)
+    #: Repeat-fault point: this many tickets within ``repeat_days``.
+    repeat_tickets: int = Field(default=3, ge=2)
+    repeat_days: int = Field(default=30, ge=1)
+    #: Service levels by point class; a point without a class takes class III's.
+    service_levels: dict[int, ServiceLevel] = Field(default_factory=_default_levels)
+    #: After a restart, a device that has not come back within this time is offline (until
+    #: then, and for the time the platform was down, its state is unknown).
+    restart_grace_seconds: float = Field(default=200.0, ge=0)
+    #: Seconds between checks for tickets to open, verify or escalate.
+    check_seconds: float = Field(default=5.0, gt=0)
+    #: The city's time zone offset from UTC, hours (days and reports follow local days).
+    utc_offset_hours: float = Field(default=8.0, ge=-12, le=14)
+    #: Raw intervals are kept this many days (daily rows are kept for ever); 0 = for ever.
+    interval_retention_days: int = Field(default=400, ge=0)
+    #: Notifications: SMTP for e-mail (empty host: no e-mail), webhook signing secret.
+    smtp_host: str = ""
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_from: str = "xueliang@localhost"
+    webhook_secret: str = ""
+    #: Retries of a notification before it is given up, and the first back-off (doubling).
+    notify_attempts: int = Field(default=8, ge=1)
+    notify_backoff_seconds: float = Field(default=5.0, gt=0)
+    enabled: bool = True
+
+    @field_validator("targets")
+    @classmethod
+    def _targets(cls, v: dict[int, float]) -> dict[int, float]:
+        for k, t in v.items():
+            if k not in (1, 2, 3) or not 0 <= t <= 100:
+                raise ValueError(f"targets are percent (0-100) for classes 1-3, got {k}: {t}")
+        return v
+
+    @field_validator("service_levels")
+    @classmethod
+    def _levels(cls, v: dict[int, ServiceLevel]) -> dict[int, ServiceLevel]:
+        bad = [k for k in v if k not in (1, 2, 3)]
+        if bad:
+            raise ValueError(f"service levels are for point classes 1-3, got {bad}")
+        return v
+
+    def level(self, point_class: int | None) -> ServiceLevel:
+        return self.service_levels.get(point_class or 3) or self.service_levels.get(3) or _default_levels()[3]
+
+
+class SchedulerConfig(_Section):
+    """The one scheduler of periodic jobs (rollups, reports, escalation). Off on nodes that
+    should not run jobs; a job runs once in the cluster either way."""
+
+    enabled: bool = True
+
+
 class Settings(BaseSettings):
     """The whole configuration. Unknown keys are errors, named in the message."""
 
@@ -305,6 +385,8 @@ class Settings(BaseSettings):
     console: ConsoleConfig = ConsoleConfig()
     storage: StorageConfig = StorageConfig()
     cluster: ClusterConfig = ClusterConfig()
+    health: HealthConfig = HealthConfig()
+    scheduler: SchedulerConfig = SchedulerConfig()
     #: Secret for signing tokens; generated and kept under var/ when empty.
     secret_key: str = ""
     #: First administrator, created on first start if no user exists.

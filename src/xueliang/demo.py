@@ -13,6 +13,7 @@ DEMO_USERS = [
     ("admin", "xueliang-demo", "administrator", None, None),
     ("duty", "xueliang-demo", "operator", None, None),
     ("education", "xueliang-demo", "department_user", "教育局", None),
+    ("repair", "xueliang-demo", "maintainer", None, None),
 ]
 
 
@@ -49,9 +50,26 @@ async def prepare(settings: Settings, fresh: bool = False) -> object:
                 )
             except Conflict:
                 pass
+        await _demo_team(platform, city)
     finally:
         await platform.engine.dispose()
     return city
+
+
+async def _demo_team(platform: object, city: object) -> None:
+    """A maintenance team answering for the first county, with ``repair`` in it (once)."""
+    from xueliang.health.teams import Duty, MaintenanceService, TeamIn
+
+    sessions = platform.sessions  # type: ignore[attr-defined]
+    teams = MaintenanceService(sessions)
+    if await teams.list():
+        return
+    county = next(d["code"] for d in city.divisions if d["level"] == "county")  # type: ignore[attr-defined]
+    user = await platform.users.by_name("repair")  # type: ignore[attr-defined]
+    await teams.save(TeamIn(name="城区维保队", company="雪亮安防维保有限公司",
+                            contacts=[{"name": "王工", "phone": "13800000001"}],  # type: ignore[list-item]
+                            duties=[Duty(kind="division", ref=str(county))],
+                            members=[user.id] if user is not None else []))
 
 
 async def run_demo(settings: Settings, fresh: bool = False, simulate: bool = True) -> None:

@@ -219,6 +219,29 @@ TABLE: dict[tuple[str, str], Need] = {
     ("GET", "/api/v1/media/status"): N(A.SIGNALLING_MANAGE),
     ("POST", "/api/v1/media/rtp-receivers"): N(A.SIGNALLING_MANAGE, ok=(201,), make="rtp_body"),
     ("GET", "/api/v1/media/rtp-receivers"): N(A.SIGNALLING_MANAGE),
+    # Usable at all times: rates, timelines, tickets, maintenance teams (issue 12).
+    ("GET", "/api/v1/health/availability"): N(A.HEALTH_READ),
+    ("GET", "/api/v1/health/repeat-points"): N(A.HEALTH_READ),
+    ("GET", "/api/v1/health/notifications"): N(A.HEALTH_READ),
+    ("GET", "/api/v1/channels/{channel_id}/timeline"): N(A.HEALTH_READ, scoped="channel"),
+    ("GET", "/api/v1/tickets"): N(A.HEALTH_READ),
+    ("POST", "/api/v1/tickets"): N(A.TICKETS_MANAGE, ok=(201,), make="ticket_body"),
+    ("GET", "/api/v1/tickets/{ticket_id}"): N(A.HEALTH_READ, make="ticket"),
+    ("GET", "/api/v1/tickets/{ticket_id}/photo"): N(A.HEALTH_READ, make="ticket_photo"),
+    ("POST", "/api/v1/tickets/{ticket_id}/acknowledge"): N(A.TICKETS_WORK, make="ticket",
+                                                           why="the ticket of the caller's team"),
+    ("POST", "/api/v1/tickets/{ticket_id}/repair"): N(A.TICKETS_WORK, make="ticket"),
+    ("POST", "/api/v1/tickets/{ticket_id}/resolve"): N(A.TICKETS_WORK, make="ticket_resolve"),
+    ("POST", "/api/v1/tickets/{ticket_id}/close"): N(A.TICKETS_MANAGE, make="ticket", body={"note": "拆除"}),
+    ("POST", "/api/v1/tickets/{ticket_id}/reopen"): N(A.TICKETS_MANAGE, make="ticket_closed", body={"note": "又坏了"}),
+    ("GET", "/api/v1/maintenance/teams"): N(A.TICKETS_MANAGE),
+    ("POST", "/api/v1/maintenance/teams"): N(A.MAINTENANCE_MANAGE, ok=(201,), make="team_body"),
+    ("GET", "/api/v1/maintenance/teams/{team_id}"): N(A.TICKETS_MANAGE, make="team"),
+    ("PUT", "/api/v1/maintenance/teams/{team_id}"): N(A.MAINTENANCE_MANAGE, make="team_put"),
+    ("DELETE", "/api/v1/maintenance/teams/{team_id}"): N(A.MAINTENANCE_MANAGE, make="team", ok=(204,)),
+    ("GET", "/api/v1/reports"): N(A.REPORTS_READ),
+    ("POST", "/api/v1/reports"): N(A.REPORTS_READ, ok=(201,), body={"kind": "daily", "date": "2026-11-01"}),
+    ("GET", "/api/v1/reports/{report_id}"): N(A.REPORTS_READ, make="report"),
 }
 #: Lists the streams the caller may read: needs some media action (tested per stream kind below).
 LISTING = ("GET", "/api/v1/streams")
@@ -413,7 +436,8 @@ def defaults(e: Env) -> dict[str, Any]:
     return {
         "channel_id": CH_IN, "device_id": DEV_IN, "unit_id": e.ids["unit_in"], "code": "34",
         "user_id": e.ids.get("victim", 1), "resource": "init.mp4", "fmt": "csv", "name": "x",
-        "rest:path": "x", "name:path": "live/" + CH_IN,
+        "rest:path": "x", "name:path": "live/" + CH_IN, "ticket_id": 999999, "team_id": 999999,
+        "report_id": 999999,
     }
 
 
@@ -437,7 +461,7 @@ def make(e: Env, what: str | None) -> tuple[dict[str, Any], Any, Any]:
         return {"patrol_id": r.json()["id"]}, None, None
     if what == "division_body":  # under the fictional city 3499: the national list holds 34xx
         HTTP.put(f"{e.base}/api/v1/divisions/3499", json={"code": "3499", "name": "雪亮市"}, headers=root)
-        return {"code": f"3499{n:02d}"}, {"code": f"3499{n:02d}", "name": "新区"}, None
+        return {"code": f"3499{n % 100:02d}"}, {"code": f"3499{n % 100:02d}", "name": "新区"}, None
     if what == "hls":  # HLS starts on the playlist's first read; its init segment comes after
         for _ in range(100):
             r = HTTP.get(f"{e.base}/api/v1/channels/{CH_IN}/live.m3u8", headers=root, timeout=20)
@@ -449,7 +473,7 @@ def make(e: Env, what: str | None) -> tuple[dict[str, Any], Any, Any]:
         return {}, {"ssrc": 1600000000 + n, "name": f"cam{n}"}, None
     if what == "division":  # a division entered here (one of the national list is not deleted)
         HTTP.put(f"{e.base}/api/v1/divisions/3499", json={"code": "3499", "name": "雪亮市"}, headers=root)
-        code = f"3499{n:02d}"
+        code = f"3499{n % 100:02d}"
         r = HTTP.put(f"{e.base}/api/v1/divisions/{code}", json={"code": code, "name": f"区{n}"}, headers=root)
         assert r.status_code in (200, 201), r.text
         return {"code": code}, None, None
@@ -487,7 +511,52 @@ def make(e: Env, what: str | None) -> tuple[dict[str, Any], Any, Any]:
         return {}, {"channel_ids": [CH_KEY], "actions": ["media.download"], "purpose": "案件取证"}, None
     if what == "event":
         return {"event_id": 999999}, {}, None
+    if what.startswith("ticket"):
+        return make_ticket(e, what, n)
+    if what == "report":
+        return {"report_id": post("/api/v1/reports", {"kind": "weekly", "date": "2026-11-04", "format": "pdf"})["id"]}, None, None
+    if what == "team_body":
+        return {}, {"name": f"维保{n}", "duties": [{"kind": "division", "ref": f"3401{n:04d}"}]}, None
+    if what in ("team", "team_put"):
+        t = post("/api/v1/maintenance/teams", {"name": f"维保{n}"})
+        return {"team_id": t["id"]}, {"name": f"维保{n}b", "company": "某公司"} if what == "team_put" else None, None
     raise AssertionError(what)
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+
+
+def make_ticket(e: Env, what: str, n: int) -> tuple[dict[str, Any], Any, Any]:
+    """A fresh ticket on CH_IN (the one active ticket a point may have: earlier ones are closed
+    first), in the team of CH_IN's unit, which the ``only-tickets.work`` caller belongs to."""
+    root = e.root()
+    if "team_in" not in e.ids:
+        e.only(frozenset({A.TICKETS_WORK}))
+        worker = e.srv.run(e.srv.platform.users.by_name("only-tickets.work"))
+        r = HTTP.post(f"{e.base}/api/v1/maintenance/teams", headers=root, json={
+            "name": "甲维保", "duties": [{"kind": "unit", "ref": str(e.ids["unit_in"])}], "members": [worker.id]})
+        assert r.status_code == 201, r.text
+        e.ids["team_in"] = r.json()["id"]
+    active = HTTP.get(f"{e.base}/api/v1/tickets", headers=root,
+                      params={"status": "open,acknowledged,repairing,resolved,verified"}).json()["items"]
+    for t in active:
+        r = HTTP.post(f"{e.base}/api/v1/tickets/{t['id']}/close", headers=root, json={"note": "下一个"})
+        assert r.status_code == 200, r.text
+    if what == "ticket_body":
+        return {}, {"channel_id": CH_IN, "note": f"镜头脏污 {n}"}, None
+    r = HTTP.post(f"{e.base}/api/v1/tickets", headers=root, json={"channel_id": CH_IN, "note": "镜头脏污"})
+    assert r.status_code == 201, r.text
+    tid = r.json()["id"]
+    if what == "ticket_photo":
+        r = HTTP.post(f"{e.base}/api/v1/tickets/{tid}/resolve", headers=root, data={"note": "已清洁"},
+                      files={"photo": ("p.png", PNG, "image/png")})
+        assert r.status_code == 200, r.text
+    if what == "ticket_closed":
+        r = HTTP.post(f"{e.base}/api/v1/tickets/{tid}/close", headers=root, json={"note": "已修"})
+        assert r.status_code == 200, r.text
+    if what == "ticket_resolve":
+        return {"ticket_id": tid}, None, {"note": (None, "换了电源"), "photo": ("p.png", PNG, "image/png")}
+    return {"ticket_id": tid}, None, None
 
 
 def problem_type(e: Env, method: str, path: str, headers: dict[str, str], **kw: Any) -> tuple[int, str]:

@@ -936,3 +936,113 @@ def test_wall_plays_back_a_recording(page: Any, demo: Demo, media: int) -> None:
     assert abs(t2 - t1) < 0.2, (t1, t2)
     page.click("[data-testid=pb-pause]")
     wait_js(page, "t => document.querySelector('[data-testid=wall-tile] video').currentTime > t + 0.5", t2, 10)
+
+
+# ---- usable at all times: the operations page and the phone page of a maintenance team --------
+PNG_1PX = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c63f8cfc0f01f0005000201e2211bc40000000049454e44ae426082")
+
+
+def _health_rows(demo: Demo, day: str) -> None:
+    """Yesterday's group rows as the rollup writes them: class I at 99 % (target met), class II
+    at 90 % (below its 95 %)."""
+    import sqlite3
+
+    assert demo.db is not None
+    con = sqlite3.connect(demo.db)
+    try:
+        con.executemany(
+            "INSERT INTO health_daily_groups (day, division_code, point_class, department, unit_id, team_id, points,"
+            " online_s, fault_s, offline_s, unknown_s, attempts, pictures) VALUES (?, '340102001', ?, '公安局', NULL,"
+            " NULL, 10, ?, 0, ?, 0, 10, 9)",
+            [(day, 1, int(864000 * 0.99), 864000 - int(864000 * 0.99)),
+             (day, 2, int(864000 * 0.90), 864000 - int(864000 * 0.90))])
+        con.commit()
+    finally:
+        con.close()
+
+
+def test_operations_page_rates_board_timeline_reports(page: Any, demo: Demo) -> None:
+    import datetime as dt
+
+    yesterday = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=8) - dt.timedelta(days=1)).date().isoformat()
+    _health_rows(demo, yesterday)
+    c = demo.api("/channels?limit=1&kind=camera")["items"][0]
+    for t in demo.api(f"/tickets?channel={c['id']}&status=open,acknowledged,repairing")["items"]:
+        demo.api(f"/tickets/{t['id']}/close", method="POST", body={"note": "e2e"})
+    ticket = demo.api("/tickets", method="POST", body={"channel_id": c["id"], "note": "镜头被遮挡"})
+    login(page, demo, "duty")
+    page.goto(demo.base + "/app/operations")
+    page.locator("[data-testid=ops-class-1]").wait_for()
+    one = page.locator("[data-testid=ops-class-1]")
+    two = page.locator("[data-testid=ops-class-2]")
+    assert "99.00%" in one.inner_text() and "98%" in one.inner_text()
+    assert "bad" not in (one.get_attribute("class") or "") and "bad" in (two.get_attribute("class") or "")
+    card = page.locator(f"[data-testid=ticket-{ticket['id']}]")
+    card.wait_for()
+    card.click()
+    page.locator("[data-testid=ops-timeline] .tick").first.wait_for()  # the ticket on the point's 30 days
+    assert page.locator("[data-testid=ops-timeline] .seg").count() >= 1
+    before = page.locator("[data-testid=report-archive] tr").count()
+    page.select_option("[data-testid=report-kind]", "monthly")
+    page.fill("[data-testid=report-date]", "2026-01-15")  # a month nobody asked for yet
+    page.click("[data-testid=report-generate]")
+    wait_js(page, "n => document.querySelectorAll('[data-testid=report-archive] tr').length > n", before)
+    assert "2026-01-01 — 2026-01-31" in page.locator("[data-testid=report-archive]").inner_text()
+    shot(page, "20-operations")
+
+
+def test_a_maintainer_works_its_tickets_on_a_phone(browser: Any, demo: Demo) -> None:
+    c = demo.api("/channels?limit=2&kind=camera")["items"][1]
+    unit = demo.api(f"/channels/{c['id']}")["unit_id"]
+    name = f"repair{int(time.time())}"
+    uid = demo.api("/users", method="POST", body={"username": name, "password": PASSWORD, "role": "maintainer"})["id"]
+    teams = demo.api("/maintenance/teams")
+    mine = next((t for t in teams if {"kind": "unit", "ref": str(unit)} in t["duties"]), None)
+    body = {"name": f"维保{name}", "duties": [{"kind": "unit", "ref": str(unit)}], "members": [uid]}
+    if mine is None:
+        demo.api("/maintenance/teams", method="POST", body=body)
+    else:
+        demo.api(f"/maintenance/teams/{mine['id']}", method="PUT",
+                 body={**body, "name": mine["name"], "members": [*mine["members"], uid]})
+    for t in demo.api(f"/tickets?channel={c['id']}&status=open,acknowledged,repairing")["items"]:
+        demo.api(f"/tickets/{t['id']}/close", method="POST", body={"note": "e2e"})
+    ticket = demo.api("/tickets", method="POST", body={"channel_id": c["id"], "note": "无图像"})
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
+                              has_touch=True, locale="zh-CN")
+    ctx.set_default_timeout(15000)
+    pg = ctx.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        pg.goto(demo.base + "/app/login")
+        pg.fill("input[name=username]", name)
+        pg.fill("input[name=password]", PASSWORD)
+        pg.click("[data-testid=login-submit]")
+        pg.wait_for_url(lambda u: "/app/login" not in u)
+        pg.goto(demo.base + "/app/tickets")
+        card = pg.locator(f"[data-testid=my-ticket-{ticket['id']}]")
+        card.wait_for()
+        # Nothing wider than the phone: no sideways scrolling.
+        assert pg.evaluate("document.documentElement.scrollWidth") <= 390 + 1
+        card.locator("[data-testid=my-ack]").click()
+        wait_js(pg, "id => document.querySelector(`[data-testid=my-ticket-${id}] [data-testid=my-ticket-status]`)"
+                "?.textContent === '已响应'", ticket["id"])
+        card = pg.locator(f"[data-testid=my-ticket-{ticket['id']}]")
+        card.locator("[data-testid=my-note]").fill("更换了电源适配器")
+        card.locator("[data-testid=my-photo]").set_input_files(
+            {"name": "repair.png", "mimeType": "image/png", "buffer": PNG_1PX})
+        shot(pg, "21-my-tickets-phone")
+        card.locator("[data-testid=my-resolve]").click()
+        card.wait_for(state="detached")  # resolved: no longer to work
+        got = demo.api(f"/tickets/{ticket['id']}")
+        assert got["status"] == "resolved" and got["photo"] is True and got["note"] == "更换了电源适配器"
+        assert [s["actor"] for s in got["steps"]][-2:] == [name, name]
+        # Another point's ticket (a team it is not in) is not on the page.
+        others = [t for t in demo.api("/tickets?limit=1000")["items"] if t["team_id"] != got["team_id"]]
+        for o in others[:5]:
+            assert pg.locator(f"[data-testid=my-ticket-{o['id']}]").count() == 0
+    finally:
+        ctx.close()
+    assert not errors, errors

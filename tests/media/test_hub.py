@@ -427,3 +427,20 @@ async def test_a_source_that_fails_before_open_returns_is_refused_at_once(hub: M
         await hub.acquire("cam/x", timeout=10)
     assert loop.time() - t0 < 5
     assert hub.stream("cam/x") is None
+
+
+async def test_each_open_is_one_picture_attempt_on_the_bus(hub: MediaHub) -> None:
+    """The picture rate (出图率) counts opens: one per open, however many callers share it."""
+    sub = hub.bus.subscribe("stream.attempt")  # type: ignore[union-attr]
+    clip = ps_clip()
+    hub.set_provider("live/", FakeProvider(looped(clip, 4), interval=0.01))
+    await asyncio.gather(*(hub.acquire("live/34020000001310000001", timeout=5) for _ in range(5)))
+    hub.set_provider("live/", FakeProvider([f for f in looped(clip, 2) if not f.keyframe], interval=0.01))
+    results = await asyncio.gather(*(hub.acquire("live/34020000001310000002", timeout=0.5) for _ in range(3)),
+                                   return_exceptions=True)
+    assert all(isinstance(r, GatewayTimeout) for r in results)
+    await asyncio.sleep(0.05)
+    evs = events_of(sub)
+    assert [(e.data["channel_id"], e.data["ok"]) for e in evs] == [
+        ("34020000001310000001", True), ("34020000001310000002", False)]
+    assert "key frame" in evs[1].data["reason"]

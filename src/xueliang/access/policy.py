@@ -36,9 +36,14 @@ ROLES: dict[str, frozenset[Action]] = {
             A.PTZ,
             A.DEVICE_QUERY,
             A.DEVICE_CONTROL,
+            A.HEALTH_READ,
+            A.TICKETS_MANAGE,
+            A.REPORTS_READ,
         }
     ),
-    "department_user": frozenset({A.REGISTRY_READ, A.STATS_READ, A.LIVE_VIEW, A.PLAYBACK}),
+    "department_user": frozenset(
+        {A.REGISTRY_READ, A.STATS_READ, A.LIVE_VIEW, A.PLAYBACK, A.HEALTH_READ}
+    ),
     "maintainer": frozenset(
         {
             A.REGISTRY_READ,
@@ -47,13 +52,18 @@ ROLES: dict[str, frozenset[Action]] = {
             A.DEVICE_QUERY,
             A.DEVICE_CONTROL,
             A.SIGNALLING_MANAGE,
+            A.HEALTH_READ,
+            A.TICKETS_WORK,
         }
     ),
     #: Leaders who approve sensitive use (审批人) within their own scope.
     "supervisor": frozenset(
-        {A.REGISTRY_READ, A.STATS_READ, A.LIVE_VIEW, A.PLAYBACK, A.DOWNLOAD, A.APPROVE}
+        {A.REGISTRY_READ, A.STATS_READ, A.LIVE_VIEW, A.PLAYBACK, A.DOWNLOAD, A.APPROVE,
+         A.HEALTH_READ, A.REPORTS_READ}
     ),
-    "auditor": frozenset({A.REGISTRY_READ, A.STATS_READ, A.AUDIT_READ, A.ACCESS_READ}),
+    "auditor": frozenset(
+        {A.REGISTRY_READ, A.STATS_READ, A.AUDIT_READ, A.ACCESS_READ, A.HEALTH_READ, A.REPORTS_READ}
+    ),
     "resident": frozenset({A.LIVE_VIEW}),
     "system": frozenset({A.REGISTRY_READ, A.STATS_READ, A.METRICS_READ, A.LIVE_VIEW}),
 }

@@ -23,6 +23,7 @@ from xueliang.api.routers import (
     auth,
     cluster,
     console,
+    health,
     media,
     patrols,
     playback,
@@ -56,7 +57,7 @@ STATIC = Path(__file__).resolve().parent.parent / "static"
 ROUTERS = (
     auth.router, console.router, patrols.router, registry.router, statistics.router, survey.router,
     access.router, approvals.router, audit.router, cluster.router, signalling.router, playback.router,
-    media.router,
+    media.router, health.router,
 )
 
 

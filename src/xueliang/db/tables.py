@@ -3,13 +3,14 @@ against these tables (tests/test_migrations.py)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -474,3 +475,219 @@ class AuditCheckpoint(Base):
     at: Mapped[datetime] = mapped_column(UtcDateTime())
     key_id: Mapped[str] = mapped_column(String(16))
     signature: Mapped[str] = mapped_column(String(128))
+
+
+# ---- usable at all times (全时可用): state history, daily rates, maintenance, tickets ----------
+
+
+class StateInterval(Base):
+    """One interval of one state of a channel or a device: [start, end), end NULL while it
+    lasts. Intervals, not samples: a point that never changes costs one row. (subject, start)
+    is unique, so a transition delivered twice is written once."""
+
+    __tablename__ = "health_intervals"
+    __table_args__ = (
+        UniqueConstraint("subject", "start", name="uq_health_intervals_subject_start"),
+        Index("ix_health_intervals_end", "end"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    subject: Mapped[str] = mapped_column(String(20))
+    #: channel / device
+    subject_kind: Mapped[str] = mapped_column(String(8))
+    #: online / fault / offline / unknown
+    state: Mapped[str] = mapped_column(String(8))
+    #: What the state says more precisely: vlost, defect, a picture fault, why offline.
+    detail: Mapped[str | None] = mapped_column(String(32))
+    start: Mapped[datetime] = mapped_column(UtcDateTime())
+    end: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    #: Of a bad interval: when its fault episode began (a point flapping bad, good for less
+    #: than health.episode_gap_seconds, bad again, is one episode: one ticket).
+    since: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class DailyHealth(Base):
+    """A channel's day (local day, health.utc_offset_hours): seconds in each state and picture
+    attempts, with the channel's class, place, owner and team as they were that day, so that
+    rates for any grouping and range are sums over these rows."""
+
+    __tablename__ = "health_daily"
+    __table_args__ = (
+        Index("ix_health_daily_day_div", "day", "division_code"),
+        Index("ix_health_daily_team_day", "team_id", "day"),
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    channel_id: Mapped[str] = mapped_column(String(20), primary_key=True)
+    division_code: Mapped[str] = mapped_column(String(20), default="")
+    point_class: Mapped[int | None] = mapped_column(Integer)
+    department: Mapped[str | None] = mapped_column(String(200))
+    unit_id: Mapped[int | None] = mapped_column(Integer)
+    team_id: Mapped[int | None] = mapped_column(Integer)
+    online_s: Mapped[int] = mapped_column(Integer, default=0)
+    fault_s: Mapped[int] = mapped_column(Integer, default=0)
+    offline_s: Mapped[int] = mapped_column(Integer, default=0)
+    unknown_s: Mapped[int] = mapped_column(Integer, default=86400)
+    #: Attempts to get a picture (live stream starts) and those that got one (出图率).
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    pictures: Mapped[int] = mapped_column(Integer, default=0)
+    #: Rolled up (the time columns are final); False: only picture counts so far.
+    rolled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class DailyHealthGroup(Base):
+    """The daily rows summed per day, township (the first 9 digits of the division), class,
+    department, unit and team: what city, county and township rates read (a county's month is
+    a few thousand of these rather than 300,000 channel days). Rewritten with its day."""
+
+    __tablename__ = "health_daily_groups"
+    __table_args__ = (Index("ix_health_daily_groups_day_div", "day", "division_code"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    day: Mapped[date] = mapped_column(Date)
+    division_code: Mapped[str] = mapped_column(String(20), default="")
+    point_class: Mapped[int | None] = mapped_column(Integer)
+    department: Mapped[str | None] = mapped_column(String(200))
+    unit_id: Mapped[int | None] = mapped_column(Integer)
+    team_id: Mapped[int | None] = mapped_column(Integer)
+    points: Mapped[int] = mapped_column(Integer, default=0)
+    online_s: Mapped[int] = mapped_column(BigInteger, default=0)
+    fault_s: Mapped[int] = mapped_column(BigInteger, default=0)
+    offline_s: Mapped[int] = mapped_column(BigInteger, default=0)
+    unknown_s: Mapped[int] = mapped_column(BigInteger, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    pictures: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class MaintenanceTeam(Base):
+    """A maintenance team or company (运维单位) with its contacts."""
+
+    __tablename__ = "maintenance_teams"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    company: Mapped[str] = mapped_column(String(200), default="")
+    #: [{"name", "phone", "email"}]
+    contacts: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
+    #: Who hears of breached service levels (e-mail), and where the team's webhook is.
+    supervisor_email: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(200))
+    webhook_url: Mapped[str | None] = mapped_column(String(1000))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now)
+
+
+class MaintenanceDuty(Base):
+    """What a team answers for: a unit, a platform or a division subtree. A point's team is
+    the one of its platform, else its unit, else the narrowest division above it."""
+
+    __tablename__ = "maintenance_duties"
+    __table_args__ = (UniqueConstraint("kind", "ref", name="uq_maintenance_duties_kind_ref"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("maintenance_teams.id", ondelete="CASCADE"), index=True)
+    #: unit / platform / division
+    kind: Mapped[str] = mapped_column(String(16))
+    ref: Mapped[str] = mapped_column(String(20))
+
+
+class MaintenanceMember(Base):
+    """A user (role maintainer) working for a team: sees its points and tickets only."""
+
+    __tablename__ = "maintenance_members"
+    team_id: Mapped[int] = mapped_column(ForeignKey("maintenance_teams.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
+class Ticket(Base):
+    """A fault ticket (工单): one per fault episode of a point."""
+
+    __tablename__ = "health_tickets"
+    __table_args__ = (
+        Index("ix_health_tickets_status_team", "status", "team_id"),
+        Index("ix_health_tickets_channel_opened", "channel_id", "opened_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel_id: Mapped[str] = mapped_column(String(20))
+    team_id: Mapped[int | None] = mapped_column(Integer)
+    #: open / acknowledged / repairing / resolved / verified / closed
+    status: Mapped[str] = mapped_column(String(16))
+    #: offline / fault / manual
+    kind: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(String(400))
+    point_class: Mapped[int | None] = mapped_column(Integer)
+    fault_since: Mapped[datetime] = mapped_column(UtcDateTime())
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    opened_by: Mapped[str | None] = mapped_column(String(64))
+    ack_due: Mapped[datetime] = mapped_column(UtcDateTime())
+    repair_due: Mapped[datetime] = mapped_column(UtcDateTime())
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    repairing_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    escalated_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    note: Mapped[str | None] = mapped_column(Text)
+    #: The repair photo's file name under var/tickets/.
+    photo: Mapped[str | None] = mapped_column(String(100))
+    reopened: Mapped[int] = mapped_column(Integer, default=0)
+    #: A repeat-fault point (health.repeat_tickets within health.repeat_days).
+    repeat: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now)
+
+
+class TicketStep(Base):
+    """Each step of a ticket, who took it and why (the audit chain has them too)."""
+
+    __tablename__ = "health_ticket_steps"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("health_tickets.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    step: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class Notification(Base):
+    """The notification outbox: every message once (``key`` is its idempotency key), sent by
+    one dispatcher with retries and back-off, so a channel that is down never blocks anyone."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_status_next", "status", "next_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(100), unique=True)
+    #: console / email / webhook
+    channel: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(1000), default="")
+    team_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    subject: Mapped[str] = mapped_column(String(400))
+    body: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    #: pending / sent / failed
+    status: Mapped[str] = mapped_column(String(8), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_error: Mapped[str | None] = mapped_column(String(400))
+
+
+class Report(Base):
+    """A generated report file (daily / weekly / monthly; xlsx or pdf), kept under var/reports."""
+
+    __tablename__ = "health_reports"
+    __table_args__ = (UniqueConstraint("kind", "period_start", "fmt", name="uq_health_reports_kind_period_fmt"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    fmt: Mapped[str] = mapped_column(String(4))
+    path: Mapped[str] = mapped_column(String(400))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now)
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+
+
+class SchedulerJob(Base):
+    """A periodic job's progress: the last period done, so a restart resumes after it."""
+
+    __tablename__ = "scheduler_jobs"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    done_until: Mapped[str | None] = mapped_column(String(32))
+    last_run_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_error: Mapped[str | None] = mapped_column(String(400))
+    runs: Mapped[int] = mapped_column(Integer, default=0)

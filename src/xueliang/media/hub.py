@@ -213,12 +213,18 @@ class MediaHub:
             )
             self._opening[name] = task
 
-            def _done(t: asyncio.Task[Stream], name: str = name) -> None:
+            channel_id = (params or {}).get("channel_id") or (
+                name.removeprefix("live/") if name.startswith("live/") else None)
+
+            def _done(t: asyncio.Task[Stream], name: str = name, channel_id: Any = channel_id) -> None:
                 if self._opening.get(name) is t:
                     del self._opening[name]
                     self._ended_opening.pop(name, None)
-                if not t.cancelled():
-                    t.exception()  # retrieved: callers that left must not leave it unread
+                exc = None if t.cancelled() else t.exception()  # retrieved: must not stay unread
+                if self.bus is not None and not t.cancelled():
+                    # One attempt to get a picture, and whether it got one (出图率).
+                    self.bus.publish("stream.attempt", name, ok=exc is None, channel_id=channel_id,
+                                     reason=None if exc is None else str(exc)[:200])
 
             task.add_done_callback(_done)
         return await asyncio.shield(task)

@@ -8,9 +8,10 @@ fill only the survey fields that are still empty.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Table, and_, func, or_
+from sqlalchemy import Table, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from xueliang.db.tables import Channel, Device
@@ -67,12 +68,32 @@ def rows_from_catalog(device_id: str, items: list[CatalogItem]) -> list[dict[str
     return rows
 
 
+#: Told (channel id, new status, device id) for every camera whose status the catalog changed.
+StatusSink = Callable[[list[tuple[str, str, str]]], None]
+
+
 async def store_catalog(sessions: async_sessionmaker[AsyncSession], device_id: str, items: list[CatalogItem],
-                        *, removed: list[str] | None = None) -> int:
-    """Upsert the catalog's channels (and drop DEL events). Returns rows written."""
+                        *, removed: list[str] | None = None, on_status: StatusSink | None = None) -> int:
+    """Upsert the catalog's channels (and drop DEL events). Returns rows written.
+
+    ``on_status`` hears of every camera of this device whose status (ON, OFF, VLOST, DEFECT,
+    UNKNOWN) the catalog changed or first set: the state history is made of these."""
     rows = rows_from_catalog(device_id, items)
     deleted = [it.device_id for it in items if (it.event or "").upper() == "DEL"]
+    changed_status: list[tuple[str, str, str]] = []
     async with sessions() as s, s.begin():
+        if on_status is not None:
+            cams = {r["id"]: r["status"] for r in rows if r["kind"] == "camera" and r["id"] not in deleted}
+            ids = list(cams)
+            before: dict[str, tuple[str, str | None]] = {}
+            for i in range(0, len(ids), 1000):
+                for cid, st, dev in (await s.execute(select(_CH.c.id, _CH.c.status, _CH.c.device_id)
+                                                     .where(_CH.c.id.in_(ids[i:i + 1000])))).all():
+                    before[cid] = (st, dev)
+            for cid, st in cams.items():
+                old = before.get(cid)
+                if old is None or (old[0] != st and old[1] in (None, device_id)):
+                    changed_status.append((cid, st, device_id))
         ins = insert_for(s, _CH)
         ex = ins.excluded
         set_: dict[str, Any] = {f: ex[f] for f in DEVICE_FIELDS}
@@ -97,4 +118,6 @@ async def store_catalog(sessions: async_sessionmaker[AsyncSession], device_id: s
         d = await s.get(Device, device_id)
         if d is not None and not any((it.event or "") for it in items):
             d.channel_count = sum(1 for r in rows if r["kind"] == "camera")
+    if on_status is not None and changed_status:
+        on_status(changed_status)
     return len(rows)

@@ -21,6 +21,8 @@ const ResourcesPage = lazy(() => import('../pages/ResourcesPage'));
 const DashboardPage = lazy(() => import('../pages/DashboardPage'));
 const AdminPage = lazy(() => import('../pages/AdminPage'));
 const ChannelPage = lazy(() => import('../pages/ChannelPage'));
+const OperationsPage = lazy(() => import('../pages/OperationsPage'));
+const MyTicketsPage = lazy(() => import('../pages/MyTicketsPage'));
 
 const NAV = [
   { to: '/app/map', key: 'nav.map', action: 'registry.read' },
@@ -28,6 +30,8 @@ const NAV = [
   { to: '/app/patrols', key: 'nav.patrols', action: 'media.live' },
   { to: '/app/resources', key: 'nav.resources', action: 'registry.read' },
   { to: '/app/dashboard', key: 'nav.dashboard', action: 'stats.read' },
+  { to: '/app/operations', key: 'nav.operations', action: 'health.read' },
+  { to: '/app/tickets', key: 'nav.myTickets', action: 'tickets.work' },
   { to: '/app/admin', key: 'nav.admin', action: 'registry.read' },
 ];
 
@@ -76,6 +80,8 @@ export function App() {
   else if (path.startsWith('/app/patrols')) page = <PatrolsPage />;
   else if (path.startsWith('/app/resources')) page = <ResourcesPage />;
   else if (path.startsWith('/app/dashboard')) page = <DashboardPage />;
+  else if (path.startsWith('/app/operations')) page = <OperationsPage />;
+  else if (path.startsWith('/app/tickets')) page = <MyTicketsPage />;
   else if ((m = match('/app/admin/:tab', path))) page = <AdminPage tab={m.tab} />;
   else if (path === '/app/admin') page = <AdminPage />;
   else if ((m = match('/app/channel/:id', path))) page = <ChannelPage id={m.id} />;

@@ -10,6 +10,8 @@ export const MESSAGES: Record<string, [string, string]> = {
   'nav.resources': ['资源目录', 'Device tree'],
   'nav.dashboard': ['统计', 'Dashboards'],
   'nav.admin': ['管理', 'Administration'],
+  'nav.operations': ['运维', 'Operations'],
+  'nav.myTickets': ['我的工单', 'My tickets'],
 
   'login.username': ['用户名', 'User name'],
   'login.password': ['密码', 'Password'],

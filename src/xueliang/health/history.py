@@ -1,0 +1,427 @@
+"""State history (在线历史): every transition of every channel and device, kept as intervals.
+
+Fed by the bus, never by polling: ``device.online`` / ``device.offline`` from signalling,
+``channel.status`` from the catalog (ON, OFF, VLOST, DEFECT), ``stream.attempt`` from the media
+hub (picture attempts, for the picture rate). The recorder is a durable consumer group
+("history"): in a cluster each event reaches one member, at least once. So a transition is
+keyed by (subject, start) — written twice, stored once — and an event older than the state it
+would change is ignored.
+
+Events are taken in batches (what queues up within ``batch_seconds`` of the first, up to
+``batch_max``) and written in one transaction with executemany, as plain tuples: a power cut
+that takes 10,000 devices offline is a few batches, and signalling, which only publishes,
+never waits for it.
+
+On start, intervals left open by the last run are closed at the last heartbeat (written every
+``heartbeat_seconds``): the time the platform was down has no interval, and so counts as
+unknown. Devices that do not come back within ``restart_grace_seconds`` are then offline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, NamedTuple
+
+from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from xueliang.bus import Bus, BusEvent, Consumer, EventBus
+from xueliang.db.tables import Channel, DailyHealth, SchedulerJob, StateInterval
+from xueliang.db.upsert import insert_for
+from xueliang.health.states import BAD, OFFLINE, UNKNOWN, channel_state
+
+log = logging.getLogger("xueliang.health")
+
+_IV: Table = StateInterval.__table__  # type: ignore[assignment]
+_DAY: Table = DailyHealth.__table__  # type: ignore[assignment]
+HEARTBEAT = "history.heartbeat"
+KINDS = ("device.online", "device.offline", "channel.status", "stream.attempt")
+
+
+def ts(t: float) -> datetime:
+    return datetime.fromtimestamp(t, UTC)
+
+
+class Current(NamedTuple):
+    """A subject's open interval, as the recorder knows it (a tuple of plain values: the
+    garbage collector stops tracking it, which matters with 100,000 of them)."""
+
+    state: str
+    detail: str | None
+    start: float
+    #: Start of the fault episode (bad states only).
+    since: float | None = None
+
+
+class Transition(NamedTuple):
+    subject: str
+    kind: str  # channel / device
+    state: str
+    detail: str | None
+    at: float
+    since: float | None
+    #: The subject had no open interval that this recorder knew of.
+    first: bool = False
+
+
+class _RawSql:
+    """The two statements of a transition, spelled for the dialect's driver, and times as it
+    takes them (SQLite: naive UTC text as SQLAlchemy stores it; others: aware datetimes)."""
+
+    def __init__(self, dialect: Any) -> None:
+        q = dialect.identifier_preparer.quote
+        style = dialect.paramstyle
+        n = iter(range(1, 100))
+
+        def mark() -> str:
+            if style == "numeric_dollar":
+                return f"${next(n)}"
+            return "%s" if style in ("format", "pyformat") else "?"
+
+        end, start = q("end"), q("start")
+        self.close = (f"UPDATE health_intervals SET {end} = {mark()} WHERE subject = {mark()} "
+                      f"AND {end} IS NULL AND {start} < {mark()}")
+        n = iter(range(1, 100))
+        self.insert = ("INSERT INTO health_intervals (subject, subject_kind, state, detail, "
+                       f"{start}, {end}, since) VALUES ({mark()}, {mark()}, {mark()}, {mark()}, {mark()}, NULL, "
+                       f"{mark()}) ON CONFLICT (subject, {start}) DO NOTHING")
+        self.sqlite = dialect.name == "sqlite"
+
+    def ts(self, t: float) -> Any:
+        d = datetime.fromtimestamp(t, UTC)
+        return d.replace(tzinfo=None).isoformat(" ", "microseconds") if self.sqlite else d
+
+
+class HistoryRecorder:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], bus: Bus, *, episode_gap: float = 300.0,
+        restart_grace: float = 200.0, utc_offset_hours: float = 8.0, batch_max: int = 20_000,
+        heartbeat_seconds: float = 30.0, batch_seconds: float = 1.0,
+    ) -> None:
+        self.sessions = sessions
+        self.bus = bus
+        #: The only consumer of the history events (the in-process bus: one process): what
+        #: it does not hold open is closed in the database too.
+        self.exclusive = isinstance(bus, EventBus)
+        self.episode_gap = episode_gap
+        self.restart_grace = restart_grace
+        self.offset = timedelta(hours=utc_offset_hours)
+        self.batch_max = batch_max
+        #: After the first event of a batch, wait this long for more: a storm becomes a few
+        #: transactions, not one per handful of events (history needs no sub-second latency).
+        self.batch_seconds = batch_seconds
+        self.heartbeat_seconds = heartbeat_seconds
+        self.current: dict[str, Current] = {}
+        #: The last bad episode of a subject that is good now: (episode start, when it ended).
+        self.last_bad: dict[str, tuple[float, float]] = {}
+        self.device_online: dict[str, bool] = {}
+        #: Catalog status of channels, and the channels of each device (filled as needed).
+        #: Catalog status of every camera and the cameras of every device, read once at start
+        #: and kept by the channel.status events (no query per device event: a storm of
+        #: 10,000 registrations costs no lookups).
+        self.status: dict[str, str] = {}
+        self.channels_of: dict[str, set[str]] = {}
+        self.device_of: dict[str, str] = {}
+        self._sub: Consumer | None = None
+        self._sql: _RawSql | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._heartbeat_task: asyncio.Task[None] | None = None
+        self._grace_task: asyncio.Task[None] | None = None
+        #: Subjects whose interval was closed by the restart (devices: offline after the grace).
+        self._interrupted: set[str] = set()
+        self.processed = 0
+        self.written = 0
+        #: Set when the queue is empty and everything taken is written (tests, the bench).
+        self.idle = asyncio.Event()
+
+    # ---- life ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        # Subscribe first: what happens while we reconcile is queued, not lost.
+        self._sub = self.bus.subscribe(*KINDS, group="history", maxsize=1_000_000)
+        await self.reconcile()
+        await self.load_channels()
+        self._task = asyncio.create_task(self._run(), name="health-history")
+        self._heartbeat_task = asyncio.create_task(self._beat(), name="health-heartbeat")
+        if self._interrupted:
+            self._grace_task = asyncio.create_task(self._after_grace(time.time()), name="health-restart-grace")
+
+    async def stop(self) -> None:
+        for t in (self._task, self._heartbeat_task, self._grace_task):
+            if t is not None:
+                t.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await t
+        # What was taken from the queue is written; what is queued is the bus's (at least once).
+        if self._sub is not None:
+            batch = self._drain()
+            if batch:
+                with contextlib.suppress(Exception):
+                    await self._handle(batch)
+            self._sub.close()
+        with contextlib.suppress(Exception):
+            await self.heartbeat()
+
+    async def reconcile(self) -> None:
+        """Close what the last run left open at its last heartbeat (the gap is unknown)."""
+        async with self.sessions() as s, s.begin():
+            hb = await s.scalar(select(SchedulerJob.last_run_at).where(SchedulerJob.name == HEARTBEAT))
+            rows = (await s.execute(select(_IV.c.id, _IV.c.subject, _IV.c.subject_kind, _IV.c.start)
+                                    .where(_IV.c.end.is_(None)))).all()
+            if not rows:
+                return
+            ends = []
+            for rid, subject, kind, start in rows:
+                end = max(start, hb) if hb is not None else start
+                ends.append({"rid": rid, "e": end})
+                if kind == "device":
+                    self._interrupted.add(subject)
+            await s.execute(update(_IV).where(_IV.c.id == bindparam("rid")).values(end=bindparam("e")),
+                            ends)
+        log.info("state history: closed %d intervals left open by the last run at its last heartbeat %s",
+                 len(rows), hb)
+
+    async def heartbeat(self) -> None:
+        async with self.sessions() as s, s.begin():
+            ins = insert_for(s, SchedulerJob.__table__)  # type: ignore[arg-type]
+            now = datetime.now(UTC)
+            await s.execute(ins.values(name=HEARTBEAT, last_run_at=now, runs=0)
+                            .on_conflict_do_update(index_elements=["name"], set_={"last_run_at": now}))
+
+    async def _beat(self) -> None:
+        while True:
+            try:
+                await self.heartbeat()
+            except Exception:
+                log.exception("history heartbeat failed")
+            await asyncio.sleep(self.heartbeat_seconds)
+
+    async def _after_grace(self, started: float) -> None:
+        await asyncio.sleep(self.restart_grace)
+        at = started + self.restart_grace
+        missing = [d for d in self._interrupted if d not in self.current]
+        self._interrupted.clear()
+        if missing:
+            await self._handle([BusEvent("device.offline", d, {"reason": "not back after restart"}, at)
+                                for d in missing])
+
+    # ---- consuming -------------------------------------------------------------------------
+    def _drain(self) -> list[BusEvent]:
+        assert self._sub is not None
+        out: list[BusEvent] = []
+        q = getattr(self._sub, "queue", None)
+        while q is not None and not q.empty() and len(out) < self.batch_max:
+            out.append(q.get_nowait())
+        return out
+
+    async def _gather(self) -> list[BusEvent]:
+        """What else arrives within ``batch_seconds``: an in-process queue is drained after the
+        wait; another bus's consumer (the cluster's) is read until the time is up."""
+        assert self._sub is not None
+        if getattr(self._sub, "queue", None) is not None or self.batch_seconds <= 0:
+            if self.batch_seconds > 0:
+                await asyncio.sleep(self.batch_seconds)
+            return self._drain()
+        out: list[BusEvent] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.batch_seconds
+        while len(out) < self.batch_max:
+            left = deadline - loop.time()
+            if left <= 0:
+                break
+            try:
+                out.append(await asyncio.wait_for(self._sub.get(), left))
+            except TimeoutError:
+                break
+        return out
+
+    async def _run(self) -> None:
+        assert self._sub is not None
+        while True:
+            self.idle.set()
+            ev = await self._sub.get()
+            self.idle.clear()
+            batch = [ev, *await self._gather()]
+            for attempt in range(5):
+                try:
+                    await self._handle(batch)
+                    break
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("state history: writing %d events failed (attempt %d)", len(batch), attempt + 1)
+                    await asyncio.sleep(min(30.0, 2.0**attempt))
+
+    async def drained(self, timeout: float = 30.0) -> None:
+        """Wait until every event published so far is written (tests and the bench)."""
+        deadline = time.monotonic() + timeout
+        await asyncio.sleep(0)
+        while True:
+            q = getattr(self._sub, "queue", None)
+            if self.idle.is_set() and (q is None or q.empty()):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError("state history did not catch up")
+            await asyncio.sleep(0.02)
+
+    async def _handle(self, batch: list[BusEvent]) -> None:
+        # Devices whose channels we do not know yet: one query for the batch.
+        out: list[Transition] = []
+        pictures: dict[tuple[date, str], list[int]] = {}
+        for ev in batch:
+            self.processed += 1
+            if ev.kind in ("device.online", "device.offline"):
+                online = ev.kind == "device.online"
+                self.device_online[ev.subject] = online
+                self._interrupted.discard(ev.subject)
+                self._to(out, ev.subject, "device", "online" if online else OFFLINE,
+                         None if online else str(ev.data.get("reason") or "") or None, ev.at)
+                for ch in self.channels_of.get(ev.subject, ()):
+                    st, detail = channel_state(online, self.status.get(ch))
+                    self._to(out, ch, "channel", st, detail, ev.at)
+            elif ev.kind == "channel.status":
+                device = ev.data.get("device")
+                status = str(ev.data.get("status") or "")
+                self.status[ev.subject] = status
+                if device:
+                    self._own(ev.subject, str(device))
+                st, detail = channel_state(self.device_online.get(str(device)) if device else None, status)
+                self._to(out, ev.subject, "channel", st, detail, ev.at)
+            elif ev.kind == "stream.attempt":
+                cam = ev.data.get("channel_id")
+                if not cam or not str(ev.subject).startswith("live/"):
+                    continue
+                day = (ts(ev.at) + self.offset).date()
+                c = pictures.setdefault((day, str(cam)), [0, 0])
+                c[0] += 1
+                c[1] += 1 if ev.data.get("ok") else 0
+        if out or pictures:
+            async with self.sessions() as s, s.begin():
+                await self._write(s, out)
+                await self._count_pictures(s, pictures)
+            self.written += len(out)
+
+    async def load_channels(self) -> None:
+        """Every camera's device and catalog status (once, at start)."""
+        async with self.sessions() as s:
+            result = await s.stream(select(Channel.id, Channel.device_id, Channel.status)
+                                    .where(Channel.kind == "camera", Channel.device_id.is_not(None))
+                                    .execution_options(yield_per=20_000))
+            async for cid, dev, status in result:
+                if dev is not None:
+                    self._own(cid, dev)
+                self.status.setdefault(cid, status or "")
+
+    def _own(self, channel_id: str, device_id: str) -> None:
+        old = self.device_of.get(channel_id)
+        if old == device_id:
+            return
+        if old is not None:
+            self.channels_of.get(old, set()).discard(channel_id)
+        self.device_of[channel_id] = device_id
+        self.channels_of.setdefault(device_id, set()).add(channel_id)
+
+    def _to(self, out: list[Transition], subject: str, kind: str, state: str, detail: str | None, at: float) -> None:
+        cur = self.current.get(subject)
+        if cur is not None:
+            if at <= cur.start:
+                return  # delivered again, or older than what we know: the later state stands
+            if cur.state == state and cur.detail == detail:
+                return
+        since: float | None = None
+        if state in BAD:
+            if cur is not None and cur.state in BAD:
+                since = cur.since if cur.since is not None else cur.start
+            else:
+                last = self.last_bad.get(subject)
+                # Good for less than the gap: the same episode goes on (a flapping point).
+                since = last[0] if last is not None and at - last[1] < self.episode_gap else at
+        elif cur is not None and cur.state in BAD:
+            self.last_bad[subject] = (cur.since if cur.since is not None else cur.start, at)
+        self.current[subject] = Current(state, detail, at, since)
+        out.append(Transition(subject, kind, state, detail, at, since, cur is None))
+
+    async def _write(self, s: AsyncSession, out: list[Transition]) -> None:
+        if not out:
+            return
+        # Close the open interval of each subject (only one that started before), then open the
+        # new one; (subject, start) unique: a transition written twice is stored once.
+        # Several transitions of one subject in a batch: in order, one statement each round.
+        rounds: list[list[Transition]] = []
+        seen: dict[str, int] = {}
+        for t in out:
+            n = seen.get(t.subject, 0)
+            seen[t.subject] = n + 1
+            if n == len(rounds):
+                rounds.append([])
+            rounds[n].append(t)
+        conn = await s.connection()
+        sql = self._sql or _RawSql(conn.dialect)
+        self._sql = sql
+        ts_ = sql.ts
+        for r in rounds:
+            # Plain tuples to the driver's executemany: a power cut is tens of thousands of
+            # rows, and SQLAlchemy's per-row processing cost more than the database.
+            at = [ts_(t.at) for t in r]
+            # A subject this recorder had no open interval for has none, when it is the only
+            # consumer (reconcile closed everything at start): nothing to close.
+            closing = [(a, t.subject, a) for t, a in zip(r, at, strict=True) if not (self.exclusive and t.first)]
+            if closing:
+                await conn.exec_driver_sql(sql.close, closing)
+            await conn.exec_driver_sql(sql.insert, [
+                (t.subject, t.kind, t.state, t.detail, a,
+                 a if t.since == t.at else (ts_(t.since) if t.since is not None else None))
+                for t, a in zip(r, at, strict=True)])
+
+    async def _count_pictures(self, s: AsyncSession, counts: dict[tuple[date, str], list[int]]) -> None:
+        if not counts:
+            return
+        ins = insert_for(s, _DAY)
+        stmt = ins.on_conflict_do_update(
+            index_elements=["day", "channel_id"],
+            set_={"attempts": _DAY.c.attempts + ins.excluded.attempts,
+                  "pictures": _DAY.c.pictures + ins.excluded.pictures},
+        )
+        await s.execute(stmt, [
+            {"day": d, "channel_id": ch, "attempts": a, "pictures": p, "division_code": "", "online_s": 0,
+             "fault_s": 0, "offline_s": 0, "unknown_s": 86400, "rolled": False}
+            for (d, ch), (a, p) in counts.items()
+        ])
+
+    # ---- reading ---------------------------------------------------------------------------
+    def state_of(self, subject: str) -> Current | None:
+        return self.current.get(subject)
+
+    def bad_since(self) -> Iterable[tuple[str, Current]]:
+        return ((k, c) for k, c in self.current.items() if c.state in BAD)
+
+
+async def timeline(sessions: async_sessionmaker[AsyncSession], subject: str, start: datetime,
+                   end: datetime) -> list[dict[str, Any]]:
+    """The intervals of ``subject`` overlapping [start, end), clipped to it; gaps are unknown."""
+    async with sessions() as s:
+        rows = (await s.execute(
+            select(_IV.c.state, _IV.c.detail, _IV.c.start, _IV.c.end)
+            .where(_IV.c.subject == subject, _IV.c.start < end, (_IV.c.end.is_(None)) | (_IV.c.end > start))
+            .order_by(_IV.c.start)
+        )).all()
+    out: list[dict[str, Any]] = []
+    cursor = start
+    now = datetime.now(UTC)
+    for state, detail, a, b in rows:
+        a = max(a, start)
+        b = min(b if b is not None else now, end)
+        if b <= a:
+            continue
+        if a > cursor:
+            out.append({"state": UNKNOWN, "detail": None, "start": cursor, "end": a})
+        out.append({"state": state, "detail": detail, "start": a, "end": b})
+        cursor = max(cursor, b)
+    stop = min(end, now)
+    if cursor < stop:
+        out.append({"state": UNKNOWN, "detail": None, "start": cursor, "end": stop})
+    return out

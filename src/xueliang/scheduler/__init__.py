@@ -1,0 +1,5 @@
+"""The one scheduler of periodic jobs (rollups, ticket checks, reports, notifications)."""
+
+from xueliang.scheduler.jobs import Job, Scheduler
+
+__all__ = ["Job", "Scheduler"]

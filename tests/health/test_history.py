@@ -1,0 +1,209 @@
+"""The state history: intervals from bus events, idempotent, episodes, restarts (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+
+from xueliang.bus import EventBus
+from xueliang.db.tables import Channel, SchedulerJob, StateInterval
+from xueliang.gb28181.manscdp import CatalogItem
+from xueliang.health.history import HEARTBEAT, HistoryRecorder, timeline
+from xueliang.registry.catalog_store import store_catalog
+
+
+async def intervals(sessions: Any, subject: str) -> list[tuple[str, Any, Any, Any]]:
+    async with sessions() as s:
+        rows = (await s.execute(select(StateInterval.state, StateInterval.start, StateInterval.end,
+                                       StateInterval.since).where(StateInterval.subject == subject)
+                                .order_by(StateInterval.start))).all()
+    return [tuple(r) for r in rows]
+
+
+async def recorder(sessions: Any, bus: EventBus, **kw: Any) -> HistoryRecorder:
+    r = HistoryRecorder(sessions, bus, heartbeat_seconds=3600, batch_seconds=0.05, **kw)
+    await r.start()
+    return r
+
+
+async def test_device_events_give_device_and_channel_intervals(sessions, city) -> None:
+    bus = EventBus()
+    rec = await recorder(sessions, bus)
+    dev = city["devices"][0]
+    chs = city["by_device"][dev]
+    t0 = time.time() - 100
+    bus.publish("device.online", dev)
+    await rec.drained()
+    bus.publish("device.offline", dev, reason="keepalive timeout")
+    await rec.drained()
+    await rec.stop()
+    d = await intervals(sessions, dev)
+    assert [x[0] for x in d] == ["online", "offline"]
+    assert d[0][2] == d[1][1] and d[1][2] is None  # the online interval ends where offline starts
+    for ch in chs:
+        c = await intervals(sessions, ch)
+        assert [x[0] for x in c] == ["online", "offline"]
+        assert c[0][1].timestamp() > t0
+    # The other device's cameras know nothing: no interval, unknown.
+    assert await intervals(sessions, city["by_device"][city["devices"][1]][0]) == []
+
+
+async def test_a_transition_delivered_twice_or_late_is_stored_once(sessions, city) -> None:
+    from xueliang.bus import BusEvent
+
+    bus = EventBus()
+    rec = await recorder(sessions, bus)
+    dev = city["devices"][0]
+    t = time.time() - 50
+    on, off = BusEvent("device.online", dev, {}, t), BusEvent("device.offline", dev, {}, t + 10)
+    await rec._handle([on, off, on, off])  # at least once: duplicates
+    await rec._handle([BusEvent("device.online", dev, {}, t + 5)])  # older than what is known: ignored
+    # Another member of the group (a second process) gets the same events again: stored once.
+    other = HistoryRecorder(sessions, bus)
+    await other.load_channels()
+    await other._handle([on, off])
+    await rec.stop()
+    assert [x[0] for x in await intervals(sessions, dev)] == ["online", "offline"]
+
+
+async def test_catalog_status_changes_are_published_and_recorded(sessions, city) -> None:
+    bus = EventBus()
+    rec = await recorder(sessions, bus)
+    dev = city["devices"][0]
+    ch = city["by_device"][dev][0]
+    published: list[Any] = []
+    bus.listen(lambda ev: published.append(ev) if ev.kind == "channel.status" else None)
+
+    def sink(changes: list[tuple[str, str, str]]) -> None:  # what app.py wires
+        for cid, st, d in changes:
+            bus.publish("channel.status", cid, status=st, device=d)
+
+    bus.publish("device.online", dev)
+    await rec.drained()
+    await store_catalog(sessions, dev, [CatalogItem(device_id=ch, name="cam", status="VLOST")], on_status=sink)
+    await rec.drained()
+    # Unchanged status: nothing published again.
+    await store_catalog(sessions, dev, [CatalogItem(device_id=ch, name="cam", status="VLOST")], on_status=sink)
+    await store_catalog(sessions, dev, [CatalogItem(device_id=ch, name="cam", status="ON")], on_status=sink)
+    await rec.drained()
+    await rec.stop()
+    assert [(e.subject, e.data["status"]) for e in published] == [(ch, "VLOST"), (ch, "ON")]
+    got = await intervals(sessions, ch)
+    assert [x[0] for x in got] == ["online", "fault", "online"]
+
+
+async def test_a_flapping_point_is_one_episode(sessions, city) -> None:
+    from xueliang.bus import BusEvent
+
+    bus = EventBus()
+    rec = await recorder(sessions, bus, episode_gap=300)
+    dev = city["devices"][0]
+    ch = city["by_device"][dev][0]
+    t = float(int(time.time()) - 1000)
+    evs = [BusEvent("device.online", dev, {}, t)]
+    for i in range(20):  # offline 5 s, online 5 s, twenty times
+        evs += [BusEvent("device.offline", dev, {}, t + 10 + 10 * i), BusEvent("device.online", dev, {}, t + 15 + 10 * i)]
+    evs.append(BusEvent("device.offline", dev, {}, t + 500))
+    await rec._handle(evs)
+    # Good for longer than the gap, then bad: a new episode.
+    await rec._handle([BusEvent("device.online", dev, {}, t + 510), BusEvent("device.offline", dev, {}, t + 900)])
+    await rec.stop()
+    bad = [x for x in await intervals(sessions, ch) if x[0] == "offline"]
+    assert len(bad) == 22
+    assert {x[3].timestamp() for x in bad[:21]} == {t + 10}  # one episode since the first failure
+    assert abs(bad[21][3].timestamp() - (t + 900)) < 1e-3
+
+
+async def test_restart_closes_open_intervals_at_the_heartbeat_and_the_gap_is_unknown(sessions, city) -> None:
+    bus = EventBus()
+    rec = await recorder(sessions, bus)
+    dev = city["devices"][0]
+    ch = city["by_device"][dev][0]
+    bus.publish("device.online", dev)
+    await rec.drained()
+    rec._task.cancel()  # type: ignore[union-attr]  # a crash: nothing closed
+    rec._heartbeat_task.cancel()  # type: ignore[union-attr]
+    await asyncio.sleep(0.5)
+    hb = datetime.now(UTC) - timedelta(seconds=0.2)
+    async with sessions() as s, s.begin():
+        await s.execute(update(SchedulerJob).where(SchedulerJob.name == HEARTBEAT).values(last_run_at=hb))
+    # The next run: the device does not come back within the grace.
+    rec2 = HistoryRecorder(sessions, bus, restart_grace=0.3, heartbeat_seconds=3600, batch_seconds=0.05)
+    await rec2.start()
+    got = await intervals(sessions, ch)
+    assert got[0][2] is not None and abs(got[0][2].timestamp() - hb.timestamp()) < 1e-3
+    await rec2._grace_task  # type: ignore[misc]
+    await rec2.drained()
+    await rec2.stop()
+    got = await intervals(sessions, ch)
+    assert [x[0] for x in got] == ["online", "offline"]
+    assert got[1][1] > got[0][2]  # a gap between: unknown
+    tl = await timeline(sessions, ch, got[0][1] - timedelta(seconds=5), datetime.now(UTC))
+    assert [x["state"] for x in tl] == ["unknown", "online", "unknown", "offline"]
+
+
+async def test_a_power_cut_of_10000_devices_is_written_in_batches(sessions) -> None:
+    from tests.health.conftest import make_city
+
+    c = await make_city(sessions, devices=10_000, per_device=1)
+    bus = EventBus()
+    rec = await recorder(sessions, bus)
+    for d in c["devices"]:
+        bus.publish("device.online", d)
+    await rec.drained(timeout=300)
+    t0 = time.perf_counter()
+    for d in c["devices"]:  # publishing is all signalling does: it must stay cheap
+        bus.publish("device.offline", d, reason="power")
+    publish_s = time.perf_counter() - t0
+    await rec.drained(timeout=300)
+    await rec.stop()
+    assert publish_s < 1.0
+    async with sessions() as s:
+        open_off = (await s.execute(select(StateInterval.subject).where(
+            StateInterval.end.is_(None), StateInterval.state == "offline",
+            StateInterval.subject_kind == "channel"))).all()
+        assert len(open_off) == 10_000
+        assert (await s.scalar(select(Channel.id).limit(1))) is not None
+
+
+async def test_a_consumer_without_a_local_queue_is_read_in_batches_too(sessions, city) -> None:
+    """The cluster's bus hands out consumers that only have get(): events are still gathered
+    for a batch, none lost."""
+    bus = EventBus()
+    real = bus.subscribe
+
+    class OnlyGet:  # what a consumer of another bus offers: get, close, dropped
+        dropped = 0
+
+        def __init__(self) -> None:
+            self.inner = real("device.online", "device.offline")
+
+        async def get(self) -> Any:
+            return await self.inner.get()
+
+        def close(self) -> None:
+            self.inner.close()
+
+    rec = HistoryRecorder(sessions, bus, heartbeat_seconds=3600, batch_seconds=0.3)
+    bus.subscribe = lambda *k, **kw: OnlyGet()  # type: ignore[method-assign]
+    await rec.start()
+    bus.subscribe = real  # type: ignore[method-assign]
+    batches: list[int] = []
+    handle = rec._handle
+
+    async def counting(batch: list[Any]) -> None:
+        batches.append(len(batch))
+        await handle(batch)
+
+    rec._handle = counting  # type: ignore[method-assign]
+    for d in city["devices"]:
+        bus.publish("device.online", d)
+    await asyncio.sleep(0.6)
+    await rec.stop()
+    assert batches == [len(city["devices"])]
+    for d in city["devices"]:
+        assert [x[0] for x in await intervals(sessions, d)] == ["online"]
