@@ -50,7 +50,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "src")]
 
 from sip_storm import cpu_seconds, free_port_both, wait_ready  # noqa: E402
-
 from tests.cluster.redis_server import RedisServer  # noqa: E402
 
 SIP_PASSWORD = "bench-sip-7f3a"
