@@ -44,7 +44,7 @@ async def _first_video(c: httpx.AsyncClient, url: str, headers: dict[str, str], 
             if not data:
                 first = time.monotonic() - t0
             data += chunk
-            if time.monotonic() - t0 >= seconds:
+            if time.monotonic() - t0 - first >= seconds:  # seconds of video, however slow the start
                 break
     into.write_bytes(bytes(data))
     with av.open(str(into)) as f:

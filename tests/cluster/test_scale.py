@@ -81,9 +81,17 @@ async def test_a_thousand_devices_fifty_streams_and_two_failures(cluster: dict[s
             return await roles() == {"api": 2, "signalling": 2, "media": 2, "worker": 1}
 
         await _until("seven nodes up", all_up, 120)
+        # (a node announces itself a moment before its HTTP server listens)
+        for api in apis:
+            await _until("the API node up", lambda api=api: _healthy(api), 60)
+        for port in media_ports.values():
+            await _until("a media node up", lambda port=port: _listening(port), 60)
 
         async def online() -> int:
-            r = await apis[1].get("/api/v1/signalling/status", headers=root)
+            try:
+                r = await apis[1].get("/api/v1/signalling/status", headers=root)
+            except httpx.HTTPError:
+                return 0
             return int(r.json().get("devices_online", 0)) if r.status_code == 200 else 0
 
         # 1,000 devices, half to each signalling node
@@ -98,8 +106,6 @@ async def test_a_thousand_devices_fifty_streams_and_two_failures(cluster: dict[s
             r = await apis[0].post("/api/v1/channels", headers=root,
                                    json={"id": cid, "name": f"cam {cid[-2:]}", "rtsp_url": camera.url})
             assert r.status_code == 201, r.text
-        for api in apis:
-            await _until("the API node up", lambda api=api: _healthy(api), 60)
 
         async def play_all() -> list[bytes]:
             return list(await asyncio.gather(*(
@@ -151,3 +157,8 @@ async def _healthy(c: httpx.AsyncClient) -> bool:
         return (await c.get("/healthz")).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+async def _listening(port: int) -> bool:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as c:
+        return await _healthy(c)
