@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -17,9 +18,10 @@ SERVED, ORPHAN, FRESH, OFF = (f"3402000000111000000{i}" for i in range(1, 5))
 
 async def test_orphans_are_written_offline_once(sessions: async_sessionmaker[AsyncSession]) -> None:
     long_ago = datetime.now(UTC) - timedelta(hours=1)
+    fresh = datetime.now(UTC) + timedelta(seconds=5)  # registered within the grace
     async with sessions() as s, s.begin():
         for d, online, at in [(SERVED, True, long_ago), (ORPHAN, True, long_ago),
-                              (FRESH, True, datetime.now(UTC)), (OFF, False, long_ago)]:
+                              (FRESH, True, fresh), (OFF, False, long_ago)]:
             s.add(Device(id=d, name=d, online=online, registered_at=at, admission="accepted"))
         await s.flush()
         s.add(Channel(id="34020000001310000002", name="c", device_id=ORPHAN, status="ON"))
@@ -27,8 +29,10 @@ async def test_orphans_are_written_offline_once(sessions: async_sessionmaker[Asy
     presence.online(SERVED, 1.0)
     bus = EventBus()
     heard = bus.subscribe("device")
-    a = OrphanSweeper(sessions, presence, bus, grace=30)
-    b = OrphanSweeper(sessions, presence, bus, grace=30)  # a second worker
+    a = OrphanSweeper(sessions, presence, bus, grace=0.3)
+    b = OrphanSweeper(sessions, presence, bus, grace=0.3)  # a second worker
+    assert await a.sweep() == [] and await b.sweep() == []  # missing once: not yet
+    await asyncio.sleep(0.35)
     assert await a.sweep() == [ORPHAN]
     assert await b.sweep() == []
     async with sessions() as s:
@@ -40,3 +44,19 @@ async def test_orphans_are_written_offline_once(sessions: async_sessionmaker[Asy
     ev = heard.queue.get_nowait()
     assert (ev.kind, ev.subject, ev.data) == ("device.offline", ORPHAN, {"reason": "node_lost"})
     assert heard.queue.empty()
+
+
+async def test_a_node_missing_for_a_moment_loses_no_device(sessions: async_sessionmaker[AsyncSession]) -> None:
+    long_ago = datetime.now(UTC) - timedelta(hours=1)
+    async with sessions() as s, s.begin():
+        s.add(Device(id=SERVED, name=SERVED, online=True, registered_at=long_ago, admission="accepted"))
+    presence = MemoryPresence("sig-1")
+    sweeper = OrphanSweeper(sessions, presence, EventBus(), grace=0.3)
+    assert await sweeper.sweep() == []  # its node's announcement lapsed: missing once
+    presence.online(SERVED, 1.0)  # and it is back
+    await asyncio.sleep(0.35)
+    assert await sweeper.sweep() == []
+    presence.offline(SERVED)
+    assert await sweeper.sweep() == []  # missing again: the clock starts again
+    async with sessions() as s:
+        assert (await s.get(Device, SERVED)).online is True  # type: ignore[union-attr]

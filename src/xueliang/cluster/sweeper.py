@@ -4,7 +4,8 @@ A node that stops cleanly writes its devices offline; one killed cannot. Its dev
 ``online`` in the database until they register with another node, and a device that never comes
 back would show online for ever. The sweeper (on worker nodes) compares the registry with
 presence every ``every`` seconds and writes offline, with a ``device.offline`` event, each device
-the database calls online that no live node serves.
+the database calls online that no live node has served for ``grace`` seconds (found so at two
+sweeps that far apart: a node's announcement that lapses for a moment costs no device).
 
 Several workers may sweep at once: the update is conditional (``AND online``) and returns the
 rows it changed, so each device gets one offline event however many sweep.
@@ -37,6 +38,8 @@ class OrphanSweeper:
         #: a device online for less than this may not have reached presence yet
         self.grace = grace
         self.swept = 0
+        #: devices found served by no live node, and since when (monotonic)
+        self._missing_since: dict[str, float] = {}
         self._every = Every("orphan-sweeper", every, self.sweep)
 
     async def start(self) -> None:
@@ -49,11 +52,17 @@ class OrphanSweeper:
         """One pass; the devices written offline."""
         async with self.sessions() as s:
             online = list((await s.scalars(select(Device.id).where(Device.online))).all())
-        orphans: list[str] = []
+        missing: list[str] = []
         for i in range(0, len(online), 1000):
             chunk = online[i:i + 1000]
             served = await self.presence.get_many(chunk)
-            orphans += [d for d in chunk if d not in served]
+            missing += [d for d in chunk if d not in served]
+        # Served by no live node at two sweeps at least ``grace`` apart: a node whose
+        # announcement lapsed for a moment (a loaded machine, a slow Redis) loses no device.
+        now = time.monotonic()
+        first = {d: self._missing_since.get(d, now) for d in missing}
+        self._missing_since = first
+        orphans = [d for d, since in first.items() if now - since >= self.grace]
         if not orphans:
             return []
         # a device that registered a moment ago may not have reached presence yet
