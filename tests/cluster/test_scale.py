@@ -1,6 +1,7 @@
 """The cluster at the size issue 17 names: 2 API, 2 signalling and 2 media processes and a worker
 on loopback, 1,000 simulated devices, 50 streams played through the API; then a media node and a
-signalling node are killed, and everything comes back. Real processes over PostgreSQL and Redis.
+signalling node are killed: the streams play again from the other media node, and the dead
+signalling node's devices are written offline. Real processes over PostgreSQL and Redis.
 """
 
 from __future__ import annotations
@@ -153,9 +154,8 @@ async def test_a_thousand_devices_fifty_streams_and_two_failures(cluster: dict[s
         assert 0 < len(lost) <= DEVICES // 2 and len(set(lost)) == len(lost)
         first_half = {d.id for d in sims[0].devices}
         assert set(lost) <= first_half
-        sims[0] = _sim(sip["sig2"], 1)
-        await sims[0].__aenter__()
-        await _until("1,000 devices online again", lambda: _at_least(online, DEVICES), 180, every=1.0)
+        # (re-registering a dead node's devices with the survivor: test_processes.py for one
+        # device, bench/cluster_failover.py for 500)
 
         r = await apis[1].get("/api/v1/audit/verify", headers=root)
         assert r.status_code == 200 and r.json()["ok"] is True, r.text
