@@ -33,19 +33,21 @@ def handlers(commands: DeviceCommands) -> dict[str, Handler]:
     }
 
 
+async def serving_node(presence: Presence, device_id: str) -> str:
+    """The live signalling node serving ``device_id``; 503 when none does."""
+    seen = await presence.get(device_id)
+    if seen is None:
+        raise Unavailable(f"device {device_id} is offline")
+    return seen.node
+
+
 class RemoteCommands:
     def __init__(self, presence: Presence, rpc: RpcClient) -> None:
         self.presence = presence
         self.rpc = rpc
 
-    async def _node(self, device_id: str) -> str:
-        seen = await self.presence.get(device_id)
-        if seen is None:
-            raise Unavailable(f"device {device_id} is offline")
-        return seen.node
-
     async def _call(self, method: str, device_id: str, **args: Any) -> Any:
-        return await self.rpc.call(await self._node(device_id), method, device_id=device_id, **args)
+        return await self.rpc.call(await serving_node(self.presence, device_id), method, device_id=device_id, **args)
 
     async def status(self) -> dict[str, Any]:
         """Every signalling node's status, and the sums the console shows."""
@@ -95,12 +97,10 @@ class RemoteDialogs:
 
     async def invite(self, channel_id: str, device_id: str | None, mode: str, ssrc: str, offer: str,
                      owner: str = "") -> dict[str, Any]:
-        seen = await self.presence.get(device_id or channel_id)
-        if seen is None:
-            raise Unavailable(f"device {device_id or channel_id} is offline")
-        got = dict(await self.rpc.call(seen.node, "invite", channel_id=channel_id, device_id=device_id, mode=mode,
+        node = await serving_node(self.presence, device_id or channel_id)
+        got = dict(await self.rpc.call(node, "invite", channel_id=channel_id, device_id=device_id, mode=mode,
                                        ssrc=ssrc, offer=offer, owner=owner))
-        self._node_of[str(got["call_id"])] = seen.node
+        self._node_of[str(got["call_id"])] = node
         return got
 
     async def bye(self, call_id: str) -> None:
