@@ -17,7 +17,7 @@ XUELIANG_TEST_PG_URL=$(scripts/pg.sh start)
 trap 'scripts/pg.sh stop' EXIT
 echo "== what tests would skip without (setup installs it; here its absence is a failure)"
 for need in /usr/bin/chromium "$(command -v sipp)" "$(command -v ffmpeg)" "$(command -v redis-server)" \
-            "$(command -v systemd-analyze)" \
+            "$(command -v systemd-analyze)" .venv/bin/weed \
             src/xueliang/static/console/index.html; do
   [ -n "$need" ] && [ -e "$need" ] || { echo "missing: ${need:-sipp, ffmpeg, redis-server or systemd-analyze}"; exit 1; }
 done

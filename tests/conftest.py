@@ -8,13 +8,14 @@ import itertools
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from tests.objects.seaweed import SeaweedServer
 from xueliang.db.engine import create_engine, session_factory
 from xueliang.db.migrate import upgrade
 
@@ -92,3 +93,11 @@ def registry(sessions: async_sessionmaker[AsyncSession]):  # type: ignore[no-unt
     from xueliang.registry.service import RegistryService
 
     return RegistryService(sessions)
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]:
+    """A real S3-compatible server (SeaweedFS), one for the session; tests use their own bucket."""
+    server = SeaweedServer(Path(tmp_path_factory.mktemp("seaweed"))).start()
+    yield server
+    server.stop()

@@ -55,6 +55,7 @@ from xueliang.config import Settings
 from xueliang.console.patrols import PatrolService
 from xueliang.db.engine import create_engine, session_factory
 from xueliang.db.migrate import upgrade_async
+from xueliang.errors import Unavailable
 from xueliang.gb28181.commands import DeviceCommands, LocalCommands
 from xueliang.gb28181.invite import DialogSide, GbDialogs, GbMediaSessions
 from xueliang.gb28181.service import SignallingService
@@ -64,6 +65,10 @@ from xueliang.media.live import LiveProvider
 from xueliang.media.snapshot import Snapshots
 from xueliang.media.transcode import PREFIX as TRANSCODE_PREFIX
 from xueliang.media.transcode import TranscodeProvider
+from xueliang.objects import ObjectStore
+from xueliang.objects.adopt import adopt_folders
+from xueliang.objects.build import object_store
+from xueliang.objects.local import LocalObjects
 from xueliang.presence import MemoryPresence, NodeInfo, Presence, default_node_id
 from xueliang.registry.catalog_store import store_catalog
 from xueliang.registry.divisions import DivisionListMissing, LoadReport, ensure_national
@@ -218,12 +223,13 @@ class Platform:
                 placement = self.placement
                 self.bus.listen(lambda ev: placement.hold_now(ev.subject)
                                 if ev.kind == "stream.up" and hub.stream(ev.subject) is not None else None)
+        # ---- object storage (storage.objects): reports and ticket photos; in a cluster, S3
+        self.objects: ObjectStore = object_store(settings.storage)
         # ---- health (health.enabled): state history, rates, maintenance, tickets, notifications
         self.health: HealthService | None = None
         if settings.health.enabled:
-            self.health = HealthService(settings.health, self.sessions, self.bus, audit=self.access.audit,
-                                        webhook_secret=derive(secret, "webhook"),
-                                        reports_dir=Path(settings.storage.var_dir) / "reports")
+            self.health = HealthService(settings.health, self.sessions, self.bus, objects=self.objects,
+                                        audit=self.access.audit, webhook_secret=derive(secret, "webhook"))
         # ---- the scheduler of periodic jobs (scheduler.enabled; one switchable component, so
         # that only some nodes of a cluster run it — a job runs once either way)
         self.scheduler: Scheduler | None = None
@@ -237,6 +243,7 @@ class Platform:
             Component("bus", self.bus.start, self.bus.stop),
             Component("presence", self._announce, self.presence.stop),
         ]
+        self.components.append(Component("objects", self._start_objects, self.objects.close))
         if self._limits_redis is not None:
             self.components.append(Component("rate-limits", _nothing, self._limits_redis.aclose))
         self.components.append(Component("access", self.access.start, self.access.stop))
@@ -272,6 +279,19 @@ class Platform:
                               self._info.load)
         self.presence.announce(self._info)
         await self.presence.start()
+
+    async def _start_objects(self) -> None:
+        try:
+            await self.objects.start()
+        except Unavailable as e:
+            # The platform runs on without it: what needs a file (reports, photos) answers 503
+            # until the store is back; the rest does not depend on it.
+            log.error("%s; reports and ticket photos are unavailable until it answers", e)
+            return
+        if self.settings.cluster.roles != ["all"] and isinstance(self.objects, LocalObjects):
+            log.warning("objects are kept in the folder %s: only nodes that mount it see them; a cluster "
+                        "uses storage.objects.kind = \"s3\" (docs/operations.md)", self.objects.root)
+        await adopt_folders(self.objects, Path(self.settings.storage.var_dir))
 
     def _addresses(self) -> dict[str, str]:
         s = self.settings

@@ -10,7 +10,15 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -227,8 +235,38 @@ class AccessConfig(_Section):
     viewing_recheck_seconds: float = Field(default=2.0, gt=0, le=60)
 
 
+class ObjectsConfig(_Section):
+    """Where reports, ticket photos (and, with the recording issue, older recordings and
+    evidence exports) are kept. ``local``: a folder, right for one process or a folder every
+    node mounts. ``s3``: S3-compatible storage (SeaweedFS, MinIO, Ceph RGW, a cloud's S3), what
+    a cluster uses so that any node serves what another wrote."""
+
+    kind: Literal["local", "s3"] = "local"
+    #: local: the folder; empty: ``<storage.var_dir>/objects``.
+    dir: str = ""
+    #: s3: the service, e.g. ``http://10.0.0.7:8333``; empty: AWS itself.
+    endpoint_url: str = ""
+    bucket: str = Field(default="xueliang", min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.-]+[a-z0-9]$")
+    region: str = "us-east-1"
+    access_key: str = ""
+    secret_key: SecretStr = SecretStr("")
+    #: Keys go under this prefix, so several platforms can share one bucket.
+    prefix: str = Field(default="", max_length=128, pattern=r"^[A-Za-z0-9._/-]*$")
+    #: Create the bucket on start when it is missing (off where the credentials may not).
+    create_bucket: bool = True
+    #: Seconds to connect (a read may take three times as long) before the store is unavailable.
+    timeout: float = Field(default=10.0, gt=0, le=300)
+
+    @model_validator(mode="after")
+    def _s3(self) -> ObjectsConfig:
+        if self.kind == "s3" and bool(self.access_key) != bool(self.secret_key.get_secret_value()):
+            raise ValueError("give both access_key and secret_key, or neither (the environment's)")
+        return self
+
+
 class StorageConfig(_Section):
     var_dir: Path = Path("./var")
+    objects: ObjectsConfig = Field(default_factory=ObjectsConfig)
 
 
 Role = Literal["api", "signalling", "media", "worker", "all"]

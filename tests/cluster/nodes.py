@@ -61,8 +61,10 @@ def cluster(pg_db: str, tmp_path: Path, redis_server: RedisServer) -> Iterator[d
 
 
 @contextlib.contextmanager
-def running_cluster(db_url: str, tmp_path: Path, redis_url: str) -> Iterator[dict[str, Any]]:
-    """An API node up (administrator ``root`` / PW), and ``start(name, role, **env)`` for more."""
+def running_cluster(db_url: str, tmp_path: Path, redis_url: str,
+                    env: dict[str, str] | None = None) -> Iterator[dict[str, Any]]:
+    """An API node up (administrator ``root`` / PW), and ``start(name, role, **env)`` for more;
+    ``env``: settings every node gets."""
     import xueliang
 
     src = str(Path(xueliang.__file__).resolve().parents[1])
@@ -81,6 +83,7 @@ def running_cluster(db_url: str, tmp_path: Path, redis_url: str) -> Iterator[dic
         "XUELIANG_ACCESS__TOTP_REQUIRED_ROLES": "[]",
         "XUELIANG_ACCESS__LOGIN_BURST": "1000",
         "XUELIANG_LOG_LEVEL": "info",
+        **(env or {}),
     }
     # Presence and RPC keys are under "xueliang:"; nodes of other tests on the same Redis have
     # other names, and each test's devices other IDs.

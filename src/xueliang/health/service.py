@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
+import tempfile
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,7 +31,7 @@ from xueliang.access.policy import (
 from xueliang.bus import Bus
 from xueliang.config import HealthConfig
 from xueliang.db.tables import Channel, MaintenanceTeam, Report, SchedulerJob, StateInterval, Ticket
-from xueliang.errors import NotFound
+from xueliang.errors import Invalid, NotFound
 from xueliang.health.history import HistoryRecorder
 from xueliang.health.notify import Notifier
 from xueliang.health.rates import DimScope
@@ -36,17 +39,24 @@ from xueliang.health.reports import KINDS, generate, period
 from xueliang.health.rollup import local_today, rollup_day
 from xueliang.health.teams import MaintenanceService
 from xueliang.health.tickets import TicketService
+from xueliang.objects import ObjectStore
 from xueliang.scheduler import Scheduler
 
 log = logging.getLogger("xueliang.health")
 
+#: Object keys: generated reports, and the photos teams attach when they resolve a ticket.
+REPORTS = "reports/"
+PHOTOS = "tickets/"
+PHOTO_KINDS = {b"\xff\xd8\xff": ".jpg", b"\x89PNG\r\n\x1a\n": ".png"}
+
 
 class HealthService:
     def __init__(self, cfg: HealthConfig, sessions: async_sessionmaker[AsyncSession], bus: Bus, *,
-                 audit: Any = None, webhook_secret: bytes = b"", reports_dir: Path | None = None) -> None:
+                 objects: ObjectStore, audit: Any = None, webhook_secret: bytes = b"") -> None:
         self.cfg = cfg
-        #: Where generated reports are kept (var/reports).
-        self.reports_dir = reports_dir or Path("var") / "reports"
+        #: Where generated reports are kept (under ``reports/``), so that any API node of a
+        #: cluster serves what the worker made.
+        self.objects = objects
         self.sessions = sessions
         self.history = HistoryRecorder(sessions, bus, episode_gap=cfg.episode_gap_seconds,
                                        restart_grace=cfg.restart_grace_seconds, utc_offset_hours=cfg.utc_offset_hours)
@@ -93,14 +103,17 @@ class HealthService:
     async def make_report(self, kind: str, day: date, fmt: str, by: str) -> dict[str, Any]:
         """Generate a report now and keep it in the archive (the same period again replaces it)."""
         start, end = period(kind, day)
-        path = self.reports_dir / f"{kind}-{start.isoformat()}.{fmt}"
-        data = await generate(self.sessions, self.cfg, kind, day, path)
+        name = f"{kind}-{start.isoformat()}.{fmt}"
+        with tempfile.TemporaryDirectory(prefix="xueliang-report-") as tmp:
+            path = Path(tmp) / name
+            data = await generate(self.sessions, self.cfg, kind, day, path)
+            await self.objects.put_file(REPORTS + name, path)
         async with self.sessions() as s, s.begin():
             row = await s.scalar(select(Report).where(Report.kind == kind, Report.period_start == start, Report.fmt == fmt))
             if row is None:
-                row = Report(kind=kind, period_start=start, period_end=end, fmt=fmt, path=path.name)
+                row = Report(kind=kind, period_start=start, period_end=end, fmt=fmt, path=name)
                 s.add(row)
-            row.created_at, row.created_by, row.path = datetime.now(UTC), by, path.name
+            row.created_at, row.created_by, row.path = datetime.now(UTC), by, name
             await s.flush()
             out = self._report_out(row)
         out["empty"] = data.empty
@@ -117,13 +130,37 @@ class HealthService:
                                     .limit(limit))).all()
         return [self._report_out(r) for r in rows]
 
-    async def report_file(self, report_id: int) -> tuple[Path, str]:
+    async def report_file(self, report_id: int) -> tuple[AsyncIterator[bytes], str, int]:
+        """The report's bytes (streamed from the object store), its download name and size."""
         async with self.sessions() as s:
             r = await s.get(Report, report_id)
-        path = self.reports_dir / Path(r.path).name if r is not None else None
-        if r is None or path is None or not path.is_file():
-            raise NotFound(f"report {report_id} not found")
-        return path, f"{r.kind}-{r.period_start.isoformat()}.{r.fmt}"
+        missing = NotFound(f"report {report_id} not found")
+        if r is None:
+            raise missing
+        key = REPORTS + Path(r.path).name
+        info = await self.objects.stat(key)
+        if info is None:
+            raise missing
+        return await self.objects.open(key), f"{r.kind}-{r.period_start.isoformat()}.{r.fmt}", info.size
+
+    # ---- ticket photos ---------------------------------------------------------------------
+    async def keep_photo(self, ticket_id: int, data: bytes) -> str:
+        """Keep a resolution photo (JPEG or PNG, by its bytes, not its name); its name."""
+        ext = next((e for magic, e in PHOTO_KINDS.items() if data.startswith(magic)), None)
+        if ext is None:
+            raise Invalid("the photo must be a JPEG or PNG image")
+        name = f"{ticket_id}-{secrets.token_hex(8)}{ext}"
+        await self.objects.put(PHOTOS + name, data)
+        return name
+
+    async def drop_photo(self, name: str) -> None:
+        await self.objects.delete(PHOTOS + Path(name).name)
+
+    async def photo(self, name: str) -> bytes:
+        try:
+            return await self.objects.get(PHOTOS + Path(name).name)
+        except NotFound:
+            raise NotFound("the ticket's photo is missing") from None
 
     async def _check_tickets(self, done: str | None) -> str | None:
         await self.tickets.check()

@@ -3,13 +3,11 @@ maintenance teams, thin over the health service (health/)."""
 
 from __future__ import annotations
 
-import secrets
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
-from fastapi.responses import FileResponse
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from xueliang.access import context
@@ -33,7 +31,6 @@ from xueliang.health.teams import TeamIn
 router = APIRouter(tags=["health"])
 #: Largest repair photo, bytes, and the kinds taken (by their first bytes, not their name).
 PHOTO_MAX = 8 * 1024 * 1024
-PHOTO_KINDS = {b"\xff\xd8\xff": ".jpg", b"\x89PNG\r\n\x1a\n": ".png"}
 
 
 def health(platform: Platform) -> HealthService:
@@ -174,18 +171,12 @@ async def resolve(ticket_id: int, platform: PlatformDep, p: TicketWorker,
         data = await photo.read(PHOTO_MAX + 1)
         if len(data) > PHOTO_MAX:
             raise Invalid(f"the photo is larger than {PHOTO_MAX // (1024 * 1024)} MB")
-        ext = next((e for magic, e in PHOTO_KINDS.items() if data.startswith(magic)), None)
-        if ext is None:
-            raise Invalid("the photo must be a JPEG or PNG image")
-        name = f"{ticket_id}-{secrets.token_hex(8)}{ext}"
-        folder = _photos(platform)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_bytes(data)
+        name = await h.keep_photo(ticket_id, data)
     try:
         out = await h.tickets.step(p, ticket_id, "resolve", note, photo=name)
     except Exception:
         if name is not None:
-            (_photos(platform) / name).unlink(missing_ok=True)
+            await h.drop_photo(name)
         raise
     context.describe("ticket.resolve", "ticket", ticket_id, photo=name is not None)
     return out
@@ -197,10 +188,8 @@ async def ticket_photo(ticket_id: int, platform: PlatformDep, p: HealthReader) -
     t = await h.visible_ticket(p, ticket_id)
     if not t.photo:
         raise NotFound(f"ticket {ticket_id} has no photo")
-    path = _photos(platform) / Path(t.photo).name
-    if not path.is_file():
-        raise NotFound(f"the photo of ticket {ticket_id} is missing")
-    return FileResponse(path, media_type="image/png" if path.suffix == ".png" else "image/jpeg")
+    data = await h.photo(t.photo)
+    return Response(data, media_type="image/png" if t.photo.endswith(".png") else "image/jpeg")
 
 
 @router.post("/tickets/{ticket_id}/close")
@@ -211,10 +200,6 @@ async def close(ticket_id: int, body: StepBody, platform: PlatformDep, p: Ticket
 @router.post("/tickets/{ticket_id}/reopen")
 async def reopen(ticket_id: int, body: StepBody, platform: PlatformDep, p: TicketManager) -> dict[str, Any]:
     return await _step(platform, p, ticket_id, "reopen", body.note, Action.TICKETS_MANAGE)
-
-
-def _photos(platform: Platform) -> Path:
-    return Path(platform.settings.storage.var_dir) / "tickets"
 
 
 # ---- maintenance teams (运维单位)
@@ -275,7 +260,8 @@ async def make_report(body: ReportAsk, platform: PlatformDep, p: ReportReader) -
 
 @router.get("/reports/{report_id}")
 async def download_report(report_id: int, platform: PlatformDep, _: ReportReader) -> Response:
-    path, name = await health(platform).report_file(report_id)
-    media = "application/pdf" if path.suffix == ".pdf" else \
+    body, name, size = await health(platform).report_file(report_id)
+    media = "application/pdf" if name.endswith(".pdf") else \
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    return FileResponse(path, media_type=media, filename=name)
+    return StreamingResponse(body, media_type=media, headers={
+        "Content-Disposition": f'attachment; filename="{name}"', "Content-Length": str(size)})
