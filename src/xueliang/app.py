@@ -46,6 +46,7 @@ from xueliang.access.users import UserService
 from xueliang.bus import Bus, EventBus
 from xueliang.cluster.placement import MediaPlacement
 from xueliang.cluster.redis_bus import RedisBus
+from xueliang.cluster.redis_lease import RedisLease
 from xueliang.cluster.redis_limits import RedisBuckets
 from xueliang.cluster.redis_presence import RedisPresence
 from xueliang.cluster.remote import DialogReaper, RemoteCommands, RemoteDialogs, handlers
@@ -60,6 +61,7 @@ from xueliang.gb28181.commands import DeviceCommands, LocalCommands
 from xueliang.gb28181.invite import DialogSide, GbDialogs, GbMediaSessions
 from xueliang.gb28181.service import SignallingService
 from xueliang.health.service import HealthService
+from xueliang.leadership import Led
 from xueliang.media.hub import MediaHub
 from xueliang.media.live import LiveProvider
 from xueliang.media.snapshot import Snapshots
@@ -247,10 +249,26 @@ class Platform:
         if self._limits_redis is not None:
             self.components.append(Component("rate-limits", _nothing, self._limits_redis.aclose))
         self.components.append(Component("access", self.access.start, self.access.stop))
+        #: The state history's writer, led by one worker of a cluster at a time.
+        self.history_lead: Led | None = None
         if self.health is not None and cluster.runs("worker"):
-            # Before signalling and media: it subscribes to what they publish. In a cluster the
-            # worker keeps the history; the other nodes answer from it.
-            self.components.append(Component("health", self.health.start, self.health.stop))
+            # Before signalling and media: it subscribes to what they publish. In a cluster a
+            # worker keeps the history (one at a time: it holds every point's state in memory;
+            # another takes over when it dies); the other nodes answer from it.
+            if cluster.redis_url:
+                lease = RedisLease(cluster.redis_url, "history", self.node, ttl=cluster.node_ttl)
+                led = self.history_lead = Led("state history", lease, self.health.history.start,
+                                              self.health.history.stop)
+                health = self.health
+
+                async def stop_led() -> None:
+                    await led.stop()
+                    await lease.close()
+                    await health.notifier.close()
+
+                self.components.append(Component("health", led.start, stop_led))
+            else:
+                self.components.append(Component("health", self.health.start, self.health.stop))
         if self.signalling is not None:
             self.components.append(Component("signalling", self.signalling.start, self.signalling.stop))
         if self.rpc is not None:

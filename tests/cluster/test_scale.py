@@ -1,7 +1,8 @@
 """The cluster at the size issue 17 names: 2 API, 2 signalling and 2 media processes and a worker
 on loopback, 1,000 simulated devices, 50 streams played through the API; then a media node and a
-signalling node are killed: the streams play again from the other media node, and the dead
-signalling node's devices are written offline. Real processes over PostgreSQL and Redis.
+signalling node are killed: the streams play again from the other media node, the dead
+signalling node's devices are written offline, and, registering with the other node, come back
+online. Real processes over PostgreSQL and Redis.
 """
 
 from __future__ import annotations
@@ -49,8 +50,10 @@ async def test_a_thousand_devices_fifty_streams_and_two_failures(cluster: dict[s
     start, prefix = cluster["start"], cluster["prefix"]
     sip = {"sig1": free_port(), "sig2": free_port()}
     for name, port in sip.items():
+        # (keepalives as often as the simulated devices send them: 5 s, so 15 s of silence
+        # before a device counts as gone, on a loaded machine too)
         start(name, "signalling", XUELIANG_SIP__PORT=str(port), XUELIANG_SIP__ADMISSION="open",
-              XUELIANG_SIP__RATE_LIMIT_PER_ADDRESS="100000")
+              XUELIANG_SIP__RATE_LIMIT_PER_ADDRESS="100000", XUELIANG_SIP__KEEPALIVE_INTERVAL="5")
     media_ports = {"media1": free_port(), "media2": free_port()}
     nodes = {}
     for name, port in media_ports.items():
@@ -101,15 +104,19 @@ async def test_a_thousand_devices_fifty_streams_and_two_failures(cluster: dict[s
             await s.__aenter__()
         await _until("1,000 devices online", lambda: _at_least(online, DEVICES), 180, every=1.0)
 
-        async def online_in_registry() -> int:
-            n, cursor = 0, None
+        async def online_ids() -> set[str]:
+            ids: set[str] = set()
+            cursor = None
             while True:
                 r = await apis[0].get("/api/v1/devices", headers=root,
                                       params={"online": "true", "limit": 1000, **({"cursor": cursor} if cursor else {})})
-                n += len(r.json()["items"])
+                ids |= {d["id"] for d in r.json()["items"]}
                 cursor = r.json().get("next_cursor")
                 if not cursor:
-                    return n
+                    return ids
+
+        async def online_in_registry() -> int:
+            return len(await online_ids())
 
         await _until("1,000 devices online in the registry", lambda: _at_least(online_in_registry, DEVICES), 60)
 
@@ -144,18 +151,34 @@ async def test_a_thousand_devices_fifty_streams_and_two_failures(cluster: dict[s
             r = await apis[0].get("/api/v1/events", headers=root, params={"kind": "device.offline", "limit": 1000})
             return [e["subject"] for e in r.json()["items"] if (e.get("data") or {}).get("reason") == "node_lost"]
 
-        async def only_sig2_online() -> bool:
-            return await online_in_registry() == DEVICES // 2
+        second_half = {d.id for d in sims[1].devices}
 
-        await _until("the dead node's devices written offline", only_sig2_online, 90, every=1.0)
+        async def only_sig2_online() -> bool:
+            return await online_ids() == second_half
+
+        try:
+            await _until("the dead node's devices written offline", only_sig2_online, 90, every=1.0)
+        except AssertionError:
+            raise AssertionError(f"registry: {await online_in_registry()} online, expected {DEVICES // 2}; "
+                                 f"node_lost events: {len(await swept())}") from None
         lost = await swept()
         # one event per device however many sweeps (none twice), none for the live node's
         # devices (a device whose state the dead node had not written yet needs none)
         assert 0 < len(lost) <= DEVICES // 2 and len(set(lost)) == len(lost)
         first_half = {d.id for d in sims[0].devices}
         assert set(lost) <= first_half
-        # (re-registering a dead node's devices with the survivor: test_processes.py for one
-        # device, bench/cluster_failover.py for 500)
+        # they register with the other node (what a SIP front or DNS does for them) and are
+        # online again, in the survivor's registrar and in the registry
+        sims[0] = _sim(sip["sig2"], 1)
+        await sims[0].__aenter__()
+        try:
+            await _until("1,000 devices online again", lambda: _at_least(online, DEVICES), 180, every=1.0)
+            await _until("1,000 devices online in the registry again",
+                         lambda: _at_least(online_in_registry, DEVICES), 60, every=1.0)
+        except AssertionError:
+            registered = sum(1 for d in sims[0].devices if d.registered)
+            raise AssertionError(f"survivor online {await online()}, registry {await online_in_registry()}, "
+                                 f"simulator says {registered} of {len(sims[0].devices)} registered") from None
 
         r = await apis[1].get("/api/v1/audit/verify", headers=root)
         assert r.status_code == 200 and r.json()["ok"] is True, r.text

@@ -15,6 +15,11 @@ never waits for it.
 On start, intervals left open by the last run are closed at the last heartbeat (written every
 ``heartbeat_seconds``): the time the platform was down has no interval, and so counts as
 unknown. Devices that do not come back within ``restart_grace_seconds`` are then offline.
+In a cluster (one writer at a time: leadership.py), a writer taking over from one whose last
+heartbeat is younger than the grace takes its open intervals over instead (the points' states
+went on, and the events of the meantime wait in the consumer group); after a longer gap it
+closes them as above, and a device the registry still calls online is online again after the
+grace, not offline.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from xueliang.bus import Bus, BusEvent, Consumer, EventBus
-from xueliang.db.tables import Channel, DailyHealth, SchedulerJob, StateInterval
+from xueliang.db.tables import Channel, DailyHealth, Device, SchedulerJob, StateInterval
 from xueliang.db.upsert import insert_for
 from xueliang.health.states import BAD, OFFLINE, UNKNOWN, channel_state
 
@@ -141,9 +146,20 @@ class HistoryRecorder:
 
     # ---- life ------------------------------------------------------------------------------
     async def start(self) -> None:
+        # What a previous term of this recorder knew is stale (another may have led since).
+        for known in (self.current, self.last_bad, self.device_online, self.status, self.channels_of, self.device_of):
+            known.clear()
+        self._interrupted.clear()
         # Subscribe first: what happens while we reconcile is queued, not lost.
         self._sub = self.bus.subscribe(*KINDS, group="history", maxsize=1_000_000)
-        await self.reconcile()
+        hb = await self._last_heartbeat()
+        if not self.exclusive and hb is not None and time.time() - hb.timestamp() <= self.restart_grace:
+            # A cluster's writer taking over from one that was writing a moment ago (a worker
+            # killed, or restarted): the points' states went on, and what happened meanwhile
+            # waits in the consumer group. Its open intervals are ours now.
+            await self.adopt()
+        else:
+            await self.reconcile()
         await self.load_channels()
         self._task = asyncio.create_task(self._run(), name="health-history")
         self._heartbeat_task = asyncio.create_task(self._beat(), name="health-heartbeat")
@@ -165,6 +181,26 @@ class HistoryRecorder:
             self._sub.close()
         with contextlib.suppress(Exception):
             await self.heartbeat()
+
+    async def _last_heartbeat(self) -> datetime | None:
+        async with self.sessions() as s:
+            hb: datetime | None = await s.scalar(select(SchedulerJob.last_run_at).where(SchedulerJob.name == HEARTBEAT))
+        return hb
+
+    async def adopt(self) -> None:
+        """Take the open intervals as the current states (the previous writer's memory)."""
+        n = 0
+        async with self.sessions() as s:
+            result = await s.stream(select(_IV.c.subject, _IV.c.subject_kind, _IV.c.state, _IV.c.detail,
+                                           _IV.c.start, _IV.c.since).where(_IV.c.end.is_(None))
+                                    .execution_options(yield_per=20_000))
+            async for subject, kind, state, detail, start, since in result:
+                self.current[subject] = Current(state, detail, start.timestamp(),
+                                                since.timestamp() if since is not None else None)
+                if kind == "device":
+                    self.device_online[subject] = state == "online"
+                n += 1
+        log.info("state history: took over %d open intervals from the previous writer", n)
 
     async def reconcile(self) -> None:
         """Close what the last run left open at its last heartbeat (the gap is unknown)."""
@@ -205,9 +241,17 @@ class HistoryRecorder:
         at = started + self.restart_grace
         missing = [d for d in self._interrupted if d not in self.current]
         self._interrupted.clear()
-        if missing:
-            await self._handle([BusEvent("device.offline", d, {"reason": "not back after restart"}, at)
-                                for d in missing])
+        events = []
+        if missing and not self.exclusive:
+            # In a cluster the signalling nodes may have run on while no writer did: a device
+            # they kept online says nothing new. The registry says what they wrote.
+            async with self.sessions() as s:
+                still = set((await s.scalars(select(Device.id).where(Device.id.in_(missing), Device.online))).all())
+            events = [BusEvent("device.online", d, {}, at) for d in missing if d in still]
+            missing = [d for d in missing if d not in still]
+        events += [BusEvent("device.offline", d, {"reason": "not back after restart"}, at) for d in missing]
+        if events:
+            await self._handle(events)
 
     # ---- consuming -------------------------------------------------------------------------
     def _drain(self) -> list[BusEvent]:
