@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -138,14 +140,14 @@ async def _holder(redis: RedisServer, prefix: str) -> str:
     return raw.decode().removeprefix(prefix + "-")
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rounds", type=int, default=5)
-    args = ap.parse_args()
+@contextlib.contextmanager
+def bench_cluster_db() -> Iterator[tuple[str, RedisServer, Path]]:
+    """A database of the bench's own on the throw-away PostgreSQL (scripts/pg.sh), migrated, and
+    a Redis of its own; both gone at the end (shared by the cluster benches)."""
     pg = subprocess.run([str(ROOT / "scripts" / "pg.sh"), "start"], check=True, capture_output=True,
                         text=True).stdout.strip()
     name = f"xl_bench_{uuid.uuid4().hex[:8]}"
-    import asyncpg  # the bench's own database, dropped at the end
+    import asyncpg
     from sqlalchemy.engine import make_url
 
     u = make_url(pg)
@@ -165,10 +167,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         redis = RedisServer(Path(tmp) / "redis").start()
         try:
-            res = asyncio.run(run(args.rounds, db_url, redis, Path(tmp)))
+            yield db_url, redis, Path(tmp)
         finally:
             redis.stop()
             asyncio.run(admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=5)
+    args = ap.parse_args()
+    with bench_cluster_db() as (db_url, redis, tmp):
+        res = asyncio.run(run(args.rounds, db_url, redis, tmp))
     print(f"media_join_running_first_frame: {res['cold']:.2f} s")
     print(f"media_replaced_first_bytes: {res['bytes']:.2f} s")
     print(f"media_replaced_first_frame: {res['frame']:.2f} s")
