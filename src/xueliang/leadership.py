@@ -14,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from xueliang.tasks import stop_task
+from xueliang.tasks import cancelled, stop_task
 
 log = logging.getLogger("xueliang.leadership")
 
@@ -112,6 +112,6 @@ class Led:
                 await self._resign()
 
     async def _run(self) -> None:
-        while True:
+        while not cancelled():  # a cancel swallowed by redis-py must still end the loop
             await asyncio.sleep(self.every)
             await self._step()

@@ -11,6 +11,14 @@ from typing import Any
 log = logging.getLogger("xueliang")
 
 
+def cancelled() -> bool:
+    """True when the running task was asked to stop. redis-py can swallow a cancellation that
+    lands in a blocking read or a command, so loops that may await one ask this as well as
+    relying on the CancelledError (otherwise ``stop_task`` waits for ever)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 async def stop_task(task: asyncio.Task[Any] | None) -> None:
     """Cancel ``task`` (if there is one) and wait until it has ended. Whatever it ends with is
     left unsaid: the loops stopped this way log their own failures as they happen."""
@@ -39,7 +47,7 @@ class Every:
         self._task = None
 
     async def _run(self) -> None:
-        while True:
+        while not cancelled():
             await asyncio.sleep(self.seconds)
             try:
                 await self.job()
