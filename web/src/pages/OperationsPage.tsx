@@ -73,6 +73,7 @@ export default function OperationsPage() {
       <div className="dash-grid">
         <div className="card span2">
           <div className="card-title">{t('ops.board')} <small className="muted">{t('ops.tickets', { n: tickets.length })}</small></div>
+          {can(user, 'tickets.manage') && <OpenByHand onOpened={(c) => { setPoint(c); void reload(); }} />}
           <div className="board" data-testid="ops-board">
             {STATUSES.map((s) => (
               <div key={s} className="board-col">
@@ -247,5 +248,34 @@ function Reports() {
         </table>
       </div>
     </>
+  );
+}
+
+/** 人工报修: a fault the platform cannot see (a dirty lens, a camera turned away) gets a ticket by
+ * hand, assigned like any other to the point's maintenance team. */
+function OpenByHand({ onOpened }: { onOpened: (channelId: string) => void }) {
+  const t = useT();
+  const [channel, setChannel] = useState('');
+  const [note, setNote] = useState('');
+  const [busy, setBusy] = useState(false);
+  async function open() {
+    setBusy(true);
+    try {
+      const x = await api<Ticket>('/tickets', { method: 'POST', body: { channel_id: channel.trim(), note: note.trim() } });
+      toast(t('ops.opened', { n: x.id }), 'ok');
+      setNote('');
+      onOpened(x.channel_id);
+    } catch (e) {
+      toast(errorText(e), 'error');
+    } finally {
+      setBusy(false);
+    }
+  }
+  return (
+    <form className="row gap" onSubmit={(e) => { e.preventDefault(); void open(); }} data-testid="ops-open">
+      <input className="mono" placeholder={t('ops.openChannel')} value={channel} onChange={(e) => setChannel(e.target.value)} maxLength={20} data-testid="ops-open-channel" />
+      <input className="grow" placeholder={t('ops.openNote')} value={note} onChange={(e) => setNote(e.target.value)} maxLength={2000} data-testid="ops-open-note" />
+      <button className="btn small" disabled={busy || !channel.trim() || !note.trim()} data-testid="ops-open-submit">{t('ops.openByHand')}</button>
+    </form>
   );
 }
