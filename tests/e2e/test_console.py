@@ -1001,6 +1001,47 @@ def test_operations_page_rates_board_timeline_reports(page: Any, demo: Demo) -> 
     shot(page, "20-operations")
 
 
+def test_a_maintenance_team_is_made_and_changed_through_the_form(page: Any, demo: Demo) -> None:
+    """运维单位: contacts, what the team answers for and its members, typed as lines; a malformed
+    duty is refused in place and nothing is saved."""
+    c = demo.api("/channels?limit=1&kind=camera")["items"][0]
+    unit = demo.api(f"/channels/{c['id']}")["unit_id"]
+    name = f"e2e 运维 {time.monotonic_ns()}"
+    login(page, demo, "admin")
+    page.goto(demo.base + "/app/admin/teams")
+    table = page.locator("[data-testid=teams-table]")
+    table.wait_for()
+    page.click("[data-testid=teams-new]")
+    page.fill("input[name=name]", name)
+    page.fill("input[name=company]", "城市安防运维有限公司")
+    page.fill("textarea[name=contacts]", "张工, 13800000000, zhang@example.cn\n李工，13900000000")
+    page.fill("textarea[name=duties]", "unit 12a")  # not digits: refused
+    page.click("[data-testid=form-submit]")
+    page.locator("[role=dialog] [role=alert]").wait_for()
+    assert not [x for x in demo.api("/maintenance/teams") if x["name"] == name]
+    page.fill("textarea[name=duties]", f"unit {unit}\ndivision 340102")
+    page.click("[data-testid=form-submit]")
+    row = table.locator("tbody tr", has_text=name)
+    row.wait_for()
+    made = [x for x in demo.api("/maintenance/teams") if x["name"] == name]
+    assert len(made) == 1, made
+    team = made[0]
+    assert team["company"] == "城市安防运维有限公司"
+    assert [(x["name"], x["phone"], x["email"]) for x in team["contacts"]] == [
+        ("张工", "13800000000", "zhang@example.cn"), ("李工", "13900000000", "")]
+    assert sorted((d["kind"], d["ref"]) for d in team["duties"]) == [("division", "340102"), ("unit", str(unit))]
+    row.locator("[data-testid=row-edit]").click()
+    assert page.input_value("textarea[name=duties]").splitlines() == [f"{d['kind']} {d['ref']}" for d in team["duties"]]
+    page.fill("textarea[name=duties]", "division 340102")
+    page.click("[data-testid=form-submit]")
+    page.locator("[role=dialog]").wait_for(state="detached")
+    assert [(d["kind"], d["ref"]) for d in demo.api(f"/maintenance/teams/{team['id']}")["duties"]] == [("division", "340102")]
+    page.once("dialog", lambda d: d.accept())
+    row.locator("[data-testid=row-delete]").click()
+    row.wait_for(state="detached")
+    assert not [x for x in demo.api("/maintenance/teams") if x["name"] == name]
+
+
 def test_a_maintainer_works_its_tickets_on_a_phone(browser: Any, demo: Demo) -> None:
     c = demo.api("/channels?limit=2&kind=camera")["items"][1]
     unit = demo.api(f"/channels/{c['id']}")["unit_id"]

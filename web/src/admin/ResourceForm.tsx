@@ -23,7 +23,7 @@ export function ResourceForm<R extends object>({ res, edit, options, onClose, on
           for (const k of fixed) delete body[k];
           const drop = res.dropNulls?.update;
           const sent = drop ? Object.fromEntries(Object.entries(body).filter(([k, x]) => x !== null || (drop === 'unknown' && k in edit))) : body;
-          await api(itemPath(res, edit), { method: 'PATCH', body: sent });
+          await api(itemPath(res, edit), { method: res.replace ? 'PUT' : 'PATCH', body: sent });
         } else {
           const sent = res.dropNulls?.create ? Object.fromEntries(Object.entries(body).filter(([, x]) => x !== null)) : body;
           await api(res.path, { method: 'POST', body: sent });

@@ -127,6 +127,8 @@ export interface Resource<R> {
   /** a row as the form shows it, and the form's values as the endpoint takes them */
   toForm?: (r: Partial<R>) => Record<string, unknown>;
   toBody?: (v: Record<string, unknown>, editing: boolean) => Record<string, unknown>;
+  /** an edit replaces the whole row (PUT) rather than changing the fields sent (PATCH) */
+  replace?: boolean;
   /** which empty (null) values are left out: on create; on update, all or those the row did not have */
   dropNulls?: { create?: boolean; update?: 'all' | 'unknown' };
   /** the resource's own pieces (a hook: it may hold state) */

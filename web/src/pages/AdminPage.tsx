@@ -9,6 +9,7 @@ import { channels } from '../admin/resources/channels';
 import { devices } from '../admin/resources/devices';
 import { grants } from '../admin/resources/grants';
 import { platforms } from '../admin/resources/platforms';
+import { teams } from '../admin/resources/teams';
 import { units } from '../admin/resources/units';
 import { users } from '../admin/resources/users';
 import { useT } from '../i18n';
@@ -24,6 +25,7 @@ const TABS: { id: string; action: string | null; view: () => ReactNode }[] = [
   { id: 'devices', action: 'registry.read', view: () => <ResourceTable res={devices} /> },
   { id: 'channels', action: 'registry.read', view: () => <ResourceTable res={channels} /> },
   { id: 'survey', action: 'registry.manage', view: () => <Survey /> },
+  { id: 'teams', action: 'tickets.manage', view: () => <ResourceTable res={teams} /> },
   { id: 'users', action: 'users.manage', view: () => <ResourceTable res={users} /> },
   { id: 'grants', action: 'access.read', view: () => <ResourceTable res={grants} /> },
   { id: 'approvals', action: null, view: () => <ResourceTable res={approvals} /> },
