@@ -207,3 +207,48 @@ async def test_a_consumer_without_a_local_queue_is_read_in_batches_too(sessions,
     assert batches == [len(city["devices"])]
     for d in city["devices"]:
         assert [x[0] for x in await intervals(sessions, d)] == ["online"]
+
+
+async def test_a_video_loss_alarm_is_a_fault_until_the_camera_gives_a_picture(sessions, city) -> None:
+    """VLOST and DEFECT from alarms (GB/T 28181: device alarm 2/1 video loss, video alarm 5/11
+    video abnormality); other alarms, and alarms a device raises about itself, change nothing."""
+    bus = EventBus()
+    rec = await recorder(sessions, bus)
+    dev = city["devices"][0]
+    ch, other = city["by_device"][dev][0], city["by_device"][dev][1]
+    bus.publish("device.online", dev)
+    await rec.drained()
+    bus.publish("alarm", ch, device=dev, method=5, alarm_type=2)  # motion: no fault
+    bus.publish("alarm", dev, device=dev, method=2, alarm_type=1)  # names no camera
+    bus.publish("alarm", ch, device=dev, method=2, alarm_type=1)
+    bus.publish("alarm", other, device=dev, method=5, alarm_type=11)
+    await rec.drained()
+    bus.publish("stream.attempt", "live/x", channel_id=other, ok=False)  # no picture: still faulty
+    bus.publish("stream.attempt", "live/y", channel_id=ch, ok=True)
+    await rec.drained()
+    await rec.stop()
+    got = [(x[0]) for x in await intervals(sessions, ch)]
+    assert got == ["online", "fault", "online"], got
+    async with sessions() as s:
+        details = (await s.execute(select(StateInterval.state, StateInterval.detail)
+                                   .where(StateInterval.subject == other).order_by(StateInterval.start))).all()
+    assert [tuple(d) for d in details] == [("online", None), ("fault", "defect (alarm)")]
+    assert [x[0] for x in await intervals(sessions, dev)] == ["online"]
+
+
+async def test_an_alarm_fault_taken_over_by_the_next_writer_still_ends_with_a_picture(sessions, city) -> None:
+    bus = EventBus()
+    rec = await recorder(sessions, bus)
+    dev = city["devices"][0]
+    ch = city["by_device"][dev][0]
+    bus.publish("device.online", dev)
+    bus.publish("alarm", ch, device=dev, method=2, alarm_type=1)
+    await rec.drained()
+    await rec.stop()
+    nxt = HistoryRecorder(sessions, bus, heartbeat_seconds=3600, batch_seconds=0.05)
+    nxt.exclusive = False  # as in a cluster: the next writer takes the open intervals over
+    await nxt.start()
+    bus.publish("stream.attempt", "live/y", channel_id=ch, ok=True)
+    await nxt.drained()
+    await nxt.stop()
+    assert [x[0] for x in await intervals(sessions, ch)] == ["online", "fault", "online"]

@@ -38,14 +38,21 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from xueliang.bus import Bus, BusEvent, Consumer, EventBus
 from xueliang.db.tables import Channel, DailyHealth, Device, SchedulerJob, StateInterval
 from xueliang.db.upsert import insert_for
-from xueliang.health.states import BAD, OFFLINE, UNKNOWN, channel_state
+from xueliang.health.states import BAD, FAULT, OFFLINE, UNKNOWN, channel_state
 
 log = logging.getLogger("xueliang.health")
 
 _IV: Table = StateInterval.__table__  # type: ignore[assignment]
 _DAY: Table = DailyHealth.__table__  # type: ignore[assignment]
 HEARTBEAT = "history.heartbeat"
-KINDS = ("device.online", "device.offline", "channel.status", "stream.attempt")
+KINDS = ("device.online", "device.offline", "channel.status", "stream.attempt", "alarm")
+
+#: Alarms that say a camera's picture is bad (GB/T 28181 Annex: AlarmMethod, AlarmType): a device
+#: alarm of video loss (2, 1) and a video alarm of video abnormality (5, 11). Such a fault lasts
+#: until the camera gives a picture again or its catalog says otherwise; devices send no "cleared".
+ALARM_STATUS: dict[tuple[int, int], str] = {(2, 1): "VLOST", (5, 11): "DEFECT"}
+#: How an alarm's fault is told from the catalog's, in the interval's detail.
+FROM_ALARM = " (alarm)"
 
 
 def ts(t: float) -> datetime:
@@ -132,6 +139,8 @@ class HistoryRecorder:
         self.status: dict[str, str] = {}
         self.channels_of: dict[str, set[str]] = {}
         self.device_of: dict[str, str] = {}
+        #: Cameras whose fault an alarm raised: the next picture ends it.
+        self.from_alarm: set[str] = set()
         self._sub: Consumer | None = None
         self._sql: _RawSql | None = None
         self._task: asyncio.Task[None] | None = None
@@ -150,6 +159,7 @@ class HistoryRecorder:
         for known in (self.current, self.last_bad, self.device_online, self.status, self.channels_of, self.device_of):
             known.clear()
         self._interrupted.clear()
+        self.from_alarm.clear()
         # Subscribe first: what happens while we reconcile is queued, not lost.
         self._sub = self.bus.subscribe(*KINDS, group="history", maxsize=1_000_000)
         hb = await self._last_heartbeat()
@@ -199,6 +209,8 @@ class HistoryRecorder:
                                                 since.timestamp() if since is not None else None)
                 if kind == "device":
                     self.device_online[subject] = state == "online"
+                elif detail and detail.endswith(FROM_ALARM):
+                    self.from_alarm.add(subject)
                 n += 1
         log.info("state history: took over %d open intervals from the previous writer", n)
 
@@ -328,17 +340,23 @@ class HistoryRecorder:
                     st, detail = channel_state(online, self.status.get(ch))
                     self._to(out, ch, "channel", st, detail, ev.at)
             elif ev.kind == "channel.status":
-                device = ev.data.get("device")
-                status = str(ev.data.get("status") or "")
-                self.status[ev.subject] = status
-                if device:
-                    self._own(ev.subject, str(device))
-                st, detail = channel_state(self.device_online.get(str(device)) if device else None, status)
-                self._to(out, ev.subject, "channel", st, detail, ev.at)
+                self.from_alarm.discard(ev.subject)
+                self._status(out, ev.subject, ev.data.get("device"), str(ev.data.get("status") or ""), ev.at)
+            elif ev.kind == "alarm":
+                device = str(ev.data.get("device") or "")
+                status = ALARM_STATUS.get((ev.data.get("method"), ev.data.get("alarm_type")))  # type: ignore[arg-type]
+                # an alarm the device raises about itself names no camera
+                if status is None or not device or ev.subject == device:
+                    continue
+                self.from_alarm.add(ev.subject)
+                self._status(out, ev.subject, device, status, ev.at, FROM_ALARM)
             elif ev.kind == "stream.attempt":
                 cam = ev.data.get("channel_id")
                 if not cam or not str(ev.subject).startswith("live/"):
                     continue
+                if ev.data.get("ok") and cam in self.from_alarm:  # a picture again: the alarm is over
+                    self.from_alarm.discard(cam)
+                    self._status(out, cam, self.device_of.get(cam), "ON", ev.at)
                 day = (ts(ev.at) + self.offset).date()
                 c = pictures.setdefault((day, str(cam)), [0, 0])
                 c[0] += 1
@@ -359,6 +377,15 @@ class HistoryRecorder:
                 if dev is not None:
                     self._own(cid, dev)
                 self.status.setdefault(cid, status or "")
+
+    def _status(self, out: list[Transition], channel_id: str, device: Any, status: str, at: float,
+                suffix: str = "") -> None:
+        """A channel's status (catalog ON, OFF, VLOST, DEFECT, or one an alarm implies)."""
+        self.status[channel_id] = status
+        if device:
+            self._own(channel_id, str(device))
+        st, detail = channel_state(self.device_online.get(str(device)) if device else None, status)
+        self._to(out, channel_id, "channel", st, detail + suffix if detail and st == FAULT else detail, at)
 
     def _own(self, channel_id: str, device_id: str) -> None:
         old = self.device_of.get(channel_id)
