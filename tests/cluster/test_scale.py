@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +180,30 @@ async def test_a_thousand_devices_fifty_streams_and_two_failures(cluster: dict[s
             registered = sum(1 for d in sims[0].devices if d.registered)
             raise AssertionError(f"survivor online {await online()}, registry {await online_in_registry()}, "
                                  f"simulator says {registered} of {len(sims[0].devices)} registered") from None
+
+        # no event lost: every device came online once (the first half twice), in the event log
+        # that the signalling nodes wrote through the bus
+        async def online_events() -> Counter[str]:
+            seen: Counter[str] = Counter()
+            before = None
+            while True:
+                r = await apis[1].get("/api/v1/events", headers=root, params={
+                    "kind": "device.online", "limit": 1000, **({"before": before} if before else {})})
+                seen.update(e["subject"] for e in r.json()["items"])
+                before = r.json()["next_before"]
+                if not before:
+                    return seen
+
+        async def none_lost() -> bool:
+            seen = await online_events()
+            return all(seen[d] >= 2 for d in first_half) and all(seen[d] >= 1 for d in second_half)
+
+        try:
+            await _until("every device.online in the event log", none_lost, 60, every=1.0)
+        except AssertionError:
+            seen = await online_events()
+            raise AssertionError(f"first half with two: {sum(1 for d in first_half if seen[d] >= 2)}, "
+                                 f"second half with one: {sum(1 for d in second_half if seen[d] >= 1)}") from None
 
         r = await apis[1].get("/api/v1/audit/verify", headers=root)
         assert r.status_code == 200 and r.json()["ok"] is True, r.text

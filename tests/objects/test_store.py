@@ -168,6 +168,14 @@ async def test_a_missing_bucket_is_made_or_refused_as_configured(seaweed: Seawee
     assert await made.get("k") == b"v"
 
 
+async def test_nodes_starting_together_all_find_the_bucket_they_race_to_make(seaweed: SeaweedServer) -> None:
+    name = f"xl-{uuid.uuid4().hex[:10]}"
+    nodes = [s3_store(seaweed, bucket=name) for _ in range(6)]
+    await asyncio.gather(*(n.start() for n in nodes))  # raises if any of them failed
+    await nodes[0].put("k", b"v")
+    assert [await n.get("k") for n in nodes] == [b"v"] * 6
+
+
 async def test_wrong_credentials_and_a_dead_endpoint_are_unavailable_not_crashes(seaweed: SeaweedServer) -> None:
     wrong = S3Objects(bucket="xueliang-tests", endpoint_url=seaweed.endpoint, access_key=ACCESS_KEY,
                       secret_key="not-the-secret")

@@ -62,7 +62,11 @@ class S3Objects:
         except NotFound:
             if not self.create_bucket:
                 raise Unavailable(f"object storage bucket {self.bucket} does not exist") from None
-            await self._call(self.bucket, self._client.create_bucket, Bucket=self.bucket)
+            try:
+                await self._call(self.bucket, self._client.create_bucket, Bucket=self.bucket)
+            except Unavailable:
+                # Nodes of a cluster start together and race to make it: whoever lost finds it made.
+                await self._call(self.bucket, self._client.head_bucket, Bucket=self.bucket)
 
     async def close(self) -> None:
         await asyncio.to_thread(self._client.close)
