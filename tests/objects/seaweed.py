@@ -53,6 +53,8 @@ class SeaweedServer:
         conf.write_text(json.dumps({"identities": [{
             "name": "xueliang", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
             "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
+        # Every bucket is a collection that takes 7 volumes when first written: room for many
+        # buckets (a volume is a sparse file, at most volumeSizeLimitMB).
         # gRPC ports are each HTTP port + 10000 unless given; give them, so two servers (or
         # anything else on the machine) never collide.
         grpc = _free_ports(4)
@@ -61,7 +63,7 @@ class SeaweedServer:
                 f"-volume.port={self.volume}", f"-volume.port.grpc={grpc[1]}",
                 "-filer", f"-filer.port={self.filer}", f"-filer.port.grpc={grpc[2]}",
                 "-s3", f"-s3.port={self.s3}", f"-s3.port.grpc={grpc[3]}", "-s3.port.iceberg=0",
-                "-s3.port.lance=0", f"-s3.config={conf}", "-master.telemetry=false", "-volume.max=8",
+                "-s3.port.lance=0", f"-s3.config={conf}", "-master.telemetry=false", "-volume.max=200",
                 "-master.volumeSizeLimitMB=64"]
         log = open(self.workdir / "weed.log", "wb")
         self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

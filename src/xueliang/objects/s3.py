@@ -64,9 +64,13 @@ class S3Objects:
                 raise Unavailable(f"object storage bucket {self.bucket} does not exist") from None
             try:
                 await self._call(self.bucket, self._client.create_bucket, Bucket=self.bucket)
-            except Unavailable:
-                # Nodes of a cluster start together and race to make it: whoever lost finds it made.
-                await self._call(self.bucket, self._client.head_bucket, Bucket=self.bucket)
+            except Unavailable as failed:
+                # Nodes of a cluster start together and race to make it: whoever lost finds it
+                # made. Not there after all: why making it failed is the error to tell.
+                try:
+                    await self._call(self.bucket, self._client.head_bucket, Bucket=self.bucket)
+                except NotFound:
+                    raise failed from None
 
     async def close(self) -> None:
         await asyncio.to_thread(self._client.close)
