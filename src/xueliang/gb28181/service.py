@@ -161,8 +161,13 @@ class SignallingService:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
-        for t in [*self._tasks, *self._after_workers]:
+        pending = [*self._tasks, *self._after_workers]
+        for t in pending:
             t.cancel()
+        # Let them end before the writer and the database go: a task cancelled in the middle of
+        # a database call and left pending held the event loop's close for ever (seen in CI).
+        if pending:
+            await asyncio.wait(pending, timeout=5.0)
         await self.endpoint.stop()
         await self.writer.stop()
 
