@@ -54,6 +54,8 @@ if [ ! -f "$list" ] || [ tools/divisions/package-lock.json -nt "$list" ] || [ sr
   .venv/bin/python -m xueliang.registry.division_build
 fi
 
+scripts/footage.sh
+
 if [ -f web/package.json ]; then
   if [ ! -d web/node_modules ] || [ web/package.json -nt web/node_modules ]; then
     echo "setup: installing web packages"

@@ -31,6 +31,8 @@ app.add_typer(channels_app, name="channels")
 app.add_typer(divisions_app, name="divisions")
 app.add_typer(user_app, name="user")
 app.add_typer(audit_app, name="audit")
+health_app = typer.Typer(help="Health of the cameras: picture diagnosis (视频质量诊断).", no_args_is_help=True)
+app.add_typer(health_app, name="health")
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="TOML configuration file", exists=False)
@@ -334,6 +336,55 @@ def report(
     if data.empty:
         typer.echo(f"no data for {data.start} — {data.end}: the report says so")
     typer.echo(f"wrote {out}")
+
+
+@health_app.command("diagnose")
+def health_diagnose(
+    source: Annotated[str, typer.Argument(help="a video file, an rtsp:// URL, or a channel ID on the running platform")],
+    reference: Annotated[Path | None, typer.Option("--reference", help="the camera's reference picture (基准图)")] = None,
+    seconds: Annotated[float, typer.Option("--seconds", min=0.0, help="the sample spans this long")] = 3.0,
+    frames: Annotated[int, typer.Option("--frames", min=1, max=50, help="frames in the sample")] = 4,
+    api: Annotated[str, typer.Option("--api", envvar="XUELIANG_API_URL", help="the platform, for a channel ID")] = "http://127.0.0.1:8000",
+    token: Annotated[str | None, typer.Option("--token", envvar="XUELIANG_TOKEN", help="an API token, for a channel ID")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """Diagnose a camera's picture: which of the ten faults it shows, with their scores.
+
+    Exit status 0 when diagnosed (with or without faults); 2 when the source or the reference
+    cannot be read.
+    """
+    import json
+    import re
+
+    from xueliang.diagnosis.detectors import Reference, diagnose
+    from xueliang.diagnosis.faults import FAULTS
+    from xueliang.diagnosis.source import SourceError, read_image, read_sample
+
+    headers: dict[str, str] = {}
+    if re.fullmatch(r"\d{20}", source):
+        if not token:
+            typer.echo("error: a channel ID needs --token (or XUELIANG_TOKEN) for the platform's API", err=True)
+            raise typer.Exit(2)
+        headers["Authorization"] = f"Bearer {token}"
+        source = f"{api.rstrip('/')}/api/v1/channels/{source}/live.flv"
+    try:
+        ref = Reference(read_image(reference)) if reference is not None else None
+        sample = read_sample(source, seconds=seconds, count=frames, headers=headers)
+    except SourceError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if not sample:
+        typer.echo(f"error: {source}: no frame could be decoded", err=True)
+        raise typer.Exit(2)
+    d = diagnose(sample, ref)
+    if as_json:
+        typer.echo(json.dumps(d.to_json(), ensure_ascii=False))
+        return
+    typer.echo(f"{len(sample)} frames, {d.profile} profile")
+    for code in d.faults:
+        typer.echo(f"  {code} ({FAULTS[code]}): {d.scores[code]:.2f}, {d.severities[code]}")
+    if not d.faults:
+        typer.echo("  no fault")
 
 
 def _read_file(file: Path) -> bytes:

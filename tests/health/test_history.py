@@ -7,6 +7,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select, update
 
 from xueliang.bus import EventBus
@@ -79,8 +81,8 @@ async def test_catalog_status_changes_are_published_and_recorded(sessions, city)
     bus.listen(lambda ev: published.append(ev) if ev.kind == "channel.status" else None)
 
     def sink(changes: list[tuple[str, str, str]]) -> None:  # what app.py wires
-        for cid, st, d in changes:
-            bus.publish("channel.status", cid, status=st, device=d)
+        for cid, status, d in changes:
+            bus.publish("channel.status", cid, status=status, device=d)
 
     bus.publish("device.online", dev)
     await rec.drained()
@@ -252,3 +254,21 @@ async def test_an_alarm_fault_taken_over_by_the_next_writer_still_ends_with_a_pi
     await nxt.drained()
     await nxt.stop()
     assert [x[0] for x in await intervals(sessions, ch)] == ["online", "fault", "online"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.floats(min_value=946_684_800, max_value=4_102_444_800, allow_nan=False), min_size=1, max_size=20))
+def test_the_fast_sqlite_time_text_is_the_text_sqlalchemy_stores(times: list[float]) -> None:
+    """The recorder writes SQLite times as text itself (a storm's cost); they must compare with
+    what SQLAlchemy writes elsewhere (reconcile, rollups), to the microsecond."""
+    from sqlalchemy import DateTime
+    from sqlalchemy.dialects import sqlite
+
+    from xueliang.health.history import _RawSql
+
+    d = sqlite.dialect()
+    raw = _RawSql(d)
+    bind = DateTime().dialect_impl(d).bind_processor(d)
+    assert bind is not None
+    for t in times + [t + 0.5 for t in times]:  # the same second again: the cached prefix
+        assert raw.ts(t) == bind(datetime.fromtimestamp(t, UTC).replace(tzinfo=None)), t
