@@ -16,7 +16,9 @@ switched on by configuration, and the order they start and stop in:
     sweeper      (worker nodes of a cluster) devices a dead signalling node left online
     media        the hub (media.enabled): live/ (RTSP or INVITE), playback/ and download/
                  (INVITE, when signalling runs), transcode/h264/
-    scheduler    (scheduler.enabled) periodic jobs: rollups, ticket checks, notifications
+    diagnosis    (where media runs) picture inspections of every camera; confirmed faults on the bus
+    scheduler    (scheduler.enabled) periodic jobs: rollups, ticket checks, notifications,
+                 inspections
 
 Which of signalling and media run here is the node's roles (cluster.roles; ``all`` by default).
 
@@ -56,6 +58,7 @@ from xueliang.config import Settings
 from xueliang.console.patrols import PatrolService
 from xueliang.db.engine import create_engine, session_factory
 from xueliang.db.migrate import upgrade_async
+from xueliang.diagnosis.inspection import Inspector
 from xueliang.errors import Unavailable
 from xueliang.gb28181.commands import DeviceCommands, LocalCommands
 from xueliang.gb28181.invite import DialogSide, GbDialogs, GbMediaSessions
@@ -232,6 +235,12 @@ class Platform:
         if settings.health.enabled:
             self.health = HealthService(settings.health, self.sessions, self.bus, objects=self.objects,
                                         audit=self.access.audit, webhook_secret=derive(secret, "webhook"))
+        # ---- picture diagnosis (where the media hub runs): inspections of every camera, their
+        # results and calibration; confirmed faults go to the state history over the bus
+        self.diagnosis: Inspector | None = None
+        if self.media is not None:
+            self.diagnosis = Inspector(settings.diagnosis, self.sessions, self.bus, self.media, self.objects,
+                                       utc_offset_hours=settings.health.utc_offset_hours)
         # ---- the scheduler of periodic jobs (scheduler.enabled; one switchable component, so
         # that only some nodes of a cluster run it — a job runs once either way)
         self.scheduler: Scheduler | None = None
@@ -239,6 +248,10 @@ class Platform:
             self.scheduler = Scheduler(self.engine, self.sessions, tick_seconds=1.0)
             if self.health is not None:
                 self.health.add_jobs(self.scheduler)
+            if self.diagnosis is not None:
+                if settings.diagnosis.inspections:
+                    self.scheduler.add("diagnosis.inspect", 30.0, self.diagnosis.run_due)
+                self.scheduler.add("diagnosis.retention", 6 * 3600.0, self.diagnosis.retention)
         # ---- lifecycle: this order up, the reverse down (the bus and presence first up and last
         # down; then access, with the audit, which so records what the others do while stopping)
         self.components: list[Component] = [

@@ -6,6 +6,7 @@ Sources, highest first: ``XUELIANG_*`` environment variables (nested with ``__``
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -398,6 +399,56 @@ class HealthConfig(_Section):
         return self.service_levels.get(point_class or 3) or self.service_levels.get(3) or _default_levels()[3]
 
 
+def _default_intervals() -> dict[int, float]:
+    return {1: 3600.0, 2: 4 * 3600.0, 3: 4 * 3600.0}
+
+
+class DiagnosisConfig(_Section):
+    """Picture diagnosis (视频质量诊断) and inspections (巡检) of every camera."""
+
+    #: Inspections on a schedule (the command and "diagnose now" work either way).
+    inspections: bool = True
+    #: How often each camera is inspected, seconds, by point class (no class: class III's).
+    interval_seconds: dict[int, float] = Field(default_factory=_default_intervals)
+    #: Inspections at once on this node (each holds a stream open for a few seconds).
+    concurrency: int = Field(default=4, ge=1, le=64)
+    #: The sample: up to this many key frames within this many seconds.
+    sample_frames: int = Field(default=3, ge=1, le=20)
+    sample_seconds: float = Field(default=4.0, gt=0, le=60)
+    #: Daily windows with no inspections (maintenance), local time "HH:MM-HH:MM".
+    mute: list[str] = Field(default_factory=list)
+    #: Thresholds by point class: {class: {"day": {fault: score}, "night": {...}}}; a camera's
+    #: own (API) go over its class's.
+    thresholds: dict[int, dict[str, dict[str, float]]] = Field(default_factory=dict)
+    #: Results kept, days (the latest of each camera always).
+    retention_days: int = Field(default=90, ge=1)
+
+    @field_validator("mute")
+    @classmethod
+    def _mute(cls, v: list[str]) -> list[str]:
+        for w in v:
+            if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", w):
+                raise ValueError(f"mute window {w!r} is not HH:MM-HH:MM")
+        return v
+
+    @field_validator("thresholds")
+    @classmethod
+    def _thresholds(cls, v: dict[int, dict[str, dict[str, float]]]) -> dict[int, dict[str, dict[str, float]]]:
+        # the fault codes are checked where they live, when the inspector is built (diagnosis/)
+        for k in v:
+            if k not in (1, 2, 3):
+                raise ValueError(f"point class {k} is not 1, 2 or 3")
+        return v
+
+    @field_validator("interval_seconds")
+    @classmethod
+    def _intervals(cls, v: dict[int, float]) -> dict[int, float]:
+        for k, x in v.items():
+            if k not in (1, 2, 3) or x < 60:
+                raise ValueError(f"interval of class {k}: classes 1-3, at least 60 s (got {x})")
+        return v
+
+
 class SchedulerConfig(_Section):
     """The one scheduler of periodic jobs (rollups, reports, escalation). Off on nodes that
     should not run jobs; a job runs once in the cluster either way."""
@@ -424,6 +475,7 @@ class Settings(BaseSettings):
     storage: StorageConfig = StorageConfig()
     cluster: ClusterConfig = ClusterConfig()
     health: HealthConfig = HealthConfig()
+    diagnosis: DiagnosisConfig = DiagnosisConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
     #: Secret for signing tokens; generated and kept under var/ when empty.
     secret_key: str = ""

@@ -239,6 +239,17 @@ TABLE: dict[tuple[str, str], Need] = {
     ("GET", "/api/v1/maintenance/teams/{team_id}"): N(A.TICKETS_MANAGE, make="team"),
     ("PUT", "/api/v1/maintenance/teams/{team_id}"): N(A.MAINTENANCE_MANAGE, make="team_put"),
     ("DELETE", "/api/v1/maintenance/teams/{team_id}"): N(A.MAINTENANCE_MANAGE, make="team", ok=(204,)),
+    # Picture diagnosis (issue 13): results are health data; pictures are video as well.
+    ("GET", "/api/v1/diagnosis/faults"): N(A.HEALTH_READ),
+    ("GET", "/api/v1/channels/{channel_id}/diagnoses"): N(A.HEALTH_READ, scoped="channel"),
+    ("GET", "/api/v1/channels/{channel_id}/diagnosis/snapshot.jpg"): N(A.HEALTH_READ, A.LIVE_VIEW, scoped="channel",
+                                                                      make="diagnosed"),
+    ("GET", "/api/v1/channels/{channel_id}/diagnosis/reference.jpg"): N(A.HEALTH_READ, A.LIVE_VIEW, scoped="channel",
+                                                                       make="referenced"),
+    ("POST", "/api/v1/channels/{channel_id}/diagnose"): N(A.TICKETS_MANAGE, scoped="channel"),
+    ("POST", "/api/v1/channels/{channel_id}/diagnosis/reference"): N(A.TICKETS_MANAGE, scoped="channel"),
+    ("PUT", "/api/v1/channels/{channel_id}/diagnosis/thresholds"): N(A.TICKETS_MANAGE, scoped="channel",
+                                                                     body={"day": {"blur": 0.6}}),
     ("GET", "/api/v1/reports"): N(A.REPORTS_READ),
     ("POST", "/api/v1/reports"): N(A.REPORTS_READ, ok=(201,), body={"kind": "daily", "date": "2026-11-01"}),
     ("GET", "/api/v1/reports/{report_id}"): N(A.REPORTS_READ, make="report"),
@@ -468,6 +479,13 @@ def make(e: Env, what: str | None) -> tuple[dict[str, Any], Any, Any]:
             if r.status_code == 200 and ".m4s" in r.text:
                 break
             time.sleep(0.1)
+        return {}, None, None
+    if what in ("diagnosed", "referenced"):  # an inspection (its snapshot) or a reference picture of CH_IN
+        path = "diagnose" if what == "diagnosed" else "diagnosis/reference"
+        if f"made:{what}" not in e.ids:
+            r = HTTP.post(f"{e.base}/api/v1/channels/{CH_IN}/{path}", headers=root, timeout=30)
+            assert r.status_code == 200, r.text
+            e.ids[f"made:{what}"] = 1
         return {}, None, None
     if what == "rtp_body":
         return {}, {"ssrc": 1600000000 + n, "name": f"cam{n}"}, None

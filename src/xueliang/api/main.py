@@ -23,6 +23,7 @@ from xueliang.api.routers import (
     auth,
     cluster,
     console,
+    diagnosis,
     health,
     media,
     patrols,
@@ -57,7 +58,7 @@ STATIC = Path(__file__).resolve().parent.parent / "static"
 ROUTERS = (
     auth.router, console.router, patrols.router, registry.router, statistics.router, survey.router,
     access.router, approvals.router, audit.router, cluster.router, signalling.router, playback.router,
-    media.router, health.router,
+    media.router, health.router, diagnosis.router,
 )
 
 

@@ -691,3 +691,36 @@ class SchedulerJob(Base):
     last_run_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     last_error: Mapped[str | None] = mapped_column(String(400))
     runs: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Diagnosis(Base):
+    """One inspection (巡检) of a camera's picture: what the sample showed, and which faults
+    stood confirmed after it (a fault is confirmed on two samples in a row)."""
+
+    __tablename__ = "diagnoses"
+    __table_args__ = (Index("ix_diagnoses_channel_at", "channel_id", "at"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    channel_id: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now)
+    #: A picture was had (False: the stream did not open or gave no key frame).
+    picture: Mapped[bool] = mapped_column(Boolean)
+    faults: Mapped[list[str]] = mapped_column(JSON)
+    confirmed: Mapped[list[str]] = mapped_column(JSON)
+    scores: Mapped[dict[str, float]] = mapped_column(JSON)
+    profile: Mapped[str] = mapped_column(String(8), default="day")
+    frames: Mapped[int] = mapped_column(Integer, default=0)
+    reason: Mapped[str | None] = mapped_column(String(400))
+    #: scheduler, or the user who asked for it
+    by: Mapped[str] = mapped_column(String(64), default="scheduler")
+
+
+class DiagnosisChannel(Base):
+    """A camera's calibration: its reference picture (基准图, in object storage) and its own
+    thresholds over its class's."""
+
+    __tablename__ = "diagnosis_channels"
+    channel_id: Mapped[str] = mapped_column(String(20), primary_key=True)
+    reference_key: Mapped[str | None] = mapped_column(String(200))
+    reference_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    reference_by: Mapped[str | None] = mapped_column(String(64))
+    thresholds: Mapped[dict[str, dict[str, float]] | None] = mapped_column(JSON)

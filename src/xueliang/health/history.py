@@ -39,14 +39,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from xueliang.bus import Bus, BusEvent, Consumer, EventBus
 from xueliang.db.tables import Channel, DailyHealth, Device, SchedulerJob, StateInterval
 from xueliang.db.upsert import insert_for
-from xueliang.health.states import BAD, FAULT, OFFLINE, UNKNOWN, channel_state
+from xueliang.health.states import BAD, FAULT, OFFLINE, ONLINE, UNKNOWN, channel_state
 
 log = logging.getLogger("xueliang.health")
 
 _IV: Table = StateInterval.__table__  # type: ignore[assignment]
 _DAY: Table = DailyHealth.__table__  # type: ignore[assignment]
 HEARTBEAT = "history.heartbeat"
-KINDS = ("device.online", "device.offline", "channel.status", "stream.attempt", "alarm")
+KINDS = ("device.online", "device.offline", "channel.status", "stream.attempt", "alarm", "picture.fault",
+         "picture.ok")
+#: The detail of a fault that picture diagnosis confirmed (diagnosis/inspection.py).
+PICTURE = "picture: "
 
 #: Alarms that say a camera's picture is bad (GB/T 28181 Annex: AlarmMethod, AlarmType): a device
 #: alarm of video loss (2, 1) and a video alarm of video abnormality (5, 11). Such a fault lasts
@@ -154,6 +157,8 @@ class HistoryRecorder:
         self.device_of: dict[str, str] = {}
         #: Cameras whose fault an alarm raised: the next picture ends it.
         self.from_alarm: set[str] = set()
+        #: Cameras with picture faults confirmed by diagnosis → their detail.
+        self.picture: dict[str, str] = {}
         self._sub: Consumer | None = None
         self._sql: _RawSql | None = None
         self._task: asyncio.Task[None] | None = None
@@ -173,6 +178,7 @@ class HistoryRecorder:
             known.clear()
         self._interrupted.clear()
         self.from_alarm.clear()
+        self.picture.clear()
         # Subscribe first: what happens while we reconcile is queued, not lost.
         self._sub = self.bus.subscribe(*KINDS, group="history", maxsize=1_000_000)
         hb = await self._last_heartbeat()
@@ -224,6 +230,8 @@ class HistoryRecorder:
                     self.device_online[subject] = state == "online"
                 elif detail and detail.endswith(FROM_ALARM):
                     self.from_alarm.add(subject)
+                elif detail and detail.startswith(PICTURE):
+                    self.picture[subject] = detail
                 n += 1
         log.info("state history: took over %d open intervals from the previous writer", n)
 
@@ -350,7 +358,7 @@ class HistoryRecorder:
                 self._to(out, ev.subject, "device", "online" if online else OFFLINE,
                          None if online else str(ev.data.get("reason") or "") or None, ev.at)
                 for ch in self.channels_of.get(ev.subject, ()):
-                    st, detail = channel_state(online, self.status.get(ch))
+                    st, detail = self._channel_state(ch, online, self.status.get(ch))
                     self._to(out, ch, "channel", st, detail, ev.at)
             elif ev.kind == "channel.status":
                 self.from_alarm.discard(ev.subject)
@@ -363,6 +371,14 @@ class HistoryRecorder:
                     continue
                 self.from_alarm.add(ev.subject)
                 self._status(out, ev.subject, device, status, ev.at, FROM_ALARM)
+            elif ev.kind in ("picture.fault", "picture.ok"):
+                faults = ev.data.get("faults") or []
+                if ev.kind == "picture.fault" and faults:
+                    self.picture[ev.subject] = PICTURE + ", ".join(str(f) for f in faults)
+                else:
+                    self.picture.pop(ev.subject, None)
+                owner = ev.data.get("device") or self.device_of.get(ev.subject)
+                self._status(out, ev.subject, owner, self.status.get(ev.subject, ""), ev.at)
             elif ev.kind == "stream.attempt":
                 cam = ev.data.get("channel_id")
                 if not cam or not str(ev.subject).startswith("live/"):
@@ -397,8 +413,18 @@ class HistoryRecorder:
         self.status[channel_id] = status
         if device:
             self._own(channel_id, str(device))
-        st, detail = channel_state(self.device_online.get(str(device)) if device else None, status)
-        self._to(out, channel_id, "channel", st, detail + suffix if detail and st == FAULT else detail, at)
+        st, detail = self._channel_state(channel_id, self.device_online.get(str(device)) if device else None, status)
+        if suffix and detail and st == FAULT and not detail.startswith(PICTURE):
+            detail += suffix
+        self._to(out, channel_id, "channel", st, detail, at)
+
+    def _channel_state(self, channel_id: str, device_online: bool | None, status: str | None) -> tuple[str, str | None]:
+        """The catalog's and the device's word first; a picture fault makes an online camera faulty."""
+        st, detail = channel_state(device_online, status)
+        pic = self.picture.get(channel_id)
+        if pic is not None and st == ONLINE:
+            return FAULT, pic
+        return st, detail
 
     def _own(self, channel_id: str, device_id: str) -> None:
         old = self.device_of.get(channel_id)

@@ -23,7 +23,7 @@ from xueliang.media.frame import Codec, Frame, ParameterSets
 if TYPE_CHECKING:
     from xueliang.media.stream import Stream
 
-__all__ = ["Snapshot", "Snapshots", "keyframe_to_jpeg"]
+__all__ = ["Snapshot", "Snapshots", "decode_keyframe", "keyframe_to_bgr", "keyframe_to_jpeg"]
 
 log = logging.getLogger("xueliang.media")
 
@@ -48,14 +48,9 @@ def _annexb(nal: bytes) -> bytes:
     )
 
 
-def keyframe_to_jpeg(
-    codec: Codec, parameter_sets: ParameterSets, frame: Frame, *, quality: int = 3
-) -> tuple[bytes, int, int]:
-    """Decode one key frame (Annex B; parameter sets prepended) → (JPEG, width, height).
-
-    ``quality`` is the MJPEG quantiser scale (2 best … 31 worst). Raises ValueError when the
-    frame does not decode.
-    """
+def decode_keyframe(codec: Codec, parameter_sets: ParameterSets, frame: Frame) -> Any:
+    """Decode one key frame (Annex B; parameter sets prepended) → a PyAV VideoFrame. Raises
+    ValueError when it does not decode."""
     import av
 
     name = _DECODERS.get(codec)
@@ -75,7 +70,25 @@ def keyframe_to_jpeg(
         raise ValueError(f"key frame does not decode: {exc}") from exc
     if not pictures:
         raise ValueError("key frame does not decode")
-    picture = pictures[0]
+    return pictures[0]
+
+
+def keyframe_to_bgr(codec: Codec, parameter_sets: ParameterSets, frame: Frame) -> Any:
+    """One key frame as a BGR array (height × width × 3), for picture diagnosis."""
+    return decode_keyframe(codec, parameter_sets, frame).to_ndarray(format="bgr24")
+
+
+def keyframe_to_jpeg(
+    codec: Codec, parameter_sets: ParameterSets, frame: Frame, *, quality: int = 3
+) -> tuple[bytes, int, int]:
+    """Decode one key frame → (JPEG, width, height).
+
+    ``quality`` is the MJPEG quantiser scale (2 best … 31 worst). Raises ValueError when the
+    frame does not decode.
+    """
+    import av
+
+    picture = decode_keyframe(codec, parameter_sets, frame)
     width, height = int(picture.width), int(picture.height)
     enc: Any = av.CodecContext.create("mjpeg", "w")
     enc.width, enc.height = width, height

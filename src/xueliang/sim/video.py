@@ -51,7 +51,11 @@ import numpy as np
 from xueliang.media.frame import Codec, Frame
 from xueliang.media.ps_mux import PsMuxer, encode_pes_timestamp
 
+#: A label line starting with this names a picture fault to show (render_picture), not text.
+FAULT_MARK = "~"
+
 __all__ = [
+    "FAULT_MARK",
     "Clip",
     "ClipLibrary",
     "RtpStream",
@@ -168,7 +172,14 @@ def render_picture(
     noise: int = 12,
 ) -> np.ndarray[Any, np.dtype[np.uint8]]:
     """Picture ``index`` of the synthetic scene as an RGB array (height × width × 3), with
-    ``noise`` levels of random grain (0: none)."""
+    ``noise`` levels of random grain (0: none). A label line ``~covered``, ``~black`` or
+    ``~frozen`` (:data:`FAULT_MARK`) is not drawn: the picture shows that fault instead."""
+    faults = {t[len(FAULT_MARK):] for t in label if t.startswith(FAULT_MARK)}
+    label = [t for t in label if not t.startswith(FAULT_MARK)]
+    if "black" in faults:
+        return np.zeros((height, width, 3), dtype=np.uint8)
+    if "frozen" in faults:
+        index = 0
     y = np.arange(height, dtype=np.int32)[:, None]
     x = np.arange(width, dtype=np.int32)[None, :]
     img = np.empty((height, width, 3), dtype=np.uint8)
@@ -207,6 +218,11 @@ def render_picture(
     res = f"{width}X{height}"
     rw = len(res) * 6 * scale
     _draw_text(img, res, width - rw - 2 * scale, 2 * scale, scale)
+    if "covered" in faults:
+        # a hand over the lens from the bottom right: two thirds of the picture, dark and flat
+        yy, xx = np.ogrid[:height, :width]
+        inside = ((xx - width) / (width * 0.95)) ** 2 + ((yy - height) / (height * 0.95)) ** 2 <= 1.0
+        img[inside] = (28, 24, 22)
     return img
 
 

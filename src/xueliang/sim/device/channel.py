@@ -99,6 +99,9 @@ class VirtualChannel:
     recording: bool = True
     guard: bool = False
     alarm: bool = False
+    #: A picture fault the camera shows from its next stream on (for picture diagnosis):
+    #: "covered" (most of the lens covered), "black" (no signal), "frozen" (the picture stops).
+    picture_fault: str | None = None
 
     def catalog_item(self, resolution: str = "") -> CatalogItem:
         return CatalogItem(

@@ -10,7 +10,7 @@ from xueliang.gb28181.sdp import SdpError, answer_offer, parse_sdp
 from xueliang.gb28181.sip import Dialog, SipRequest, generate_tag
 from xueliang.sim.device.core import _MediaCall, log
 from xueliang.sim.device.playback import Playback
-from xueliang.sim.video import MediaSession
+from xueliang.sim.video import FAULT_MARK, MediaSession
 
 
 class Media(Playback):
@@ -91,6 +91,8 @@ class Media(Playback):
             label.append(ch.name.upper()[:32])
         if kind != "Play":
             label.append(kind.upper())
+        if ch.picture_fault:
+            label.append(FAULT_MARK + ch.picture_fault)
         session = MediaSession(
             call_id=req.call_id,
             channel_id=ch.id,

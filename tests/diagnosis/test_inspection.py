@@ -1,0 +1,110 @@
+"""Inspections end to end: simulated cameras over GB/T 28181, sampled through the media hub,
+diagnosed; a fault confirmed twice reaches the state history (and so the tickets), and clears."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_live_chain import Live, _live
+from xueliang.diagnosis.inspection import muted, slot
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+async def live(tmp_path: Path) -> AsyncIterator[Live]:
+    async for x in _live(tmp_path, {}):
+        yield x
+
+
+async def _diagnose(c, ch: str) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    r = await c.post(f"/api/v1/channels/{ch}/diagnose", timeout=40)
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+async def test_a_covered_camera_is_confirmed_faulty_on_two_samples_and_clears(live: Live) -> None:
+    async with live.client(timeout=40) as c:
+        ch = (await c.get("/api/v1/channels")).json()["items"][0]["id"]
+        r = await c.post(f"/api/v1/channels/{ch}/diagnosis/reference")
+        assert r.status_code == 200, r.text
+        ok = await _diagnose(c, ch)
+        assert ok["picture"] and ok["frames"] >= 2 and ok["faults"] == [] and ok["confirmed"] == [], ok
+        # the stream the inspection opened is closed again (no one was watching)
+        for _ in range(50):
+            if live.platform.media.stream(f"live/{ch}") is None:
+                break
+            await asyncio.sleep(0.1)
+        assert live.platform.media.stream(f"live/{ch}") is None
+
+        live.sim.channel(ch).picture_fault = "covered"
+        seen = []
+        for _ in range(6):  # the simulator switches to the covered picture at its clip's next loop
+            d = await _diagnose(c, ch)
+            seen.append(d["faults"])
+            if d["confirmed"] == ["occlusion"]:
+                break
+        assert d["confirmed"] == ["occlusion"], seen
+        assert seen.count(["occlusion"]) >= 2  # confirmed on the second sample showing it, not the first
+        state = None
+        for _ in range(60):  # the history takes events in batches of a second
+            state = live.platform.health.history.state_of(ch)
+            if state is not None and state.state == "fault":
+                break
+            await asyncio.sleep(0.1)
+        assert state is not None and state.state == "fault" and state.detail == "picture: occlusion", state
+
+        listing = (await c.get("/api/v1/diagnosis/faults")).json()
+        assert listing["faulty"] == 1 and listing["channels"][0]["channel_id"] == ch
+        assert listing["by_class"] and sum(v.get("occlusion", 0) for v in listing["by_class"].values()) == 1
+
+        live.sim.channel(ch).picture_fault = None
+        for _ in range(6):
+            d = await _diagnose(c, ch)
+            if d["confirmed"] == []:
+                break
+        assert d["confirmed"] == [], d
+        for _ in range(60):
+            state = live.platform.health.history.state_of(ch)
+            if state is not None and state.state == "online":
+                break
+            await asyncio.sleep(0.1)
+        assert state is not None and state.state == "online", state
+        bad = await c.put(f"/api/v1/channels/{ch}/diagnosis/thresholds", json={"day": {"blurr": 0.5}})
+        assert bad.status_code == 422 and "blurr" in bad.text
+        good = await c.put(f"/api/v1/channels/{ch}/diagnosis/thresholds", json={"night": {"noise": 0.8}})
+        assert good.status_code == 200, good.text
+        hist = (await c.get(f"/api/v1/channels/{ch}/diagnoses")).json()
+        assert hist["reference_at"] and len(hist["items"]) >= 4 and hist["thresholds"] == {"night": {"noise": 0.8}}
+        snap = await c.get(f"/api/v1/channels/{ch}/diagnosis/snapshot.jpg")
+        assert snap.status_code == 200 and snap.content[:2] == b"\xff\xd8"
+
+
+async def test_an_inspection_reuses_a_watched_stream_and_leaves_it_open(live: Live) -> None:
+    async with live.client(timeout=40) as c:
+        ch = (await c.get("/api/v1/channels")).json()["items"][1]["id"]
+        async with c.stream("GET", f"/api/v1/channels/{ch}/live.flv") as viewer:
+            assert viewer.status_code == 200
+            stream = live.platform.media.stream(f"live/{ch}")
+            assert stream is not None
+            d = await _diagnose(c, ch)
+            assert d["picture"], d
+            # the same stream, still open, for its viewer
+            assert live.platform.media.stream(f"live/{ch}") is stream and not stream.ended
+
+
+def test_the_plan_spreads_cameras_over_the_interval_and_keeps_mute_windows() -> None:
+    moments = [slot(f"3402000000132{i:07d}", 3600.0) for i in range(2000)]
+    assert all(0 <= m < 3600 for m in moments)
+    per_quarter = [sum(1 for m in moments if q * 900 <= m < (q + 1) * 900) for q in range(4)]
+    assert min(per_quarter) > 400, per_quarter  # 500 each if even
+    assert slot("34020000001320000001", 3600.0) == slot("34020000001320000001", 3600.0)
+    night = datetime(2026, 12, 4, 23, 30, tzinfo=UTC)
+    assert muted(["23:00-01:00"], night) and muted(["23:00-01:00"], night.replace(hour=0, minute=59))
+    assert not muted(["23:00-01:00"], night.replace(hour=1, minute=0))
+    assert not muted([], night) and muted(["02:00-04:00", "23:15-23:45"], night)
