@@ -1095,3 +1095,40 @@ def test_a_maintainer_works_its_tickets_on_a_phone(browser: Any, demo: Demo) -> 
     finally:
         ctx.close()
     assert not errors, errors
+
+
+def test_a_camera_is_diagnosed_from_its_page_and_faults_show_on_the_board(page: Any, demo: Demo, media: int) -> None:
+    """画面诊断: the duty operator diagnoses a camera from its page (badges and the picture come
+    back); confirmed picture faults of the city show on the operations page by class and county,
+    and a point there opens its timeline."""
+    import sqlite3
+
+    require_media(demo, media)
+    c = channel_of(demo)
+    login(page, demo, "duty")
+    page.goto(f"{demo.base}/app/channel/{c['id']}")
+    page.locator("[data-testid=diag-panel]").wait_for()
+    page.click("[data-testid=diag-now]")
+    page.locator("[data-testid=diag-faults]").wait_for(timeout=40_000)
+    page.locator("[data-testid=diag-snapshot]").wait_for(timeout=15_000)
+    assert wait_js(page, "() => { const i = document.querySelector('[data-testid=diag-snapshot]'); return i && i.naturalWidth > 0; }")
+    shot(page, "21-diagnosis")
+    # a confirmed fault of another camera, as the inspections would leave it
+    other = next(x for x in demo.api("/channels?limit=20&kind=camera")["items"] if x["id"] != c["id"])
+    assert demo.db is not None
+    con = sqlite3.connect(demo.db)
+    try:
+        con.execute(
+            "INSERT INTO diagnoses (channel_id, at, picture, faults, confirmed, scores, profile, frames, by)"
+            " VALUES (?, '2026-12-04 01:00:00.000000', 1, '[\"blur\"]', '[\"blur\"]', '{\"blur\": 0.9}', 'day', 3,"
+            " 'scheduler')", (other["id"],))
+        con.commit()
+    finally:
+        con.close()
+    page.goto(demo.base + "/app/operations")
+    card = page.locator("[data-testid=ops-picture-faults]")
+    card.locator(f"[data-testid=diag-pick-{other['id']}]").wait_for()
+    assert "清晰度异常" in card.inner_text()
+    card.locator(f"[data-testid=diag-pick-{other['id']}]").click()
+    page.locator(".card-title span.mono", has_text=other["id"]).wait_for()  # its 30 days on the board
+    page.locator("[data-testid=ops-timeline]").wait_for()

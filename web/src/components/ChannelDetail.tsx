@@ -9,6 +9,7 @@ import { ErrorBox, Refusal, StatusDot } from './Common';
 import { Player } from './Player';
 import { PtzPanel } from './PtzPanel';
 import { Icon } from './Icon';
+import { DiagnosisPanel } from './DiagnosisPanel';
 
 /** One channel: live view, registry facts, device state, PTZ; a refusal when out of scope. */
 export function ChannelDetail({ id }: { id: string }) {
@@ -77,6 +78,7 @@ export function ChannelDetail({ id }: { id: string }) {
             </dd>
           </dl>
           {can(user, 'device.ptz') && <PtzPanel channelId={c.id} name={c.name} ptzType={c.ptz_type} />}
+          {can(user, 'health.read') && <DiagnosisPanel channelId={c.id} />}
         </div>
       </div>
     </div>

@@ -2,9 +2,11 @@ import { useCallback, useEffect, useState } from 'react';
 import { api, download } from '../api/client';
 import { Empty, ErrorBox } from '../components/Common';
 import { fmtDateTime, useT } from '../i18n';
+import { navigate } from '../lib/router';
 import { can, useUser } from '../lib/session';
 import { errorText, toast } from '../lib/toast';
 import { isoDay, loadRates, loadTickets, loadTimeline, STATUSES, step, type Availability, type ReportRow, type Ticket, type Timeline } from './health';
+import { FAULT_CODES, loadCityFaults, type CityFaults } from './diagnosis';
 
 const pct = (v: number | null | undefined) => (v === null || v === undefined ? '—' : `${v.toFixed(2)}%`);
 
@@ -105,6 +107,9 @@ export default function OperationsPage() {
               </tbody>
             </table>
           )}
+        </div>
+        <div className="card span3">
+          <PictureFaults onPick={setPoint} />
         </div>
         <div className="card span3">
           <div className="card-title">{t('ops.timeline')} {point && <span className="mono">{point}</span>}</div>
@@ -277,5 +282,54 @@ function OpenByHand({ onOpened }: { onOpened: (channelId: string) => void }) {
       <input className="grow" placeholder={t('ops.openNote')} value={note} onChange={(e) => setNote(e.target.value)} maxLength={2000} data-testid="ops-open-note" />
       <button className="btn small" disabled={busy || !channel.trim() || !note.trim()} data-testid="ops-open-submit">{t('ops.openByHand')}</button>
     </form>
+  );
+}
+
+/** 画面故障: the confirmed picture faults of the points in view, by class and county; a point
+ * opens on the board (its timeline and tickets) or on its own page. */
+function PictureFaults({ onPick }: { onPick: (id: string) => void }) {
+  const t = useT();
+  const [f, setF] = useState<CityFaults | null>(null);
+  const [err, setErr] = useState<unknown>(null);
+  useEffect(() => {
+    loadCityFaults().then(setF, setErr);
+  }, []);
+  const row = (counts: Record<string, number>) => FAULT_CODES.map((c) => <td key={c} className="num">{counts[c] ?? ''}</td>);
+  return (
+    <div data-testid="ops-picture-faults">
+      <div className="card-title">{t('diag.cityTitle')} {f && <small className="muted">{t('diag.inspected', { n: f.inspected, m: f.faulty })}</small>}</div>
+      <ErrorBox error={err} />
+      {f && f.faulty > 0 && (
+        <>
+          <table className="table">
+            <thead>
+              <tr><th />{FAULT_CODES.map((c) => <th key={c}>{t(`fault.${c}`)}</th>)}</tr>
+            </thead>
+            <tbody>
+              {Object.entries(f.by_class).map(([k, v]) => (
+                <tr key={`c${k}`} data-testid={`diag-class-${k}`}>
+                  <td>{k === 'unclassified' ? t('diag.unclassified') : t('ops.class', { n: k })}</td>{row(v)}
+                </tr>
+              ))}
+              {Object.entries(f.by_division).map(([k, v]) => (
+                <tr key={`d${k}`} data-testid={`diag-county-${k}`}><td className="mono">{k}</td>{row(v)}</tr>
+              ))}
+            </tbody>
+          </table>
+          <table className="table" data-testid="diag-channels">
+            <tbody>
+              {f.channels.map((c) => (
+                <tr key={c.channel_id}>
+                  <td><button className="link" onClick={() => onPick(c.channel_id)} data-testid={`diag-pick-${c.channel_id}`}>{c.name || c.channel_id}</button></td>
+                  <td className="mono">{c.channel_id}</td>
+                  <td>{c.confirmed.map((x) => <span key={x} className="badge warn">{t(`fault.${x}`)}</span>)}</td>
+                  <td><button className="btn small" onClick={() => navigate(`/app/channel/${c.channel_id}`)}>{t('wall.details')}</button></td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
+      )}
+    </div>
   );
 }
