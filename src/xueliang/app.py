@@ -295,6 +295,8 @@ class Platform:
             self.components.append(Component("sweeper", self.sweeper.start, self.sweeper.stop))
         if self.media is not None:
             self.components.append(Component("media", self.media.start, self.media.stop))
+        if self.diagnosis is not None:  # its worker processes end before the hub
+            self.components.append(Component("diagnosis", _nothing, self.diagnosis.close))
         if self.placement is not None:
             self.components.append(Component("placement", self.placement.start, self.placement.stop))
         if self.scheduler is not None:

@@ -412,6 +412,9 @@ class DiagnosisConfig(_Section):
     interval_seconds: dict[int, float] = Field(default_factory=_default_intervals)
     #: Inspections at once on this node (each holds a stream open for a few seconds).
     concurrency: int = Field(default=4, ge=1, le=64)
+    #: Processes decoding and diagnosing samples, at a lower priority than the server (viewers
+    #: first); one takes about 40 ms of a core per camera.
+    workers: int = Field(default=1, ge=1, le=16)
     #: The sample: up to this many key frames within this many seconds.
     sample_frames: int = Field(default=3, ge=1, le=20)
     sample_seconds: float = Field(default=4.0, gt=0, le=60)

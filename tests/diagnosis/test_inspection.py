@@ -4,6 +4,7 @@ diagnosed; a fault confirmed twice reaches the state history (and so the tickets
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -108,3 +109,25 @@ def test_the_plan_spreads_cameras_over_the_interval_and_keeps_mute_windows() -> 
     assert muted(["23:00-01:00"], night) and muted(["23:00-01:00"], night.replace(hour=0, minute=59))
     assert not muted(["23:00-01:00"], night.replace(hour=1, minute=0))
     assert not muted([], night) and muted(["02:00-04:00", "23:15-23:45"], night)
+
+
+async def test_the_command_diagnoses_a_channel_of_the_running_platform(live: Live) -> None:
+    from typer.testing import CliRunner
+
+    from xueliang import cli
+
+    async with live.client() as c:
+        ch = (await c.get("/api/v1/channels")).json()["items"][2]["id"]
+    token = live.headers["Authorization"].removeprefix("Bearer ")
+
+    def run(*extra: str) -> tuple[int, str]:
+        r = CliRunner().invoke(cli.app, ["health", "diagnose", ch, "--api", live.base, "--seconds", "2", "--json", *extra])
+        return r.exit_code, r.output
+
+    code, out = await asyncio.to_thread(run, "--token", token)
+    assert code == 0, out
+    d = json.loads(out)
+    assert d["frames"] >= 2 and "signal_loss" not in d["faults"], d
+    # a token that is not one: the platform refuses the stream, and the command says it cannot read it
+    code, out = await asyncio.to_thread(run, "--token", "not-a-token")
+    assert code == 2 and "cannot open" in out, out

@@ -7,6 +7,9 @@ hub: a stream someone is watching is reused (the camera is not asked twice); oth
 opened, sampled and closed again, unless a viewer came meanwhile. A sample that gets no
 picture is a signal loss, and the hub's failed open counts against the picture rate (出图率).
 
+Decoding and diagnosis run in worker processes (``diagnosis.workers``) at a lower priority than
+the server: the event loop that serves viewers never waits on them.
+
 A fault is confirmed when two samples in a row show it: then ``picture.fault`` is published
 (the state history makes the point faulty, and the fault tickets follow); a sample without
 it clears it and publishes ``picture.ok``.
@@ -15,12 +18,16 @@ it clears it and publishes ``picture.ok``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import multiprocessing
+import os
 import time
 import zlib
 from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from sqlalchemy import delete, func, select
@@ -32,7 +39,7 @@ from xueliang.db.tables import Channel, Device, Diagnosis, DiagnosisChannel
 from xueliang.diagnosis.detectors import Image, Reference, diagnose
 from xueliang.diagnosis.faults import Thresholds
 from xueliang.errors import NotFound
-from xueliang.media.frame import ParameterSets
+from xueliang.media.frame import Codec, Frame, ParameterSets
 from xueliang.media.hub import MediaHub
 from xueliang.media.snapshot import keyframe_to_bgr
 from xueliang.objects.store import ObjectStore
@@ -59,6 +66,47 @@ def _decode_jpeg(data: bytes) -> Image:
     if img is None:
         raise ValueError("not a picture")
     return np.asarray(img, np.uint8)
+
+
+class Sample(NamedTuple):
+    """Key frames of one camera as the hub had them (what goes to the worker process)."""
+
+    codec: Codec
+    parameter_sets: tuple[bytes | None, bytes | None, bytes | None]
+    frames: list[Frame]
+
+
+def _lower_priority() -> None:
+    with contextlib.suppress(OSError):
+        os.nice(10)  # viewers first: the worker takes what the server leaves
+
+
+def _decoded(sample: Sample | None) -> list[Image]:
+    if sample is None:
+        return []
+    ps = ParameterSets(*sample.parameter_sets)
+    out: list[Image] = []
+    for f in sample.frames:
+        try:
+            out.append(np.asarray(keyframe_to_bgr(sample.codec, ps, f), np.uint8))
+        except ValueError as exc:
+            log.info("a key frame did not decode: %s", exc)
+    return out
+
+
+def _diagnose_sample(sample: Sample | None, ref: Reference | None, thresholds: Thresholds) -> tuple[Any, bytes | None]:
+    """In the worker: decode, diagnose, and the last picture as JPEG (None: no picture)."""
+    frames = _decoded(sample)
+    return diagnose(frames, ref, thresholds), _encode_jpeg(frames[-1]) if frames else None
+
+
+def _last_picture(sample: Sample | None) -> bytes | None:
+    frames = _decoded(sample)
+    return _encode_jpeg(frames[-1]) if frames else None
+
+
+def _reference_of(jpeg: bytes) -> Reference:
+    return Reference(_decode_jpeg(jpeg))
 
 
 def muted(windows: list[str], local: datetime) -> bool:
@@ -96,21 +144,22 @@ class Inspector:
         self._busy: set[str] = set()
         self._references: dict[str, tuple[datetime | None, Reference | None]] = {}
         self._last_tick: float | None = None
+        self._pool: ProcessPoolExecutor | None = None
         self.inspected = 0
 
     # ---- sampling ---------------------------------------------------------------------------
-    async def sample(self, channel_id: str) -> tuple[list[Image], str | None]:
-        """Up to ``sample_frames`` key frames of the camera within ``sample_seconds``, decoded;
-        and why there are none, if none."""
+    async def sample(self, channel_id: str) -> tuple[Sample | None, str | None]:
+        """Up to ``sample_frames`` key frames of the camera within ``sample_seconds`` (encoded, as
+        the hub has them); or why there are none."""
         name = f"live/{channel_id}"
         was_running = self.hub.stream(name) is not None
         try:
             stream = await self.hub.acquire(name, params={"channel_id": channel_id},
                                             timeout=max(4.0, self.cfg.sample_seconds))
         except Exception as exc:  # the hub published the failed attempt (出图率)
-            return [], f"{type(exc).__name__}: {exc}"[:400]
+            return None, f"{type(exc).__name__}: {exc}"[:400]
         reader = stream.reader("frames", limit=16 * 1024 * 1024, info={"purpose": "inspection"})
-        keys: list[Any] = []
+        keys: list[Frame] = []
         seen: set[int] = set()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.cfg.sample_seconds
@@ -135,15 +184,22 @@ class Inspector:
                 await self.hub.close(name, "inspected")
         codec = stream.codec
         if codec is None or not keys:
-            return [], "no key frame within the sample"
-        ps = ParameterSets(stream.parameter_sets.vps, stream.parameter_sets.sps, stream.parameter_sets.pps)
-        frames: list[Image] = []
-        for k in keys[: self.cfg.sample_frames]:
-            try:
-                frames.append(np.asarray(await asyncio.to_thread(keyframe_to_bgr, codec, ps, k), np.uint8))
-            except ValueError as exc:
-                log.info("inspection of %s: a key frame did not decode: %s", channel_id, exc)
-        return frames, None if frames else "no key frame decoded"
+            return None, "no key frame within the sample"
+        ps = stream.parameter_sets
+        return Sample(codec, (ps.vps, ps.sps, ps.pps), keys[: self.cfg.sample_frames]), None
+
+    async def _work(self, fn: Any, *args: Any) -> Any:
+        """Run CPU work (decoding, diagnosis) in the worker process: the server's event loop, and
+        with it every viewer, never waits on it (a thread would hold the GIL in turns)."""
+        if self._pool is None:
+            ctx = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(max_workers=self.cfg.workers, mp_context=ctx, initializer=_lower_priority)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await asyncio.to_thread(pool.shutdown, True, cancel_futures=True)
 
     # ---- calibration ------------------------------------------------------------------------
     async def _calibration(self, channel_id: str) -> DiagnosisChannel | None:
@@ -157,8 +213,7 @@ class Inspector:
         if cached is not None and cached[0] == cal.reference_at:
             return cached[1]
         try:
-            img = _decode_jpeg(await self.objects.get(cal.reference_key))
-            ref: Reference | None = Reference(img)
+            ref: Reference | None = await self._work(_reference_of, await self.objects.get(cal.reference_key))
         except Exception as exc:
             log.warning("reference picture of %s unreadable: %s", channel_id, exc)
             ref = None
@@ -167,11 +222,12 @@ class Inspector:
 
     async def set_reference(self, channel_id: str, by: str) -> dict[str, Any]:
         """Take the camera's picture now as its reference (基准图)."""
-        frames, why = await self.sample_one(channel_id)
-        if not frames:
-            raise NotFound(f"channel {channel_id} gives no picture to take as its reference ({why})")
+        sample, why = await self.sample(channel_id)
+        jpeg = await self._work(_last_picture, sample) if sample is not None else None
+        if jpeg is None:
+            raise NotFound(f"channel {channel_id} gives no picture to take as its reference ({why or 'no key frame decoded'})")
         key = f"{REFERENCES}{channel_id}.jpg"
-        await self.objects.put(key, _encode_jpeg(frames[-1]))
+        await self.objects.put(key, jpeg)
         now = datetime.now(UTC)
         async with self.sessions() as s, s.begin():
             cal = await s.get(DiagnosisChannel, channel_id)
@@ -181,10 +237,6 @@ class Inspector:
             cal.reference_key, cal.reference_at, cal.reference_by = key, now, by
         self._references.pop(channel_id, None)
         return {"channel_id": channel_id, "reference_at": now, "reference_by": by}
-
-    async def sample_one(self, channel_id: str) -> tuple[list[Image], str | None]:
-        frames, why = await self.sample(channel_id)
-        return frames[-1:], why
 
     async def set_thresholds(self, channel_id: str, layer: Mapping[str, Mapping[str, float]] | None) -> None:
         Thresholds.merged(layer)  # refuses unknown codes, profiles and ranges (ValueError)
@@ -215,18 +267,20 @@ class Inspector:
                                   .order_by(Diagnosis.id.desc()).limit(1))
         cal = await self._calibration(channel_id)
         ref = await self.reference(channel_id, cal)
-        frames, why = await self.sample(channel_id)
+        sample, why = await self.sample(channel_id)
         cls = point_class if point_class in (1, 2, 3) else 3
         thresholds = Thresholds.merged(self.cfg.thresholds.get(cls), cal.thresholds if cal is not None else None)
-        d = await asyncio.to_thread(diagnose, frames, ref, thresholds)
+        d, jpeg = await self._work(_diagnose_sample, sample, ref, thresholds)
+        if sample is not None and jpeg is None:
+            why = "no key frame decoded"
         before_faults = set(last.faults) if last is not None else set()
         before = set(last.confirmed) if last is not None else set()
         now_faults = set(d.faults)
         # two samples in a row confirm a fault; a sample without it clears it
         confirmed = (before & now_faults) | (before_faults & now_faults)
-        if frames:
-            await self.objects.put(f"{SNAPSHOTS}{channel_id}.jpg", _encode_jpeg(frames[-1]))
-        row = Diagnosis(channel_id=channel_id, at=datetime.now(UTC), picture=bool(frames), faults=d.faults,
+        if jpeg is not None:
+            await self.objects.put(f"{SNAPSHOTS}{channel_id}.jpg", jpeg)
+        row = Diagnosis(channel_id=channel_id, at=datetime.now(UTC), picture=jpeg is not None, faults=d.faults,
                         confirmed=sorted(confirmed), scores={k: round(v, 4) for k, v in d.scores.items()},
                         profile=d.profile, frames=d.frames, reason=why, by=by)
         async with self.sessions() as s, s.begin():
