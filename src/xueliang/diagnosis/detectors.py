@@ -183,7 +183,7 @@ def _color_cast(f: Features, ref: Features | None) -> float:
 
 def _noise(f: Features, ref: Features | None) -> float:
     base = ref.noise if ref is not None else 1.5
-    return _ramp(f.noise - base, 1.2, 3.0)
+    return _ramp(f.noise - base, 1.0, 2.6)
 
 
 def _blur(f: Features, ref: Features | None) -> float:
@@ -297,25 +297,24 @@ def diagnose(frames: Sequence[Image], reference: Reference | None = None,
         f = fs[-1]
         scores["too_dark"] = _too_dark(f)
         scores["too_bright"] = _too_bright(f, ref)
-        if max(scores["too_dark"], scores["too_bright"]) < 0.5:  # its noise is hidden too
-            scores["frozen"] = _frozen(fs)
     if fs and max(scores["signal_loss"], scores["too_dark"], scores["too_bright"]) < 0.5:
-        # A picture too dark or too bright hides its texture and colour, and one of another
-        # scene or mostly covered cannot be compared with the reference: the faults judged on
-        # those would be guesses, and the first fault is the one to fix.
+        # The first fault is the one to fix, and it hides others: a picture too dark or too
+        # bright hides its texture and colour; one mostly covered, or of another scene, cannot
+        # be compared with the reference; a blur hides the sensor noise that tells a live
+        # picture from a frozen one.
         f = fs[-1]
         covered = _covered(f, ref)
         scores["occlusion"] = _occlusion(f, ref, covered)
-        if scores["occlusion"] >= 0.5:
-            scores["frozen"] = 0.0  # what is left to see is too little to say it stopped
-        if ref is not None and scores["occlusion"] < 0.5:
-            scores["scene_changed"] = _scene_changed(f, ref, ~covered)
-        if scores["scene_changed"] < 0.5:
-            if scores["occlusion"] < 0.5:
+        if scores["occlusion"] < 0.5:
+            if ref is not None:
+                scores["scene_changed"] = _scene_changed(f, ref, ~covered)
+            if scores["scene_changed"] < 0.5:
+                scores["stripes"] = _stripes(f, ref)
                 scores["color_cast"] = _color_cast(f, ref)
                 scores["noise"] = _noise(f, ref)
                 scores["blur"] = _blur(f, ref)
-                scores["stripes"] = _stripes(f, ref)
+                if scores["blur"] < 0.5:
+                    scores["frozen"] = _frozen(fs)
     limits = th.night if profile == "night" else th.day
     sev: dict[str, Severity] = {k: severity(v, limits.get(k, 0.5)) for k, v in scores.items()}
     faults = [k for k in CODES if sev[k] != "none"]
