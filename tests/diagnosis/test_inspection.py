@@ -131,3 +131,30 @@ async def test_the_command_diagnoses_a_channel_of_the_running_platform(live: Liv
     # a token that is not one: the platform refuses the stream, and the command says it cannot read it
     code, out = await asyncio.to_thread(run, "--token", "not-a-token")
     assert code == 2 and "cannot open" in out, out
+
+
+async def test_a_ptz_camera_left_away_from_its_home_preset_is_told(live: Live) -> None:
+    from sqlalchemy import update
+
+    from xueliang.db.tables import Channel
+
+    async with live.client(timeout=40) as c:
+        items = (await c.get("/api/v1/channels")).json()["items"]
+        ch, fixed = items[3]["id"], items[2]["id"]
+        async with live.platform.sessions() as s, s.begin():
+            await s.execute(update(Channel).where(Channel.id == ch).values(ptz_type=1))  # a dome
+            await s.execute(update(Channel).where(Channel.id == fixed).values(ptz_type=3))  # a box camera
+        for cam in (ch, fixed):
+            r = await c.post(f"/api/v1/channels/{cam}/diagnosis/reference")
+            assert r.status_code == 200, r.text
+        home = await _diagnose(c, ch)
+        assert home["home_preset"] is True and home["faults"] == [], home
+        assert (await _diagnose(c, fixed))["home_preset"] is None  # a fixed camera has no preset
+        live.sim.channel(ch).picture_fault = "turned"
+        seen = []
+        for _ in range(6):  # the turned picture comes at the simulated clip's next loop
+            d = await _diagnose(c, ch)
+            seen.append(d["faults"])
+            if "scene_changed" in d["faults"]:
+                break
+        assert "scene_changed" in d["faults"] and d["home_preset"] is False, seen

@@ -710,6 +710,9 @@ class Diagnosis(Base):
     profile: Mapped[str] = mapped_column(String(8), default="day")
     frames: Mapped[int] = mapped_column(Integer, default=0)
     reason: Mapped[str | None] = mapped_column(String(400))
+    #: A PTZ camera: whether it showed its reference (home preset) view; None for fixed ones or
+    #: without a reference.
+    home_preset: Mapped[bool | None] = mapped_column(Boolean)
     #: scheduler, or the user who asked for it
     by: Mapped[str] = mapped_column(String(64), default="scheduler")
 

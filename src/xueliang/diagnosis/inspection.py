@@ -47,6 +47,8 @@ from xueliang.objects.store import ObjectStore
 log = logging.getLogger("xueliang.diagnosis")
 
 REFERENCES = "diagnosis/reference/"
+#: GB/T 28181 PTZType of cameras that move: 1 dome (球机), 4 remote-controlled box (遥控枪机).
+PTZ_TYPES = (1, 4)
 SNAPSHOTS = "diagnosis/snapshot/"
 
 
@@ -263,6 +265,7 @@ class Inspector:
             if ch is None:
                 raise NotFound(f"channel {channel_id} not found")
             point_class = ch.point_class
+            ptz = ch.ptz_type in PTZ_TYPES
             last = await s.scalar(select(Diagnosis).where(Diagnosis.channel_id == channel_id)
                                   .order_by(Diagnosis.id.desc()).limit(1))
         cal = await self._calibration(channel_id)
@@ -280,9 +283,12 @@ class Inspector:
         confirmed = (before & now_faults) | (before_faults & now_faults)
         if jpeg is not None:
             await self.objects.put(f"{SNAPSHOTS}{channel_id}.jpg", jpeg)
+        # a PTZ camera is inspected at its home preset: its reference is that view, so another
+        # scene says it did not go back (a patrol or an operator left it elsewhere)
+        home = None if not ptz or ref is None or jpeg is None else "scene_changed" not in d.faults
         row = Diagnosis(channel_id=channel_id, at=datetime.now(UTC), picture=jpeg is not None, faults=d.faults,
                         confirmed=sorted(confirmed), scores={k: round(v, 4) for k, v in d.scores.items()},
-                        profile=d.profile, frames=d.frames, reason=why, by=by)
+                        profile=d.profile, frames=d.frames, reason=why, home_preset=home, by=by)
         async with self.sessions() as s, s.begin():
             s.add(row)
         self.inspected += 1
@@ -342,4 +348,4 @@ class Inspector:
 def result_json(r: Diagnosis) -> dict[str, Any]:
     return {"id": r.id, "channel_id": r.channel_id, "at": r.at, "picture": r.picture, "faults": list(r.faults),
             "confirmed": list(r.confirmed), "scores": dict(r.scores), "profile": r.profile, "frames": r.frames,
-            "reason": r.reason, "by": r.by}
+            "reason": r.reason, "home_preset": r.home_preset, "by": r.by}

@@ -172,8 +172,9 @@ def render_picture(
     noise: int = 12,
 ) -> np.ndarray[Any, np.dtype[np.uint8]]:
     """Picture ``index`` of the synthetic scene as an RGB array (height × width × 3), with
-    ``noise`` levels of random grain (0: none). A label line ``~covered``, ``~black`` or
-    ``~frozen`` (:data:`FAULT_MARK`) is not drawn: the picture shows that fault instead."""
+    ``noise`` levels of random grain (0: none). A label line ``~covered``, ``~black``,
+    ``~frozen`` or ``~turned`` (:data:`FAULT_MARK`) is not drawn: the picture shows that fault
+    instead."""
     faults = {t[len(FAULT_MARK):] for t in label if t.startswith(FAULT_MARK)}
     label = [t for t in label if not t.startswith(FAULT_MARK)]
     if "black" in faults:
@@ -218,6 +219,17 @@ def render_picture(
     res = f"{width}X{height}"
     rw = len(res) * 6 * scale
     _draw_text(img, res, width - rw - 2 * scale, 2 * scale, scale)
+    if "turned" in faults:
+        # the camera turned away from its home: another part of the scene (mirrored), with a
+        # brick wall filling the left of the picture
+        img = np.ascontiguousarray(np.roll(img[:, ::-1], width // 3, axis=1))
+        brick = max(4, height // 24)
+        yy, xx = np.ogrid[:height, : width * 3 // 5]
+        offset = (yy // brick) % 2 * brick
+        mortar = (yy % brick == 0) | ((xx + offset) % (2 * brick) == 0)
+        wall = img[:, : width * 3 // 5]
+        wall[...] = (150, 70, 50)
+        wall[mortar] = (200, 200, 190)
     if "covered" in faults:
         # a hand over the lens from the bottom right: two thirds of the picture, dark and flat
         yy, xx = np.ogrid[:height, :width]

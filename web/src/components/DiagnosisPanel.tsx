@@ -52,6 +52,7 @@ export function DiagnosisPanel({ channelId }: { channelId: string }) {
         <>
           <div className="row gap wrap" data-testid="diag-faults">
             {!last.picture && <span className="badge warn">{t('diag.noPicture')}</span>}
+            {last.home_preset === false && <span className="badge warn" data-testid="diag-away">{t('diag.awayFromHome')}</span>}
             {last.faults.length === 0 ? (
               <span className="badge ok" data-testid="diag-ok">{t('diag.ok')}</span>
             ) : (

@@ -14,6 +14,7 @@ export interface DiagnosisResult {
   profile: string;
   frames: number;
   reason: string | null;
+  home_preset: boolean | null;
   by: string;
 }
 export interface ChannelDiagnoses {
@@ -71,6 +72,7 @@ Object.assign(MESSAGES, {
   'diag.confirmed': ['已确认', 'confirmed'],
   'diag.suspected': ['待复核', 'to confirm'],
   'diag.running': ['诊断中…', 'Inspecting…'],
+  'diag.awayFromHome': ['未回预置位', 'Not at its home preset'],
   'diag.cityTitle': ['画面故障（视频质量诊断）', 'Picture faults (quality diagnosis)'],
   'diag.inspected': ['已诊断 {n} 路，故障 {m} 路', '{n} inspected, {m} faulty'],
   'diag.byClass': ['按点位类别', 'By point class'],

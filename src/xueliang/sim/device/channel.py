@@ -100,7 +100,8 @@ class VirtualChannel:
     guard: bool = False
     alarm: bool = False
     #: A picture fault the camera shows from its next stream on (for picture diagnosis):
-    #: "covered" (most of the lens covered), "black" (no signal), "frozen" (the picture stops).
+    #: "covered" (most of the lens covered), "black" (no signal), "frozen" (the picture stops),
+    #: "turned" (pointing elsewhere: a PTZ camera not back at its home preset).
     picture_fault: str | None = None
 
     def catalog_item(self, resolution: str = "") -> CatalogItem:

@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("profile", sa.String(length=8), nullable=False),
         sa.Column("frames", sa.Integer(), nullable=False),
         sa.Column("reason", sa.String(length=400), nullable=True),
+        sa.Column("home_preset", sa.Boolean(), nullable=True),
         sa.Column("by", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_diagnoses")),
     )
