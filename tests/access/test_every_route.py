@@ -276,6 +276,7 @@ MEDIA_READS = {
     r for r, n in TABLE.items()
     if r[1].startswith("/api/v1/channels/{channel_id}/") and r[1].rsplit("/", 1)[-1] in
     ("live.mp4", "live.flv", "live.m3u8", "{resource}", "live.info", "snapshot.jpg", "live.ws")
+    and "/diagnosis/" not in r[1]  # an inspection's kept picture is not the stream: no media token opens it
 } | {r for r, k in STREAM_ROUTES.items() if k == "read" and not r[1].endswith("media-token") and r[0] != "POST"
      and r[1] != "/api/v1/streams/{name:path}"}
 
