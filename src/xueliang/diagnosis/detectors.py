@@ -32,7 +32,9 @@ F32 = npt.NDArray[np.float32]
 #: Analysis width (the height keeps the aspect ratio): enough for every fault here, and cheap.
 WIDTH = 320
 BLOCK = 16  # blocks of BLOCK × BLOCK analysis pixels
+#: Immerkær's noise operator, and the 4-neighbour Laplacian (fine detail, for blur).
 _LAPLACE = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
+_LAPLACE4 = np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], np.float32)
 
 
 def _clip(x: float) -> float:
@@ -65,7 +67,6 @@ class Features:
     chroma_mean: tuple[float, float]  # Lab a, b about neutral
     chroma_spread: float
     block_std: F32  # per block
-    orient: F32  # per block: gradient orientation histogram, L2-normalised
     grad_energy: F32  # per block: mean gradient magnitude
     reblur: float  # Laplacian energy kept after a further blur (1: blurred already)
     noise: float  # noise sigma in the flat parts (Immerkær)
@@ -105,17 +106,8 @@ def features(frame: Image) -> Features:
     gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)
     mag = np.hypot(gx, gy)
-    # orientation modulo 180°: a dark-on-light edge at night is the same edge by day
-    ang = (np.arctan2(gy, gx) % np.pi) / np.pi * 8
-    bins = np.minimum(ang.astype(np.int32), 7)
-    mb_ = _blocks(mag, hb, wb)
-    bb = _blocks(bins.astype(np.float32), hb, wb).astype(np.int32)
-    orient = np.zeros((hb * wb, 8), np.float32)
-    for k in range(8):
-        orient[:, k] = np.sum(np.where(bb == k, mb_, 0.0), axis=1)
-    orient /= np.linalg.norm(orient, axis=1, keepdims=True) + 1e-6
-    lap = cv2.filter2D(g, -1, np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], np.float32))
-    lap2 = cv2.filter2D(cv2.GaussianBlur(g, (0, 0), 1.0), -1, np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], np.float32))
+    lap = cv2.filter2D(g, -1, _LAPLACE4)
+    lap2 = cv2.filter2D(cv2.GaussianBlur(g, (0, 0), 1.0), -1, _LAPLACE4)
     e1 = float(np.mean(lap * lap)) + 1e-6
     reblur = float(np.mean(lap2 * lap2)) / e1
     n = np.abs(cv2.filter2D(g, -1, _LAPLACE))[1:-1, 1:-1]
@@ -124,7 +116,7 @@ def features(frame: Image) -> Features:
     return Features(
         gray=gray, mean=float(g.mean()), p05=p05, p95=p95, saturated=float(np.mean(gray >= 250)), flat=flat,
         chroma_mean=(ma, mb), chroma_spread=spread, block_std=_blocks(g, hb, wb).std(axis=1),
-        orient=orient, grad_energy=mb_.mean(axis=1), reblur=reblur, noise=noise,
+        grad_energy=_blocks(mag, hb, wb).mean(axis=1), reblur=reblur, noise=noise,
         lab_blocks=lab_blocks,
     )
 

@@ -27,7 +27,7 @@ import zlib
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from sqlalchemy import delete, func, select
@@ -36,13 +36,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from xueliang.bus import Bus
 from xueliang.config import DiagnosisConfig
 from xueliang.db.tables import Channel, Device, Diagnosis, DiagnosisChannel
-from xueliang.diagnosis.detectors import Image, Reference, diagnose
+from xueliang.diagnosis.faults import Diagnosis as Verdict
 from xueliang.diagnosis.faults import Thresholds
 from xueliang.errors import NotFound
 from xueliang.media.frame import Codec, Frame, ParameterSets
 from xueliang.media.hub import MediaHub
 from xueliang.media.snapshot import keyframe_to_bgr
 from xueliang.objects.store import ObjectStore
+
+if TYPE_CHECKING:  # the detectors (OpenCV) are loaded in the worker processes only
+    from xueliang.diagnosis.detectors import Image
 
 log = logging.getLogger("xueliang.diagnosis")
 
@@ -96,19 +99,28 @@ def _decoded(sample: Sample | None) -> list[Image]:
     return out
 
 
-def _diagnose_sample(sample: Sample | None, ref: Reference | None, thresholds: Thresholds) -> tuple[Any, bytes | None]:
-    """In the worker: decode, diagnose, and the last picture as JPEG (None: no picture)."""
-    frames = _decoded(sample)
-    return diagnose(frames, ref, thresholds), _encode_jpeg(frames[-1]) if frames else None
-
-
-def _last_picture(sample: Sample | None) -> bytes | None:
-    frames = _decoded(sample)
+def _last_jpeg(frames: list[Image]) -> bytes | None:
     return _encode_jpeg(frames[-1]) if frames else None
 
 
-def _reference_of(jpeg: bytes) -> Reference:
-    return Reference(_decode_jpeg(jpeg))
+def _diagnose_sample(sample: Sample | None, reference: bytes | None,
+                     thresholds: Thresholds) -> tuple[Verdict, bytes | None]:
+    """In the worker: decode, diagnose against the reference picture (JPEG), and the last
+    picture as JPEG (None: no picture)."""
+    from xueliang.diagnosis.detectors import Reference, diagnose
+
+    ref = None
+    if reference is not None:
+        try:
+            ref = Reference(_decode_jpeg(reference))
+        except ValueError as exc:
+            log.warning("the reference picture is unreadable (diagnosed without it): %s", exc)
+    frames = _decoded(sample)
+    return diagnose(frames, ref, thresholds), _last_jpeg(frames)
+
+
+def _last_picture(sample: Sample | None) -> bytes | None:
+    return _last_jpeg(_decoded(sample))
 
 
 def muted(windows: list[str], local: datetime) -> bool:
@@ -144,7 +156,6 @@ class Inspector:
         self.offset = timedelta(hours=utc_offset_hours)
         self._limit = asyncio.Semaphore(cfg.concurrency)
         self._busy: set[str] = set()
-        self._references: dict[str, tuple[datetime | None, Reference | None]] = {}
         self._last_tick: float | None = None
         self._pool: ProcessPoolExecutor | None = None
         self.inspected = 0
@@ -204,23 +215,25 @@ class Inspector:
             await asyncio.to_thread(pool.shutdown, True, cancel_futures=True)
 
     # ---- calibration ------------------------------------------------------------------------
-    async def _calibration(self, channel_id: str) -> DiagnosisChannel | None:
-        async with self.sessions() as s:
-            return await s.get(DiagnosisChannel, channel_id)
-
-    async def reference(self, channel_id: str, cal: DiagnosisChannel | None) -> Reference | None:
+    async def _reference_jpeg(self, channel_id: str, cal: DiagnosisChannel | None) -> bytes | None:
+        """The reference picture as kept (read at each inspection: nothing per camera is held in
+        memory, which with 100,000 cameras would not fit)."""
         if cal is None or cal.reference_key is None:
             return None
-        cached = self._references.get(channel_id)
-        if cached is not None and cached[0] == cal.reference_at:
-            return cached[1]
         try:
-            ref: Reference | None = await self._work(_reference_of, await self.objects.get(cal.reference_key))
+            return await self.objects.get(cal.reference_key)
         except Exception as exc:
             log.warning("reference picture of %s unreadable: %s", channel_id, exc)
-            ref = None
-        self._references[channel_id] = (cal.reference_at, ref)
-        return ref
+            return None
+
+    @staticmethod
+    async def _calibration_of(s: AsyncSession, channel_id: str) -> DiagnosisChannel:
+        """The camera's calibration row, made when it has none yet."""
+        cal = await s.get(DiagnosisChannel, channel_id)
+        if cal is None:
+            cal = DiagnosisChannel(channel_id=channel_id)
+            s.add(cal)
+        return cal
 
     async def set_reference(self, channel_id: str, by: str) -> dict[str, Any]:
         """Take the camera's picture now as its reference (基准图)."""
@@ -232,21 +245,14 @@ class Inspector:
         await self.objects.put(key, jpeg)
         now = datetime.now(UTC)
         async with self.sessions() as s, s.begin():
-            cal = await s.get(DiagnosisChannel, channel_id)
-            if cal is None:
-                cal = DiagnosisChannel(channel_id=channel_id)
-                s.add(cal)
+            cal = await self._calibration_of(s, channel_id)
             cal.reference_key, cal.reference_at, cal.reference_by = key, now, by
-        self._references.pop(channel_id, None)
         return {"channel_id": channel_id, "reference_at": now, "reference_by": by}
 
     async def set_thresholds(self, channel_id: str, layer: Mapping[str, Mapping[str, float]] | None) -> None:
         Thresholds.merged(layer)  # refuses unknown codes, profiles and ranges (ValueError)
         async with self.sessions() as s, s.begin():
-            cal = await s.get(DiagnosisChannel, channel_id)
-            if cal is None:
-                cal = DiagnosisChannel(channel_id=channel_id)
-                s.add(cal)
+            cal = await self._calibration_of(s, channel_id)
             cal.thresholds = {k: dict(v) for k, v in (layer or {}).items()}
 
     # ---- one inspection ---------------------------------------------------------------------
@@ -268,19 +274,18 @@ class Inspector:
             ptz = ch.ptz_type in PTZ_TYPES
             last = await s.scalar(select(Diagnosis).where(Diagnosis.channel_id == channel_id)
                                   .order_by(Diagnosis.id.desc()).limit(1))
-        cal = await self._calibration(channel_id)
-        ref = await self.reference(channel_id, cal)
+            cal = await s.get(DiagnosisChannel, channel_id)
+        ref = await self._reference_jpeg(channel_id, cal)
         sample, why = await self.sample(channel_id)
         cls = point_class if point_class in (1, 2, 3) else 3
         thresholds = Thresholds.merged(self.cfg.thresholds.get(cls), cal.thresholds if cal is not None else None)
         d, jpeg = await self._work(_diagnose_sample, sample, ref, thresholds)
         if sample is not None and jpeg is None:
             why = "no key frame decoded"
-        before_faults = set(last.faults) if last is not None else set()
         before = set(last.confirmed) if last is not None else set()
-        now_faults = set(d.faults)
-        # two samples in a row confirm a fault; a sample without it clears it
-        confirmed = (before & now_faults) | (before_faults & now_faults)
+        # two samples in a row confirm a fault, a sample without it clears it: what this one and
+        # the last both show (the last one's confirmed faults are among what it showed)
+        confirmed = (set(last.faults) if last is not None else set()) & set(d.faults)
         if jpeg is not None:
             await self.objects.put(f"{SNAPSHOTS}{channel_id}.jpg", jpeg)
         # a PTZ camera is inspected at its home preset: its reference is that view, so another
