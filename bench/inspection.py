@@ -35,7 +35,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from media import cpu_ticks, first_frame_ms, free_port, login, rss_mb, wait_http
+from media import cpu_ticks, first_frame_ms, free_port, login, rss_mb, server_env, wait_http
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -57,13 +57,7 @@ def worker_ticks(pid: int) -> int:
 
 def start_server(tmp: Path, api_port: int, sip_port: int, concurrency: int) -> subprocess.Popen[bytes]:
     env = {
-        **os.environ,
-        "XUELIANG_DATABASE__URL": f"sqlite+aiosqlite:///{tmp / 'bench.db'}",
-        "XUELIANG_STORAGE__VAR_DIR": str(tmp),
-        "XUELIANG_BOOTSTRAP_ADMIN": "bench",
-        "XUELIANG_BOOTSTRAP_PASSWORD": "Bench-pass-2024",
-        "XUELIANG_SECRET_KEY": "bench-secret-0123456789abcdef0123",
-        "XUELIANG_API__PORT": str(api_port),
+        **server_env(tmp, api_port),
         "XUELIANG_SIP__HOST": "127.0.0.1",
         "XUELIANG_SIP__PORT": str(sip_port),
         "XUELIANG_SIP__PASSWORD": "bench-sip-1",
@@ -73,7 +67,6 @@ def start_server(tmp: Path, api_port: int, sip_port: int, concurrency: int) -> s
         "XUELIANG_DIAGNOSIS__INSPECTIONS": "false",  # this script drives them
         "XUELIANG_DIAGNOSIS__CONCURRENCY": str(concurrency),
         "XUELIANG_MEDIA__IDLE_STOP_SECONDS": "1",  # a viewer's stream closes soon after it leaves
-        "XUELIANG_LOG_LEVEL": "warning",
     }
     return subprocess.Popen([str(Path(sys.executable).with_name("xueliang")), "serve"], env=env, cwd=tmp)
 

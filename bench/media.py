@@ -369,22 +369,29 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(
-    tmp: Path, api_port: int, rtp_port: int, profile: str | None, port_range: tuple[int, int] | None = None
-) -> subprocess.Popen[bytes]:
-    env = {
+def server_env(tmp: Path, api_port: int) -> dict[str, str]:
+    """A throw-away server's settings: SQLite under ``tmp``, the bench's administrator (login())."""
+    return {
         **os.environ,
         "XUELIANG_DATABASE__URL": f"sqlite+aiosqlite:///{tmp / 'bench.db'}",
         "XUELIANG_STORAGE__VAR_DIR": str(tmp),
         "XUELIANG_BOOTSTRAP_ADMIN": "bench",
         "XUELIANG_BOOTSTRAP_PASSWORD": "Bench-pass-2024",
         "XUELIANG_SECRET_KEY": "bench-secret-0123456789abcdef0123",
-        "XUELIANG_SIP__ENABLED": "false",
         "XUELIANG_API__PORT": str(api_port),
+        "XUELIANG_LOG_LEVEL": "warning",
+    }
+
+
+def start_server(
+    tmp: Path, api_port: int, rtp_port: int, profile: str | None, port_range: tuple[int, int] | None = None
+) -> subprocess.Popen[bytes]:
+    env = {
+        **server_env(tmp, api_port),
+        "XUELIANG_SIP__ENABLED": "false",
         "XUELIANG_MEDIA__RTP_PORT": str(rtp_port),
         "XUELIANG_MEDIA__RTP_TCP_PORT": str(rtp_port),
         "XUELIANG_MEDIA__IDLE_STOP_SECONDS": "600",
-        "XUELIANG_LOG_LEVEL": "warning",
     }
     if port_range is not None:
         env["XUELIANG_MEDIA__RTP_PORT_RANGE"] = f"[{port_range[0]}, {port_range[1]}]"
