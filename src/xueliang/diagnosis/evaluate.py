@@ -118,7 +118,6 @@ def table(sc: Scores) -> list[str]:
     lines = [head, "|" + "---|" * (len(cols) + 3)]
     for label in [*CODES, OK]:
         row = sc.matrix.get(label, Counter())
-        p, r = sc.precision_recall(label) if label != OK else (float("nan"), float("nan"))
-        pr = f"{p:.2f} | {r:.2f}" if label != OK else " | "
+        pr = " | " if label == OK else "{:.2f} | {:.2f}".format(*sc.precision_recall(label))
         lines.append(f"| {label} | " + " | ".join(str(row[c]) if row[c] else "" for c in cols) + f" | {pr} |")
     return lines

@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from xueliang.bus import Bus, BusEvent, Consumer, EventBus
 from xueliang.db.tables import Channel, DailyHealth, Device, SchedulerJob, StateInterval
 from xueliang.db.upsert import insert_for
-from xueliang.health.states import BAD, FAULT, OFFLINE, ONLINE, UNKNOWN, channel_state
+from xueliang.health.states import BAD, FAULT, OFFLINE, UNKNOWN, channel_state
 
 log = logging.getLogger("xueliang.health")
 
@@ -174,11 +174,10 @@ class HistoryRecorder:
     # ---- life ------------------------------------------------------------------------------
     async def start(self) -> None:
         # What a previous term of this recorder knew is stale (another may have led since).
-        for known in (self.current, self.last_bad, self.device_online, self.status, self.channels_of, self.device_of):
+        for known in (self.current, self.last_bad, self.device_online, self.status, self.channels_of, self.device_of, self.picture):
             known.clear()
         self._interrupted.clear()
         self.from_alarm.clear()
-        self.picture.clear()
         # Subscribe first: what happens while we reconcile is queued, not lost.
         self._sub = self.bus.subscribe(*KINDS, group="history", maxsize=1_000_000)
         hb = await self._last_heartbeat()
@@ -358,7 +357,7 @@ class HistoryRecorder:
                 self._to(out, ev.subject, "device", "online" if online else OFFLINE,
                          None if online else str(ev.data.get("reason") or "") or None, ev.at)
                 for ch in self.channels_of.get(ev.subject, ()):
-                    st, detail = self._channel_state(ch, online, self.status.get(ch))
+                    st, detail = channel_state(online, self.status.get(ch), self.picture.get(ch))
                     self._to(out, ch, "channel", st, detail, ev.at)
             elif ev.kind == "channel.status":
                 self.from_alarm.discard(ev.subject)
@@ -413,18 +412,11 @@ class HistoryRecorder:
         self.status[channel_id] = status
         if device:
             self._own(channel_id, str(device))
-        st, detail = self._channel_state(channel_id, self.device_online.get(str(device)) if device else None, status)
+        st, detail = channel_state(self.device_online.get(str(device)) if device else None, status,
+                                   self.picture.get(channel_id))
         if suffix and detail and st == FAULT and not detail.startswith(PICTURE):
             detail += suffix
         self._to(out, channel_id, "channel", st, detail, at)
-
-    def _channel_state(self, channel_id: str, device_online: bool | None, status: str | None) -> tuple[str, str | None]:
-        """The catalog's and the device's word first; a picture fault makes an online camera faulty."""
-        st, detail = channel_state(device_online, status)
-        pic = self.picture.get(channel_id)
-        if pic is not None and st == ONLINE:
-            return FAULT, pic
-        return st, detail
 
     def _own(self, channel_id: str, device_id: str) -> None:
         old = self.device_of.get(channel_id)

@@ -18,12 +18,15 @@ STATES = (ONLINE, FAULT, OFFLINE, UNKNOWN)
 BAD = frozenset({FAULT, OFFLINE})
 
 
-def channel_state(device_online: bool | None, status: str | None) -> tuple[str, str | None]:
-    """A channel's state from its device's (None: not known) and its catalog status
-    (ON, OFF, VLOST, DEFECT, UNKNOWN): (state, detail).
+def channel_state(device_online: bool | None, status: str | None,
+                  picture: str | None = None) -> tuple[str, str | None]:
+    """A channel's state from its device's (None: not known), its catalog status (ON, OFF,
+    VLOST, DEFECT, UNKNOWN) and the picture faults diagnosis confirmed (their detail, or None):
+    (state, detail).
 
     A device that is offline takes its channels with it. A channel whose catalog says nothing
-    (UNKNOWN, no Status element) of an online device is online: the device answers for it.
+    (UNKNOWN, no Status element) of an online device is online: the device answers for it,
+    unless its picture is faulty. The catalog's word on a fault comes before the picture's.
     """
     s = (status or "").upper()
     if device_online is False:
@@ -34,4 +37,4 @@ def channel_state(device_online: bool | None, status: str | None) -> tuple[str, 
         return FAULT, s.lower()
     if device_online is None:
         return UNKNOWN, None
-    return ONLINE, None
+    return (FAULT, picture) if picture is not None else (ONLINE, None)
