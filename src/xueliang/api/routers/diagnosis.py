@@ -92,7 +92,7 @@ async def _picture(platform: Platform, p: Any, channel_id: str, key: str) -> Res
     ch = await h.visible_point(p, channel_id)
     # a picture of the camera is video: the caller must be allowed to watch it (rules included)
     authorize_found(p, Action.LIVE_VIEW, ch, NotFound(f"channel {channel_id} not found"))
-    objects = inspector(platform).objects
+    objects = platform.objects  # kept in the object store: any API node serves it
     if await objects.stat(key) is None:
         raise NotFound(f"channel {channel_id} has no such picture yet")
     return Response(await objects.get(key), media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
