@@ -15,7 +15,11 @@ would (the server's ``diagnosis.concurrency`` is set to the same). Prints ``name
 - ``inspection_server_rss_mb_round_N``: the server's RSS after each round (bounded: no growth);
 - ``viewer_first_frame_ms_{quiet,inspecting}``: a viewer joining a camera (INVITE to its first
   key frame over HTTP-FLV), median of ``--joins``, with nothing else going on and while the last
-  round of inspections of the other cameras runs.
+  round of inspections of the other cameras runs;
+- ``viewer_lateness_ms_{quiet,inspecting}_{p50,p95,max}``: a viewer watching one camera all
+  along (HTTP-FLV): each video frame's arrival against its timestamp (the simulator sends in
+  real time), less the least such lateness seen; over 10 s of nothing else and over the last
+  round of inspections. A server busy with inspections would deliver frames later.
 
     .venv/bin/python bench/inspection.py [--devices 8] [--channels 4] [--rounds 3] [--concurrency 4]
 """
@@ -35,7 +39,17 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from media import cpu_ticks, first_frame_ms, free_port, login, rss_mb, server_env, wait_http
+from media import (
+    Dechunker,
+    cpu_ticks,
+    first_frame_ms,
+    free_port,
+    http_get,
+    login,
+    rss_mb,
+    server_env,
+    wait_http,
+)
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -77,6 +91,53 @@ def start_simulator(tmp: Path, sip_port: int, devices: int, channels: int) -> su
                              "--password", "bench-sip-1"], cwd=tmp, stdout=subprocess.DEVNULL)
 
 
+class Watcher:
+    """A viewer that stays: (arrival, FLV timestamp) of every video frame, tagged by window."""
+
+    def __init__(self) -> None:
+        self.window: str | None = None
+        self.frames: list[tuple[str | None, float, int]] = []
+
+    async def run(self, port: int, path: str, token: str) -> None:
+        reader, writer, _ = await http_get(port, path, token)
+        de, body, pos = Dechunker(), b"", 13
+        try:
+            while True:
+                data = await reader.read(262144)
+                if not data:
+                    return
+                now = time.monotonic()
+                body += de.feed(data)
+                while pos + 11 <= len(body):
+                    size = int.from_bytes(body[pos + 1: pos + 4], "big")
+                    if pos + 11 + size + 4 > len(body):
+                        break
+                    if body[pos] == 9:
+                        ts = int.from_bytes(body[pos + 4: pos + 7], "big") | (body[pos + 7] << 24)
+                        self.frames.append((self.window, now, ts))
+                    pos += 11 + size + 4
+                body, pos = body[pos:], 0
+        finally:
+            writer.close()
+
+    def lateness(self) -> dict[str, list[float]]:
+        if not self.frames:
+            return {}
+        _, a0, t0 = self.frames[0]
+        late = [(w, (a - a0) - (t - t0) / 1000) for w, a, t in self.frames]
+        least = min(x for _, x in late)
+        out: dict[str, list[float]] = {}
+        for w, x in late:
+            if w is not None:
+                out.setdefault(w, []).append((x - least) * 1000)
+        return out
+
+
+def _pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--devices", type=int, default=8)
@@ -106,7 +167,13 @@ async def main() -> None:
                     await asyncio.sleep(1)
                 cams = sorted(i["id"] for i in items)
                 print(f"cameras: {len(cams)} count")
-                viewers, inspected = cams[: a.joins], cams[a.joins:]
+                viewers, watched, inspected = cams[: a.joins], cams[a.joins], cams[a.joins + 1:]
+                watcher = Watcher()
+                watching = asyncio.create_task(watcher.run(api_port, f"/api/v1/channels/{watched}/live.flv", token))
+                await asyncio.sleep(3.0)  # past its first frames
+                watcher.window = "quiet"
+                await asyncio.sleep(10.0)
+                watcher.window = None
 
                 async def joins() -> list[float]:
                     out = []
@@ -137,8 +204,10 @@ async def main() -> None:
 
                     work = asyncio.create_task(round_())
                     if rnd == a.rounds:  # steady state (the first round also starts the workers)
+                        watcher.window = "inspecting"
                         busy = await joins()
                     await work
+                    watcher.window = None
                     wall = ended[0][0] - t0
                     cpu = (ended[0][1] - c0) / TICK
                     wcpu = (ended[0][2] - w0) / TICK
@@ -149,6 +218,11 @@ async def main() -> None:
                 print(f"inspection_failures: {failures} count")
                 print(f"viewer_first_frame_ms_quiet: {statistics.median(quiet):.0f} ms (max {max(quiet):.0f}; {[round(x) for x in quiet]})")
                 print(f"viewer_first_frame_ms_inspecting: {statistics.median(busy):.0f} ms (max {max(busy):.0f}; {[round(x) for x in busy]})")
+                watching.cancel()
+                for w, xs in watcher.lateness().items():
+                    print(f"viewer_frames_{w}: {len(xs)} count")
+                    for q, name in ((0.5, "p50"), (0.95, "p95"), (1.0, "max")):
+                        print(f"viewer_lateness_ms_{w}_{name}: {_pct(xs, q):.1f} ms")
         finally:
             for proc in (sim, server):
                 if proc is None:

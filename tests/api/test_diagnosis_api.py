@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import insert
 
-from tests.api.test_health_api import CH_A, CH_B, world
+from tests.api.conftest import login
+from tests.api.test_health_api import CH_A, CH_B, PW, world
 from xueliang.db.tables import Diagnosis
 
 
@@ -66,3 +67,27 @@ async def test_diagnosing_needs_the_media_hub_and_says_so(platform, client, admi
     # a maintainer may not diagnose or calibrate (duty operators do)
     for path in ("diagnose", "diagnosis/reference"):
         assert (await client.post(f"/api/v1/channels/{CH_A}/{path}", headers=w["ma"])).status_code == 403
+
+
+async def test_the_latest_diagnosis_sits_on_the_channel_for_those_who_may_read_its_health(
+        platform, client, admin) -> None:  # type: ignore[no-untyped-def]
+    w = await world(platform, client, admin)
+    before = (await client.get(f"/api/v1/channels/{CH_A}", headers=w["duty"])).json()
+    assert before["diagnosis"] is None  # not inspected yet
+    await _results(platform)
+    a = (await client.get(f"/api/v1/channels/{CH_A}", headers=w["duty"])).json()["diagnosis"]
+    assert a["confirmed"] == ["blur"] and a["snapshot"] == f"/api/v1/channels/{CH_A}/diagnosis/snapshot.jpg"
+    b = (await client.get(f"/api/v1/channels/{CH_B}", headers=w["duty"])).json()["diagnosis"]
+    assert b["confirmed"] == ["signal_loss"] and b["snapshot"] is None and b["reason"] == "GatewayTimeout"
+    # a maintainer reads team B's camera in the registry, but not its health: no diagnosis on it
+    ma_b = await client.get(f"/api/v1/channels/{CH_B}", headers=w["ma"])
+    assert ma_b.status_code == 200 and ma_b.json()["diagnosis"] is None
+    assert (await client.get(f"/api/v1/channels/{CH_A}", headers=w["ma"])).json()["diagnosis"]["confirmed"] == ["blur"]
+    # a principal with every right to the channel but health.read: the channel without it
+    await platform.users.create("sys", PW, "system")
+    sys_ = await login(client, "sys", PW)
+    r = await client.get(f"/api/v1/channels/{CH_A}", headers=sys_)
+    assert r.status_code == 200 and r.json()["diagnosis"] is None
+    # and the listing never carries it
+    items = (await client.get("/api/v1/channels", headers=w["duty"])).json()["items"]
+    assert items and all("diagnosis" not in i for i in items)

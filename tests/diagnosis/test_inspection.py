@@ -158,3 +158,42 @@ async def test_a_ptz_camera_left_away_from_its_home_preset_is_told(live: Live) -
             if "scene_changed" in d["faults"]:
                 break
         assert "scene_changed" in d["faults"] and d["home_preset"] is False, seen
+
+
+async def test_a_camera_takes_its_reference_at_its_first_healthy_inspection_and_keeps_it(live: Live) -> None:
+    async with live.client(timeout=40) as c:
+        ch = (await c.get("/api/v1/channels")).json()["items"][0]["id"]
+
+        async def until(want: str, *, gone: bool = False) -> dict:  # type: ignore[type-arg]
+            seen = []
+            for _ in range(6):  # the simulator changes the picture at its clip's next loop
+                d = await _diagnose(c, ch)
+                seen.append(d["faults"])
+                if (want not in d["faults"]) if gone else (want in d["faults"]):
+                    return d
+            raise AssertionError(seen)
+
+        async def calibration() -> dict:  # type: ignore[type-arg]
+            return (await c.get(f"/api/v1/channels/{ch}/diagnoses")).json()  # type: ignore[no-any-return]
+
+        # a lens covered from the start: a faulty picture is never taken as the reference
+        live.sim.channel(ch).picture_fault = "covered"
+        await until("occlusion")
+        assert (await calibration())["reference_at"] is None
+        assert (await c.get(f"/api/v1/channels/{ch}/diagnosis/reference.jpg")).status_code == 404
+        # uncovered: its first healthy picture becomes the reference, by acceptance
+        live.sim.channel(ch).picture_fault = None
+        healthy = await until("occlusion", gone=True)
+        assert healthy["faults"] == [], healthy
+        cal = await calibration()
+        assert cal["reference_by"] == "acceptance" and cal["reference_at"], cal
+        ref = await c.get(f"/api/v1/channels/{ch}/diagnosis/reference.jpg")
+        assert ref.status_code == 200 and ref.content[:2] == b"\xff\xd8"
+        # and it is what later pictures are held against: the camera turned is a changed scene,
+        # and the reference is not renewed by later inspections
+        live.sim.channel(ch).picture_fault = "turned"
+        await until("scene_changed")
+        await _diagnose(c, ch)
+        assert (await calibration())["reference_at"] == cal["reference_at"]
+        latest = (await c.get(f"/api/v1/channels/{ch}")).json()["diagnosis"]
+        assert "scene_changed" in latest["confirmed"] and latest["snapshot"], latest

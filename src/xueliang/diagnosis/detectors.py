@@ -32,6 +32,8 @@ F32 = npt.NDArray[np.float32]
 #: Analysis width (the height keeps the aspect ratio): enough for every fault here, and cheap.
 WIDTH = 320
 BLOCK = 16  # blocks of BLOCK × BLOCK analysis pixels
+#: Width of the structure map (scene change): coarse enough that a crowd, rain or grain average out.
+STRUCTURE = 80
 #: Immerkær's noise operator, and the 4-neighbour Laplacian (fine detail, for blur).
 _LAPLACE = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
 _LAPLACE4 = np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], np.float32)
@@ -71,6 +73,7 @@ class Features:
     reblur: float  # Laplacian energy kept after a further blur (1: blurred already)
     noise: float  # noise sigma in the flat parts (Immerkær)
     lab_blocks: F32  # per block: mean L, a, b (a, b about neutral)
+    structure: F32  # the picture at STRUCTURE width, each place against its surroundings' mean and contrast
 
     @property
     def grey(self) -> bool:
@@ -114,11 +117,27 @@ def features(frame: Image) -> Features:
     calm = (mag[1:-1, 1:-1] < np.percentile(mag, 50) + 1e-3)
     noise = float(np.sqrt(np.pi / 2) * np.mean(n[calm]) / 6.0) if calm.any() else 0.0
     return Features(
+        structure=_structure(g),
         gray=gray, mean=float(g.mean()), p05=p05, p95=p95, saturated=float(np.mean(gray >= 250)), flat=flat,
         chroma_mean=(ma, mb), chroma_spread=spread, block_std=_blocks(g, hb, wb).std(axis=1),
         grad_energy=_blocks(mag, hb, wb).mean(axis=1), reblur=reblur, noise=noise,
         lab_blocks=lab_blocks,
     )
+
+
+def _structure(g: F32) -> F32:
+    """Where the edges and shapes are, whatever the light: each place's brightness against its
+    surroundings, in units of their contrast (fog, night and exposure scale both alike)."""
+    w = STRUCTURE
+    h = g.shape[0] * w // g.shape[1]
+    s = cv2.resize(g, (w, h), interpolation=cv2.INTER_AREA)
+    m = cv2.GaussianBlur(s, (0, 0), 3.0)
+    sd = np.sqrt(cv2.GaussianBlur((s - m) ** 2, (0, 0), 3.0)) + 2.0
+    z = (s - m) / sd
+    # bands across the whole picture (interference, stripes) are no part of the scene
+    z -= np.median(z, axis=1, keepdims=True)
+    z -= np.median(z, axis=0, keepdims=True)
+    return np.asarray(z, np.float32)
 
 
 class Reference:
@@ -193,9 +212,14 @@ def _z(x: F32) -> F32:
 def _periodic(x: F32) -> tuple[float, float]:
     """(share of the detrended profile's power in its strongest frequency, its amplitude)."""
     x = x - cv2.GaussianBlur(x.reshape(-1, 1), (1, 0), sigmaX=0, sigmaY=len(x) / 4).ravel()
-    spec = np.abs(np.fft.rfft(x * np.hanning(len(x)))) ** 2
+    raw = np.abs(np.fft.rfft(x * np.hanning(len(x)))) ** 2
+    spec = raw.copy()
     spec[:3] = 0.0  # slow trends (light falling across the picture)
     k = int(np.argmax(spec))
+    if raw[k - 1] > raw[k]:
+        # power falling from the slowest frequencies on: one edge or band (a gradient moving in
+        # the scene), not a repeating pattern, which stands out as a peak
+        return 0.0, float(np.std(x))
     return float(spec[max(0, k - 1): k + 2].sum()) / (float(spec.sum()) + 1e-6), float(np.std(x))
 
 
@@ -210,12 +234,28 @@ def _profile_stripes(img: F32, ref: F32 | None, axis: int) -> float:
     return min(_ramp(peak, 0.3, 0.55), _ramp(amp, 2.0, 5.0), _ramp(agree, 0.5, 0.8))
 
 
-def _stripes(f: Features, ref: Features | None) -> float:
+def _stripes(fs: Sequence[Features], ref: Features | None) -> float:
+    """Bands against the reference's picture; and bands that roll (interference): what changed
+    from one frame to the next is the same periodic profile across the picture, where the scene
+    itself cancels out and a passing crowd is a small part."""
+    f = fs[-1]
     g = f.gray.astype(np.float32)
     r = ref.gray.astype(np.float32) if ref is not None and ref.gray.shape == f.gray.shape else None
     if r is not None:  # the scene's own structure out, at the picture's exposure
         r = (r - r.mean()) / (r.std() + 1e-3) * g.std() + g.mean()
-    return max(_profile_stripes(g, r, 1), _profile_stripes(g, r, 0))
+    still = max(_profile_stripes(g, r, 1), _profile_stripes(g, r, 0))
+    rolling = []
+    for a, b in itertools.pairwise(fs):
+        if a.gray.shape != b.gray.shape:
+            continue
+        # only over a still scene (a fixed camera's; its structure is band-free): where the
+        # scene itself moves, what changed is that movement
+        if _corr(a.structure.ravel(), b.structure.ravel()) < 0.5:
+            rolling.append(0.0)
+            continue
+        d = b.gray.astype(np.float32) - a.gray.astype(np.float32)
+        rolling.append(max(_profile_stripes(d, None, 1), _profile_stripes(d, None, 0)))
+    return max(still, float(np.median(rolling)) if rolling else 0.0)
 
 
 def _frozen(fs: Sequence[Features]) -> float:
@@ -245,16 +285,24 @@ def _frozen(fs: Sequence[Features]) -> float:
 
 
 def _scene_changed(f: Features, ref: Features, visible: npt.NDArray[np.bool_]) -> float:
-    """Where the picture has texture, against where the reference had it: a fixed camera keeps
-    that map by night and in fog; a camera turned or zoomed does not. Only the ``visible``
-    blocks count (a covered part is an occlusion, not another scene)."""
-    if visible.mean() < 0.2:
+    """The structure of the picture against the reference's, over the ``visible`` blocks (a
+    covered part is an occlusion, not another scene): a fixed camera keeps its edges where they
+    were by night and in fog, and a passing crowd moves few of them; a camera turned or zoomed
+    keeps none."""
+    a, b = f.structure, ref.structure
+    if a.shape != b.shape:
+        return 1.0  # another picture size: not the view the reference was taken of
+    hb, wb = f.gray.shape[0] // BLOCK, f.gray.shape[1] // BLOCK
+    mask = cv2.resize(visible.reshape(hb, wb).astype(np.uint8), (a.shape[1], a.shape[0]),
+                      interpolation=cv2.INTER_NEAREST).astype(bool)
+    if mask.mean() < 0.2:
         return 0.0
-    a, b = np.log1p(f.grad_energy[visible]), np.log1p(ref.grad_energy[visible])
-    if a.std() < 1e-3 or b.std() < 1e-3:
-        return 0.0
-    corr = float(np.corrcoef(a, b)[0, 1])
-    return _ramp(corr, 0.45, 0.25)
+    return _ramp(_corr(a[mask], b[mask]), 0.5, 0.3)
+
+
+def _corr(a: F32, b: F32) -> float:
+    x, y = a - a.mean(), b - b.mean()
+    return float((x * y).sum() / (np.sqrt((x * x).sum() * (y * y).sum()) + 1e-6))
 
 
 def _covered(f: Features, ref: Features | None) -> npt.NDArray[np.bool_]:
@@ -267,6 +315,13 @@ def _covered(f: Features, ref: Features | None) -> npt.NDArray[np.bool_]:
     delta = f.lab_blocks - ref.lab_blocks
     delta -= np.median(delta, axis=0)
     return np.asarray(flat_now & (np.hypot(*delta.T) > 12.0))
+
+
+def _grown(covered: npt.NDArray[np.bool_], f: Features) -> npt.NDArray[np.bool_]:
+    """``covered`` and the blocks next to it (its edges are neither scene nor cover)."""
+    hb, wb = f.gray.shape[0] // BLOCK, f.gray.shape[1] // BLOCK
+    grid = cv2.dilate(covered.reshape(hb, wb).astype(np.uint8), np.ones((3, 3), np.uint8))
+    return np.asarray(grid.ravel().astype(bool))
 
 
 def _occlusion(f: Features, ref: Features | None, covered: npt.NDArray[np.bool_]) -> float:
@@ -289,24 +344,31 @@ def diagnose(frames: Sequence[Image], reference: Reference | None = None,
         f = fs[-1]
         scores["too_dark"] = _too_dark(f)
         scores["too_bright"] = _too_bright(f, ref)
+        covered = _covered(f, ref)
+        if ref is not None:
+            # what is still visible (around a cover, the cover's edges left out) is the
+            # reference's scene, or another: a camera turned to the sky is not over-exposed, and
+            # one turned to a blank wall is not covered
+            scores["scene_changed"] = _scene_changed(f, ref, ~_grown(covered, f))
+            if scores["scene_changed"] >= 0.5 and _too_bright(f, None) < 0.5:
+                scores["too_bright"] = 0.0
     if fs and max(scores["signal_loss"], scores["too_dark"], scores["too_bright"]) < 0.5:
         # The first fault is the one to fix, and it hides others: a picture too dark or too
-        # bright hides its texture and colour; one mostly covered, or of another scene, cannot
+        # bright hides its texture and colour; one of another scene, or mostly covered, cannot
         # be compared with the reference; a blur hides the sensor noise that tells a live
         # picture from a frozen one.
         f = fs[-1]
-        covered = _covered(f, ref)
-        scores["occlusion"] = _occlusion(f, ref, covered)
-        if scores["occlusion"] < 0.5:
-            if ref is not None:
-                scores["scene_changed"] = _scene_changed(f, ref, ~covered)
-            if scores["scene_changed"] < 0.5:
-                scores["stripes"] = _stripes(f, ref)
-                scores["color_cast"] = _color_cast(f, ref)
-                scores["noise"] = _noise(f, ref)
-                scores["blur"] = _blur(f, ref)
-                if scores["blur"] < 0.5:
-                    scores["frozen"] = _frozen(fs)
+        if scores["scene_changed"] < 0.5:
+            scores["occlusion"] = _occlusion(f, ref, covered)
+        if max(scores["scene_changed"], scores["occlusion"]) < 0.5:
+            scores["stripes"] = _stripes(fs, ref)
+            scores["color_cast"] = _color_cast(f, ref)
+            scores["noise"] = _noise(f, ref)
+            scores["blur"] = _blur(f, ref)
+            if scores["blur"] < 0.5:
+                scores["frozen"] = _frozen(fs)
+    else:
+        scores["scene_changed"] = 0.0  # not judged under a lost signal or a wrong exposure
     limits = th.night if profile == "night" else th.day
     sev: dict[str, Severity] = {k: severity(v, limits.get(k, 0.5)) for k, v in scores.items()}
     faults = [k for k in CODES if sev[k] != "none"]

@@ -10,6 +10,9 @@ picture is a signal loss, and the hub's failed open counts against the picture r
 Decoding and diagnosis run in worker processes (``diagnosis.workers``) at a lower priority than
 the server: the event loop that serves viewers never waits on them.
 
+A camera's reference picture (基准图) is taken at its acceptance, its first inspection whose
+picture the absolute checks find healthy; an operator renews it (``set_reference``).
+
 A fault is confirmed when two samples in a row show it: then ``picture.fault`` is published
 (the state history makes the point faulty, and the fault tickets follow); a sample without
 it clears it and publishes ``picture.ok``.
@@ -50,6 +53,8 @@ if TYPE_CHECKING:  # the detectors (OpenCV) are loaded in the worker processes o
 log = logging.getLogger("xueliang.diagnosis")
 
 REFERENCES = "diagnosis/reference/"
+#: ``reference_by`` of a reference taken at the camera's first healthy inspection.
+ACCEPTANCE = "acceptance"
 #: GB/T 28181 PTZType of cameras that move: 1 dome (球机), 4 remote-controlled box (遥控枪机).
 PTZ_TYPES = (1, 4)
 SNAPSHOTS = "diagnosis/snapshot/"
@@ -241,13 +246,15 @@ class Inspector:
         jpeg = await self._work(_last_picture, sample) if sample is not None else None
         if jpeg is None:
             raise NotFound(f"channel {channel_id} gives no picture to take as its reference ({why or 'no key frame decoded'})")
-        key = f"{REFERENCES}{channel_id}.jpg"
-        await self.objects.put(key, jpeg)
+        await self.objects.put(f"{REFERENCES}{channel_id}.jpg", jpeg)
         now = datetime.now(UTC)
         async with self.sessions() as s, s.begin():
-            cal = await self._calibration_of(s, channel_id)
-            cal.reference_key, cal.reference_at, cal.reference_by = key, now, by
+            await self._keep_reference(s, channel_id, now, by)
         return {"channel_id": channel_id, "reference_at": now, "reference_by": by}
+
+    async def _keep_reference(self, s: AsyncSession, channel_id: str, at: datetime, by: str) -> None:
+        cal = await self._calibration_of(s, channel_id)
+        cal.reference_key, cal.reference_at, cal.reference_by = f"{REFERENCES}{channel_id}.jpg", at, by
 
     async def set_thresholds(self, channel_id: str, layer: Mapping[str, Mapping[str, float]] | None) -> None:
         Thresholds.merged(layer)  # refuses unknown codes, profiles and ranges (ValueError)
@@ -291,11 +298,19 @@ class Inspector:
         # a PTZ camera is inspected at its home preset: its reference is that view, so another
         # scene says it did not go back (a patrol or an operator left it elsewhere)
         home = None if not ptz or ref is None or jpeg is None else "scene_changed" not in d.faults
-        row = Diagnosis(channel_id=channel_id, at=datetime.now(UTC), picture=jpeg is not None, faults=d.faults,
+        now = datetime.now(UTC)
+        # acceptance: a camera without a reference takes its first healthy picture as one (the
+        # absolute checks found nothing wrong); an operator renews it when the scene changes for good
+        accept = (cal is None or cal.reference_key is None) and jpeg is not None and not d.faults
+        if accept and jpeg is not None:
+            await self.objects.put(f"{REFERENCES}{channel_id}.jpg", jpeg)
+        row = Diagnosis(channel_id=channel_id, at=now, picture=jpeg is not None, faults=d.faults,
                         confirmed=sorted(confirmed), scores={k: round(v, 4) for k, v in d.scores.items()},
                         profile=d.profile, frames=d.frames, reason=why, home_preset=home, by=by)
         async with self.sessions() as s, s.begin():
             s.add(row)
+            if accept:
+                await self._keep_reference(s, channel_id, now, ACCEPTANCE)
         self.inspected += 1
         raised, cleared = confirmed - before, before - confirmed
         if confirmed:

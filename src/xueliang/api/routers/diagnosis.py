@@ -22,7 +22,7 @@ from xueliang.app import Platform
 from xueliang.db.tables import Channel, Device, Diagnosis, DiagnosisChannel
 from xueliang.diagnosis.faults import CODES, FAULTS
 from xueliang.diagnosis.inspection import REFERENCES, SNAPSHOTS, Inspector, result_json
-from xueliang.errors import Invalid, NotFound, Unavailable
+from xueliang.errors import Forbidden, Invalid, NotFound, Unavailable
 from xueliang.health.teams import channel_columns, load_resolver
 
 router = APIRouter(tags=["diagnosis"])
@@ -70,6 +70,24 @@ async def city_faults(platform: PlatformDep, p: HealthReader,
             "by_class": {k: dict(v) for k, v in sorted(by_class.items())},
             "by_division": {k: dict(v) for k, v in sorted(by_division.items())},
             "channels": faulty[:limit]}
+
+
+async def latest_of(platform: Platform, p: Any, channel_id: str) -> dict[str, Any] | None:
+    """The camera's latest diagnosis as it sits on the channel (GET /channels/{id}), for a
+    caller who may read the point's health; None for anyone else, and before any inspection."""
+    if platform.health is None:
+        return None
+    try:
+        await platform.health.visible_point(p, channel_id)
+    except (NotFound, Forbidden):
+        return None
+    async with platform.health.sessions() as s:
+        row = await s.scalar(select(Diagnosis).where(Diagnosis.channel_id == channel_id)
+                             .order_by(Diagnosis.at.desc(), Diagnosis.id.desc()).limit(1))
+    if row is None:
+        return None
+    snapshot = f"/api/v1/channels/{channel_id}/diagnosis/snapshot.jpg" if row.picture else None
+    return {**result_json(row), "snapshot": snapshot}
 
 
 @router.get("/channels/{channel_id}/diagnoses")

@@ -12,6 +12,7 @@ from xueliang.access.policy import Action, scope_conditions
 from xueliang.access.redact import hide_network
 from xueliang.access.resources import devices_seen, visible_channel
 from xueliang.api.deps import PlatformDep, RegistryManager, RegistryReader
+from xueliang.api.routers.diagnosis import latest_of
 from xueliang.db.tables import Channel, Device, Division, Platform, Unit
 from xueliang.errors import NotFound
 from xueliang.registry.models import (
@@ -368,10 +369,15 @@ async def create_channel(body: ChannelIn, platform: PlatformDep, _: RegistryMana
     return await platform.registry.create_channel(body)
 
 
-@router.get("/channels/{channel_id}", response_model=ChannelOut)
+class ChannelDetail(ChannelOut):
+    #: The latest picture diagnosis (``null`` for a caller who may not read the point's health).
+    diagnosis: dict[str, Any] | None = None
+
+
+@router.get("/channels/{channel_id}", response_model=ChannelDetail)
 async def get_channel(channel_id: str, platform: PlatformDep, p: RegistryReader) -> Any:
     ch = await visible_channel(platform.registry, p, Action.REGISTRY_READ, channel_id)
-    return _out(ChannelOut, ch, p)
+    return {**_out(ChannelOut, ch, p), "diagnosis": await latest_of(platform, p, channel_id)}
 
 
 @router.patch("/channels/{channel_id}", response_model=ChannelOut)
