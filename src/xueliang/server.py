@@ -4,13 +4,13 @@ roles of this node in a cluster (cluster.roles)."""
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import signal
 
 import uvicorn
 from fastapi import FastAPI
 
+from xueliang import heap
 from xueliang.app import Platform
 from xueliang.config import Settings
 
@@ -26,12 +26,7 @@ def build(settings: Settings) -> tuple[Platform, FastAPI]:
 
 
 async def _freeze_startup_heap() -> None:
-    """Start-up leaves a large heap that lives as long as the process (the app and its routes,
-    SQLAlchemy's metadata, the registrar's mirror of the registry). Freezing it keeps the cyclic
-    garbage collector from re-scanning all of it in every full collection; those pauses would
-    otherwise land in the middle of signalling bursts (a registration storm after a restart)."""
-    gc.collect()
-    gc.freeze()
+    heap.freeze()  # after every component has started (heap.py says why)
 
 
 async def run(settings: Settings, platform_ready: object = None) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from xueliang import heap
 from xueliang.access.policy import (
     Action,
     Principal,
@@ -64,6 +65,7 @@ class HealthService:
         self.notifier = Notifier(sessions, cfg, (cfg.webhook_secret.encode() or webhook_secret))
         self._audit_log = audit
         self.tickets = TicketService(sessions, cfg, audit=self._audit, notify=self._notify)
+        self._report_libraries_frozen = False
 
     async def start(self) -> None:
         await self.history.start()
@@ -108,6 +110,11 @@ class HealthService:
             path = Path(tmp) / name
             data = await generate(self.sessions, self.cfg, kind, day, path)
             await self.objects.put_file(REPORTS + name, path)
+        if not self._report_libraries_frozen:
+            # the first report imported its libraries (matplotlib, fpdf, openpyxl) and filled
+            # their caches: long-lived, so out of the collector's full collections (heap.py)
+            self._report_libraries_frozen = True
+            heap.freeze()
         async with self.sessions() as s, s.begin():
             row = await s.scalar(select(Report).where(Report.kind == kind, Report.period_start == start, Report.fmt == fmt))
             if row is None:
