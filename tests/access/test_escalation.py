@@ -233,3 +233,28 @@ async def test_alarms_are_taken_once_by_who_may_see_them(client: httpx.AsyncClie
     assert again.json()["ack"]["by"] == "town" and again.json()["ack"]["note"] == "已派人"
     listed = (await client.get("/api/v1/events", params={"kind": "alarm"}, headers=other)).json()["items"]
     assert [(e["subject"], e["ack"]["by"] if e["ack"] else None) for e in listed] == [(SCHOOL, "town")]
+
+
+async def test_event_addresses_are_for_who_may_see_devices_addresses(client: httpx.AsyncClient, platform) -> None:  # type: ignore[no-untyped-def]
+    """A failed or pending registration and a device that moved carry its network address: the
+    same people see it in the events as on the device (registry or signalling managers)."""
+    from sqlalchemy import insert
+
+    from xueliang.db.tables import Event
+
+    async with platform.sessions() as s, s.begin():
+        await s.execute(insert(Event), [
+            {"kind": "device.auth_failed", "subject": DEV_SCHOOL, "data": {"ip": "10.8.1.7", "banned": False}},
+            {"kind": "device.pending", "subject": DEV_SCHOOL, "data": {"ip": "10.8.1.7"}},
+            {"kind": "device.moved", "subject": DEV_SCHOOL, "data": {"old": "10.8.1.7:5060", "new": "10.8.1.9:5060"}},
+        ])
+    # an operator queries devices and watches every camera, but does not manage the network
+    city = await user(platform, "city", "operator")
+    items = (await client.get("/api/v1/events", params={"kind": "device.*"}, headers=city)).json()["items"]
+    assert len(items) == 3 and "10.8.1" not in json.dumps(items), items
+    assert {i["kind"]: i["data"] for i in items}["device.auth_failed"] == {"ip": None, "banned": False}
+    # a signalling manager (a maintainer, without a scope: every point) sees where the device is
+    net = await user(platform, "net", "maintainer")
+    shown = {i["kind"]: i["data"] for i in
+             (await client.get("/api/v1/events", params={"kind": "device.*"}, headers=net)).json()["items"]}
+    assert shown["device.auth_failed"]["ip"] == "10.8.1.7" and shown["device.moved"]["new"] == "10.8.1.9:5060"

@@ -66,3 +66,16 @@ def hide_network(item: dict[str, Any], actions: frozenset[Any]) -> dict[str, Any
     if sees_network(actions):
         return item
     return {k: (None if k in NETWORK_FIELDS else v) for k, v in item.items()}
+
+
+#: Event data that says where a device sits on the network (signalling's events): the address a
+#: device moved from and to, the address a failed or pending registration came from.
+EVENT_NETWORK_FIELDS = ("ip", "old", "new", *NETWORK_FIELDS)
+
+
+def hide_event_network(data: dict[str, Any], actions: frozenset[Any]) -> dict[str, Any]:
+    """An event's ``data`` with its network fields emptied unless ``actions`` may see them (the
+    same people as for a device's or channel's own fields: ``hide_network``)."""
+    if sees_network(actions):
+        return data
+    return {k: (None if k in EVENT_NETWORK_FIELDS else v) for k, v in data.items()}

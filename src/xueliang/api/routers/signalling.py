@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from xueliang.access import context
 from xueliang.access.policy import Action, authorize, authorize_found
+from xueliang.access.redact import hide_event_network
 from xueliang.access.resources import events_seen, visible_channel
 from xueliang.api.deps import (
     DeviceController,
@@ -161,7 +162,8 @@ async def list_events(platform: PlatformDep, p: DeviceQuerier, kind: str | None 
         alarm_ids = [r.id for r in rows if r.kind == "alarm"]
         acks = {a.event_id: a for a in (await s.scalars(select(AlarmAck).where(AlarmAck.event_id.in_(alarm_ids))))
                 } if alarm_ids else {}
-    return {"items": [{"id": r.id, "at": r.at, "kind": r.kind, "subject": r.subject, "data": r.data,
+    return {"items": [{"id": r.id, "at": r.at, "kind": r.kind, "subject": r.subject,
+                       "data": hide_event_network(dict(r.data or {}), p.actions),
                        **({"ack": _ack(acks.get(r.id))} if r.kind == "alarm" else {})} for r in rows],
             "next_before": rows[-1].id if len(rows) == limit else None}
 
