@@ -232,3 +232,37 @@ async def test_console_points_changed_since(client: httpx.AsyncClient, admin: di
     overlap = (as_of - timedelta(minutes=5)).isoformat()
     assert len((await client.get("/api/v1/channels/points", params={"changed_after": overlap},
                                  headers=admin)).json()["items"]) == 3
+
+
+async def test_healthz_answers_within_the_probes_timeout_when_the_database_host_is_silent(
+    client: httpx.AsyncClient, platform  # type: ignore[no-untyped-def]
+) -> None:
+    """A database host that accepts and never answers (or drops packets) must not hold the
+    probe past its 3 s timeout: the process would be restarted for nothing."""
+    import asyncio
+    import time
+
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    held: list[asyncio.StreamWriter] = []
+
+    async def silent(_r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        held.append(w)  # accepts, says nothing
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    real = platform.engine
+    platform.engine = create_async_engine(f"postgresql+asyncpg://x:y@127.0.0.1:{port}/z")
+    try:
+        t0 = time.monotonic()
+        r = await client.get("/healthz")
+        took = time.monotonic() - t0
+        assert r.status_code == 200 and r.json()["status"] == "degraded", r.text
+        assert "no answer" in r.json()["database"] and took < 3.0, (r.text, took)
+    finally:
+        await platform.engine.dispose()
+        platform.engine = real
+        for w in held:
+            w.close()
+        server.close()
+    assert (await client.get("/healthz")).json()["database"] == "ok"
