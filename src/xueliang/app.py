@@ -17,6 +17,8 @@ switched on by configuration, and the order they start and stop in:
     media        the hub (media.enabled): live/ (RTSP or INVITE), playback/ and download/
                  (INVITE, when signalling runs), transcode/h264/
     diagnosis    (where media runs) picture inspections of every camera; confirmed faults on the bus
+    recording    (where media runs, recording.enabled) the platform's recorder: plans applied,
+                 segments from the hub, the index reconciled with the disk on start
     scheduler    (scheduler.enabled) periodic jobs: rollups, ticket checks, notifications,
                  inspections
 
@@ -75,6 +77,8 @@ from xueliang.objects.adopt import adopt_folders
 from xueliang.objects.build import object_store
 from xueliang.objects.local import LocalObjects
 from xueliang.presence import MemoryPresence, NodeInfo, Presence, default_node_id
+from xueliang.recording.retention import Retention
+from xueliang.recording.writer import Recorder
 from xueliang.registry.catalog_store import store_catalog
 from xueliang.registry.divisions import DivisionListMissing, LoadReport, ensure_national
 from xueliang.registry.service import RegistryService
@@ -241,6 +245,14 @@ class Platform:
         if self.media is not None:
             self.diagnosis = Inspector(settings.diagnosis, self.sessions, self.bus, self.media, self.objects,
                                        utc_offset_hours=settings.health.utc_offset_hours)
+        # ---- recording (where the media hub runs, recording.enabled): segments from the hub,
+        # their index, and retention by class and key site
+        self.recorder: Recorder | None = None
+        self.recording_retention: Retention | None = None
+        if self.media is not None and settings.recording.enabled:
+            recordings = Path(settings.storage.var_dir) / "recordings"
+            self.recorder = Recorder(settings.recording, self.sessions, self.media, recordings)
+            self.recording_retention = Retention(self.recorder.policy, self.sessions, recordings)
         # ---- the scheduler of periodic jobs (scheduler.enabled; one switchable component, so
         # that only some nodes of a cluster run it — a job runs once either way)
         self.scheduler: Scheduler | None = None
@@ -252,6 +264,8 @@ class Platform:
                 if settings.diagnosis.inspections:
                     self.scheduler.add("diagnosis.inspect", 30.0, self.diagnosis.run_due)
                 self.scheduler.add("diagnosis.retention", 6 * 3600.0, self.diagnosis.retention)
+            if self.recording_retention is not None:
+                self.recording_retention.add_jobs(self.scheduler, settings.recording.retention_seconds)
         # ---- lifecycle: this order up, the reverse down (the bus and presence first up and last
         # down; then access, with the audit, which so records what the others do while stopping)
         self.components: list[Component] = [
@@ -297,6 +311,8 @@ class Platform:
             self.components.append(Component("media", self.media.start, self.media.stop))
         if self.diagnosis is not None:  # its worker processes end before the hub
             self.components.append(Component("diagnosis", _nothing, self.diagnosis.close))
+        if self.recorder is not None:  # segments closed before the hub stops
+            self.components.append(Component("recording", self.recorder.start_plans, self.recorder.stop))
         if self.placement is not None:
             self.components.append(Component("placement", self.placement.start, self.placement.stop))
         if self.scheduler is not None:

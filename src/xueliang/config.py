@@ -452,6 +452,35 @@ class DiagnosisConfig(_Section):
         return v
 
 
+class RecordingConfig(_Section):
+    """The platform's own recorder (录像): segments of video from the media hub, kept by class."""
+
+    #: Off by default: nothing records until it is switched on (where the media hub runs).
+    enabled: bool = False
+    #: Length of a segment file, seconds (cut at the first key frame after it).
+    segment_seconds: float = Field(default=60.0, ge=1.0, le=3600.0)
+    #: Video per fragment written (and flushed) at most, seconds: what a crash may lose.
+    fragment_seconds: float = Field(default=1.0, gt=0, le=10.0)
+    #: Days kept by point class (no class: class III's); at least 30.
+    retention_days: dict[int, int] = Field(default_factory=lambda: {1: 30, 2: 30, 3: 30})
+    #: Days kept at key sites (反恐重点目标); at least 90.
+    key_site_retention_days: int = 90
+    #: Continuous recording by point class (class I and key sites by default).
+    continuous: dict[int, bool] = Field(default_factory=lambda: {1: True, 2: False, 3: False})
+    #: How often the plans are applied (recorders started and stopped), seconds.
+    plan_seconds: float = Field(default=60.0, ge=1.0)
+    #: How often recordings beyond retention are deleted, seconds.
+    retention_seconds: float = Field(default=3600.0, ge=10.0)
+
+    @model_validator(mode="after")
+    def _floors(self) -> RecordingConfig:
+        from xueliang.recording.plans import check_continuous, check_retention
+
+        check_retention(self.retention_days, self.key_site_retention_days)
+        check_continuous(self.continuous)
+        return self
+
+
 class SchedulerConfig(_Section):
     """The one scheduler of periodic jobs (rollups, reports, escalation). Off on nodes that
     should not run jobs; a job runs once in the cluster either way."""
@@ -480,6 +509,7 @@ class Settings(BaseSettings):
     health: HealthConfig = HealthConfig()
     diagnosis: DiagnosisConfig = DiagnosisConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
+    recording: RecordingConfig = RecordingConfig()
     #: Secret for signing tokens; generated and kept under var/ when empty.
     secret_key: str = ""
     #: First administrator, created on first start if no user exists.

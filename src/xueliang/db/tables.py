@@ -727,3 +727,22 @@ class DiagnosisChannel(Base):
     reference_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     reference_by: Mapped[str | None] = mapped_column(String(64))
     thresholds: Mapped[dict[str, dict[str, float]] | None] = mapped_column(JSON)
+
+
+class Recording(Base):
+    """One segment the platform recorded (录像): a file of a channel's video from start to end.
+
+    ``path`` is relative to the tier's root (``recordings/`` under the local var directory);
+    an open segment is being written (its file ends in ``.part``)."""
+
+    __tablename__ = "recordings"
+    __table_args__ = (Index("ix_recordings_channel_start", "channel_id", "start"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    channel_id: Mapped[str] = mapped_column(String(20))
+    start: Mapped[datetime] = mapped_column(UtcDateTime())
+    end: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    path: Mapped[str] = mapped_column(String(400), unique=True)
+    tier: Mapped[str] = mapped_column(String(16), default="local")
+    #: open (being written) or closed
+    state: Mapped[str] = mapped_column(String(8), default="open")
