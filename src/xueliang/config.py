@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -452,6 +453,34 @@ class DiagnosisConfig(_Section):
         return v
 
 
+# ---- recording: the programme's floors (recording/plans.py applies them) -------------------
+#: The programme's floors, days.
+MIN_RETENTION_DAYS = 30
+MIN_KEY_SITE_RETENTION_DAYS = 90
+#: Point classes.
+CLASSES = (1, 2, 3)
+
+
+def check_retention(retention_days: Mapping[int, int], key_site_retention_days: int) -> None:
+    """Refuse retention settings below the programme's floors (ValueError naming the setting)."""
+    for k, days in retention_days.items():
+        if k not in CLASSES:
+            raise ValueError(f"recording.retention_days.{k}: point class {k} is not 1, 2 or 3")
+        if days < MIN_RETENTION_DAYS:
+            raise ValueError(f"recording.retention_days.{k}: {days} days is below the required "
+                             f"{MIN_RETENTION_DAYS} days")
+    if key_site_retention_days < MIN_KEY_SITE_RETENTION_DAYS:
+        raise ValueError(f"recording.key_site_retention_days: {key_site_retention_days} days is below "
+                         f"the {MIN_KEY_SITE_RETENTION_DAYS} days required at key sites")
+
+
+def check_continuous(continuous: Mapping[int, bool]) -> None:
+    for k in continuous:
+        if k not in CLASSES:
+            raise ValueError(f"recording.continuous.{k}: point class {k} is not 1, 2 or 3")
+
+
+
 class RecordingConfig(_Section):
     """The platform's own recorder (录像): segments of video from the media hub, kept by class."""
 
@@ -474,8 +503,6 @@ class RecordingConfig(_Section):
 
     @model_validator(mode="after")
     def _floors(self) -> RecordingConfig:
-        from xueliang.recording.plans import check_continuous, check_retention
-
         check_retention(self.retention_days, self.key_site_retention_days)
         check_continuous(self.continuous)
         return self

@@ -202,6 +202,7 @@ TABLE: dict[tuple[str, str], Need] = {
     ("POST", "/api/v1/devices/{device_id}/control"): N(A.DEVICE_CONTROL, scoped="device", ok=(503,), body={"command": "iframe", "channel_id": CH_IN}, why="SIP is off here"),
     ("POST", "/api/v1/devices/{device_id}/subscriptions/catalog"): N(A.DEVICE_CONTROL, scoped="device", ok=(503,), why="SIP is off here"),
     ("GET", "/api/v1/channels/{channel_id}/records"): N(A.PLAYBACK, RR, scoped="channel", ok=(503,), params=WHEN, why="SIP is off here"),
+    ("GET", "/api/v1/channels/{channel_id}/recordings"): N(A.PLAYBACK, RR, scoped="channel", params=WHEN),
     ("POST", "/api/v1/channels/{channel_id}/ptz"): N(A.PTZ, scoped="channel", ok=(503,), body={"action": "stop"}, why="SIP is off here"),
     ("GET", "/api/v1/events"): N(A.DEVICE_QUERY),
     ("POST", "/api/v1/events/{event_id}/ack"): N(A.DEVICE_QUERY, make="event", ok=(404,), why="no alarm exists here (SIP is off); the route answers after authorizing"),

@@ -28,6 +28,7 @@ from xueliang.api.routers import (
     media,
     patrols,
     playback,
+    recordings,
     registry,
     signalling,
     statistics,
@@ -58,7 +59,7 @@ STATIC = Path(__file__).resolve().parent.parent / "static"
 ROUTERS = (
     auth.router, console.router, patrols.router, registry.router, statistics.router, survey.router,
     access.router, approvals.router, audit.router, cluster.router, signalling.router, playback.router,
-    media.router, health.router, diagnosis.router,
+    media.router, health.router, diagnosis.router, recordings.router,
 )
 
 

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Select, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -280,3 +281,29 @@ async def reconcile(sessions: async_sessionmaker[AsyncSession], root: Path, *, r
     if report.repaired or report.dropped or report.indexed or report.removed:
         log.info("recordings reconciled with the disk: %s", report)
     return report
+
+
+#: Segments of one timeline answer at most (a day of one-minute segments is 1,440).
+TIMELINE_LIMIT = 5000
+
+
+async def timeline(sessions: async_sessionmaker[AsyncSession], channel_id: str, start: datetime, end: datetime,
+                   *, tolerance: timedelta = timedelta(seconds=2)) -> dict[str, Any]:
+    """What the platform recorded of a channel in [start, end): its segments (an open one up to
+    now) and the gaps between them (shorter than ``tolerance``: one recording)."""
+    now = datetime.now(UTC)
+    async with sessions() as s:
+        rows = (await s.scalars(
+            select(Recording).where(Recording.channel_id == channel_id, Recording.start < end,
+                                    or_(Recording.end.is_(None), Recording.end > start))
+            .order_by(Recording.start).limit(TIMELINE_LIMIT))).all()
+    spans = [(r.start, r.end or now) for r in rows]
+    covered = sum((min(b, end) - max(a, start)).total_seconds() for a, b in spans if min(b, end) > max(a, start))
+    return {
+        "channel_id": channel_id, "start": start, "end": end,
+        "segments": [{"start": r.start, "end": r.end, "size": r.size, "tier": r.tier, "open": r.state == "open"}
+                     for r in rows],
+        "gaps": [{"start": a, "end": b} for a, b in gaps(spans, start, end, tolerance)],
+        "recorded_seconds": round(covered, 3),
+        "truncated": len(rows) == TIMELINE_LIMIT,
+    }

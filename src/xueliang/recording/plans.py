@@ -14,31 +14,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-#: The programme's floors, days.
-MIN_RETENTION_DAYS = 30
-MIN_KEY_SITE_RETENTION_DAYS = 90
-#: Point classes, and the class of a point without one.
-CLASSES = (1, 2, 3)
+from xueliang.config import (  # the checks run when the configuration is read
+    CLASSES,
+    MIN_KEY_SITE_RETENTION_DAYS,
+    MIN_RETENTION_DAYS,
+    check_continuous,
+    check_retention,
+)
+
+#: The class of a point without one.
 DEFAULT_CLASS = 3
-
-
-def check_retention(retention_days: Mapping[int, int], key_site_retention_days: int) -> None:
-    """Refuse retention settings below the programme's floors (ValueError naming the setting)."""
-    for k, days in retention_days.items():
-        if k not in CLASSES:
-            raise ValueError(f"recording.retention_days.{k}: point class {k} is not 1, 2 or 3")
-        if days < MIN_RETENTION_DAYS:
-            raise ValueError(f"recording.retention_days.{k}: {days} days is below the required "
-                             f"{MIN_RETENTION_DAYS} days")
-    if key_site_retention_days < MIN_KEY_SITE_RETENTION_DAYS:
-        raise ValueError(f"recording.key_site_retention_days: {key_site_retention_days} days is below "
-                         f"the {MIN_KEY_SITE_RETENTION_DAYS} days required at key sites")
-
-
-def check_continuous(continuous: Mapping[int, bool]) -> None:
-    for k in continuous:
-        if k not in CLASSES:
-            raise ValueError(f"recording.continuous.{k}: point class {k} is not 1, 2 or 3")
 
 
 def retention_days(point_class: int | None, key_site: bool, by_class: Mapping[int, int],
