@@ -38,6 +38,7 @@ async def test_the_timeline_shows_segments_and_gaps_to_who_may_play_the_channel(
     assert r.status_code == 200, r.text
     body = r.json()
     assert [x["size"] for x in body["segments"]] == [1000, 2000, 3000]
+    assert {x["source"] for x in body["segments"]} == {"platform"}
     assert [(x["start"][11:19], x["end"][11:19]) for x in body["gaps"]] == [("08:02:00", "08:05:00"), ("08:06:00", "08:10:00")]
     assert body["recorded_seconds"] == 180.0 and body["truncated"] is False
     # a range inside one segment: no gap, the part of it counted

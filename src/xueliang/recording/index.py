@@ -301,7 +301,8 @@ async def timeline(sessions: async_sessionmaker[AsyncSession], channel_id: str, 
     covered = sum((min(b, end) - max(a, start)).total_seconds() for a, b in spans if min(b, end) > max(a, start))
     return {
         "channel_id": channel_id, "start": start, "end": end,
-        "segments": [{"start": r.start, "end": r.end, "size": r.size, "tier": r.tier, "open": r.state == "open"}
+        "segments": [{"start": r.start, "end": r.end, "size": r.size, "tier": r.tier, "open": r.state == "open",
+                      "source": "platform"}
                      for r in rows],
         "gaps": [{"start": a, "end": b} for a, b in gaps(spans, start, end, tolerance)],
         "recorded_seconds": round(covered, 3),
