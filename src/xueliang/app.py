@@ -10,6 +10,9 @@ switched on by configuration, and the order they start and stop in:
     health       (health.enabled) state history from the bus, rates, maintenance teams, fault
                  tickets, notifications
     signalling   GB/T 28181 (sip.enabled): registrar, catalog into the registry, queries, control
+    cascade      the upper platforms we register to (always, for the API); their links where
+                 signalling runs, one signalling node of a cluster at a time (a lease); none
+                 configured: nothing runs
     devices      device commands for the API: this process's signalling, or in a cluster the
                  signalling node serving the device (over Redis); a signalling node answers
                  the others (rpc server)
@@ -48,6 +51,8 @@ from xueliang.access.service import AccessService
 from xueliang.access.tokens import TokenSigner
 from xueliang.access.users import UserService
 from xueliang.bus import Bus, EventBus
+from xueliang.cascade.links import CascadeLinks
+from xueliang.cascade.uppers import UpperService
 from xueliang.cluster.placement import MediaPlacement
 from xueliang.cluster.redis_bus import RedisBus
 from xueliang.cluster.redis_lease import RedisLease
@@ -77,6 +82,7 @@ from xueliang.objects.adopt import adopt_folders
 from xueliang.objects.build import object_store
 from xueliang.objects.local import LocalObjects
 from xueliang.presence import MemoryPresence, NodeInfo, Presence, default_node_id
+from xueliang.recording.playback import RecordedProvider
 from xueliang.recording.retention import Retention
 from xueliang.recording.writer import Recorder
 from xueliang.registry.catalog_store import store_catalog
@@ -174,6 +180,12 @@ class Platform:
                 lambda device_id, items: store_catalog(self.sessions, device_id, items,
                                                        on_status=self._channel_status)
             )
+        # ---- cascade: the upper platforms (rows, for the API), and where signalling runs the
+        # links to the enabled ones (cascade/links.py)
+        self.uppers = UpperService(self.sessions, self.sealer, self.bus)
+        self.cascade: CascadeLinks | None = None
+        if self.signalling is not None:
+            self.cascade = CascadeLinks(self.uppers, local_id=settings.sip.id, sip_host=settings.sip.host)
         # ---- device commands (what the API asks of devices), and answering other nodes' asks
         self.devices: DeviceCommands | None = None
         #: the INVITE dialogs of GB/T 28181 video (here, or on the node serving the device)
@@ -220,6 +232,9 @@ class Platform:
             if gb is not None:
                 self.media.set_provider("playback/", gb)
                 self.media.set_provider("download/", gb)
+            # the platform's own recordings, played back (whether or not it records now)
+            self.media.set_provider("record/", RecordedProvider(
+                self.sessions, Path(settings.storage.var_dir) / "recordings"))
         # ---- where streams live, in a cluster: a media node holds its streams; a node without
         # media sends stream requests to the node holding them (api/media_proxy.py)
         self.placement: MediaPlacement | None = None
@@ -298,6 +313,18 @@ class Platform:
                 self.components.append(Component("health", self.health.start, self.health.stop))
         if self.signalling is not None:
             self.components.append(Component("signalling", self.signalling.start, self.signalling.stop))
+        if self.cascade is not None:
+            if cluster.redis_url:  # one signalling node at a time registers to the uppers
+                cascade_lease = RedisLease(cluster.redis_url, "cascade", self.node, ttl=cluster.node_ttl)
+                cascade_led = Led("cascade links", cascade_lease, self.cascade.start, self.cascade.stop)
+
+                async def stop_cascade() -> None:
+                    await cascade_led.stop()
+                    await cascade_lease.close()
+
+                self.components.append(Component("cascade", cascade_led.start, stop_cascade))
+            else:
+                self.components.append(Component("cascade", self.cascade.start, self.cascade.stop))
         if self.rpc is not None:
             self.components.append(Component("rpc", self.rpc.start, self.rpc.stop))
             if isinstance(self.dialogs, GbDialogs):

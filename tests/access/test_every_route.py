@@ -34,6 +34,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -50,6 +51,7 @@ from websockets.sync.client import connect
 from xueliang.access import policy
 from xueliang.access.policy import Action
 from xueliang.api.main import OPEN_ROUTES
+from xueliang.db.tables import Recording
 
 A = Action
 #: Administration of streams (another's playback, download or receiver; stopping any); absent
@@ -196,6 +198,12 @@ TABLE: dict[tuple[str, str], Need] = {
     ("POST", "/api/v1/audit/checkpoints"): N(A.AUDIT_READ, ok=(201,)),
     ("GET", "/api/v1/signalling/status"): N(A.SIGNALLING_MANAGE, ok=(503,), why="SIP is off here"),
     ("GET", "/api/v1/cluster/nodes"): N(A.SIGNALLING_MANAGE),
+    ("GET", "/api/v1/cascade/uppers"): N(A.SIGNALLING_MANAGE),
+    ("POST", "/api/v1/cascade/uppers"): N(A.SIGNALLING_MANAGE, ok=(201,), make="upper_body"),
+    ("GET", "/api/v1/cascade/uppers/{upper_id}"): N(A.SIGNALLING_MANAGE, make="upper"),
+    ("PATCH", "/api/v1/cascade/uppers/{upper_id}"): N(A.SIGNALLING_MANAGE, make="upper", body={"port": 5061}),
+    ("DELETE", "/api/v1/cascade/uppers/{upper_id}"): N(A.SIGNALLING_MANAGE, make="upper", ok=(204,)),
+    ("GET", "/api/v1/cascade/uppers/{upper_id}/status"): N(A.SIGNALLING_MANAGE, make="upper"),
     ("POST", "/api/v1/devices/{device_id}/catalog"): N(A.DEVICE_QUERY, scoped="device", ok=(503,), why="SIP is off here"),
     ("GET", "/api/v1/devices/{device_id}/info"): N(A.DEVICE_QUERY, scoped="device", ok=(503,), why="SIP is off here"),
     ("GET", "/api/v1/devices/{device_id}/status"): N(A.DEVICE_QUERY, scoped="device", ok=(503,), why="SIP is off here"),
@@ -369,8 +377,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
             srv.platform.live.gb = fake
         else:  # before the live service (the original code): the hub's provider for live/
             srv.hub.set_provider("live/", fake)
-        for prefix in ("playback/", "download/"):
-            srv.hub.set_provider(prefix, fake)
+        for prefix in ("playback/", "download/", "record/"):
+            srv.hub.set_provider(prefix, fake)  # record/: the platform's recording, its video stood in
         # ~1,000 requests from one address in seconds: no rate limit in the way.
         srv.platform.access.api_limiter.rate = srv.platform.access.api_limiter.burst = 1e9
         reg = srv.platform.registry
@@ -388,6 +396,12 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
                 (CH_HIGH, ua.id, DEV_IN, {"tier": "high"}),
             ):
                 await reg.create_channel(ChannelIn(id=ch, name=f"cam {ch[-2:]}", device_id=dev, unit_id=unit, **extra))
+            # what the platform recorded of CH_IN and CH_OUT in WHEN (played back as record/…)
+            async with srv.platform.sessions() as s, s.begin():
+                for ch in (CH_IN, CH_OUT):
+                    s.add(Recording(channel_id=ch, start=datetime(2026, 1, 1, tzinfo=UTC),
+                                    end=datetime(2026, 1, 1, 0, 10, tzinfo=UTC), size=1, path=f"{ch}/20260101/0.mp4",
+                                    tier="local", state="closed"))
 
         srv.run(setup())
         r = HTTP.put(f"{srv.base}/api/v1/divisions/34", json={"code": "34", "name": "省"}, headers=e.root())
@@ -450,7 +464,7 @@ def defaults(e: Env) -> dict[str, Any]:
         "channel_id": CH_IN, "device_id": DEV_IN, "unit_id": e.ids["unit_in"], "code": "34",
         "user_id": e.ids.get("victim", 1), "resource": "init.mp4", "fmt": "csv", "name": "x",
         "rest:path": "x", "name:path": "live/" + CH_IN, "ticket_id": 999999, "team_id": 999999,
-        "report_id": 999999,
+        "report_id": 999999, "upper_id": 999999,
     }
 
 
@@ -503,6 +517,11 @@ def make(e: Env, what: str | None) -> tuple[dict[str, Any], Any, Any]:
         return {}, {"unit_id": e.ids["unit_in"], "segment": f"s{n}"}, None
     if what == "platform":
         return {"platform_id": post("/api/v1/platforms", {"unit_id": e.ids["unit_in"], "segment": f"s{n}"})["id"]}, None, None
+    if what in ("upper_body", "upper"):  # an upper platform (cascade); SIP is off: no link runs
+        body = {"name": f"上级{n}", "sip_id": "34020000002000000001", "host": "10.1.2.3", "password": "Upper-pass-1"}
+        if what == "upper_body":
+            return {}, body, None
+        return {"upper_id": post("/api/v1/cascade/uppers", body)["id"]}, None, None
     if what == "device_body":
         return {}, {"id": f"340200000011100{n:05d}", "name": f"NVR {n}"}, None
     if what == "device":
@@ -679,6 +698,8 @@ KINDS = {
     "live": Kind(A.LIVE_VIEW, False, frozenset({A.LIVE_VIEW})),
     "playback": Kind(A.PLAYBACK, True, frozenset({A.PLAYBACK})),
     "download": Kind(A.DOWNLOAD, True, frozenset({A.DOWNLOAD})),
+    #: playback of the platform's own recordings (source: platform)
+    "record": Kind(A.PLAYBACK, True, frozenset({A.PLAYBACK})),
     "rtp": Kind(A.LIVE_VIEW, True, frozenset({A.SIGNALLING_MANAGE, A.LIVE_VIEW})),
 }
 READ_OK = {"live.mp4": 200, "live.flv": 200, "live.m3u8": 200, "hls/init.mp4": 200, "live.info": 200,
@@ -713,7 +734,8 @@ def open_stream(e: Env, kind: str, fresh: bool = False) -> str:
                 break
             time.sleep(0.1)
     else:
-        r = HTTP.post(f"{e.base}/api/v1/channels/{CH_IN}/{kind}", json=WHEN, headers=who, timeout=20)
+        mode, body = ("playback", {**WHEN, "source": "platform"}) if kind == "record" else (kind, WHEN)
+        r = HTTP.post(f"{e.base}/api/v1/channels/{CH_IN}/{mode}", json=body, headers=who, timeout=20)
         assert r.status_code == 200, r.text
         name = r.json()["stream"]
         for _ in range(100):  # HLS (hls/init.mp4) is ready once a playlist has a segment
@@ -741,7 +763,7 @@ def stream_shape(e: Env, method: str, path: str, name: str, headers: dict[str, s
 STREAM_CASES = [
     (kind, route) for kind in KINDS for route in sorted(STREAM_ROUTES)
     if not (route[1].startswith("/api/v1/media/rtp-receivers") and kind != "rtp")
-    and not (route[1].endswith("/control") and kind not in ("playback", "download"))
+    and not (route[1].endswith("/control") and kind not in ("playback", "download", "record"))
 ]
 
 
@@ -754,7 +776,8 @@ def test_a_stream_is_read_for_its_action_by_its_opener(env: Env, kind: str, rout
     stop = STREAM_ROUTES[route] == "stop"
     name = open_stream(env, kind, fresh=stop)
     missing = {"live": f"live/{CH_MISSING}", "playback": f"playback/{CH_IN}/0000dead",
-               "download": f"download/{CH_IN}/0000dead", "rtp": "rtp/no-such"}[kind]
+               "download": f"download/{CH_IN}/0000dead", "record": f"record/{CH_IN}/0000dead",
+               "rtp": "rtp/no-such"}[kind]
     # What it needs: to stop a stream, media.manage (live streams are everyone's; another's
     # playback, download or receiver) unless one opened it; else the stream's action (and
     # being its opener).
@@ -787,6 +810,26 @@ def test_a_stream_is_read_for_its_action_by_its_opener(env: Env, kind: str, rout
     if tail == "control":
         expected = 422  # the stand-in device's handle cannot pause: answered after authorizing
     assert got == expected, f"{method} {path} [{kind}]: the opener got {got}, expected {expected}"
+
+
+def test_playing_back_the_platforms_recording_needs_playback_in_scope(env: Env) -> None:
+    """``POST …/playback`` with ``source: platform`` asks what a device playback asks: the role
+    first, then the channel in scope (another department's looks missing), then recordings."""
+    body = {**WHEN, "source": "platform"}
+    url = f"/api/v1/channels/{CH_IN}/playback"
+    assert call(env, "POST", url, body=body) == 401
+    got = call(env, "POST", url, env.all_but(A.PLAYBACK), body=body)
+    assert got == 403, f"all-but-media.playback got {got}"
+    out = env.user("outsider", "all")
+    theirs = shape(env, "POST", url, out, body=body)
+    gone = shape(env, "POST", f"/api/v1/channels/{CH_MISSING}/playback", out, body=body)
+    assert theirs[0] == gone[0] == 404 and theirs == gone, (theirs, gone)
+    player = env.only(frozenset({A.PLAYBACK}))
+    # nothing recorded in the range: a clear 404
+    later = {"start": "2026-01-02T00:00:00Z", "end": "2026-01-02T01:00:00Z", "source": "platform"}
+    r = HTTP.post(f"{env.base}{url}", json=later, headers=player, timeout=20)
+    assert r.status_code == 404 and "no recording" in r.json()["detail"], r.text
+    assert call(env, "POST", url, player, body=body) == 200
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))

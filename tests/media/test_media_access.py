@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -25,7 +26,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from xueliang.access.book import Rule
-from xueliang.db.tables import AuditRecord
+from xueliang.db.tables import AuditRecord, Recording
 
 PW = "Harbour-Lamp-42"
 WHEN = {"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T01:00:00Z"}
@@ -37,13 +38,19 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     srv = LiveServer(tmp_path_factory.mktemp("media-access")).start()
     fake = FakeGbProvider()
     srv.platform.live.gb = fake
-    for prefix in ("playback/", "download/"):
-        srv.hub.set_provider(prefix, fake)  # a device's recording, as the INVITE provider would
+    for prefix in ("playback/", "download/", "record/"):
+        # a device's recording, as the INVITE provider would; record/: the platform's own, its
+        # video stood in for the same way (its real source: tests/recording/test_playback.py)
+        srv.hub.set_provider(prefix, fake)
     srv.platform.access.viewing.every = 0.3  # re-check often: cuts are asserted within seconds
     reg = srv.platform.registry
 
     async def setup() -> None:
         await two_departments(reg)
+        async with srv.platform.sessions() as s, s.begin():  # what the platform recorded of CH_A
+            s.add(Recording(channel_id=CH_A, start=datetime(2026, 1, 1, tzinfo=UTC),
+                            end=datetime(2026, 1, 1, 0, 10, tzinfo=UTC), size=1, path=f"{CH_A}/20260101/0.mp4",
+                            tier="local", state="closed"))
         users = srv.platform.users
         await users.create("alice", PW, "operator")
         await users.create("bob", PW, "operator")
@@ -78,7 +85,9 @@ def bearer(server: LiveServer, user: str) -> dict[str, str]:
 
 
 def start_playback(server: LiveServer, who: dict[str, str], mode: str = "playback") -> str:
-    r = httpx.post(f"{server.base}/api/v1/channels/{CH_A}/{mode}", json=WHEN, headers=who, timeout=20)
+    """``mode`` record: a playback of the platform's own recording (``source: platform``)."""
+    route, body = ("playback", {**WHEN, "source": "platform"}) if mode == "record" else (mode, WHEN)
+    r = httpx.post(f"{server.base}/api/v1/channels/{CH_A}/{route}", json=body, headers=who, timeout=20)
     assert r.status_code == 200, r.text
     name: str = r.json()["stream"]
     assert name.startswith(f"{mode}/{CH_A}/")
@@ -111,7 +120,7 @@ async def audit_rows(server: LiveServer, action: str) -> list[AuditRecord]:
 # --------------------------------------------------------------------------- item 1
 
 
-@pytest.mark.parametrize("mode", ["playback", "download"])
+@pytest.mark.parametrize("mode", ["playback", "download", "record"])
 def test_a_playback_is_its_openers_alone_by_every_way(server: LiveServer, mode: str) -> None:
     alice, bob, root = (bearer(server, u) for u in ("alice", "bob", "root"))
     name = start_playback(server, alice, mode)

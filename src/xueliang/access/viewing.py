@@ -2,9 +2,10 @@
 
 A stream is read for the action it exists for, decided by its name alone (never by a caller's
 choice of route): ``live/<channel>`` is live view of that channel, ``playback/<channel>/<id>``
-and ``download/<channel>/<id>`` are one user's playback or download of it, ``rtp/<name>`` is an
-RTP receiver opened through the API; ``transcode/h264/<name>`` is read as ``<name>``. Playback,
-download and receiver streams belong to whoever opened them.
+and ``download/<channel>/<id>`` are one user's playback or download of it (``record/<channel>/<id>``:
+playback of the platform's own recordings), ``rtp/<name>`` is an
+RTP receiver opened through the API; ``transcode/h264/<name>`` is read as ``<name>``. Playback
+(``record/`` too), download and receiver streams belong to whoever opened them.
 
 Every reader of a stream is a :class:`ViewingSession` (HLS: one per viewer and stream, kept
 while its requests keep coming). Each session is re-checked every few seconds against the
@@ -41,10 +42,12 @@ NAMESPACES: dict[str, Action] = {
     "playback": Action.PLAYBACK,
     "download": Action.DOWNLOAD,
     "rtp": Action.LIVE_VIEW,
+    #: the platform's own recordings played back (recording/playback.py)
+    "record": Action.PLAYBACK,
 }
 TRANSCODED = "transcode/h264/"
 #: Namespaces whose streams belong to the user who opened them.
-OWNED = frozenset({"playback", "download", "rtp"})
+OWNED = frozenset({"playback", "download", "record", "rtp"})
 
 
 @dataclass(frozen=True, slots=True)

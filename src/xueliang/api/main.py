@@ -21,6 +21,7 @@ from xueliang.api.routers import (
     approvals,
     audit,
     auth,
+    cascade,
     cluster,
     console,
     diagnosis,
@@ -59,7 +60,7 @@ STATIC = Path(__file__).resolve().parent.parent / "static"
 ROUTERS = (
     auth.router, console.router, patrols.router, registry.router, statistics.router, survey.router,
     access.router, approvals.router, audit.router, cluster.router, signalling.router, playback.router,
-    media.router, health.router, diagnosis.router, recordings.router,
+    media.router, health.router, diagnosis.router, recordings.router, cascade.router,
 )
 
 

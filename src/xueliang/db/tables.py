@@ -746,3 +746,35 @@ class Recording(Base):
     tier: Mapped[str] = mapped_column(String(16), default="local")
     #: open (being written) or closed
     state: Mapped[str] = mapped_column(String(8), default="open")
+
+
+class UpperPlatform(Base):
+    """An upper platform (上级平台) xueliang registers to as a lower platform (级联, issue 15).
+
+    ``password`` is the digest password toward the upper, sealed at rest bound to the row
+    (``upper:<id>:password``, cascade/uppers.py); the API never returns it. ``local_sip_id`` is
+    our SIP ID toward this upper; None: the platform's own (``sip.id``)."""
+
+    __tablename__ = "upper_platforms"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    sip_id: Mapped[str] = mapped_column(String(20))
+    domain: Mapped[str] = mapped_column(String(64))
+    host: Mapped[str] = mapped_column(String(255))
+    port: Mapped[int] = mapped_column(Integer, default=5060)
+    #: udp or tcp
+    transport: Mapped[str] = mapped_column(String(8), default="udp")
+    password: Mapped[str] = mapped_column(String(255), default="")
+    register_expires: Mapped[int] = mapped_column(Integer, default=3600)
+    keepalive_interval: Mapped[int] = mapped_column(Integer, default=60)
+    keepalive_max_missed: Mapped[int] = mapped_column(Integer, default=3)
+    local_sip_id: Mapped[str | None] = mapped_column(String(20))
+    #: GB2312 or UTF-8
+    charset: Mapped[str] = mapped_column(String(8), default="GB2312")
+    #: udp, tcp-active or tcp-passive
+    rtp_transport: Mapped[str] = mapped_column(String(16), default="udp")
+    announce_host: Mapped[str | None] = mapped_column(String(255))
+    announce_port: Mapped[int | None] = mapped_column(Integer)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now, onupdate=_now)

@@ -65,7 +65,8 @@ class HealthService:
         self.notifier = Notifier(sessions, cfg, (cfg.webhook_secret.encode() or webhook_secret))
         self._audit_log = audit
         self.tickets = TicketService(sessions, cfg, audit=self._audit, notify=self._notify)
-        self._report_libraries_frozen = False
+        #: Report formats whose libraries' heap is frozen (heap.py).
+        self._formats_frozen: set[str] = set()
 
     async def start(self) -> None:
         await self.history.start()
@@ -110,10 +111,10 @@ class HealthService:
             path = Path(tmp) / name
             data = await generate(self.sessions, self.cfg, kind, day, path)
             await self.objects.put_file(REPORTS + name, path)
-        if not self._report_libraries_frozen:
-            # the first report imported its libraries (matplotlib, fpdf, openpyxl) and filled
-            # their caches: long-lived, so out of the collector's full collections (heap.py)
-            self._report_libraries_frozen = True
+        if fmt not in self._formats_frozen:
+            # the first report of a format imported its libraries (openpyxl; matplotlib and fpdf)
+            # and filled their caches: long-lived, so out of the collector's full collections
+            self._formats_frozen.add(fmt)
             heap.freeze()
         async with self.sessions() as s, s.begin():
             row = await s.scalar(select(Report).where(Report.kind == kind, Report.period_start == start, Report.fmt == fmt))
