@@ -1,0 +1,21 @@
+"""Recording plans per channel and defaults (issue 14).
+
+Revision ID: 0014
+Revises: 0013
+Create Date: 2026-12-04 09:15:00
+"""
+
+from alembic import op  # noqa: F401  (the tables land with their issue's work)
+
+revision = '0014'
+down_revision = '0013'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

@@ -1,0 +1,21 @@
+"""Evidence exports and holds (issue 14).
+
+Revision ID: 0015
+Revises: 0014
+Create Date: 2026-12-04 09:15:00
+"""
+
+from alembic import op  # noqa: F401  (the tables land with their issue's work)
+
+revision = '0015'
+down_revision = '0014'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
