@@ -47,6 +47,9 @@ async def _video(c: httpx.AsyncClient, url: str, headers: dict[str, str]) -> byt
 
 
 @pytest.mark.slow
+# Its own waits (each bounded, each naming what did not happen) add up to more than the suite's
+# 420 s: on a loaded machine the suite's timeout fired first and said nothing useful.
+@pytest.mark.timeout(900)
 async def test_a_thousand_devices_fifty_streams_and_two_failures(cluster: dict[str, Any], redis_server: RedisServer) -> None:
     start, prefix = cluster["start"], cluster["prefix"]
     sip = {"sig1": free_port(), "sig2": free_port()}
