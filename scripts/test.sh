@@ -25,7 +25,7 @@ done
 echo "== pytest"
 # The console's end-to-end tests run the demo with simulated devices, so video really plays.
 export XUELIANG_E2E_DEVICES=${XUELIANG_E2E_DEVICES:-1}
-.venv/bin/python -m pytest -p no:randomly "$@"
+.venv/bin/python -m pytest -p no:randomly --durations=25 "$@"
 if [ $# -eq 0 ] && [ -n "$(ls src/xueliang/gb28181/sip/*.so 2>/dev/null)" ]; then
   # The suite above ran the mypyc-compiled SIP modules; their sources must pass on their own too.
   echo "== pytest: the SIP stack and registrar as pure Python"
