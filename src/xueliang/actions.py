@@ -41,9 +41,35 @@ class Action(StrEnum):
     MAINTENANCE_MANAGE = "maintenance.manage"
     #: The city's daily, weekly and monthly reports (日统计、周通报、月分析).
     REPORTS_READ = "reports.read"
+    #: Evidence exports (证据导出) of a channel's recordings: MP4s, a signed manifest, a hold.
+    EXPORT = "media.export"
+    #: See and fetch everyone's evidence exports (not only one's own).
+    EXPORTS_MANAGE = "exports.manage"
+    #: Place evidence holds (证据锁定) on channels' recordings, and list them.
+    EVIDENCE_HOLD = "evidence.hold"
+    #: Release an evidence hold: retention may delete those recordings again.
+    EVIDENCE_RELEASE = "evidence.release"
+    #: Set a channel's recording plan (录像计划): continuous, scheduled, on event or off.
+    RECORDING_MANAGE = "recording.manage"
+    #: Start a channel's event recording by hand (an operator who sees something happen).
+    RECORDING_TRIGGER = "recording.trigger"
+    #: The incident centre (事件中心): see cases — the centre every case of its area, a
+    #: department the cases dispatched to it; their statistics and the cameras near them.
+    INCIDENTS_READ = "incidents.read"
+    #: Take cases in (受理): hotline entry, one click from an alarm.
+    INCIDENTS_CREATE = "incidents.create"
+    #: The centre's steps: dispatch (分流), reassign, send back, merge, supervise (督办), review
+    #: and close (结案), the reporter's rating, the rules that open cases from alarms.
+    INCIDENTS_MANAGE = "incidents.manage"
+    #: A department's steps on the cases dispatched to it: acknowledge, handle, feed back (反馈), return.
+    INCIDENTS_HANDLE = "incidents.handle"
+    #: Links to the emergency systems (110/119/120/122): their keys and webhooks.
+    INCIDENTS_LINKS = "incidents.links"
+    #: A linked agency's joint-handling view (联合处置): its own cases and the cameras near them.
+    INCIDENTS_JOINT = "incidents.joint"
 
 
 
 A = Action
 #: Actions on a channel (what grants and approvals may give).
-CHANNEL_ACTIONS = frozenset({A.LIVE_VIEW, A.PLAYBACK, A.DOWNLOAD, A.PTZ})
+CHANNEL_ACTIONS = frozenset({A.LIVE_VIEW, A.PLAYBACK, A.DOWNLOAD, A.PTZ, A.EXPORT})

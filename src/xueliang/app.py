@@ -9,6 +9,9 @@ switched on by configuration, and the order they start and stop in:
     access       identity, permissions, approvals, viewing sessions, the audit writer
     health       (health.enabled) state history from the bus, rates, maintenance teams, fault
                  tickets, notifications
+    incidents    the incident centre: cases, dispatch, deadlines (a scheduler job), rules that
+                 open cases from alarms (the bus), links to emergency systems (signed, pushed
+                 through the notification outbox)
     signalling   GB/T 28181 (sip.enabled): registrar, catalog into the registry, queries, control
     cascade      the upper platforms we register to (always, for the API); their links where
                  signalling runs, one signalling node of a cluster at a time (a lease); none
@@ -22,6 +25,8 @@ switched on by configuration, and the order they start and stop in:
     diagnosis    (where media runs) picture inspections of every camera; confirmed faults on the bus
     recording    (where media runs, recording.enabled) the platform's recorder: plans applied,
                  segments from the hub, the index reconciled with the disk on start
+    evidence     holds (always, for the API and retention); exports: the service always, their
+                 runner where the scheduler runs (jobs in the database, requeued after a restart)
     scheduler    (scheduler.enabled) periodic jobs: rollups, ticket checks, notifications,
                  inspections
 
@@ -53,6 +58,7 @@ from xueliang.access.users import UserService
 from xueliang.bus import Bus, EventBus
 from xueliang.cascade.links import CascadeLinks
 from xueliang.cascade.uppers import UpperService
+from xueliang.cascade.upstream import RegistryShare, UpstreamMedia
 from xueliang.cluster.placement import MediaPlacement
 from xueliang.cluster.redis_bus import RedisBus
 from xueliang.cluster.redis_lease import RedisLease
@@ -67,10 +73,14 @@ from xueliang.db.engine import create_engine, session_factory
 from xueliang.db.migrate import upgrade_async
 from xueliang.diagnosis.inspection import Inspector
 from xueliang.errors import Unavailable
+from xueliang.evidence.export import ExportRunner, ExportService
+from xueliang.evidence.signing import EvidenceSigner
 from xueliang.gb28181.commands import DeviceCommands, LocalCommands
 from xueliang.gb28181.invite import DialogSide, GbDialogs, GbMediaSessions
 from xueliang.gb28181.service import SignallingService
+from xueliang.health.notify import Notifier
 from xueliang.health.service import HealthService
+from xueliang.incidents.service import IncidentService
 from xueliang.leadership import Led
 from xueliang.media.hub import MediaHub
 from xueliang.media.live import LiveProvider
@@ -82,8 +92,13 @@ from xueliang.objects.adopt import adopt_folders
 from xueliang.objects.build import object_store
 from xueliang.objects.local import LocalObjects
 from xueliang.presence import MemoryPresence, NodeInfo, Presence, default_node_id
+from xueliang.recording.channel_plans import ChannelPlans
+from xueliang.recording.disk import DiskGuard
+from xueliang.recording.holds import HoldService
+from xueliang.recording.plans import Policy
 from xueliang.recording.playback import RecordedProvider
 from xueliang.recording.retention import Retention
+from xueliang.recording.tiers import Tiering
 from xueliang.recording.writer import Recorder
 from xueliang.registry.catalog_store import store_catalog
 from xueliang.registry.divisions import DivisionListMissing, LoadReport, ensure_national
@@ -185,7 +200,8 @@ class Platform:
         self.uppers = UpperService(self.sessions, self.sealer, self.bus)
         self.cascade: CascadeLinks | None = None
         if self.signalling is not None:
-            self.cascade = CascadeLinks(self.uppers, local_id=settings.sip.id, sip_host=settings.sip.host)
+            self.cascade = CascadeLinks(self.uppers, local_id=settings.sip.id, sip_host=settings.sip.host,
+                                        audit=self.access.audit)
         # ---- device commands (what the API asks of devices), and answering other nodes' asks
         self.devices: DeviceCommands | None = None
         #: the INVITE dialogs of GB/T 28181 video (here, or on the node serving the device)
@@ -203,6 +219,8 @@ class Platform:
             self._rpc_client = RpcClient(cluster.redis_url, timeout=cluster.rpc_timeout)
             self.devices = RemoteCommands(self.presence, self._rpc_client)
             self.dialogs = RemoteDialogs(self.presence, self._rpc_client)
+        if self.cascade is not None:  # DeviceControl from an upper goes to the device through these
+            self.cascade.devices = self.devices
         # ---- cluster housekeeping (worker nodes): devices a dead signalling node left online
         self.sweeper: OrphanSweeper | None = None
         if cluster.redis_url and cluster.runs("worker"):
@@ -235,6 +253,15 @@ class Platform:
             # the platform's own recordings, played back (whether or not it records now)
             self.media.set_provider("record/", RecordedProvider(
                 self.sessions, Path(settings.storage.var_dir) / "recordings"))
+        # ---- cascade media (where an upper's link and the hub both run): its INVITEs served from
+        # the hub as PS over RTP, its RecordInfo answered, each through its share (cascade/upstream.py)
+        self.upstream: UpstreamMedia | None = None
+        if self.cascade is not None and self.media is not None:
+            self.upstream = UpstreamMedia(self.media, RegistryShare(self.uppers, self.registry, settings.sip.id),
+                                          sessions=self.sessions, audit=self.access.audit, records=self.devices,
+                                          uppers=self.uppers, utc_offset_hours=settings.health.utc_offset_hours)
+            self.cascade.media = self.upstream.handle
+            self.upstream.listen(self.bus)
         # ---- where streams live, in a cluster: a media node holds its streams; a node without
         # media sends stream requests to the node holding them (api/media_proxy.py)
         self.placement: MediaPlacement | None = None
@@ -249,11 +276,25 @@ class Platform:
                                 if ev.kind == "stream.up" and hub.stream(ev.subject) is not None else None)
         # ---- object storage (storage.objects): reports and ticket photos; in a cluster, S3
         self.objects: ObjectStore = object_store(settings.storage)
+        if self.media is not None:  # segments moved there (recording/tiers.py) play back from it
+            recorded = self.media.provider_for("record/")
+            if isinstance(recorded, RecordedProvider):
+                recorded.objects = self.objects
         # ---- health (health.enabled): state history, rates, maintenance, tickets, notifications
         self.health: HealthService | None = None
         if settings.health.enabled:
             self.health = HealthService(settings.health, self.sessions, self.bus, objects=self.objects,
                                         audit=self.access.audit, webhook_secret=derive(secret, "webhook"))
+        # ---- the incident centre (受理·分流·督办·反馈): its notifications (the supervisors told of
+        # overdue cases, the emergency systems' pushes) go through health's outbox, or an own one
+        self._own_notifier: Notifier | None = None
+        if self.health is not None:
+            notifier = self.health.notifier
+        else:
+            notifier = self._own_notifier = Notifier(self.sessions, settings.health, derive(secret, "webhook"))
+        self.incidents = IncidentService(settings.incidents, self.sessions, self.bus, sealer=self.sealer,
+                                         objects=self.objects, notifier=notifier, audit=self.access.audit,
+                                         media=self.media, grants=self.access.grants)
         # ---- picture diagnosis (where the media hub runs): inspections of every camera, their
         # results and calibration; confirmed faults go to the state history over the bus
         self.diagnosis: Inspector | None = None
@@ -264,10 +305,36 @@ class Platform:
         # their index, and retention by class and key site
         self.recorder: Recorder | None = None
         self.recording_retention: Retention | None = None
+        #: Channels' recording plans (for the API everywhere; changes reach the recorder on the bus).
+        self.recording_plans = ChannelPlans(Policy.from_config(settings.recording), self.sessions, self.bus)
+        self.recording_disk: DiskGuard | None = None
+        self.recording_tiers: Tiering | None = None
         if self.media is not None and settings.recording.enabled:
             recordings = Path(settings.storage.var_dir) / "recordings"
-            self.recorder = Recorder(settings.recording, self.sessions, self.media, recordings)
-            self.recording_retention = Retention(self.recorder.policy, self.sessions, recordings)
+            self.recorder = Recorder(settings.recording, self.sessions, self.media, recordings, bus=self.bus,
+                                     utc_offset_hours=settings.health.utc_offset_hours)
+            self.recording_retention = Retention(self.recorder.policy, self.sessions, recordings, self.objects)
+            # the disk nearly full: retention at once, then an alarm and the least important stop
+            self.recording_disk = DiskGuard(settings.recording, recordings, self.recorder,
+                                            self.recording_retention.run, self.bus, node=self.node)
+            o = settings.storage.objects
+            # older segments to the object store: S3, or a folder named for it (not the default
+            # folder under var, on the same disk as the recordings)
+            if settings.recording.tier_after_days > 0 and (o.kind == "s3" or o.dir):
+                self.recording_tiers = Tiering(self.sessions, recordings, self.objects,
+                                               settings.recording.tier_after_days)
+            elif settings.recording.tier_after_days > 0:
+                log.warning("recording.tier_after_days is set but no object store is (storage.objects): "
+                            "recordings stay on local disk")
+        # ---- evidence (证据): holds kept from retention, exports (MP4s, a manifest signed with a
+        # key derived from the platform secret) made in the background where jobs run
+        self.holds = HoldService(self.sessions)
+        self.exports = ExportService(self.sessions, self.holds, EvidenceSigner(secret),
+                                     Path(settings.storage.var_dir) / "exports")
+        self.export_runner: ExportRunner | None = None
+        if settings.scheduler.enabled and cluster.runs("worker"):
+            self.export_runner = ExportRunner(self.exports, Path(settings.storage.var_dir) / "recordings",
+                                              self.objects)
         # ---- the scheduler of periodic jobs (scheduler.enabled; one switchable component, so
         # that only some nodes of a cluster run it — a job runs once either way)
         self.scheduler: Scheduler | None = None
@@ -275,12 +342,23 @@ class Platform:
             self.scheduler = Scheduler(self.engine, self.sessions, tick_seconds=1.0)
             if self.health is not None:
                 self.health.add_jobs(self.scheduler)
+            self.incidents.add_jobs(self.scheduler)
+            if self._own_notifier is not None:
+                own = self._own_notifier
+
+                async def dispatch_own(done: str | None) -> str | None:
+                    await own.dispatch()
+                    return None
+
+                self.scheduler.add("incidents.notify", 2.0, dispatch_own)
             if self.diagnosis is not None:
                 if settings.diagnosis.inspections:
                     self.scheduler.add("diagnosis.inspect", 30.0, self.diagnosis.run_due)
                 self.scheduler.add("diagnosis.retention", 6 * 3600.0, self.diagnosis.retention)
             if self.recording_retention is not None:
                 self.recording_retention.add_jobs(self.scheduler, settings.recording.retention_seconds)
+            if self.recording_tiers is not None:
+                self.recording_tiers.add_jobs(self.scheduler, settings.recording.tier_seconds)
         # ---- lifecycle: this order up, the reverse down (the bus and presence first up and last
         # down; then access, with the audit, which so records what the others do while stopping)
         self.components: list[Component] = [
@@ -311,6 +389,8 @@ class Platform:
                 self.components.append(Component("health", led.start, stop_led))
             else:
                 self.components.append(Component("health", self.health.start, self.health.stop))
+        # Before signalling: its rules follow the alarms signalling publishes.
+        self.components.append(Component("incidents", self.incidents.start, self.incidents.stop))
         if self.signalling is not None:
             self.components.append(Component("signalling", self.signalling.start, self.signalling.stop))
         if self.cascade is not None:
@@ -336,14 +416,20 @@ class Platform:
             self.components.append(Component("sweeper", self.sweeper.start, self.sweeper.stop))
         if self.media is not None:
             self.components.append(Component("media", self.media.start, self.media.stop))
+        if self.upstream is not None:  # stopped before the hub: the uppers get our BYE
+            self.components.append(Component("cascade-media", _nothing, self.upstream.stop))
         if self.diagnosis is not None:  # its worker processes end before the hub
             self.components.append(Component("diagnosis", _nothing, self.diagnosis.close))
         if self.recorder is not None:  # segments closed before the hub stops
             self.components.append(Component("recording", self.recorder.start_plans, self.recorder.stop))
+        if self.recording_disk is not None:
+            self.components.append(Component("recording-disk", self.recording_disk.start, self.recording_disk.stop))
         if self.placement is not None:
             self.components.append(Component("placement", self.placement.start, self.placement.stop))
         if self.scheduler is not None:
             self.components.append(Component("scheduler", self.scheduler.start, self.scheduler.stop))
+        if self.export_runner is not None:
+            self.components.append(Component("exports", self.export_runner.start, self.export_runner.stop))
         #: Steps of the process that runs the platform, after every component has started
         #: (the server freezes its start-up heap there).
         self._after_start: list[Step] = []

@@ -33,6 +33,8 @@ app.add_typer(user_app, name="user")
 app.add_typer(audit_app, name="audit")
 health_app = typer.Typer(help="Health of the cameras: picture diagnosis (视频质量诊断).", no_args_is_help=True)
 app.add_typer(health_app, name="health")
+export_app = typer.Typer(help="Evidence exports (证据导出): check one offline.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="TOML configuration file", exists=False)
@@ -492,6 +494,24 @@ def audit_checkpoint(config: ConfigOpt = None) -> None:
 
     cp = asyncio.run(_with_platform(settings, run))
     typer.echo(f"checkpoint: record {cp['seq']} hash {cp['hash']} at {cp['at']} (key {cp['key_id']})")
+
+
+@export_app.command("verify")
+def export_verify(
+    path: Annotated[Path, typer.Argument(help="the export's folder (its MP4s, manifest.json, manifest.sig)")],
+    key: Annotated[Path | None, typer.Option(help="the platform's public key (PEM) to trust; default: the "
+                                                  "folder's public-key.pem")] = None,
+) -> None:
+    """Check an evidence export offline: the signature over manifest.json, then every file.
+
+    Exit status 0: intact; 1: a file changed, missing or added, or a bad signature (named).
+    """
+    from xueliang.evidence.verify import verify_export
+
+    verdict = verify_export(path, key.read_bytes() if key is not None else None)
+    typer.echo(verdict.text(), err=not verdict.ok)
+    if not verdict.ok:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -28,6 +28,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from xueliang.timetable import TimetableError, parse_timetable
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -179,7 +181,7 @@ def _default_rules() -> list[PurposeRule]:
         ),
         PurposeRule(name="key-site-footage", actions=["media.playback", "media.download"], key_site=True),
         PurposeRule(
-            name="key-site-export", actions=["media.download"], key_site=True, require="approval"
+            name="key-site-export", actions=["media.download", "media.export"], key_site=True, require="approval"
         ),
         PurposeRule(
             name="outside-department",
@@ -474,11 +476,39 @@ def check_retention(retention_days: Mapping[int, int], key_site_retention_days: 
                          f"the {MIN_KEY_SITE_RETENTION_DAYS} days required at key sites")
 
 
-def check_continuous(continuous: Mapping[int, bool]) -> None:
+def check_continuous(continuous: Mapping[int, object], setting: str = "recording.continuous") -> None:
     for k in continuous:
         if k not in CLASSES:
-            raise ValueError(f"recording.continuous.{k}: point class {k} is not 1, 2 or 3")
+            raise ValueError(f"{setting}.{k}: point class {k} is not 1, 2 or 3")
 
+
+class RecordingPlanSpec(_Section):
+    """A recording plan as configured or sent (``PUT /channels/{id}/recording``)."""
+
+    #: Always; by a weekly timetable; on events (alarms, analytics, an operator) with video from
+    #: before and after; or not at all.
+    mode: Literal["continuous", "scheduled", "event", "off"]
+    #: The weekly timetable of a scheduled plan (xueliang/timetable.py), in the platform's time.
+    schedule: list[dict[str, Any]] = Field(default_factory=list)
+    #: Event plans: seconds of video kept from before a trigger, and recorded after the last one
+    #: (unset: recording.pre_seconds / post_seconds).
+    pre_seconds: float | None = Field(default=None, ge=0, le=120)
+    post_seconds: float | None = Field(default=None, ge=1, le=3600)
+
+    @model_validator(mode="after")
+    def _timetable(self) -> RecordingPlanSpec:
+        try:
+            table = parse_timetable(self.schedule)
+        except TimetableError as e:
+            raise ValueError(f"schedule: {e}") from None
+        if self.mode == "scheduled" and not table.windows:
+            raise ValueError("schedule: a scheduled plan needs at least one window")
+        if self.mode != "scheduled" and table.windows:
+            raise ValueError(f"schedule: only a scheduled plan has one (this one is {self.mode})")
+        if self.mode != "event" and (self.pre_seconds is not None or self.post_seconds is not None):
+            raise ValueError(f"pre_seconds and post_seconds are for event plans (this one is {self.mode})")
+        self.schedule = table.as_list()
+        return self
 
 
 class RecordingConfig(_Section):
@@ -500,12 +530,84 @@ class RecordingConfig(_Section):
     plan_seconds: float = Field(default=60.0, ge=1.0)
     #: How often recordings beyond retention are deleted, seconds.
     retention_seconds: float = Field(default=3600.0, ge=10.0)
+    #: Plans by point class for the classes that do not record continuously (e.g.
+    #: ``{2: {mode = "event"}}``); none: off. A channel's own plan comes first, then key sites and
+    #: the continuous classes, then ``division_plans``, then these.
+    class_plans: dict[int, RecordingPlanSpec] = Field(default_factory=dict)
+    #: Plans by division: a code or its prefix (``"3401"``: the city), the longest match wins.
+    division_plans: dict[str, RecordingPlanSpec] = Field(default_factory=dict)
+    #: Event plans: seconds of video kept in memory from before a trigger (from a key frame),
+    #: and recorded after the last trigger.
+    pre_seconds: float = Field(default=10.0, ge=0, le=120)
+    post_seconds: float = Field(default=30.0, ge=1, le=3600)
+    #: The disk is nearly full below this free share (percent) or these bytes, whichever is
+    #: larger: recordings beyond retention go first, then an alarm and the least important
+    #: channels stop (recording/disk.py).
+    min_free_percent: float = Field(default=5.0, ge=0, le=90)
+    min_free_bytes: int = Field(default=0, ge=0)
+    #: How often the free space is read, seconds.
+    disk_seconds: float = Field(default=30.0, ge=1.0)
+    #: Closed segments older than this many days move from local disk to the object store
+    #: (storage.objects: S3, or a folder set in its ``dir``); 0: they stay local.
+    tier_after_days: float = Field(default=0.0, ge=0)
+    #: How often segments due are moved, seconds.
+    tier_seconds: float = Field(default=600.0, ge=10.0)
 
     @model_validator(mode="after")
     def _floors(self) -> RecordingConfig:
         check_retention(self.retention_days, self.key_site_retention_days)
         check_continuous(self.continuous)
+        check_continuous(self.class_plans, "recording.class_plans")
+        for code in self.division_plans:
+            if not (code.isascii() and code.isdigit() and len(code) <= 12):
+                raise ValueError(f"recording.division_plans.{code}: not a division code")
         return self
+
+
+#: The categories of incidents the seeds' centres take in (configurable: incidents.categories).
+DEFAULT_INCIDENT_CATEGORIES = ["治安", "安全隐患", "矛盾纠纷", "交通", "消防", "防汛", "环境", "其他"]
+
+
+class IncidentsConfig(_Section):
+    """The incident centre (受理·分流·督办·反馈, issue 16)."""
+
+    #: What a case may be about; the first seven are the seeds', the last the catch-all.
+    categories: list[str] = Field(default_factory=lambda: list(DEFAULT_INCIDENT_CATEGORIES), min_length=1)
+    #: A dispatch's deadline when none is given (hours), by priority.
+    deadline_hours: dict[str, float] = Field(default_factory=lambda: {
+        "urgent": 2.0, "high": 24.0, "normal": 72.0, "low": 168.0})
+    #: Seconds between checks for overdue dispatches (督办: red flag, the supervisors told).
+    check_seconds: float = Field(default=30.0, gt=0)
+    #: Who is told of an overdue case: e-mail addresses of the centre's supervisors.
+    supervisor_emails: list[str] = Field(default_factory=list)
+    #: And, or instead, a webhook (signed like every notification; SMS gateways connect here).
+    supervisor_webhook: str = ""
+    #: Signed requests from emergency systems older or newer than this are refused (seconds).
+    replay_window_seconds: float = Field(default=300.0, ge=5, le=3600)
+    #: Largest inbound request body (bytes).
+    inbound_max_bytes: int = Field(default=65_536, ge=1024, le=1_048_576)
+    #: The joint-handling view opens live video of the cameras near a case for this long (hours).
+    joint_hours: float = Field(default=4.0, gt=0, le=72)
+    #: Largest photo attached to a case (bytes).
+    attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    #: How far (metres) to look for a channel when no division boundary holds the case's place.
+    nearest_channel_metres: float = Field(default=5000.0, gt=0)
+
+    @field_validator("categories")
+    @classmethod
+    def _categories(cls, v: list[str]) -> list[str]:
+        clean = [c.strip() for c in v]
+        if any(not c or len(c) > 32 for c in clean) or len(set(clean)) != len(clean):
+            raise ValueError("categories are distinct names of 1-32 characters")
+        return clean
+
+    @field_validator("deadline_hours")
+    @classmethod
+    def _deadlines(cls, v: dict[str, float]) -> dict[str, float]:
+        need = {"urgent", "high", "normal", "low"}
+        if set(v) != need or any(h <= 0 for h in v.values()):
+            raise ValueError(f"deadline_hours gives positive hours for each of {sorted(need)}")
+        return v
 
 
 class SchedulerConfig(_Section):
@@ -537,6 +639,7 @@ class Settings(BaseSettings):
     diagnosis: DiagnosisConfig = DiagnosisConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
     recording: RecordingConfig = RecordingConfig()
+    incidents: IncidentsConfig = IncidentsConfig()
     #: Secret for signing tokens; generated and kept under var/ when empty.
     secret_key: str = ""
     #: First administrator, created on first start if no user exists.

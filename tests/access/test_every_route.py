@@ -48,6 +48,8 @@ from test_media_api import FakeGbProvider
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from tests.incidents import route_table as incident_routes
+from tests.recording import evidence_routes
 from xueliang.access import policy
 from xueliang.access.policy import Action
 from xueliang.api.main import OPEN_ROUTES
@@ -114,6 +116,7 @@ OPEN = {
     ("GET", "/app/{rest:path}"): "the console's page for its client-side routes (static, the same file as /)",
     ("GET", "/player"): "the player page (static; the stream it plays is authorized on its own)",
     ("GET", "/player.js"): "the player's script (static)",
+    ("POST", "/api/v1/incidents/inbound"): "emergency systems: no bearer token, every request HMAC-signed with the link's key (tests/incidents/test_inbound_http.py)",
 }
 
 SELF = {
@@ -204,6 +207,7 @@ TABLE: dict[tuple[str, str], Need] = {
     ("PATCH", "/api/v1/cascade/uppers/{upper_id}"): N(A.SIGNALLING_MANAGE, make="upper", body={"port": 5061}),
     ("DELETE", "/api/v1/cascade/uppers/{upper_id}"): N(A.SIGNALLING_MANAGE, make="upper", ok=(204,)),
     ("GET", "/api/v1/cascade/uppers/{upper_id}/status"): N(A.SIGNALLING_MANAGE, make="upper"),
+    ("GET", "/api/v1/cascade/uppers/{upper_id}/catalog"): N(A.SIGNALLING_MANAGE, make="upper"),
     ("POST", "/api/v1/devices/{device_id}/catalog"): N(A.DEVICE_QUERY, scoped="device", ok=(503,), why="SIP is off here"),
     ("GET", "/api/v1/devices/{device_id}/info"): N(A.DEVICE_QUERY, scoped="device", ok=(503,), why="SIP is off here"),
     ("GET", "/api/v1/devices/{device_id}/status"): N(A.DEVICE_QUERY, scoped="device", ok=(503,), why="SIP is off here"),
@@ -211,6 +215,14 @@ TABLE: dict[tuple[str, str], Need] = {
     ("POST", "/api/v1/devices/{device_id}/subscriptions/catalog"): N(A.DEVICE_CONTROL, scoped="device", ok=(503,), why="SIP is off here"),
     ("GET", "/api/v1/channels/{channel_id}/records"): N(A.PLAYBACK, RR, scoped="channel", ok=(503,), params=WHEN, why="SIP is off here"),
     ("GET", "/api/v1/channels/{channel_id}/recordings"): N(A.PLAYBACK, RR, scoped="channel", params=WHEN),
+    # Recording plans and storage compliance (issue 14).
+    ("GET", "/api/v1/channels/{channel_id}/recording"): N(RR, scoped="channel"),
+    ("PUT", "/api/v1/channels/{channel_id}/recording"): N(A.RECORDING_MANAGE, scoped="channel", body={"mode": "continuous"}),
+    ("DELETE", "/api/v1/channels/{channel_id}/recording"): N(A.RECORDING_MANAGE, scoped="channel", ok=(204,)),
+    ("POST", "/api/v1/channels/{channel_id}/recording/trigger"): N(
+        A.RECORDING_TRIGGER, scoped="channel", ok=(409,),
+        why="the channel does not record on event here (its class's default is off); answered after authorizing"),
+    ("GET", "/api/v1/recordings/compliance"): N(A.STATS_READ),
     ("POST", "/api/v1/channels/{channel_id}/ptz"): N(A.PTZ, scoped="channel", ok=(503,), body={"action": "stop"}, why="SIP is off here"),
     ("GET", "/api/v1/events"): N(A.DEVICE_QUERY),
     ("POST", "/api/v1/events/{event_id}/ack"): N(A.DEVICE_QUERY, make="event", ok=(404,), why="no alarm exists here (SIP is off); the route answers after authorizing"),
@@ -263,6 +275,11 @@ TABLE: dict[tuple[str, str], Need] = {
     ("POST", "/api/v1/reports"): N(A.REPORTS_READ, ok=(201,), body={"kind": "daily", "date": "2026-11-01"}),
     ("GET", "/api/v1/reports/{report_id}"): N(A.REPORTS_READ, make="report"),
 }
+# The incident centre (issue 16).
+TABLE.update(incident_routes.table(N, CH_IN))
+# Downloads of the platform's recordings, evidence exports and holds (issue 14).
+TABLE.update(evidence_routes.table(N, CH_IN, WHEN))
+OPEN.update(evidence_routes.OPEN)
 #: Lists the streams the caller may read: needs some media action (tested per stream kind below).
 LISTING = ("GET", "/api/v1/streams")
 #: Stream routes: their action is the stream's (see STREAM_KINDS), checked per kind below.
@@ -465,6 +482,8 @@ def defaults(e: Env) -> dict[str, Any]:
         "user_id": e.ids.get("victim", 1), "resource": "init.mp4", "fmt": "csv", "name": "x",
         "rest:path": "x", "name:path": "live/" + CH_IN, "ticket_id": 999999, "team_id": 999999,
         "report_id": 999999, "upper_id": 999999,
+        "incident_id": 999999, "dispatch_id": 999999, "attachment_id": 999999, "rule_id": 999999, "link_id": 999999,
+        **evidence_routes.DEFAULTS,
     }
 
 
@@ -552,6 +571,10 @@ def make(e: Env, what: str | None) -> tuple[dict[str, Any], Any, Any]:
         return {"event_id": 999999}, {}, None
     if what.startswith("ticket"):
         return make_ticket(e, what, n)
+    if what.startswith("incident"):
+        return incident_routes.make(e, what)
+    if what.startswith("evidence"):
+        return evidence_routes.make(e, what, HTTP, CH_IN, WHEN)
     if what == "report":
         return {"report_id": post("/api/v1/reports", {"kind": "weekly", "date": "2026-11-04", "format": "pdf"})["id"]}, None, None
     if what == "team_body":
@@ -969,3 +992,21 @@ def test_a_purpose_rule_on_live_video_holds_on_every_way_of_reading(env: Env) ->
                 break
             time.sleep(0.1)
         assert ok == (101 if method == "WS" else 200), f"{method} {url} with a purpose got {ok}"
+
+
+# --------------------------------------------------------------------------- evidence (issue 14)
+
+
+def test_another_users_export_is_refused_by_id_file_name_and_listing(env: Env) -> None:
+    evidence_routes.another_users_export_is_missing(env, HTTP, CH_IN, WHEN, A.EXPORTS_MANAGE)
+
+
+def test_an_export_or_hold_names_channels_in_scope_only(env: Env) -> None:
+    evidence_routes.bodies_name_channels_in_scope_only(env, HTTP, CH_IN, CH_MISSING, WHEN)
+
+
+def test_exporting_a_key_site_needs_an_approval(env: Env) -> None:
+    """key-site-export: media.export on a key site needs an approval, even with the body's purpose."""
+    body = {"channels": [CH_KEY], **WHEN, "purpose": "案件取证", "case_number": "A-1"}
+    assert problem_type(env, "POST", "/api/v1/exports", env.only(frozenset({A.EXPORT})), json=body) == (
+        403, "urn:xueliang:problem:approval-required")

@@ -47,7 +47,8 @@ async def test_crud_validation_and_the_password_never_answered(client: httpx.Asy
                        ({"transport": "sctp"}, "transport"), ({"charset": "latin1"}, "charset"),
                        ({"rtp_transport": "tcp"}, "rtp_transport"), ({"host": "a b"}, "host"),
                        ({"local_sip_id": "x" * 20}, "local_sip_id"), ({"register_expires": 5}, "register_expires"),
-                       ({"share": {"all": True}}, "share")]:
+                       ({"share": {"classes": [5]}}, "share"), ({"share": {"channels": ["12"]}}, "share"),
+                       ({"share": {"all": True, "control": "maybe"}}, "share")]:
         r = await client.post(URL, json={**BODY, "name": f"n-{field}", **bad}, headers=admin)
         assert r.status_code == 422, (bad, r.text)
         assert field in r.text, r.text
@@ -142,3 +143,48 @@ async def test_the_platform_registers_to_an_upper_configured_through_the_api(sip
             assert proto.registers()[-1][1].expires == 0
     finally:
         transport.close()
+
+
+async def test_the_share_stored_answered_changed_previewed_and_audited(client: httpx.AsyncClient,
+                                                                       admin: dict[str, str],
+                                                                       platform: Platform) -> None:
+    from xueliang.db.tables import Channel
+
+    async with platform.sessions() as s:
+        for i, div in enumerate(["340201", "340201", "340202", "340301"]):
+            s.add(Channel(id=f"{div}0000131{i:07d}", name=f"点{i}", division_code=div, point_class=1 + i % 2,
+                          status="ON"))
+        await s.commit()
+    share = {"divisions": ["3402"], "classes": [1],
+             "business_group": {"id": "34020100002150000001", "name": "市局"},
+             "organisations": [{"id": "34020100002160000001", "name": "一分局", "divisions": ["340201"]}],
+             "id_map": {"3402010000131" + "0000000": "44030000001310000000"}}
+    r = await client.post(URL, json={**BODY, "name": "city-share", "share": share}, headers=admin)
+    assert r.status_code == 201, r.text
+    up = r.json()
+    assert up["share"]["divisions"] == ["3402"] and up["share"]["classes"] == [1]
+    assert "channels" not in up["share"]  # only what was given is kept
+    uid = up["id"]
+    r = await client.get(f"{URL}/{uid}/catalog", headers=admin)
+    assert r.status_code == 200, r.text
+    prev = r.json()
+    # 3402 and class I: channels 0 and 2 (1 is class II, 3 is in 3403)
+    assert prev["channels"] == 2
+    ids = [i["id"] for i in prev["items"]]
+    assert ids == ["34020100002150000001", "34020100002160000001", "44030000001310000000",
+                   "34020200001310000002"]
+    parents = {i["id"]: i["parent_id"] for i in prev["items"]}
+    assert parents["44030000001310000000"] == "34020100002160000001"
+    assert parents["34020200001310000002"] == "34020100002150000001"
+
+    r = await client.patch(f"{URL}/{uid}", json={"share": {"all": True, "control": True}}, headers=admin)
+    assert r.status_code == 200, r.text
+    assert r.json()["share"] == {"all": True, "control": True}
+    assert (await client.get(f"{URL}/{uid}/catalog?limit=1", headers=admin)).json()["channels"] == 4
+    assert (await client.patch(f"{URL}/{uid}", json={"share": None}, headers=admin)).status_code == 422
+    assert (await client.get(f"{URL}/999999/catalog", headers=admin)).status_code == 404
+
+    await platform.access.audit.flush()
+    async with platform.sessions() as s:
+        rows = (await s.scalars(select(AuditRecord).where(AuditRecord.action == "cascade.upper.update"))).all()
+    assert any('"share":{"all":true,"control":true}' in (r.detail or "") for r in rows), [r.detail for r in rows]

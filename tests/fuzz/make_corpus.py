@@ -46,6 +46,8 @@ def _classify(lit: bytes) -> list[str]:
         b"OPTIONS", b"CANCEL",
     ):
         out += ["sip", "sip_stream"]
+        if head.startswith(b"INVITE "):
+            out.append("cascade_invite")  # an upper's INVITE to our media dialogs
     if b"<?xml" in lit or b"<Query>" in lit or b"<Response>" in lit or b"<Notify>" in lit \
             or b"<Control>" in lit:
         out.append("manscdp")

@@ -10,7 +10,7 @@ from pathlib import Path
 #: The targets of tests/fuzz/targets.py (kept here so that listing them needs no atheris).
 TARGET_NAMES: tuple[str, ...] = (
     "sip", "sip_uri", "sip_digest", "sip_stream", "manscdp", "sdp", "mansrtsp",
-    "rtp", "rtp_stream", "ps", "nal", "sheet",
+    "rtp", "rtp_stream", "ps", "nal", "sheet", "cascade_invite", "mp4", "timetable",
 )
 
 #: Longest input libFuzzer makes per target: a workbook or a few PS frames need more room.

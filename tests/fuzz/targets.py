@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import random
 import sys
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
@@ -35,11 +36,14 @@ import atheris
 import xueliang  # noqa: F401  (its import guard goes into sys.meta_path before atheris's hook)
 
 if TYPE_CHECKING:
+    from xueliang import timetable
     from xueliang.gb28181 import manscdp, mansrtsp, sdp
+    from xueliang.gb28181.cascade import invite
     from xueliang.gb28181.sip import digest, framing, message, uri
     from xueliang.gb28181.sip.errors import SipParseError
     from xueliang.media import nal, ps, rtp
     from xueliang.media.frame import Codec
+    from xueliang.recording import mp4
     from xueliang.registry import channel_list, spreadsheet, survey
 
 #: What each target imports, instrumented for coverage (only that: instrumenting costs time at
@@ -59,6 +63,10 @@ MODULES: dict[str, list[str]] = {
     "nal": ["xueliang.media.nal", "xueliang.media.frame"],
     "sheet": ["xueliang.registry.spreadsheet", "xueliang.registry.survey",
               "xueliang.registry.channel_list"],
+    "cascade_invite": [*_SIP, "xueliang.gb28181.sip.message", "xueliang.gb28181.sdp",
+                       "xueliang.gb28181.cascade.invite"],
+    "mp4": ["xueliang.recording.mp4"],
+    "timetable": ["xueliang.timetable"],
 }
 
 
@@ -473,6 +481,92 @@ def sheet(data: bytes) -> None:
     _run(channel_list.import_channels(_no_database, body, name, dry_run=True))  # type: ignore[arg-type]
 
 
+def cascade_invite(data: bytes) -> None:
+    """An upper platform's INVITE (whole SIP message) to our media dialogs: the dialogs never
+    raise; every answer is a response to that request; when they accept, our SDP answer parses
+    back with the upper's SSRC, session and the TCP role opposite to its own."""
+    try:
+        m = message._parse(data)
+    except SipParseError:
+        return
+    if not isinstance(m, message.SipRequest):
+        return
+    d = invite.UpstreamDialogs(local_id="34020100002000000001", contact_host="192.0.2.7",
+                               contact_port=5060, media_host="192.0.2.8", rng=random.Random(0))
+    out = d.receive(m, 0.0, "192.0.2.1")
+    for o in out:
+        if isinstance(o, invite.MediaRequested):
+            out += d.accept(o.call_id, 30000, 0.0)
+            offer = o.offer
+            for a in out:
+                if isinstance(a, invite.Reply) and a.response.status == 200:
+                    back = sdp._parse(a.response.body)
+                    _check(back.ssrc == offer.ssrc, "the answer does not carry the upper's SSRC")
+                    _check(back.transport == {"udp": "udp", "tcp-active": "tcp-active",
+                                              "tcp-passive": "tcp-passive"}[offer.transport],
+                           "the answer's TCP role is not ours")
+    for o in out:
+        if isinstance(o, invite.Reply):
+            again = message._parse(o.response.serialize())
+            _check(isinstance(again, message.SipResponse), "a reply is not a response")
+            _check(again.call_id == m.call_id, "a reply to another call")
+    d.tick(1000.0)
+
+
+def mp4_boxes(data: bytes) -> None:
+    """A recorded segment read back (recording/mp4.py): the init and every moof parse or raise
+    Mp4Error; a moof that parses re-times to the same size and parses back with its decode
+    times moved."""
+    try:
+        mp4.parse_init(data)
+    except mp4.Mp4Error:
+        pass
+    for kind, p, e in mp4.boxes(data):
+        _check(p <= e <= len(data), "a box beyond the data")
+        if kind != b"moof":
+            continue
+        try:
+            before = mp4.parse_moof(data, p, e)
+        except mp4.Mp4Error:
+            continue
+        start = p - (16 if int.from_bytes(data[p - 16:p - 12], "big") == 1 and p >= 16
+                     and data[p - 12:p - 8] == b"moof" else 8)
+        try:
+            out = mp4.retimed_moof(data[start:e], {t.track_id: 7 for t in before.trafs}, 3)
+        except mp4.Mp4Error:
+            continue
+        _check(len(out) == e - start, "a re-timed moof changed size")
+        after = mp4.parse_moof(out, p - start, len(out))
+        _check(after.sequence == 3 or after.mfhd_at is None, "the sequence number was not set")
+        if len({t.track_id for t in before.trafs}) == len(before.trafs):
+            _check([t.decode_time for t in after.trafs] == [(t.decode_time or 0) + 7 for t in before.trafs],
+                   "decode times not moved by 7")
+
+
+def timetable_json(data: bytes) -> None:
+    """A recording plan's weekly timetable as JSON, and clock times: TimetableError or a
+    timetable that writes back to itself, answers whether a moment is on and when that changes."""
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    try:
+        timetable.parse_clock(data.decode("utf-8", "replace"), end=bool(data[:1] == b"e"))
+    except timetable.TimetableError:
+        pass
+    try:
+        obj = json.loads(data)
+    except (ValueError, RecursionError):
+        return
+    try:
+        table = timetable.parse_timetable(obj)
+    except timetable.TimetableError:
+        return
+    _check(timetable.parse_timetable(table.as_list()) == table, "a timetable did not read back the same")
+    t = datetime(2026, 12, 7, tzinfo=UTC) + timedelta(minutes=len(data) * 37 % timetable.WEEK)
+    nxt = table.next_change(t)
+    _check(nxt is None or (nxt > t and table.on(nxt) != table.on(t)), "next_change is not a change")
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "sip": sip_message,
     "sip_uri": sip_uri,
@@ -486,6 +580,9 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "ps": ps_stream,
     "nal": nal_units,
     "sheet": sheet,
+    "cascade_invite": cascade_invite,
+    "mp4": mp4_boxes,
+    "timetable": timetable_json,
 }
 
 

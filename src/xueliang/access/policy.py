@@ -39,10 +39,17 @@ ROLES: dict[str, frozenset[Action]] = {
             A.HEALTH_READ,
             A.TICKETS_MANAGE,
             A.REPORTS_READ,
+            A.INCIDENTS_READ,
+            A.INCIDENTS_CREATE,
+            A.INCIDENTS_MANAGE,
+            A.RECORDING_TRIGGER,
+            A.EXPORT,
+            A.EVIDENCE_HOLD,
         }
     ),
     "department_user": frozenset(
-        {A.REGISTRY_READ, A.STATS_READ, A.LIVE_VIEW, A.PLAYBACK, A.HEALTH_READ}
+        {A.REGISTRY_READ, A.STATS_READ, A.LIVE_VIEW, A.PLAYBACK, A.HEALTH_READ, A.INCIDENTS_READ,
+         A.INCIDENTS_HANDLE}
     ),
     "maintainer": frozenset(
         {
@@ -59,17 +66,20 @@ ROLES: dict[str, frozenset[Action]] = {
     #: Leaders who approve sensitive use (审批人) within their own scope.
     "supervisor": frozenset(
         {A.REGISTRY_READ, A.STATS_READ, A.LIVE_VIEW, A.PLAYBACK, A.DOWNLOAD, A.APPROVE,
-         A.HEALTH_READ, A.REPORTS_READ}
+         A.HEALTH_READ, A.REPORTS_READ, A.INCIDENTS_READ, A.EXPORT, A.EVIDENCE_HOLD, A.EVIDENCE_RELEASE}
     ),
     "auditor": frozenset(
         {A.REGISTRY_READ, A.STATS_READ, A.AUDIT_READ, A.ACCESS_READ, A.HEALTH_READ, A.REPORTS_READ}
     ),
     "resident": frozenset({A.LIVE_VIEW}),
+    #: A linked emergency agency (110/119/120/122) in the joint-handling view: its own cases,
+    #: and live video of the cameras near them while it handles them.
+    "agency": frozenset({A.INCIDENTS_JOINT, A.LIVE_VIEW}),
     "system": frozenset({A.REGISTRY_READ, A.STATS_READ, A.METRICS_READ, A.LIVE_VIEW}),
 }
 
 #: Actions whose reads are audited too (a GET that authorizes one of these is recorded).
-SENSITIVE = frozenset({A.LIVE_VIEW, A.PLAYBACK, A.DOWNLOAD, A.PTZ, A.AUDIT_READ, A.ACCESS_READ})
+SENSITIVE = frozenset({A.LIVE_VIEW, A.PLAYBACK, A.DOWNLOAD, A.PTZ, A.AUDIT_READ, A.ACCESS_READ, A.EXPORT})
 
 PROBLEM_BASE = "urn:xueliang:problem:"
 

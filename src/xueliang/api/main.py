@@ -25,7 +25,9 @@ from xueliang.api.routers import (
     cluster,
     console,
     diagnosis,
+    exports,
     health,
+    incidents,
     media,
     patrols,
     playback,
@@ -50,6 +52,10 @@ OPEN_ROUTES = {
     f"{PREFIX}/docs/assets/{{name}}",
     "/",
     "/player",
+    # No bearer token: emergency systems sign their requests (incidents/signature.py).
+    f"{PREFIX}/incidents/inbound",
+    # The public key that checks evidence exports' signatures: public by nature.
+    f"{PREFIX}/exports/public-key",
 }
 
 REQUESTS = Counter("xueliang_http_requests_total", "HTTP requests", ["method", "route", "status"])
@@ -60,7 +66,8 @@ STATIC = Path(__file__).resolve().parent.parent / "static"
 ROUTERS = (
     auth.router, console.router, patrols.router, registry.router, statistics.router, survey.router,
     access.router, approvals.router, audit.router, cluster.router, signalling.router, playback.router,
-    media.router, health.router, diagnosis.router, recordings.router, cascade.router,
+    media.router, health.router, diagnosis.router, recordings.router, cascade.router, incidents.router,
+    exports.router,
 )
 
 

@@ -21,6 +21,9 @@ from xueliang.db.tables import UpperPlatform
 from xueliang.errors import Conflict, Invalid, NotFound
 from xueliang.sealing import Sealer
 
+from .catalog import SharedCatalog
+from .share import Share, UpperScope, described, share_of
+
 __all__ = ["CHANGED", "UpperIn", "UpperPatch", "UpperService", "password_context"]
 
 CHANGED = "cascade.upper.changed"
@@ -100,6 +103,7 @@ class UpperIn(_Fields):
     announce_host: str | None = None
     announce_port: int | None = Field(default=None, ge=1, le=65535)
     enabled: bool = True
+    share: Share = Field(default_factory=Share, description="what the upper is shown (cascade/share.py)")
 
 
 class UpperPatch(_Fields):
@@ -121,6 +125,7 @@ class UpperPatch(_Fields):
     announce_host: str | None = None
     announce_port: int | None = Field(default=None, ge=1, le=65535)
     enabled: bool | None = None
+    share: Share | None = None
 
 
 #: Fields that may be set back to null (the default applies): the others keep their value.
@@ -139,7 +144,7 @@ def public(row: UpperPlatform) -> dict[str, Any]:
         "keepalive_interval": row.keepalive_interval, "keepalive_max_missed": row.keepalive_max_missed,
         "local_sip_id": row.local_sip_id, "charset": row.charset, "rtp_transport": row.rtp_transport,
         "announce_host": row.announce_host, "announce_port": row.announce_port, "enabled": row.enabled,
-        "has_password": bool(row.password),
+        "has_password": bool(row.password), "share": row.share or {},
         "created_at": row.created_at.isoformat() if row.created_at else None,
         "updated_at": row.updated_at.isoformat() if row.updated_at else None,
     }
@@ -171,7 +176,8 @@ class UpperService:
         return self.sealer.open(row.password, context=password_context(row.id))
 
     async def create(self, body: UpperIn) -> UpperPlatform:
-        values = body.model_dump()
+        values = body.model_dump(exclude={"share"})
+        values["share"] = described(body.share)
         password = values.pop("password")
         values["domain"] = values["domain"] or body.sip_id[:10]
         async with self.sessions() as s:
@@ -199,6 +205,8 @@ class UpperService:
             for k, v in changes.items():
                 if k == "password":
                     row.password = self.sealer.seal(v, context=password_context(row.id))
+                elif k == "share":
+                    row.share = described(body.share or Share())
                 else:
                     setattr(row, k, v)
             if "domain" in changes and not row.domain:
@@ -219,6 +227,19 @@ class UpperService:
             await s.delete(row)
             await s.commit()
         self._changed(upper_id)
+
+    async def preview(self, upper_id: int, platform_id: str, limit: int = 100) -> dict[str, Any]:
+        """What the upper is shown: how many channels, and the first of the catalog items (its
+        tree and its numbering), as it gets them."""
+        row = await self.get(upper_id)
+        scope = UpperScope(share_of(row.share), row.local_sip_id or platform_id)
+        catalog = SharedCatalog(self.sessions)
+        items = await catalog.items(scope)
+        return {
+            "id": row.id, "channels": await catalog.count(scope), "items_total": len(items),
+            "items": [{"id": i.device_id, "name": i.name, "parent_id": i.parent_id, "status": i.status or None,
+                       "civil_code": i.civil_code or None} for i in items[:limit]],
+        }
 
     def _changed(self, upper_id: int) -> None:
         if self.bus is not None:

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -227,6 +228,8 @@ class Channel(Base):
         Index("ix_channels_dept_div_id", "department", "division_code", "id"),
         # The console's map asks what changed since a moment (GET /channels/points?changed_after).
         Index("ix_channels_updated_at", "updated_at"),
+        # Cameras near a place (incidents/nearby.py): a bounding box on indexed coordinates.
+        Index("ix_channels_lat_lon", "latitude", "longitude"),
     )
     id: Mapped[str] = mapped_column(String(20), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -736,16 +739,38 @@ class Recording(Base):
     an open segment is being written (its file ends in ``.part``)."""
 
     __tablename__ = "recordings"
-    __table_args__ = (Index("ix_recordings_channel_start", "channel_id", "start"),)
+    __table_args__ = (Index("ix_recordings_channel_start", "channel_id", "start"),
+                      Index("ix_recordings_tier_end", "tier", "end"))
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     channel_id: Mapped[str] = mapped_column(String(20))
     start: Mapped[datetime] = mapped_column(UtcDateTime())
     end: Mapped[datetime | None] = mapped_column(UtcDateTime())
     size: Mapped[int] = mapped_column(BigInteger, default=0)
     path: Mapped[str] = mapped_column(String(400), unique=True)
+    #: ``local`` (under the recordings root) or ``object`` (in the object store, at
+    #: ``object_key``; moved after recording.tier_after_days, recording/tiers.py)
     tier: Mapped[str] = mapped_column(String(16), default="local")
     #: open (being written) or closed
     state: Mapped[str] = mapped_column(String(8), default="open")
+    object_key: Mapped[str | None] = mapped_column(String(512))
+    #: hex SHA-256 of the segment, checked against the object store's copy when it moved
+    sha256: Mapped[str | None] = mapped_column(String(64))
+
+
+class RecordingPlan(Base):
+    """A channel's own recording plan (录像计划); a channel without one follows the defaults by
+    key site, class and division (recording/plans.py)."""
+
+    __tablename__ = "recording_plans"
+    channel_id: Mapped[str] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True)
+    #: continuous / scheduled / event / off
+    mode: Mapped[str] = mapped_column(String(16))
+    #: the weekly timetable of a scheduled plan: [{"days": [1..7], "start": "HH:MM", "end": "HH:MM"}]
+    schedule: Mapped[list[dict[str, object]] | None] = mapped_column(JSON)
+    pre_seconds: Mapped[float | None] = mapped_column(Float)
+    post_seconds: Mapped[float | None] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now, onupdate=_now)
+    updated_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class UpperPlatform(Base):
@@ -776,5 +801,225 @@ class UpperPlatform(Base):
     announce_host: Mapped[str | None] = mapped_column(String(255))
     announce_port: Mapped[int | None] = mapped_column(Integer)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: What the upper is shown (cascade/share.py ``Share``, as JSON); None: nothing.
+    share: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now, onupdate=_now)
+
+
+# ---- the incident centre (事件中心, issue 16) --------------------------------------------------
+
+
+_OPEN_CASE = text("status IN ('received', 'dispatched', 'handling', 'fed_back')")
+_FLAGGED = text("flagged")
+
+
+class Incident(Base):
+    """A case (事件) taken in by the centre: what a reporter said happened, and where.
+
+    Never who is in a picture: a case holds the reporter's words, the place and the pictures
+    attached as evidence of the place, nothing that identifies or follows a person."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        # The queue: newest first, filtered by status, division subtree or category.
+        Index("ix_incidents_status_id", "status", "id"),
+        Index("ix_incidents_div_id", "division_code", "id"),
+        Index("ix_incidents_cat_id", "category", "id"),
+        Index("ix_incidents_created_at", "created_at"),
+        # The open cases and the red-flagged ones, newest first: the centre's two main queues.
+        Index("ix_incidents_open_id", "id", postgresql_where=_OPEN_CASE, sqlite_where=_OPEN_CASE),
+        Index("ix_incidents_flagged_id", "id", postgresql_where=_FLAGGED, sqlite_where=_FLAGGED),
+        UniqueConstraint("link_id", "external_ref", name="uq_incidents_link_ref"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    #: hotline / alarm / rule / grid / resident / emergency
+    source: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str] = mapped_column(String(32))
+    #: urgent / high / normal / low
+    priority: Mapped[str] = mapped_column(String(8), default="normal")
+    #: received (受理) / dispatched (分流) / handling / fed_back (反馈) / closed (结案) / merged
+    status: Mapped[str] = mapped_column(String(16), default="received")
+    description: Mapped[str] = mapped_column(Text)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    latitude: Mapped[float | None] = mapped_column(Float)
+    address: Mapped[str | None] = mapped_column(String(400))
+    division_code: Mapped[str | None] = mapped_column(String(20))
+    #: How the division was found: boundary / nearest_channel / given / none
+    division_basis: Mapped[str] = mapped_column(String(16), default="none")
+    reporter_name: Mapped[str | None] = mapped_column(String(64))
+    reporter_phone: Mapped[str | None] = mapped_column(String(32))
+    anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The device alarm (events.id) the case was opened from, once per alarm.
+    alarm_event_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    alarm_channel_id: Mapped[str | None] = mapped_column(String(20))
+    #: The emergency system that pushed it, and its own reference (idempotent by both).
+    link_id: Mapped[int | None] = mapped_column(Integer)
+    external_ref: Mapped[str | None] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    #: Seconds from intake to closure (结案), for the time-to-close statistics.
+    close_seconds: Mapped[int | None] = mapped_column(Integer)
+    #: 督办: a red flag on an overdue or supervised case.
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)
+    escalated_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    merged_into: Mapped[int | None] = mapped_column(BigInteger)
+    #: The reporter's rating of the outcome, 1-5.
+    rating: Mapped[int | None] = mapped_column(Integer)
+    rating_note: Mapped[str | None] = mapped_column(String(400))
+    rated_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now)
+
+
+class IncidentDispatch(Base):
+    """A case dispatched (分流) to one department, with its deadline and the department's work."""
+
+    __tablename__ = "incident_dispatches"
+    __table_args__ = (
+        # A department's inbox: its dispatches by case, newest case first.
+        Index("ix_incident_dispatches_dept_incident", "department", "incident_id"),
+        Index("ix_incident_dispatches_status_deadline", "status", "deadline"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+    department: Mapped[str] = mapped_column(String(200))
+    #: dispatched / handling / fed_back / done / returned / reassigned
+    status: Mapped[str] = mapped_column(String(16), default="dispatched")
+    deadline: Mapped[datetime] = mapped_column(UtcDateTime())
+    dispatched_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now)
+    dispatched_by: Mapped[str] = mapped_column(String(64), default="")
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    fed_back_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    feedback: Mapped[str | None] = mapped_column(Text)
+    #: Fed back before the deadline (set at feedback).
+    on_time: Mapped[bool | None] = mapped_column(Boolean)
+    escalated_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class IncidentStep(Base):
+    """Each step of a case: who, when, the note and the attachments (the audit chain has them too)."""
+
+    __tablename__ = "incident_steps"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+    dispatch_id: Mapped[int | None] = mapped_column(BigInteger)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now)
+    step: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(64))
+    department: Mapped[str | None] = mapped_column(String(200))
+    note: Mapped[str | None] = mapped_column(Text)
+    attachments: Mapped[list[int] | None] = mapped_column(JSON)
+
+
+class IncidentAttachment(Base):
+    """A photo uploaded or a camera's snapshot attached to a case, kept in the object store."""
+
+    __tablename__ = "incident_attachments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+    #: photo / snapshot
+    kind: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    content_type: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    channel_id: Mapped[str | None] = mapped_column(String(20))
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now)
+    by: Mapped[str] = mapped_column(String(64), default="")
+    department: Mapped[str | None] = mapped_column(String(200))
+
+
+class IncidentRule(Base):
+    """A rule that opens a case from a device alarm by its type and division (自动立案)."""
+
+    __tablename__ = "incident_rules"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    #: GB/T 28181 alarm types (method/type as the alarm says them); empty: any.
+    alarm_types: Mapped[list[str] | None] = mapped_column(JSON)
+    #: The alarm's camera lies in this division subtree; empty: anywhere.
+    division: Mapped[str] = mapped_column(String(20), default="")
+    category: Mapped[str] = mapped_column(String(32))
+    priority: Mapped[str] = mapped_column(String(8), default="normal")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now)
+
+
+class IncidentLink(Base):
+    """A linked emergency system (110/119/120/122): the key its requests are signed with
+    (sealed at rest, ``incident-link:<id>:secret``), where its pushes go, and the department
+    its people have in the joint-handling view."""
+
+    __tablename__ = "incident_links"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    #: 110 / 119 / 120 / 122
+    kind: Mapped[str] = mapped_column(String(8))
+    key_id: Mapped[str] = mapped_column(String(64), unique=True)
+    secret: Mapped[str] = mapped_column(String(255), default="")
+    webhook_url: Mapped[str] = mapped_column(String(1000), default="")
+    department: Mapped[str] = mapped_column(String(200))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now, onupdate=_now)
+
+
+# ---- evidence: exports and holds (证据导出、证据锁定, issue 14) ---------------------------------
+
+
+class EvidenceExport(Base):
+    """An evidence export job: cameras and a time range, remuxed into a folder of MP4 files, a
+    manifest and the platform's signature over it (recording/evidence/export.py)."""
+
+    __tablename__ = "evidence_exports"
+    __table_args__ = (Index("ix_evidence_exports_requester_id", "requester_id", "id"),
+                      Index("ix_evidence_exports_state", "state"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    requester_id: Mapped[int] = mapped_column(Integer)
+    requester: Mapped[str] = mapped_column(String(64))
+    department: Mapped[str | None] = mapped_column(String(200))
+    channel_ids: Mapped[list[str]] = mapped_column(JSON)
+    start: Mapped[datetime] = mapped_column(UtcDateTime())
+    end: Mapped[datetime] = mapped_column(UtcDateTime())
+    purpose: Mapped[str] = mapped_column(String(1000))
+    case_number: Mapped[str] = mapped_column(String(100))
+    watermark: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The approval request that allowed it, and who approved it (None: no rule asked for one).
+    approval_id: Mapped[int | None] = mapped_column(Integer)
+    approver: Mapped[str | None] = mapped_column(String(64))
+    #: queued, running, done, failed
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    error: Mapped[str | None] = mapped_column(Text)
+    #: [{"name", "size", "sha256"}] once done
+    files: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    hold_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    #: The node running it and when it last said so: a running job whose heartbeat stopped
+    #: (its process died) is queued again.
+    runner: Mapped[str | None] = mapped_column(String(64))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class EvidenceHold(Base):
+    """Recordings held for a case (证据锁定): retention deletes no segment of these channels that
+    overlaps [start, end) until the hold is released."""
+
+    __tablename__ = "evidence_holds"
+    __table_args__ = (Index("ix_evidence_holds_released_at", "released_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_number: Mapped[str] = mapped_column(String(100))
+    channel_ids: Mapped[list[str]] = mapped_column(JSON)
+    start: Mapped[datetime] = mapped_column(UtcDateTime())
+    end: Mapped[datetime] = mapped_column(UtcDateTime())
+    reason: Mapped[str] = mapped_column(String(1000))
+    created_by_id: Mapped[int | None] = mapped_column(Integer)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now)
+    export_id: Mapped[int | None] = mapped_column(Integer)
+    released_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    released_by: Mapped[str | None] = mapped_column(String(64))
+    release_note: Mapped[str | None] = mapped_column(String(1000))

@@ -43,6 +43,7 @@ from xueliang.media.outputs import (
     Reader,
 )
 from xueliang.media.ps import PsDemuxer
+from xueliang.media.ps_rtp_out import PsOutput
 from xueliang.media.rtp import RtpPacket, RtpReceiver
 
 if TYPE_CHECKING:
@@ -62,6 +63,8 @@ _FORMATS: dict[str, type[Output[Any]]] = {
     "fmp4": Fmp4Output,
     "flv": FlvOutput,
     "frames": FramesOutput,
+    #: PS for GB/T 28181 peers (upper platforms): muxed once, each reader its own RTP
+    "ps": PsOutput,
 }
 
 

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
-import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,33 +26,14 @@ from sqlalchemy import Select, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from xueliang.db.tables import Recording
+from xueliang.recording.mp4 import Mp4Error, boxes, parse_traf
 
 log = logging.getLogger("xueliang.recording")
 
 PART = ".part"
 VIDEO_TIMESCALE = 90000
-_HDR = struct.Struct(">I4s")
-_U32 = struct.Struct(">I")
-_U64 = struct.Struct(">Q")
-
-
-def _boxes(data: bytes | memoryview, start: int = 0, end: int | None = None) -> Iterator[tuple[bytes, int, int]]:
-    """(kind, payload start, box end) of the complete boxes in data[start:end], in order; stops
-    at the first box that is torn or malformed."""
-    end = len(data) if end is None else end
-    pos = start
-    while pos + 8 <= end:
-        size, kind = _HDR.unpack_from(data, pos)
-        head = 8
-        if size == 1:
-            if pos + 16 > end:
-                return
-            size = _U64.unpack_from(data, pos + 8)[0]
-            head = 16
-        if size < head or pos + size > end:
-            return
-        yield bytes(kind), pos + head, pos + size
-        pos += size
+#: The shared box walker (recording/mp4.py), under the name other modules imported it by.
+_boxes = boxes
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,27 +53,13 @@ class Contents:
 
 def _traf_end(data: bytes | memoryview, start: int, end: int) -> tuple[int, int] | None:
     """(track id, decode time at the end of this traf) or None when malformed."""
-    track = base = None
-    total = 0
-    for kind, p, e in _boxes(data, start, end):
-        if kind == b"tfhd" and e - p >= 8:
-            track = _U32.unpack_from(data, p + 4)[0]
-        elif kind == b"tfdt" and e - p >= 8:
-            version = data[p]
-            base = _U64.unpack_from(data, p + 4)[0] if version == 1 and e - p >= 12 else _U32.unpack_from(data, p + 4)[0]
-        elif kind == b"trun" and e - p >= 8:
-            flags = int.from_bytes(bytes(data[p + 1:p + 4]), "big")
-            count = _U32.unpack_from(data, p + 4)[0]
-            q = p + 8 + (4 if flags & 0x1 else 0) + (4 if flags & 0x4 else 0)
-            per = 4 * sum(1 for bit in (0x100, 0x200, 0x400, 0x800) if flags & bit)
-            if not flags & 0x100 or q + per * count > e:
-                return None
-            for _ in range(count):
-                total += _U32.unpack_from(data, q)[0]
-                q += per
-    if track is None or base is None:
+    try:
+        t = parse_traf(data, start, end)
+    except Mp4Error:
         return None
-    return track, base + total
+    if t.decode_time is None:
+        return None
+    return t.track_id, t.end
 
 
 def contents(data: bytes | memoryview, video_track: int = 1) -> Contents:
@@ -254,7 +220,9 @@ async def reconcile(sessions: async_sessionmaker[AsyncSession], root: Path, *, r
         days = {f"{now - timedelta(days=i):%Y%m%d}" for i in range(recent_days + 1)}
 
     def rows_of() -> Select[Recording]:
-        q = select(Recording).where(Recording.tier == "local")
+        # every tier: a file a crash left behind after its segment moved to the object store
+        # (recording/tiers.py) is known, not indexed again; only local rows need their file
+        q = select(Recording)
         if since is not None:
             q = q.where(or_(Recording.state == "open", Recording.start >= since))
         return q
@@ -274,7 +242,8 @@ async def reconcile(sessions: async_sessionmaker[AsyncSession], root: Path, *, r
                                 tier="local", state="closed"))
             else:
                 row.path, row.end, row.size, row.state = rel, end, size, "closed"
-        gone = [r.id for rel, r in by_path.items() if rel in dropped or not (root / r.path).is_file()]
+        gone = [r.id for rel, r in by_path.items()
+                if r.tier == "local" and (rel in dropped or not (root / r.path).is_file())]
         if gone:
             await s.execute(delete(Recording).where(Recording.id.in_(gone)))
         report.removed = len(gone)

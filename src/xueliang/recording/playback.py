@@ -19,7 +19,7 @@ import contextlib
 import logging
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,15 +32,18 @@ from xueliang.db.tables import Recording
 from xueliang.errors import Invalid, NotFound, Unavailable
 from xueliang.media.frame import Codec, Frame
 from xueliang.media.hub import MediaHub
-from xueliang.recording.index import PART, _boxes, contents
+from xueliang.objects import ObjectStore
+from xueliang.objects.store import CHUNK
+from xueliang.recording.index import PART
+from xueliang.recording.mp4 import Mp4Error, parse_traf
+from xueliang.recording.mp4 import boxes as _boxes
+from xueliang.recording.mp4 import child as _child
 
 log = logging.getLogger("xueliang.recording")
 
 TICKS = 90000
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
-_I32 = struct.Struct(">i")
-_U64 = struct.Struct(">Q")
 _START = b"\x00\x00\x00\x01"
 #: A jump between consecutive frames longer than this is a gap (or a seek): it is skipped.
 GAP_SECONDS = 1.0
@@ -59,13 +62,6 @@ class Track:
     #: VPS/SPS/PPS in Annex B order, without start codes.
     parameter_sets: tuple[bytes, ...]
     length_size: int
-
-
-def _child(data: bytes, start: int, end: int, kind: bytes) -> tuple[int, int] | None:
-    for k, p, e in _boxes(data, start, end):
-        if k == kind:
-            return p, e
-    return None
 
 
 def _avcc(rec: bytes) -> tuple[tuple[bytes, ...], int]:
@@ -168,76 +164,101 @@ def frames(data: bytes, track: Track) -> Iterator[Frame]:
 
 
 def _traf(data: bytes, tp: int, te: int, moof_start: int, mdat_end: int, track: Track) -> Iterator[Frame]:
-    tfhd = _child(data, tp, te, b"tfhd")
-    if tfhd is None:
+    try:
+        traf = parse_traf(data, tp, te)
+    except Mp4Error:
+        return  # malformed: stop rather than read garbage
+    if traf.track_id != track.track_id:
         return
-    p = tfhd[0]
-    tf_flags = int.from_bytes(data[p + 1:p + 4], "big")
-    if _U32.unpack_from(data, p + 4)[0] != track.track_id:
-        return
-    q = p + 8
-    base = moof_start
-    if tf_flags & 0x1:
-        base = _U64.unpack_from(data, q)[0]
-        q += 8
-    if tf_flags & 0x2:
-        q += 4
-    d_duration = d_size = d_flags = 0
-    if tf_flags & 0x8:
-        d_duration = _U32.unpack_from(data, q)[0]
-        q += 4
-    if tf_flags & 0x10:
-        d_size = _U32.unpack_from(data, q)[0]
-        q += 4
-    if tf_flags & 0x20:
-        d_flags = _U32.unpack_from(data, q)[0]
-    tfdt = _child(data, tp, te, b"tfdt")
-    t = 0
-    if tfdt is not None:
-        t = _U64.unpack_from(data, tfdt[0] + 4)[0] if data[tfdt[0]] == 1 else _U32.unpack_from(data, tfdt[0] + 4)[0]
+    base = moof_start if traf.base_data_offset is None else traf.base_data_offset
+    t = traf.decode_time or 0
     scale = track.timescale
-    for k, rp, re_ in _boxes(data, tp, te):
-        if k != b"trun":
-            continue
-        version = data[rp]
-        flags = int.from_bytes(data[rp + 1:rp + 4], "big")
-        count = _U32.unpack_from(data, rp + 4)[0]
-        q = rp + 8
-        offset = base
-        if flags & 0x1:
-            offset = base + _I32.unpack_from(data, q)[0]
-            q += 4
-        first_flags: int | None = None
-        if flags & 0x4:
-            first_flags = _U32.unpack_from(data, q)[0]
-            q += 4
-        for i in range(count):
-            duration, size, sflags, cts = d_duration, d_size, d_flags, 0
-            if flags & 0x100:
-                duration = _U32.unpack_from(data, q)[0]
-                q += 4
-            if flags & 0x200:
-                size = _U32.unpack_from(data, q)[0]
-                q += 4
-            if flags & 0x400:
-                sflags = _U32.unpack_from(data, q)[0]
-                q += 4
-            elif i == 0 and first_flags is not None:
-                sflags = first_flags
-            if flags & 0x800:
-                cts = (_I32 if version == 1 else _U32).unpack_from(data, q)[0]
-                q += 4
-            if q > re_ or offset + size > mdat_end:
+    for run in traf.runs:
+        offset = base + (run.data_offset or 0)
+        for sample in run.samples:
+            if offset < 0 or offset + sample.size > mdat_end:
                 return  # malformed: stop rather than read garbage
-            key = not sflags & 0x10000
-            nals = _annex_b(data[offset:offset + size], track.length_size)
-            offset += size
+            nals = _annex_b(data[offset:offset + sample.size], track.length_size)
+            offset += sample.size
             if nals:
-                if key:
+                if sample.sync:
                     nals = [*track.parameter_sets, *nals]
                 dts = t * TICKS // scale
-                yield Frame(track.codec, dts + cts * TICKS // scale, dts, b"".join(_START + n for n in nals), key)
-            t += duration
+                yield Frame(track.codec, dts + sample.cts * TICKS // scale, dts, b"".join(_START + n for n in nals),
+                            sample.sync)
+            t += sample.duration
+
+
+# ---------------------------------------------------------------------------- reading a segment
+async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
+    f = await asyncio.to_thread(open, path, "rb")
+    try:
+        while chunk := await asyncio.to_thread(f.read, CHUNK):
+            yield chunk
+    finally:
+        f.close()
+
+
+async def segment_chunks(row: Recording, root: Path, objects: ObjectStore | None) -> AsyncIterator[bytes] | None:
+    """A segment's bytes as chunks, wherever it lives (the local tier, or the object store after
+    recording/tiers.py moved it); None when it cannot be read (gone, or the store is down)."""
+    if row.tier == "object" and row.object_key:
+        if objects is None:
+            log.warning("segment %s is in the object store, which is not configured here", row.path)
+            return None
+        try:
+            return await objects.open(row.object_key)
+        except (NotFound, Unavailable) as e:
+            log.warning("segment %s: %s", row.path, e)
+            return None
+    if row.tier != "local":
+        return None
+    path = root / row.path
+    if not path.is_file() and row.path.endswith(PART):
+        path = root / row.path.removesuffix(PART)  # closed meanwhile
+    if not path.is_file():
+        return None
+    return _file_chunks(path)
+
+
+async def top_boxes(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[bytes, bytes]]:
+    """(kind, whole box) of the complete top-level boxes of a stream of chunks; a torn tail (a
+    segment still being written) is left out. One box in memory at a time, not the segment."""
+    buf = bytearray()
+    async for chunk in chunks:
+        buf += chunk
+        pos = 0
+        while len(buf) - pos >= 8:
+            size = int.from_bytes(buf[pos:pos + 4], "big")
+            if size == 1:
+                if len(buf) - pos < 16:
+                    break
+                size = int.from_bytes(buf[pos + 8:pos + 16], "big")
+                if size < 16:
+                    return  # malformed: nothing after it can be trusted
+            elif size < 8:
+                return
+            if len(buf) - pos < size:
+                break
+            yield bytes(buf[pos + 4:pos + 8]), bytes(buf[pos:pos + size])
+            pos += size
+        del buf[:pos]
+
+
+async def segment_frames(chunks: AsyncIterator[bytes]) -> AsyncIterator[Frame]:
+    """The video frames of a segment read as a stream, fragment by fragment (dts from the
+    segment's start, as :func:`frames` gives them)."""
+    track: Track | None = None
+    moof: bytes | None = None
+    async for kind, box in top_boxes(chunks):
+        if kind == b"moov":
+            track = video_track(box)
+        elif kind == b"moof":
+            moof = box
+        elif kind == b"mdat" and moof is not None and track is not None:
+            for f in frames(moof + box, track):
+                yield f
+            moof = None
 
 
 # ---------------------------------------------------------------------------- the source
@@ -255,8 +276,12 @@ class RecordedSource:
     """One playback of platform recordings: a task publishing frames into its stream."""
 
     def __init__(self, hub: MediaHub, name: str, sessions: async_sessionmaker[AsyncSession], root: Path,
-                 channel_id: str, start: datetime, end: datetime, speed: float = 1.0) -> None:
+                 channel_id: str, start: datetime, end: datetime, speed: float = 1.0,
+                 objects: ObjectStore | None = None) -> None:
         self.hub, self.name, self.sessions, self.root = hub, name, sessions, root
+        self.objects = objects
+        #: Frames to publish while paused (frame step).
+        self._steps = 0
         self.channel_id, self.start, self.end = channel_id, start, end
         self.speed = speed
         self.paused = False
@@ -291,13 +316,26 @@ class RecordedSource:
         elif action == "resume":
             if self.paused:
                 self.paused = False
+                self._steps = 0
                 self._reanchor()
                 self._resume.set()
+                self._wake.set()
+        elif action == "step":
+            # one frame forward, paused after it (a paused playback stays paused)
+            count = 1 if value is None else int(value)
+            if not 1 <= count <= 250:
+                raise Invalid("step takes 1 to 250 frames")
+            self.paused = True
+            self._resume.clear()
+            self._steps += count
+            self._wake.set()
         elif action == "seek":
             length = (self.end - self.start).total_seconds()
             if value is None or not 0 <= value < length:
                 raise Invalid(f"seek needs a position in seconds from the start (0 to {length:g})")
             self._seek = self.start + timedelta(seconds=value)
+            if self.paused:  # paused, a seek still shows the picture it lands on
+                self._steps = 1
             self._wake.set()
         elif action == "speed":
             if value is None or not MIN_SPEED <= value <= MAX_SPEED:
@@ -313,18 +351,16 @@ class RecordedSource:
     def _reanchor(self) -> None:
         self._anchor = (time.monotonic(), self._out_seconds)
 
-    def _read(self, row: Recording) -> bytes | None:
-        if row.tier != "local":  # only the local tier exists so far
-            log.warning("playback %s: segment %s on tier %s cannot be read", self.name, row.path, row.tier)
-            return None
-        path = self.root / row.path
-        if not path.is_file() and row.path.endswith(PART):
-            path = self.root / row.path.removesuffix(PART)  # closed meanwhile
+    async def _frames_of(self, row: Recording) -> AsyncIterator[Frame]:
+        """A segment's frames, wherever it lives (read as a stream, not whole)."""
+        chunks = await segment_chunks(row, self.root, self.objects)
+        if chunks is None:
+            return
         try:
-            data = path.read_bytes()
-        except OSError:
-            return None
-        return data[:contents(data).complete]
+            async for f in segment_frames(chunks):
+                yield f
+        except (OSError, NotFound, Unavailable) as e:  # gone or cut off midway: on to the next
+            log.warning("playback %s: segment %s: %s", self.name, row.path, e)
 
     async def _run(self) -> None:
         try:
@@ -354,33 +390,28 @@ class RecordedSource:
                 return None
             for row in rows:
                 done.add(row.id)
-                data = await asyncio.to_thread(self._read, row)
-                if not data:
-                    continue
-                track = video_track(data)
-                if track is None:
-                    continue
-                fs = list(frames(data, track))
                 begin = (at - row.start).total_seconds() * TICKS if first else 0
-                # from the key frame at or before ``at``
-                key = 0
-                for i, f in enumerate(fs):
-                    if f.dts > begin:
-                        break
-                    if f.keyframe:
-                        key = i
-                fs = fs[key:]
+                # from the key frame at or before ``at``: the frames since the last key frame
+                # wait here until one is past ``at`` (a GOP at most in memory)
+                gop: list[Frame] = []
                 started = False
-                for f in fs:
-                    wall = row.start + timedelta(seconds=f.dts / TICKS)
-                    if wall >= self.end:
-                        return None
-                    if not started and not f.keyframe:
-                        continue
-                    started = True
-                    target = await self._publish(f, wall)
-                    if target is not None:
-                        return target
+                async for f in self._frames_of(row):
+                    if not started:
+                        if f.keyframe:
+                            gop = [f]
+                        elif gop:
+                            gop.append(f)
+                        if f.dts <= begin or not gop:
+                            continue
+                        started = True
+                    for g in gop if gop else [f]:
+                        wall = row.start + timedelta(seconds=g.dts / TICKS)
+                        if wall >= self.end:
+                            return None
+                        target = await self._publish(g, wall)
+                        if target is not None:
+                            return target
+                    gop = []
                 first = False
             at = max(at, rows[-1].start + timedelta(microseconds=1))
 
@@ -399,7 +430,12 @@ class RecordedSource:
                 self._wake.clear()
                 return target
             if self.paused:
-                await self._resume.wait()
+                if self._steps:  # frame step: this one frame, now
+                    self._steps -= 1
+                    self._anchor = (time.monotonic(), self._out_seconds)
+                    break
+                self._wake.clear()
+                await self._wake.wait()
                 continue
             mono, out = self._anchor
             wait = mono + (self._out_seconds - out) / self.speed - time.monotonic()
@@ -420,9 +456,12 @@ class RecordedSource:
 class RecordedProvider:
     """The hub's source for ``record/<channel_id>/<token>`` streams."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], root: Path) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], root: Path,
+                 objects: ObjectStore | None = None) -> None:
         self.sessions = sessions
         self.root = root
+        #: Where segments moved by recording/tiers.py are read from.
+        self.objects = objects
 
     async def open(self, hub: MediaHub, name: str, params: dict[str, Any]) -> RecordedSource:
         channel_id = str(params.get("channel_id") or "")
@@ -435,7 +474,7 @@ class RecordedProvider:
                            f"between {start.isoformat()} and {end.isoformat()}")
         speed = float(params.get("speed") or 1.0)
         src = RecordedSource(hub, name, self.sessions, self.root, channel_id, start, end,
-                             min(max(speed, MIN_SPEED), MAX_SPEED))
+                             min(max(speed, MIN_SPEED), MAX_SPEED), objects=self.objects)
         hub.publish(name, kind="recording", meta={"channel_id": channel_id, "start": start.isoformat(),
                                                    "end": end.isoformat()}, handle=src)
         src.start_task()

@@ -16,6 +16,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from xueliang.db.tables import Channel, Recording
+from xueliang.errors import NotFound, Unavailable
+from xueliang.objects import ObjectStore
+from xueliang.recording.holds import held_spans, not_held
 from xueliang.recording.plans import Policy, expires_before
 from xueliang.scheduler.jobs import Scheduler
 
@@ -25,10 +28,13 @@ BATCH = 500
 
 
 class Retention:
-    def __init__(self, policy: Policy, sessions: async_sessionmaker[AsyncSession], root: Path) -> None:
+    def __init__(self, policy: Policy, sessions: async_sessionmaker[AsyncSession], root: Path,
+                 objects: ObjectStore | None = None) -> None:
         self.policy = policy
         self.sessions = sessions
         self.root = root
+        #: Where older segments live (recording/tiers.py): theirs are deleted there.
+        self.objects = objects
         self.deleted = 0
 
     def add_jobs(self, scheduler: Scheduler, every: float) -> None:
@@ -41,6 +47,7 @@ class Retention:
             channels = (await s.scalars(select(Recording.channel_id).distinct())).all()
             classes = {cid: (pc, bool(ks)) for cid, pc, ks in (await s.execute(
                 select(Channel.id, Channel.point_class, Channel.key_site).where(Channel.id.in_(channels)))).all()}
+            held = await held_spans(s)  # evidence holds: never deleted while they stand
         deleted = 0
         for cid in channels:
             pc, ks = classes.get(cid, (None, False))
@@ -48,20 +55,44 @@ class Retention:
             while True:
                 async with self.sessions() as s, s.begin():
                     rows = (await s.execute(
-                        select(Recording.id, Recording.path).where(
-                            Recording.channel_id == cid, Recording.state == "closed", Recording.tier == "local",
-                            Recording.end < cutoff).order_by(Recording.start).limit(BATCH))).all()
+                        select(Recording.id, Recording.path, Recording.tier, Recording.object_key).where(
+                            Recording.channel_id == cid, Recording.state == "closed",
+                            Recording.tier.in_(self._tiers()),
+                            Recording.end < cutoff, *not_held(held.get(cid, ()))).order_by(Recording.start).limit(BATCH))).all()
                     if not rows:
                         break
-                    await asyncio.to_thread(self._unlink, [p for _, p in rows])
-                    await s.execute(delete(Recording).where(Recording.id.in_([i for i, _ in rows])))
-                deleted += len(rows)
-                if len(rows) < BATCH:
+                    await asyncio.to_thread(self._unlink, [p for _, p, tier, _ in rows if tier == "local"])
+                    # an object that could not be deleted keeps its row, for the next run
+                    kept = await self._delete_objects([(i, k) for i, _, tier, k in rows if tier == "object"])
+                    gone = [i for i, *_ in rows if i not in kept]
+                    await s.execute(delete(Recording).where(Recording.id.in_(gone)))
+                deleted += len(gone)
+                if len(rows) < BATCH or kept:
                     break
         if deleted:
             self.deleted += deleted
             log.info("retention: %d segments deleted", deleted)
         return now.isoformat()
+
+    def _tiers(self) -> tuple[str, ...]:
+        return ("local", "object") if self.objects is not None else ("local",)
+
+    async def _delete_objects(self, rows: list[tuple[int, str | None]]) -> set[int]:
+        """Delete the objects of moved segments; the ids of those that failed."""
+        failed: set[int] = set()
+        if self.objects is None:
+            return failed
+        for rid, key in rows:
+            if not key:
+                continue
+            try:
+                await self.objects.delete(key)
+            except NotFound:
+                pass
+            except Unavailable as e:
+                log.warning("retention: segment object %s stays for now: %s", key, e)
+                failed.add(rid)
+        return failed
 
     def _unlink(self, paths: list[str]) -> None:
         for p in paths:

@@ -11,6 +11,14 @@ The open segment is ``….mp4.part``, written a fragment (at most ``fragment_sec
 at a time straight to the file (no user-space buffer): a SIGKILL loses at most the fragment
 being gathered, and the next start (:func:`xueliang.recording.index.reconcile`) cuts the torn
 tail and closes it. A closed segment is renamed to ``.mp4`` and its index row closed.
+
+What each channel does follows its plan (plans.py, channel_plans.py): continuous channels
+record all the time; scheduled ones while their timetable is on (the recorder wakes at the next
+edge of any timetable); event channels keep the stream open and their last seconds in memory
+(event_buffer.py), written when a trigger comes: a device alarm about the channel or its device,
+an analytics event about it, or an operator (``recording.trigger``). Plan changes on the bus
+(``recording.plan``) are applied at once. A full disk (``ENOSPC``) stops the channel's segment,
+not the recorder; the disk guard (disk.py) suspends the least important channels before that.
 """
 
 from __future__ import annotations
@@ -20,22 +28,26 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from xueliang.bus import Bus, BusEvent, Consumer
 from xueliang.config import RecordingConfig
-from xueliang.db.tables import Channel, Recording
+from xueliang.db.tables import Recording
 from xueliang.media.fmp4 import Fmp4Muxer
 from xueliang.media.frame import Codec, Frame
 from xueliang.media.hub import MediaHub
 from xueliang.media.outputs import Reader
 from xueliang.media.stream import Stream
+from xueliang.recording.channel_plans import PLAN_CHANGED, TRIGGER, Camera, ChannelPlans
+from xueliang.recording.event_buffer import EventGate
 from xueliang.recording.index import PART, ReconcileReport, reconcile, segment_path
-from xueliang.recording.plans import Policy
+from xueliang.recording.plans import Plan, Policy
 
 log = logging.getLogger("xueliang.recording")
 
@@ -77,20 +89,44 @@ def _muxer(stream: Stream, first_dts: int) -> Fmp4Muxer:
     return Fmp4Muxer(stream.codec, stream.parameter_sets, audio=audio, base_dts=first_dts)
 
 
+#: What a channel's task does: ("continuous",) or ("event", pre, post).
+Doing = tuple[object, ...]
+
+
 class Recorder:
-    """Records channels from the media hub; one task per channel."""
+    """Records channels from the media hub as their plans say; one task per channel."""
 
     def __init__(self, cfg: RecordingConfig, sessions: async_sessionmaker[AsyncSession], hub: MediaHub,
-                 root: Path) -> None:
+                 root: Path, *, bus: Bus | None = None, utc_offset_hours: float = 8.0,
+                 clock: Callable[[], float] = time.time) -> None:
         self.cfg = cfg
-        self.policy = Policy(cfg.retention_days, cfg.key_site_retention_days, cfg.continuous)
+        self.policy = Policy.from_config(cfg)
+        self.plans = ChannelPlans(self.policy, sessions, bus)
         self.sessions = sessions
         self.hub = hub
         self.root = root
+        self.bus = bus
+        #: The platform's time zone, for timetables.
+        self.tz = timezone(timedelta(hours=utc_offset_hours))
+        self.clock = clock
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._doing: dict[str, Doing] = {}
+        self.gates: dict[str, EventGate] = {}
+        #: Every camera and its plan, as last applied.
+        self.current: dict[str, tuple[Camera, Plan]] = {}
+        #: Channels the disk guard stopped (disk.py): not recorded until resumed.
+        self.suspended: set[str] = set()
+        #: The next edge of any scheduled plan's timetable (UTC).
+        self.next_change: datetime | None = None
         self.segments_closed = 0
+        self.bytes_written = 0
+        self.triggers = 0
+        self.write_errors = 0
         self.reconciled: ReconcileReport | None = None
         self._plans: asyncio.Task[None] | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._sub: Consumer | None = None
+        self._wake: asyncio.Event | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -99,28 +135,79 @@ class Recorder:
         self.reconciled = await reconcile(self.sessions, self.root, recent_days=RECONCILE_DAYS)
 
     async def start_plans(self) -> None:
-        """Reconcile, then apply the plans every ``plan_seconds`` (the platform's component)."""
+        """Reconcile, then apply the plans: every ``plan_seconds``, at the edges of timetables,
+        and at once when a plan changes (the platform's component)."""
         await self.start()
+        self._wake = asyncio.Event()
+        if self.bus is not None:
+            self._sub = self.bus.subscribe("recording", "alarm", "analytics")
+            self._listener = asyncio.create_task(self._listen(self._sub), name="recording triggers")
         self._plans = asyncio.create_task(self._plan_loop(), name="recording plans")
 
     async def _plan_loop(self) -> None:
+        assert self._wake is not None
         while True:
+            self._wake.clear()
             try:
                 await self.apply_plans()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("recording plans not applied")
-            await asyncio.sleep(self.cfg.plan_seconds)
+            wait = self.cfg.plan_seconds
+            if self.next_change is not None:
+                wait = min(wait, max(0.05, (self.next_change - datetime.fromtimestamp(self.clock(), UTC))
+                                     .total_seconds() + 0.05))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
+
+    def replan(self) -> None:
+        """Apply the plans again now (a plan changed, a channel was suspended or resumed)."""
+        if self._wake is not None:
+            self._wake.set()
+
+    async def _listen(self, sub: Consumer) -> None:
+        while True:
+            ev = await sub.get()
+            try:
+                self.on_event(ev)
+            except Exception:
+                log.exception("recording: event %s not handled", ev.kind)
+
+    def on_event(self, ev: BusEvent) -> None:
+        """A plan changed, or something that triggers event recording happened."""
+        if ev.kind == PLAN_CHANGED:
+            self.replan()
+        elif ev.kind in (TRIGGER, "alarm") or ev.kind.startswith("analytics"):
+            hit = self.trigger(ev.subject)
+            if not hit and ev.kind == "alarm":  # an alarm of the device itself: its channels
+                for cid in [c for c, (cam, _) in self.current.items() if cam.device_id == ev.subject]:
+                    self.trigger(cid)
+
+    def trigger(self, channel_id: str) -> bool:
+        """Trigger the event recording of a channel (False: it does not record on event here)."""
+        gate = self.gates.get(channel_id)
+        if gate is None:
+            return False
+        gate.trigger()
+        self.triggers += 1
+        return True
 
     async def stop(self) -> None:
-        if self._plans is not None:
-            plans, self._plans = self._plans, None
-            plans.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await plans
+        for attr in ("_plans", "_listener"):
+            t = getattr(self, attr)
+            if t is not None:
+                setattr(self, attr, None)
+                t.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
+        if self._sub is not None:
+            self._sub.close()
+            self._sub = None
         tasks = list(self._tasks.values())
         self._tasks.clear()
+        self._doing.clear()
+        self.gates.clear()
         for t in tasks:
             t.cancel()
         for t in tasks:
@@ -131,33 +218,62 @@ class Recorder:
     def recording(self) -> list[str]:
         return sorted(self._tasks)
 
-    def record(self, channel_id: str) -> None:
-        """Start recording a channel (no-op when it records already)."""
+    def doing(self, channel_id: str) -> Doing | None:
+        return self._doing.get(channel_id)
+
+    def record(self, channel_id: str, *, event: tuple[float, float] | None = None) -> None:
+        """Start recording a channel (no-op when it records already): continuously, or with
+        ``event`` = (pre, post) seconds on event."""
         t = self._tasks.get(channel_id)
         if t is None or t.done():
-            self._tasks[channel_id] = asyncio.create_task(self._run(channel_id), name=f"record {channel_id}")
+            gate = EventGate(*event) if event is not None else None
+            if gate is not None:
+                self.gates[channel_id] = gate
+            else:
+                self.gates.pop(channel_id, None)
+            self._doing[channel_id] = ("event", *event) if event is not None else ("continuous",)
+            self._tasks[channel_id] = asyncio.create_task(self._run(channel_id, gate), name=f"record {channel_id}")
 
     async def stop_recording(self, channel_id: str) -> None:
         t = self._tasks.pop(channel_id, None)
+        self._doing.pop(channel_id, None)
+        self.gates.pop(channel_id, None)
         if t is not None:
             t.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
 
-    async def apply_plans(self, done: str | None = None) -> str | None:
-        """Scheduler job: record the channels whose plan is continuous, stop the others."""
-        async with self.sessions() as s:
-            rows = (await s.execute(select(Channel.id, Channel.point_class, Channel.key_site)
-                                    .where(Channel.kind == "camera"))).all()
-        want = {cid for cid, pc, ks in rows if self.policy.plan(cid, pc, bool(ks)).continuous}
-        for cid in sorted(want):
-            self.record(cid)
-        for cid in [c for c in self._tasks if c not in want]:
+    def wanted(self, now: datetime) -> dict[str, Doing]:
+        """What each channel should do at ``now`` by the plans last loaded (sans suspended)."""
+        local = now.astimezone(self.tz)
+        out: dict[str, Doing] = {}
+        for cid, (_, plan) in self.current.items():
+            if cid in self.suspended:
+                continue
+            if plan.records_at(local):
+                out[cid] = ("continuous",)
+            elif plan.mode == "event":
+                out[cid] = ("event", plan.pre_seconds, plan.post_seconds)
+        return out
+
+    async def apply_plans(self, done: str | None = None, *, now: datetime | None = None) -> str | None:
+        """Record what the plans say at ``now``, stop the rest; note the next timetable edge."""
+        now = now or datetime.fromtimestamp(self.clock(), UTC)
+        self.current = {c.id: (c, p) for c, p in await self.plans.every_camera()}
+        local = now.astimezone(self.tz)
+        edges = [e for _, p in self.current.values() if p.mode == "scheduled"
+                 for e in [p.timetable.next_change(local)] if e is not None]
+        self.next_change = min(edges).astimezone(UTC) if edges else None
+        want = self.wanted(now)
+        for cid in [c for c in self._tasks if want.get(c) != self._doing.get(c)]:
             await self.stop_recording(cid)
+        for cid in sorted(want):
+            how = want[cid]
+            self.record(cid, event=(float(how[1]), float(how[2])) if how[0] == "event" else None)  # type: ignore[arg-type]
         return done
 
     # ---- one channel -------------------------------------------------------------------------
-    async def _run(self, channel_id: str) -> None:
+    async def _run(self, channel_id: str, gate: EventGate | None = None) -> None:
         name = f"live/{channel_id}"
         while True:
             try:
@@ -175,18 +291,25 @@ class Recorder:
             reader = stream.reader("frames", limit=READER_LIMIT, info={"purpose": "recording"})
             seg: Segment | None = None
             try:
-                seg = await self._record_stream(channel_id, stream, reader)
+                seg = await self._record_stream(channel_id, stream, reader, gate)
+            except OSError as exc:  # the disk is full (or gone): this segment ends, not the recorder
+                self.write_errors += 1
+                log.error("recording %s: writing failed (%s); retrying", channel_id, exc)
+                await asyncio.sleep(RETRY_SECONDS)
             finally:
                 reader.close()
                 if seg is not None:
-                    await asyncio.shield(self._close(seg, None))
+                    with contextlib.suppress(OSError):
+                        await asyncio.shield(self._close(seg, None))
             await asyncio.sleep(0.5)  # the stream ended: open it again
 
-    async def _record_stream(self, channel_id: str, stream: Stream, reader: Reader[Frame]) -> Segment | None:
+    async def _record_stream(self, channel_id: str, stream: Stream, reader: Reader[Frame],
+                             gate: EventGate | None = None) -> Segment | None:
         seg: Segment | None = None
         anchor: list[float] | None = None  # [dts, wall seconds] of the newest frame first seen
         seg_ticks = int(self.cfg.segment_seconds * TICKS)
         frag_ticks = int(self.cfg.fragment_seconds * TICKS)
+        newest = 0
         try:
             while True:
                 chunk: list[Frame] = await reader.get()
@@ -194,20 +317,30 @@ class Recorder:
                     return seg
                 if anchor is None:
                     anchor = [max(f.dts for f in chunk), time.time()]
-                for f in chunk:
-                    video = f.codec is stream.codec
-                    if seg is None:
-                        if not (video and f.keyframe):
-                            continue
-                        seg = await self._open(channel_id, stream, f, anchor)
-                    elif video and f.keyframe and (f.dts - seg.first_dts >= seg_ticks
-                                                   or seg.muxer.needs_new_init(stream.parameter_sets)):
-                        old, seg = seg, None
-                        await self._close(old, f.dts)
-                        seg = await self._open(channel_id, stream, f, anchor)
-                    elif video and seg.pending and f.dts - seg.pending[0].dts >= frag_ticks:
-                        self._flush(seg, f.dts)
-                    seg.pending.append(f)
+                for frame in chunk:
+                    if frame.codec is stream.codec:
+                        newest = max(newest, frame.dts)
+                    if gate is None:
+                        out: list[Frame] | tuple[Frame] = (frame,)
+                    else:  # event recording: the gate says what is written
+                        out = gate.push(frame, frame.codec is stream.codec)
+                        if seg is not None and not gate.recording:  # the event is over
+                            old, seg = seg, None
+                            await self._close(old, frame.dts)
+                    for f in out:
+                        video = f.codec is stream.codec
+                        if seg is None:
+                            if not (video and f.keyframe):
+                                continue
+                            seg = await self._open(channel_id, stream, f, anchor, newest)
+                        elif video and f.keyframe and (f.dts - seg.first_dts >= seg_ticks
+                                                       or seg.muxer.needs_new_init(stream.parameter_sets)):
+                            old, seg = seg, None
+                            await self._close(old, f.dts)
+                            seg = await self._open(channel_id, stream, f, anchor, newest)
+                        elif video and seg.pending and f.dts - seg.pending[0].dts >= frag_ticks:
+                            self._flush(seg, f.dts)
+                        seg.pending.append(f)
         except BaseException:
             if seg is not None:
                 with contextlib.suppress(Exception):
@@ -225,13 +358,17 @@ class Recorder:
         seg.pending = []
         if data:
             seg.write(data)
+            self.bytes_written += len(data)
 
-    async def _open(self, channel_id: str, stream: Stream, first: Frame, anchor: list[float]) -> Segment:
+    async def _open(self, channel_id: str, stream: Stream, first: Frame, anchor: list[float],
+                    newest: int | None = None) -> Segment:
         wall = anchor[1] + (first.dts - anchor[0]) / TICKS
+        # an event's segment starts with the buffered seconds from before the trigger
+        lag = max(0.0, ((newest or first.dts) - first.dts) / TICKS)
         now = time.time()
-        if abs(wall - now) > REANCHOR_SECONDS:  # the camera's clock jumped: take the wall clock's
-            log.info("recording %s: stream clock off by %.1f s, re-anchored", channel_id, wall - now)
-            anchor[0], anchor[1], wall = first.dts, now, now
+        if abs(wall + lag - now) > REANCHOR_SECONDS:  # the camera's clock jumped: take the wall clock's
+            log.info("recording %s: stream clock off by %.1f s, re-anchored", channel_id, wall + lag - now)
+            anchor[0], anchor[1], wall = first.dts, now - lag, now - lag
         start = datetime.fromtimestamp(round(wall * 1000) / 1000, UTC)
         rel = segment_path(channel_id, start)
         path = self.root / (rel + PART)
@@ -239,7 +376,12 @@ class Recorder:
         muxer = _muxer(stream, first.dts)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
         seg = Segment(channel_id, rel, start, first.dts, muxer, fd)
-        seg.write(muxer.init_segment())
+        try:
+            seg.write(muxer.init_segment())
+        except OSError:
+            os.close(fd)
+            path.unlink(missing_ok=True)
+            raise
         async with self.sessions() as s, s.begin():
             row = Recording(channel_id=channel_id, start=start, end=None, size=seg.size, path=rel + PART,
                             tier="local", state="open")

@@ -30,10 +30,9 @@ from xueliang.gb28181.cascade import (
     LinkState,
     Registered,
     RegistrationFailed,
-    RequestFromUpper,
     UpperLink,
 )
-from xueliang.gb28181.sip import Send, SipRequest, parse_authorization
+from xueliang.gb28181.sip import Send, SipRequest, parse_authorization, parse_message
 
 SERVER_URI = f"sip:{UPPER_ID}@10.0.0.1:5060"
 USER_URI = f"sip:{LOCAL_ID}@{REALM}"
@@ -458,7 +457,7 @@ def test_crlf_keepalive_is_ignored_silently() -> None:
     assert link.status.ignored_datagrams == 0
 
 
-def test_requests_from_the_upper_are_handed_out() -> None:
+def test_a_message_without_a_body_is_answered_400_not_handed_out() -> None:
     link = UpperLink(config(), seed=22)
     register_ok(link)
     query = (
@@ -467,8 +466,10 @@ def test_requests_from_the_upper_are_handed_out() -> None:
         f"From: <sip:{UPPER_ID}@{REALM}>;tag=1\r\nTo: <sip:{LOCAL_ID}@{REALM}>\r\n"
         "Call-ID: q1\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n"
     ).encode()
-    (event,) = link.receive(query, 1.0, UPPER)
-    assert isinstance(event, RequestFromUpper) and event.request.call_id == "q1"
+    out = link.receive(query, 1.0, UPPER)
+    sent = [parse_message(o.data) for o in out if isinstance(o, Send)]
+    assert [getattr(m, "status", None) for m in sent] == [400]
+    assert [type(o).__name__ for o in out if not isinstance(o, Send)] == ["Refused"]
 
 
 # -- close -------------------------------------------------------------------------------------

@@ -78,7 +78,8 @@ def _drive(steps: list[tuple[float, tuple[object, ...]]], seed: int, interval: f
         for o in outputs:
             if isinstance(o, Send):
                 assert o.addr == UPPER
-                sends.append((t, o.data))
+                if not o.data.startswith(b"SIP/2.0"):  # requests we sent, not answers to the upper's
+                    sends.append((t, o.data))
         sent.extend(sent_requests(outputs))
         del sent[:-8]
         d = link.next_deadline()

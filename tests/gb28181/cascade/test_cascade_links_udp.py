@@ -5,6 +5,7 @@ own (_cascade_upper.Upper: 401 challenge, digest checked with hashlib, 200, keep
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -172,13 +173,17 @@ async def test_bound_to_every_address_the_contact_names_the_route_to_the_upper(s
         transport.close()
 
 
-async def test_tcp_upper_is_shown_unsupported_not_silently_ignored(service: UpperService,
-                                                                    links: CascadeLinks) -> None:
-    row = await service.create(upper_in(5060, transport="TCP"))
+async def test_tcp_upper_nobody_listening_backs_off_with_the_reason(service: UpperService,
+                                                                     links: CascadeLinks) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    row = await service.create(upper_in(port, transport="TCP"))
     await links.settled()
     assert row.transport == "tcp"
+    await until(lambda: links.status(row)["state"] == "backing-off")
     st = links.status(row)
-    assert st["state"] == "unsupported" and "TCP" in st["last_error"]
+    assert st["transport"] == "tcp" and "cannot connect" in st["last_error"] and st["consecutive_failures"] >= 1
 
 
 async def test_no_upper_runs_nothing(service: UpperService, links: CascadeLinks) -> None:

@@ -1,35 +1,16 @@
-import { useEffect, useMemo, useRef, useState, type MouseEvent } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { api, API, ApiError, qs, raw, saveBlob, type Purpose } from '../api/client';
 import { streamPath } from '../media/token';
 import { fmtDateTime, fmtTime, useT } from '../i18n';
 import { errorText, toast } from '../lib/toast';
 import { Icon } from './Icon';
-
-export interface Recording {
-  start: Date;
-  end: Date;
-  type?: string;
-}
+import { parseMerged, RecordingTimeline, type Merged, type TimelineItem } from './RecordingTimeline';
 
 /** Local time with its offset, e.g. 2026-11-24T08:00:00+08:00 (what the API takes). */
 export function isoLocal(d: Date): string {
   const p = (n: number) => String(Math.abs(n)).padStart(2, '0');
   const off = -d.getTimezoneOffset();
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}${off >= 0 ? '+' : '-'}${p(Math.trunc(off / 60))}:${p(off % 60)}`;
-}
-
-function parseRecords(r: unknown): Recording[] {
-  const list = Array.isArray(r) ? r : ((r as { items?: unknown[]; records?: unknown[] })?.items ?? (r as { records?: unknown[] })?.records ?? []);
-  const out: Recording[] = [];
-  for (const x of list as Record<string, unknown>[]) {
-    const s = x.start ?? x.start_time ?? x.StartTime ?? x.begin;
-    const e = x.end ?? x.end_time ?? x.EndTime;
-    if (!s || !e) continue;
-    const start = new Date(String(s));
-    const end = new Date(String(e));
-    if (!Number.isNaN(start.getTime()) && !Number.isNaN(end.getTime())) out.push({ start, end, type: (x.type ?? x.Type) as string | undefined });
-  }
-  return out.sort((a, b) => a.start.getTime() - b.start.getTime());
 }
 
 function dayStart(d: Date): Date {
@@ -40,8 +21,13 @@ function dateInput(d: Date): string {
   return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
 }
 
-const SPEEDS = [0.25, 0.5, 1, 2, 4];
-const WINDOWS = [24, 6, 1];
+/** The platform's recordings play from 0.5× to 16×; a device's as its MANSRTSP allows (to 4×). */
+const SPEEDS = { platform: [0.5, 1, 2, 4, 8, 16], device: [0.5, 1, 2, 4] };
+/** Hours the timeline shows: a day down to a quarter of an hour (minute-long segments stay clickable). */
+const WINDOWS = [24, 6, 1, 0.25];
+const FRAME = 1 / 25;
+
+type Source = 'platform' | 'device';
 
 interface Props {
   channelId: string;
@@ -54,11 +40,14 @@ interface Props {
   onLive: () => void;
 }
 
-/** Device recordings of a day on a timeline; click to play from there; pause, seek, speed, download. */
+/**
+ * The merged timeline of a day (the platform's recordings and the device's own, gaps between);
+ * a click plays from there (a seek inside the running playback); pause, frame step, speed.
+ */
 export function PlaybackPanel({ channelId, name, stream, from, video, onPlay, onLive }: Props) {
   const t = useT();
   const [day, setDay] = useState(() => dayStart(new Date()));
-  const [records, setRecords] = useState<Recording[] | null>(null);
+  const [merged, setMerged] = useState<Merged | null>(null);
   const [state, setState] = useState<'idle' | 'loading' | 'na' | 'refused' | 'error'>('idle');
   const [msg, setMsg] = useState('');
   const [speed, setSpeed] = useState(1);
@@ -66,7 +55,8 @@ export function PlaybackPanel({ channelId, name, stream, from, video, onPlay, on
   const [win, setWin] = useState(24);
   const [center, setCenter] = useState<number>(() => Date.now());
   const [now, setNow] = useState(Date.now());
-  const bar = useRef<HTMLDivElement>(null);
+  // what plays: its source, and where the recording's time was at a point of the video's time
+  const playing = useRef<{ stream: string; source: Source; to: number; wall: number; vt: number } | null>(null);
   const enc = encodeURIComponent(channelId);
   // one stated purpose covers this panel's searches, playbacks and downloads of the channel
   const purpose = useRef<Purpose | null>(null);
@@ -79,13 +69,13 @@ export function PlaybackPanel({ channelId, name, stream, from, video, onPlay, on
 
   async function search() {
     setState('loading');
-    const end = new Date(day.getTime() + 86400000 - 1000);
+    const end = new Date(Math.min(day.getTime() + 86400000, Date.now() + 60000));
     try {
-      const r = await api<unknown>(`/channels/${enc}/records${qs({ start: isoLocal(day), end: isoLocal(end) })}`, why(t('playback.title')));
-      setRecords(parseRecords(r));
+      const r = await api<unknown>(`/channels/${enc}/recordings${qs({ start: isoLocal(day), end: isoLocal(end), device_wait: 5 })}`, why(t('playback.title')));
+      setMerged(parseMerged(r));
       setState('idle');
     } catch (e) {
-      setRecords(null);
+      setMerged(null);
       if (e instanceof ApiError && e.missing) setState('na');
       else if (e instanceof ApiError && e.refused) {
         setState('refused');
@@ -98,7 +88,7 @@ export function PlaybackPanel({ channelId, name, stream, from, video, onPlay, on
   }
 
   useEffect(() => {
-    setRecords(null);
+    setMerged(null);
     setState('idle');
     void search();
     // eslint-disable-next-line react-hooks/exhaustive-deps
@@ -109,31 +99,59 @@ export function PlaybackPanel({ channelId, name, stream, from, video, onPlay, on
   const d0 = day.getTime();
   const lo = win === 24 ? d0 : Math.max(d0, Math.min(d0 + 86400000 - span, center - span / 2));
   const hi = lo + span;
-  const pos = (ms: number) => `${(((ms - lo) / span) * 100).toFixed(3)}%`;
+  // what this panel started, if it is what the tile shows (another stream: it knows nothing of it)
+  const p = playing.current?.stream === stream ? playing.current : null;
+  const playhead = p && video ? p.wall + Math.max(0, video.currentTime - p.vt) * 1000 : stream && from && video ? new Date(from).getTime() + video.currentTime * 1000 : null;
+  const source: Source = p?.source ?? 'device';
 
-  const playhead = useMemo(() => {
-    if (!stream || !from || !video) return null;
-    return new Date(from).getTime() + video.currentTime * 1000;
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [stream, from, video, now]);
+  /** What to play for a click at ``at``: the platform's recording there or next, else the device's. */
+  function pick(at: Date): { item: TimelineItem; start: Date } | null {
+    const items = merged?.items ?? [];
+    const ms = at.getTime();
+    const inside = (s: Source) => items.find((r) => r.source === s && r.start.getTime() <= ms && r.end.getTime() > ms);
+    const here = inside('platform') ?? inside('device');
+    if (here) return { item: here, start: at };
+    const next = items.filter((r) => r.start.getTime() > ms).sort((a, b) => a.start.getTime() - b.start.getTime() || (a.source === 'platform' ? -1 : 1))[0];
+    return next ? { item: next, start: next.start } : null;
+  }
+
+  function bufferedEnd(): number {
+    if (!video || !video.buffered.length) return video?.currentTime ?? 0;
+    return video.buffered.end(video.buffered.length - 1);
+  }
 
   async function play(at: Date) {
-    const rec = records?.find((r) => r.end.getTime() > at.getTime());
-    const to = rec ? rec.end : new Date(d0 + 86400000 - 1000);
-    const start = rec && rec.start > at ? rec.start : at;
-    if (stream && from && start.getTime() >= new Date(from).getTime()) {
-      // inside the running playback: seek
-      const offset = (start.getTime() - new Date(from).getTime()) / 1000;
-      if (await control('seek', offset)) return;
+    const chosen = pick(at);
+    if (!chosen) {
+      toast(t('playback.nothingThere'), 'error');
+      return;
     }
+    const { item, start } = chosen;
+    const cur = playing.current;
+    if (cur && cur.stream === stream && item.source === cur.source && start.getTime() < cur.to) {
+      const offset = (start.getTime() - (from ? new Date(from).getTime() : 0)) / 1000;
+      if (offset >= 0 && (await control('seek', offset))) {
+        // the frames of the new place follow what is buffered
+        cur.wall = start.getTime();
+        cur.vt = bufferedEnd();
+        return;
+      }
+    }
+    // the platform's recording plays on over its gaps to the end of the day; a device's file alone
+    const to = item.source === 'platform' ? new Date(Math.min(d0 + 86400000, Date.now())) : item.end;
     try {
       const r = await api<{ stream: string }>(`/channels/${enc}/playback`, {
         method: 'POST',
-        body: { start: isoLocal(start), end: isoLocal(to) },
+        body: { start: isoLocal(start), end: isoLocal(to), source: item.source },
         ...why(t('playback.title')),
       });
       setPaused(false);
       setSpeed(1);
+      if (video) {
+        video.playbackRate = 1;
+        video.dataset.userPaused = '';
+      }
+      playing.current = { stream: r.stream, source: item.source, to: to.getTime(), wall: start.getTime(), vt: 0 };
       onPlay(r.stream, start, to);
     } catch (e) {
       if (e instanceof ApiError && e.missing) toast(t('playback.unavailable'), 'error');
@@ -141,12 +159,12 @@ export function PlaybackPanel({ channelId, name, stream, from, video, onPlay, on
     }
   }
 
-  async function control(action: 'pause' | 'resume' | 'seek' | 'speed', value?: number): Promise<boolean> {
+  async function control(action: 'pause' | 'resume' | 'seek' | 'speed' | 'step', value?: number): Promise<boolean> {
     if (!stream) return false;
     try {
       await api(`/streams/${streamPath(stream)}/control`, { method: 'POST', body: { action, value }, ...why(t('playback.title')) });
       if (video) {
-        if (action === 'pause') {
+        if (action === 'pause' || action === 'step') {
           video.dataset.userPaused = '1';
           video.pause();
         }
@@ -154,6 +172,8 @@ export function PlaybackPanel({ channelId, name, stream, from, video, onPlay, on
           video.dataset.userPaused = '';
           void video.play();
         }
+        // the platform sends its frames that much faster: the picture keeps up with them
+        if (action === 'speed' && value && source === 'platform') video.playbackRate = value;
       }
       return true;
     } catch (e) {
@@ -162,8 +182,17 @@ export function PlaybackPanel({ channelId, name, stream, from, video, onPlay, on
     }
   }
 
+  /** One frame on: the platform sends the next frame; the paused picture moves to it. */
+  async function step() {
+    if (!(await control('step'))) return;
+    setPaused(true);
+    window.setTimeout(() => {
+      if (video) video.currentTime = Math.min(video.currentTime + FRAME, bufferedEnd());
+    }, 250);
+  }
+
   /** Download: the device sends the recording faster than real time as a stream; save all of it. */
-  async function downloadRange(r: Recording) {
+  async function downloadRange(r: TimelineItem) {
     const label = `${name}_${isoLocal(r.start).slice(0, 19).replace(/[-:T]/g, '')}.mp4`;
     try {
       const d = await api<{ stream: string }>(`/channels/${enc}/download`, {
@@ -181,16 +210,8 @@ export function PlaybackPanel({ channelId, name, stream, from, video, onPlay, on
     }
   }
 
-  const clickBar = (e: MouseEvent<HTMLDivElement>) => {
-    const rect = bar.current!.getBoundingClientRect();
-    const at = lo + ((e.clientX - rect.left) / rect.width) * span;
-    setCenter(at);
-    void play(new Date(at));
-  };
-
-  const ticks: number[] = [];
-  const step = win === 24 ? 2 * 3600000 : win === 6 ? 30 * 60000 : 5 * 60000;
-  for (let x = Math.ceil(lo / step) * step; x <= hi; x += step) ticks.push(x);
+  const deviceFiles = merged?.items.filter((r) => r.source === 'device') ?? [];
+  const platformCount = merged?.items.filter((r) => r.source === 'platform').length ?? 0;
 
   return (
     <div className="playback" data-testid="playback-panel">
@@ -202,7 +223,7 @@ export function PlaybackPanel({ channelId, name, stream, from, video, onPlay, on
         <span className="seg">
           {WINDOWS.map((w) => (
             <button key={w} className={`btn small ${win === w ? 'on' : ''}`} onClick={() => setWin(w)}>
-              {w}h
+              {w >= 1 ? `${w}h` : `${w * 60}m`}
             </button>
           ))}
         </span>
@@ -212,8 +233,21 @@ export function PlaybackPanel({ channelId, name, stream, from, video, onPlay, on
             <button className="btn small" onClick={async () => (await control(paused ? 'resume' : 'pause')) && setPaused(!paused)} data-testid="pb-pause">
               {paused ? `▶ ${t('playback.resume')}` : `❚❚ ${t('playback.pause')}`}
             </button>
-            <select value={speed} onChange={async (e) => { const v = Number(e.target.value); if (await control('speed', v)) setSpeed(v); }} title={t('playback.speed')}>
-              {SPEEDS.map((s) => (
+            {source === 'platform' && (
+              <button className="btn small" onClick={() => void step()} title={t('playback.stepTitle')} data-testid="pb-step">
+                ▮▶ {t('playback.step')}
+              </button>
+            )}
+            <select
+              value={speed}
+              data-testid="pb-speed"
+              onChange={async (e) => {
+                const v = Number(e.target.value);
+                if (await control('speed', v)) setSpeed(v);
+              }}
+              title={t('playback.speed')}
+            >
+              {SPEEDS[source].map((s) => (
                 <option key={s} value={s}>{s}×</option>
               ))}
             </select>
@@ -221,44 +255,47 @@ export function PlaybackPanel({ channelId, name, stream, from, video, onPlay, on
         )}
         <button className="btn small" onClick={onLive}>● {t('playback.backToLive')}</button>
       </div>
-      <div className="timeline" ref={bar} onClick={clickBar} title={t('playback.clickToPlay')}>
-        {ticks.map((x) => (
-          <div key={x} className="tick" style={{ left: pos(x) }}>
-            <span>{new Date(x).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', hour12: false })}</span>
-          </div>
-        ))}
-        {records?.map((r, i) =>
-          r.end.getTime() < lo || r.start.getTime() > hi ? null : (
-            <div key={i} className="rec" style={{ left: pos(Math.max(lo, r.start.getTime())), width: `${((Math.min(hi, r.end.getTime()) - Math.max(lo, r.start.getTime())) / span) * 100}%` }} title={`${fmtDateTime(r.start)} – ${fmtTime(r.end)}`} />
-          ),
-        )}
-        {playhead !== null && playhead >= lo && playhead <= hi && <div className="playhead" style={{ left: pos(playhead) }} />}
-        {now >= lo && now <= hi && <div className="nowline" style={{ left: pos(now) }} />}
-      </div>
+      <RecordingTimeline
+        lo={lo}
+        hi={hi}
+        merged={merged}
+        playhead={playhead}
+        now={now}
+        onPick={(at) => {
+          setCenter(at.getTime());
+          void play(at);
+        }}
+      />
       <div className="pb-foot">
+        <span className="legend-key platform" /> {t('playback.platform')}
+        <span className="legend-key device" /> {t('playback.device')}
+        <span className="legend-key gap" /> {t('playback.gap')}
         {state === 'loading' && <span><span className="spinner" /> {t('playback.searching')}</span>}
         {state === 'na' && <span className="warn-text" data-testid="playback-na">{t('playback.recordsUnavailable')}</span>}
         {state === 'refused' && <span className="refused-text"><Icon name="shield" /> {msg}</span>}
         {state === 'error' && <span className="warn-text">{msg}</span>}
-        {state === 'idle' && records && (
-          <span className="muted">
-            {t('playback.found', { n: records.length })}
+        {state === 'idle' && merged && (
+          <span className="muted" data-testid="pb-summary">
+            {t('playback.foundMerged', { platform: platformCount, device: deviceFiles.length, gaps: merged.gaps.length })}
+            {merged.device.state !== 'ok' && (
+              <span className="warn-text" data-testid="pb-device-state" title={merged.device.reason}> · {t('playback.deviceUnavailable')}</span>
+            )}
             {playhead !== null && ` · ${t('playback.at')} ${fmtDateTime(playhead)}`}
           </span>
         )}
         <span className="grow" />
-        {records && records.length > 0 && (
+        {deviceFiles.length > 0 && (
           <select
             defaultValue=""
             onChange={(e) => {
-              const r = records[Number(e.target.value)];
+              const r = deviceFiles[Number(e.target.value)];
               if (r) void downloadRange(r);
               e.target.value = '';
             }}
             title={t('playback.download')}
           >
             <option value="">{t('playback.download')}…</option>
-            {records.map((r, i) => (
+            {deviceFiles.map((r, i) => (
               <option key={i} value={i}>
                 {fmtTime(r.start)} – {fmtTime(r.end)}
               </option>

@@ -11,6 +11,7 @@ import { grants } from '../admin/resources/grants';
 import { platforms } from '../admin/resources/platforms';
 import { teams } from '../admin/resources/teams';
 import { units } from '../admin/resources/units';
+import { uppers } from '../admin/resources/uppers';
 import { users } from '../admin/resources/users';
 import { useT } from '../i18n';
 import { Link } from '../lib/router';
@@ -30,6 +31,7 @@ const TABS: { id: string; action: string | null; view: () => ReactNode }[] = [
   { id: 'grants', action: 'access.read', view: () => <ResourceTable res={grants} /> },
   { id: 'approvals', action: null, view: () => <ResourceTable res={approvals} /> },
   { id: 'audit', action: 'audit.read', view: () => <ResourceTable res={audit} /> },
+  { id: 'uppers', action: 'signalling.manage', view: () => <ResourceTable res={uppers} /> },
 ];
 
 export default function AdminPage({ tab }: { tab?: string }) {

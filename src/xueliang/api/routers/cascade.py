@@ -1,14 +1,15 @@
-"""Cascade (级联): the upper platforms xueliang registers to, and their links' state.
+"""Cascade (级联): the upper platforms xueliang registers to, their shares, and their links' state.
 
 Sharing the city's cameras upward is a signalling manager's act (``signalling.manage``);
-every write is audited. The password toward an upper is write-only: no answer carries it.
+every write is audited (a share change with what it now shares). The password toward an upper
+is write-only: no answer carries it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 
 from xueliang.access import context
 from xueliang.api.deps import PlatformDep, SignallingManager
@@ -46,7 +47,8 @@ async def list_uppers(platform: PlatformDep, _: SignallingManager) -> list[dict[
 @router.post("/uppers", status_code=201)
 async def create_upper(body: UpperIn, platform: PlatformDep, _: SignallingManager) -> dict[str, Any]:
     row = await platform.uppers.create(body)
-    _audit("cascade.upper.create", row.id, sip_id=row.sip_id, host=row.host, port=row.port, enabled=row.enabled)
+    _audit("cascade.upper.create", row.id, sip_id=row.sip_id, host=row.host, port=row.port, enabled=row.enabled,
+           share=row.share)
     await _settled(platform)
     return _out(platform, row)
 
@@ -60,7 +62,7 @@ async def get_upper(upper_id: int, platform: PlatformDep, _: SignallingManager) 
 async def update_upper(upper_id: int, body: UpperPatch, platform: PlatformDep, _: SignallingManager) -> dict[str, Any]:
     row = await platform.uppers.update(upper_id, body)
     fields = sorted(body.model_dump(exclude_unset=True))
-    _audit("cascade.upper.update", row.id, fields=fields)
+    _audit("cascade.upper.update", row.id, fields=fields, **({"share": row.share} if "share" in fields else {}))
     await _settled(platform)
     return _out(platform, row)
 
@@ -71,6 +73,13 @@ async def delete_upper(upper_id: int, platform: PlatformDep, _: SignallingManage
     _audit("cascade.upper.delete", upper_id)
     await _settled(platform)
     return Response(status_code=204)
+
+
+@router.get("/uppers/{upper_id}/catalog")
+async def upper_catalog(upper_id: int, platform: PlatformDep, _: SignallingManager,
+                        limit: int = Query(100, ge=0, le=1000)) -> dict[str, Any]:
+    """The catalog the upper is shown (its share, tree and numbering): a preview."""
+    return await platform.uppers.preview(upper_id, platform.settings.sip.id, limit)
 
 
 @router.get("/uppers/{upper_id}/status")

@@ -97,7 +97,8 @@ async def start_download(channel_id: str, body: HistoryIn, platform: PlatformDep
 
 
 class ControlIn(BaseModel):
-    action: Literal["pause", "resume", "seek", "speed"]
+    #: step: the platform's recordings only, ``value`` frames (1 by default) forward, then paused
+    action: Literal["pause", "resume", "seek", "speed", "step"]
     value: float | None = None
 
 

@@ -1,0 +1,1 @@
+"""Evidence (证据): exports of recordings with a signed manifest, and holds that keep them."""

@@ -1,0 +1,164 @@
+"""Three levels of xueliang on loopback, county → city → province, each a whole platform with
+its own database, over real UDP: a simulated camera registers to the county; the county is a
+lower platform of the city, the city of the province (issue 15, item 4).
+
+- the camera reaches the province's registry through two hops, under the province's number
+  and the city's business group (215); the camera the city does not share does not;
+- PTZ from the province reaches the camera's head through two hops;
+- a status change at the county reaches the province within seconds (catalog NOTIFY, twice);
+- the city restarting costs the province nothing but a re-registration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from xueliang.app import Platform
+from xueliang.cascade.share import Share
+from xueliang.cascade.uppers import UpperIn
+from xueliang.config import Settings
+from xueliang.db.tables import Channel, Device
+from xueliang.sim.simulator import Simulator
+
+PROVINCE = "34000000002000000001"
+CITY = "34010000002000000001"
+COUNTY = "34010200002000000001"
+PASSWORD = "cascade-pass-1"
+BG = "34010000002150000001"
+MAPPED = "34000000001310000001"  # the province's number for the county's first camera
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def settings(tmp: Path, name: str, sip_id: str, port: int) -> Settings:
+    (tmp / name).mkdir(exist_ok=True)
+    return Settings(
+        database={"url": f"sqlite+aiosqlite:///{tmp}/{name}/x.db"}, storage={"var_dir": tmp / name},
+        secret_key="test-secret-0123456789abcdef", bootstrap_admin="root", bootstrap_password="Root-pass-1",
+        sip={"enabled": True, "host": "127.0.0.1", "port": port, "id": sip_id, "password": PASSWORD,
+             "admission": "open"},
+        media={"enabled": False}, access={"totp_required_roles": []},
+    )
+
+
+async def until(cond: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not await cond():
+        assert loop.time() < end, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+async def channel(p: Platform, channel_id: str) -> Channel | None:
+    async with p.sessions() as s:
+        return await s.get(Channel, channel_id)
+
+
+async def device(p: Platform, device_id: str) -> Device | None:
+    async with p.sessions() as s:
+        return await s.get(Device, device_id)
+
+
+@pytest.fixture
+async def chain(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
+    ports = {n: free_port() for n in ("province", "city", "county")}
+    made = {"province": Platform(settings(tmp_path, "province", PROVINCE, ports["province"])),
+            "city": Platform(settings(tmp_path, "city", CITY, ports["city"])),
+            "county": Platform(settings(tmp_path, "county", COUNTY, ports["county"]))}
+    for p in made.values():
+        await p.start()
+    sim = Simulator(f"127.0.0.1:{ports['county']}", devices=1, channels=2, password=PASSWORD, server_id=COUNTY,
+                    center_code="34010201", video=False)
+    await sim.start()
+    w: dict[str, Any] = {**made, "sim": sim, "ports": ports, "tmp": tmp_path}
+    try:
+        assert await sim.wait_registered(1, timeout=10)
+        yield w
+    finally:
+        await sim.stop()
+        for name in ("county", "city", "province"):
+            await w[name].stop()
+
+
+async def test_county_city_province(chain: dict[str, Any]) -> None:
+    province, city, county, sim = chain["province"], chain["city"], chain["county"], chain["sim"]
+    cam, other = sorted(sim.devices[0].channels)
+
+    async def at(p: Platform) -> bool:
+        return await channel(p, cam) is not None
+
+    await until(lambda: at(county))
+    await county.uppers.create(UpperIn(name="市平台", sip_id=CITY, host="127.0.0.1", port=chain["ports"]["city"],
+                                       password=PASSWORD, keepalive_interval=5, share=Share(all=True, control=True)))
+    await until(lambda: at(city))
+    await city.uppers.create(UpperIn(
+        name="省平台", sip_id=PROVINCE, host="127.0.0.1", port=chain["ports"]["province"], password=PASSWORD,
+        keepalive_interval=5, share=Share(channels=[cam], control=True, id_map={cam: MAPPED},
+                                          business_group={"id": BG, "name": "市公安局"})))
+
+    async def shared() -> bool:
+        return await channel(province, MAPPED) is not None
+
+    await until(shared)
+    at_province = await channel(province, MAPPED)
+    assert at_province is not None and at_province.device_id == CITY and at_province.status == "ON"
+    assert at_province.parent_id == BG and (await channel(province, BG)).kind == "group"  # type: ignore[union-attr]
+    assert await channel(province, cam) is None and await channel(province, other) is None
+    assert (await channel(city, cam)).device_id == COUNTY  # type: ignore[union-attr]
+
+    # PTZ from the province, on the camera as it numbers it: province → city → county → head.
+    head = sim.devices[0].channels[cam]
+    await province.devices.ptz(CITY, MAPPED, "A50F0101FF0000B5")
+
+    async def moved() -> bool:
+        return bool(head.ptz_log)
+
+    await until(moved)
+    assert head.ptz_log[-1].hex.upper() == "A50F0101FF0000B5"
+
+    # A status change at the county reaches the province within seconds: each level subscribes
+    # to the catalog of the one below, as an upper platform does.
+    await city.signalling.subscribe_catalog(COUNTY)
+    await province.signalling.subscribe_catalog(CITY)
+    await asyncio.sleep(0.8)  # each lower level reads the baseline it tells changes against
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    async with county.sessions() as s:
+        await s.execute(update(Channel).where(Channel.id == cam).values(status="OFF"))
+        await s.commit()
+    county.bus.publish("channel.status", cam, status="OFF", device=sim.devices[0].id)
+
+    async def off() -> bool:
+        c = await channel(province, MAPPED)
+        return c is not None and c.status == "OFF"
+
+    await until(off, timeout=10.0)
+    took = loop.time() - t0
+    assert took < 5.0, took
+
+    # The city restarts (same database, same port): the province sees a re-registration and
+    # keeps everything it knew.
+    registered_before = (await device(province, CITY)).registered_at  # type: ignore[union-attr]
+    await city.stop()
+    chain["city"] = city = Platform(settings(chain["tmp"], "city", CITY, chain["ports"]["city"]))
+    await city.start()
+
+    async def registered_again() -> bool:
+        d = await device(province, CITY)
+        return d is not None and d.online and d.registered_at is not None and d.registered_at > registered_before
+
+    await until(registered_again, timeout=15.0)
+    async with province.sessions() as s:
+        ids = (await s.scalars(select(Channel.id).where(Channel.device_id == CITY))).all()
+    assert sorted(ids) == [MAPPED, BG]  # nothing lost, nothing doubled

@@ -1,0 +1,81 @@
+"""The incident queue in the console, end to end: Debian's Chromium driven by Playwright
+against `xueliang demo` (the fixtures of tests/e2e/test_console.py). The duty operator takes a
+case in through the form, finds it in the queue with its division and the cameras near it,
+dispatches it to 教育局; 教育局's user sees it in its inbox (and takes nothing in), acknowledges
+and feeds back in the console; the operator closes it there. The API shows what the console did."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests import browser as browser_launcher
+from tests.e2e.test_console import (  # noqa: F401  (fixtures)
+    Demo,
+    browser,
+    demo,
+    login,
+    page,
+    shot,
+)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not browser_launcher.available(), reason=f"needs Debian's Chromium at {browser_launcher.CHROMIUM}"),
+]
+
+
+def test_a_case_is_taken_in_dispatched_and_closed_in_the_console(page: Any, demo: Demo) -> None:  # noqa: F811
+    cam = next(c for c in demo.api("/channels?limit=200")["items"] if c.get("longitude") is not None)
+    login(page, demo, "duty")
+    page.goto(demo.base + "/app/incidents")
+    form = page.locator("[data-testid=inc-intake]")
+    form.wait_for()
+    page.select_option("[data-testid=inc-category]", "安全隐患")
+    page.fill("[data-testid=inc-description]", "路灯杆倾斜，恐倒塌")
+    page.fill("[data-testid=inc-lon]", str(cam["longitude"] + 0.0001))
+    page.fill("[data-testid=inc-lat]", str(cam["latitude"]))
+    page.click("[data-testid=inc-submit]")
+    page.locator(".toast", has_text="已受理").wait_for()
+    case = next(i for i in demo.api("/incidents", user="duty")["items"] if i["description"] == "路灯杆倾斜，恐倒塌")
+    assert case["division_code"] == cam["division_code"] and case["category"] == "安全隐患"
+    row = page.locator(f"[data-testid=inc-row-{case['id']}]")
+    row.wait_for()
+    row.click()
+    detail = page.locator("[data-testid=inc-detail]")
+    detail.wait_for()
+    detail.locator("[data-testid=inc-cameras] li").first.wait_for()  # the camera next to it
+    assert cam["name"] in detail.locator("[data-testid=inc-cameras]").inner_text()
+    page.fill("[data-testid=inc-dept]", "教育局")
+    page.fill("[data-testid=inc-note]", "请排查")
+    page.click("[data-testid=inc-dispatch]")
+    detail.locator("[data-testid=inc-dispatches] li", has_text="教育局").wait_for()
+    row.locator("[data-testid=inc-status]", has_text="已分流").wait_for()
+    shot(page, "incidents-queue")
+    # 教育局 sees it in its inbox, and only it; acknowledges and feeds back in the console
+    inbox = demo.api("/incidents", user="education")["items"]
+    assert [i["id"] for i in inbox] == [case["id"]]
+    page.evaluate("() => localStorage.clear()")
+    login(page, demo, "education")
+    page.goto(demo.base + "/app/incidents")
+    assert page.locator("[data-testid=inc-intake]").count() == 0  # a department takes nothing in
+    page.locator(f"[data-testid=inc-row-{case['id']}]").click()
+    page.click("[data-testid=inc-ack]")
+    detail.locator("[data-testid=inc-dispatches] li", has_text="处置中").wait_for()
+    page.fill("[data-testid=inc-feedback-note]", "已加固")
+    page.click("[data-testid=inc-feedback]")
+    detail.locator("[data-testid=inc-dispatches] li", has_text="已加固").wait_for()
+    shot(page, "incidents-department")
+    page.evaluate("() => localStorage.clear()")
+    login(page, demo, "duty")
+    page.goto(demo.base + "/app/incidents")
+    page.locator(f"[data-testid=inc-row-{case['id']}]").click()
+    detail.locator("[data-testid=inc-dispatches] li", has_text="已加固").wait_for()
+    page.fill("[data-testid=inc-note]", "核实已处置")
+    page.click("[data-testid=inc-close]")
+    detail.locator(".card-title", has_text="已结案").wait_for()
+    done = demo.api(f"/incidents/{case['id']}", user="duty")
+    assert done["status"] == "closed"
+    assert [s["step"] for s in done["steps"]] == ["receive", "dispatch", "acknowledge", "feedback", "close"]
