@@ -11,6 +11,8 @@ echo "== mypy"
 .venv/bin/mypy
 echo "== layers (import-linter contracts in pyproject.toml)"
 .venv/bin/lint-imports --no-cache
+echo "== console: types and message keys (web/test)"
+(cd web && npm run -s typecheck && npm test --silent)
 echo "== PostgreSQL (throw-away cluster)"
 export XUELIANG_TEST_PG_URL
 XUELIANG_TEST_PG_URL=$(scripts/pg.sh start)
