@@ -36,6 +36,7 @@ from xueliang.gb28181.sip import (
     parse_message,
 )
 from xueliang.gb28181.sip.message import is_keepalive
+from xueliang.sockets import grow_receive_buffer
 
 log = logging.getLogger("xueliang.sip")
 
@@ -186,12 +187,7 @@ class SipEndpoint:
             sock = transport.get_extra_info("socket")
             # Bursts (catalogs of lower platforms, registration storms) must not overflow the
             # kernel queue: ask for 8 MiB, past rmem_max where we are allowed to.
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 * 1024 * 1024)
-            force = getattr(socket, "SO_RCVBUFFORCE", None)  # Linux, needs CAP_NET_ADMIN
-            if force is not None:
-                with contextlib.suppress(OSError):
-                    sock.setsockopt(socket.SOL_SOCKET, force, 8 * 1024 * 1024)
+            grow_receive_buffer(sock, 8 * 1024 * 1024)
             if self.port == 0:
                 self.port = sock.getsockname()[1]
         if self.use_tcp:

@@ -43,6 +43,7 @@ from typing import Any, Protocol, cast
 
 from xueliang.errors import Unavailable
 from xueliang.media.rtp import Rfc4571Deframer, RtpError, RtpPacket, parse_rtp
+from xueliang.sockets import grow_receive_buffer
 
 
 class RtpSink(Protocol):
@@ -67,15 +68,7 @@ _RCVBUF = 32 * 1024 * 1024
 
 
 def _grow_receive_buffer(sock: socket.socket, size: int = _RCVBUF) -> None:
-    force = getattr(socket, "SO_RCVBUFFORCE", None)
-    if force is not None:
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, force, size)
-            return
-        except OSError:
-            pass  # not privileged: fall back to what rmem_max allows
-    with contextlib.suppress(OSError):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+    grow_receive_buffer(sock, size)
 
 
 class RtpBinding:
