@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from xueliang.cascade.links import CascadeLinks
@@ -32,15 +32,56 @@ LOCAL_ID = "34020100002000000001"
 NVR = "34020100001180000001"
 
 
-def upper(port_file: Path, expect: int) -> None:
+class _Stream:
+    """The upper's end of a TCP connection, with the datagram socket's calls (one message each)."""
+
+    def __init__(self, server: socket.socket) -> None:
+        from xueliang.gb28181.sip import StreamFramer
+
+        self.server = server
+        self.conn: socket.socket | None = None
+        self.framer = StreamFramer()
+        self.ready: list[bytes] = []
+
+    def settimeout(self, t: float) -> None:
+        self.server.settimeout(t)
+
+    def recvfrom(self, n: int) -> tuple[bytes, object]:
+        if self.conn is None:
+            self.conn, _ = self.server.accept()
+            self.conn.settimeout(self.server.gettimeout())
+        while not self.ready:
+            data = self.conn.recv(1 << 20)
+            if not data:
+                raise ConnectionError("closed")
+            self.framer.feed(data)
+            self.ready.extend(self.framer.messages())
+        return self.ready.pop(0), None
+
+    def sendto(self, data: bytes, addr: object) -> None:
+        assert self.conn is not None
+        self.conn.sendall(data)
+
+
+def upper(port_file: Path, expect: int, transport: str = "udp") -> None:
     """The upper platform: plain sockets, no xueliang code in the loop but the SIP parser."""
     from xueliang.gb28181 import manscdp
     from xueliang.gb28181.sip import make_response, parse_message
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
-    sock.bind(("127.0.0.1", 0))
-    port_file.write_text(str(sock.getsockname()[1]))
+    sock: Any
+    if transport == "tcp":
+        server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        port_file.write_text(str(server.getsockname()[1]))
+        sock = _Stream(server)
+    else:
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        udp.bind(("127.0.0.1", 0))
+        port_file.write_text(str(udp.getsockname()[1]))
+        sock = udp
     items = parts = largest = 0
     ids: set[str] = set()
     sum_num: int | None = None
@@ -56,7 +97,7 @@ def upper(port_file: Path, expect: int) -> None:
             sock.sendto(make_response(msg, 200, to_tag="u", headers=[("Expires", "3600")]).serialize(), addr)
             if started is None:
                 query = manscdp.encode_query("Catalog", 1, LOCAL_ID)
-                head = (f"MESSAGE sip:{LOCAL_ID}@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port_file.read_text()};"
+                head = (f"MESSAGE sip:{LOCAL_ID}@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/{transport.upper()} 127.0.0.1:{port_file.read_text()};"
                         f"branch=z9hG4bKbench1\r\nFrom: <sip:{UPPER_ID}@3400000000>;tag=b1\r\n"
                         f"To: <sip:{LOCAL_ID}@3400000000>\r\nCall-ID: bench-q\r\nCSeq: 1 MESSAGE\r\n"
                         f"Content-Type: Application/MANSCDP+xml\r\nContent-Length: {len(query)}\r\n\r\n")
@@ -84,12 +125,14 @@ def upper(port_file: Path, expect: int) -> None:
     print(f"cascade_catalog_sum_num: {sum_num} items")
     print(f"cascade_catalog_parts: {parts} messages")
     print(f"cascade_catalog_rate: {items / took:.0f} items/s")
-    print(f"cascade_catalog_largest_datagram: {largest} bytes")
+    print(f"cascade_catalog_items_per_part: {items / max(parts, 1):.1f} items")
+    print(f"cascade_catalog_largest_message: {largest} bytes")
     print(f"cascade_catalog_expected: {expect} items")
     print(f"cascade_catalog_upper_cpu: {time.process_time():.1f} s")
 
 
-async def lower(database: str, channels: int, upper_port: int, transport: str) -> tuple[float, CascadeLinks]:
+async def lower(database: str, channels: int, upper_port: int, transport: str,
+                message: int) -> tuple[float, CascadeLinks]:
     from sqlalchemy import insert
 
     from xueliang.cascade.links import CascadeLinks
@@ -118,7 +161,8 @@ async def lower(database: str, channels: int, upper_port: int, transport: str) -
         await s.commit()
     seeded = time.perf_counter() - t0
     service = UpperService(sessions, Sealer(b"bench-secret-0123456789abcdef"))
-    links = CascadeLinks(service, local_id=LOCAL_ID, sip_host="127.0.0.1")
+    links = CascadeLinks(service, local_id=LOCAL_ID, sip_host="127.0.0.1", udp_message=message or 1300,
+                         tcp_message=message or 60000)
     await links.start()
     await service.create(UpperIn(name="province", sip_id=UPPER_ID, host="127.0.0.1", port=upper_port,
                                  transport=transport, password="x", keepalive_interval=60,
@@ -145,14 +189,18 @@ def main() -> None:
     ap.add_argument("--database", default="")
     ap.add_argument("--upper", default="")
     ap.add_argument("--expect", type=int, default=0)
+    ap.add_argument("--transport", choices=("udp", "tcp"), default="udp")
+    ap.add_argument("--message", type=int, default=0,
+                    help="largest SIP message (sip.cascade_udp_message / cascade_tcp_message); 0: the default")
     a = ap.parse_args()
     if a.upper:
-        upper(Path(a.upper), a.expect)
+        upper(Path(a.upper), a.expect, a.transport)
         return
     tmp = Path(tempfile.mkdtemp())
     database = a.database or f"sqlite+aiosqlite:///{tmp / 'cascade.db'}"
     port_file = tmp / "upper.port"
-    proc = subprocess.Popen([sys.executable, __file__, "--upper", str(port_file), "--expect", str(a.channels)],
+    proc = subprocess.Popen([sys.executable, __file__, "--upper", str(port_file), "--expect", str(a.channels),
+                             "--transport", a.transport],
                             stdout=subprocess.PIPE, text=True, cwd=ROOT,
                             env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
     try:
@@ -161,9 +209,12 @@ def main() -> None:
                 break
             time.sleep(0.05)
         port = int(port_file.read_text())
-        seeded, status = asyncio.run(asyncio.wait_for(run_lower_until(proc, database, a.channels, port, "udp"), 600))
+        seeded, status = asyncio.run(asyncio.wait_for(
+            run_lower_until(proc, database, a.channels, port, a.transport, a.message), 600))
         out = proc.stdout.read() if proc.stdout else ""
         print(f"cascade_catalog_channels: {a.channels} channels")
+        limit = a.message or (60000 if a.transport == "tcp" else 1300)
+        print(f"cascade_catalog_message_limit_{a.transport}: {limit} bytes")
         print(f"cascade_catalog_seed_seconds: {seeded:.1f} s")
         print(f"cascade_catalog_read_seconds: {status['last_catalog_read_seconds']:.2f} s")
         print(f"cascade_catalog_lower_seconds: {status['last_catalog_seconds']:.2f} s")

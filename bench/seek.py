@@ -120,6 +120,7 @@ async def main() -> None:
     ap.add_argument("--seeks", type=int, default=20)
     ap.add_argument("--segments", type=int, default=3)
     ap.add_argument("--bitrate", type=int, default=2_000_000)
+    ap.add_argument("--move", type=int, default=16, help="segments moved to time the tier job (per run)")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="xl-seek-") as tmp_:
         tmp = Path(tmp_)
@@ -136,6 +137,22 @@ async def main() -> None:
             store = S3Objects(bucket="xueliang-bench", endpoint_url=weed.endpoint, access_key=ACCESS_KEY,
                               secret_key=SECRET_KEY)
             await store.start()
+            # the tier job's throughput: --move segments, one copy at a time and four at once
+            for copies in (1, 4):
+                channel_id = f"3402000000132000010{copies}"
+                async with sessions() as s, s.begin():
+                    for i in range(a.move):
+                        start = T0 + timedelta(seconds=SEGMENT * i)
+                        rel = segment_path(channel_id, start)
+                        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+                        (root / rel).write_bytes(data)
+                        s.add(Recording(channel_id=channel_id, start=start, size=len(data), path=rel,
+                                        end=start + timedelta(seconds=SEGMENT), tier="local", state="closed"))
+                t = time.perf_counter()
+                moved = await Tiering(sessions, root, store, after_days=1, copies=copies).move(T0 + timedelta(days=1))
+                took = time.perf_counter() - t
+                print(f"tier_move_{copies}_at_once: {moved.moved / took:.1f} segments/s "
+                      f"({moved.bytes / took / 1e6:.0f} MB/s, {moved.moved} segments)")
             # the S3 channel's segments are moved by the tier job; then the local channel's are written
             for tier in ("s3", "local"):
                 async with sessions() as s, s.begin():
@@ -147,11 +164,8 @@ async def main() -> None:
                         s.add(Recording(channel_id=CHANNELS[tier], start=start, size=len(data), path=rel,
                                         end=start + timedelta(seconds=SEGMENT), tier="local", state="closed"))
                 if tier == "s3":
-                    t = time.perf_counter()
                     moved = await Tiering(sessions, root, store, after_days=1).move(T0 + timedelta(days=1))
-                    took = time.perf_counter() - t
-                    print(f"tier_move: {moved.moved / took:.1f} segments/s "
-                          f"({moved.bytes / took / 1e6:.0f} MB/s, copy and read-back)")
+                    assert moved.moved == a.segments
             hub = MediaHub(MediaConfig())
             hub.set_provider("record/", RecordedProvider(sessions, root, objects=store))
             rng = random.Random(14)

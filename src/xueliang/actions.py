@@ -67,6 +67,13 @@ class Action(StrEnum):
     INCIDENTS_LINKS = "incidents.links"
     #: A linked agency's joint-handling view (联合处置): its own cases and the cameras near them.
     INCIDENTS_JOINT = "incidents.joint"
+    #: Report from the phone app (grid members and residents): a case with a photo and a place,
+    #: and the status of one's own reports.
+    INCIDENTS_REPORT = "incidents.report"
+    #: A grid member's own position (for dispatch): sent from the phone app.
+    GRID_POSITION = "incidents.position"
+    #: Residents' invitation codes (村/小区 邀请码): make, list and revoke them for places in scope.
+    RESIDENTS_MANAGE = "residents.manage"
 
 
 

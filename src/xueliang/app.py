@@ -80,8 +80,10 @@ from xueliang.gb28181.invite import DialogSide, GbDialogs, GbMediaSessions
 from xueliang.gb28181.service import SignallingService
 from xueliang.health.notify import Notifier
 from xueliang.health.service import HealthService
+from xueliang.incidents.reports import ReportService
 from xueliang.incidents.service import IncidentService
 from xueliang.leadership import Led
+from xueliang.maps.service import MapService
 from xueliang.media.hub import MediaHub
 from xueliang.media.live import LiveProvider
 from xueliang.media.snapshot import Snapshots
@@ -103,6 +105,7 @@ from xueliang.recording.writer import Recorder
 from xueliang.registry.catalog_store import store_catalog
 from xueliang.registry.divisions import DivisionListMissing, LoadReport, ensure_national
 from xueliang.registry.service import RegistryService
+from xueliang.residents.service import ResidentService
 from xueliang.scheduler import Scheduler
 from xueliang.sealing import Sealer
 
@@ -177,6 +180,8 @@ class Platform:
         self.users = UserService(self.sessions, self.signer, settings.api.token_ttl, self.sealer)
         self.registry = RegistryService(self.sessions, self.bus, sealer=self.sealer)
         self.patrols = PatrolService(self.sessions)
+        #: the offline map: the basemap file served, division boundaries (maps/)
+        self.maps = MapService(settings.map, self.sessions)
         # ---- access (identity, permissions, approvals, audit)
         limiter = None
         self._limits_redis: Redis | None = None
@@ -201,7 +206,8 @@ class Platform:
         self.cascade: CascadeLinks | None = None
         if self.signalling is not None:
             self.cascade = CascadeLinks(self.uppers, local_id=settings.sip.id, sip_host=settings.sip.host,
-                                        audit=self.access.audit)
+                                        audit=self.access.audit, udp_message=settings.sip.cascade_udp_message,
+                                        tcp_message=settings.sip.cascade_tcp_message)
         # ---- device commands (what the API asks of devices), and answering other nodes' asks
         self.devices: DeviceCommands | None = None
         #: the INVITE dialogs of GB/T 28181 video (here, or on the node serving the device)
@@ -221,6 +227,10 @@ class Platform:
             self.dialogs = RemoteDialogs(self.presence, self._rpc_client)
         if self.cascade is not None:  # DeviceControl from an upper goes to the device through these
             self.cascade.devices = self.devices
+            if self.signalling is not None:  # DeviceConfig too (BasicParam), on this node's signalling
+                sig = self.signalling
+                self.cascade.configure = lambda dev, target, fields: sig.control(
+                    dev, target, cmd_type="DeviceConfig", **fields)
         # ---- cluster housekeeping (worker nodes): devices a dead signalling node left online
         self.sweeper: OrphanSweeper | None = None
         if cluster.redis_url and cluster.runs("worker"):
@@ -295,6 +305,9 @@ class Platform:
         self.incidents = IncidentService(settings.incidents, self.sessions, self.bus, sealer=self.sealer,
                                          objects=self.objects, notifier=notifier, audit=self.access.audit,
                                          media=self.media, grants=self.access.grants)
+        # ---- the phone app: reports of grid members and residents; residents' invitation codes
+        self.reports = ReportService(self.incidents)
+        self.residents = ResidentService(self.sessions, self.users)
         # ---- picture diagnosis (where the media hub runs): inspections of every camera, their
         # results and calibration; confirmed faults go to the state history over the bus
         self.diagnosis: Inspector | None = None

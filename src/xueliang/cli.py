@@ -35,6 +35,8 @@ health_app = typer.Typer(help="Health of the cameras: picture diagnosis (视频�
 app.add_typer(health_app, name="health")
 export_app = typer.Typer(help="Evidence exports (证据导出): check one offline.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
+map_app = typer.Typer(help="The offline map (一张图): division boundaries, the demo's basemap.", no_args_is_help=True)
+app.add_typer(map_app, name="map")
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="TOML configuration file", exists=False)
@@ -209,6 +211,27 @@ def divisions_grids(file: Path, config: ConfigOpt = None, dry_run: bool = False)
         _with_platform(settings, lambda p: import_grids(p.sessions, data, file.name, dry_run=dry_run))
     )
     _print_report(report)
+
+
+@map_app.command("load-divisions")
+def map_load_divisions(file: Path, config: ConfigOpt = None, dry_run: bool = False) -> None:
+    """Load division boundaries from a GeoJSON FeatureCollection (each feature: a registered
+    division's code, its Polygon or MultiPolygon). All features or none, with a report."""
+    settings = _settings(config)
+    data = _read_file(file)
+    report = asyncio.run(_with_platform(
+        settings, lambda p: p.maps.load_divisions(data, file.name, dry_run=dry_run)))
+    _print_report(report)
+
+
+@map_app.command("demo-basemap")
+def map_demo_basemap(out: Path) -> None:
+    """Write the demo city's basemap (MBTiles, PNG tiles) to OUT: what `xueliang demo` serves."""
+    from xueliang.maps import basemap
+    from xueliang.sim import city
+
+    figures = basemap.generate(out, city.generate().divisions)
+    typer.echo(f"{out}: {figures['tiles']:.0f} tiles, {figures['bytes'] / 1e6:.1f} MB in {figures['seconds']} s")
 
 
 @divisions_app.command("status")

@@ -83,6 +83,13 @@ class SipConfig(_Section):
     #: Requests per second accepted from one source address before rate limiting.
     rate_limit_per_address: float = Field(default=200.0, gt=0)
     request_timeout: float = Field(default=8.0, gt=0)
+    #: The largest SIP message sent to an upper platform (cascade) over UDP: catalog answers
+    #: are cut into parts that fit. 1300 is RFC 3261 §18.1.1's bound when the path MTU is not
+    #: known (about one catalog item a part); on a video private network that passes IP
+    #: fragments, GB/T 28181 platforms take more (8000: about 14 items a part, docs/performance.md).
+    cascade_udp_message: int = Field(default=1300, ge=600, le=65000)
+    #: The same over TCP (no fragments to lose; stays under the 64 KiB most SIP stacks read).
+    cascade_tcp_message: int = Field(default=60000, ge=1300, le=65000)
     enabled: bool = True
 
     @field_validator("id")
@@ -327,6 +334,26 @@ class ConsoleConfig(_Section):
     #: Initial view: [longitude, latitude] and zoom; empty centre: fit the points.
     center: list[float] = Field(default_factory=list)
     zoom: int = Field(default=11, ge=1, le=22)
+
+
+class MapConfig(_Section):
+    """The offline map (一张图): the basemap file the platform serves (docs/operations.md, "The map")."""
+
+    #: An MBTiles file (raster PNG/JPEG/WebP tiles) served at /api/v1/map/tiles/{z}/{x}/{y};
+    #: the console uses it unless console.tile_url names another tile service. Empty: none.
+    basemap: Path | None = None
+
+    @field_validator("basemap")
+    @classmethod
+    def _mbtiles(cls, v: Path | None) -> Path | None:
+        if v is None or str(v) == "":
+            return None
+        if not v.is_file():
+            raise ValueError(f"no such file: {v}")
+        with v.open("rb") as f:
+            if f.read(16) != b"SQLite format 3\x00":
+                raise ValueError(f"{v} is not an MBTiles file (not an SQLite database)")
+        return v
 
 
 class ServiceLevel(_Section):
@@ -640,6 +667,7 @@ class Settings(BaseSettings):
     scheduler: SchedulerConfig = SchedulerConfig()
     recording: RecordingConfig = RecordingConfig()
     incidents: IncidentsConfig = IncidentsConfig()
+    map: MapConfig = MapConfig()
     #: Secret for signing tokens; generated and kept under var/ when empty.
     secret_key: str = ""
     #: First administrator, created on first start if no user exists.

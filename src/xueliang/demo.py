@@ -51,6 +51,12 @@ async def prepare(settings: Settings, fresh: bool = False) -> object:
             except Conflict:
                 pass
         await _demo_team(platform, city)
+        # the demo map: its own basemap (unless one is configured) and division boundaries
+        from xueliang.maps import demo as demo_map
+
+        drawn = await demo_map.prepare(platform.maps, settings.storage.var_dir, city.divisions)
+        if settings.map.basemap is None:
+            settings.map.basemap = drawn
     finally:
         await platform.engine.dispose()
     return city

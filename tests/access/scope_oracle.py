@@ -52,6 +52,8 @@ class Chan:
     tier: str | None = None
     key_site: bool = False
     parent_id: str | None = None
+    #: Marked by an administrator as fit for residents to watch (issue 16, the phone app).
+    resident_visible: bool = False
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,10 @@ def own_scope(u: User, c: Chan, world: World) -> bool:
         # (a resident is never a city-level operator).
         if c.coverage != "A":
             return False
+    if u.role == "resident" and not c.resident_visible:
+        # "Residents see only their place's resident-visible cameras" (issue 16), whatever
+        # their stored scope says.
+        return False
     if u.division_code is not None and not in_division(c.division_code, u.division_code):
         return False
     # *choice*: a channel without a department is outside every department's scope.

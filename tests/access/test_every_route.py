@@ -49,7 +49,9 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from tests.incidents import route_table as incident_routes
+from tests.maps import route_table as map_routes
 from tests.recording import evidence_routes
+from tests.residents import route_table as resident_routes
 from xueliang.access import policy
 from xueliang.access.policy import Action
 from xueliang.api.main import OPEN_ROUTES
@@ -277,9 +279,20 @@ TABLE: dict[tuple[str, str], Need] = {
 }
 # The incident centre (issue 16).
 TABLE.update(incident_routes.table(N, CH_IN))
+# A clip of a camera attached to a case: incidents.read and media.download, the role checked first
+# (tests/incidents/test_clips.py: the case out of scope, the camera out of scope, each refused).
+TABLE[("POST", "/api/v1/incidents/{incident_id}/attachments/clip")] = N(
+    A.INCIDENTS_READ, A.DOWNLOAD, make="incident", ok=(404,), body={"channel_id": CH_IN, **WHEN},
+    why=incident_routes.NO_CASE.format(action="incidents.read"))
 # Downloads of the platform's recordings, evidence exports and holds (issue 14).
 TABLE.update(evidence_routes.table(N, CH_IN, WHEN))
 OPEN.update(evidence_routes.OPEN)
+# The phone app: residents' codes and joining, reports, grid members' positions (issue 16).
+TABLE.update(resident_routes.table(N))
+OPEN.update(resident_routes.OPEN)
+# The offline map (issue 16): tiles and outlines for any logged-in user; loading outlines.
+TABLE.update(map_routes.table(N))
+SELF.update(map_routes.SELF)
 #: Lists the streams the caller may read: needs some media action (tested per stream kind below).
 LISTING = ("GET", "/api/v1/streams")
 #: Stream routes: their action is the stream's (see STREAM_KINDS), checked per kind below.
@@ -482,8 +495,8 @@ def defaults(e: Env) -> dict[str, Any]:
         "user_id": e.ids.get("victim", 1), "resource": "init.mp4", "fmt": "csv", "name": "x",
         "rest:path": "x", "name:path": "live/" + CH_IN, "ticket_id": 999999, "team_id": 999999,
         "report_id": 999999, "upper_id": 999999,
-        "incident_id": 999999, "dispatch_id": 999999, "attachment_id": 999999, "rule_id": 999999, "link_id": 999999,
-        **evidence_routes.DEFAULTS,
+        "incident_id": 999999, "dispatch_id": 999999, "attachment_id": 999999, "rule_id": 999999, "link_id": 999999, "code_id": 999999,
+        **evidence_routes.DEFAULTS, **map_routes.DEFAULTS,
     }
 
 
@@ -571,8 +584,12 @@ def make(e: Env, what: str | None) -> tuple[dict[str, Any], Any, Any]:
         return {"event_id": 999999}, {}, None
     if what.startswith("ticket"):
         return make_ticket(e, what, n)
+    if what.startswith("map_"):
+        return map_routes.make(what)
     if what.startswith("incident"):
         return incident_routes.make(e, what)
+    if what.startswith("resident"):
+        return resident_routes.make(e, what)
     if what.startswith("evidence"):
         return evidence_routes.make(e, what, HTTP, CH_IN, WHEN)
     if what == "report":
@@ -657,7 +674,7 @@ def test_open_routes_need_nothing(env: Env, route: tuple[str, str]) -> None:
 @pytest.mark.parametrize("route", sorted(SELF), ids="{0[0]} {0[1]}".format)
 def test_self_service_needs_a_token_only(env: Env, route: tuple[str, str]) -> None:
     method, path = route
-    values = {"request_id": 999999}
+    values = {"request_id": 999999, **map_routes.DEFAULTS}
     body: Any = {}
     if path == "/api/v1/approvals" and method == "POST":
         body = {"channel_ids": [CH_KEY], "actions": ["media.download"], "purpose": "案件取证"}

@@ -54,6 +54,7 @@ def _channels() -> list[dict[str, Any]]:
             "tier": rnd.choice(["high", "building", "street", None]),
             "key_site": rnd.random() < 0.2,
             "parent_id": rnd.choice(GROUPS + [None, None, "34010200001110000001"]),
+            "resident_visible": rnd.random() < 0.5,
         })
     return rows
 
@@ -175,7 +176,7 @@ def test_listing_equals_single_checks(db_url: str, case: dict[str, Any]) -> None
 
 def _chan(c: Channel) -> oracle.Chan:
     return oracle.Chan(c.id, c.kind, c.division_code, c.department, c.point_class, c.coverage,
-                       c.tier, bool(c.key_site), c.parent_id)
+                       c.tier, bool(c.key_site), c.parent_id, bool(c.resident_visible))
 
 
 def _allowed(p: Principal, action: Action, c: Channel) -> bool:

@@ -2,8 +2,9 @@
 its own database, over real UDP: a simulated camera registers to the county; the county is a
 lower platform of the city, the city of the province (issue 15, item 4).
 
-- the camera reaches the province's registry through two hops, under the province's number
-  and the city's business group (215); the camera the city does not share does not;
+- the camera reaches the province's registry through two hops, under the province's number,
+  in the county's virtual organisation (216, reported to the city and passed up by it) under
+  the city's business group (215); the camera the city does not share does not;
 - PTZ from the province reaches the camera's head through two hops;
 - a status change at the county reaches the province within seconds (catalog NOTIFY, twice);
 - the city restarting costs the province nothing but a re-registration.
@@ -33,6 +34,7 @@ COUNTY = "34010200002000000001"
 PASSWORD = "cascade-pass-1"
 BG = "34010000002150000001"
 MAPPED = "34000000001310000001"  # the province's number for the county's first camera
+ORG = "34010200002160000001"  # the county's virtual organisation (216) its first camera sits under
 
 
 def free_port() -> int:
@@ -99,9 +101,15 @@ async def test_county_city_province(chain: dict[str, Any]) -> None:
         return await channel(p, cam) is not None
 
     await until(lambda: at(county))
-    await county.uppers.create(UpperIn(name="市平台", sip_id=CITY, host="127.0.0.1", port=chain["ports"]["city"],
-                                       password=PASSWORD, keepalive_interval=5, share=Share(all=True, control=True)))
+    await county.uppers.create(UpperIn(
+        name="市平台", sip_id=CITY, host="127.0.0.1", port=chain["ports"]["city"], password=PASSWORD,
+        keepalive_interval=5, share=Share(all=True, control=True,
+                                          organisations=[{"id": ORG, "name": "一类点", "channels": [cam]}])))
     await until(lambda: at(city))
+    # The city keeps the county's tree: the organisation, the camera under it.
+    assert (await channel(city, ORG)).kind == "group"  # type: ignore[union-attr]
+    assert (await channel(city, ORG)).device_id == COUNTY  # type: ignore[union-attr]
+    assert (await channel(city, cam)).parent_id == ORG  # type: ignore[union-attr]
     await city.uppers.create(UpperIn(
         name="省平台", sip_id=PROVINCE, host="127.0.0.1", port=chain["ports"]["province"], password=PASSWORD,
         keepalive_interval=5, share=Share(channels=[cam], control=True, id_map={cam: MAPPED},
@@ -113,7 +121,11 @@ async def test_county_city_province(chain: dict[str, Any]) -> None:
     await until(shared)
     at_province = await channel(province, MAPPED)
     assert at_province is not None and at_province.device_id == CITY and at_province.status == "ON"
-    assert at_province.parent_id == BG and (await channel(province, BG)).kind == "group"  # type: ignore[union-attr]
+    # The county's organisation came up with it, under the city's business group (the top).
+    assert at_province.parent_id == ORG and (await channel(province, BG)).kind == "group"  # type: ignore[union-attr]
+    org = await channel(province, ORG)
+    assert org is not None and org.kind == "group" and org.name == "一类点" and org.parent_id == BG
+    assert (await channel(province, BG)).parent_id == CITY  # type: ignore[union-attr]
     assert await channel(province, cam) is None and await channel(province, other) is None
     assert (await channel(city, cam)).device_id == COUNTY  # type: ignore[union-attr]
 
@@ -161,4 +173,4 @@ async def test_county_city_province(chain: dict[str, Any]) -> None:
     await until(registered_again, timeout=15.0)
     async with province.sessions() as s:
         ids = (await s.scalars(select(Channel.id).where(Channel.device_id == CITY))).all()
-    assert sorted(ids) == [MAPPED, BG]  # nothing lost, nothing doubled
+    assert sorted(ids) == sorted([MAPPED, ORG, BG])  # nothing lost, nothing doubled

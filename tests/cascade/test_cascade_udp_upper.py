@@ -203,7 +203,12 @@ async def test_subscription_notifies_additions_deletions_and_status_within_secon
     live.send_raw(upper_request("SUBSCRIBE", manscdp.encode_query("Catalog", 50, LOCAL_ID),
                                 headers=[("Event", "Catalog"), ("Expires", "600")], call_id="sub-a"))
     await until(lambda: any(a.cseq[1] == "SUBSCRIBE" and a.status == 200 for a in live.answers))
-    await asyncio.sleep(0.6)  # the baseline is read
+    # The initial NOTIFY (RFC 6665 §4.2.1): the shared catalog as it stands, every item an ADD.
+    await until(lambda: sum(len(manscdp.decode(n.body).items) for n in live.notifies) == 100)
+    initial = list(live.notifies)
+    assert {i["Event"] for n in initial for i in manscdp.decode(n.body).items} == {"ADD"}
+    assert {manscdp.decode(n.body).sum_num for n in initial} == {100}
+    del live.notifies[:]
 
     def notified() -> list[tuple[str, str]]:
         return [(i["DeviceID"], i["Event"]) for n in live.notifies for i in manscdp.decode(n.body).items]
@@ -299,9 +304,12 @@ async def test_an_upper_that_restarts_gets_us_back_and_its_new_subscription(worl
         await s.execute(update(Channel).where(Channel.id == cam(6)["id"]).values(status="OFF"))
         await s.commit()
     w["bus"].publish("channel.status", cam(6)["id"], status="OFF")
-    await until(lambda: any(n.call_id == "after" for n in live.notifies))
-    items = [i for n in live.notifies if n.call_id == "after" for i in manscdp.decode(n.body).items]
-    assert (cam(6)["id"], "OFF") in [(i["DeviceID"], i["Event"]) for i in items]
+
+    def after() -> list[tuple[str, str]]:
+        items = [i for n in live.notifies if n.call_id == "after" for i in manscdp.decode(n.body).items]
+        return [(i["DeviceID"], i["Event"]) for i in items]
+
+    await until(lambda: (cam(6)["id"], "OFF") in after())
 
 
 @SQLITE_ONLY
@@ -315,8 +323,12 @@ async def test_a_changed_share_keeps_the_link_and_tells_the_subscriber(world: di
     await asyncio.sleep(0.6)
     await w["service"].update(uid, UpperPatch(share=Share(divisions=["340201"])))
     await w["links"].settled()
-    await until(lambda: sum(len(manscdp.decode(n.body).items) for n in live.notifies) >= 20)
-    dels = [i["DeviceID"] for n in live.notifies for i in manscdp.decode(n.body).items if i["Event"] == "DEL"]
+
+    def deleted() -> list[str]:
+        return [i["DeviceID"] for n in live.notifies for i in manscdp.decode(n.body).items if i["Event"] == "DEL"]
+
+    await until(lambda: len(deleted()) >= 20)
+    dels = deleted()
     assert sorted(dels) == sorted(cam(i, "340301")["id"] for i in range(100, 120))
     assert sum(1 for _, r in live.upper.log if r.method == "REGISTER") == registers  # no re-registration
 
@@ -417,3 +429,63 @@ async def test_a_hostile_upper_gets_its_statuses_and_the_link_keeps_serving(worl
     st = w["links"].status(row)
     assert st["state"] == "registered" and st["subscriptions"] == 8 and st["refused_requests"] >= 33
     assert live.catalog(5) == []  # the one asked in another's name was never answered
+
+
+@SQLITE_ONLY
+async def test_device_config_refused_with_result_error_unless_control_then_forwarded(world: dict[str, Any]) -> None:
+    w, live = world, world["live"]
+    sent: list[tuple[str, str, dict[str, Any]]] = []
+
+    async def configure(device: str, target: str, fields: dict[str, Any]) -> dict[str, Any]:
+        sent.append((device, target, fields))
+        return {"ok": True, "sip_status": 200}
+
+    w["links"].configure = configure
+    uid = await connect(w, {"divisions": ["340201"]})
+    body = manscdp.encode_control(31, cam(3)["id"], cmd_type="DeviceConfig", BasicParam={"Name": "南门", "Expiration": 3600})
+
+    def answers() -> list[SipResponse]:
+        return [a for a in live.answers if a.cseq[1] == "MESSAGE"]
+
+    live.send_raw(upper_request("MESSAGE", body))
+    await until(lambda: len(answers()) == 1)
+    refused = answers()[0]
+    assert refused.status == 403  # viewing only: refused, with a MANSCDP Result of ERROR
+    doc = manscdp.decode(refused.body)
+    assert (doc.root, doc.cmd_type, doc.sn, doc.fields["Result"]) == ("Response", "DeviceConfig", 31, "ERROR")
+    assert sent == []
+
+    await w["service"].update(uid, UpperPatch(share=Share(divisions=["340201"], control=True)))
+    await w["links"].settled()
+    outside = manscdp.encode_control(32, cam(110, "340301")["id"], cmd_type="DeviceConfig", BasicParam={"Name": "x"})
+    live.send_raw(upper_request("MESSAGE", outside))
+    await until(lambda: len(answers()) == 2)
+    assert answers()[1].status == 404 and sent == []  # outside the share: not found
+    live.send_raw(upper_request("MESSAGE", body))
+    await until(lambda: len(answers()) == 3 and bool(live.bodies("DeviceConfig")))
+    assert answers()[2].status == 200
+    assert sent == [(NVR, cam(3)["id"], {"BasicParam": {"Name": "南门", "Expiration": "3600"}})]
+    assert live.bodies("DeviceConfig")[-1].fields["Result"] == "OK"
+    rows = [(r.action, r.outcome, r.status, r.resource_id) for r in await audit_rows(w)
+            if r.actor == f"upper:{UPPER_ID}" and r.action == "cascade.DeviceConfig"]
+    assert rows == [("cascade.DeviceConfig", "denied", 403, cam(3)["id"]),
+                    ("cascade.DeviceConfig", "denied", 404, cam(110, "340301")["id"]),
+                    ("cascade.DeviceConfig", "ok", None, cam(3)["id"])]
+
+
+@SQLITE_ONLY
+async def test_larger_udp_parts_pack_many_items_and_keep_sum_num(world: dict[str, Any]) -> None:
+    """sip.cascade_udp_message: on a network that passes IP fragments, a part carries as many
+    items as fit in the larger message; SumNum and the Num of each part stay right."""
+    w, live = world, world["live"]
+    w["links"].udp_message = 8000
+    await connect(w, {"divisions": ["340201"]})
+    live.send_raw(upper_request("MESSAGE", manscdp.encode_query("Catalog", 44, LOCAL_ID)))
+    await until(lambda: len(live.catalog(44)) == 100)
+    parts = [p for p in live.parts if manscdp.decode(p.body).sn == 44]
+    sizes = [len(p.serialize()) for p in parts]
+    assert max(sizes) <= 8000 and max(sizes) > 4000 and len(parts) <= 10, sizes
+    docs = [manscdp.decode(p.body) for p in parts]
+    assert {d.sum_num for d in docs} == {100} and sum(len(d.items) for d in docs) == 100
+    assert all(f'<DeviceList Num="{len(d.items)}">'.encode() in p.body for d, p in zip(docs, parts, strict=True))
+    assert sorted(i["DeviceID"] for i in live.catalog(44)) == sorted(cam(i)["id"] for i in range(100))

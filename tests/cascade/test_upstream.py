@@ -239,6 +239,7 @@ async def test_live_to_an_upper_by_udp_decodes_with_its_ssrc(hub: MediaHub, prov
     upper.bye(ok)
     assert upper.replies[-1].status == 200 and upper.replies[-1].cseq == (2, "BYE")
     await wait_for(lambda: not stream.describe()["viewers"])
+    await asyncio.sleep(0.1)  # what was already on its way
     n = len(peer.got.packets)
     await asyncio.sleep(0.2)
     assert len(peer.got.packets) == n  # it stopped
@@ -302,7 +303,7 @@ async def test_channel_removed_from_the_share_while_watched_ends_with_our_bye(
     (bye,) = upper.requests
     assert bye.method == "BYE" and bye.call_id == ok.call_id
     assert bye.from_tag == ok.to_tag and bye.to_tag == ok.from_tag
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0.1)
     n = len(peer.got.packets)
     await asyncio.sleep(0.2)
     assert len(peer.got.packets) == n
@@ -446,3 +447,14 @@ async def test_closing_the_service_hangs_up_every_upper(hub: MediaHub, provider:
     await svc.stop()
     assert [[r.method for r in u.requests] for u in uppers] == [["BYE"], ["BYE"]]
     assert svc.sessions() == []
+
+
+async def test_download_asks_the_device_at_the_upper_speed(hub: MediaHub, service: UpstreamMedia) -> None:
+    provider = Provider(loops=2, interval=0.005)
+    hub.set_provider("download/", provider)
+    upper = Upper(service, 1, UPPER_ID)
+    ok = await upper.final(upper.invite(30000, ssrc="1200000124", session="Download", channel_id=CHANNEL,
+                                        start=1764800000, end=1764800600, download_speed=8))
+    assert ok.status == 200 and parse_sdp(ok.body).session_name == "Download"
+    ((name, params),) = provider.opens
+    assert name.startswith(f"download/{CHANNEL}/") and params["mode"] == "download" and params["speed"] == 8

@@ -270,3 +270,23 @@ async def test_registry_share_reads_the_share_fresh(world: dict[str, Any]) -> No
         await s.delete(await s.get(Channel, CHANNEL))
         await s.commit()
     assert await share.shared_channel(row.id, AS_UPPER_KNOWS) is None
+
+
+async def test_a_camera_deleted_while_the_upper_watches_ends_with_our_bye(world: dict[str, Any]) -> None:
+    upper: UdpUpper = world["upper"]
+    peer = RtpPeer()
+    upper.send(invite(AS_UPPER_KNOWS, await peer.udp(), 9), world["to"])
+    ok = await final(upper, "call-9")
+    assert ok.status == 200
+    upper.send(make_request("ACK", f"sip:{LOCAL_ID}@127.0.0.1", via="SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKack9",
+                            from_=f"<sip:{UPPER_ID}@3402000000>;tag=up9",
+                            to=f"<sip:{AS_UPPER_KNOWS}@3402010000>;tag={ok.to_tag}", call_id="call-9", cseq=1),
+               world["to"])
+    await peer.wait_frames(5)
+    async with world["sessions"]() as s:
+        await s.delete(await s.get(Channel, CHANNEL))
+        await s.commit()
+    assert await world["upstream"].recheck() == 1  # the periodic round (or a registry event) finds it
+    await until(lambda: any(r.method == "BYE" and r.call_id == "call-9" for r in upper.requests))
+    assert world["upstream"].sessions() == []
+    peer.close()

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _media_clips import encode
+from _media_clips import encode, has_encoder
 from tests.media._ps_rtp_peer import RtpPeer
 
 from xueliang.config import MediaConfig
@@ -60,6 +60,15 @@ async def camera(hub: MediaHub, name: str = "live/34020000001320000001", loops: 
     cam = Camera(hub.publish(name, kind="test"), looped(frames, loops))
     await cam.ready()
     return cam
+
+
+async def until(cond: Any, timeout: float = 10.0) -> None:
+    """Wait for ``cond`` (generous: the test machine's cores are shared)."""
+    for _ in range(int(timeout / 0.01)):
+        if cond():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not met in time")
 
 
 def sender(stream: Stream, **kw: Any) -> PsRtpSender:
@@ -119,10 +128,7 @@ async def test_tcp_passive_serves_the_peer_and_refuses_any_other_address(hub: Me
     s.start()
     intruder = RtpPeer()
     await intruder.connect("127.0.0.1", port, source="127.0.0.2")  # holds the port, not the address
-    for _ in range(100):
-        if intruder.closed_connections:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: intruder.closed_connections > 0)
     assert intruder.closed_connections == 1 and s.refused == 1
     peer = RtpPeer()
     await peer.connect("127.0.0.1", port)
@@ -146,7 +152,7 @@ async def test_tcp_passive_ends_when_nobody_connects(hub: MediaHub) -> None:
                connect_timeout=0.2, on_end=ended.append)
     await s.open()
     s.start()
-    await asyncio.sleep(0.4)
+    await until(lambda: bool(ended))
     assert ended == ["the peer did not connect to our RTP port"] and s.closed
     cam.stop()
 
@@ -162,11 +168,8 @@ async def test_peer_closing_tcp_ends_the_sender(hub: MediaHub) -> None:
     s.start()
     await peer.wait_frames(5)
     peer.close()
-    for _ in range(100):
-        if ended:
-            break
-        await asyncio.sleep(0.01)
-    assert ended and ended[0].startswith("the peer closed the RTP connection")
+    await until(lambda: bool(ended))
+    assert ended[0].startswith("the peer closed the RTP connection")
     cam.stop()
 
 
@@ -181,8 +184,8 @@ async def test_tcp_active_gives_up_when_the_peer_never_listens(hub: MediaHub) ->
                connect_timeout=0.5, on_end=ended.append)
     await s.open()
     s.start()
-    await asyncio.sleep(0.9)
-    assert ended and ended[0].startswith(f"cannot connect to 127.0.0.1:{port}")
+    await until(lambda: bool(ended))
+    assert ended[0].startswith(f"cannot connect to 127.0.0.1:{port}")
     cam.stop()
 
 
@@ -196,10 +199,7 @@ async def test_end_of_stream_ends_the_sender(hub: MediaHub) -> None:
     s.start()
     await peer.wait_frames(3)
     await hub.close(cam.stream.name, "camera gone")
-    for _ in range(100):
-        if ended:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: bool(ended))
     assert ended == ["end of stream"]
     peer.close()
 
@@ -272,6 +272,26 @@ async def test_key_frames_carry_parameter_sets_a_source_gave_out_of_band(hub: Me
     await s.open()
     s.start()
     await check_received(peer, tmp_path)
+    s.close()
+    cam.stop()
+    peer.close()
+
+
+@pytest.mark.skipif(not has_encoder(Codec.H265), reason="no H.265 encoder in this FFmpeg")
+async def test_h265_goes_up_as_ps_stream_type_0x24(hub: MediaHub, tmp_path: Path) -> None:
+    frames, _ = encode(Codec.H265, 320, 240, 50, 25, 0)
+    cam = Camera(hub.publish("live/34020000001320000265", kind="test"), looped(frames, 3))
+    await cam.ready()
+    peer = RtpPeer()
+    s = sender(cam.stream, transport="udp", host="127.0.0.1", port=await peer.udp(), bind_host="127.0.0.1")
+    await s.open()
+    s.start()
+    await peer.wait_frames(40)
+    assert peer.got.sequence_gaps() == 0
+    first = bytes(peer.got.packets[0].payload)
+    psm = first.find(b"\x00\x00\x01\xbc")
+    assert psm > 0 and first[psm + 12] == 0x24  # the PSM's first elementary stream: H.265
+    assert peer.got.decode(tmp_path)[:3] == ("hevc", 320, 240)
     s.close()
     cam.stop()
     peer.close()

@@ -45,6 +45,7 @@ ROLES: dict[str, frozenset[Action]] = {
             A.RECORDING_TRIGGER,
             A.EXPORT,
             A.EVIDENCE_HOLD,
+            A.RESIDENTS_MANAGE,
         }
     ),
     "department_user": frozenset(
@@ -71,7 +72,12 @@ ROLES: dict[str, frozenset[Action]] = {
     "auditor": frozenset(
         {A.REGISTRY_READ, A.STATS_READ, A.AUDIT_READ, A.ACCESS_READ, A.HEALTH_READ, A.REPORTS_READ}
     ),
-    "resident": frozenset({A.LIVE_VIEW}),
+    #: Residents (居民) who joined with an invitation code: the resident-visible cameras of their
+    #: village or compound (access/scope.py), and their own reports (the phone app).
+    "resident": frozenset({A.LIVE_VIEW, A.INCIDENTS_REPORT}),
+    #: Grid members (网格员): report from the phone app, their position, and the cases dispatched
+    #: to their grid's department (acknowledge, feed back).
+    "grid_member": frozenset({A.INCIDENTS_READ, A.INCIDENTS_HANDLE, A.INCIDENTS_REPORT, A.GRID_POSITION}),
     #: A linked emergency agency (110/119/120/122) in the joint-handling view: its own cases,
     #: and live video of the cameras near them while it handles them.
     "agency": frozenset({A.INCIDENTS_JOINT, A.LIVE_VIEW}),

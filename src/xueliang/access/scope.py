@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-FIELDS = ("divisions", "departments", "point_classes", "coverages", "tiers", "key_site", "groups")
+FIELDS = ("divisions", "departments", "point_classes", "coverages", "tiers", "key_site", "groups", "resident_visible")
 
 
 #: Up to this many division subtrees in one clause are rendered as ranges.
@@ -45,12 +45,14 @@ class Selector:
     key_site: bool | None = None
     #: 215/216 catalog groups: channels whose parent is the group or one of its sub-groups.
     groups: tuple[str, ...] = ()
+    #: Cameras an administrator marked as fit for residents to watch (channels.resident_visible).
+    resident_visible: bool | None = None
 
     @property
     def empty(self) -> bool:
         return not (
             self.divisions or self.departments or self.point_classes or self.coverages
-            or self.tiers or self.key_site is not None or self.groups
+            or self.tiers or self.key_site is not None or self.groups or self.resident_visible is not None
         )
 
     @classmethod
@@ -71,6 +73,7 @@ class Selector:
         if isinstance(classes, int):
             classes = (classes,)
         ks = d.get("key_site")
+        rv = d.get("resident_visible")
         return cls(
             divisions=strs("divisions"),
             departments=strs("departments"),
@@ -79,6 +82,7 @@ class Selector:
             tiers=strs("tiers"),
             key_site=None if ks is None else bool(ks),
             groups=strs("groups"),
+            resident_visible=None if rv is None else bool(rv),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -101,7 +105,7 @@ class Selector:
                 kw[k] = mine
             elif mine in ((), None):
                 kw[k] = theirs
-            elif k == "key_site":
+            elif k in ("key_site", "resident_visible"):
                 nothing = True
             else:
                 if k == "divisions":  # subtrees either nest or are disjoint
@@ -143,6 +147,7 @@ class Clause:
         "los",
         "parents",
         "prefixes",
+        "resident_visible",
         "tiers",
     )
     los: tuple[str, ...] | None
@@ -154,6 +159,7 @@ class Clause:
     coverages: frozenset[str] | None
     tiers: frozenset[str] | None
     key_site: bool | None
+    resident_visible: bool | None
     parents: frozenset[str] | None
     ids: frozenset[str] | None
     id_grant_ids: tuple[int, ...]
@@ -177,6 +183,7 @@ class Clause:
         self.coverages = frozenset(s.coverages) if s.coverages else None
         self.tiers = frozenset(s.tiers) if s.tiers else None
         self.key_site = s.key_site
+        self.resident_visible = s.resident_visible
         #: Expanded group membership (the groups and all their sub-groups), or None.
         self.parents = parents if s.groups else None
         #: Explicit channels (a grant's list) and the grants they come from (for SQL).
@@ -201,7 +208,7 @@ class Clause:
         """Everything but divisions: clauses equal on this merge by uniting their divisions."""
         return (
             self.departments, self.classes, self.coverages, self.tiers, self.key_site,
-            self.parents, self.ids is not None,
+            self.resident_visible, self.parents, self.ids is not None,
         )
 
     def match(self, r: Any) -> bool:
@@ -228,6 +235,10 @@ class Clause:
         if self.key_site is not None:
             ks = getattr(r, "key_site", None)
             if ks is None or bool(ks) != self.key_site:
+                return False
+        if self.resident_visible is not None:
+            rv = getattr(r, "resident_visible", None)
+            if rv is None or bool(rv) != self.resident_visible:
                 return False
         if self.parents is not None and getattr(r, "parent_id", None) not in self.parents:
             return False
@@ -267,6 +278,8 @@ class Clause:
             c.append(f"channels.tier IN ({', '.join(p(x) for x in sorted(self.tiers))})")
         if self.key_site is not None:
             c.append(f"channels.key_site = {p(self.key_site)}")
+        if self.resident_visible is not None:
+            c.append(f"channels.resident_visible = {p(self.resident_visible)}")
         if self.parents is not None:
             c.append(
                 f"channels.parent_id IN ({', '.join(p(x) for x in sorted(self.parents))})"
@@ -342,7 +355,11 @@ def base_selector(
     )
     if extra is not None:
         s = s.narrowed(extra)
-    if role == "resident" and not s.coverages:
-        # Residents watch the public cameras (coverage A) of their own village or compound.
-        s = replace(s, coverages=("A",))
+    if role == "resident":
+        if not s.coverages:
+            # Residents watch the public cameras (coverage A) of their own village or compound,
+            s = replace(s, coverages=("A",))
+        # and of those only the ones an administrator marked as fit for residents (whatever
+        # else their stored scope says: a resident's scope never reaches another camera).
+        s = replace(s, resident_visible=True)
     return None if s.empty else s

@@ -28,11 +28,13 @@ from xueliang.api.routers import (
     exports,
     health,
     incidents,
+    map,
     media,
     patrols,
     playback,
     recordings,
     registry,
+    residents,
     signalling,
     statistics,
     survey,
@@ -54,6 +56,11 @@ OPEN_ROUTES = {
     "/player",
     # No bearer token: emergency systems sign their requests (incidents/signature.py).
     f"{PREFIX}/incidents/inbound",
+    # Residents join with an invitation code (rate-limited; residents/service.py).
+    f"{PREFIX}/residents/join",
+    # The phone app's pages, manifest and service worker (static).
+    "/m/",
+    "/m/{rest:path}",
     # The public key that checks evidence exports' signatures: public by nature.
     f"{PREFIX}/exports/public-key",
 }
@@ -67,7 +74,7 @@ ROUTERS = (
     auth.router, console.router, patrols.router, registry.router, statistics.router, survey.router,
     access.router, approvals.router, audit.router, cluster.router, signalling.router, playback.router,
     media.router, health.router, diagnosis.router, recordings.router, cascade.router, incidents.router,
-    exports.router,
+    exports.router, map.router, residents.router,
 )
 
 
@@ -218,4 +225,22 @@ def _mount_console(app: FastAPI) -> None:
         return HTMLResponse("<!doctype html><title>xueliang</title><h1>xueliang</h1>"
                             "<p>The console is not built: run <code>scripts/setup.sh</code>. "
                             "The API is at <a href='/api/v1/docs'>/api/v1/docs</a>.</p>")
+
+    # The phone app (issue 16): its page at /m/ and below (client-side routes), its manifest,
+    # service worker and icon from static/console/m/ (web/public/m/). The worker is served from
+    # /m/ so that its scope is the app and nothing else.
+    phone_files = {"sw.js": "text/javascript", "manifest.webmanifest": "application/manifest+json",
+                   "icon.svg": "image/svg+xml"}
+
+    @app.get("/m/", include_in_schema=False)
+    @app.get("/m/{rest:path}", include_in_schema=False)
+    async def phone(rest: str = "") -> Response:
+        if rest in phone_files and (console / "m" / rest).is_file():
+            return FileResponse(console / "m" / rest, media_type=phone_files[rest],
+                                headers={"Cache-Control": "no-cache"})
+        page = console / "mobile.html"
+        if page.is_file():
+            return FileResponse(page, headers={"Cache-Control": "no-cache"})
+        return HTMLResponse("<!doctype html><title>xueliang</title><p>The phone app is not built: run "
+                            "<code>scripts/setup.sh</code>.</p>")
 

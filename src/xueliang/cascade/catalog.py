@@ -28,8 +28,13 @@ _COLUMNS = (
     "channels.id, channels.name, channels.kind, channels.device_id, channels.department, "
     "channels.division_code, channels.point_class, channels.ptz_type, channels.longitude, "
     "channels.latitude, channels.address, channels.status, channels.manufacturer, channels.model, "
-    "devices.online"
+    "devices.online, channels.parent_id"
 )
+#: How deep a lower platform's 215/216 tree is climbed (deeper levels hang from the top).
+MAX_GROUP_DEPTH = 12
+#: The group types a lower platform's catalog tree is made of (GB/T 28181: business group,
+#: virtual organisation).
+_GROUP_TYPES = ("215", "216")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +56,8 @@ class SharedChannel:
     manufacturer: str | None
     model: str | None
     device_online: bool | None
+    #: what its device reported it under (a 215/216 group of a lower platform, or the device)
+    parent_id: str | None = None
 
     @property
     def online(self) -> bool:
@@ -67,7 +74,10 @@ def _civil_code(ch: SharedChannel) -> str:
     return code if code.isdigit() else ch.id[:6]
 
 
-def channel_item(scope: UpperScope, ch: SharedChannel) -> CatalogItem:
+def channel_item(scope: UpperScope, ch: SharedChannel, groups: frozenset[str] | set[str] = frozenset()) -> CatalogItem:
+    """The item the upper is told; ``groups``: the lower platforms' groups passed up with it
+    (a channel sits under its reported group when the share places it nowhere else)."""
+    parent = scope.placement_of(ch) or (ch.parent_id if ch.parent_id in groups else None) or scope.top
     return CatalogItem(
         device_id=scope.upper_id(ch.id),
         name=ch.name or ch.id,
@@ -77,7 +87,7 @@ def channel_item(scope: UpperScope, ch: SharedChannel) -> CatalogItem:
         civil_code=_civil_code(ch),
         address=ch.address or "",
         parental=0,
-        parent_ids=[scope.parent_of(ch)],
+        parent_ids=[parent],
         safety_way=0,
         register_way=1,
         secrecy=0,
@@ -115,16 +125,72 @@ class SharedCatalog:
             result = await s.execute(text(sql), p)
             return [SharedChannel(r[0], r[1] or "", r[2] or "camera", r[3], r[4], r[5] or "", r[6], r[7],
                                   r[8], r[9], r[10], (r[11] or "UNKNOWN").upper(), r[12], r[13],
-                                  None if r[14] is None else bool(r[14]))
+                                  None if r[14] is None else bool(r[14]), r[15])
                     for r in result.all()]
 
     async def channels(self, scope: UpperScope) -> list[SharedChannel]:
         return await self._rows(scope)
 
+    async def lower_groups(self, scope: UpperScope, rows: Sequence[SharedChannel]) -> list[CatalogItem]:
+        """The 215/216 groups lower platforms (or devices) reported the shared channels under,
+        and their ancestors, as the upper sees them: parents first, each under its reported
+        parent when that is passed up too, else under the share's top (its business group,
+        else our platform). Only groups of the channel's own device; never one whose ID the
+        upper's view already uses; only what shared channels need (an empty group is not shown)."""
+        wanted = {(ch.parent_id, ch.device_id) for ch in rows
+                  if ch.parent_id and ch.parent_id[10:13] in _GROUP_TYPES and scope.placement_of(ch) is None}
+        found: dict[str, tuple[str, str | None, str | None]] = {}  # id → name, parent, device
+        for _ in range(MAX_GROUP_DEPTH):
+            ask = sorted({g for g, _ in wanted if g not in found and not scope.reserved(g)})
+            if not ask:
+                break
+            got: dict[str, tuple[str, str | None, str | None]] = {}
+            async with self.sessions() as s:
+                for i in range(0, len(ask), 500):
+                    part = ask[i:i + 500]
+                    params = {f"g{k}": v for k, v in enumerate(part)}
+                    names = ", ".join(":" + k for k in params)
+                    result = await s.execute(text(
+                        f"SELECT id, name, parent_id, device_id FROM channels WHERE kind = 'group' AND id IN ({names})"),
+                        params)
+                    for gid, name, parent, device in result.all():
+                        got[gid] = (name or gid, parent, device)
+            nxt: set[tuple[str, str | None]] = set()
+            for gid, device in wanted:
+                g = got.get(gid)
+                if g is None or gid in found or g[2] != device:
+                    continue
+                found[gid] = g
+                if g[1] and g[1][10:13] in _GROUP_TYPES:
+                    nxt.add((g[1], device))
+            wanted = nxt
+        out: list[CatalogItem] = []
+        done: set[str] = set()
+
+        def add(gid: str, depth: int = 0) -> None:
+            if gid in done:
+                return
+            name, parent, _ = found[gid]
+            up = parent if parent in found and parent != gid and depth < MAX_GROUP_DEPTH else None
+            if up is not None and up not in done:
+                done.add(gid)  # a cycle in what a lower reported ends here
+                add(up, depth + 1)
+                done.discard(gid)
+            done.add(gid)
+            out.append(CatalogItem(device_id=gid, name=name, parent_ids=[up or scope.top],
+                                   business_group_id=scope.business_group or ""))
+
+        for gid in sorted(found):
+            add(gid)
+        return out
+
     async def items(self, scope: UpperScope) -> list[CatalogItem]:
-        """The whole catalog the upper sees: the 215/216 groups (parents first), then the
-        shared channels in ID order."""
-        return group_items(scope) + [channel_item(scope, ch) for ch in await self._rows(scope)]
+        """The whole catalog the upper sees: the share's 215/216 groups and the lower
+        platforms' groups passed up (parents first), then the shared channels in ID order."""
+        rows = await self._rows(scope)
+        lower = await self.lower_groups(scope, rows)
+        passed = {g.device_id for g in lower}
+        return group_items(scope) + lower + [channel_item(scope, ch, passed) for ch in rows]
 
     async def items_under(self, scope: UpperScope, device_id: str) -> list[CatalogItem]:
         """A Catalog query about one ID: our platform, the whole catalog; a group of the tree,
@@ -132,11 +198,15 @@ class SharedCatalog:
         answer for an ID outside the share as for one that does not exist)."""
         if device_id == scope.platform_id:
             return await self.items(scope)
-        if scope.is_group(device_id):
+        if scope.is_group(device_id) or (len(device_id) == 20 and device_id[10:13] in _GROUP_TYPES
+                                         and not scope.reserved(device_id)):
             everything = await self.items(scope)
             return [it for it in everything if device_id in it.parent_ids]
         ch = await self.channel(scope, device_id)
-        return [] if ch is None else [channel_item(scope, ch)]
+        if ch is None:
+            return []
+        passed = {g.device_id for g in await self.lower_groups(scope, [ch])}
+        return [channel_item(scope, ch, passed)]
 
     async def channel(self, scope: UpperScope, upper_id: str) -> SharedChannel | None:
         """The shared channel the upper names ``upper_id`` (its numbering), or None."""

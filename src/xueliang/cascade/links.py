@@ -74,7 +74,12 @@ from xueliang.gb28181.cascade import (
     UpperLink,
 )
 from xueliang.gb28181.commands import DeviceCommands
-from xueliang.gb28181.manscdp import ManscdpError, encode_alarm_notify, encode_mobile_position
+from xueliang.gb28181.manscdp import (
+    ManscdpError,
+    encode_alarm_notify,
+    encode_mobile_position,
+    encode_response_result,
+)
 from xueliang.gb28181.sip import Send, SipRequest, StreamFramer
 from xueliang.sealing import SealError
 
@@ -98,6 +103,13 @@ POLL = 30.0
 AUDITED_REFUSALS_PER_MINUTE = 20
 #: Bus events that may change what an upper's catalog shows.
 _CATALOG_KINDS = ("catalog", "channel", "device", "registry")
+
+#: Sends a DeviceConfig ``<Control>`` to a device (device ID, channel ID, fields): the
+#: composition root gives the signalling's ``control`` with ``cmd_type="DeviceConfig"``.
+Configure = Callable[[str, str, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+#: DeviceConfig BasicParam fields forwarded (GB/T 28181 A.2.3): the others are refused 501.
+_BASIC_PARAM = ("Name", "Expiration", "HeartBeatInterval", "HeartBeatCount")
 
 #: Takes the media side's events (INVITE, ACK, BYE, INFO, CANCEL, RecordInfo, answers to its
 #: requests); returns True when it took the event.
@@ -124,6 +136,8 @@ class Services:
     devices: Callable[[], DeviceCommands | None]
     platform_name: str
     media: Callable[[], MediaHandler | None]
+    #: Sends a DeviceConfig to a device: (device, channel, fields) → the SIP answer's summary.
+    configure: Callable[[], Configure | None] = lambda: None
 
 
 class _Udp(asyncio.DatagramProtocol):
@@ -349,8 +363,8 @@ class UpperDriver:
             elif isinstance(o, Subscribed):
                 if not o.refreshed:
                     self._audit("cascade.subscribe", resource_id=o.kind, detail={"expires": o.expires})
-                    if o.kind == "Catalog" and self.diff.known is None:
-                        self._dirty.set()  # the baseline the NOTIFYs are told against
+                    if o.kind == "Catalog":
+                        self._spawn(self._initial_notify(o.key))
             elif isinstance(o, Unsubscribed):
                 self._audit("cascade.unsubscribe", resource_id=o.kind, detail={"reason": o.reason})
             elif isinstance(o, CatalogSent):
@@ -499,6 +513,9 @@ class UpperDriver:
                         detail={"reason": why, "cmd": c.cmd_type})
             self.respond(c.request, status)
 
+        if scope is not None and self.services is not None and c.cmd_type == "DeviceConfig":
+            await self._config(c, scope, refuse)
+            return
         if scope is None or self.services is None or c.cmd_type != "DeviceControl":
             refuse(501, f"{c.cmd_type} is not forwarded")
             return
@@ -544,7 +561,64 @@ class UpperDriver:
             self._handle(self.link.answer_control(c, ok, self._now()))
             self._wake.set()
 
+    async def _config(self, c: ControlReceived, scope: UpperScope, refuse: Callable[[int, str], None]) -> None:
+        """DeviceConfig from the upper: 403 with a Result ERROR body unless the share allows
+        control, 404 outside the share, then BasicParam forwarded to the device (audited)."""
+        assert self.link is not None and self.services is not None
+        if not scope.may(Action.DEVICE_CONTROL):
+            self._audit("cascade.DeviceConfig", "denied", resource_type="channel", resource_id=c.device_id,
+                        status=403, detail={"reason": "the share does not allow control", "cmd": c.cmd_type})
+            charset = "UTF-8" if self.config.charset.upper().startswith("UTF") else "GB2312"
+            self.respond(c.request, 403, body=encode_response_result(c.cmd_type, c.sn, c.device_id, False,
+                                                                       encoding=charset),
+                         content_type="Application/MANSCDP+xml")
+            return
+        ch = await self.services.catalog.channel(scope, c.device_id)
+        if ch is None:
+            refuse(404, "not in the share")
+            return
+        basic = {k: c.fields[k] for k in _BASIC_PARAM if k in c.fields}
+        if not basic:
+            refuse(501, "only BasicParam (Name, Expiration, HeartBeatInterval, HeartBeatCount) is forwarded")
+            return
+        configure = self.services.configure()
+        if configure is None or ch.device_id is None:
+            refuse(480, "the channel's device cannot be reached")
+            return
+        self.respond(c.request, 200)
+        ok, error = True, ""
+        try:
+            result = await configure(ch.device_id, ch.id, {"BasicParam": basic})
+            ok = bool(result.get("ok", True))
+        except Exception as exc:  # offline, no answer: failed, audited
+            ok, error = False, str(exc)[:200]
+        self._audit("cascade.DeviceConfig", "ok" if ok else "failed", resource_type="channel", resource_id=ch.id,
+                    detail={"upper_channel": c.device_id, "device": ch.device_id, "fields": basic,
+                            **({"error": error} if error else {})})
+        self._handle(self.link.answer_control(c, ok, self._now()))
+        self._wake.set()
+
     # -- changes told to subscribers -----------------------------------------------------------
+
+    async def _initial_notify(self, key: tuple[str, str, str]) -> None:
+        """Right after a catalog subscription is accepted: one NOTIFY (in parts) with the
+        current state, every item an ADD (RFC 6665 §4.2.1; GB/T 28181 platforms expect the
+        catalog). It is also the baseline the later NOTIFYs are told against."""
+        link = self.link
+        if link is None or self.services is None or self.scope is None:
+            return
+        try:
+            items = await self.services.catalog.items(self.scope)
+        except Exception:
+            log.exception("reading the catalog for upper %s failed", self.upper_id)
+            return
+        if self.diff.known is None:
+            self.diff.reset(items)
+        else:
+            self._dirty.set()  # an older baseline: the others hear what changed since
+        self._audit("cascade.catalog.notify", detail={"items": len(items), "initial": True})
+        self._handle(link.notify_catalog([replace(it, event="ADD") for it in items], self._now(), only=key))
+        self._wake.set()
 
     def catalog_changed(self) -> None:
         self._dirty.set()
@@ -717,8 +791,12 @@ class CascadeLinks:
 
     def __init__(self, uppers: UpperService, *, local_id: str, sip_host: str,
                  backoff: Backoff | None = None, audit: AuditLog | None = None,
-                 devices: DeviceCommands | None = None, platform_name: str = "xueliang") -> None:
+                 devices: DeviceCommands | None = None, platform_name: str = "xueliang",
+                 udp_message: int = 1300, tcp_message: int = 60000) -> None:
         self.uppers = uppers
+        #: The largest SIP message toward an upper over UDP and over TCP (catalog parts fit it).
+        self.udp_message = udp_message
+        self.tcp_message = tcp_message
         self.local_id = local_id
         self.sip_host = sip_host
         self.backoff = backoff or Backoff()
@@ -726,8 +804,10 @@ class CascadeLinks:
         self.devices = devices
         #: The media side's handler of INVITE/ACK/BYE/INFO/CANCEL/RecordInfo (see the module doc).
         self.media: MediaHandler | None = None
+        #: Sends DeviceConfig to the devices (set by the composition root: the signalling here).
+        self.configure: Configure | None = None
         self.services = Services(SharedCatalog(uppers.sessions), audit, lambda: self.devices, platform_name,
-                                 lambda: self.media)
+                                 lambda: self.media, lambda: self.configure)
         self.drivers: dict[int, UpperDriver] = {}
         #: uppers configured whose link cannot start (a row the link refuses, a password that does not open)
         self.failed: dict[int, str] = {}
@@ -832,6 +912,7 @@ class CascadeLinks:
             announce_host=row.announce_host or self.sip_host, announce_port=row.announce_port or 5060,
             register_expires=row.register_expires, keepalive_interval=float(row.keepalive_interval),
             keepalive_max_missed=row.keepalive_max_missed, charset=row.charset, backoff=self.backoff,
+            max_message=self.tcp_message if row.transport.lower() == "tcp" else self.udp_message,
         )
 
     def status(self, row: UpperPlatform) -> dict[str, Any]:

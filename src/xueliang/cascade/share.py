@@ -18,8 +18,10 @@ explicit ``channels``. Only camera points are shared; 215/216 rows of our own re
 
 The tree the upper sees: an optional business group (215) at the top, virtual organisations
 (216) under it or under each other, and each shared channel under the first organisation whose
-``channels``, ``divisions`` or ``departments`` take it, else under the business group, else
-directly under our platform.
+``channels``, ``divisions`` or ``departments`` take it, else under the 215/216 group its lower
+platform (or device) reported it under (that group and its ancestors are passed up, their top
+under the business group: cascade/catalog.py), else under the business group, else directly
+under our platform.
 
 IDs: kept, or mapped one by one to the upper's numbering (``id_map``, one-to-one). The upper
 only ever sees and names the mapped IDs; `UpperScope.local_id` turns its IDs back, and an ID
@@ -257,11 +259,26 @@ class UpperScope:
 
     def parent_of(self, channel: Any) -> str:
         """The 215/216 group (or our platform) a shared channel sits under, for the upper."""
+        return self.placement_of(channel) or self.top
+
+    def placement_of(self, channel: Any) -> str | None:
+        """The share's organisation that takes this channel, or None."""
         cid = getattr(channel, "id", "")
         for p in self._placements:
             if cid in p.channels or (p.clause is not None and p.clause.match(channel)):
                 return p.group
+        return None
+
+    @property
+    def top(self) -> str:
+        """Where what has no other place sits: the business group, else our platform."""
         return self.business_group or self.platform_id
+
+    def reserved(self, upper_id: str) -> bool:
+        """Is this ID already taken in the upper's view (our platform, the share's groups, a
+        mapped channel's either number)? A lower platform's group with it is not passed up."""
+        return upper_id == self.platform_id or upper_id in self._groups or upper_id in self._up \
+            or upper_id in self._down
 
     def group_items(self) -> list[dict[str, Any]]:
         """The 215/216 entries of the tree, parents before children."""

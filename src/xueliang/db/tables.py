@@ -253,6 +253,8 @@ class Channel(Base):
     latitude: Mapped[float | None] = mapped_column(Float)
     address: Mapped[str | None] = mapped_column(String(400))
     key_site: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Fit for the residents of its village or compound to watch (the phone app; issue 16).
+    resident_visible: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     retention_days_required: Mapped[int] = mapped_column(Integer, default=30)
     #: ON / OFF / VLOST / DEFECT / UNKNOWN (GB/T 28181 catalog status).
     status: Mapped[str] = mapped_column(String(8), default="UNKNOWN")
@@ -1023,3 +1025,35 @@ class EvidenceHold(Base):
     released_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     released_by: Mapped[str | None] = mapped_column(String(64))
     release_note: Mapped[str | None] = mapped_column(String(1000))
+
+
+class ResidentCode(Base):
+    """An invitation code for residents of a place (村/小区 邀请码): only its SHA-256 is kept; the
+    code itself is shown once, when made (residents/codes.py)."""
+
+    __tablename__ = "resident_codes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: The place: a division (village, compound or grid code) and its name as residents see it.
+    division_code: Mapped[str] = mapped_column(String(20))
+    place: Mapped[str] = mapped_column(String(200))
+    max_uses: Mapped[int] = mapped_column(Integer)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=_now)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class GridPosition(Base):
+    """A grid member's last reported position (for dispatch; one row per member, replaced)."""
+
+    __tablename__ = "grid_positions"
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    username: Mapped[str] = mapped_column(String(64))
+    department: Mapped[str | None] = mapped_column(String(200))
+    division_code: Mapped[str | None] = mapped_column(String(20))
+    longitude: Mapped[float] = mapped_column(Float)
+    latitude: Mapped[float] = mapped_column(Float)
+    accuracy: Mapped[float | None] = mapped_column(Float)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -23,6 +23,7 @@ import secrets
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import false, func, select
@@ -47,7 +48,7 @@ from xueliang.db.tables import (
 from xueliang.errors import Forbidden, Invalid, NotFound, Unavailable
 from xueliang.health.notify import Notifier
 from xueliang.health.service import PHOTO_KINDS
-from xueliang.incidents import workflow
+from xueliang.incidents import clips, workflow
 from xueliang.incidents.inbound import CaseIn, InboundCase
 from xueliang.incidents.links import CHANNEL, EmergencyChannel, LinkService
 from xueliang.incidents.nearby import cameras_near
@@ -104,8 +105,11 @@ def dispatch_out(d: IncidentDispatch, now: datetime | None = None) -> dict[str, 
 
 
 def attachment_out(a: IncidentAttachment) -> dict[str, Any]:
-    return {"id": a.id, "kind": a.kind, "content_type": a.content_type, "size": a.size, "channel_id": a.channel_id,
-            "at": a.at, "by": a.by}
+    out = {"id": a.id, "kind": a.kind, "content_type": a.content_type, "size": a.size, "channel_id": a.channel_id,
+           "at": a.at, "by": a.by}
+    if a.kind == "clip":  # where it came from is in its key: incidents/<case>/clip-<source>-<token>.mp4
+        out["source"] = a.key.rsplit("/", 1)[-1].split("-")[1]
+    return out
 
 
 class IncidentService:
@@ -838,18 +842,43 @@ class IncidentService:
         snap = await self.media.snapshots.take(stream)
         return await self._keep(p, i, "snapshot", snap.jpeg, "image/jpeg", channel.id)
 
-    async def attachment(self, p: Principal, incident_id: int, attachment_id: int) -> tuple[bytes, str]:
+    async def attach_clip(self, p: Principal, incident_id: int, channel: Channel, start: datetime, end: datetime,
+                          var_dir: Path) -> dict[str, Any]:
+        """A clip of a camera (incidents/clips.py: the platform's recording, else the device's),
+        kept in the object store (the caller's download right on the camera was checked by the
+        caller of this)."""
+        i = await self._workable(p, incident_id)
+        clips.check_range(start, end, _now())
+        clip = await clips.make_clip(self.sessions, self.objects, self.media, channel, start, end, var_dir)
+        try:
+            key = f"{ATTACHMENTS}{i.id}/clip-{clip.source}-{secrets.token_hex(8)}.mp4"
+            await self.objects.put_file(key, clip.path)
+        finally:
+            clip.path.unlink(missing_ok=True)
+        async with self.sessions() as s, s.begin():
+            a = IncidentAttachment(incident_id=i.id, kind="clip", key=key, content_type="video/mp4", size=clip.size,
+                                   channel_id=channel.id, at=_now(), by=p.username,
+                                   department=None if self.is_centre(p) else p.department)
+            s.add(a)
+            await s.flush()
+            return {**attachment_out(a), "start": clip.start, "end": clip.end}
+
+    async def attachment_row(self, p: Principal, incident_id: int, attachment_id: int) -> IncidentAttachment:
+        """An attachment of a case ``p`` sees (a department's: its own and the centre's)."""
         i = await self.visible(p, incident_id)
         async with self.sessions() as s:
             a = await s.scalar(select(IncidentAttachment).where(IncidentAttachment.id == attachment_id,
                                                                IncidentAttachment.incident_id == i.id))
-        missing = NotFound(f"attachment {attachment_id} not found")
         if a is None or not (self.is_centre(p) or a.department in (None, p.department)):
-            raise missing
+            raise NotFound(f"attachment {attachment_id} not found")
+        return a
+
+    async def attachment(self, p: Principal, incident_id: int, attachment_id: int) -> tuple[bytes, str]:
+        a = await self.attachment_row(p, incident_id, attachment_id)
         try:
             return await self.objects.get(a.key), a.content_type
         except NotFound:
-            raise missing from None
+            raise NotFound(f"attachment {attachment_id} not found") from None
 
     # ---- the joint-handling view (联合处置) ------------------------------------------------------
     def _joint(self, p: Principal) -> list[Any]:

@@ -74,14 +74,14 @@ class Tiering:
     """Moves segments due from the local tier (``root``) to ``objects``."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], root: Path, objects: ObjectStore,
-                 after_days: float, *, batch: int = BATCH) -> None:
+                 after_days: float, *, batch: int = BATCH, copies: int = COPIES) -> None:
         self.sessions = sessions
         self.root = root
         self.objects = objects
         self.after = timedelta(days=after_days)
         self.batch = batch
         self.moved = 0
-        self._parallel = asyncio.Semaphore(COPIES)
+        self._parallel = asyncio.Semaphore(copies)
 
     def add_jobs(self, scheduler: Scheduler, every: float) -> None:
         scheduler.add("recording.tiers", every, self.run)
@@ -129,7 +129,6 @@ class Tiering:
             if down is not None:  # the store is down: the rest waits for the next run
                 log.warning("tiers: %s; segments stay local until it answers", down)
                 return report
-            await self._switch(copied, report)
             if len(rows) < self.batch:
                 break
         await asyncio.to_thread(self._prune, f"{before.astimezone(UTC):%Y%m%d}")

@@ -22,6 +22,7 @@ from xueliang.registry.vocab import check_coordinates
 
 _CH: Table = Channel.__table__  # type: ignore[assignment]
 DEVICE_FIELDS = ("device_id", "parent_id", "status", "networked", "manufacturer", "model", "resolution", "kind")
+_STATUS_EVENTS = ("ON", "OFF", "VLOST", "DEFECT")
 GAP_FIELDS = ("name", "division_code", "longitude", "latitude", "address", "ptz_type")
 
 
@@ -109,10 +110,18 @@ async def store_catalog(sessions: async_sessionmaker[AsyncSession], device_id: s
         # this one (its INVITEs, and so its video, would then come from the claimant).
         own = or_(_CH.c.device_id.is_(None), _CH.c.device_id == ex.device_id)
         stmt = ins.on_conflict_do_update(index_elements=[_CH.c.id], set_=set_, where=and_(own, changed))
-        live = [r for r in rows if r["id"] not in deleted]
+        # ON/OFF/VLOST/DEFECT events carry only DeviceID and Event: they change the status and
+        # nothing else (not the parent a lower platform reported, nor the maker and model).
+        status_only = {it.device_id for it in items if (it.event or "").upper() in _STATUS_EVENTS and not it.name}
+        live = [r for r in rows if r["id"] not in deleted and r["id"] not in status_only]
         n = batch_size(s, 16)
         for i in range(0, len(live), n):
             await s.execute(stmt, live[i:i + n])
+        for r in rows:
+            if r["id"] in status_only and r["id"] not in deleted:
+                await s.execute(_CH.update().where(_CH.c.id == r["id"], _CH.c.device_id == device_id,
+                                                   _CH.c.status.is_distinct_from(r["status"]))
+                                .values(status=r["status"], updated_at=func.now()))
         if deleted:
             await s.execute(_CH.delete().where(_CH.c.id.in_(deleted), _CH.c.device_id == device_id))
         d = await s.get(Device, device_id)

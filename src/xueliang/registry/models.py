@@ -228,6 +228,8 @@ class DeviceOut(_Out):
     expires_at: datetime | None
     channel_count: int
     gb_version: str | None
+    #: platform: a lower platform (type 200, or it reports 215/216 groups: registry/platforms.py)
+    kind: Literal["device", "platform"] = "device"
 
 
 class ChannelFields(_In):
@@ -244,6 +246,8 @@ class ChannelFields(_In):
     latitude: float | None = None
     address: str | None = Field(default=None, max_length=400)
     key_site: bool | None = None
+    #: Fit for the residents of its village or compound to watch (the phone app).
+    resident_visible: bool | None = None
     retention_days_required: int | None = Field(default=None, ge=1, le=3650)
     status: Literal["ON", "OFF", "VLOST", "DEFECT", "UNKNOWN"] | None = None
     manufacturer: str | None = None
@@ -282,6 +286,7 @@ class ChannelOut(_Out):
     latitude: float | None
     address: str | None
     key_site: bool
+    resident_visible: bool = False
     retention_days_required: int
     status: str
     networked: bool

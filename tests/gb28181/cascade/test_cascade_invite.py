@@ -116,9 +116,11 @@ def test_live_udp_invite_trying_ok_ack_bye() -> None:
     (req,) = events(out)
     assert req == MediaRequested("call-1", UpstreamOffer(CHANNEL, "play", 0, 0, SSRC, "10.0.0.9", 30000, "udp",
                                                           96, None))
+    trying = sent(out)[0]
     ok = sent(d.accept("call-1", 40000, 0.01))[0]
     assert isinstance(ok, SipResponse) and ok.status == 200 and ok.to_tag
     assert ok.cseq == (1, "INVITE") and ok.call_id == "call-1"
+    assert isinstance(trying, SipResponse) and trying.to_tag == ok.to_tag  # one To tag for the upper
     assert ok.headers.get("Contact") == f"<sip:{LOCAL_ID}@{ANNOUNCE}:15060>"
     sdp = parse_sdp(ok.body)
     assert sdp.session_name == "Play" and sdp.ssrc == SSRC and sdp.media_address == MEDIA

@@ -72,6 +72,8 @@ export interface Device {
   last_keepalive: string | null;
   channel_count: number;
   gb_version: string | null;
+  /** platform: a lower platform (type 200, or it reports 215/216 groups) */
+  kind?: 'device' | 'platform';
 }
 
 export interface Channel {

@@ -106,7 +106,10 @@ export function DeviceTree({ onSelect, onOpen, selectedId, refreshSeconds = 20 }
             ))}
           </div>
         ) : roots ? (
-          roots.map((d) => <DivisionNode key={d.code} d={d} ctx={ctx} depth={0} open={roots.length === 1} />)
+          <>
+            <PlatformsNode ctx={ctx} />
+            {roots.map((d) => <DivisionNode key={d.code} d={d} ctx={ctx} depth={0} open={roots.length === 1} />)}
+          </>
         ) : (
           <div className="tree-hint"><span className="spinner" /> {t('common.loading')}</div>
         )}
@@ -271,6 +274,73 @@ function DeviceNode({ d, channels, ctx, depth }: { d: Device; channels: Channel[
         <span className="tcount">{cams.length}</span>
       </div>
       {open && <ChannelList channels={channels} ctx={ctx} depth={depth + 1} />}
+    </div>
+  );
+}
+
+/** The lower platforms (下级平台) registered to us, each with its own online state and, opened,
+ *  its catalog tree (215/216 groups, channels under their parents) as far as the user may see:
+ *  shown only when there is one the user may see. */
+function PlatformsNode({ ctx }: { ctx: Ctx }) {
+  const [open, setOpen] = useState(false);
+  const [platforms, setPlatforms] = useState<Device[] | null>(null);
+  const t = useT();
+  useEffect(() => {
+    let gone = false;
+    allPages<Device>('/devices', { kind: 'platform', limit: 1000 }, 5000)
+      .then((ps) => !gone && setPlatforms(ps))
+      .catch(() => !gone && setPlatforms([]));
+    return () => {
+      gone = true;
+    };
+  }, [ctx.tick]);
+  if (!platforms || platforms.length === 0) return null;
+  const on = platforms.filter((p) => p.online).length;
+  return (
+    <div className="tnode" data-testid="tree-platforms">
+      <div className="trow division" style={{ paddingLeft: 6 }} onClick={() => setOpen(!open)}>
+        <Caret open={open} onClick={() => setOpen(!open)} />
+        <span className="ticon">⇅</span>
+        <span className="tname">{t('tree.platforms')}</span>
+        <span className="tcount" title={t('tree.onlineOfTotal')}>{on}/{platforms.length}</span>
+      </div>
+      {open && platforms.map((p) => <PlatformNode key={p.id} d={p} ctx={ctx} depth={1} />)}
+    </div>
+  );
+}
+
+function PlatformNode({ d, ctx, depth }: { d: Device; ctx: Ctx; depth: number }) {
+  const [open, setOpen] = useState(false);
+  const [channels, setChannels] = useState<Channel[] | null>(null);
+  const [err, setErr] = useState<string | null>(null);
+  const t = useT();
+  useWhileOpen(open, [d.id, ctx.tick], async (alive) => {
+    try {
+      // every kind: the platform's 215/216 groups and its cameras
+      const cs = await allPages<Channel>(`/channels?kind=`, { device_id: d.id, limit: 1000 }, 100000);
+      if (alive()) setChannels(cs);
+    } catch (e) {
+      if (alive()) setErr(e instanceof ApiError ? e.message : String(e));
+    }
+  });
+  return (
+    <div className="tnode" data-testid="tree-platform" data-device-id={d.id}>
+      <div className="trow device" style={{ paddingLeft: 6 + depth * 14 }} onClick={() => setOpen(!open)} title={d.id}>
+        <Caret open={open} onClick={() => setOpen(!open)} />
+        <span className={`dot ${d.online ? 'st-on' : 'st-off'}`} title={d.online ? t('status.online') : t('status.offline')} />
+        <span className="ticon">▤</span>
+        <span className="tname">{d.name || d.id}</span>
+        <span className="tag">{t('tree.platform')}</span>
+        <span className="tcount">{d.channel_count}</span>
+      </div>
+      {open && (
+        <div>
+          {err && <div className="tree-hint error">{err}</div>}
+          {channels === null && !err && <div className="tree-hint" style={{ paddingLeft: 20 + depth * 14 }}><span className="spinner" /></div>}
+          {channels && channels.length === 0 && <div className="tree-hint" style={{ paddingLeft: 20 + depth * 14 }}>{t('tree.empty')}</div>}
+          {channels && <ChannelList channels={channels} ctx={ctx} depth={depth + 1} />}
+        </div>
+      )}
     </div>
   );
 }

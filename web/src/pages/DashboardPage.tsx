@@ -3,11 +3,11 @@ import { BarChart, GaugeChart, LineChart, PieChart } from 'echarts/charts';
 import { GridComponent, LegendComponent, MarkLineComponent, TitleComponent, TooltipComponent } from 'echarts/components';
 import { CanvasRenderer } from 'echarts/renderers';
 import { useEffect, useRef, useState } from 'react';
-import { allPages, api, download, qs } from '../api/client';
+import { allPages, api, download, qs, withQs } from '../api/client';
 import type { Statistics, Unit } from '../api/types';
 import { ErrorBox } from '../components/Common';
 import { fmtDateTime, fmtNum, fmtPct, useLocale, useT } from '../i18n';
-import { useUser } from '../lib/session';
+import { can, useUser } from '../lib/session';
 import { Icon } from '../components/Icon';
 
 echarts.use([BarChart, GaugeChart, LineChart, PieChart, GridComponent, LegendComponent, TooltipComponent, TitleComponent, MarkLineComponent, CanvasRenderer]);
@@ -316,6 +316,114 @@ export default function DashboardPage() {
                   ))}
                 </tbody>
               </table>
+            </div>
+          </div>
+        </>
+      )}
+      {can(user, 'incidents.read') && <IncidentPanel />}
+    </div>
+  );
+}
+
+// ---- the incident centre's figures (issue 16): only for who may read cases, as scoped as they are
+
+interface IncidentStats {
+  intake: number;
+  by_source: Record<string, number>;
+  by_category: Record<string, number>;
+  closed: number;
+  merged: number;
+  closure_rate: number | null;
+  on_time: number;
+  late: number;
+  overdue: number;
+  on_time_rate: number | null;
+  time_to_close_hours: number | null;
+}
+
+type Period = 'today' | 'week' | 'month';
+const OPEN_CASES = 'received,dispatched,handling,fed_back';
+
+function periodStart(p: Period, now: Date): Date {
+  const midnight = new Date(now.getFullYear(), now.getMonth(), now.getDate());
+  if (p === 'today') return midnight;
+  if (p === 'week') return new Date(midnight.getTime() - ((midnight.getDay() + 6) % 7) * 86400000); // from Monday
+  return new Date(now.getTime() - 30 * 86400000);
+}
+
+function IncidentPanel() {
+  const t = useT();
+  const [period, setPeriod] = useState<Period>('today');
+  const [st, setSt] = useState<IncidentStats | null>(null);
+  const [flagged, setFlagged] = useState<{ n: number; more: boolean } | null>(null);
+  const [err, setErr] = useState<unknown>(null);
+  useEffect(() => {
+    const now = new Date();
+    setErr(null);
+    api<IncidentStats>(withQs('/incidents/statistics', { since: periodStart(period, now).toISOString(), until: now.toISOString() })).then(setSt, setErr);
+  }, [period]);
+  useEffect(() => {
+    api<{ items: unknown[]; next_before: number | null }>(withQs('/incidents', { status: OPEN_CASES, flagged: true, limit: 500 }))
+      .then((r) => setFlagged({ n: r.items.length, more: r.next_before !== null }), () => setFlagged(null));
+  }, []);
+  const bars = (counts: Record<string, number>, label: (k: string) => string, color: string): Option => {
+    const keys = Object.keys(counts);
+    return {
+      tooltip: { trigger: 'axis', axisPointer: { type: 'shadow' } },
+      grid: { left: 100, right: 30, top: 10, bottom: 20 },
+      yAxis: { type: 'category', data: keys.map(label), inverse: true, ...axis },
+      xAxis: { type: 'value', minInterval: 1, ...axis },
+      series: [{ type: 'bar', data: keys.map((k) => counts[k]), itemStyle: { color } }],
+    };
+  };
+  const pct = (v: number | null) => (v === null ? null : v / 100);
+  return (
+    <div className="card span3" data-testid="dash-incidents" style={{ marginTop: 16 }}>
+      <div className="row gap wrap">
+        <div className="card-title">{t('dash.inc.title')}</div>
+        <span className="grow" />
+        <span className="seg">
+          {(['today', 'week', 'month'] as const).map((p) => (
+            <button key={p} className={`btn small ${period === p ? 'on' : ''}`} onClick={() => setPeriod(p)} data-testid={`dash-inc-${p}`}>{t(`dash.inc.${p}`)}</button>
+          ))}
+        </span>
+      </div>
+      <ErrorBox error={err} />
+      {st && (
+        <>
+          <div className="kpis">
+            <div className="kpi" data-testid="kpi-inc-intake">
+              <div className="kpi-label">{t('dash.inc.intake')} · {t(`dash.inc.${period}`)}</div>
+              <div className="kpi-value">{fmtNum(st.intake)}</div>
+              <div className="kpi-sub">{Object.entries(st.by_source).map(([k, n]) => `${t(`inc.source.${k}`)} ${fmtNum(n)}`).join(' · ') || '—'}</div>
+            </div>
+            <div className="kpi" data-testid="kpi-inc-closure">
+              <div className="kpi-label">{t('dash.inc.closure')}</div>
+              <div className="kpi-value">{fmtPct(pct(st.closure_rate))}</div>
+              <div className="kpi-sub">{t('dash.inc.closedOf', { n: fmtNum(st.closed), d: fmtNum(st.intake - st.merged) })}</div>
+            </div>
+            <div className={`kpi ${(st.on_time_rate ?? 100) < 90 ? 'bad' : ''}`} data-testid="kpi-inc-ontime">
+              <div className="kpi-label">{t('dash.inc.onTime')}</div>
+              <div className="kpi-value">{fmtPct(pct(st.on_time_rate))}</div>
+              <div className="kpi-sub">
+                {t('dash.inc.onTimeOf', { n: fmtNum(st.on_time), d: fmtNum(st.on_time + st.late + st.overdue) })}
+                {st.time_to_close_hours !== null ? ` · ${t('dash.inc.timeToClose', { h: st.time_to_close_hours })}` : ''}
+              </div>
+            </div>
+            <div className={`kpi ${flagged && flagged.n > 0 ? 'bad' : ''}`} data-testid="kpi-inc-flagged">
+              <div className="kpi-label">{t('dash.inc.flaggedOpen')}</div>
+              <div className="kpi-value">{flagged ? `${fmtNum(flagged.n)}${flagged.more ? '+' : ''}` : '—'}</div>
+              <div className="kpi-sub">{t('dash.inc.flaggedSub')}</div>
+            </div>
+          </div>
+          <div className="dash-grid">
+            <div className="card">
+              <div className="card-title">{t('dash.inc.byCategory')}</div>
+              <Chart option={bars(st.by_category, (k) => k, C.blue)} height={220} testid="chart-inc-category" />
+            </div>
+            <div className="card">
+              <div className="card-title">{t('dash.inc.bySource')}</div>
+              <Chart option={bars(st.by_source, (k) => t(`inc.source.${k}`), C.amber)} height={220} testid="chart-inc-source" />
             </div>
           </div>
         </>

@@ -7,7 +7,10 @@ import type { Channel, Statistics } from '../api/types';
 import { ErrorBox, Refusal, StatusDot } from '../components/Common';
 import { Player } from '../components/Player';
 import { fmtNum, t as tNow, useT } from '../i18n';
+import { authTileLayer } from '../lib/authTiles';
 import { itemLayer, type ItemLayer, type MapItem } from '../lib/clusterLayer';
+import { drawDivisions, fetchDivisions, zoomBand } from '../lib/divisionLayer';
+import { drawIncidents, fetchIncidents } from '../lib/incidentLayer';
 import { convexHull, distance, padHull, type XY } from '../lib/geo';
 import { loadPoints, overallStatistics, pointsStore, pollChanges, refreshStatuses, type Pt } from '../lib/points';
 import { navigate, useLocation } from '../lib/router';
@@ -24,6 +27,7 @@ declare global {
     __xueliangMapView?: { clusters: number; points: number; zoom: number; clusterMs?: number; drawMs?: number };
     __xueliangMap?: L.Map;
     __xueliangPointStatus?: (id: string) => string | undefined;
+    __xueliangMapLayers?: { divisions: number; divisionsBand: number; incidents: number | null; tilesLoaded: number; tileErrors: number };
   }
 }
 
@@ -31,6 +35,9 @@ interface ConsoleConfig {
   tile_url?: string | null;
   tile_attribution?: string | null;
   tile_max_zoom?: number | null;
+  tile_min_zoom?: number | null;
+  /** The platform's own basemap: tiles need the login (fetched with the token). */
+  tile_auth?: boolean | null;
   center?: [number, number] | null; // [lon, lat]
   zoom?: number | null;
 }
@@ -44,6 +51,7 @@ interface Filters {
   statuses: string[];
 }
 
+const CHECK = { display: 'flex', alignItems: 'center', gap: 6 } as const;
 const ALL: Filters = { county: '', township: '', department: '', classes: [1, 2, 3, 0], tiers: ['high', 'building', 'street', ''], statuses: ['on', 'off', 'unknown'] };
 const STATUS_COLOR: Record<string, string> = { on: '#22c55e', off: '#ef4444', unknown: '#94a3b8' };
 const CLASS_RING: Record<number, string> = { 1: '#f8fafc', 2: '#f59e0b', 3: 'transparent', 0: 'transparent' };
@@ -94,7 +102,11 @@ export default function MapPage() {
   const focus = params.get('focus');
   const el = useRef<HTMLDivElement>(null);
   const map = useRef<L.Map | null>(null);
-  const layers = useRef<{ items: ItemLayer; bounds: L.LayerGroup; link: L.LayerGroup; tip: L.Tooltip } | null>(null);
+  const layers = useRef<{ items: ItemLayer; bounds: L.LayerGroup; link: L.LayerGroup; tip: L.Tooltip; divisions: L.LayerGroup; incidents: L.LayerGroup; svg: L.Renderer } | null>(null);
+  // loaded division boundaries replace the hulls estimated from the points
+  const hasBoundaries = useRef(false);
+  const divisionBand = useRef(-1);
+  const stats = useRef({ divisions: 0, divisionsBand: -1, incidents: null as number | null, tilesLoaded: 0, tileErrors: 0 });
   const index = useRef<Supercluster<Props, Agg> | null>(null);
   const lastFull = useRef(0);
   const shown = useRef<Pt[]>([]);
@@ -119,6 +131,15 @@ export default function MapPage() {
   const [buildTick, setBuildTick] = useState(0);
   const [tileUrl, setTileUrl] = useState<string>('');
   const [view, setView] = useState({ clusters: 0, points: 0 });
+  const [shows, setShows] = useState<{ cameras: boolean; divisions: boolean; incidents: boolean }>(() => {
+    try {
+      return { cameras: true, divisions: true, incidents: true, ...JSON.parse(sessionStorage.getItem('xl.mapLayers') ?? '{}') };
+    } catch {
+      return { cameras: true, divisions: true, incidents: true };
+    }
+  });
+  const [divisionCount, setDivisionCount] = useState<number | null>(null);
+  const canIncidents = can(user, 'incidents.read');
 
   useEffect(() => {
     sessionStorage.setItem('xl.mapFilters', JSON.stringify(filters));
@@ -134,11 +155,16 @@ export default function MapPage() {
     m.createPane('bounds').style.zIndex = '350';
     m.setView([31.85, 117.25], 5);
     const items = itemLayer();
+    m.createPane('incidents').style.zIndex = '620';
     layers.current = {
       bounds: L.layerGroup().addTo(m),
       items,
       link: L.layerGroup().addTo(m),
       tip: L.tooltip({ direction: 'top', offset: [0, -8] }),
+      divisions: L.layerGroup().addTo(m),
+      incidents: L.layerGroup().addTo(m),
+      // SVG for the outlines: few shapes, crisp at any zoom, and each one a findable element
+      svg: L.svg({ pane: 'bounds' }),
     };
     m.addLayer(items);
     map.current = m;
@@ -146,12 +172,21 @@ export default function MapPage() {
     window.__xueliangPointStatus = (id: string) => pointsStore.get().points.find((p) => p.id === id)?.s;
     void consoleConfig().then((cfg) => {
       if (cfg.tile_url) {
-        L.tileLayer(cfg.tile_url, { maxZoom: cfg.tile_max_zoom ?? 19, attribution: cfg.tile_attribution ?? '' }).addTo(m);
-        setTileUrl(cfg.tile_url);
+        const layer = cfg.tile_auth
+          ? // the platform's basemap: drawn to its deepest zoom, enlarged beyond it
+            authTileLayer(cfg.tile_url, { maxZoom: 19, maxNativeZoom: cfg.tile_max_zoom ?? 18, minNativeZoom: cfg.tile_min_zoom ?? 0, attribution: cfg.tile_attribution ?? '' })
+          : L.tileLayer(cfg.tile_url, { maxZoom: cfg.tile_max_zoom ?? 19, attribution: cfg.tile_attribution ?? '' });
+        layer.on('tileload', () => publishLayers({ tilesLoaded: stats.current.tilesLoaded + 1 }));
+        layer.on('tileerror', () => publishLayers({ tileErrors: stats.current.tileErrors + 1 }));
+        layer.addTo(m);
+        setTileUrl(cfg.tile_auth ? `${tNow('map.platformBasemap')} · ${cfg.tile_url}` : cfg.tile_url);
       }
       if (cfg.center && !fitted.current && pointsStore.get().points.length === 0) m.setView([cfg.center[1], cfg.center[0]], cfg.zoom ?? 12);
     });
-    const onMove = () => renderRef.current();
+    const onMove = () => {
+      renderRef.current();
+      divisionsRef.current();
+    };
     m.on('moveend', onMove);
     const onClick = (e: L.LeafletMouseEvent) => clickRef.current(e);
     m.on('click', onClick);
@@ -341,7 +376,7 @@ export default function MapPage() {
         });
       }
     }
-    ly.items.setItems(items.concat(pointItems));
+    ly.items.setItems(showsRef.current.cameras ? items.concat(pointItems) : []);
     el.current?.setAttribute('data-clusters', String(nc));
     el.current?.setAttribute('data-points', String(np));
     window.__xueliangMapView = { clusters: nc, points: np, zoom: z, clusterMs: +(t1 - t0).toFixed(1), drawMs: +(performance.now() - t1).toFixed(1) };
@@ -384,6 +419,7 @@ export default function MapPage() {
     const ly = layers.current;
     if (!ly) return;
     ly.bounds.clearLayers();
+    if (hasBoundaries.current) return;
     const all = ps.points;
     const level = filters.county ? 9 : 6;
     const names = new Map<string, string>();
@@ -414,6 +450,76 @@ export default function MapPage() {
     if (ps.done) drawBoundaries();
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [counties, townships]);
+
+  // ---- layers: division boundaries, incidents ------------------------------------------------
+  const showsRef = useRef(shows);
+  showsRef.current = shows;
+  useEffect(() => {
+    sessionStorage.setItem('xl.mapLayers', JSON.stringify(shows));
+    const ly = layers.current;
+    const m = map.current;
+    if (!ly || !m) return;
+    for (const [on, layer] of [[shows.divisions, ly.divisions], [shows.incidents, ly.incidents]] as const) {
+      if (on && !m.hasLayer(layer)) m.addLayer(layer);
+      if (!on && m.hasLayer(layer)) m.removeLayer(layer);
+    }
+    divisionBand.current = -1; // drawn again for the current zoom when shown
+    loadDivisions();
+    render();
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [shows]);
+
+  function publishLayers(patch: Partial<typeof stats.current>) {
+    stats.current = { ...stats.current, ...patch };
+    window.__xueliangMapLayers = { ...stats.current };
+  }
+
+  /** The loaded boundaries for the current zoom band (asked again only when the band changes). */
+  function loadDivisions() {
+    const m = map.current;
+    const ly = layers.current;
+    if (!m || !ly || !showsRef.current.divisions) return;
+    const band = zoomBand(m.getZoom());
+    if (band === divisionBand.current) return;
+    divisionBand.current = band;
+    fetchDivisions(band)
+      .then((fc) => {
+        if (divisionBand.current !== band || !layers.current) return;
+        const n = drawDivisions(ly.divisions, fc, m.getZoom(), ly.svg);
+        const had = hasBoundaries.current;
+        hasBoundaries.current = n > 0;
+        if (had !== hasBoundaries.current) drawBoundaries();
+        setDivisionCount(n);
+        publishLayers({ divisions: n, divisionsBand: band });
+      })
+      .catch(() => {
+        divisionBand.current = -1; // try again at the next move
+      });
+  }
+  const divisionsRef = useRef(loadDivisions);
+  divisionsRef.current = loadDivisions;
+
+  // open incidents, for who may see them: asked again every 30 s
+  useEffect(() => {
+    if (!canIncidents || !shows.incidents) return;
+    let stop = false;
+    let h = 0;
+    const tick = async () => {
+      const ly = layers.current;
+      try {
+        const list = await fetchIncidents();
+        if (!stop && ly) publishLayers({ incidents: drawIncidents(ly.incidents, list) });
+      } catch {
+        /* the incident centre is off or refused: the layer stays empty */
+      }
+      if (!stop) h = window.setTimeout(tick, 30000);
+    };
+    void tick();
+    return () => {
+      stop = true;
+      window.clearTimeout(h);
+    };
+  }, [canIncidents, shows.incidents]);
 
   // ---- focus from the URL (?focus=<channel id>) ------------------------------------------------
   useEffect(() => {
@@ -580,6 +686,19 @@ export default function MapPage() {
                 <Icon name="target" /> {linkMode ? t('map.pickingPlace') : t('map.pickPlace')}
               </button>
             </div>
+          </div>
+          <hr />
+          <div className="field" data-testid="map-layers">
+            <span>{t('map.layers')}</span>
+            <label style={CHECK}><input type="checkbox" checked={shows.cameras} onChange={(e) => setShows({ ...shows, cameras: e.target.checked })} data-testid="layer-cameras" /> {t('map.layerCameras')}</label>
+            <label style={CHECK}>
+              <input type="checkbox" checked={shows.divisions} onChange={(e) => setShows({ ...shows, divisions: e.target.checked })} data-testid="layer-divisions" /> {t('map.layerDivisions')}
+              {divisionCount === 0 && <small className="muted"> · {t('map.noDivisions')}</small>}
+            </label>
+            {canIncidents && (
+              <label style={CHECK}><input type="checkbox" checked={shows.incidents} onChange={(e) => setShows({ ...shows, incidents: e.target.checked })} data-testid="layer-incidents" /> {t('map.layerIncidents')}</label>
+            )}
+            <label className="muted" style={CHECK} title={t('map.layerMembersLater')}><input type="checkbox" disabled /> {t('map.layerMembers')} <small>· {t('map.layerMembersLater')}</small></label>
           </div>
           <hr />
           <details className="small">

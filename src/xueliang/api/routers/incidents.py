@@ -8,16 +8,18 @@ requests are signed (incidents/signature.py, docs/api.md).
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from xueliang.access import context
-from xueliang.access.policy import Action, Principal
+from xueliang.access.policy import Action, Principal, authorize
+from xueliang.access.resources import visible_channel
 from xueliang.api.deps import PlatformDep, require
-from xueliang.errors import Invalid
+from xueliang.errors import Invalid, NotFound
 from xueliang.incidents.inbound import CaseIn, explain, parse_inbound
 from xueliang.incidents.service import IncidentService
 
@@ -79,6 +81,13 @@ class FromAlarmIn(_In):
 
 class SnapshotIn(_In):
     channel_id: str = Field(min_length=1, max_length=20)
+
+
+class ClipIn(_In):
+    channel_id: str = Field(min_length=1, max_length=20)
+    #: [start, end) with a time zone, at most 10 minutes (incidents/clips.py).
+    start: datetime
+    end: datetime
 
 
 class RuleIn(_In):
@@ -305,10 +314,35 @@ async def attach_snapshot(incident_id: int, body: SnapshotIn, platform: Platform
     return out
 
 
+@router.post("/incidents/{incident_id}/attachments/clip", status_code=201)
+async def attach_clip(incident_id: int, body: ClipIn, platform: PlatformDep, p: Reader) -> dict[str, Any]:
+    """A clip of a camera the caller may download from, [start, end) (at most 10 minutes):
+    the platform's recording (a remux) when it has one there, else the device's (a GB/T 28181
+    download); kept with the case, its ``source`` recorded."""
+    svc = _svc(platform)
+    authorize(p, A.DOWNLOAD)  # the role, before anything about the case or the camera
+    await svc.visible(p, incident_id)  # the case first: a hidden case never tells about its cameras
+    channel = await visible_channel(platform.registry, p, A.DOWNLOAD, body.channel_id)
+    out = await svc.attach_clip(p, incident_id, channel, body.start, body.end, Path(platform.settings.storage.var_dir))
+    context.describe("incident.attach", "incident", incident_id, attachment=out["id"], kind="clip",
+                     channel=channel.id, source=out["source"], start=out["start"].isoformat(),
+                     end=out["end"].isoformat(), bytes=out["size"])
+    return out
+
+
 @router.get("/incidents/{incident_id}/attachments/{attachment_id}", response_class=Response,
-            responses={200: {"content": {"image/jpeg": {}, "image/png": {}}}})
+            responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "video/mp4": {}}}})
 async def get_attachment(incident_id: int, attachment_id: int, platform: PlatformDep, p: Reader) -> Response:
-    data, ctype = await _svc(platform).attachment(p, incident_id, attachment_id)
+    svc = _svc(platform)
+    a = await svc.attachment_row(p, incident_id, attachment_id)
+    if a.content_type == "video/mp4":  # a clip: streamed from the store, never whole in memory
+        info = await svc.objects.stat(a.key)
+        if info is None:
+            raise NotFound(f"attachment {attachment_id} not found")
+        return StreamingResponse(await svc.objects.open(a.key), media_type=a.content_type, headers={
+            "Cache-Control": "no-store", "Content-Length": str(info.size),
+            "Content-Disposition": f'inline; filename="incident-{incident_id}-{attachment_id}.mp4"'})
+    data, ctype = await svc.attachment(p, incident_id, attachment_id)
     return Response(data, media_type=ctype, headers={"Cache-Control": "no-store"})
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
@@ -15,6 +15,7 @@ from xueliang.api.deps import PlatformDep, RegistryManager, RegistryReader
 from xueliang.api.routers.diagnosis import latest_of
 from xueliang.db.tables import Channel, Device, Division, Platform, Unit
 from xueliang.errors import NotFound
+from xueliang.registry.platforms import is_platform, platform_ids
 from xueliang.registry.models import (
     ChannelFields,
     ChannelFilter,
@@ -270,6 +271,17 @@ async def delete_platform(platform_id: int, platform: PlatformDep, p: RegistryMa
 
 
 # ---- devices -----------------------------------------------------------------------------
+async def _kinds(platform: Any, items: list[Any], rows: list[Any]) -> list[Any]:
+    """``kind: platform`` on the lower platforms among these devices (registry/platforms.py)."""
+    ids = await platform_ids(platform.sessions, rows)
+    for item in items:
+        if isinstance(item, dict):
+            item["kind"] = "platform" if item["id"] in ids else "device"
+        else:
+            item.kind = "platform" if item.id in ids else "device"
+    return items
+
+
 @router.get("/devices", response_model=DevicePage)
 async def list_devices(
     platform: PlatformDep,
@@ -278,14 +290,18 @@ async def list_devices(
     online: bool | None = None,
     admission: str | None = None,
     unit_id: int | None = None,
+    kind: Literal["device", "platform"] | None = None,
     cursor: str | None = None,
     limit: Limit = 100,
 ) -> dict[str, Any]:
+    extra = _visible_devices(p) + ([] if kind is None else [is_platform(kind == "platform")])
     rows, nxt = await platform.registry.list_devices(
         q=q, online=online, admission=admission, unit_id=unit_id, cursor=cursor, limit=limit,
-        extra=_visible_devices(p),
+        extra=extra,
     )
-    return _page(DeviceOut, rows, nxt, p)
+    page = _page(DeviceOut, rows, nxt, p)
+    await _kinds(platform, page["items"], rows)
+    return page
 
 
 @router.post("/devices", response_model=DeviceOut, status_code=201)
@@ -297,7 +313,7 @@ async def create_device(body: DeviceIn, platform: PlatformDep, _: RegistryManage
 async def get_device(device_id: str, platform: PlatformDep, p: RegistryReader) -> Any:
     row = await platform.registry.get_device(device_id)
     await _check_visible(platform, Device, device_id, _visible_devices(p), "device")
-    return _out(DeviceOut, row, p)
+    return (await _kinds(platform, [_out(DeviceOut, row, p)], [row]))[0]
 
 
 @router.patch("/devices/{device_id}", response_model=DeviceOut)

@@ -385,7 +385,8 @@ class UpstreamDialogs:
             self._reply(request, 400, str(exc), out)
             return
         self._calls[call_id] = _Call(request, offer, tag, now + self.answer_within, dialog)
-        out.append(Reply(request, make_response(request, 100)))
+        # The 100 carries the tag the 200 will (RFC 3261 allows it): one To tag for the upper.
+        out.append(Reply(request, make_response(request, 100, to_tag=tag)))
         out.append(MediaRequested(call_id, offer))
 
     def accept(self, call_id: str, port: int, now: float) -> list[DialogOutput]:

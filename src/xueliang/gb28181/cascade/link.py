@@ -41,7 +41,8 @@ Requests the upper sends us (GB/T 28181 §9: the lower platform answers like a d
 * SUBSCRIBE (Catalog; Alarm and MobilePosition, often as ``Event: presence``): 200 with
   ``Result OK`` and a dialog; refreshed and ended in the dialog; lapses at its expiry; at most
   ``max_subscriptions`` of a kind (then 503). `notify_catalog` (ADD/DEL/UPDATE/ON/OFF items,
-  in parts) and `notify` (one body) send NOTIFY in every subscription of the kind; a NOTIFY
+  in parts; ``only=`` one subscription: the driver's initial NOTIFY, the whole catalog as
+  ADD items right after the 200) and `notify` (one body) send NOTIFY in every subscription of the kind; a NOTIFY
   answered 481 ends it (the upper restarted). `Subscribed` / `Unsubscribed` say so.
 * The media side's dispatch point: INVITE, ACK (of a 2xx), BYE, INFO, CANCEL and the
   RecordInfo query come out unanswered as `InviteReceived`, `AckReceived`, `ByeReceived`,
@@ -178,7 +179,8 @@ class UpperConfig:
     #: granting "Expires: 1" must not turn the link into a REGISTER flood.
     min_refresh: float = 5.0
     #: The largest SIP message we send (catalog parts are cut to fit). None: 1300 bytes over
-    #: UDP (RFC 3261 §18.1.1, the path MTU being unknown), 32 KiB over TCP.
+    #: UDP (RFC 3261 §18.1.1, the path MTU being unknown), 32 KiB over TCP. The platform sets
+    #: it from ``sip.cascade_udp_message`` / ``sip.cascade_tcp_message``.
     max_message: int | None = None
     #: Catalog parts (MESSAGE or NOTIFY) in flight at once, per answer: the next goes when one
     #: is answered, so a slow upper is never flooded and a fast one never waits on a timer.
@@ -1147,7 +1149,8 @@ class UpperLink:
         if msg.root == "Query":
             query = _QUERIES.get(cmd)
             if query is CatalogQuery:
-                if len(self._answers) + self._pending_queries >= self.config.max_catalog_answers:
+                answering = sum(1 for a in self._answers if a.subscription is None)  # NOTIFYs apart
+                if answering + self._pending_queries >= self.config.max_catalog_answers:
                     self._refused += 1
                     out.append(Refused("MESSAGE", 486, "catalog answers already under way"))
                     self._answer(txn, 486, now, out)
@@ -1387,13 +1390,20 @@ class UpperLink:
         """The driver could not gather the catalog: the query no longer counts as pending."""
         self._pending_queries = max(0, self._pending_queries - 1)
 
-    def notify_catalog(self, items: Sequence[CatalogItem], now: float) -> list[Output]:
+    def notify_catalog(
+        self, items: Sequence[CatalogItem], now: float, *, only: tuple[str, str, str] | None = None
+    ) -> list[Output]:
         """NOTIFY every catalog subscription of changes (each item carries its ``event``: ADD,
-        DEL, UPDATE, ON, OFF...), in parts like a query answer."""
+        DEL, UPDATE, ON, OFF...), in parts like a query answer. ``only``: that subscription
+        alone (the initial NOTIFY with the current state, RFC 6665 §4.2.1), sent even when the
+        catalog is empty (one part, SumNum 0)."""
         out: list[Output] = []
-        if not items or self.state is not LinkState.REGISTERED:
+        if (not items and only is None) or self.state is not LinkState.REGISTERED:
             return out
-        for sub in self.subscriptions.of_kind("Catalog"):
+        subs = self.subscriptions.of_kind("Catalog")
+        if only is not None:
+            subs = [s for s in subs if s.key == only]
+        for sub in subs:
             self._notify_sn += 1
             parts = CatalogParts(root="Notify", sn=self._notify_sn, device_id=self.config.local_id,
                                  items=items, charset=self.config.charset, budget=0)

@@ -1,0 +1,222 @@
+"""Lower platforms (下级平台) as platforms at their upper (issue 15, item 3).
+
+A whole xueliang platform (the county, with a simulated camera device) registers over real UDP
+to another (the city) as its lower platform, sharing its cameras under a business group (215)
+and a virtual organisation (216). At the city, through its API:
+
+- the county is a device of ``kind: platform`` (listed with ``?kind=platform``, not with
+  ``?kind=device``), with its online state and its channel count, and its catalog tree kept:
+  the 215/216 groups it reported, each channel under its parent;
+- a department user sees the platform and only the channels of it that are granted to the
+  department, and the platform row shows that user no network address; another department's
+  user sees neither (the same "not found" as an ID that does not exist);
+- the county going away shows the platform offline at once (it unregisters).
+
+And, without SIP: a device of another type that reports 215/216 groups is a platform too; a
+status event (ON/OFF with only DeviceID and Event) changes the status and nothing else (not the
+parent the platform reported, nor the maker and model).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from xueliang.app import Platform
+from xueliang.cascade.share import Share
+from xueliang.cascade.uppers import UpperIn
+from xueliang.config import Settings
+from xueliang.db.tables import Channel, Device
+from xueliang.gb28181.manscdp import CatalogItem
+from xueliang.registry.catalog_store import store_catalog
+from xueliang.registry.platforms import is_platform, platform_ids
+from xueliang.sim.simulator import Simulator
+
+CITY = "34010000002000000001"
+COUNTY = "34010200002000000001"
+PASSWORD = "cascade-pass-1"
+BG = "34010200002150000001"
+ORG = "34010200002160000001"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def settings(tmp: Path, name: str, sip_id: str, port: int) -> Settings:
+    (tmp / name).mkdir(exist_ok=True)
+    return Settings(
+        database={"url": f"sqlite+aiosqlite:///{tmp}/{name}/x.db"}, storage={"var_dir": tmp / name},
+        secret_key="test-secret-0123456789abcdef", bootstrap_admin="root", bootstrap_password="Root-pass-1",
+        sip={"enabled": True, "host": "127.0.0.1", "port": port, "id": sip_id, "password": PASSWORD,
+             "admission": "open"},
+        media={"enabled": False}, access={"totp_required_roles": []},
+    )
+
+
+async def until(cond: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not await cond():
+        assert loop.time() < end, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+async def bearer(p: Platform, name: str, role: str, **kw: Any) -> dict[str, str]:
+    u = await p.users.create(name, "Dept-pass-12345", role, **kw)
+    return {"Authorization": f"Bearer {p.users.issue(u)}"}
+
+
+@pytest.fixture
+async def pair(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
+    ports = {"city": free_port(), "county": free_port()}
+    city = Platform(settings(tmp_path, "city", CITY, ports["city"]))
+    county = Platform(settings(tmp_path, "county", COUNTY, ports["county"]))
+    await city.start()
+    await county.start()
+    sim = Simulator(f"127.0.0.1:{ports['county']}", devices=1, channels=2, password=PASSWORD, server_id=COUNTY,
+                    center_code="34010201", video=False)
+    await sim.start()
+    from xueliang.api.main import create_app
+
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(city, manage_lifecycle=False)),
+                               base_url="http://test")
+    w: dict[str, Any] = {"city": city, "county": county, "sim": sim, "ports": ports, "client": client}
+    try:
+        assert await sim.wait_registered(1, timeout=10)
+        yield w
+    finally:
+        await client.aclose()
+        await sim.stop()
+        await w["county"].stop()
+        await city.stop()
+
+
+async def test_a_lower_platform_is_a_platform_with_its_tree_and_scope(pair: dict[str, Any]) -> None:
+    city, county, sim, client = pair["city"], pair["county"], pair["sim"], pair["client"]
+    cam, other = sorted(sim.devices[0].channels)
+
+    async def at_county() -> bool:
+        async with county.sessions() as s:
+            return await s.get(Channel, cam) is not None
+
+    await until(at_county)
+    await county.uppers.create(UpperIn(
+        name="市平台", sip_id=CITY, host="127.0.0.1", port=pair["ports"]["city"], password=PASSWORD,
+        keepalive_interval=5, share=Share(all=True, business_group={"id": BG, "name": "县公安局"},
+                                          organisations=[{"id": ORG, "name": "一类点", "channels": [cam]}])))
+
+    async def at_city() -> bool:
+        async with city.sessions() as s:
+            return await s.get(Channel, cam) is not None and await s.get(Channel, other) is not None
+
+    await until(at_city)
+    admin = await bearer(city, "boss", "administrator")
+    r = await client.get("/api/v1/devices", params={"kind": "platform"}, headers=admin)
+    assert r.status_code == 200, r.text
+    [row] = r.json()["items"]
+    assert (row["id"], row["kind"], row["online"], row["channel_count"]) == (COUNTY, "platform", True, 2)
+    assert row["remote_host"] == "127.0.0.1"  # who manages the registry sees where it is
+    assert COUNTY not in [d["id"] for d in (await client.get("/api/v1/devices", params={"kind": "device"},
+                                                             headers=admin)).json()["items"]]
+    assert (await client.get(f"/api/v1/devices/{COUNTY}", headers=admin)).json()["kind"] == "platform"
+    assert (await client.get("/api/v1/devices", params={"kind": "nvr"}, headers=admin)).status_code == 422
+
+    # Its catalog tree: business group → organisation → the first camera; the other under the group.
+    tree = (await client.get("/api/v1/channels", params={"device_id": COUNTY, "kind": "", "limit": 100},
+                             headers=admin)).json()["items"]
+    parents = {c["id"]: (c["kind"], c["parent_id"]) for c in tree}
+    assert parents == {BG: ("group", COUNTY), ORG: ("group", BG), cam: ("camera", ORG), other: ("camera", BG)}
+
+    # A department granted the first camera sees the platform (no address) and that camera only.
+    async with city.sessions() as s:
+        await s.execute(update(Channel).where(Channel.id == cam).values(department="教育局"))
+        await s.execute(update(Channel).where(Channel.id == other).values(department="卫生局"))
+        await s.commit()
+    edu = await bearer(city, "edu", "department_user", department="教育局")
+    [seen] = (await client.get("/api/v1/devices", params={"kind": "platform"}, headers=edu)).json()["items"]
+    assert seen["id"] == COUNTY and seen["kind"] == "platform"
+    assert seen["remote_host"] is None and seen["remote_port"] is None
+    one = (await client.get(f"/api/v1/devices/{COUNTY}", headers=edu)).json()
+    assert one["kind"] == "platform" and one["remote_host"] is None
+    mine = (await client.get("/api/v1/channels", params={"device_id": COUNTY}, headers=edu)).json()["items"]
+    assert [c["id"] for c in mine] == [cam]
+    assert (await client.get(f"/api/v1/channels/{other}", headers=edu)).status_code == 404
+    # A department granted nothing of it: neither the platform nor its channels, by any route.
+    police = await bearer(city, "traffic", "department_user", department="交通局")
+    assert (await client.get("/api/v1/devices", params={"kind": "platform"}, headers=police)).json()["items"] == []
+    gone = await client.get(f"/api/v1/devices/{COUNTY}", headers=police)
+    missing = await client.get("/api/v1/devices/34010200002000000099", headers=police)
+    assert gone.status_code == missing.status_code == 404
+    assert (await client.get("/api/v1/channels", params={"device_id": COUNTY}, headers=police)).json()["items"] == []
+
+    # The county goes away: it unregisters, and the platform shows offline at once.
+    await county.stop()
+    pair["county"] = _Stopped()
+
+    async def offline() -> bool:
+        async with city.sessions() as s:
+            d = await s.get(Device, COUNTY)
+            return d is not None and not d.online
+
+    await until(offline, timeout=5.0)
+    r = await client.get("/api/v1/devices", params={"kind": "platform", "online": "false"}, headers=admin)
+    assert [d["id"] for d in r.json()["items"]] == [COUNTY]
+
+
+class _Stopped:
+    async def stop(self) -> None:
+        return None
+
+
+NVR = "34020000001180000001"
+PLAT = "34020000002000000007"
+ORG2 = "34020000002160000001"
+CAM = "34020000001310000001"
+
+
+async def test_who_is_a_platform_and_status_events_keep_the_tree(sessions: async_sessionmaker[AsyncSession]) -> None:
+    async with sessions() as s:
+        s.add_all([Device(id=NVR, name="NVR", type_code="118", online=True),
+                   Device(id="34020000001180000002", name="plain NVR", type_code="118", online=True),
+                   Device(id=PLAT, name="县平台", type_code="200", online=False)])
+        await s.commit()
+    # An NVR-numbered device that reports a virtual organisation (only platforms do) is one.
+    await store_catalog(sessions, NVR, [
+        CatalogItem(device_id=ORG2, name="一类点", parent_ids=[NVR]),
+        CatalogItem(device_id=CAM, name="南门", manufacturer="海康威视", model="DS-2CD", status="ON",
+                    parent_ids=[ORG2]),
+    ])
+    async with sessions() as s:
+        rows = (await s.scalars(select(Device).order_by(Device.id))).all()
+        listed = sorted((await s.scalars(select(Device.id).where(is_platform()))).all())
+        others = sorted((await s.scalars(select(Device.id).where(is_platform(False)))).all())
+    assert await platform_ids(sessions, rows) == {NVR, PLAT}
+    assert listed == sorted([NVR, PLAT]) and others == ["34020000001180000002"]
+
+    # An OFF event (DeviceID and Event only) changes the status, not the tree nor the maker.
+    await store_catalog(sessions, NVR, [CatalogItem(device_id=CAM, event="OFF", status="OFF")])
+    async with sessions() as s:
+        ch = await s.get(Channel, CAM)
+    assert ch is not None and (ch.status, ch.parent_id, ch.manufacturer, ch.model) == ("OFF", ORG2, "海康威视", "DS-2CD")
+    # Another device's event about this camera changes nothing.
+    await store_catalog(sessions, PLAT, [CatalogItem(device_id=CAM, event="ON", status="ON")])
+    async with sessions() as s:
+        ch = await s.get(Channel, CAM)
+    assert ch is not None and ch.status == "OFF" and ch.device_id == NVR
+    # A full UPDATE still moves it.
+    await store_catalog(sessions, NVR, [CatalogItem(device_id=CAM, name="南门", status="ON", event="UPDATE",
+                                                    parent_ids=[NVR])])
+    async with sessions() as s:
+        ch = await s.get(Channel, CAM)
+    assert ch is not None and (ch.status, ch.parent_id) == ("ON", NVR)

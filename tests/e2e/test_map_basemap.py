@@ -1,0 +1,51 @@
+"""The offline map in a real Chromium against `xueliang demo`: the basemap's tiles come from the
+platform (the demo's generated MBTiles, fetched with the login) and the division boundaries the
+demo loaded are drawn, and can be switched off and on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.e2e.test_console import Demo, browser, demo, login, page, shot, wait_js  # noqa: F401  (fixtures)
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_map_draws_the_platforms_basemap_and_the_division_boundaries(page: Any, demo: Demo) -> None:  # noqa: F811
+    tiles: list[tuple[int, str, bytes]] = []
+
+    def seen(r: Any) -> None:
+        if "/api/v1/map/tiles/" in r.url:
+            tiles.append((r.status, r.headers.get("content-type", ""), r.body() if r.status == 200 else b""))
+
+    page.on("response", seen)
+    login(page, demo, "admin")
+    wait_js(page, "window.__xueliangMapReady && window.__xueliangMapReady.points > 0", timeout=30)
+    wait_js(page, "window.__xueliangMapLayers && window.__xueliangMapLayers.tilesLoaded >= 4", timeout=20)
+    ok = [t for t in tiles if t[0] == 200]
+    assert len(ok) >= 4, tiles[:5]
+    assert all(ct == "image/png" and body.startswith(PNG) and len(body) > 100 for _, ct, body in ok)
+    # every tile shown is an image the page made from those bytes
+    shown = page.evaluate("Array.from(document.querySelectorAll('.leaflet-tile-loaded')).map(i => i.src.slice(0, 5))")
+    assert shown and set(shown) == {"blob:"}, shown
+
+    # the demo's counties and townships, as outlines
+    expected = len([d for d in demo.api("/map/divisions")["features"]])
+    assert expected == 16
+    wait_js(page, f"window.__xueliangMapLayers.divisions === {expected}")
+    paths = "document.querySelectorAll('path.division-boundary').length"
+    assert page.evaluate(paths) == expected
+    assert page.evaluate("document.querySelectorAll('path.level-county').length") == 4
+    page.wait_for_timeout(300)
+    shot(page, "map-basemap")
+
+    page.click("[data-testid=layer-divisions]")
+    wait_js(page, f"{paths} === 0")
+    page.click("[data-testid=layer-divisions]")
+    wait_js(page, f"{paths} === {expected}")
+
+    # closer in: the tiles of the next zooms come from the platform too
+    before = len(ok)
+    page.evaluate("window.__xueliangMap.setView([31.85, 117.25], 15, {animate: false})")
+    wait_js(page, f"window.__xueliangMapLayers.tilesLoaded >= {before + 4}", timeout=20)
+    assert all(s in (200,) for s, _, _ in tiles if s != 404), {s for s, _, _ in tiles}
