@@ -97,6 +97,7 @@ from xueliang.presence import MemoryPresence, NodeInfo, Presence, default_node_i
 from xueliang.recording.channel_plans import ChannelPlans
 from xueliang.recording.disk import DiskGuard
 from xueliang.recording.holds import HoldService
+from xueliang.recording.placement import RecordingPlacement
 from xueliang.recording.plans import Policy
 from xueliang.recording.playback import RecordedProvider
 from xueliang.recording.retention import Retention
@@ -306,8 +307,8 @@ class Platform:
                                          objects=self.objects, notifier=notifier, audit=self.access.audit,
                                          media=self.media, grants=self.access.grants)
         # ---- the phone app: reports of grid members and residents; residents' invitation codes
-        self.reports = ReportService(self.incidents)
-        self.residents = ResidentService(self.sessions, self.users)
+        self.reports = ReportService(self.incidents, limiter=limiter)
+        self.residents = ResidentService(self.sessions, self.users, limiter=limiter)
         # ---- picture diagnosis (where the media hub runs): inspections of every camera, their
         # results and calibration; confirmed faults go to the state history over the bus
         self.diagnosis: Inspector | None = None
@@ -326,6 +327,9 @@ class Platform:
             recordings = Path(settings.storage.var_dir) / "recordings"
             self.recorder = Recorder(settings.recording, self.sessions, self.media, recordings, bus=self.bus,
                                      utc_offset_hours=settings.health.utc_offset_hours)
+            if self.placement is not None:  # a cluster: each channel recorded by the node holding its stream
+                self.recorder.owns = RecordingPlacement(self.placement, self.node).mine
+                self.recorder.owns_every = max(1.0, cluster.node_ttl / 3)
             self.recording_retention = Retention(self.recorder.policy, self.sessions, recordings, self.objects)
             # the disk nearly full: retention at once, then an alarm and the least important stop
             self.recording_disk = DiskGuard(settings.recording, recordings, self.recorder,

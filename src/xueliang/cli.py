@@ -435,7 +435,7 @@ def user_add(
     role: Annotated[
         str,
         typer.Option(
-            help="administrator, operator, department_user, maintainer, supervisor, auditor, resident, system"
+            help="administrator, operator, department_user, maintainer, supervisor, auditor, resident, grid_member, agency, system"
         ),
     ],
     config: ConfigOpt = None,

@@ -127,10 +127,15 @@ async def test_township_operator_sees_the_township(client: httpx.AsyncClient, pl
         assert r.status_code == 404, (tail, r.text)  # out of scope answers as missing
         r = await client.request(method, f"/api/v1/devices/{DEV_SCHOOL}/{tail}", json=body, headers=mnt)
         assert r.status_code == 503, (tail, r.text)  # allowed; signalling is off in this test
-    # A resident sees the public cameras (coverage A) of the own village only.
+    # A resident sees the public cameras (coverage A) of the own village only, and of those
+    # only the ones marked for residents (issue 16).
     res = await user(platform, "resident", "resident", division_code="340102001001")
     p = await principal(platform, res)
-    authorize(p, Action.LIVE_VIEW, await platform.registry.get_channel(VILLAGE))
+    with pytest.raises(Forbidden):
+        authorize(p, Action.LIVE_VIEW, await platform.registry.get_channel(VILLAGE))
+    village = await platform.registry.get_channel(VILLAGE)
+    village.resident_visible = True
+    authorize(p, Action.LIVE_VIEW, village)
     with pytest.raises(Forbidden):
         authorize(p, Action.LIVE_VIEW, await platform.registry.get_channel(SCHOOL))
     with pytest.raises(Forbidden):

@@ -43,14 +43,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def settings(tmp: Path, name: str, sip_id: str, port: int) -> Settings:
+def settings(tmp: Path, name: str, sip_id: str, port: int, media: bool = False) -> Settings:
     (tmp / name).mkdir(exist_ok=True)
     return Settings(
         database={"url": f"sqlite+aiosqlite:///{tmp}/{name}/x.db"}, storage={"var_dir": tmp / name},
         secret_key="test-secret-0123456789abcdef", bootstrap_admin="root", bootstrap_password="Root-pass-1",
         sip={"enabled": True, "host": "127.0.0.1", "port": port, "id": sip_id, "password": PASSWORD,
              "admission": "open"},
-        media={"enabled": False}, access={"totp_required_roles": []},
+        media={"enabled": True, "host": "127.0.0.1", "announce_ip": "127.0.0.1", "rtp_port": 0, "rtp_tcp_port": 0}
+        if media else {"enabled": False},
+        access={"totp_required_roles": []},
     )
 
 
@@ -174,3 +176,54 @@ async def test_county_city_province(chain: dict[str, Any]) -> None:
     async with province.sessions() as s:
         ids = (await s.scalars(select(Channel.id).where(Channel.device_id == CITY))).all()
     assert sorted(ids) == sorted([MAPPED, ORG, BG])  # nothing lost, nothing doubled
+
+
+@pytest.fixture
+async def media_chain(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
+    ports = {n: free_port() for n in ("province", "city", "county")}
+    made = {n: Platform(settings(tmp_path, n, sip_id, ports[n], media=True))
+            for n, sip_id in (("province", PROVINCE), ("city", CITY), ("county", COUNTY))}
+    for p in made.values():
+        await p.start()
+    sim = Simulator(f"127.0.0.1:{ports['county']}", devices=1, channels=1, password=PASSWORD, server_id=COUNTY,
+                    center_code="34010201", video=True, video_size=(320, 180), video_seconds=2.0)
+    await sim.start()
+    try:
+        assert await sim.wait_registered(1, timeout=10)
+        yield {**made, "sim": sim, "ports": ports}
+    finally:
+        await sim.stop()
+        for name in ("county", "city", "province"):
+            await made[name].stop()
+
+
+async def test_the_county_camera_plays_at_the_province_through_two_hops(media_chain: dict[str, Any]) -> None:
+    """The province opens the camera as it numbers it: its INVITE goes to the city, whose hub
+    opens the county's channel (an INVITE to the county), whose hub opens the camera; PS over
+    RTP comes back up both hops and the province's own demuxer reads frames from it."""
+    province, city, county, sim = (media_chain[n] for n in ("province", "city", "county", "sim"))
+    (cam,) = sorted(sim.devices[0].channels)
+
+    async def at(p: Platform, cid: str) -> bool:
+        return await channel(p, cid) is not None
+
+    await until(lambda: at(county, cam))
+    await county.uppers.create(UpperIn(name="市平台", sip_id=CITY, host="127.0.0.1",
+                                       port=media_chain["ports"]["city"], password=PASSWORD,
+                                       announce_host="127.0.0.1", share=Share(all=True)))
+    await until(lambda: at(city, cam))
+    await city.uppers.create(UpperIn(name="省平台", sip_id=PROVINCE, host="127.0.0.1",
+                                     port=media_chain["ports"]["province"], password=PASSWORD,
+                                     announce_host="127.0.0.1", share=Share(channels=[cam], id_map={cam: MAPPED})))
+    await until(lambda: at(province, MAPPED))
+    assert province.media is not None and city.media is not None and county.media is not None
+    stream = await province.media.acquire(f"live/{MAPPED}", timeout=20.0)
+    assert stream.ready and stream.demuxer is not None  # PS demuxed at the province
+
+    async def frames() -> bool:
+        return stream.stats.frames >= 20
+
+    await until(frames, timeout=15.0)
+    # One stream at each hop: the city relays the county's, the county the camera's.
+    assert city.media.stream(f"live/{cam}") is not None and county.media.stream(f"live/{cam}") is not None
+    assert await channel(province, cam) is None  # the province only ever knew its own number

@@ -27,6 +27,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -53,7 +55,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def settings(tmp: Path, name: str, sip_id: str, port: int) -> Settings:
+def platform_settings(tmp: Path, name: str, sip_id: str, port: int) -> Settings:
     (tmp / name).mkdir(exist_ok=True)
     return Settings(
         database={"url": f"sqlite+aiosqlite:///{tmp}/{name}/x.db"}, storage={"var_dir": tmp / name},
@@ -80,8 +82,8 @@ async def bearer(p: Platform, name: str, role: str, **kw: Any) -> dict[str, str]
 @pytest.fixture
 async def pair(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
     ports = {"city": free_port(), "county": free_port()}
-    city = Platform(settings(tmp_path, "city", CITY, ports["city"]))
-    county = Platform(settings(tmp_path, "county", COUNTY, ports["county"]))
+    city = Platform(platform_settings(tmp_path, "city", CITY, ports["city"]))
+    county = Platform(platform_settings(tmp_path, "county", COUNTY, ports["county"]))
     await city.start()
     await county.start()
     sim = Simulator(f"127.0.0.1:{ports['county']}", devices=1, channels=2, password=PASSWORD, server_id=COUNTY,
@@ -97,7 +99,7 @@ async def pair(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
         yield w
     finally:
         await client.aclose()
-        await sim.stop()
+        await w["sim"].stop()
         await w["county"].stop()
         await city.stop()
 
@@ -159,8 +161,19 @@ async def test_a_lower_platform_is_a_platform_with_its_tree_and_scope(pair: dict
     missing = await client.get("/api/v1/devices/34010200002000000099", headers=police)
     assert gone.status_code == missing.status_code == 404
     assert (await client.get("/api/v1/channels", params={"device_id": COUNTY}, headers=police)).json()["items"] == []
+    # Granted the platform's second camera (a sharing grant): that camera, and the platform, only.
+    r = await client.post("/api/v1/access/grants", json={"department": "交通局", "channel_ids": [other]}, headers=admin)
+    assert r.status_code == 201, r.text
+    granted = (await client.get("/api/v1/channels", params={"device_id": COUNTY, "kind": ""},
+                                headers=police)).json()["items"]
+    assert [c["id"] for c in granted] == [other]
+    assert (await client.get(f"/api/v1/channels/{cam}", headers=police)).status_code == 404
+    [seen] = (await client.get("/api/v1/devices", params={"kind": "platform"}, headers=police)).json()["items"]
+    assert seen["id"] == COUNTY and seen["remote_host"] is None
 
     # The county goes away: it unregisters, and the platform shows offline at once.
+    await sim.stop()  # first: a camera unregistering from a county already gone waits for nothing
+    pair["sim"] = _Stopped()
     await county.stop()
     pair["county"] = _Stopped()
 
@@ -214,9 +227,84 @@ async def test_who_is_a_platform_and_status_events_keep_the_tree(sessions: async
     async with sessions() as s:
         ch = await s.get(Channel, CAM)
     assert ch is not None and ch.status == "OFF" and ch.device_id == NVR
+    # Civil-code nodes (行政区划) a platform reports are kept in its tree too, cameras under them.
+    await store_catalog(sessions, PLAT, [
+        CatalogItem(device_id="3402", name="合肥市", parent_ids=[PLAT]),
+        CatalogItem(device_id="340201", name="瑶海区", parent_ids=["3402"]),
+        CatalogItem(device_id="34020000001310000009", name="北门", status="ON", parent_ids=["340201"]),
+        CatalogItem(device_id="3402x1", name="junk"), CatalogItem(device_id="340", name="odd length"),
+    ])
+    async with sessions() as s:
+        got = {c.id: (c.kind, c.parent_id, c.division_code)
+               for c in (await s.scalars(select(Channel).where(Channel.device_id == PLAT))).all()}
+    assert got == {"3402": ("group", PLAT, "3402"), "340201": ("group", "3402", "340201"),
+                   "34020000001310000009": ("camera", "340201", "3402")}
     # A full UPDATE still moves it.
     await store_catalog(sessions, NVR, [CatalogItem(device_id=CAM, name="南门", status="ON", event="UPDATE",
                                                     parent_ids=[NVR])])
     async with sessions() as s:
         ch = await s.get(Channel, CAM)
     assert ch is not None and (ch.status, ch.parent_id) == ("ON", NVR)
+
+
+async def test_groups_passed_up_only_the_devices_own_acyclic_and_never_clashing(
+        sessions: async_sessionmaker[AsyncSession]) -> None:
+    """What a lower platform reported is passed up only as far as it is sound: its own groups
+    (not another device's under the same ID), a cycle cut (each group once, parents first), a
+    group with an ID the upper's view already uses not passed (the channel goes to the top)."""
+    from xueliang.cascade.catalog import SharedCatalog
+    from xueliang.cascade.share import UpperScope
+
+    lower, other = "34020000002000000011", "34020000002000000012"
+    g_a, g_b, g_c, g_x = (f"3402000000216000000{i}" for i in (1, 2, 3, 4))
+    bg = "34020000002150000009"
+    c1, c2, c3 = (f"3402000000131000000{i}" for i in (1, 2, 3))
+    async with sessions() as s:
+        s.add_all([Device(id=lower, name="县平台", type_code="200", online=True),
+                   Device(id=other, name="另一平台", type_code="200", online=True)])
+        await s.flush()
+        s.add_all([
+            Channel(id=g_a, name="甲", kind="group", device_id=lower, parent_id=g_b, division_code="3402"),
+            Channel(id=g_b, name="乙", kind="group", device_id=lower, parent_id=g_a, division_code="3402"),  # cycle
+            Channel(id=g_c, name="丙", kind="group", device_id=other, parent_id=other, division_code="3402"),
+            Channel(id=g_x, name="冲突", kind="group", device_id=lower, parent_id=lower, division_code="3402"),
+            Channel(id=c1, name="一", kind="camera", device_id=lower, parent_id=g_a, division_code="340201", status="ON"),
+            Channel(id=c2, name="二", kind="camera", device_id=lower, parent_id=g_c, division_code="340201", status="ON"),
+            Channel(id=c3, name="三", kind="camera", device_id=lower, parent_id=g_x, division_code="340201", status="ON"),
+        ])
+        await s.commit()
+    scope = UpperScope(Share(all=True, business_group={"id": bg, "name": "市局"},
+                             organisations=[{"id": g_x, "name": "我们的组织"}]), "34020000002000000001")
+    items = await SharedCatalog(sessions).items(scope)
+    by_id = {i.device_id: i for i in items}
+    order = [i.device_id for i in items]
+    assert order.count(g_a) == order.count(g_b) == 1  # the cycle: each once
+    tree = {i.device_id: i.parent_id for i in items}
+    # one of the two hangs from the top (the business group), the other under it
+    assert sorted([tree[g_a], tree[g_b]]) == sorted([bg, g_a if tree[g_b] == g_a else g_b])
+    assert order.index(tree[c1]) < order.index(c1) and tree[c1] == g_a
+    assert g_c not in by_id and tree[c2] == bg  # another device's group under that ID: not passed
+    assert by_id[g_x].name == "我们的组织" and tree[c3] == bg  # the share's own ID: never the lower's
+    assert all(i.business_group_id == bg for i in items if i.device_id != bg)
+    for it in items:  # parents before children, every parent known or the top
+        if it.device_id != bg:
+            assert it.parent_id == "34020000002000000001" or order.index(it.parent_id) < order.index(it.device_id)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ids=st.lists(st.one_of(st.text(max_size=24), st.from_regex(r"\A\d{1,22}\Z"),
+                              st.sampled_from(["3402", "34020000002160000001", "340201", "٣٤٠٢"])), max_size=20),
+       parents=st.lists(st.text(max_size=30), max_size=3))
+def test_catalog_rows_never_crash_and_keep_only_gb_ids_and_civil_nodes(ids: list[str], parents: list[str]) -> None:
+    """Whatever IDs a lower platform reports: no crash; a row only for a 20-digit ID or a
+    civil-code node (2, 4, 6 or 8 ASCII digits), never for the reporter itself; a camera only
+    for camera types; every parent cut to the column's 20 characters."""
+    from xueliang.registry.catalog_store import rows_from_catalog
+
+    rows = rows_from_catalog(PLAT, [CatalogItem(device_id=i, name=i, parent_ids=parents) for i in ids])
+    for r in rows:
+        rid = r["id"]
+        assert rid != PLAT and rid.isascii() and rid.isdigit() and len(rid) in (2, 4, 6, 8, 20)
+        assert r["kind"] == "group" or (len(rid) == 20 and (131 <= int(rid[10:13]) <= 139 or rid[10:13] == "121"))
+        assert r["parent_id"] is None or len(r["parent_id"]) <= 20
+    assert len(rows) == sum(1 for i in ids if i != PLAT and i.isascii() and i.isdigit() and len(i) in (2, 4, 6, 8, 20))

@@ -97,3 +97,6 @@ def test_a_cases_nearby_camera_plays_live_and_a_snapshot_is_attached(page: Any, 
     kpi.wait_for()
     assert int(kpi.inner_text().replace(",", "")) >= today["intake"] >= 1
     page.locator("[data-testid=kpi-inc-flagged]").wait_for()
+    page.locator("[data-testid=chart-inc-category] canvas").wait_for()
+    page.locator("[data-testid=dash-incidents]").scroll_into_view_if_needed()
+    shot(page, "incident-dashboard")

@@ -31,7 +31,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 LON, LAT = 117.2301, 31.8201
 
 
-def phone(browser: Any, lon: float = LON, lat: float = LAT) -> Any:
+def phone(browser: Any, lon: float = LON, lat: float = LAT) -> Any:  # noqa: F811
     ctx = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
                               locale="zh-CN", geolocation={"longitude": lon, "latitude": lat},
                               permissions=["geolocation"])
@@ -39,7 +39,7 @@ def phone(browser: Any, lon: float = LON, lat: float = LAT) -> Any:
     return ctx
 
 
-def _place(demo: Demo) -> tuple[str, set[str], str]:
+def _place(demo: Demo) -> tuple[str, set[str], str]:  # noqa: F811
     """A place (a division) with an online camera; mark two of its cameras for residents, and
     a camera of another division too (which the place's residents must not see)."""
     c = channel_of(demo)

@@ -11,6 +11,7 @@ from pathlib import Path
 TARGET_NAMES: tuple[str, ...] = (
     "sip", "sip_uri", "sip_digest", "sip_stream", "manscdp", "sdp", "mansrtsp",
     "rtp", "rtp_stream", "ps", "nal", "sheet", "cascade_invite", "mp4", "timetable",
+    "recording_stream", "boundaries",
 )
 
 #: Longest input libFuzzer makes per target: a workbook or a few PS frames need more room.

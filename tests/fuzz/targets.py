@@ -41,9 +41,10 @@ if TYPE_CHECKING:
     from xueliang.gb28181.cascade import invite
     from xueliang.gb28181.sip import digest, framing, message, uri
     from xueliang.gb28181.sip.errors import SipParseError
+    from xueliang.maps import boundaries
     from xueliang.media import nal, ps, rtp
     from xueliang.media.frame import Codec
-    from xueliang.recording import mp4
+    from xueliang.recording import mp4, playback
     from xueliang.registry import channel_list, spreadsheet, survey
 
 #: What each target imports, instrumented for coverage (only that: instrumenting costs time at
@@ -66,7 +67,9 @@ MODULES: dict[str, list[str]] = {
     "cascade_invite": [*_SIP, "xueliang.gb28181.sip.message", "xueliang.gb28181.sdp",
                        "xueliang.gb28181.cascade.invite"],
     "mp4": ["xueliang.recording.mp4"],
+    "recording_stream": ["xueliang.recording.mp4", "xueliang.recording.playback"],
     "timetable": ["xueliang.timetable"],
+    "boundaries": ["xueliang.maps.boundaries"],
 }
 
 
@@ -567,6 +570,42 @@ def timetable_json(data: bytes) -> None:
     _check(nxt is None or (nxt > t and table.on(nxt) != table.on(t)), "next_change is not a change")
 
 
+def recording_stream(data: bytes) -> None:
+    """A segment read as a stream, as playback reads one wherever it lives
+    (recording/playback.py): however the store cuts it into chunks (the first byte picks the
+    cuts), the top-level boxes are those the whole-buffer walker finds, and the frames come out
+    or none do; nothing raises."""
+    seed, body = (data[0], data[1:]) if data else (0, b"")
+    pieces = _chunks(body, seed)
+
+    async def chunks() -> Any:
+        for c in pieces:
+            yield c
+
+    async def read() -> list[tuple[bytes, bytes]]:
+        got = [b async for b in playback.top_boxes(chunks())]
+        async for _ in playback.segment_frames(chunks()):
+            pass
+        return got
+
+    whole: list[tuple[bytes, bytes]] = []
+    pos = 0
+    for kind, _, end in mp4.boxes(body):
+        whole.append((kind, body[pos:end]))
+        pos = end
+    _check(_run(read()) == whole, "the streamed boxes differ from the whole buffer's")
+
+
+def division_boundaries(data: bytes) -> None:
+    """A GeoJSON file of division boundaries (maps/boundaries.py): never raises; every feature
+    read, each a (Multi)Polygon the registry can keep, or none with the problems named."""
+    found, report = boundaries.parse(data)
+    _check(report.ok == bool(found), "a report that is not ok, with boundaries (or ok without)")
+    _check(report.ok or bool(report.problems), "refused without a reason")
+    for b in found:
+        _check(b.geometry["type"] in ("Polygon", "MultiPolygon") and b.code.isdigit(), "a boundary that is not one")
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "sip": sip_message,
     "sip_uri": sip_uri,
@@ -583,6 +622,8 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "cascade_invite": cascade_invite,
     "mp4": mp4_boxes,
     "timetable": timetable_json,
+    "recording_stream": recording_stream,
+    "boundaries": division_boundaries,
 }
 
 

@@ -6,7 +6,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from xueliang.maps.tiles import MAX_ZOOM, BadTile, Tile, from_tms, lonlat, parse_tile, pixel, tiles_covering
+from xueliang.maps.tiles import (
+    MAX_ZOOM,
+    BadTile,
+    Tile,
+    from_tms,
+    lonlat,
+    parse_tile,
+    pixel,
+    tiles_covering,
+)
 
 
 @st.composite

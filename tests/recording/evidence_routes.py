@@ -24,6 +24,7 @@ def table(N: Any, CH_IN: str, WHEN: dict[str, str]) -> dict[tuple[str, str], Any
     return {
         ("GET", "/api/v1/channels/{channel_id}/recordings/download"): N(
             A.DOWNLOAD, scoped="channel", params=WHEN, make="evidence_recorded"),
+        ("POST", "/api/v1/channels/{channel_id}/recordings/media-token"): N(A.DOWNLOAD, scoped="channel"),
         ("POST", "/api/v1/exports"): N(A.EXPORT, ok=(201,), body=export, make="evidence_recorded",
                                        why="every channel of the body in scope: test_an_export_or_hold_names_channels_in_scope_only"),
         ("GET", "/api/v1/exports"): N(A.EXPORT, why="one's own; everyone's with exports.manage too"),

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from xueliang.incidents.reports import ReportIn, photo_type
 from xueliang.errors import Invalid
+from xueliang.incidents.reports import ReportIn, photo_type
 from xueliang.residents import codes
 
 

@@ -84,6 +84,11 @@ async def test_a_resident_sees_exactly_the_places_resident_visible_cameras(
     for path in ("/api/v1/channels", "/api/v1/channels/points", "/api/v1/channels/near?lon=117.23&lat=31.82",
                  "/api/v1/incidents", "/api/v1/incidents/1/cameras", "/api/v1/devices", "/api/v1/statistics/overview"):
         assert (await client.get(path, headers=me)).status_code in (403, 404), path
+    # nor through a patrol shared by someone who may see every camera
+    r = await client.post("/api/v1/patrols", headers=admin, json={"name": "全部", "channel_ids": list(CAMS), "shared": True})
+    assert r.status_code == 201, r.text
+    for patrol in (await client.get("/api/v1/patrols", headers=me)).json():
+        assert {c["id"] for c in patrol["channels"]} <= SEEN_BY_A
     # the flag is set by the registry's managers only
     cid = "34020000001310000002"
     assert (await client.patch(f"/api/v1/channels/{cid}", headers=centre, json={"resident_visible": True})).status_code == 403

@@ -165,23 +165,24 @@ class SharedCatalog:
                     nxt.add((g[1], device))
             wanted = nxt
         out: list[CatalogItem] = []
-        done: set[str] = set()
+        emitted: set[str] = set()
 
-        def add(gid: str, depth: int = 0) -> None:
-            if gid in done:
+        def add(gid: str, visiting: frozenset[str]) -> None:
+            if gid in emitted:
                 return
             name, parent, _ = found[gid]
-            up = parent if parent in found and parent != gid and depth < MAX_GROUP_DEPTH else None
-            if up is not None and up not in done:
-                done.add(gid)  # a cycle in what a lower reported ends here
-                add(up, depth + 1)
-                done.discard(gid)
-            done.add(gid)
+            up = parent if parent is not None and parent in found and parent != gid else None
+            if up is not None and up not in emitted:
+                if up in visiting or len(visiting) >= MAX_GROUP_DEPTH:
+                    up = None  # a cycle (or a chain too deep) in what a lower reported: cut here
+                else:
+                    add(up, visiting | {gid})
+            emitted.add(gid)
             out.append(CatalogItem(device_id=gid, name=name, parent_ids=[up or scope.top],
                                    business_group_id=scope.business_group or ""))
 
         for gid in sorted(found):
-            add(gid)
+            add(gid, frozenset())
         return out
 
     async def items(self, scope: UpperScope) -> list[CatalogItem]:

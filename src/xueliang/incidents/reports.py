@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
 from xueliang.access.policy import Action, Principal, check_role
-from xueliang.access.ratelimit import RateLimited, TokenBuckets
+from xueliang.access.ratelimit import Limiter, RateLimited, TokenBuckets
 from xueliang.db.tables import Incident, IncidentAttachment
 from xueliang.errors import Invalid
 from xueliang.health.service import PHOTO_KINDS
@@ -68,10 +69,13 @@ def mine_out(i: Incident) -> dict[str, Any]:
 
 
 class ReportService:
-    def __init__(self, incidents: IncidentService) -> None:
+    def __init__(self, incidents: IncidentService, *,
+                 limiter: Callable[[str, float, float], Limiter] | None = None) -> None:
+        """``limiter(name, rate, burst)`` makes the rate limiters (shared in Redis in a cluster)."""
         self.incidents = incidents
-        self.residents = TokenBuckets(*RESIDENT_RATE)
-        self.grid = TokenBuckets(*GRID_RATE)
+        make = limiter or (lambda _name, rate, burst: TokenBuckets(rate, burst))
+        self.residents: Limiter = make("resident-report", *RESIDENT_RATE)
+        self.grid: Limiter = make("grid-report", *GRID_RATE)
 
     @staticmethod
     def source_of(p: Principal) -> str:

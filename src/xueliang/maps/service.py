@@ -86,7 +86,13 @@ class MapService:
             v = md.get(k, "")
             return int(v) if v.isdigit() else default
 
-        return {"tile_url": f"/api/v1/map/tiles/{{z}}/{{x}}/{{y}}.{b.format}", "format": b.format,
+        try:
+            bounds: list[float] | None = [float(v) for v in md.get("bounds", "").split(",")]
+        except ValueError:
+            bounds = None
+        if bounds is not None and len(bounds) != 4:
+            bounds = None
+        return {"tile_url": f"/api/v1/map/tiles/{{z}}/{{x}}/{{y}}.{b.format}", "format": b.format, "bounds": bounds,
                 "min_zoom": zoom("minzoom", 0), "max_zoom": zoom("maxzoom", 18),
                 "attribution": md.get("attribution", ""), "name": md.get("name", "")}
 

@@ -252,7 +252,11 @@ async def segment_frames(chunks: AsyncIterator[bytes]) -> AsyncIterator[Frame]:
     moof: bytes | None = None
     async for kind, box in top_boxes(chunks):
         if kind == b"moov":
-            track = video_track(box)
+            try:
+                track = video_track(box)
+            except (ValueError, IndexError, struct.error) as e:  # a damaged init: no frames
+                log.warning("segment with an unreadable moov: %s", e)
+                track = None
         elif kind == b"moof":
             moof = box
         elif kind == b"mdat" and moof is not None and track is not None:

@@ -19,6 +19,8 @@ edge of any timetable); event channels keep the stream open and their last secon
 an analytics event about it, or an operator (``recording.trigger``). Plan changes on the bus
 (``recording.plan``) are applied at once. A full disk (``ENOSPC``) stops the channel's segment,
 not the recorder; the disk guard (disk.py) suspends the least important channels before that.
+In a cluster, each media node records only the channels whose stream it holds or would take
+(placement.py), so a channel is recorded once and moves when a node dies or joins.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -127,6 +129,12 @@ class Recorder:
         self._listener: asyncio.Task[None] | None = None
         self._sub: Consumer | None = None
         self._wake: asyncio.Event | None = None
+        #: In a cluster (recording/placement.py): of the channels planned, those this node
+        #: records; None (a single process): all of them.
+        self.owns: Callable[[list[str]], Awaitable[set[str]]] | None = None
+        #: In a cluster: apply the plans at least this often, seconds (channels handed over
+        #: when media nodes die or join).
+        self.owns_every: float | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -155,6 +163,8 @@ class Recorder:
             except Exception:
                 log.exception("recording plans not applied")
             wait = self.cfg.plan_seconds
+            if self.owns_every is not None:
+                wait = min(wait, self.owns_every)
             if self.next_change is not None:
                 wait = min(wait, max(0.05, (self.next_change - datetime.fromtimestamp(self.clock(), UTC))
                                      .total_seconds() + 0.05))
@@ -265,6 +275,9 @@ class Recorder:
                  for e in [p.timetable.next_change(local)] if e is not None]
         self.next_change = min(edges).astimezone(UTC) if edges else None
         want = self.wanted(now)
+        if self.owns is not None:  # a cluster: only the channels placed on this node
+            mine = await self.owns(sorted(want))
+            want = {c: how for c, how in want.items() if c in mine}
         for cid in [c for c in self._tasks if want.get(c) != self._doing.get(c)]:
             await self.stop_recording(cid)
         for cid in sorted(want):

@@ -44,12 +44,21 @@ def _coords(item: CatalogItem) -> tuple[float | None, float | None]:
     return lon, lat
 
 
+def _civil_node(device_id: str) -> bool:
+    """A civil-code node (行政区划) of a platform's catalog tree: 2, 4, 6 or 8 digits."""
+    return device_id.isascii() and device_id.isdigit() and len(device_id) in (2, 4, 6, 8)
+
+
 def rows_from_catalog(device_id: str, items: list[CatalogItem]) -> list[dict[str, Any]]:
+    """Channel rows of a catalog: cameras, and the nodes of the device's tree as ``kind =
+    'group'`` (business groups 215, virtual organisations 216, other non-camera IDs, and the
+    civil-code nodes lower platforms report, whose ID is their division code)."""
     rows = []
     for it in items:
-        if not is_valid_gb_id(it.device_id) or it.device_id == device_id:
+        civil = _civil_node(it.device_id)
+        if not (civil or is_valid_gb_id(it.device_id)) or it.device_id == device_id:
             continue
-        t = type_code_of(it.device_id)
+        t = 0 if civil else type_code_of(it.device_id)
         kind = "camera" if 131 <= t <= 139 or t == 121 else "group"
         lon, lat = _coords(it)
         status = (it.status or "").upper()
@@ -61,7 +70,8 @@ def rows_from_catalog(device_id: str, items: list[CatalogItem]) -> list[dict[str
             status = "UNKNOWN"
         rows.append({
             "id": it.device_id, "name": (it.name or it.device_id)[:200], "kind": kind, "device_id": device_id,
-            "parent_id": (it.parent_id or device_id)[:20], "division_code": _division(it), "status": status,
+            "parent_id": (it.parent_id or device_id)[:20],
+            "division_code": it.device_id if civil else _division(it), "status": status,
             "networked": True, "manufacturer": (it.manufacturer or None), "model": (it.model or None),
             "resolution": (it.resolution or None), "longitude": lon, "latitude": lat,
             "address": (it.address or None), "ptz_type": it.ptz_type,

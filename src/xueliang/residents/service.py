@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from xueliang.access.passwords import check_policy
 from xueliang.access.policy import Action, Principal, check_role, scope_conditions
-from xueliang.access.ratelimit import RateLimited, TokenBuckets
+from xueliang.access.ratelimit import Limiter, RateLimited, TokenBuckets
 from xueliang.access.users import UserService
 from xueliang.db.tables import Channel, GridPosition, ResidentCode, User
 from xueliang.errors import Forbidden, Invalid, NotFound
@@ -53,11 +54,14 @@ def code_out(c: ResidentCode, now: datetime | None = None) -> dict[str, Any]:
 
 
 class ResidentService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], users: UserService) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], users: UserService, *,
+                 limiter: Callable[[str, float, float], Limiter] | None = None) -> None:
+        """``limiter(name, rate, burst)`` makes the rate limiters (shared in Redis in a cluster)."""
         self.sessions = sessions
         self.users = users
-        self.per_client = TokenBuckets(*JOIN_PER_CLIENT)
-        self.everyone = TokenBuckets(*JOIN_ALL)
+        make = limiter or (lambda _name, rate, burst: TokenBuckets(rate, burst))
+        self.per_client: Limiter = make("resident-join", *JOIN_PER_CLIENT)
+        self.everyone: Limiter = make("resident-join-all", *JOIN_ALL)
 
     # ---- codes -------------------------------------------------------------------------------
     @staticmethod

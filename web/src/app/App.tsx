@@ -24,6 +24,7 @@ const ChannelPage = lazy(() => import('../pages/ChannelPage'));
 const OperationsPage = lazy(() => import('../pages/OperationsPage'));
 const MyTicketsPage = lazy(() => import('../pages/MyTicketsPage'));
 const IncidentsPage = lazy(() => import('../pages/IncidentsPage'));
+const ExportsPage = lazy(() => import('../pages/ExportsPage'));
 
 const NAV = [
   { to: '/app/map', key: 'nav.map', action: 'registry.read' },
@@ -34,6 +35,7 @@ const NAV = [
   { to: '/app/operations', key: 'nav.operations', action: 'health.read' },
   { to: '/app/tickets', key: 'nav.myTickets', action: 'tickets.work' },
   { to: '/app/incidents', key: 'nav.incidents', action: 'incidents.read' },
+  { to: '/app/exports', key: 'nav.exports', action: 'media.export' },
   { to: '/app/admin', key: 'nav.admin', action: 'registry.read' },
 ];
 
@@ -85,6 +87,7 @@ export function App() {
   else if (path.startsWith('/app/operations')) page = <OperationsPage />;
   else if (path.startsWith('/app/tickets')) page = <MyTicketsPage />;
   else if (path.startsWith('/app/incidents')) page = <IncidentsPage />;
+  else if (path.startsWith('/app/exports')) page = <ExportsPage />;
   else if ((m = match('/app/admin/:tab', path))) page = <AdminPage tab={m.tab} />;
   else if (path === '/app/admin') page = <AdminPage />;
   else if ((m = match('/app/channel/:id', path))) page = <ChannelPage id={m.id} />;

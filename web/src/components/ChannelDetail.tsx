@@ -10,6 +10,7 @@ import { Player } from './Player';
 import { PtzPanel } from './PtzPanel';
 import { Icon } from './Icon';
 import { DiagnosisPanel } from './DiagnosisPanel';
+import { RecordingPlan } from './RecordingPlan';
 
 /** One channel: live view, registry facts, device state, PTZ; a refusal when out of scope. */
 export function ChannelDetail({ id }: { id: string }) {
@@ -79,6 +80,7 @@ export function ChannelDetail({ id }: { id: string }) {
           </dl>
           {can(user, 'device.ptz') && <PtzPanel channelId={c.id} name={c.name} ptzType={c.ptz_type} />}
           {can(user, 'health.read') && <DiagnosisPanel channelId={c.id} />}
+          <RecordingPlan channelId={c.id} />
         </div>
       </div>
     </div>

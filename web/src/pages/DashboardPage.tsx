@@ -373,7 +373,7 @@ function IncidentPanel() {
       grid: { left: 100, right: 30, top: 10, bottom: 20 },
       yAxis: { type: 'category', data: keys.map(label), inverse: true, ...axis },
       xAxis: { type: 'value', minInterval: 1, ...axis },
-      series: [{ type: 'bar', data: keys.map((k) => counts[k]), itemStyle: { color } }],
+      series: [{ type: 'bar', barMaxWidth: 28, data: keys.map((k) => counts[k]), itemStyle: { color } }],
     };
   };
   const pct = (v: number | null) => (v === null ? null : v / 100);

@@ -36,6 +36,8 @@ interface ConsoleConfig {
   tile_attribution?: string | null;
   tile_max_zoom?: number | null;
   tile_min_zoom?: number | null;
+  /** [west, south, east, north] where the platform's basemap has tiles. */
+  tile_bounds?: [number, number, number, number] | null;
   /** The platform's own basemap: tiles need the login (fetched with the token). */
   tile_auth?: boolean | null;
   center?: [number, number] | null; // [lon, lat]
@@ -51,7 +53,9 @@ interface Filters {
   statuses: string[];
 }
 
-const CHECK = { display: 'flex', alignItems: 'center', gap: 6 } as const;
+const CHECK = { display: 'flex', alignItems: 'center', gap: 6, fontSize: 13 } as const;
+// the panel's inputs are full width; a layer's checkbox is not
+const BOX = { width: 16, flex: 'none' } as const;
 const ALL: Filters = { county: '', township: '', department: '', classes: [1, 2, 3, 0], tiers: ['high', 'building', 'street', ''], statuses: ['on', 'off', 'unknown'] };
 const STATUS_COLOR: Record<string, string> = { on: '#22c55e', off: '#ef4444', unknown: '#94a3b8' };
 const CLASS_RING: Record<number, string> = { 1: '#f8fafc', 2: '#f59e0b', 3: 'transparent', 0: 'transparent' };
@@ -174,7 +178,15 @@ export default function MapPage() {
       if (cfg.tile_url) {
         const layer = cfg.tile_auth
           ? // the platform's basemap: drawn to its deepest zoom, enlarged beyond it
-            authTileLayer(cfg.tile_url, { maxZoom: 19, maxNativeZoom: cfg.tile_max_zoom ?? 18, minNativeZoom: cfg.tile_min_zoom ?? 0, attribution: cfg.tile_attribution ?? '' })
+            // (not below its shallowest: scaling those down would ask for thousands of tiles), and
+            // only where it has tiles
+            authTileLayer(cfg.tile_url, {
+              maxZoom: 19,
+              maxNativeZoom: cfg.tile_max_zoom ?? 18,
+              minZoom: cfg.tile_min_zoom ?? 0,
+              bounds: cfg.tile_bounds ? L.latLngBounds([cfg.tile_bounds[1], cfg.tile_bounds[0]], [cfg.tile_bounds[3], cfg.tile_bounds[2]]) : undefined,
+              attribution: cfg.tile_attribution ?? '',
+            })
           : L.tileLayer(cfg.tile_url, { maxZoom: cfg.tile_max_zoom ?? 19, attribution: cfg.tile_attribution ?? '' });
         layer.on('tileload', () => publishLayers({ tilesLoaded: stats.current.tilesLoaded + 1 }));
         layer.on('tileerror', () => publishLayers({ tileErrors: stats.current.tileErrors + 1 }));
@@ -690,15 +702,15 @@ export default function MapPage() {
           <hr />
           <div className="field" data-testid="map-layers">
             <span>{t('map.layers')}</span>
-            <label style={CHECK}><input type="checkbox" checked={shows.cameras} onChange={(e) => setShows({ ...shows, cameras: e.target.checked })} data-testid="layer-cameras" /> {t('map.layerCameras')}</label>
+            <label style={CHECK}><input type="checkbox" style={BOX} checked={shows.cameras} onChange={(e) => setShows({ ...shows, cameras: e.target.checked })} data-testid="layer-cameras" /> {t('map.layerCameras')}</label>
             <label style={CHECK}>
-              <input type="checkbox" checked={shows.divisions} onChange={(e) => setShows({ ...shows, divisions: e.target.checked })} data-testid="layer-divisions" /> {t('map.layerDivisions')}
+              <input type="checkbox" style={BOX} checked={shows.divisions} onChange={(e) => setShows({ ...shows, divisions: e.target.checked })} data-testid="layer-divisions" /> {t('map.layerDivisions')}
               {divisionCount === 0 && <small className="muted"> · {t('map.noDivisions')}</small>}
             </label>
             {canIncidents && (
-              <label style={CHECK}><input type="checkbox" checked={shows.incidents} onChange={(e) => setShows({ ...shows, incidents: e.target.checked })} data-testid="layer-incidents" /> {t('map.layerIncidents')}</label>
+              <label style={CHECK}><input type="checkbox" style={BOX} checked={shows.incidents} onChange={(e) => setShows({ ...shows, incidents: e.target.checked })} data-testid="layer-incidents" /> {t('map.layerIncidents')}</label>
             )}
-            <label className="muted" style={CHECK} title={t('map.layerMembersLater')}><input type="checkbox" disabled /> {t('map.layerMembers')} <small>· {t('map.layerMembersLater')}</small></label>
+            <label className="muted" style={CHECK} title={t('map.layerMembersLater')}><input type="checkbox" style={BOX} disabled /> {t('map.layerMembers')} <small>· {t('map.layerMembersLater')}</small></label>
           </div>
           <hr />
           <details className="small">

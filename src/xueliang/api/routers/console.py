@@ -73,6 +73,7 @@ async def console_config(platform: PlatformDep, _: RegistryReader) -> dict[str, 
     if base is not None and not c.tile_url:  # the platform's own basemap (map.basemap), tiles behind login
         return {"tile_url": base["tile_url"], "tile_attribution": c.tile_attribution or base["attribution"],
                 "tile_max_zoom": base["max_zoom"], "tile_min_zoom": base["min_zoom"], "tile_auth": True,
+                "tile_bounds": base["bounds"],
                 "center": c.center or None, "zoom": c.zoom}
     return {"tile_url": c.tile_url or None, "tile_attribution": c.tile_attribution, "tile_max_zoom": c.tile_max_zoom,
             "center": c.center or None, "zoom": c.zoom}

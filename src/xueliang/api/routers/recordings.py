@@ -18,9 +18,16 @@ from fastapi.responses import StreamingResponse
 from xueliang.access import context
 from xueliang.access.policy import Action, Principal, authorize, scope_conditions
 from xueliang.access.resources import visible_channel
-from xueliang.api.deps import PlatformDep, PrincipalDep, RegistryReader, StatsReader, require
+from xueliang.api.deps import (
+    MediaCallerDep,
+    PlatformDep,
+    RegistryReader,
+    StatsReader,
+    credential_of,
+    require,
+)
 from xueliang.config import RecordingPlanSpec
-from xueliang.errors import Invalid
+from xueliang.errors import Invalid, Unauthorized
 from xueliang.recording.compliance import compliance
 from xueliang.recording.download import RangeNotSatisfiable, parse_range, recorded_range
 from xueliang.recording.index import timeline
@@ -54,11 +61,38 @@ async def channel_recordings(
                                  wait=device_wait)
 
 
+def _download_target(channel_id: str) -> str:
+    return f"recording/{channel_id}"
+
+
+@router.post("/channels/{channel_id}/recordings/media-token")
+async def recording_download_token(channel_id: str, request: Request, platform: PlatformDep,
+                                   p: Annotated[Principal, Depends(require(Action.DOWNLOAD))]) -> dict[str, Any]:
+    """A short-lived token for ``?token=`` on this channel's ``recordings/download`` only (a
+    plain link: the browser saves the file and shows its progress), carrying the purpose stated
+    now; it cannot mint another."""
+    channel = await visible_channel(platform.registry, p, Action.DOWNLOAD, channel_id)
+    ttl = platform.settings.api.media_token_ttl
+    token = platform.users.media_token(p, credential_of(request), _download_target(channel.id),
+                                       Action.DOWNLOAD.value, ttl)
+    return {"token": token, "expires_in": ttl, "action": Action.DOWNLOAD.value}
+
+
+async def _downloader(channel_id: str, caller: MediaCallerDep) -> Principal:
+    """A bearer token's principal, or a media token's of this channel's recordings (before the
+    query is read: another media token is 401 whatever it asks)."""
+    if not caller.credential.opens(_download_target(channel_id), Action.DOWNLOAD.value):
+        raise Unauthorized("this media token does not open this channel's recordings")
+    return caller.principal
+
+
 @router.get("/channels/{channel_id}/recordings/download")
 async def download_recording(channel_id: str, start: datetime, end: datetime, request: Request,
-                             platform: PlatformDep, p: PrincipalDep) -> StreamingResponse:
+                             platform: PlatformDep,
+                             p: Annotated[Principal, Depends(_downloader)]) -> StreamingResponse:
     """[start, end) of the platform's recording as one MP4 (a remux, cut at fragment
-    boundaries), streamed with its length known up front; one byte range (Range) answers 206."""
+    boundaries), streamed with its length known up front; one byte range (Range) answers 206.
+    A bearer token, or in ``?token=`` a media token from ``recordings/media-token`` of this channel."""
     authorize(p, Action.DOWNLOAD)
     await visible_channel(platform.registry, p, Action.DOWNLOAD, channel_id)
     mp4 = await recorded_range(platform.sessions, Path(platform.settings.storage.var_dir) / "recordings",

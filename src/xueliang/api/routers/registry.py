@@ -15,7 +15,6 @@ from xueliang.api.deps import PlatformDep, RegistryManager, RegistryReader
 from xueliang.api.routers.diagnosis import latest_of
 from xueliang.db.tables import Channel, Device, Division, Platform, Unit
 from xueliang.errors import NotFound
-from xueliang.registry.platforms import is_platform, platform_ids
 from xueliang.registry.models import (
     ChannelFields,
     ChannelFilter,
@@ -33,6 +32,7 @@ from xueliang.registry.models import (
     UnitOut,
     UnitPatch,
 )
+from xueliang.registry.platforms import is_platform, platform_ids
 
 router = APIRouter(tags=["registry"])
 Limit = Annotated[int, Query(ge=1, le=1000)]

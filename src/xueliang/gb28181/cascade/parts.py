@@ -14,7 +14,7 @@ memory as 50,000 encoded bodies at once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from xueliang.gb28181.manscdp import (
     CatalogItem,
@@ -22,6 +22,7 @@ from xueliang.gb28181.manscdp import (
     encode_catalog_notify,
     encode_catalog_response,
 )
+from xueliang.gb28181.manscdp.document import _codec_for_encoding, _escape, _format_value
 
 __all__ = ["CatalogParts", "encode_body"]
 
@@ -77,6 +78,7 @@ class CatalogParts:
         self._tail = empty[cut + len(b'<DeviceList Num="0">'):]
         self._empty = len(empty)
         self._next: bytes | None = None  # the element of the item at _pos, once written
+        self._codec = _codec_for_encoding(_codec(charset))
 
     @property
     def done(self) -> bool:
@@ -91,7 +93,9 @@ class CatalogParts:
 
     def _element(self, item: CatalogItem) -> bytes | None:
         """``<Item>...</Item>`` as it stands in a body, or None when it cannot be written (a
-        Notify item without an event)."""
+        Notify item without an event, a number that is not finite)."""
+        if self.root == "Response" and not item.extra:
+            return self._response_element(item)
         try:
             one = self._write([item])
         except ManscdpError:
@@ -99,6 +103,27 @@ class CatalogParts:
         start = one.index(b'<DeviceList Num="1">\r\n') + len(b'<DeviceList Num="1">\r\n')
         end = one.rindex(b"\r\n</DeviceList>")
         return one[start:end]
+
+    def _response_element(self, item: CatalogItem) -> bytes | None:
+        """The same element as the writer's (manscdp `_Doc.add` of the item's fields), written
+        directly: the item's own fields have valid element names, so only the values are
+        escaped and formatted; byte for byte the writer's (property-tested)."""
+        lines = ["<Item>"]
+        try:
+            for k, v in item.to_fields().items():
+                if v is None:
+                    continue
+                if isinstance(v, Mapping):
+                    lines.append(f"<{k}>")
+                    lines.extend(f"<{k2}>{_escape(_format_value(v2))}</{k2}>" for k2, v2 in v.items()
+                                 if v2 is not None and not isinstance(v2, Mapping))
+                    lines.append(f"</{k}>")
+                else:
+                    lines.append(f"<{k}>{_escape(_format_value(v))}</{k}>")
+        except ManscdpError:
+            return None
+        lines.append("</Item>")
+        return "\r\n".join(lines).encode(self._codec, errors="xmlcharrefreplace")
 
     def next_part(self) -> bytes | None:
         """The next body, or None when every item went (an empty catalog: one part, SumNum 0)."""
@@ -125,6 +150,9 @@ class CatalogParts:
             size += grow
             self._pos += 1
         if not taken:
+            if self.parts_written == 0:  # not one item could be written: still one (empty) part
+                self.parts_written = 1
+                return self._write([])
             return None
         self.parts_written += 1
         return b"".join((self._head, b'<DeviceList Num="%d">' % len(taken),

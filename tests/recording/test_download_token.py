@@ -1,0 +1,51 @@
+"""A recording downloads through a plain link (the console's: the browser saves the file and
+shows its progress): ``?token=`` takes a media token minted for this channel's recordings, and
+nothing else (not a login token, not a live media token, not another channel's)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.api.conftest import admin, client, platform  # noqa: F401  (fixtures)
+from tests.recording._segments import lay_out
+from xueliang.app import Platform
+from xueliang.registry.models import ChannelIn
+
+CH, OTHER = "34020000001310000077", "34020000001310000078"
+T0 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+WHEN = {"start": T0.isoformat(), "end": (T0 + timedelta(minutes=2)).isoformat()}
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_a_download_link_carries_a_media_token_of_its_channel_only(
+        platform: Platform, client: httpx.AsyncClient, admin: dict[str, str], tmp_path: Path) -> None:  # noqa: F811
+    for cid in (CH, OTHER):
+        await platform.registry.create_channel(ChannelIn(id=cid, name=cid[-2:]))
+        await lay_out(platform.sessions, tmp_path / "recordings", cid, T0, 2)
+    url = f"/api/v1/channels/{CH}/recordings/download"
+    whole = await client.get(url, params=WHEN, headers=admin)
+    assert whole.status_code == 200, whole.text
+
+    r = await client.post(f"/api/v1/channels/{CH}/recordings/media-token", headers=admin)
+    assert r.status_code == 200, r.text
+    token = r.json()["token"]
+    link = await client.get(url, params={**WHEN, "token": token})
+    assert link.status_code == 200 and link.content == whole.content
+    assert link.headers["content-disposition"].startswith("attachment;")
+    # not another channel's recordings, not as a bearer, not to mint another
+    other = await client.get(f"/api/v1/channels/{OTHER}/recordings/download", params={**WHEN, "token": token})
+    assert other.status_code == 401
+    bearer = await client.get(url, params=WHEN, headers={"Authorization": f"Bearer {token}"})
+    assert bearer.status_code == 401
+    again = await client.post(f"/api/v1/channels/{CH}/recordings/media-token",
+                              headers={"Authorization": f"Bearer {token}"})
+    assert again.status_code == 401
+    # a login token in the URL opens nothing; a missing channel looks missing
+    login = admin["Authorization"].removeprefix("Bearer ")
+    assert (await client.get(url, params={**WHEN, "token": login})).status_code == 401
+    missing = await client.post("/api/v1/channels/34020000001310000099/recordings/media-token", headers=admin)
+    assert missing.status_code == 404
