@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,14 @@ from tests.e2e.test_console import (  # noqa: F401  (fixtures: demo, browser, pa
 from tests.e2e.test_playback_timeline import _record
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+def _status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return int(r.status)
+    except urllib.error.HTTPError as e:
+        return int(e.code)
+
 
 LOCAL = """ms => { const d = new Date(ms); const p = n => String(n).padStart(2, '0');
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`; }"""
@@ -95,6 +105,12 @@ def test_a_plan_is_set_and_an_export_completes_with_its_files(page: Any, demo: D
     dl.value.save_as(manifest)
     body = json.loads(manifest.read_text())
     assert "JQ20261204-0007" in json.dumps(body, ensure_ascii=False)
+    # the link's media token opens this export's files only
+    export_id = next(e["id"] for e in demo.api("/exports") if e["case_number"] == "JQ20261204-0007")
+    token = demo.api(f"/exports/{export_id}/media-token", method="POST")["token"]
+    assert _status(f"{demo.base}/api/v1/exports/{export_id}/files/manifest.json?token={token}") == 200
+    assert _status(f"{demo.base}/api/v1/exports/{export_id + 1}/files/manifest.json?token={token}") == 401
+    assert _status(f"{demo.base}/api/v1/channels/{cid}/recordings/download?start=x&end=y&token={token}") == 401
     # the key that signs manifests; the hold the export placed
     page.click("[data-testid=export-public-key] summary")
     assert "BEGIN PUBLIC KEY" in page.locator("[data-testid=export-public-key] pre").inner_text()

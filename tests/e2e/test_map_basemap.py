@@ -15,6 +15,9 @@ PNG = b"\x89PNG\r\n\x1a\n"
 def test_the_map_draws_the_platforms_basemap_and_the_division_boundaries(page: Any, demo: Demo) -> None:  # noqa: F811
     responses: list[Any] = []
     page.on("response", lambda r: responses.append(r) if "/api/v1/map/tiles/" in r.url else None)
+    # an open case with a place: the incidents layer draws it
+    case = demo.api("/incidents", method="POST", body={"category": "治安", "description": "路口有人争吵",
+                                                       "longitude": 117.25, "latitude": 31.85})
     login(page, demo, "admin")
     wait_js(page, "window.__xueliangMapReady && window.__xueliangMapReady.points > 0", timeout=30)
     wait_js(page, "window.__xueliangMapLayers && window.__xueliangMapLayers.tilesLoaded >= 4", timeout=20)
@@ -38,6 +41,10 @@ def test_the_map_draws_the_platforms_basemap_and_the_division_boundaries(page: A
     expected = len([d for d in demo.api("/map/divisions")["features"]])
     assert expected == 16
     wait_js(page, f"window.__xueliangMapLayers.divisions === {expected}")
+    open_cases = [i for i in demo.api("/incidents?limit=500")["items"]
+                  if i["status"] not in ("closed", "merged") and i["longitude"] is not None]
+    assert case["id"] in {i["id"] for i in open_cases}
+    wait_js(page, f"window.__xueliangMapLayers.incidents === {len(open_cases)}")
     paths = "document.querySelectorAll('path.division-boundary').length"
     assert page.evaluate(paths) == expected
     assert page.evaluate("document.querySelectorAll('path.level-county').length") == 4

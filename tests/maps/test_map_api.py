@@ -137,3 +137,23 @@ async def test_only_registry_managers_load_and_every_user_reads(platform: Platfo
     assert (await client.post("/api/v1/map/divisions", files=_upload(FC))).status_code == 401
     assert (await client.get("/api/v1/map/divisions")).status_code == 401
     assert (await client.get("/api/v1/map/divisions", headers=admin)).json()["features"] == []
+
+
+async def test_a_scoped_user_sees_no_grid_outside_its_cameras(platform: Platform, client: httpx.AsyncClient,
+                                                              admin: dict[str, str]) -> None:
+    await _city(platform)
+    assert (await client.post("/api/v1/map/divisions", headers=admin, files=_upload(FC))).status_code == 200
+    grid = "349901001001001"  # a grid of a village: no camera stands in it
+    square = [[117.08, 31.9], [117.09, 31.9], [117.09, 31.91], [117.08, 31.91], [117.08, 31.9]]
+    r = await client.put(f"/api/v1/divisions/{grid}", headers=admin,
+                         json={"code": grid, "name": "网格一", "boundary": {"type": "Polygon", "coordinates": [square]}})
+    assert r.status_code in (200, 201), r.text
+    await platform.users.create("edu", "Some-pass-123", "department_user", department="教育局", enforce_policy=False)
+    edu = await login(client, "edu", "Some-pass-123")
+    codes = lambda h: {f["properties"]["code"] for f in h["features"]}  # noqa: E731
+    seen_by_admin = codes((await client.get("/api/v1/map/divisions", headers=admin)).json())
+    seen_by_edu = codes((await client.get("/api/v1/map/divisions", headers=edu)).json())
+    assert grid in seen_by_admin and grid not in seen_by_edu
+    assert seen_by_admin - {grid} == seen_by_edu
+    platform.maps.forget()  # the grid came through the registry: read the outlines again
+    assert await platform.maps.division_at(117.085, 31.905) == grid  # the smallest division holding it

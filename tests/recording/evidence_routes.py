@@ -30,6 +30,7 @@ def table(N: Any, CH_IN: str, WHEN: dict[str, str]) -> dict[tuple[str, str], Any
         ("GET", "/api/v1/exports"): N(A.EXPORT, why="one's own; everyone's with exports.manage too"),
         ("GET", "/api/v1/exports/{export_id}"): N(A.EXPORT, make="evidence_export"),
         ("GET", "/api/v1/exports/{export_id}/files/{name}"): N(A.EXPORT, make="evidence_export_file"),
+        ("POST", "/api/v1/exports/{export_id}/media-token"): N(A.EXPORT, make="evidence_export"),
         ("POST", "/api/v1/holds"): N(A.EVIDENCE_HOLD, ok=(201,), body=hold),
         ("GET", "/api/v1/holds"): N(A.EVIDENCE_HOLD),
         ("POST", "/api/v1/holds/{hold_id}/release"): N(A.EVIDENCE_RELEASE, make="evidence_hold", body={"note": "结案"}),

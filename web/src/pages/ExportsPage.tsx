@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from 'react';
-import { api, download, raw } from '../api/client';
+import { api, API, raw } from '../api/client';
 import { Empty, ErrorBox } from '../components/Common';
 import { fmtDateTime, useT } from '../i18n';
 import { useLocation } from '../lib/router';
@@ -158,8 +158,21 @@ function NewExport({ onCreated }: { onCreated: () => void }) {
 
 function ExportCard({ e }: { e: EvidenceExport }) {
   const t = useT();
-  const get = (name: string) =>
-    download(`/exports/${e.id}/files/${encodeURIComponent(name)}`, name).catch((x) => toast(errorText(x), 'error', 7000));
+  /** A plain link with a media token of this export: the browser saves the file (an hour of
+   *  video is about 900 MB) and shows its progress, nothing held in the page. */
+  const get = async (name: string) => {
+    try {
+      const r = await api<{ token: string }>(`/exports/${e.id}/media-token`, { method: 'POST' });
+      const link = document.createElement('a');
+      link.href = `${API}/exports/${e.id}/files/${encodeURIComponent(name)}?token=${encodeURIComponent(r.token)}`;
+      link.download = name;
+      document.body.appendChild(link);
+      link.click();
+      link.remove();
+    } catch (x) {
+      toast(errorText(x), 'error', 7000);
+    }
+  };
   return (
     <div className="card export" data-testid={`export-${e.id}`}>
       <div className="card-title">

@@ -70,7 +70,8 @@ async def channels_near(platform: PlatformDep, p: RegistryReader,
 async def console_config(platform: PlatformDep, _: RegistryReader) -> dict[str, Any]:
     c = platform.settings.console
     base = platform.maps.describe()
-    if base is not None and not c.tile_url:  # the platform's own basemap (map.basemap), tiles behind login
+    # the platform's own basemap (map.basemap), tiles behind login; vector tiles are not the console's
+    if base is not None and not c.tile_url and base["format"] != "pbf":
         return {"tile_url": base["tile_url"], "tile_attribution": c.tile_attribution or base["attribution"],
                 "tile_max_zoom": base["max_zoom"], "tile_min_zoom": base["min_zoom"], "tile_auth": True,
                 "tile_bounds": base["bounds"],

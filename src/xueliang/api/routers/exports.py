@@ -13,14 +13,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 
 from xueliang.access import context
-from xueliang.access.policy import Action, Principal
+from xueliang.access.policy import Action, Principal, authorize
 from xueliang.access.resources import visible_channel
-from xueliang.api.deps import PlatformDep, require
+from xueliang.api.deps import MediaCallerDep, PlatformDep, credential_of, require
+from xueliang.errors import Unauthorized
 from xueliang.evidence.export import describe as describe_export
 from xueliang.recording.holds import describe as describe_hold
 
@@ -103,8 +104,31 @@ async def get_export(export_id: int, platform: PlatformDep, p: Exporter) -> dict
     return describe_export(await platform.exports.get(p, export_id))
 
 
+def _files_target(export_id: int) -> str:
+    return f"export/{export_id}"
+
+
+async def _file_reader(export_id: int, caller: MediaCallerDep) -> Principal:
+    """A bearer token's principal, or a media token's of this export's files (``?token=``)."""
+    if not caller.credential.opens(_files_target(export_id), Action.EXPORT.value):
+        raise Unauthorized("this media token does not open this export's files")
+    authorize(caller.principal, Action.EXPORT)
+    return caller.principal
+
+
+@router.post("/exports/{export_id}/media-token")
+async def export_files_token(export_id: int, request: Request, platform: PlatformDep, p: Exporter) -> dict[str, Any]:
+    """A short-lived token for ``?token=`` on this export's files only (plain links: the browser
+    saves them and shows progress); one's own export (or anyone's with ``exports.manage``)."""
+    e = await platform.exports.get(p, export_id)
+    ttl = platform.settings.api.media_token_ttl
+    token = platform.users.media_token(p, credential_of(request), _files_target(e.id), Action.EXPORT.value, ttl)
+    return {"token": token, "expires_in": ttl, "action": Action.EXPORT.value}
+
+
 @router.get("/exports/{export_id}/files/{name}")
-async def export_file(export_id: int, name: str, platform: PlatformDep, p: Exporter) -> FileResponse:
+async def export_file(export_id: int, name: str, platform: PlatformDep,
+                      p: Annotated[Principal, Depends(_file_reader)]) -> FileResponse:
     path = await platform.exports.file(p, export_id, name)
     context.describe("media.export.file", "export", export_id, file=name)
     kind = {"mp4": "video/mp4", "json": "application/json", "pem": "application/x-pem-file"}.get(
