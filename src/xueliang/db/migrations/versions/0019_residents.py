@@ -1,7 +1,7 @@
 """The phone app (issue 16, section 5): residents' invitation codes, grid members' last
 positions, and the resident-visible flag of channels.
 
-Revision ID: 0021
+Revision ID: 0019
 Revises: 0018
 Create Date: 2026-12-04 10:15:00
 """
@@ -9,7 +9,7 @@ Create Date: 2026-12-04 10:15:00
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0021'
+revision = '0019'
 down_revision = '0018'
 branch_labels = None
 depends_on = None
