@@ -296,6 +296,10 @@ class Output(Generic[T]):
     def cache_bytes(self) -> int:
         return self._cache_bytes
 
+    def _new_reader(self, limit: int, info: dict[str, Any] | None) -> Reader[T]:
+        """The kind of reader this output hands out (a format may want its own)."""
+        return Reader(self, limit, info)
+
     def add_reader(
         self, limit: int = READER_LIMIT, info: dict[str, Any] | None = None
     ) -> Reader[T]:
@@ -304,7 +308,7 @@ class Output(Generic[T]):
         # Room for the GOP it starts with and as much again: a big GOP (4K, long key frame
         # interval) must not get a new reader cut before it has played its first frame.
         limit = max(limit, 2 * self._cache_bytes)
-        r: Reader[T] = Reader(self, limit, info)
+        r = self._new_reader(limit, info)
         header = self.header()
         if header is not None:
             r._push(header, self.size(header))

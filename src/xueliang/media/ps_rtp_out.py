@@ -82,19 +82,12 @@ class PsOutput(Output[PsChunk]):
     def size(self, chunk: PsChunk) -> int:
         return len(chunk.data)
 
+    def _new_reader(self, limit: int, info: dict[str, Any] | None) -> PsReader:
+        return PsReader(self, limit, info)
+
     def add_reader(self, limit: int = READER_LIMIT, info: dict[str, Any] | None = None) -> PsReader:
         """As `Output.add_reader`, with a reader that can hand its chunks straight to a sender."""
-        if self.closed:
-            raise RuntimeError("output closed")
-        r = PsReader(self, max(limit, 2 * self.cache_bytes), info)
-        if self._cache_ok:
-            for chunk, size in self._cache:
-                r._push(chunk, size)
-        else:
-            r.skipping = True
-        self.readers.append(r)
-        self.stream._readers_changed()
-        return r
+        return cast(PsReader, super().add_reader(limit, info))
 
 
 class PsReader(Reader[PsChunk]):
