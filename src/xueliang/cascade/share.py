@@ -83,13 +83,11 @@ class BusinessGroup(BaseModel):
     name: str = Field(min_length=1, max_length=100)
 
 
-class Organisation(BaseModel):
-    """虚拟组织 (type 216) and which shared channels go under it."""
+class _Selection(BaseModel):
+    """Which channels: by division subtree, department, or an explicit list (a share and each of
+    its virtual organisations select alike)."""
 
     model_config = ConfigDict(extra="forbid")
-    id: str = Field(pattern=r"^\d{10}216\d{7}$", description="20 digits, type 216")
-    name: str = Field(min_length=1, max_length=100)
-    parent_id: str | None = Field(default=None, description="another organisation, or null: the top")
     divisions: list[str] = Field(default_factory=list, max_length=1000)
     departments: list[str] = Field(default_factory=list, max_length=1000)
     channels: list[str] = Field(default_factory=list, max_length=MAX_LISTED)
@@ -105,29 +103,23 @@ class Organisation(BaseModel):
         return _gb_ids(v, "channels")
 
 
-class Share(BaseModel):
+class Organisation(_Selection):
+    """虚拟组织 (type 216) and which shared channels go under it."""
+
+    id: str = Field(pattern=r"^\d{10}216\d{7}$", description="20 digits, type 216")
+    name: str = Field(min_length=1, max_length=100)
+    parent_id: str | None = Field(default=None, description="another organisation, or null: the top")
+
+
+class Share(_Selection):
     """The share of one upper (see the module docstring)."""
 
-    model_config = ConfigDict(extra="forbid")
     all: bool = False
-    divisions: list[str] = Field(default_factory=list, max_length=1000)
     classes: list[int] = Field(default_factory=list, max_length=3)
-    departments: list[str] = Field(default_factory=list, max_length=1000)
-    channels: list[str] = Field(default_factory=list, max_length=MAX_LISTED)
     control: bool = False
     business_group: BusinessGroup | None = None
     organisations: list[Organisation] = Field(default_factory=list, max_length=500)
     id_map: dict[str, str] = Field(default_factory=dict, max_length=MAX_LISTED)
-
-    @field_validator("divisions")
-    @classmethod
-    def _div(cls, v: list[str]) -> list[str]:
-        return _divisions(v)
-
-    @field_validator("channels")
-    @classmethod
-    def _ch(cls, v: list[str]) -> list[str]:
-        return _gb_ids(v, "channels")
 
     @field_validator("classes")
     @classmethod
