@@ -146,3 +146,108 @@ def test_a_grid_member_handles_a_dispatched_case(browser: Any, demo: Demo) -> No
     finally:
         ctx.close()
     assert time.monotonic() - t0 < 60
+
+
+def _resident_on_phone(browser: Any, demo: Demo, name: str) -> tuple[Any, Any, list[str]]:  # noqa: F811
+    div, _, _ = _place(demo)
+    code = demo.api("/residents/codes", method="POST", body={"division_code": div, "place": "离线小区", "max_uses": 2})
+    ctx = phone(browser)
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(demo.base + "/m/")
+    page.click("[data-testid=m-mode-join]")
+    page.fill("[data-testid=m-code]", code["code"])
+    page.fill("[data-testid=m-name]", name)
+    page.fill("[data-testid=m-password]", PW)
+    page.click("[data-testid=m-submit]")
+    page.wait_for_selector("[data-testid=m-tab-report]")
+    page.click("[data-testid=m-tab-report]")
+    wait_js(page, "document.querySelector('[data-testid=m-position]').textContent.includes('117.23')")
+    return ctx, page, errors
+
+
+def _cases(demo: Demo, text: str) -> list[int]:  # noqa: F811
+    return [i["id"] for i in demo.api("/incidents?source=resident&status=&limit=500")["items"] if i["description"] == text]
+
+
+def _queued(page: Any) -> int:
+    """What the phone keeps in its IndexedDB queue."""
+    return int(page.evaluate("""() => new Promise((ok, no) => { const r = indexedDB.open('xl-mobile');
+        r.onsuccess = () => { const db = r.result; if (!db.objectStoreNames.contains('reports')) return ok(0);
+          const c = db.transaction('reports').objectStore('reports').count(); c.onsuccess = () => ok(c.result); };
+        r.onerror = () => no(r.error); })"""))
+
+
+def test_a_report_made_offline_is_sent_once_when_back_online(browser: Any, demo: Demo) -> None:  # noqa: F811
+    ctx, page, errors = _resident_on_phone(browser, demo, "赵大爷")
+    try:
+        text = f"离线上报 {time.time_ns()}"
+        ctx.set_offline(True)
+        page.fill("[data-testid=m-description]", text)
+        page.click("[data-testid=m-category][data-category='安全隐患']")
+        wait_js(page, "document.querySelector('[data-testid=m-note]')?.textContent.startsWith('当前离线')")
+        assert _queued(page) == 1 and _cases(demo, text) == []
+        # back online: the 'online' event sends it; a second one at once (a flapping network)
+        # must not send it twice
+        ctx.set_offline(False)
+        page.evaluate("() => window.dispatchEvent(new Event('online'))")
+        wait_js(page, "document.querySelector('[data-testid=m-note]')?.textContent.startsWith('离线上报已发送')")
+        wait_js(page, "!document.querySelector('.m-note.subtle')")  # nothing waiting any more
+        assert _queued(page) == 0
+        # the app started again sends nothing more
+        page.reload()
+        page.wait_for_selector("[data-testid=m-tab-report]")
+        time.sleep(1.0)
+        got = _cases(demo, text)
+        assert len(got) == 1, got
+        case = demo.api(f"/incidents/{got[0]}")
+        assert case["category"] == "安全隐患" and abs(case["longitude"] - LON) < 1e-6
+        assert [s["step"] for s in case["steps"]] == ["receive"]
+        assert not errors, errors
+    finally:
+        ctx.close()
+
+
+def test_a_report_whose_answer_was_lost_is_taken_in_once(browser: Any, demo: Demo) -> None:  # noqa: F811
+    """The report reaches the platform but its answer never reaches the phone (the network drops
+    on the way back): the phone keeps it and sends it again; the platform takes it in once."""
+    ctx, page, errors = _resident_on_phone(browser, demo, "钱阿姨")
+    try:
+        text = f"应答丢失 {time.time_ns()}"
+        lost: list[int] = []
+
+        def drop_answer(route: Any) -> None:
+            if route.request.method == "POST" and not lost:
+                answer = route.fetch()  # the platform takes it in...
+                lost.append(answer.status)
+                route.abort("connectionreset")  # ...and the phone never hears of it
+            else:
+                route.continue_()
+
+        page.route("**/api/v1/mobile/reports", drop_answer)
+        page.fill("[data-testid=m-description]", text)
+        page.click("[data-testid=m-category][data-category='矛盾纠纷']")
+        wait_js(page, "document.querySelector('[data-testid=m-note]')?.textContent.startsWith('当前离线')")
+        assert lost == [201] and len(_cases(demo, text)) == 1 and _queued(page) == 1
+        page.evaluate("() => window.dispatchEvent(new Event('online'))")
+        wait_js(page, "!document.querySelector('.m-note.subtle')")
+        assert _queued(page) == 0
+        got = _cases(demo, text)
+        assert len(got) == 1, got
+        # the repeat was not counted against the rate: four more go through, then the limit is
+        # shown to the resident, and that report is not queued behind their back
+        page.unroute("**/api/v1/mobile/reports")
+        last = ""
+        for _ in range(4):
+            page.click("[data-testid=m-category][data-category='其他']")
+            last = wait_js(page, """(last) => { const n = document.querySelector('[data-testid=m-note]')?.textContent;
+                                         return n && n.startsWith('已上报') && n !== last && n; }""", last)
+        page.click("[data-testid=m-category][data-category='其他']")
+        err = page.locator("[data-testid=m-error]")
+        err.wait_for()
+        assert "上报太频繁" in err.inner_text() and "分钟后再试" in err.inner_text()
+        assert _queued(page) == 0 and page.locator(".m-note.subtle").count() == 0
+        assert not errors, errors
+    finally:
+        ctx.close()

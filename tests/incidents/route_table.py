@@ -36,6 +36,8 @@ def table(N: Any, CH_IN: str) -> dict[tuple[str, str], Any]:
         ("GET", base): N(R),
         ("POST", base): N(C, ok=(201,), body=CASE),
         ("GET", base + "/statistics"): N(R),
+        ("GET", base + "/departments"): N(M),
+        ("GET", base + "/inbox"): N(H),
         ("GET", base + "/rules"): N(M),
         ("POST", base + "/rules"): N(M, ok=(201,), make="incident_rule_body"),
         ("DELETE", base + "/rules/{rule_id}"): N(M, ok=(204,), make="incident_rule"),

@@ -1,11 +1,14 @@
 """The incident queue in the console, end to end: Debian's Chromium driven by Playwright
 against `xueliang demo` (the fixtures of tests/e2e/test_console.py). The duty operator takes a
 case in through the form, finds it in the queue with its division and the cameras near it,
-dispatches it to 教育局; 教育局's user sees it in its inbox (and takes nothing in), acknowledges
-and feeds back in the console; the operator closes it there. The API shows what the console did."""
+dispatches it to 教育局 in the dispatch dialog with a deadline of a day; 教育局's user sees it in
+its inbox (and takes nothing in), acknowledges and feeds back in the console; the operator
+closes it there. A case dispatched in the dialog to two departments, each with its own
+deadline. The API shows what the console did."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -51,10 +54,17 @@ def test_a_case_is_taken_in_dispatched_and_closed_in_the_console(page: Any, demo
     detail.wait_for()
     detail.locator("[data-testid=inc-cameras] li").first.wait_for()  # the camera next to it
     assert cam["name"] in detail.locator("[data-testid=inc-cameras]").inner_text()
-    page.fill("[data-testid=inc-dept]", "教育局")
-    page.fill("[data-testid=inc-note]", "请排查")
     page.click("[data-testid=inc-dispatch]")
+    # the dialog offers the departments the platform knows (the demo's 教育局 user's among them)
+    assert "教育局" in page.eval_on_selector_all("#dispatch-departments option", "els => els.map(e => e.value)")
+    page.fill("[data-testid=dispatch-dept-0]", "教育局")
+    page.locator("[data-testid=dispatch-rows] button", has_text="1 天").click()
+    page.fill("[data-testid=dispatch-note]", "请排查")
+    page.click("[data-testid=dispatch-submit]")
     detail.locator("[data-testid=inc-dispatches] li", has_text="教育局").wait_for()
+    d = demo.api(f"/incidents/{case['id']}", user="duty")["dispatches"][0]
+    due = datetime.fromisoformat(d["deadline"]) - datetime.now(UTC)
+    assert d["department"] == "教育局" and timedelta(hours=23) < due < timedelta(hours=24, minutes=1), d
     row.locator("[data-testid=inc-status]", has_text="已分流").wait_for()
     shot(page, "incidents-queue")
     # 教育局 sees it in its inbox, and only it; acknowledges and feeds back in the console
@@ -64,12 +74,15 @@ def test_a_case_is_taken_in_dispatched_and_closed_in_the_console(page: Any, demo
     login(page, demo, "education")
     page.goto(demo.base + "/app/incidents")
     assert page.locator("[data-testid=inc-intake]").count() == 0  # a department takes nothing in
-    page.locator(f"[data-testid=inc-row-{case['id']}]").click()
+    inbox_row = page.locator(f"[data-testid=inbox-row-{case['id']}]")
+    inbox_row.locator("[data-testid=inbox-status]", has_text="待签收").wait_for()
+    inbox_row.click()
     page.click("[data-testid=inc-ack]")
     detail.locator("[data-testid=inc-dispatches] li", has_text="处置中").wait_for()
     page.fill("[data-testid=inc-feedback-note]", "已加固")
     page.click("[data-testid=inc-feedback]")
     detail.locator("[data-testid=inc-dispatches] li", has_text="已加固").wait_for()
+    inbox_row.locator("[data-testid=inbox-status]", has_text="已反馈").wait_for()  # awaiting review
     shot(page, "incidents-department")
     page.evaluate("() => localStorage.clear()")
     login(page, demo, "duty")
@@ -82,3 +95,30 @@ def test_a_case_is_taken_in_dispatched_and_closed_in_the_console(page: Any, demo
     done = demo.api(f"/incidents/{case['id']}", user="duty")
     assert done["status"] == "closed"
     assert [s["step"] for s in done["steps"]] == ["receive", "dispatch", "acknowledge", "feedback", "close"]
+
+
+def test_a_case_is_dispatched_to_two_departments_each_with_its_deadline(page: Any, demo: Demo) -> None:  # noqa: F811
+    case = demo.api("/incidents", user="duty", method="POST",
+                    body={"category": "交通", "description": "校门口违停拥堵", "longitude": 117.23, "latitude": 31.82})
+    login(page, demo, "duty")
+    page.goto(demo.base + "/app/incidents")
+    page.locator(f"[data-testid=inc-row-{case['id']}]").click()
+    page.click("[data-testid=inc-dispatch]")
+    page.fill("[data-testid=dispatch-dept-0]", "教育局")
+    page.locator("[data-testid=dispatch-rows] tr", has=page.locator("[data-testid=dispatch-dept-0]")) \
+        .locator("button", has_text="2 小时").click()
+    page.click("[data-testid=dispatch-add]")
+    page.fill("[data-testid=dispatch-dept-1]", "教育局")
+    assert page.locator("[data-testid=dispatch-submit]").is_disabled()  # a department named twice
+    page.fill("[data-testid=dispatch-dept-1]", "交警大队")  # no deadline: the default for its priority
+    page.fill("[data-testid=dispatch-note]", "联合处置")
+    page.click("[data-testid=dispatch-submit]")
+    page.locator("[data-testid=inc-dispatches] li", has_text="交警大队").wait_for()
+    got = {d["department"]: d for d in demo.api(f"/incidents/{case['id']}", user="duty")["dispatches"]}
+    now = datetime.now(UTC)
+    assert set(got) == {"教育局", "交警大队"}
+    assert timedelta(hours=1, minutes=58) < datetime.fromisoformat(got["教育局"]["deadline"]) - now < timedelta(hours=2)
+    assert timedelta(hours=71) < datetime.fromisoformat(got["交警大队"]["deadline"]) - now < timedelta(hours=72)
+    steps = demo.api(f"/incidents/{case['id']}", user="duty")["steps"]
+    assert [(s["step"], s["department"], s["note"]) for s in steps[1:]] == [
+        ("dispatch", "教育局", "联合处置"), ("dispatch", "交警大队", "联合处置")]

@@ -109,6 +109,7 @@ class UserService:
     ) -> User:
         if role not in ROLES:
             raise Invalid(f"unknown role {role!r} (roles: {', '.join(ROLES)})")
+        self._check_needs(role, department)
         if enforce_policy:
             try:
                 check_policy(password, username)
@@ -134,6 +135,13 @@ class UserService:
         except IntegrityError as exc:  # created at the same time by another request
             raise Conflict(f"user {username!r} already exists") from exc
         return u
+
+    @staticmethod
+    def _check_needs(role: str, department: str | None) -> None:
+        """What a role cannot work without: a grid member is reached through its grid's
+        department (cases are dispatched to a department; without one it would see none)."""
+        if role == "grid_member" and not (department or "").strip():
+            raise Invalid("a grid member needs the department of their grid (cases are dispatched to it, e.g. 网格一)")
 
     @staticmethod
     def _scope_json(scope: Mapping[str, Any] | None) -> dict[str, object] | None:
@@ -191,6 +199,7 @@ class UserService:
                 if old != v:
                     diff[k] = [old, v]
                     setattr(u, k, v)
+            self._check_needs(u.role, u.department)  # the user as changed (raising rolls back)
             if set(diff) & {"role", "scope", "disabled", "department", "division_code"}:
                 u.token_version += 1
         self.forget(user_id)

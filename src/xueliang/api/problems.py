@@ -26,6 +26,9 @@ def problem(status: int, title: str, detail: str, request: Request, **extra: Any
         **extra,
     }
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 429 and isinstance(extra.get("retry_after"), int | float):
+        # the header too, for clients that read no body (RFC 9110: whole seconds)
+        headers = {"Retry-After": str(max(1, int(extra["retry_after"] + 0.999)))}
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 

@@ -814,6 +814,7 @@ class UpperPlatform(Base):
 
 _OPEN_CASE = text("status IN ('received', 'dispatched', 'handling', 'fed_back')")
 _FLAGGED = text("flagged")
+_PHONE_REPORT = text("link_id IS NULL AND source IN ('grid', 'resident')")
 
 
 class Incident(Base):
@@ -833,6 +834,10 @@ class Incident(Base):
         Index("ix_incidents_open_id", "id", postgresql_where=_OPEN_CASE, sqlite_where=_OPEN_CASE),
         Index("ix_incidents_flagged_id", "id", postgresql_where=_FLAGGED, sqlite_where=_FLAGGED),
         UniqueConstraint("link_id", "external_ref", name="uq_incidents_link_ref"),
+        # A phone's report is taken in once, however often the phone sends it (its offline
+        # queue resends when an answer was lost): one case per reporter and the phone's ref.
+        Index("uq_incidents_phone_ref", "created_by", "external_ref", unique=True,
+              postgresql_where=_PHONE_REPORT, sqlite_where=_PHONE_REPORT),
     )
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     #: hotline / alarm / rule / grid / resident / emergency

@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from xueliang.access.policy import Action, Principal, check_role
 from xueliang.access.ratelimit import Limiter, RateLimited, TokenBuckets
@@ -45,6 +46,9 @@ class ReportIn(BaseModel):
     address: str | None = Field(default=None, max_length=400)
     #: A resident may keep their name from the centre too.
     anonymous: bool = False
+    #: The phone's own reference of the report (made when the report is made): the same
+    #: reference again from the same reporter answers with the case made the first time.
+    ref: str | None = Field(default=None, min_length=8, max_length=48, pattern=r"^[A-Za-z0-9_-]+$")
 
     @field_validator("longitude", "latitude")
     @classmethod
@@ -82,7 +86,20 @@ class ReportService:
         """Grid members (who report their position) report as ``grid``; everyone else as ``resident``."""
         return "grid" if A.GRID_POSITION in p.actions else "resident"
 
+    async def _repeat(self, p: Principal, ref: str) -> dict[str, Any] | None:
+        async with self.incidents.sessions() as s:
+            i = await s.scalar(select(Incident).where(
+                Incident.created_by == p.username, Incident.external_ref == ref, Incident.link_id.is_(None),
+                Incident.source.in_(("grid", "resident"))))
+            if i is None:
+                return None
+            photo = await s.scalar(select(IncidentAttachment.id).where(
+                IncidentAttachment.incident_id == i.id, IncidentAttachment.kind == "photo").limit(1))
+        return {**mine_out(i), "photo": photo is not None, "repeat": True}
+
     async def report(self, p: Principal, body: ReportIn, photo: bytes | None, display_name: str) -> dict[str, Any]:
+        """A case from the phone; ``repeat`` True when the phone's ``ref`` was taken in before
+        (nothing new is made, and no report is counted against the rate)."""
         check_role(p, A.INCIDENTS_REPORT)
         svc = self.incidents
         svc._category(body.category)
@@ -90,6 +107,9 @@ class ReportService:
             if len(photo) > svc.cfg.attachment_max_bytes:
                 raise Invalid(f"a photo is at most {svc.cfg.attachment_max_bytes} bytes")
             ctype = photo_type(photo)
+        ref = f"phone:{body.ref}" if body.ref else None
+        if ref is not None and (seen := await self._repeat(p, ref)) is not None:
+            return seen
         source = self.source_of(p)
         buckets = self.grid if source == "grid" else self.residents
         wait = await buckets.take(f"report:{p.user_id}")
@@ -103,7 +123,13 @@ class ReportService:
                           division_code=p.division_code if source == "resident" and p.division_code else None)
         except ValueError as exc:
             raise Invalid(f"the report does not make a case: {exc}") from None
-        out = await svc.take_in(case, source=source, by=p.username)
+        try:
+            out = await svc.take_in(case, source=source, by=p.username, reference=ref)
+        except IntegrityError:  # the same report sent twice at once: the first stands
+            seen = await self._repeat(p, ref) if ref is not None else None
+            if seen is None:
+                raise
+            return seen
         if photo is not None:
             key = f"{ATTACHMENTS}{out['id']}/{secrets.token_hex(8)}{'.png' if ctype == 'image/png' else '.jpg'}"
             await svc.objects.put(key, photo)
@@ -111,7 +137,7 @@ class ReportService:
                 s.add(IncidentAttachment(incident_id=out["id"], kind="photo", key=key, content_type=ctype,
                                          size=len(photo), at=datetime.now(UTC), by=p.username, department=None))
         return {**{k: out[k] for k in ("id", "source", "category", "status", "description", "created_at")},
-                "photo": photo is not None}
+                "photo": photo is not None, "repeat": False}
 
     async def mine(self, p: Principal, before: int | None, limit: int) -> dict[str, Any]:
         """The caller's own reports, newest first."""

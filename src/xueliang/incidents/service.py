@@ -44,6 +44,8 @@ from xueliang.db.tables import (
     IncidentLink,
     IncidentRule,
     IncidentStep,
+    Unit,
+    User,
 )
 from xueliang.errors import Forbidden, Invalid, NotFound, Unavailable
 from xueliang.health.notify import Notifier
@@ -232,8 +234,9 @@ class IncidentService:
 
     async def take_in(self, case: CaseIn, *, source: str, by: str, link: IncidentLink | None = None,
                       alarm: Event | None = None, alarm_channel: str | None = None,
-                      rule_key: str | None = None) -> dict[str, Any]:
-        """A new case, 受理 recorded as its first step."""
+                      reference: str | None = None) -> dict[str, Any]:
+        """A new case, 受理 recorded as its first step. ``reference``: the case's own key where its
+        source has one (a rule's, a phone report's), kept in ``external_ref``."""
         if source not in workflow.SOURCES:
             raise Invalid(f"source must be one of {', '.join(workflow.SOURCES)}")
         self._category(case.category)
@@ -244,7 +247,7 @@ class IncidentService:
             code, basis, dist = await self.place(case.longitude, case.latitude)
         now = _now()
         reporter = case.reporter
-        ref = rule_key
+        ref = reference
         if isinstance(case, InboundCase):
             ref = case.reference
         async with self.sessions() as s, s.begin():
@@ -369,7 +372,7 @@ class IncidentService:
             log.warning("rule %s matched alarm %s but %s", rule.name, ev.subject, exc.detail)
             return None
         out = await self.take_in(case, source="rule", by="platform", alarm_channel=ch.id if ch else None,
-                                 rule_key=key)
+                                 reference=key)
         self._audit("incident.receive", out["id"], {"rule": rule.name, "alarm": ev.subject})
         return int(out["id"])
 
@@ -412,6 +415,16 @@ class IncidentService:
             await s.delete(r)
 
     # ---- reading -----------------------------------------------------------------------------
+    async def departments(self, p: Principal, limit: int = 2000) -> list[str]:
+        """The departments a case may be dispatched to, as the platform knows them: those of its
+        users (departments' staff, grid members) and of its units (主管部门), by name. The
+        dispatch dialog offers them; any other name may still be typed."""
+        check_role(p, A.INCIDENTS_MANAGE)
+        names = (select(User.department.label("d")).where(User.department.is_not(None), User.department != "")
+                 .union(select(Unit.department.label("d")).where(Unit.department.is_not(None), Unit.department != "")))
+        async with self.sessions() as s:
+            return list((await s.scalars(select(names.subquery().c.d).order_by("d").limit(limit))).all())
+
     async def find(self, p: Principal, *, status: str | None = None, category: str | None = None,
                    source: str | None = None, division: str | None = None, department: str | None = None,
                    flagged: bool | None = None, overdue: bool | None = None, since: datetime | None = None,
@@ -487,6 +500,23 @@ class IncidentService:
                 "attachments": [attachment_out(a) for a in atts
                                 if centre or a.department in (None, p.department)],
                 "merged": list(merged) if centre else []}
+
+    async def inbox(self, p: Principal, limit: int = 200) -> dict[str, Any]:
+        """A department's inbox: its own dispatches still to be worked on (待签收, 处置中) or
+        awaiting the centre's review (已反馈), the nearest deadline first, each with its case.
+        Without a department, none (as its queue)."""
+        check_role(p, A.INCIDENTS_HANDLE)
+        if not p.department:
+            return {"items": []}
+        stmt = (select(IncidentDispatch, Incident).join(Incident, Incident.id == IncidentDispatch.incident_id)
+                .where(IncidentDispatch.department == p.department,
+                       IncidentDispatch.status.in_((*workflow.ACTIVE_DISPATCH, "fed_back")),
+                       Incident.status.not_in(("closed", "merged")))
+                .order_by(IncidentDispatch.deadline, IncidentDispatch.id).limit(limit))
+        async with self.sessions() as s:
+            rows = (await s.execute(stmt)).all()
+        now = _now()
+        return {"items": [{**case_out(i), "dispatch": dispatch_out(d, now)} for d, i in rows]}
 
     async def stats(self, p: Principal, since: datetime, until: datetime, level: int) -> dict[str, Any]:
         check_role(p, A.INCIDENTS_READ)

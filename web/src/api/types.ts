@@ -156,7 +156,10 @@ export interface ChannelRef {
   ptz_type?: number | null;
 }
 
-export const ROLES = ['administrator', 'operator', 'department_user', 'maintainer', 'supervisor', 'auditor', 'resident'] as const;
+/** The roles a user may be given: the platform's (access/policy.py ROLES) but 'system', which is
+ *  for API clients; web/test/roles.test.mjs keeps the two lists the same. The user form reads
+ *  GET /roles and falls back on this list. */
+export const ROLES = ['administrator', 'operator', 'department_user', 'maintainer', 'supervisor', 'auditor', 'resident', 'grid_member', 'agency'] as const;
 export const UNIT_CATEGORIES = ['government', 'enterprise', 'public_service', 'key_site', 'shop', 'residential'] as const;
 export const TIERS = ['high', 'building', 'street'] as const;
 export const STATUSES = ['ON', 'OFF', 'VLOST', 'DEFECT', 'UNKNOWN'] as const;

@@ -103,9 +103,9 @@ export function MobileApp() {
       {!user ? (
         <Entry onIn={(u, msg) => { setUser(u); setNote(msg ?? ''); }} />
       ) : user.role === 'resident' ? (
-        <Resident say={setNote} />
+        <Resident me={user.username} say={setNote} />
       ) : (
-        <Grid say={setNote} />
+        <Grid me={user.username} say={setNote} />
       )}
     </div>
   );
@@ -139,7 +139,8 @@ function Entry({ onIn }: { onIn: (u: User, note?: string) => void }) {
         onIn(r.user, t('m.joined', { place: r.place, username: r.user.username }));
       }
     } catch (e2) {
-      setErr(message(e2));
+      // a code refused says why it may be (the platform answers every such refusal alike)
+      setErr(mode === 'join' && e2 instanceof ApiError && e2.status === 403 ? t('m.codeRefused') : message(e2));
     } finally {
       setBusy(false);
     }
@@ -184,36 +185,48 @@ function Tabs<K extends string>({ tabs, on, set }: { tabs: [K, string][]; on: K;
   );
 }
 
-/** Sends reports kept offline when the phone is back online (and at start). */
-function useQueue(say: (s: string) => void): [number, () => void] {
+/** Seconds between tries at sending what is kept while the phone says it is online (the
+ *  platform was unreachable, busy or rate-limiting when the 'online' event came). */
+const RETRY_S = 30;
+
+/** Sends the reports `me` kept offline: when the phone is back online, at start, and again
+ *  every RETRY_S seconds while some wait. */
+function useQueue(me: string, say: (s: string) => void): [number, () => void] {
   const t = useT();
   const [n, setN] = useState(0);
-  const refresh = useCallback(() => void waiting().then(setN), []);
+  const refresh = useCallback(() => void waiting(me).then(setN), [me]);
   useEffect(() => {
     const go = () => {
-      flush().then((sent) => {
-        if (sent) say(t('m.flushed', { n: sent }));
+      flush(me).then(({ sent, refused }) => {
+        const said = [sent ? t('m.flushed', { n: sent }) : '', ...refused.map((r) => t('m.refused', { category: r.category, reason: r.reason }))];
+        if (sent || refused.length) say(said.filter(Boolean).join(' · '));
         refresh();
       }).catch(() => refresh());
     };
     go();
     window.addEventListener('online', go);
-    return () => window.removeEventListener('online', go);
+    const timer = window.setInterval(() => {
+      if (navigator.onLine) void waiting(me).then((k) => k > 0 && go());
+    }, RETRY_S * 1000);
+    return () => {
+      window.removeEventListener('online', go);
+      window.clearInterval(timer);
+    };
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, []);
+  }, [me]);
   return [n, refresh];
 }
 
-function Resident({ say }: { say: (s: string) => void }) {
+function Resident({ me, say }: { me: string; say: (s: string) => void }) {
   const t = useT();
   const [tab, setTab] = useState<'cameras' | 'report' | 'mine'>('cameras');
-  const [queued, refresh] = useQueue(say);
+  const [queued, refresh] = useQueue(me, say);
   return (
     <>
       <main className="m-main">
         {queued > 0 && <div className="m-note subtle">{t('m.queuedCount', { n: queued })}</div>}
         {tab === 'cameras' && <Cameras />}
-        {tab === 'report' && <ReportForm oneTap say={say} onQueued={refresh} />}
+        {tab === 'report' && <ReportForm me={me} oneTap say={say} onQueued={refresh} />}
         {tab === 'mine' && <MyReports />}
       </main>
       <Tabs tabs={[['cameras', t('m.tab.cameras')], ['report', t('m.tab.report')], ['mine', t('m.tab.mine')]]} on={tab} set={setTab} />
@@ -221,10 +234,10 @@ function Resident({ say }: { say: (s: string) => void }) {
   );
 }
 
-function Grid({ say }: { say: (s: string) => void }) {
+function Grid({ me, say }: { me: string; say: (s: string) => void }) {
   const t = useT();
   const [tab, setTab] = useState<'cases' | 'report' | 'mine'>('cases');
-  const [queued, refresh] = useQueue(say);
+  const [queued, refresh] = useQueue(me, say);
   const pos = usePosition();
   // The grid member's own position, for dispatch (at most once a minute).
   const [sentAt, setSentAt] = useState(0);
@@ -239,7 +252,7 @@ function Grid({ say }: { say: (s: string) => void }) {
       <main className="m-main">
         {queued > 0 && <div className="m-note subtle">{t('m.queuedCount', { n: queued })}</div>}
         {tab === 'cases' && <Cases say={say} />}
-        {tab === 'report' && <ReportForm say={say} onQueued={refresh} />}
+        {tab === 'report' && <ReportForm me={me} say={say} onQueued={refresh} />}
         {tab === 'mine' && <MyReports />}
       </main>
       <Tabs tabs={[['cases', t('m.tab.cases')], ['report', t('m.tab.report')], ['mine', t('m.tab.mine')]]} on={tab} set={setTab} />
@@ -280,7 +293,7 @@ function Cameras() {
   );
 }
 
-function ReportForm({ oneTap = false, say, onQueued }: { oneTap?: boolean; say: (s: string) => void; onQueued: () => void }) {
+function ReportForm({ me, oneTap = false, say, onQueued }: { me: string; oneTap?: boolean; say: (s: string) => void; onQueued: () => void }) {
   const t = useT();
   const pos = usePosition();
   const [cats, setCats] = useState<string[]>([]);
@@ -307,7 +320,7 @@ function ReportForm({ oneTap = false, say, onQueued }: { oneTap?: boolean; say: 
     setBusy(true);
     const r: Report = { category: cat, description, longitude: pos.longitude, latitude: pos.latitude, anonymous, photo };
     try {
-      const out = await send(r);
+      const out = await send(r, me);
       if (out === 'queued') {
         say(t('m.queued'));
         onQueued();
@@ -315,7 +328,8 @@ function ReportForm({ oneTap = false, say, onQueued }: { oneTap?: boolean; say: 
       setDescription('');
       setPhoto(null);
     } catch (e) {
-      setErr(message(e));
+      const wait = e instanceof ApiError && e.status === 429 ? Number(e.problem.retry_after) : NaN;
+      setErr(Number.isFinite(wait) ? t('m.tooMany', { min: Math.ceil(wait / 60) }) : message(e));
     } finally {
       setBusy(false);
     }

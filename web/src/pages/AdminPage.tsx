@@ -6,6 +6,7 @@ import { ResourceTable } from '../admin/ResourceTable';
 import { approvals } from '../admin/resources/approvals';
 import { audit } from '../admin/resources/audit';
 import { channels } from '../admin/resources/channels';
+import { codes } from '../admin/resources/codes';
 import { devices } from '../admin/resources/devices';
 import { grants } from '../admin/resources/grants';
 import { platforms } from '../admin/resources/platforms';
@@ -28,6 +29,7 @@ const TABS: { id: string; action: string | null; view: () => ReactNode }[] = [
   { id: 'survey', action: 'registry.manage', view: () => <Survey /> },
   { id: 'teams', action: 'tickets.manage', view: () => <ResourceTable res={teams} /> },
   { id: 'users', action: 'users.manage', view: () => <ResourceTable res={users} /> },
+  { id: 'codes', action: 'residents.manage', view: () => <ResourceTable res={codes} /> },
   { id: 'grants', action: 'access.read', view: () => <ResourceTable res={grants} /> },
   { id: 'approvals', action: null, view: () => <ResourceTable res={approvals} /> },
   { id: 'audit', action: 'audit.read', view: () => <ResourceTable res={audit} /> },

@@ -6,6 +6,8 @@ import { Player } from '../components/Player';
 import { fmtDateTime, useT } from '../i18n';
 import { can, useUser } from '../lib/session';
 import { errorText, toast } from '../lib/toast';
+import { DispatchDialog } from './IncidentDispatch';
+import { IncidentInbox } from './IncidentInbox';
 
 /** 事件中心: the centre's queue (受理 · 分流 · 督办 · 反馈), or a department's inbox. */
 interface Dispatch {
@@ -63,7 +65,10 @@ export default function IncidentsPage() {
   const [queue, setQueue] = useState<Queue | null>(null);
   const [err, setErr] = useState<unknown>(null);
   const [selected, setSelected] = useState<number | null>(null);
+  // bumped on every change, so that the department's inbox is read again with the queue
+  const [version, setVersion] = useState(0);
   const reload = useCallback(() => {
+    setVersion((v) => v + 1);
     api<Queue>(withQs('/incidents', { status: status || null, flagged: flagged || null, limit: 100 }))
       .then((q) => { setQueue(q); setErr(null); }, setErr);
   }, [status, flagged]);
@@ -82,6 +87,7 @@ export default function IncidentsPage() {
         <label className="row gap"><input type="checkbox" checked={flagged} onChange={(e) => setFlagged(e.target.checked)} /> {t('inc.flagged')}</label>
       </div>
       {can(user, 'incidents.create') && queue && <Intake categories={queue.categories} onDone={reload} />}
+      {!centre && can(user, 'incidents.handle') && user?.department && <IncidentInbox department={user.department} version={version} selected={selected} onOpen={setSelected} />}
       <ErrorBox error={err} />
       {queue && queue.items.length === 0 && <Empty>{t('inc.none')}</Empty>}
       <table className="table" data-testid="inc-queue">
@@ -145,7 +151,7 @@ function Detail({ id, centre, handler, onChange }: { id: number; centre: boolean
   const [x, setX] = useState<Incident | null>(null);
   const [cams, setCams] = useState<Camera[] | null>(null);
   const [err, setErr] = useState<unknown>(null);
-  const [dept, setDept] = useState('');
+  const [dispatching, setDispatching] = useState(false);
   const [note, setNote] = useState('');
   const load = useCallback(() => {
     api<Incident>(`/incidents/${id}`).then(setX, setErr);
@@ -184,9 +190,8 @@ function Detail({ id, centre, handler, onChange }: { id: number; centre: boolean
       </ul>
       {centre && open && (
         <div className="row gap wrap">
-          <input placeholder={t('inc.department')} value={dept} onChange={(e) => setDept(e.target.value)} data-testid="inc-dept" />
+          <button className="btn primary" onClick={() => setDispatching(true)} data-testid="inc-dispatch">{t('inc.dispatch')}</button>
           <input placeholder={t('inc.note')} value={note} onChange={(e) => setNote(e.target.value)} data-testid="inc-note" />
-          <button className="btn primary" disabled={!dept.trim()} onClick={() => void act('/dispatch', { departments: [{ department: dept.trim() }], note })} data-testid="inc-dispatch">{t('inc.dispatch')}</button>
           <button className="btn" onClick={() => void act('/supervise', { note })}>{t('inc.supervise')}</button>
           {(x.status === 'fed_back' || x.status === 'received') && (
             <button className="btn" disabled={!note.trim()} onClick={() => void act('/close', { note })} data-testid="inc-close">{t('inc.close')}</button>
@@ -201,6 +206,7 @@ function Detail({ id, centre, handler, onChange }: { id: number; centre: boolean
           <button className="btn" disabled={!note.trim()} onClick={() => void act(`/dispatches/${d.id}/return`, { note })}>{t('inc.return')}</button>
         </div>
       ))}
+      {dispatching && <DispatchDialog id={x.id} priority={x.priority} onClose={() => setDispatching(false)} onDone={() => { load(); onChange(); }} />}
       <VideoAtHand incident={x} cams={cams} mayAttach={mayAttach && open} onAttached={load} />
       <Attachments incident={x} />
       <h4>{t('inc.steps')}</h4>

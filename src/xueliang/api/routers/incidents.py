@@ -192,6 +192,20 @@ async def incident_statistics(platform: PlatformDep, p: Reader, since: datetime 
     return await _svc(platform).stats(p, since, until, level)
 
 
+@router.get("/incidents/inbox")
+async def inbox(platform: PlatformDep, p: Handler,
+                limit: Annotated[int, Query(ge=1, le=500)] = 200) -> dict[str, Any]:
+    """The caller's department's inbox: its dispatches to work on or awaiting review, nearest
+    deadline first, each with its case."""
+    return await _svc(platform).inbox(p, limit)
+
+
+@router.get("/incidents/departments")
+async def dispatch_departments(platform: PlatformDep, p: Manager) -> dict[str, Any]:
+    """The departments the platform knows (its users' and units'), for the dispatch dialog."""
+    return {"items": await _svc(platform).departments(p)}
+
+
 # --------------------------------------------------------------------------- rules and links
 
 

@@ -118,25 +118,32 @@ async def my_cameras(platform: PlatformDep, p: LiveViewer) -> dict[str, Any]:
 
 
 @router.post("/mobile/reports", status_code=201)
-async def report(platform: PlatformDep, p: Reporter,
+async def report(platform: PlatformDep, p: Reporter, response: Response,
                  category: Annotated[str, Form(max_length=32)],
                  longitude: Annotated[float, Form()], latitude: Annotated[float, Form()],
                  description: Annotated[str, Form(max_length=1000)] = "",
                  address: Annotated[str | None, Form(max_length=400)] = None,
                  anonymous: Annotated[bool, Form()] = False,
+                 ref: Annotated[str | None, Form(max_length=64)] = None,
                  photo: Annotated[UploadFile | None, File()] = None) -> dict[str, Any]:
     """A report from the phone (multipart form; the photo optional): a case with source
-    ``grid`` (grid members) or ``resident``."""
+    ``grid`` (grid members) or ``resident``. With ``ref`` (the phone's own reference of the
+    report) it is idempotent: the same ``ref`` again answers 200 with the case made the first
+    time (``repeat``: true) and makes nothing."""
     try:
         body = ReportIn(category=category, description=description, longitude=longitude, latitude=latitude,
-                        address=address, anonymous=anonymous)
+                        address=address, anonymous=anonymous, ref=ref or None)
     except ValidationError as exc:
         raise Invalid(explain(exc)) from None
     svc = _reports(platform)
     data = await photo.read(svc.incidents.cfg.attachment_max_bytes + 1) if photo is not None else None
     me = await platform.users.get(p.user_id)
     out = await svc.report(p, body, data or None, me.display_name)
-    context.describe("incident.report", "incident", out["id"], source=out["source"], photo=out["photo"])
+    if out["repeat"]:
+        response.status_code = 200
+        context.describe("incident.report.repeat", "incident", out["id"], source=out["source"])
+    else:
+        context.describe("incident.report", "incident", out["id"], source=out["source"], photo=out["photo"])
     return out
 
 

@@ -3,10 +3,17 @@ import { api } from '../../api/client';
 import type { User } from '../../api/types';
 import { ROLES } from '../../api/types';
 import { fmtDateTime } from '../../i18n';
+import { MESSAGES } from '../../i18n/messages';
 import { useUser } from '../../lib/session';
 import { toast, toastError } from '../../lib/toast';
 import type { Resource } from '../resource';
 import { list, scopeText } from '../scope';
+
+Object.assign(MESSAGES, {
+  'role.agency': ['联动单位（110/119/120/122）', 'Linked agency (110/119/120/122)'],
+  'user.departmentNeed': ['部门：网格员填所属网格（如 网格一，事件分派到它），联动单位填其对接名称；留空为不限部门', 'Department: a grid member\'s grid (e.g. 网格一: cases are dispatched to it), an agency\'s link; empty: every department'],
+  'user.divisionNeed': ['区划编码：网格员填网格所在的村或社区；留空为不限', 'Division code: a grid member\'s village or community; empty: everywhere'],
+});
 
 interface UserRow extends User {
   scope?: Record<string, unknown>;
@@ -37,7 +44,8 @@ export const users: Resource<UserRow> = {
     { key: 'totp', label: t('user.totp'), render: (r) => (r.totp ? '✓' : <span className="muted">—</span>) },
     { key: 'last_login_at', label: t('user.lastLogin'), render: (r) => fmtDateTime(r.last_login_at) },
   ],
-  // the roles the platform knows (but 'system'), else the console's list
+  // the roles the platform knows (but 'system', for API clients), else the console's copy of
+  // them (the same list: web/test/roles.test.mjs)
   useOptions: () => {
     const [roles, setRoles] = useState<string[]>([...ROLES]);
     useEffect(() => {
@@ -52,8 +60,8 @@ export const users: Resource<UserRow> = {
     { name: 'display_name', label: t('user.displayName') },
     ...(editing ? [] : [{ name: 'password', label: t('user.password'), type: 'password' as const, required: true }]),
     { name: 'role', label: t('user.role'), type: 'select', options: (options.roles ?? []).map((r) => ({ value: r.value, label: t(`role.${r.value}`) })), required: true },
-    { name: 'department', label: t('user.department'), placeholder: t('user.departmentHint') },
-    { name: 'division_code', label: t('user.division'), placeholder: t('user.divisionHint') },
+    { name: 'department', label: t('user.department'), placeholder: t('user.departmentNeed') },
+    { name: 'division_code', label: t('user.division'), placeholder: t('user.divisionNeed') },
     { name: 'scope_classes', label: t('user.scopeClasses'), placeholder: '1, 2' },
     { name: 'scope_tiers', label: t('user.scopeTiers'), placeholder: 'high, building, street' },
     { name: 'scope_groups', label: t('user.groups'), placeholder: t('user.groupsHint') },
