@@ -55,6 +55,17 @@ def _pg_template() -> str:
     return _templates["pg"]
 
 
+#: Whole folders whose tests start several processes of the platform each: they run alone,
+#: after the parallel part of the suite (scripts/test.sh), so two of them never share the cores.
+_SERIAL_DIRS = ("tests/cluster/",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.startswith(_SERIAL_DIRS):
+            item.add_marker(pytest.mark.serial)
+
+
 @pytest.fixture(scope="session")
 def tmp_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("db")

@@ -95,6 +95,7 @@ async def chain(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
             await w[name].stop()
 
 
+@pytest.mark.serial
 async def test_county_city_province(chain: dict[str, Any]) -> None:
     province, city, county, sim = chain["province"], chain["city"], chain["county"], chain["sim"]
     cam, other = sorted(sim.devices[0].channels)

@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, update
@@ -148,6 +149,7 @@ async def test_restart_closes_open_intervals_at_the_heartbeat_and_the_gap_is_unk
     assert [x["state"] for x in tl] == ["unknown", "online", "unknown", "offline"]
 
 
+@pytest.mark.serial
 async def test_a_power_cut_of_10000_devices_is_written_in_batches(sessions) -> None:
     from tests.health.conftest import make_city
 

@@ -134,6 +134,7 @@ async def test_a_duty_operator_opens_a_ticket_by_hand_once(sessions, city) -> No
         await svc.open_by_hand(Who("duty"), ch, "again")
 
 
+@pytest.mark.serial
 async def test_ten_thousand_points_down_give_one_ticket_each_in_batches(sessions) -> None:
     from tests.health.conftest import make_city
 

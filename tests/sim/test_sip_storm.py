@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 from ._platform import FakePlatform
 
 SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "sip_storm.py"
@@ -26,6 +28,7 @@ async def _run(*args: str) -> dict[str, str]:
     return lines
 
 
+@pytest.mark.serial
 async def test_storm_against_the_fake_platform() -> None:
     platform = FakePlatform(qop=False)
     await platform.start()
