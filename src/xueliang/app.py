@@ -228,7 +228,7 @@ class Platform:
             self.dialogs = RemoteDialogs(self.presence, self._rpc_client)
         if self.cascade is not None:  # DeviceControl from an upper goes to the device through these
             self.cascade.devices = self.devices
-            if self.signalling is not None:  # DeviceConfig too (BasicParam), on this node's signalling
+            if self.signalling is not None:  # DeviceConfig too (its sections), on this node's signalling
                 sig = self.signalling
                 self.cascade.configure = lambda dev, target, fields: sig.control(
                     dev, target, cmd_type="DeviceConfig", **fields)
@@ -270,7 +270,8 @@ class Platform:
         if self.cascade is not None and self.media is not None:
             self.upstream = UpstreamMedia(self.media, RegistryShare(self.uppers, self.registry, settings.sip.id),
                                           sessions=self.sessions, audit=self.access.audit, records=self.devices,
-                                          uppers=self.uppers, utc_offset_hours=settings.health.utc_offset_hours)
+                                          uppers=self.uppers, utc_offset_hours=settings.health.utc_offset_hours,
+                                          port_range=settings.media.upstream_port_range)
             self.cascade.media = self.upstream.handle
             self.upstream.listen(self.bus)
         # ---- where streams live, in a cluster: a media node holds its streams; a node without

@@ -115,6 +115,10 @@ class MediaConfig(_Section):
     #: [first, last] UDP ports for one port per stream (GB/T 28181 INVITEs over UDP): for devices
     #: that ignore the SSRC, and a kernel receive buffer per stream. Empty: the one shared port.
     rtp_port_range: tuple[int, int] | None = None
+    #: [first, last] ports of video sent to upper platforms (cascade): the UDP port it leaves
+    #: from, the TCP port an upper connects to (passive) or we connect from (active), one per
+    #: stream, for the firewall between us and the upper. Empty: ports the OS picks.
+    upstream_port_range: tuple[int, int] | None = None
     #: Seconds a stream lives after its last viewer leaves.
     idle_stop_seconds: float = Field(default=15.0, ge=0)
     #: Seconds without RTP before a stream is declared dead.
@@ -135,6 +139,15 @@ class MediaConfig(_Section):
                 raise ValueError(f"rtp_port_range must be [first, last] within 1024-65535, got [{lo}, {hi}]")
             if lo <= self.rtp_port <= hi:
                 raise ValueError(f"rtp_port_range [{lo}, {hi}] must not contain rtp_port {self.rtp_port}")
+        u = self.upstream_port_range
+        if u is not None:
+            lo, hi = u
+            if not 1024 <= lo <= hi <= 65535:
+                raise ValueError(f"upstream_port_range must be [first, last] within 1024-65535, got [{lo}, {hi}]")
+            if lo <= self.rtp_port <= hi or lo <= self.rtp_tcp_port <= hi:
+                raise ValueError(f"upstream_port_range [{lo}, {hi}] must not contain rtp_port or rtp_tcp_port")
+            if r is not None and lo <= r[1] and r[0] <= hi:
+                raise ValueError(f"upstream_port_range [{lo}, {hi}] must not overlap rtp_port_range {list(r)}")
         return self
 
 

@@ -473,6 +473,80 @@ async def test_device_config_refused_with_result_error_unless_control_then_forwa
                     ("cascade.DeviceConfig", "ok", None, cam(3)["id"])]
 
 
+def config_control(sn: int, channel: str, sections: str) -> bytes:
+    """A DeviceConfig ``<Control>`` with ``sections`` as the upper wrote them (raw XML)."""
+    return (f'<?xml version="1.0" encoding="GB2312"?>\r\n<Control>\r\n<CmdType>DeviceConfig</CmdType>\r\n'
+            f"<SN>{sn}</SN>\r\n<DeviceID>{channel}</DeviceID>\r\n{sections}\r\n</Control>\r\n").encode("gb2312")
+
+
+VIDEO_PARAM_OPT = "<VideoParamOpt><DownloadSpeed>1/2/4</DownloadSpeed><Resolution>5/6</Resolution></VideoParamOpt>"
+SVAC_ENCODE = ("<SVACEncodeConfig><ROIParam><ROIFlag>1</ROIFlag><ROINumber>2</ROINumber>"
+               "<Item><ROISeq>1</ROISeq><TopLeft>10</TopLeft></Item><Item><ROISeq>2</ROISeq><TopLeft>20</TopLeft></Item>"
+               "</ROIParam><AudioParam><AudioRecognitionFlag>0</AudioRecognitionFlag></AudioParam></SVACEncodeConfig>")
+
+
+@SQLITE_ONLY
+async def test_device_config_sections_beyond_basic_param_forwarded_only_with_control(world: dict[str, Any]) -> None:
+    """VideoParamOpt, SVACEncodeConfig (its ROI Items repeated) and the others reach the device
+    as the upper nested them, only where the share allows control and for a shared channel; a
+    malformed or unknown section is refused with a reason, and nothing reaches the device."""
+    w, live = world, world["live"]
+    sent: list[tuple[str, str, dict[str, Any]]] = []
+
+    async def configure(device: str, target: str, fields: dict[str, Any]) -> dict[str, Any]:
+        sent.append((device, target, fields))
+        return {"ok": True, "sip_status": 200}
+
+    w["links"].configure = configure
+    uid = await connect(w, {"divisions": ["340201"]})
+
+    def answers() -> list[SipResponse]:
+        return [a for a in live.answers if a.cseq[1] == "MESSAGE"]
+
+    async def ask(body: bytes) -> SipResponse:
+        n = len(answers())
+        live.send_raw(upper_request("MESSAGE", body))
+        await until(lambda: len(answers()) == n + 1)
+        return answers()[-1]
+
+    # everything but control: the channel is shared, the section well formed
+    refused = await ask(config_control(41, cam(3)["id"], VIDEO_PARAM_OPT))
+    assert refused.status == 403 and manscdp.decode(refused.body).fields["Result"] == "ERROR"
+    assert sent == []
+
+    await w["service"].update(uid, UpperPatch(share=Share(divisions=["340201"], control=True)))
+    await w["links"].settled()
+    # control, but a channel outside the share
+    assert (await ask(config_control(42, cam(110, "340301")["id"], VIDEO_PARAM_OPT))).status == 404
+    # malformed: text where a section's elements go, an unknown section, too deep, empty, twice
+    bad = [("<VideoParamOpt>fast</VideoParamOpt>", 400, "is not a configuration section"),
+           ("<FirmwareUpgrade><Url>http://x</Url></FirmwareUpgrade>", 501, "FirmwareUpgrade is not a DeviceConfig"),
+           ("<VideoParamOpt>" + "<A>" * 8 + "1" + "</A>" * 8 + "</VideoParamOpt>", 400, "nested deeper"),
+           ("", 400, "holds no configuration section"),
+           (VIDEO_PARAM_OPT * 2, 400, "given twice"),
+           ("<BasicParam><Password>x</Password></BasicParam>", 400, "BasicParam takes")]
+    for i, (sections, status, why) in enumerate(bad):
+        answer = await ask(config_control(50 + i, cam(3)["id"], sections))
+        assert (answer.status, why in answer.reason) == (status, True), (sections, answer.status, answer.reason)
+    assert sent == []
+    # allowed: forwarded as nested, the repeated ROI Items kept in order; the device's answer returns
+    ok = await ask(config_control(43, cam(3)["id"], VIDEO_PARAM_OPT + SVAC_ENCODE))
+    assert ok.status == 200
+    await until(lambda: any(b.sn == 43 for b in live.bodies("DeviceConfig")))
+    assert [b.fields["Result"] for b in live.bodies("DeviceConfig") if b.sn == 43] == ["OK"]
+    assert sent == [(NVR, cam(3)["id"], {
+        "VideoParamOpt": {"DownloadSpeed": "1/2/4", "Resolution": "5/6"},
+        "SVACEncodeConfig": {"ROIParam": {"ROIFlag": "1", "ROINumber": "2",
+                                          "Item": [{"ROISeq": "1", "TopLeft": "10"}, {"ROISeq": "2", "TopLeft": "20"}]},
+                             "AudioParam": {"AudioRecognitionFlag": "0"}}})]
+    # what the device then receives is what the upper sent, section by section
+    device_body = manscdp.encode_control(7, cam(3)["id"], cmd_type="DeviceConfig", **sent[0][2])
+    assert manscdp.config_sections(device_body) == sent[0][2]
+    rows = [(r.outcome, r.status) for r in await audit_rows(w)
+            if r.actor == f"upper:{UPPER_ID}" and r.action == "cascade.DeviceConfig"]
+    assert rows == [("denied", 403), ("denied", 404), *[("denied", st) for _, st, _ in bad], ("ok", None)]
+
+
 @SQLITE_ONLY
 async def test_larger_udp_parts_pack_many_items_and_keep_sum_num(world: dict[str, Any]) -> None:
     """sip.cascade_udp_message: on a network that passes IP fragments, a part carries as many

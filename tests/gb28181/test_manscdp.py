@@ -740,3 +740,53 @@ def test_deep_nesting_is_bounded() -> None:
     msg = m.decode(body)
     assert msg.cmd_type == "Keepalive"
     assert "X" not in msg.fields  # beyond the flattening depth
+
+
+# -- DeviceConfig sections (what an upper's DeviceConfig forwards) ------------------------------
+
+
+def _config(sections: str, root: str = "Control") -> bytes:
+    return (f'<?xml version="1.0" encoding="GB2312"?><{root}><CmdType>DeviceConfig</CmdType><SN>1</SN>'
+            f"<DeviceID>34020000001320000001</DeviceID>{sections}</{root}>").encode("gb2312")
+
+
+def test_config_sections_keep_nesting_and_repeated_items_and_round_trip() -> None:
+    body = _config("<BasicParam><Name>南门</Name></BasicParam><SVACDecodeConfig><SVCParam><SVCSTMMode>1</SVCSTMMode>"
+                   "</SVCParam><SurveillanceParam><TimeShowFlag>1</TimeShowFlag></SurveillanceParam></SVACDecodeConfig>"
+                   "<PictureMask><On>1</On><SumNum>2</SumNum><RegionList><Item><Seq>1</Seq></Item>"
+                   "<Item><Seq>2</Seq></Item></RegionList></PictureMask>")
+    got = m.config_sections(body)
+    assert got == {"BasicParam": {"Name": "南门"},
+                   "SVACDecodeConfig": {"SVCParam": {"SVCSTMMode": "1"}, "SurveillanceParam": {"TimeShowFlag": "1"}},
+                   "PictureMask": {"On": "1", "SumNum": "2", "RegionList": {"Item": [{"Seq": "1"}, {"Seq": "2"}]}}}
+    again = m.encode_control(9, "34020000001320000001", cmd_type="DeviceConfig", encoding="UTF-8", **got)
+    assert m.config_sections(again) == got
+
+
+@pytest.mark.parametrize(("sections", "root", "why"), [
+    ("<VideoParamOpt><A>1</A></VideoParamOpt>", "Query", "is a <Control>"),
+    ("<VideoParamOpt>x</VideoParamOpt>", "Control", "holds no elements"),
+    ("<VideoParamOpt><A>1</A></VideoParamOpt><VideoParamOpt><A>2</A></VideoParamOpt>", "Control", "given twice"),
+    ("<OSDConfig>" + "<A>1</A>" * 300 + "</OSDConfig>", "Control", "more than 256"),
+    ("<OSDConfig><Text>" + "x" * 300 + "</Text></OSDConfig>", "Control", "longer than 256"),
+    ("<OSDConfig>" + "<A>" * 7 + "1" + "</A>" * 7 + "</OSDConfig>", "Control", "deeper than 6"),
+    ("<OSDConfig><A>1</OSDConfig>", "Control", "malformed XML"),
+])
+def test_config_sections_refuse_what_is_no_configuration(sections: str, root: str, why: str) -> None:
+    with pytest.raises(m.ManscdpError, match=why):
+        m.config_sections(_config(sections, root))
+
+
+def test_config_sections_refuse_entities_and_only_raise_manscdp_errors() -> None:
+    with pytest.raises(m.ManscdpError, match="DOCTYPE"):
+        m.config_sections(b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x "y">]><Control><A><B>&x;</B></A></Control>')
+    rng = random.Random(15)
+    good = _config("<VideoParamOpt><DownloadSpeed>1/2</DownloadSpeed></VideoParamOpt>")
+    for _ in range(500):
+        data = bytearray(good)
+        for _ in range(rng.randrange(1, 8)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        try:
+            m.config_sections(bytes(data))
+        except m.ManscdpError:
+            pass

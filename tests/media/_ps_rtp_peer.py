@@ -22,6 +22,8 @@ from xueliang.media.rtp import Rfc4571Deframer, RtpPacket, parse_rtp
 @dataclass
 class Received:
     packets: list[RtpPacket] = field(default_factory=list)
+    #: the (host, port) the packets came from (UDP) or the connections came from (TCP)
+    sources: set[tuple[str, int]] = field(default_factory=set)
 
     @property
     def ssrcs(self) -> set[int]:
@@ -65,6 +67,7 @@ class _Udp(asyncio.DatagramProtocol):
         self.got = got
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.got.sources.add((str(addr[0]), int(addr[1])))
         self.got.packets.append(parse_rtp(data))
 
 
@@ -76,6 +79,9 @@ class _Tcp(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.peer.connections += 1
         self.peer.transports.append(transport)
+        peer = transport.get_extra_info("peername")
+        if peer:
+            self.peer.got.sources.add((str(peer[0]), int(peer[1])))
 
     def data_received(self, data: bytes) -> None:
         for raw in self.deframer.feed(data):

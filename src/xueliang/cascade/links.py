@@ -75,7 +75,9 @@ from xueliang.gb28181.cascade import (
 )
 from xueliang.gb28181.commands import DeviceCommands
 from xueliang.gb28181.manscdp import (
+    CONFIG_SECTIONS,
     ManscdpError,
+    config_sections,
     encode_alarm_notify,
     encode_mobile_position,
     encode_response_result,
@@ -108,7 +110,7 @@ _CATALOG_KINDS = ("catalog", "channel", "device", "registry")
 #: composition root gives the signalling's ``control`` with ``cmd_type="DeviceConfig"``.
 Configure = Callable[[str, str, dict[str, Any]], Awaitable[dict[str, Any]]]
 
-#: DeviceConfig BasicParam fields forwarded (GB/T 28181 A.2.3): the others are refused 501.
+#: DeviceConfig BasicParam fields forwarded (GB/T 28181 A.2.3): the others are dropped.
 _BASIC_PARAM = ("Name", "Expiration", "HeartBeatInterval", "HeartBeatCount")
 
 #: Takes the media side's events (INVITE, ACK, BYE, INFO, CANCEL, RecordInfo, answers to its
@@ -511,7 +513,8 @@ class UpperDriver:
         def refuse(status: int, why: str) -> None:
             self._audit(audit_action, "denied", resource_type="channel", resource_id=c.device_id, status=status,
                         detail={"reason": why, "cmd": c.cmd_type})
-            self.respond(c.request, status)
+            # the reason phrase tells the upper why (never a line break from its own input)
+            self.respond(c.request, status, reason="".join(ch if ch.isprintable() else " " for ch in why)[:120])
 
         if scope is not None and self.services is not None and c.cmd_type == "DeviceConfig":
             await self._config(c, scope, refuse)
@@ -563,7 +566,8 @@ class UpperDriver:
 
     async def _config(self, c: ControlReceived, scope: UpperScope, refuse: Callable[[int, str], None]) -> None:
         """DeviceConfig from the upper: 403 with a Result ERROR body unless the share allows
-        control, 404 outside the share, then BasicParam forwarded to the device (audited)."""
+        control, 404 outside the share, 400 malformed, 501 a section not forwarded, then its
+        sections forwarded to the device as nested (audited)."""
         assert self.link is not None and self.services is not None
         if not scope.may(Action.DEVICE_CONTROL):
             self._audit("cascade.DeviceConfig", "denied", resource_type="channel", resource_id=c.device_id,
@@ -577,9 +581,26 @@ class UpperDriver:
         if ch is None:
             refuse(404, "not in the share")
             return
-        basic = {k: c.fields[k] for k in _BASIC_PARAM if k in c.fields}
-        if not basic:
-            refuse(501, "only BasicParam (Name, Expiration, HeartBeatInterval, HeartBeatCount) is forwarded")
+        # The sections as the upper nested them (VideoParamOpt, SVACEncodeConfig...: the flat
+        # fields of ControlReceived lose which section a field is in).
+        try:
+            sections = config_sections(c.request.body)
+        except ManscdpError as exc:
+            refuse(400, f"malformed DeviceConfig: {exc}")
+            return
+        unknown = [name for name in sections if name not in CONFIG_SECTIONS]
+        if unknown:
+            refuse(501, f"{unknown[0][:40]} is not a DeviceConfig section this platform forwards")
+            return
+        if "BasicParam" in sections:
+            basic_in = sections["BasicParam"]
+            basic = {k: v for k, v in basic_in.items() if k in _BASIC_PARAM} if isinstance(basic_in, dict) else {}
+            if not basic or not all(isinstance(v, str) for v in basic.values()):
+                refuse(400, "BasicParam takes Name, Expiration, HeartBeatInterval or HeartBeatCount, as text")
+                return
+            sections["BasicParam"] = basic
+        if not sections:
+            refuse(400, "the DeviceConfig holds no configuration section")
             return
         configure = self.services.configure()
         if configure is None or ch.device_id is None:
@@ -588,12 +609,12 @@ class UpperDriver:
         self.respond(c.request, 200)
         ok, error = True, ""
         try:
-            result = await configure(ch.device_id, ch.id, {"BasicParam": basic})
+            result = await configure(ch.device_id, ch.id, sections)
             ok = bool(result.get("ok", True))
         except Exception as exc:  # offline, no answer: failed, audited
             ok, error = False, str(exc)[:200]
         self._audit("cascade.DeviceConfig", "ok" if ok else "failed", resource_type="channel", resource_id=ch.id,
-                    detail={"upper_channel": c.device_id, "device": ch.device_id, "fields": basic,
+                    detail={"upper_channel": c.device_id, "device": ch.device_id, "fields": sections,
                             **({"error": error} if error else {})})
         self._handle(self.link.answer_control(c, ok, self._now()))
         self._wake.set()

@@ -65,6 +65,7 @@ from xueliang.gb28181.cascade.invite import (
 from xueliang.gb28181.manscdp import RecordItem, encode_record_info_response
 from xueliang.gb28181.sip import SipRequest
 from xueliang.media.hub import MediaHub
+from xueliang.media.ports import PortPool, PortsExhausted
 from xueliang.media.ps_rtp_out import PsOutput, PsRtpSender
 from xueliang.media.stream import Stream
 from xueliang.recording.playback import segments
@@ -182,6 +183,8 @@ def _status_of(exc: BaseException) -> tuple[int, str]:
     """The SIP answer to a stream that would not open."""
     if isinstance(exc, NotFound):
         return 404, str(exc)
+    if isinstance(exc, PortsExhausted):  # media.upstream_port_range is used up: busy, not broken
+        return 503, str(exc)
     if isinstance(exc, GatewayTimeout | TimeoutError):
         return 408, "the camera did not answer in time"
     if isinstance(exc, DomainError):
@@ -315,7 +318,7 @@ class UpperMedia:
                 ssrc=offer.ssrc_int, transport=offer.transport, host=offer.host, port=offer.port,
                 payload_type=offer.payload_type, bind_host=svc.bind_host,
                 allowed_hosts={offer.host, self.peer_host},
-                on_end=partial(self._sender_ended, s.call_id))
+                on_end=partial(self._sender_ended, s.call_id), ports=svc.ports)
             s.sender = sender
             port = await sender.open()
         except asyncio.CancelledError:
@@ -452,8 +455,11 @@ class UpstreamMedia:
     def __init__(self, hub: MediaHub, share: ShareLookup, *, sessions: async_sessionmaker[AsyncSession] | None = None,
                  audit: Audit | None = None, records: RecordQuery | None = None, media_host: str | None = None,
                  bind_host: str | None = None, recheck_every: float = RECHECK_EVERY,
-                 utc_offset_hours: float = 8.0, uppers: UpperService | None = None) -> None:
+                 utc_offset_hours: float = 8.0, uppers: UpperService | None = None,
+                 port_range: tuple[int, int] | None = None) -> None:
         self.hub = hub
+        #: the local ports of video to uppers (media.upstream_port_range); None: the OS picks
+        self.ports = PortPool(*port_range) if port_range is not None else None
         self.share = share
         #: the uppers' rows: each one's announce address and preferred RTP transport
         self.upper_rows = uppers

@@ -29,6 +29,7 @@ from typing import Any, cast
 from xueliang.media.frame import Codec, Frame
 from xueliang.media.nal import inspect_access_unit
 from xueliang.media.outputs import READER_LIMIT, Output, OutputSource, Reader
+from xueliang.media.ports import PortPool
 from xueliang.media.ps_mux import PsMuxer
 from xueliang.media.rtp import RtpPacketizer
 
@@ -158,6 +159,7 @@ class PsRtpSender:
         allowed_hosts: Collection[str] = (),
         connect_timeout: float = 10.0,
         on_end: Callable[[str], None] | None = None,
+        ports: PortPool | None = None,
     ) -> None:
         if transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}")
@@ -171,6 +173,10 @@ class PsRtpSender:
         self.allowed_hosts = frozenset(allowed_hosts) or frozenset({host})
         self.connect_timeout = connect_timeout
         self.on_end = on_end
+        #: where the local port comes from (media.upstream_port_range); None: the OS picks
+        self.ports = ports
+        #: the port taken from ``ports``, given back on close
+        self._pool_port: int | None = None
         self.packetizer = RtpPacketizer(ssrc, payload_type, MTU, rfc4571=transport != "udp")
         self.local_port: int | None = None
         self.peer: tuple[str, int] | None = None
@@ -202,16 +208,15 @@ class PsRtpSender:
         if self.transport == "udp":
             # A plain non-blocking socket, connected to the upper: one send() per packet and no
             # transport layer in between is what keeps an upper as cheap as a local viewer.
-            family = socket.AF_INET6 if ":" in self.bind_host else socket.AF_INET
-            sock = socket.socket(family, socket.SOCK_DGRAM)
+            sock = self._bound(socket.SOCK_DGRAM)
             try:
                 sock.setblocking(False)
                 with contextlib.suppress(OSError):  # a key frame of a 4K camera is ~1 MB at once
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
-                sock.bind((self.bind_host, 0))
                 sock.connect((self.host, self.port))
             except OSError:
                 sock.close()
+                self._give_back()
                 raise
             try:  # UDP GSO (Linux 4.18+): a frame's packets in one send, cut by the kernel
                 sock.setsockopt(socket.IPPROTO_UDP, _UDP_SEGMENT, MTU)
@@ -221,11 +226,51 @@ class PsRtpSender:
             self._sock = sock
             self.local_port = int(sock.getsockname()[1])
         elif self.transport == "tcp-passive":
-            self._server = await loop.create_server(lambda: _Conn(self), self.bind_host, 0)
+            if self.ports is None:
+                self._server = await loop.create_server(lambda: _Conn(self), self.bind_host, 0)
+            else:
+                sock = self._bound(socket.SOCK_STREAM)
+                try:
+                    sock.listen(1)
+                    self._server = await loop.create_server(lambda: _Conn(self), sock=sock)
+                except BaseException:
+                    sock.close()
+                    self._give_back()
+                    raise
             self.local_port = int(self._server.sockets[0].getsockname()[1])
         else:
+            if self.ports is not None:
+                # Reserve the source port now: a range used up refuses the INVITE, not the
+                # connection after the ACK. Each attempt in _connect binds it again.
+                self._bound(socket.SOCK_STREAM).close()
             self.local_port = 9
         return self.local_port
+
+    def _bound(self, kind: int, port: int | None = None) -> socket.socket:
+        """A socket of ``kind`` bound on ``bind_host``: to ``port``, else to one from ``ports``
+        (kept in ``_pool_port``), else to one the OS picks."""
+        family = socket.AF_INET6 if ":" in self.bind_host else socket.AF_INET
+
+        def bind(p: int) -> socket.socket:
+            sock = socket.socket(family, kind)
+            try:
+                if kind == socket.SOCK_STREAM:  # the port of an ended stream may be in TIME_WAIT
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind((self.bind_host, p))
+            except OSError:
+                sock.close()
+                raise
+            return sock
+
+        if port is not None or self.ports is None:
+            return bind(port or 0)
+        self._pool_port, sock = self.ports.acquire(bind)
+        return sock
+
+    def _give_back(self) -> None:
+        if self._pool_port is not None and self.ports is not None:
+            self.ports.release(self._pool_port)
+        self._pool_port = None
 
     def start(self) -> None:
         """The peer acknowledged: send (after connecting, or once it connected)."""
@@ -261,6 +306,7 @@ class PsRtpSender:
             self._server = None
         if self._conn is not None and self._conn.transport is not None:
             self._conn.transport.close()
+        self._give_back()
 
     def _end(self, reason: str) -> None:
         if self.closed:
@@ -278,14 +324,25 @@ class PsRtpSender:
         last: Exception | None = None
         while loop.time() < deadline and not self.closed:
             try:
-                await asyncio.wait_for(
-                    loop.create_connection(lambda: _Conn(self), self.host, self.port),
-                    max(0.1, deadline - loop.time()))
+                await asyncio.wait_for(self._dial(loop), max(0.1, deadline - loop.time()))
                 return
             except (OSError, TimeoutError) as exc:  # the peer may open its port a moment after the ACK
                 last = exc
                 await asyncio.sleep(0.2)
         self._end(f"cannot connect to {self.host}:{self.port}: {last}")
+
+    async def _dial(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._pool_port is None:
+            await loop.create_connection(lambda: _Conn(self), self.host, self.port)
+            return
+        sock = self._bound(socket.SOCK_STREAM, self._pool_port)  # the source port reserved in open()
+        try:
+            sock.setblocking(False)
+            await loop.sock_connect(sock, (self.host, self.port))
+            await loop.create_connection(lambda: _Conn(self), sock=sock)
+        except BaseException:
+            sock.close()
+            raise
 
     async def _await_peer(self) -> None:
         await asyncio.sleep(self.connect_timeout)

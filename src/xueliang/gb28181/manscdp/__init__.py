@@ -27,7 +27,7 @@ from xueliang.gb28181.manscdp.catalog import (
     encode_catalog_response,
     split_catalog,
 )
-from xueliang.gb28181.manscdp.control import encode_control
+from xueliang.gb28181.manscdp.control import CONFIG_SECTIONS, config_sections, encode_control
 from xueliang.gb28181.manscdp.device import (
     DeviceInfo,
     DeviceStatus,
@@ -57,6 +57,7 @@ from xueliang.gb28181.manscdp.records import (
 )
 
 __all__ = [
+    "CONFIG_SECTIONS",
     "LIST_TAGS",
     "MAX_BODY_BYTES",
     "MAX_ITEMS",
@@ -72,6 +73,7 @@ __all__ = [
     "MobilePosition",
     "RecordItem",
     "canonical_name",
+    "config_sections",
     "decode",
     "encode_alarm_notify",
     "encode_catalog_notify",

@@ -361,6 +361,22 @@ def _parse_tree(text: str) -> ET.Element:
 
 
 def _decode(body: bytes | bytearray | memoryview | str) -> ManscdpMessage:
+    root, encoding = _root_of(body)
+    return _message(root, encoding)
+
+
+def decode_tree(body: bytes | bytearray | memoryview | str) -> ET.Element:
+    """The body's root element, read with the same limits and refusals as :func:`decode`, for
+    the messages whose nesting matters (DeviceConfig's sections). Raises :class:`ManscdpError`."""
+    try:
+        return _root_of(body)[0]
+    except ManscdpError:
+        raise
+    except Exception as exc:  # as decode: no other exception escapes, whatever the bytes
+        raise ManscdpError(f"unreadable MANSCDP body: {type(exc).__name__}: {exc}") from exc
+
+
+def _root_of(body: bytes | bytearray | memoryview | str) -> tuple[ET.Element, str]:
     forced: str | None = None
     if isinstance(body, str):
         data = body.encode("utf-8", errors="replace")
@@ -382,8 +398,10 @@ def _decode(body: bytes | bytearray | memoryview | str) -> ManscdpMessage:
         text, encoding = data.decode("utf-8", errors="replace"), forced
     else:
         text, encoding = _bytes_to_text(data, declared)
-    root = _parse_tree(text)
+    return _parse_tree(text), encoding
 
+
+def _message(root: ET.Element, encoding: str) -> ManscdpMessage:
     root_name = _local(root.tag)
     if root_name not in ROOTS:
         raise ManscdpError(
@@ -478,6 +496,9 @@ _OFFLINE_WORDS = {"OFF": False, "OFFLINE": False, "0": False, "ERROR": False}
 
 FieldValue: TypeAlias = "str | int | float | Mapping[str, FieldValue] | None"
 """A MANSCDP field value: text, a number, None (element omitted) or nested elements."""
+ConfigValue: TypeAlias = "str | Mapping[str, ConfigValue] | list[ConfigValue]"
+"""A DeviceConfig section's value as read (control.config_sections): text, nested elements, or
+a list (the element repeated, e.g. the ``<Item>`` of SVACEncodeConfig's ROIParam)."""
 
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 
@@ -521,12 +542,15 @@ class _Doc:
         self.parts: list[str] = [f'<?xml version="1.0" encoding="{encoding}"?>', f"<{root}>"]
         self.root = root
 
-    def add(self, name: str, value: FieldValue) -> None:
+    def add(self, name: str, value: FieldValue | ConfigValue) -> None:
         if value is None:
             return
         if not _NAME_RE.fullmatch(name):
             raise ManscdpError(f"invalid element name {name!r}")
-        if isinstance(value, Mapping):
+        if isinstance(value, list):
+            for item in value:
+                self.add(name, item)
+        elif isinstance(value, Mapping):
             self.parts.append(f"<{name}>")
             for k, v in value.items():
                 self.add(k, v)
@@ -534,7 +558,7 @@ class _Doc:
         else:
             self.parts.append(f"<{name}>{_escape(_format_value(value))}</{name}>")
 
-    def add_all(self, fields: Mapping[str, FieldValue]) -> None:
+    def add_all(self, fields: Mapping[str, FieldValue | ConfigValue]) -> None:
         for k, v in fields.items():
             self.add(k, v)
 
