@@ -1,6 +1,6 @@
-"""Compile the signalling hot path with mypyc (see src/xueliang/_native.py).
+"""Compile the signalling and media hot paths with mypyc (see src/xueliang/_native.py).
 
-    .venv/bin/python scripts/build_native.py          # build (about 10 s)
+    .venv/bin/python scripts/build_native.py          # build (40–60 s)
     .venv/bin/python scripts/build_native.py --clean  # remove the binaries: pure Python again
 
 Run by scripts/setup.sh. A failed build is not fatal: everything runs as Python, slower.
@@ -39,7 +39,7 @@ def build() -> int:
     if proc.returncode != 0:
         clean()
         print(proc.stdout[-4000:], proc.stderr[-4000:], sep="\n", file=sys.stderr)
-        print("mypyc build failed: the signalling hot path stays pure Python", file=sys.stderr)
+        print("mypyc build failed: the signalling and media hot paths stay pure Python", file=sys.stderr)
         return 1
     _native.MANIFEST.write_text(json.dumps({m: _native.digest_of(m) for m in _native.MODULES}, indent=1))
     print(f"compiled {len(files)} modules with mypyc")

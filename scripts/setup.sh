@@ -35,10 +35,10 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
-# The signalling hot path compiled with mypyc (src/xueliang/_native.py); skipped when the build
+# The signalling and media hot paths compiled with mypyc (src/xueliang/_native.py); skipped when the build
 # is current, and not fatal when it fails: everything then runs as Python, only slower.
 if ! .venv/bin/python -c 'import sys, xueliang._native as n; sys.exit(n.status != "compiled")' 2>/dev/null; then
-  echo "setup: compiling the SIP hot path (mypyc)"
+  echo "setup: compiling the SIP and media hot paths (mypyc)"
   .venv/bin/python scripts/build_native.py || echo "setup: WARNING: mypyc build failed, running pure Python"
 fi
 

@@ -27,9 +27,24 @@ done
 echo "== pytest"
 # The console's end-to-end tests run the demo with simulated devices, so video really plays.
 export XUELIANG_E2E_DEVICES=${XUELIANG_E2E_DEVICES:-1}
-.venv/bin/python -m pytest -p no:randomly --durations=25 "$@"
+if [ $# -eq 0 ]; then
+  # Two workers (the machine's two cores; XUELIANG_TEST_WORKERS to change), a test file per
+  # worker at a time; then, alone, the tests marked `serial` (several platform processes each,
+  # or counting on the timing of an unloaded machine: tests/conftest.py).
+  rc=0
+  .venv/bin/python -m pytest -p no:randomly -n "${XUELIANG_TEST_WORKERS:-2}" --dist loadfile \
+    -m "not serial" --durations=25 || rc=$?
+  echo "== pytest: the serial part"
+  .venv/bin/python -m pytest -p no:randomly -m serial --durations=10 || rc=$?
+  [ "$rc" = 0 ] || exit "$rc"
+else
+  .venv/bin/python -m pytest -p no:randomly --durations=25 "$@"
+fi
 if [ $# -eq 0 ] && [ -n "$(ls src/xueliang/gb28181/sip/*.so 2>/dev/null)" ]; then
-  # The suite above ran the mypyc-compiled SIP modules; their sources must pass on their own too.
-  echo "== pytest: the SIP stack and registrar as pure Python"
-  XUELIANG_PURE_PYTHON=1 .venv/bin/python -m pytest -p no:randomly tests/gb28181 tests/sim/test_signalling.py
+  # The suite above ran the mypyc-compiled SIP and media modules; their sources must pass on
+  # their own too (the media ones by their unit tests only: the end-to-end tests are long).
+  echo "== pytest: the SIP stack, registrar and media hot path as pure Python"
+  XUELIANG_PURE_PYTHON=1 .venv/bin/python -m pytest -p no:randomly -n "${XUELIANG_TEST_WORKERS:-2}" tests/gb28181 tests/sim/test_signalling.py \
+    tests/media/test_rtp.py tests/media/test_ps.py tests/media/test_nal.py tests/media/test_fmp4.py \
+    tests/media/test_flv.py tests/test_native.py
 fi

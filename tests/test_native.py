@@ -1,4 +1,4 @@
-"""The compiled signalling hot path must never shadow newer sources (src/xueliang/_native.py)."""
+"""The compiled signalling and media hot paths must never shadow newer sources (src/xueliang/_native.py)."""
 
 from __future__ import annotations
 
@@ -49,3 +49,31 @@ def test_pure_python_on_request_and_the_same_behaviour() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "XUELIANG_PURE_PYTHON": "1"})
     assert out.stdout.split() == ["pure", "401"]
+
+
+def test_the_media_hot_path_is_listed_and_pure_on_request() -> None:
+    # The per-packet and per-frame modules of the relay are guarded like the SIP ones: with
+    # XUELIANG_PURE_PYTHON=1 each loads from its .py, and a packet still demuxes to a frame.
+    media = [m for m in _native.MODULES if m.startswith("xueliang.media.")]
+    assert {"xueliang.media.rtp", "xueliang.media.ps", "xueliang.media.fmp4", "xueliang.media.flv"} <= set(media)
+    code = (
+        "import importlib, xueliang._native as n;"
+        f"mods = [importlib.import_module(m) for m in {media!r}];"
+        "bad = [m.__name__ for m in mods if not m.__file__.endswith('.py')];"
+        "from xueliang.media.rtp import build_rtp, parse_rtp;"
+        "from xueliang.media.ps import PsDemuxer;"
+        "pes = b'\\x00\\x00\\x01\\xe0\\x00\\x10\\x80\\x80\\x05\\x21\\x00\\x01\\x00\\x01'"
+        " + b'\\x00\\x00\\x01\\x65\\x88\\x84\\x00\\x21';"
+        "pack = b'\\x00\\x00\\x01\\xba\\x44\\x00\\x04\\x00\\x04\\x01\\x00\\x00\\x03\\xf8';"
+        "p = parse_rtp(memoryview(build_rtp(pack + pes, sequence=1, timestamp=9, ssrc=7, marker=True)));"
+        "f = PsDemuxer().feed(p.payload, p.timestamp, p.marker, p.sequence);"
+        "print(n.status, len(bad), len(f), f[0].keyframe)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "XUELIANG_PURE_PYTHON": "1"})
+    assert out.stdout.split() == ["pure", "0", "1", "True"], out.stdout  # an IDR slice: key frame
+    # The same as built (compiled when the build is current): the same frame.
+    env = {k: v for k, v in os.environ.items() if k != "XUELIANG_PURE_PYTHON"}
+    built = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    status, bad, *rest = built.stdout.split()
+    assert rest == ["1", "True"] and (bad == str(len(media)) if status == "compiled" else bad == "0"), built.stdout

@@ -1,5 +1,6 @@
-"""The signalling hot path, compiled: mypyc turns a few strictly typed sans-IO modules into C
-extensions (about a third less CPU per REGISTER; docs/performance.md).
+"""The signalling and media hot paths, compiled: mypyc turns a few strictly typed sans-IO modules
+into C extensions (about a third less CPU per REGISTER; the media figures are in
+docs/performance.md).
 
 The Python sources stay the truth. ``scripts/build_native.py`` compiles them next to their
 sources and records a hash of each; on import, :func:`guard` checks those hashes, and if any
@@ -31,6 +32,15 @@ MODULES: tuple[str, ...] = (
     "xueliang.gb28181.sip.message",
     "xueliang.gb28181.sip.digest",
     "xueliang.gb28181.registrar",
+    # The media hot path (issue 18): per packet RTP parse and reorder, PS demux; per frame NAL
+    # scanning and the fMP4/FLV muxers. frame.py (a StrEnum, dataclasses built by tests and
+    # every source) and audio.py (PyAV) stay interpreted: compiled code calls them generically.
+    "xueliang.media.rtp",
+    "xueliang.media.nal",
+    "xueliang.media._bitstream",
+    "xueliang.media.ps",
+    "xueliang.media.fmp4",
+    "xueliang.media.flv",
 )
 
 SRC = Path(__file__).resolve().parent.parent
@@ -84,8 +94,8 @@ def guard() -> str:
 
 def describe() -> str:
     return {
-        "compiled": "SIP hot path compiled (mypyc)",
-        "pure": "SIP hot path in pure Python",
-        "stale": "SIP hot path in pure Python: sources changed since the mypyc build "
+        "compiled": "SIP and media hot paths compiled (mypyc)",
+        "pure": "SIP and media hot paths in pure Python",
+        "stale": "SIP and media hot paths in pure Python: sources changed since the mypyc build "
                  "(run scripts/build_native.py)",
     }[status]

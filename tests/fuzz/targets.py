@@ -13,7 +13,7 @@ Where a module wraps its parser in a last-resort ``except Exception`` (SIP, MANS
 MANSRTSP), the target calls the parser under the net: an ``IndexError`` turned into "malformed
 (IndexError)" is a bug too, just a quieter one.
 
-The SIP modules are loaded as Python (``XUELIANG_PURE_PYTHON=1``): coverage instrumentation
+The SIP and media modules are loaded as Python (``XUELIANG_PURE_PYTHON=1``): coverage instrumentation
 only sees Python bytecode, not the mypyc build.
 
 ``tests/fuzz/test_fuzz.py`` runs every target for a bounded number of runs in the suite;

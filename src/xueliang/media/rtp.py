@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 import struct
-from dataclasses import dataclass
 
 __all__ = [
     "Rfc4571Deframer",
@@ -39,29 +38,79 @@ class RtpError(ValueError):
     """A datagram that is not a valid RTP packet."""
 
 
-@dataclass(slots=True)
 class RtpPacket:
     """One RTP packet. ``payload`` is a slice of the parsed buffer (bytes in → bytes out).
 
     ``ext_sequence`` / ``ext_timestamp`` are filled by :class:`RtpReceiver` on delivery:
     the sequence number and timestamp unwrapped to monotonic integers (-1 until then).
+
+    A plain class rather than a dataclass: compiled with mypyc (src/xueliang/_native.py), a
+    dataclass keeps the ``__init__`` that ``dataclasses`` generates in Python, and building one
+    per packet cost more than the rest of :func:`parse_rtp`. Same fields, order, equality, repr.
     """
 
-    version: int
-    padding: bool
-    extension: bool
-    marker: bool
-    payload_type: int
-    sequence: int
-    timestamp: int
-    ssrc: int
-    csrc_count: int
-    payload: bytes | memoryview
-    csrcs: tuple[int, ...] = ()
-    extension_profile: int = 0
-    extension_data: bytes = b""
-    ext_sequence: int = -1
-    ext_timestamp: int = -1
+    __slots__ = (
+        "csrc_count", "csrcs", "ext_sequence", "ext_timestamp", "extension", "extension_data",
+        "extension_profile", "marker", "padding", "payload", "payload_type", "sequence", "ssrc",
+        "timestamp", "version",
+    )
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value (as the dataclass was)
+
+    def __init__(
+        self,
+        version: int,
+        padding: bool,
+        extension: bool,
+        marker: bool,
+        payload_type: int,
+        sequence: int,
+        timestamp: int,
+        ssrc: int,
+        csrc_count: int,
+        payload: bytes | memoryview,
+        csrcs: tuple[int, ...] = (),
+        extension_profile: int = 0,
+        extension_data: bytes = b"",
+        ext_sequence: int = -1,
+        ext_timestamp: int = -1,
+    ) -> None:
+        self.version = version
+        self.padding = padding
+        self.extension = extension
+        self.marker = marker
+        self.payload_type = payload_type
+        self.sequence = sequence
+        self.timestamp = timestamp
+        self.ssrc = ssrc
+        self.csrc_count = csrc_count
+        self.payload = payload
+        self.csrcs = csrcs
+        self.extension_profile = extension_profile
+        self.extension_data = extension_data
+        self.ext_sequence = ext_sequence
+        self.ext_timestamp = ext_timestamp
+
+    def _fields(self) -> tuple[object, ...]:
+        return (
+            self.version, self.padding, self.extension, self.marker, self.payload_type,
+            self.sequence, self.timestamp, self.ssrc, self.csrc_count, self.payload, self.csrcs,
+            self.extension_profile, self.extension_data, self.ext_sequence, self.ext_timestamp,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, RtpPacket)
+        return self._fields() == other._fields()
+
+    def __repr__(self) -> str:
+        names = (
+            "version", "padding", "extension", "marker", "payload_type", "sequence", "timestamp",
+            "ssrc", "csrc_count", "payload", "csrcs", "extension_profile", "extension_data",
+            "ext_sequence", "ext_timestamp",
+        )
+        inner = ", ".join(f"{n}={v!r}" for n, v in zip(names, self._fields(), strict=True))
+        return f"RtpPacket({inner})"
 
 
 def parse_rtp(data: bytes | bytearray | memoryview) -> RtpPacket:
