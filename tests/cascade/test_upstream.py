@@ -17,7 +17,6 @@ from tests.media._ps_rtp_peer import RtpPeer
 from xueliang.bus import EventBus
 from xueliang.cascade import upstream as upstream_module
 from xueliang.cascade.upstream import UpperMedia, UpstreamMedia, record_info_parts
-from xueliang.config import MediaConfig
 from xueliang.gb28181 import manscdp
 from xueliang.gb28181.cascade.invite import Outgoing, Reply
 from xueliang.gb28181.mansrtsp import pause
@@ -165,15 +164,6 @@ class Upper:
 
     def bye(self, ok: SipResponse) -> None:
         self.media.receive(self.in_dialog("BYE", ok))
-
-
-@pytest.fixture
-async def hub() -> Any:
-    h = MediaHub(MediaConfig(rtp_port=0, rtp_tcp_port=0, idle_stop_seconds=0.3, rtp_timeout=5,
-                             host="127.0.0.1", announce_ip="127.0.0.1"), tick_interval=0.05)
-    await h.start()
-    yield h
-    await h.stop()
 
 
 @pytest.fixture

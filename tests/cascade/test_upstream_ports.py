@@ -52,15 +52,6 @@ def free_range(size: int) -> tuple[int, int]:
 
 
 @pytest.fixture
-async def hub() -> Any:
-    h = MediaHub(MediaConfig(rtp_port=0, rtp_tcp_port=0, idle_stop_seconds=0.3, rtp_timeout=5,
-                             host="127.0.0.1", announce_ip="127.0.0.1"), tick_interval=0.05)
-    await h.start()
-    yield h
-    await h.stop()
-
-
-@pytest.fixture
 def provider(hub: MediaHub) -> Provider:
     p = Provider()
     hub.set_provider("live/", p)
