@@ -7,7 +7,7 @@ from __future__ import annotations
 import urllib.request
 from typing import Any
 
-from tests.e2e.test_console import Demo, browser, demo, login, page, shot, wait_js  # noqa: F401  (fixtures)
+from tests.e2e.test_console import PASSWORD, Demo, browser, demo, login, page, shot, wait_js  # noqa: F401  (fixtures)
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -62,3 +62,31 @@ def test_the_map_draws_the_platforms_basemap_and_the_division_boundaries(page: A
     wait_js(page, f"window.__xueliangMapLayers.tilesLoaded >= {before + 4}", timeout=20)
     # a tile the basemap lacks (beyond the city) may be 404; nothing else is refused
     assert {r.status for r in responses} <= {200, 304, 404}, {r.status for r in responses}
+
+
+def test_grid_members_positions_are_a_layer_for_the_centre_only(browser: Any, page: Any, demo: Demo) -> None:  # noqa: F811
+    demo.api("/users", method="POST", body={"username": "grid-map", "password": PASSWORD, "role": "grid_member",
+                                            "department": "网格二"})
+    demo.api("/mobile/position", user="grid-map", method="PUT",
+             body={"longitude": 117.26, "latitude": 31.86, "accuracy": 25})
+    positions = demo.api("/mobile/positions")["items"]
+    assert any(p["username"] == "grid-map" for p in positions)
+    # the centre (admin holds incidents.manage) sees every recent position drawn
+    login(page, demo, "admin")
+    page.locator("[data-testid=layer-members]").wait_for()
+    wait_js(page, f"window.__xueliangMapLayers && window.__xueliangMapLayers.members === {len(positions)}", timeout=20)
+
+    # a supervisor holds incidents.read (the incidents layer) but not incidents.manage: no
+    # positions, neither on the map nor from the API
+    demo.api("/users", method="POST", body={"username": "sup-map", "password": PASSWORD, "role": "supervisor"})
+    assert demo.status("/mobile/positions", user="sup-map") == 403
+    ctx = browser.new_context()
+    try:
+        other = ctx.new_page()
+        login(other, demo, "sup-map")
+        wait_js(other, "window.__xueliangMapLayers && window.__xueliangMapLayers.incidents !== null", timeout=20)
+        assert other.locator("[data-testid=layer-incidents]").count() == 1
+        assert other.locator("[data-testid=layer-members]").count() == 0
+        assert other.evaluate("window.__xueliangMapLayers.members") is None
+    finally:
+        ctx.close()

@@ -251,7 +251,6 @@ export const MESSAGES: Record<string, [string, string]> = {
   'map.layerDivisions': ['区划边界', 'Division boundaries'],
   'map.layerIncidents': ['事件', 'Incidents'],
   'map.layerMembers': ['网格员位置', 'Grid members'],
-  'map.layerMembersLater': ['手机端上线后显示', 'once the phone app reports positions'],
   'map.noDivisions': ['未加载区划边界：按点位估算范围', 'No boundaries loaded: areas estimated from the cameras'],
   'map.platformBasemap': ['平台离线底图', "The platform's offline basemap"],
 

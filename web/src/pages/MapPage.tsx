@@ -11,6 +11,7 @@ import { authTileLayer } from '../lib/authTiles';
 import { itemLayer, type ItemLayer, type MapItem } from '../lib/clusterLayer';
 import { drawDivisions, fetchDivisions, zoomBand } from '../lib/divisionLayer';
 import { drawIncidents, fetchIncidents } from '../lib/incidentLayer';
+import { drawGridPositions, fetchGridPositions } from '../lib/gridMemberLayer';
 import { convexHull, distance, padHull, type XY } from '../lib/geo';
 import { loadPoints, overallStatistics, pointsStore, pollChanges, refreshStatuses, type Pt } from '../lib/points';
 import { navigate, useLocation } from '../lib/router';
@@ -27,7 +28,7 @@ declare global {
     __xueliangMapView?: { clusters: number; points: number; zoom: number; clusterMs?: number; drawMs?: number };
     __xueliangMap?: L.Map;
     __xueliangPointStatus?: (id: string) => string | undefined;
-    __xueliangMapLayers?: { divisions: number; divisionsBand: number; incidents: number | null; tilesLoaded: number; tileErrors: number };
+    __xueliangMapLayers?: { divisions: number; divisionsBand: number; incidents: number | null; members: number | null; tilesLoaded: number; tileErrors: number };
   }
 }
 
@@ -106,11 +107,11 @@ export default function MapPage() {
   const focus = params.get('focus');
   const el = useRef<HTMLDivElement>(null);
   const map = useRef<L.Map | null>(null);
-  const layers = useRef<{ items: ItemLayer; bounds: L.LayerGroup; link: L.LayerGroup; tip: L.Tooltip; divisions: L.LayerGroup; incidents: L.LayerGroup; svg: L.Renderer } | null>(null);
+  const layers = useRef<{ items: ItemLayer; bounds: L.LayerGroup; link: L.LayerGroup; tip: L.Tooltip; divisions: L.LayerGroup; incidents: L.LayerGroup; members: L.LayerGroup; svg: L.Renderer } | null>(null);
   // loaded division boundaries replace the hulls estimated from the points
   const hasBoundaries = useRef(false);
   const divisionBand = useRef(-1);
-  const stats = useRef({ divisions: 0, divisionsBand: -1, incidents: null as number | null, tilesLoaded: 0, tileErrors: 0 });
+  const stats = useRef({ divisions: 0, divisionsBand: -1, incidents: null as number | null, members: null as number | null, tilesLoaded: 0, tileErrors: 0 });
   const index = useRef<Supercluster<Props, Agg> | null>(null);
   const lastFull = useRef(0);
   const shown = useRef<Pt[]>([]);
@@ -135,15 +136,17 @@ export default function MapPage() {
   const [buildTick, setBuildTick] = useState(0);
   const [tileUrl, setTileUrl] = useState<string>('');
   const [view, setView] = useState({ clusters: 0, points: 0 });
-  const [shows, setShows] = useState<{ cameras: boolean; divisions: boolean; incidents: boolean }>(() => {
+  const [shows, setShows] = useState<{ cameras: boolean; divisions: boolean; incidents: boolean; members: boolean }>(() => {
     try {
-      return { cameras: true, divisions: true, incidents: true, ...JSON.parse(sessionStorage.getItem('xl.mapLayers') ?? '{}') };
+      return { cameras: true, divisions: true, incidents: true, members: true, ...JSON.parse(sessionStorage.getItem('xl.mapLayers') ?? '{}') };
     } catch {
-      return { cameras: true, divisions: true, incidents: true };
+      return { cameras: true, divisions: true, incidents: true, members: true };
     }
   });
   const [divisionCount, setDivisionCount] = useState<number | null>(null);
   const canIncidents = can(user, 'incidents.read');
+  // grid members' positions: the centre's (GET /mobile/positions needs incidents.manage)
+  const canMembers = can(user, 'incidents.manage');
 
   useEffect(() => {
     sessionStorage.setItem('xl.mapFilters', JSON.stringify(filters));
@@ -167,6 +170,7 @@ export default function MapPage() {
       tip: L.tooltip({ direction: 'top', offset: [0, -8] }),
       divisions: L.layerGroup().addTo(m),
       incidents: L.layerGroup().addTo(m),
+      members: L.layerGroup().addTo(m),
       // SVG for the outlines: few shapes, crisp at any zoom, and each one a findable element
       svg: L.svg({ pane: 'bounds' }),
     };
@@ -471,7 +475,7 @@ export default function MapPage() {
     const ly = layers.current;
     const m = map.current;
     if (!ly || !m) return;
-    for (const [on, layer] of [[shows.divisions, ly.divisions], [shows.incidents, ly.incidents]] as const) {
+    for (const [on, layer] of [[shows.divisions, ly.divisions], [shows.incidents, ly.incidents], [shows.members, ly.members]] as const) {
       if (on && !m.hasLayer(layer)) m.addLayer(layer);
       if (!on && m.hasLayer(layer)) m.removeLayer(layer);
     }
@@ -532,6 +536,28 @@ export default function MapPage() {
       window.clearTimeout(h);
     };
   }, [canIncidents, shows.incidents]);
+
+  // grid members' last positions, for the centre: asked again every 30 s
+  useEffect(() => {
+    if (!canMembers || !shows.members) return;
+    let stop = false;
+    let h = 0;
+    const tick = async () => {
+      const ly = layers.current;
+      try {
+        const list = await fetchGridPositions();
+        if (!stop && ly) publishLayers({ members: drawGridPositions(ly.members, list) });
+      } catch {
+        /* refused or off: the layer stays empty */
+      }
+      if (!stop) h = window.setTimeout(tick, 30000);
+    };
+    void tick();
+    return () => {
+      stop = true;
+      window.clearTimeout(h);
+    };
+  }, [canMembers, shows.members]);
 
   // ---- focus from the URL (?focus=<channel id>) ------------------------------------------------
   useEffect(() => {
@@ -710,7 +736,9 @@ export default function MapPage() {
             {canIncidents && (
               <label style={CHECK}><input type="checkbox" style={BOX} checked={shows.incidents} onChange={(e) => setShows({ ...shows, incidents: e.target.checked })} data-testid="layer-incidents" /> {t('map.layerIncidents')}</label>
             )}
-            <label className="muted" style={CHECK} title={t('map.layerMembersLater')}><input type="checkbox" style={BOX} disabled /> {t('map.layerMembers')} <small>· {t('map.layerMembersLater')}</small></label>
+            {canMembers && (
+              <label style={CHECK}><input type="checkbox" style={BOX} checked={shows.members} onChange={(e) => setShows({ ...shows, members: e.target.checked })} data-testid="layer-members" /> {t('map.layerMembers')}</label>
+            )}
           </div>
           <hr />
           <details className="small">
