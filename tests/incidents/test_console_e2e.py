@@ -21,6 +21,7 @@ from tests.e2e.test_console import (  # noqa: F401  (fixtures)
     login,
     page,
     shot,
+    wait_js,
 )
 
 pytestmark = [
@@ -123,3 +124,28 @@ def test_a_case_is_dispatched_to_two_departments_each_with_its_deadline(page: An
     steps = demo.api(f"/incidents/{case['id']}", user="duty")["steps"]
     assert [(s["step"], s["department"], s["note"]) for s in steps[1:]] == [
         ("dispatch", "教育局", "联合处置"), ("dispatch", "交警大队", "联合处置")]
+
+
+def test_the_queue_shows_its_cases_on_the_map_and_a_marker_selects_its_case(page: Any, demo: Demo) -> None:  # noqa: F811
+    # a case of its own, away from the others (the demo's cameras are around 117.25, 31.85)
+    case = demo.api("/incidents", user="duty", method="POST",
+                    body={"category": "交通", "description": "信号灯不亮", "longitude": 117.40, "latitude": 31.70})
+    login(page, demo, "duty")
+    page.goto(demo.base + "/app/incidents")
+    page.locator(f"[data-testid=inc-row-{case['id']}]").wait_for()
+    listed = [i for i in demo.api("/incidents?limit=100", user="duty")["items"]
+              if i["status"] not in ("closed", "merged") and i["longitude"] is not None]
+    assert case["id"] in {i["id"] for i in listed}
+    # every open case of the queue with a place is a marker, on the platform's basemap
+    wait_js(page, f"window.__xueliangQueueMap && window.__xueliangQueueMap.cases === {len(listed)}", timeout=20)
+    wait_js(page, "window.__xueliangQueueMap.tilesLoaded > 0", timeout=20)
+    assert not page.locator(f"[data-testid=inc-row-{case['id']}]").get_attribute("class")
+    # a click on its marker selects it in the queue and opens it
+    xy = page.evaluate("() => { const m = window.__xueliangQueueLeaflet; m.setView([31.70, 117.40], 14, {animate: false});"
+                       " const p = m.latLngToContainerPoint([31.70, 117.40]); return [p.x, p.y]; }")
+    box = page.locator("[data-testid=inc-map]").bounding_box()
+    page.mouse.click(box["x"] + xy[0], box["y"] + xy[1])
+    wait_js(page, f"document.querySelector('[data-testid=inc-row-{case['id']}]').classList.contains('selected')")
+    page.locator("[data-testid=inc-detail]").wait_for()
+    assert "信号灯不亮" in page.locator("[data-testid=inc-detail]").inner_text()
+    shot(page, "incident-queue-map")

@@ -28,16 +28,20 @@ function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 
-/** Draw the open cases with a place; returns how many were drawn. */
-export function drawIncidents(group: L.LayerGroup, list: IncidentPoint[]): number {
+/** Draw the open cases with a place; returns how many were drawn. ``onClick`` makes a marker
+ * select its case; the ``selected`` one is drawn larger. */
+export function drawIncidents(group: L.LayerGroup, list: IncidentPoint[],
+                              opts: { onClick?: (id: number) => void; selected?: number | null } = {}): number {
   group.clearLayers();
   let n = 0;
   for (const i of list) {
     if (DONE.has(i.status) || i.longitude === null || i.latitude === null) continue;
     const color = PRIORITY_COLOR[i.priority] ?? PRIORITY_COLOR.normal;
-    L.circleMarker([i.latitude, i.longitude], { pane: 'incidents', radius: 8, color: i.flagged ? '#f43f5e' : '#fff', weight: 2, fillColor: color, fillOpacity: 0.95 })
+    const chosen = opts.selected === i.id;
+    const marker = L.circleMarker([i.latitude, i.longitude], { pane: 'incidents', radius: chosen ? 12 : 8, color: i.flagged || chosen ? '#f43f5e' : '#fff', weight: chosen ? 3 : 2, fillColor: color, fillOpacity: 0.95 })
       .bindTooltip(`#${i.id} ${escapeHtml(i.category)} · ${escapeHtml(i.description.slice(0, 60))}`, { direction: 'top' })
       .addTo(group);
+    if (opts.onClick) marker.on('click', () => opts.onClick!(i.id));
     n++;
   }
   return n;

@@ -8,6 +8,7 @@ import { can, useUser } from '../lib/session';
 import { errorText, toast } from '../lib/toast';
 import { DispatchDialog } from './IncidentDispatch';
 import { IncidentInbox } from './IncidentInbox';
+import { IncidentMap } from './IncidentMap';
 
 /** 事件中心: the centre's queue (受理 · 分流 · 督办 · 反馈), or a department's inbox. */
 interface Dispatch {
@@ -43,6 +44,8 @@ interface Incident {
   address: string | null;
   division_code: string | null;
   division_basis: string;
+  longitude: number | null;
+  latitude: number | null;
   flagged: boolean;
   created_at: string;
   dispatches?: Dispatch[];
@@ -89,6 +92,7 @@ export default function IncidentsPage() {
       {can(user, 'incidents.create') && queue && <Intake categories={queue.categories} onDone={reload} />}
       {!centre && can(user, 'incidents.handle') && user?.department && <IncidentInbox department={user.department} version={version} selected={selected} onOpen={setSelected} />}
       <ErrorBox error={err} />
+      {queue && queue.items.length > 0 && <IncidentMap items={queue.items} selected={selected} onSelect={setSelected} />}
       {queue && queue.items.length === 0 && <Empty>{t('inc.none')}</Empty>}
       <table className="table" data-testid="inc-queue">
         <tbody>

@@ -7,7 +7,7 @@ import type { Channel, Statistics } from '../api/types';
 import { ErrorBox, Refusal, StatusDot } from '../components/Common';
 import { Player } from '../components/Player';
 import { fmtNum, t as tNow, useT } from '../i18n';
-import { authTileLayer } from '../lib/authTiles';
+import { basemapLayer, consoleConfig, resetConsoleConfig } from '../lib/basemap';
 import { itemLayer, type ItemLayer, type MapItem } from '../lib/clusterLayer';
 import { drawDivisions, fetchDivisions, zoomBand } from '../lib/divisionLayer';
 import { drawIncidents, fetchIncidents } from '../lib/incidentLayer';
@@ -30,19 +30,6 @@ declare global {
     __xueliangPointStatus?: (id: string) => string | undefined;
     __xueliangMapLayers?: { divisions: number; divisionsBand: number; incidents: number | null; members: number | null; tilesLoaded: number; tileErrors: number };
   }
-}
-
-interface ConsoleConfig {
-  tile_url?: string | null;
-  tile_attribution?: string | null;
-  tile_max_zoom?: number | null;
-  tile_min_zoom?: number | null;
-  /** [west, south, east, north] where the platform's basemap has tiles. */
-  tile_bounds?: [number, number, number, number] | null;
-  /** The platform's own basemap: tiles need the login (fetched with the token). */
-  tile_auth?: boolean | null;
-  center?: [number, number] | null; // [lon, lat]
-  zoom?: number | null;
 }
 
 interface Filters {
@@ -85,19 +72,6 @@ interface Near {
   distance: number;
   status?: string;
   ptz_type?: number;
-}
-
-let configCache: ConsoleConfig | null = null;
-async function consoleConfig(): Promise<ConsoleConfig> {
-  if (configCache) return configCache;
-  try {
-    configCache = await api<ConsoleConfig>('/console/config');
-  } catch {
-    configCache = {};
-  }
-  const local = localStorage.getItem('xl.tileUrl');
-  if (local) configCache = { ...configCache, tile_url: local };
-  return configCache;
 }
 
 export default function MapPage() {
@@ -179,19 +153,8 @@ export default function MapPage() {
     window.__xueliangMap = m;
     window.__xueliangPointStatus = (id: string) => pointsStore.get().points.find((p) => p.id === id)?.s;
     void consoleConfig().then((cfg) => {
-      if (cfg.tile_url) {
-        const layer = cfg.tile_auth
-          ? // the platform's basemap: drawn to its deepest zoom, enlarged beyond it
-            // (not below its shallowest: scaling those down would ask for thousands of tiles), and
-            // only where it has tiles
-            authTileLayer(cfg.tile_url, {
-              maxZoom: 19,
-              maxNativeZoom: cfg.tile_max_zoom ?? 18,
-              minZoom: cfg.tile_min_zoom ?? 0,
-              bounds: cfg.tile_bounds ? L.latLngBounds([cfg.tile_bounds[1], cfg.tile_bounds[0]], [cfg.tile_bounds[3], cfg.tile_bounds[2]]) : undefined,
-              attribution: cfg.tile_attribution ?? '',
-            })
-          : L.tileLayer(cfg.tile_url, { maxZoom: cfg.tile_max_zoom ?? 19, attribution: cfg.tile_attribution ?? '' });
+      const layer = basemapLayer(cfg);
+      if (layer && cfg.tile_url) {
         layer.on('tileload', () => publishLayers({ tilesLoaded: stats.current.tilesLoaded + 1 }));
         layer.on('tileerror', () => publishLayers({ tileErrors: stats.current.tileErrors + 1 }));
         layer.addTo(m);
@@ -776,7 +739,7 @@ function BasemapEditor() {
         onClick={() => {
           if (v.trim()) localStorage.setItem('xl.tileUrl', v.trim());
           else localStorage.removeItem('xl.tileUrl');
-          configCache = null;
+          resetConsoleConfig();
           toast(t('map.basemapSaved'));
           location.reload();
         }}
