@@ -74,6 +74,30 @@ interface Near {
   ptz_type?: number;
 }
 
+/** Run ``load`` now and every ``every`` ms while ``on``; a failure waits for the next round. */
+function usePolled(on: boolean, load: () => Promise<void>, every = 30000): void {
+  const current = useRef(load);
+  current.current = load;
+  useEffect(() => {
+    if (!on) return;
+    let stop = false;
+    let h = 0;
+    const tick = async () => {
+      try {
+        await current.current();
+      } catch {
+        /* off or refused: tried again next round */
+      }
+      if (!stop) h = window.setTimeout(tick, every);
+    };
+    void tick();
+    return () => {
+      stop = true;
+      window.clearTimeout(h);
+    };
+  }, [on, every]);
+}
+
 export default function MapPage() {
   const t = useT();
   const user = useUser();
@@ -478,49 +502,16 @@ export default function MapPage() {
   const divisionsRef = useRef(loadDivisions);
   divisionsRef.current = loadDivisions;
 
-  // open incidents, for who may see them: asked again every 30 s
-  useEffect(() => {
-    if (!canIncidents || !shows.incidents) return;
-    let stop = false;
-    let h = 0;
-    const tick = async () => {
-      const ly = layers.current;
-      try {
-        const list = await fetchIncidents();
-        if (!stop && ly) publishLayers({ incidents: drawIncidents(ly.incidents, list) });
-      } catch {
-        /* the incident centre is off or refused: the layer stays empty */
-      }
-      if (!stop) h = window.setTimeout(tick, 30000);
-    };
-    void tick();
-    return () => {
-      stop = true;
-      window.clearTimeout(h);
-    };
-  }, [canIncidents, shows.incidents]);
-
-  // grid members' last positions, for the centre: asked again every 30 s
-  useEffect(() => {
-    if (!canMembers || !shows.members) return;
-    let stop = false;
-    let h = 0;
-    const tick = async () => {
-      const ly = layers.current;
-      try {
-        const list = await fetchGridPositions();
-        if (!stop && ly) publishLayers({ members: drawGridPositions(ly.members, list) });
-      } catch {
-        /* refused or off: the layer stays empty */
-      }
-      if (!stop) h = window.setTimeout(tick, 30000);
-    };
-    void tick();
-    return () => {
-      stop = true;
-      window.clearTimeout(h);
-    };
-  }, [canMembers, shows.members]);
+  // open incidents, for who may see them, and grid members' last positions, for the centre:
+  // each asked again every 30 s while shown (refused or off: the layer stays empty)
+  usePolled(canIncidents && shows.incidents, async () => {
+    const list = await fetchIncidents();
+    if (layers.current) publishLayers({ incidents: drawIncidents(layers.current.incidents, list) });
+  });
+  usePolled(canMembers && shows.members, async () => {
+    const list = await fetchGridPositions();
+    if (layers.current) publishLayers({ members: drawGridPositions(layers.current.members, list) });
+  });
 
   // ---- focus from the URL (?focus=<channel id>) ------------------------------------------------
   useEffect(() => {
