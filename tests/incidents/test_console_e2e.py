@@ -140,12 +140,20 @@ def test_the_queue_shows_its_cases_on_the_map_and_a_marker_selects_its_case(page
     wait_js(page, f"window.__xueliangQueueMap && window.__xueliangQueueMap.cases === {len(listed)}", timeout=20)
     wait_js(page, "window.__xueliangQueueMap.tilesLoaded > 0", timeout=20)
     assert not page.locator(f"[data-testid=inc-row-{case['id']}]").get_attribute("class")
-    # a click on its marker selects it in the queue and opens it
-    xy = page.evaluate("() => { const m = window.__xueliangQueueLeaflet; m.setView([31.70, 117.40], 14, {animate: false});"
-                       " const p = m.latLngToContainerPoint([31.70, 117.40]); return [p.x, p.y]; }")
-    box = page.locator("[data-testid=inc-map]").bounding_box()
-    page.mouse.click(box["x"] + xy[0], box["y"] + xy[1])
-    wait_js(page, f"document.querySelector('[data-testid=inc-row-{case['id']}]').classList.contains('selected')")
+    # a click on its marker selects it in the queue and opens it (the canvas draws the moved
+    # view in a later frame: on a loaded machine the first click may come before it, so a few)
+    row = f"document.querySelector('[data-testid=inc-row-{case['id']}]').classList.contains('selected')"
+    for _ in range(10):
+        page.locator("[data-testid=inc-map]").scroll_into_view_if_needed()
+        box = page.locator("[data-testid=inc-map]").bounding_box()
+        xy = page.evaluate("() => { const m = window.__xueliangQueueLeaflet; m.setView([31.70, 117.40], 14, {animate: false});"
+                           " const p = m.latLngToContainerPoint([31.70, 117.40]); return [p.x, p.y]; }")
+        page.wait_for_timeout(300)
+        page.mouse.click(box["x"] + xy[0], box["y"] + xy[1])
+        page.wait_for_timeout(300)
+        if page.evaluate(f"() => {row}"):
+            break
+    wait_js(page, row)
     page.locator("[data-testid=inc-detail]").wait_for()
     assert "信号灯不亮" in page.locator("[data-testid=inc-detail]").inner_text()
     shot(page, "incident-queue-map")
