@@ -226,17 +226,15 @@ class PsRtpSender:
             self._sock = sock
             self.local_port = int(sock.getsockname()[1])
         elif self.transport == "tcp-passive":
-            if self.ports is None:
-                self._server = await loop.create_server(lambda: _Conn(self), self.bind_host, 0)
-            else:
-                sock = self._bound(socket.SOCK_STREAM)
-                try:
-                    sock.listen(1)
-                    self._server = await loop.create_server(lambda: _Conn(self), sock=sock)
-                except BaseException:
-                    sock.close()
-                    self._give_back()
-                    raise
+            # on a port of the range, or one the OS picks (_bound decides)
+            sock = self._bound(socket.SOCK_STREAM)
+            try:
+                sock.listen(1)
+                self._server = await loop.create_server(lambda: _Conn(self), sock=sock)
+            except BaseException:
+                sock.close()
+                self._give_back()
+                raise
             self.local_port = int(self._server.sockets[0].getsockname()[1])
         else:
             if self.ports is not None:
