@@ -1,7 +1,7 @@
 """One way to start Debian's Chromium under Playwright, for the tests and the benchmarks.
 
 ``launch(p)`` with a sync Playwright, ``await launch_async(p)`` with an async one. Headless,
-no sandbox, no GPU, no QUIC, nothing fetched in the background (first run, component updates,
+no sandbox, no GPU (WebGL drawn by SwiftShader), no QUIC, nothing fetched in the background (first run, component updates,
 sync). Videos start without a user gesture unless ``autoplay=False``.
 
 The benchmarks import it as ``tests.browser`` with the repository's root on ``sys.path``.
@@ -27,6 +27,10 @@ ARGS: tuple[str, ...] = (
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    # WebGL (the console's map, MapLibre) from SwiftShader, Chromium's software renderer: there
+    # is no GPU; without the second flag newer Chromiums refuse WebGL on SwiftShader
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
 )
 AUTOPLAY = "--autoplay-policy=no-user-gesture-required"
 

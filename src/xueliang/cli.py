@@ -225,12 +225,13 @@ def map_load_divisions(file: Path, config: ConfigOpt = None, dry_run: bool = Fal
 
 
 @map_app.command("demo-basemap")
-def map_demo_basemap(out: Path) -> None:
-    """Write the demo city's basemap (MBTiles, PNG tiles) to OUT: what `xueliang demo` serves."""
-    from xueliang.maps import basemap
+def map_demo_basemap(out: Path, raster: Annotated[bool, typer.Option(
+        "--raster", help="PNG tiles drawn with Pillow instead of vector tiles")] = False) -> None:
+    """Write the demo city's basemap (MBTiles, vector tiles) to OUT: what `xueliang demo` serves."""
+    from xueliang.maps import basemap, vectormap
     from xueliang.sim import city
 
-    figures = basemap.generate(out, city.generate().divisions)
+    figures = (basemap if raster else vectormap).generate(out, city.generate().divisions)
     typer.echo(f"{out}: {figures['tiles']:.0f} tiles, {figures['bytes'] / 1e6:.1f} MB in {figures['seconds']} s")
 
 

@@ -352,7 +352,7 @@ class ConsoleConfig(_Section):
 class MapConfig(_Section):
     """The offline map (一张图): the basemap file the platform serves (docs/operations.md, "The map")."""
 
-    #: An MBTiles file (raster PNG/JPEG/WebP tiles) served at /api/v1/map/tiles/{z}/{x}/{y};
+    #: An MBTiles file (vector tiles, format pbf, or raster PNG/JPEG/WebP) served at /api/v1/map/tiles/{z}/{x}/{y};
     #: the console uses it unless console.tile_url names another tile service. Empty: none.
     basemap: Path | None = None
 

@@ -349,14 +349,14 @@ def test_map_follows_status_changes_without_a_reload(page: Any, demo: Demo) -> N
 
 
 def click_point(page: Any, c: dict[str, Any]) -> None:
-    """Zoom the map onto a channel and click its marker (drawn on the canvas, not in the DOM)."""
+    """Zoom the map onto a channel and click its marker (drawn by WebGL, not in the DOM)."""
     wait_js(page, "window.__xueliangMapReady && window.__xueliangMapReady.points > 0")
     xy = page.evaluate(
-        """([lat, lon]) => { const m = window.__xueliangMap; m.setView([lat, lon], 19, {animate: false});
-             const p = m.latLngToContainerPoint([lat, lon]); return [p.x, p.y]; }""",
+        """([lat, lon]) => new Promise((done) => { const m = window.__xueliangMap;
+             m.jumpTo({center: [lon, lat], zoom: 19});
+             m.once('idle', () => { const p = m.project([lon, lat]); done([p.x, p.y]); }); })""",
         [c["latitude"], c["longitude"]],
     )
-    page.wait_for_timeout(300)
     box = page.locator("[data-testid=map]").bounding_box()
     page.mouse.click(box["x"] + xy[0], box["y"] + xy[1])
     page.locator("[data-testid=point-panel] .player").wait_for()
@@ -377,7 +377,8 @@ def test_linked_views_around_a_place(page: Any, demo: Demo) -> None:
     wait_js(page, "window.__xueliangMapReady && window.__xueliangMapReady.points > 0")
     c = next(x for x in demo.api("/channels?tier=high&limit=20")["items"] if x["longitude"] is not None)
     page.evaluate(
-        "([lat, lon]) => window.__xueliangMap.setView([lat, lon], 16, {animate: false})",
+        "([lat, lon]) => new Promise((done) => { const m = window.__xueliangMap;"
+        " m.jumpTo({center: [lon, lat], zoom: 16}); m.once('idle', () => done(true)); })",
         [c["latitude"], c["longitude"]],
     )
     page.click("[data-testid=link-mode]")

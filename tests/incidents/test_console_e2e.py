@@ -146,9 +146,13 @@ def test_the_queue_shows_its_cases_on_the_map_and_a_marker_selects_its_case(page
     for _ in range(10):
         page.locator("[data-testid=inc-map]").scroll_into_view_if_needed()
         box = page.locator("[data-testid=inc-map]").bounding_box()
-        xy = page.evaluate("() => { const m = window.__xueliangQueueLeaflet; m.setView([31.70, 117.40], 14, {animate: false});"
-                           " const p = m.latLngToContainerPoint([31.70, 117.40]); return [p.x, p.y]; }")
-        page.wait_for_timeout(300)
+        xy = page.evaluate("() => new Promise((done) => { const m = window.__xueliangQueueGL;"
+                           " m.jumpTo({center: [117.40, 31.70], zoom: 14});"
+                           " m.once('idle', () => { const p = m.project([117.40, 31.70]);"
+                           " done([p.x, p.y, m.queryRenderedFeatures([p.x, p.y], {layers: ['incidents']})"
+                           ".map((f) => f.properties.id)]); }); })")
+        # the map drew the case's marker there (WebGL: asked of the map, not the DOM)
+        assert case["id"] in xy[2], xy
         page.mouse.click(box["x"] + xy[0], box["y"] + xy[1])
         page.wait_for_timeout(300)
         if page.evaluate(f"() => {row}"):

@@ -28,3 +28,18 @@ def test_load_divisions_from_the_command_line(tmp_path: Path, monkeypatch: pytes
     assert r.exit_code == 0 and "1 created" in r.output, r.output
     r = run(app, ["map", "load-divisions", str(tmp_path / "good.geojson")])
     assert r.exit_code == 0 and "1 unchanged" in r.output, r.output
+
+
+def test_the_demo_basemap_command_writes_vector_tiles_or_with_raster_png(tmp_path: Path) -> None:
+    from xueliang.maps import mbtiles
+
+    run = CliRunner().invoke
+    for args, fmt in (([], "pbf"), (["--raster"], "png")):
+        out = tmp_path / f"city-{fmt}.mbtiles"
+        r = run(app, ["map", "demo-basemap", str(out), *args])
+        assert r.exit_code == 0 and "tiles" in r.output, r.output
+        m = mbtiles.MBTiles(out)
+        try:
+            assert m.format == fmt and m.metadata["minzoom"] == "10" and m.metadata["maxzoom"] == "15"
+        finally:
+            m.close()

@@ -209,9 +209,14 @@ def _mount_docs(app: FastAPI) -> None:
 
 def _mount_console(app: FastAPI) -> None:
     """The browser console (built from web/ into static/console) at /, with SPA fallback."""
+    import mimetypes
+
     from fastapi.responses import FileResponse, HTMLResponse
     from fastapi.staticfiles import StaticFiles
 
+    # the map's worker is an ES module (maplibre-gl-worker.mjs): browsers load module workers
+    # only with a JavaScript type, which Python's own table lacks where no /etc/mime.types says it
+    mimetypes.add_type("text/javascript", ".mjs")
     console = STATIC / "console"
     if (console / "assets").is_dir():
         app.mount("/assets", StaticFiles(directory=console / "assets"), name="assets")

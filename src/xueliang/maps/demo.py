@@ -1,4 +1,4 @@
-"""The demo's map: its generated basemap under the var dir, and its division boundaries."""
+"""The demo's map: its generated vector basemap under the var dir, and its division boundaries."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from typing import Any
 from sqlalchemy import func, select
 
 from xueliang.db.tables import Division
-from xueliang.maps import basemap, democity, mbtiles
+from xueliang.maps import democity, mbtiles, vectormap
 from xueliang.maps.service import MapService
 
 log = logging.getLogger("xueliang.maps")
 #: Bumped when the drawing changes, so that a demo started again draws the new one.
-GENERATOR = "xueliang-demo-basemap 1"
+GENERATOR = "xueliang-demo-basemap 2 (vector)"
 FILE = "demo-basemap.mbtiles"
 
 
@@ -34,7 +34,7 @@ async def prepare(maps: MapService, var_dir: Path, divisions: list[dict[str, Any
     and township boundaries (loaded unless the city has some). Returns the basemap's path."""
     path = var_dir / FILE
     if not _current(path):
-        figures = await asyncio.to_thread(basemap.generate, path, divisions, generator=GENERATOR)
+        figures = await asyncio.to_thread(vectormap.generate, path, divisions, generator=GENERATOR)
         log.info("demo basemap drawn: %(tiles)d tiles, %(bytes)d bytes in %(seconds)s s", figures)
     city = next(str(d["code"]) for d in divisions if d["level"] == "city")
     async with maps.sessions() as s:

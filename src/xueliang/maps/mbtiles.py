@@ -6,10 +6,12 @@ basemap); written whole, into a new file then renamed, by the demo's generator.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 import sqlite3
 import threading
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -40,6 +42,25 @@ def check(path: Path) -> None:
         raise NotMBTiles(f"{path}: not an MBTiles file (no {', '.join(sorted(missing))} table)")
 
 
+_MAGIC = {"png": (b"\x89PNG\r\n\x1a\n",), "jpg": (b"\xff\xd8\xff",), "webp": (b"RIFF",)}
+
+
+def _check_tile(data: bytes, fmt: str) -> None:
+    """Raise NotMBTiles when a tile's bytes are not of the file's declared format."""
+    if fmt == "pbf":
+        if data[:2] == b"\x1f\x8b":  # gzipped, as MBTiles writers store vector tiles
+            try:
+                data = gzip.decompress(data)
+            except (OSError, EOFError, zlib.error) as exc:
+                raise NotMBTiles(f"a vector tile is not readable gzip ({exc})") from None
+        # a protocol buffer of layers: field 3, length-delimited (tag 0x1a), or an empty tile
+        if data and data[0] != 0x1A:
+            raise NotMBTiles("format is 'pbf' but a tile is not a Mapbox Vector Tile")
+        return
+    if not data.startswith(_MAGIC.get(fmt, (b"",))):
+        raise NotMBTiles(f"format is {fmt!r} but a tile is not a {fmt.upper()} image")
+
+
 class MBTiles:
     """An open MBTiles file: its metadata and its tiles by XYZ address."""
 
@@ -48,11 +69,28 @@ class MBTiles:
         self.path = path
         self._con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
         self._lock = threading.Lock()
-        self.metadata: dict[str, str] = {str(k): str(v) for k, v in self._con.execute("SELECT name, value FROM metadata")}
-        fmt = self.metadata.get("format", "png").lower()
-        if fmt not in FORMATS:
-            raise NotMBTiles(f"{path}: tile format {fmt!r} is not one of {', '.join(sorted(FORMATS))}")
-        self.format = "jpg" if fmt == "jpeg" else fmt
+        try:
+            self.metadata: dict[str, str] = {str(k): str(v) for k, v in self._con.execute("SELECT name, value FROM metadata")}
+            fmt = self.metadata.get("format", "png").lower()
+            if fmt not in FORMATS:
+                raise NotMBTiles(f"{path}: tile format {fmt!r} is not one of {', '.join(sorted(FORMATS))}")
+            self.format = "jpg" if fmt == "jpeg" else fmt
+            # one tile read at load: a damaged file is refused at start, not on the first map
+            first = self._con.execute("SELECT tile_data FROM tiles LIMIT 1").fetchone()
+        except sqlite3.DatabaseError as exc:
+            self._con.close()
+            raise NotMBTiles(f"{path}: damaged MBTiles file ({exc})") from None
+        except NotMBTiles:
+            self._con.close()
+            raise
+        if first is not None:
+            try:
+                if not isinstance(first[0], bytes):  # NULL or text where a tile's bytes belong
+                    raise NotMBTiles(f"a tile is {type(first[0]).__name__}, not bytes")
+                _check_tile(first[0], self.format)
+            except NotMBTiles as exc:
+                self._con.close()
+                raise NotMBTiles(f"{path}: {exc}") from None
         st = path.stat()
         #: Part of every ETag: a new file (another basemap installed) changes every tag.
         self.version = hashlib.sha256(f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}".encode()).hexdigest()[:12]
@@ -60,6 +98,11 @@ class MBTiles:
     @property
     def media_type(self) -> str:
         return FORMATS[self.format]
+
+    @property
+    def vector(self) -> bool:
+        """Mapbox Vector Tiles (styled by the console), not images."""
+        return self.format == "pbf"
 
     def tile(self, t: Tile) -> bytes | None:
         with self._lock:

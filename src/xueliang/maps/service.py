@@ -35,6 +35,8 @@ class TileAnswer:
     data: bytes
     media_type: str
     etag: str
+    #: "gzip" for a vector tile stored gzipped (the MBTiles convention), sent as it is stored
+    encoding: str | None = None
 
 
 class MapService:
@@ -73,7 +75,8 @@ class MapService:
         data = b.tile(t)
         if data is None:
             raise NotFound(f"the basemap has no tile {t.z}/{t.x}/{t.y}")
-        return TileAnswer(data, b.media_type, f'"{b.version}-{t.z}-{t.x}-{t.y}"')
+        gz = b.vector and data[:2] == b"\x1f\x8b"
+        return TileAnswer(data, b.media_type, f'"{b.version}-{t.z}-{t.x}-{t.y}"', "gzip" if gz else None)
 
     def describe(self) -> dict[str, Any] | None:
         """What the console needs of the basemap: its URL, zooms and attribution."""
@@ -92,7 +95,8 @@ class MapService:
             bounds = None
         if bounds is not None and len(bounds) != 4:
             bounds = None
-        return {"tile_url": f"/api/v1/map/tiles/{{z}}/{{x}}/{{y}}.{b.format}", "format": b.format, "bounds": bounds,
+        return {"tile_url": f"/api/v1/map/tiles/{{z}}/{{x}}/{{y}}.{b.format}", "format": b.format,
+                "vector": b.vector, "bounds": bounds,
                 "min_zoom": zoom("minzoom", 0), "max_zoom": zoom("maxzoom", 18),
                 "attribution": md.get("attribution", ""), "name": md.get("name", "")}
 

@@ -14,7 +14,7 @@ MAX_ZOOM = 24
 #: Web Mercator's latitude limit.
 MAX_LAT = 85.0511287798066
 FORMATS = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp",
-           "pbf": "application/x-protobuf"}
+           "pbf": "application/vnd.mapbox-vector-tile"}  # pbf: Mapbox Vector Tiles (MBTiles' name for them)
 
 
 class BadTile(ValueError):

@@ -251,6 +251,8 @@ export const MESSAGES: Record<string, [string, string]> = {
   'map.layerDivisions': ['区划边界', 'Division boundaries'],
   'map.layerIncidents': ['事件', 'Incidents'],
   'map.layerMembers': ['网格员位置', 'Grid members'],
+  'map.noWebgl': ['此浏览器无法使用 WebGL，地图无法绘制。请启用硬件加速或换用支持 WebGL 的浏览器；其余功能不受影响。', 'This browser cannot use WebGL, so the map cannot be drawn. Turn on hardware acceleration or use a browser with WebGL; everything else works.'],
+  'map.tilt': ['倾斜三维视图（建筑按高度立体显示）/ 俯视', 'Tilted 3D view (buildings by height) / straight down'],
   'map.noDivisions': ['未加载区划边界：按点位估算范围', 'No boundaries loaded: areas estimated from the cameras'],
   'map.platformBasemap': ['平台离线底图', "The platform's offline basemap"],
 

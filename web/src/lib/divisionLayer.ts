@@ -1,8 +1,9 @@
 // Division boundaries (GET /api/v1/map/divisions): the outlines an administrator loaded, drawn
-// as SVG in the 'bounds' pane, asked again per zoom band (the platform simplifies them for it).
+// as lines under the cameras, asked again per zoom band (the platform simplifies them for it).
 
-import L from 'leaflet';
+import { Marker } from 'maplibre-gl';
 import { api } from '../api/client';
+import { featureCollection, setGeoJSON, type GLMap } from './glmap';
 
 interface DivisionFeature {
   type: 'Feature';
@@ -14,14 +15,15 @@ export interface DivisionCollection {
   features: DivisionFeature[];
 }
 
-const STYLE: Record<string, L.PathOptions> = {
-  province: { color: '#c4b5fd', weight: 3 },
-  city: { color: '#c4b5fd', weight: 2.5 },
-  county: { color: '#a78bfa', weight: 2 },
-  township: { color: '#818cf8', weight: 1.2, dashArray: '6 4' },
-  village: { color: '#64748b', weight: 1, dashArray: '3 4' },
-  grid: { color: '#475569', weight: 0.8, dashArray: '2 3' },
-};
+const COLOR = ['match', ['get', 'level'], 'province', '#c4b5fd', 'city', '#c4b5fd', 'county', '#a78bfa', 'township', '#818cf8', 'village', '#64748b', '#475569'];
+const WIDTH = ['match', ['get', 'level'], 'province', 3, 'city', 2.5, 'county', 2, 'township', 1.2, 'village', 1, 0.8];
+/** Solid for the coarse levels, dashed for townships, dotted below (dashes cannot vary per feature). */
+const STYLES: [string, string[], number[] | null][] = [
+  ['div-fine', ['village', 'grid'], [2, 3]],
+  ['div-township', ['township'], [5, 3]],
+  ['div-coarse', ['county', 'city', 'province'], null],
+];
+export const DIVISION_LAYERS = STYLES.map(([id]) => id);
 
 /** The zoom the outlines are asked for: bands of two zooms, so a pan or a half step asks nothing. */
 export function zoomBand(z: number): number {
@@ -33,25 +35,58 @@ export function fetchDivisions(band: number): Promise<DivisionCollection> {
 }
 
 /** The finest level worth a label at a zoom: counties far out, townships closer, then villages. */
-function labelLevel(z: number): string {
+export function labelLevel(z: number): string {
   return z < 12 ? 'county' : z < 14 ? 'township' : 'village';
 }
 
-export function drawDivisions(group: L.LayerGroup, fc: DivisionCollection, zoom: number, renderer: L.Renderer): number {
-  group.clearLayers();
-  const lab = labelLevel(zoom);
-  // coarse levels last, so their heavier lines stay on top
-  const order = ['grid', 'village', 'township', 'county', 'city', 'province'];
-  const feats = fc.features.slice().sort((a, b) => order.indexOf(a.properties.level) - order.indexOf(b.properties.level));
-  for (const f of feats) {
-    const style = STYLE[f.properties.level] ?? STYLE.village;
-    const layer = L.geoJSON(f as GeoJSON.Feature, {
-      renderer,
-      interactive: false,
-      style: () => ({ ...style, fill: false, opacity: 0.9, className: `division-boundary level-${f.properties.level}` }),
-    } as L.GeoJSONOptions);
-    if (f.properties.level === lab) layer.bindTooltip(f.properties.name || f.properties.code, { permanent: true, direction: 'center', className: 'div-label' });
-    group.addLayer(layer);
+export function addDivisionLayers(map: GLMap): void {
+  setGeoJSON(map, 'divisions', featureCollection([]));
+  for (const [id, levels, dash] of STYLES) {
+    map.addLayer({
+      id, type: 'line', source: 'divisions', filter: ['in', ['get', 'level'], ['literal', levels]],
+      paint: { 'line-color': COLOR as unknown as string, 'line-width': WIDTH as unknown as number, 'line-opacity': 0.9, ...(dash ? { 'line-dasharray': dash } : {}) },
+    });
   }
-  return feats.length;
+}
+
+export function drawDivisions(map: GLMap, fc: DivisionCollection): number {
+  setGeoJSON(map, 'divisions', fc as GeoJSON.FeatureCollection);
+  return fc.features.length;
+}
+
+/** Names of divisions as HTML labels (the style draws no text): one per outline, at its box's centre. */
+export class DivisionLabels {
+  private markers: Marker[] = [];
+  constructor(private readonly map: GLMap) {}
+
+  set(items: { name: string; lng: number; lat: number }[]): void {
+    this.clear();
+    for (const it of items) {
+      const el = document.createElement('div');
+      el.className = 'div-label';
+      el.textContent = it.name;
+      this.markers.push(new Marker({ element: el }).setLngLat([it.lng, it.lat]).addTo(this.map));
+    }
+  }
+
+  clear(): void {
+    for (const m of this.markers) m.remove();
+    this.markers = [];
+  }
+}
+
+/** The labels of the loaded outlines at the level worth naming at ``zoom``. */
+export function divisionLabels(fc: DivisionCollection, zoom: number): { name: string; lng: number; lat: number }[] {
+  const level = labelLevel(zoom);
+  const out: { name: string; lng: number; lat: number }[] = [];
+  for (const f of fc.features) {
+    if (f.properties.level !== level) continue;
+    const rings = f.geometry.type === 'Polygon' ? [f.geometry.coordinates[0]] : f.geometry.coordinates.map((p) => p[0]);
+    let w = 180, s = 90, e = -180, n = -90;
+    for (const r of rings) for (const [x, y] of r) {
+      w = Math.min(w, x); e = Math.max(e, x); s = Math.min(s, y); n = Math.max(n, y);
+    }
+    out.push({ name: f.properties.name || f.properties.code, lng: (w + e) / 2, lat: (s + n) / 2 });
+  }
+  return out;
 }

@@ -1,74 +1,76 @@
-// The incident queue's map: the listed cases on the console's basemap (lib/basemap.ts, the same
-// as the map page's), a click on a case's marker selects it in the queue, the selected one drawn
-// larger and centred.
+// The incident queue's map: the listed cases on the console's map (components/GLMapView, the
+// same as the map page's), a click on a case's marker selects it in the queue, the selected one
+// drawn larger and centred.
 
-import L from 'leaflet';
-import 'leaflet/dist/leaflet.css';
-import { useEffect, useRef } from 'react';
-import { basemapLayer, consoleConfig } from '../lib/basemap';
-import { drawIncidents, type IncidentPoint } from '../lib/incidentLayer';
+import { useEffect, useRef, useState } from 'react';
+import { LngLatBounds } from 'maplibre-gl';
+import { GLMapView } from '../components/GLMapView';
+import { hoverTips } from '../lib/hoverTip';
+import type { GLMap } from '../lib/glmap';
+import { nearestOnScreen } from '../lib/glmap';
+import { addIncidentLayer, drawIncidents, INCIDENT_LAYERS, placedOpen, type IncidentPoint } from '../lib/incidentLayer';
 
 declare global {
   interface Window {
-    /** For the tests: how many cases the queue's map drew, and the tiles it loaded. */
+    /** For the tests: how many cases the queue's map drew, and the basemap tiles it loaded. */
     __xueliangQueueMap?: { cases: number; tilesLoaded: number };
-    __xueliangQueueLeaflet?: L.Map;
+    __xueliangQueueGL?: GLMap;
   }
 }
 
 export function IncidentMap({ items, selected, onSelect }: { items: IncidentPoint[]; selected: number | null; onSelect: (id: number) => void }) {
-  const el = useRef<HTMLDivElement>(null);
-  const map = useRef<L.Map | null>(null);
-  const group = useRef<L.LayerGroup | null>(null);
+  const [map, setMap] = useState<GLMap | null>(null);
   const fitted = useRef(false);
   const stats = useRef({ cases: 0, tilesLoaded: 0 });
   const select = useRef(onSelect);
   select.current = onSelect;
+  const shown = useRef<IncidentPoint[]>([]);
 
-  useEffect(() => {
-    if (!el.current) return;
-    const m = L.map(el.current, { preferCanvas: true, zoomControl: true, minZoom: 3, maxZoom: 19, attributionControl: true });
-    m.attributionControl.setPrefix(false);
-    m.createPane('incidents').style.zIndex = '620';
-    m.setView([31.85, 117.25], 11);
-    group.current = L.layerGroup().addTo(m);
-    map.current = m;
-    window.__xueliangQueueLeaflet = m;
-    void consoleConfig().then((cfg) => {
-      const layer = basemapLayer(cfg);
-      if (layer && map.current === m) {
-        layer.on('tileload', () => {
-          stats.current.tilesLoaded += 1;
-          window.__xueliangQueueMap = { ...stats.current };
-        });
-        layer.addTo(m);
-      }
-      if (cfg.center && !fitted.current) m.setView([cfg.center[1], cfg.center[0]], cfg.zoom ?? 12);
+  function onMap(m: GLMap) {
+    addIncidentLayer(m);
+    const tips = hoverTips(m, INCIDENT_LAYERS);
+    m.on('click', (e) => {
+      const hit = m.queryRenderedFeatures(e.point, { layers: INCIDENT_LAYERS })[0];
+      // a marker not yet drawn after a move: the nearest case within its radius still counts
+      const id = hit ? Number(hit.properties?.id) : nearestOnScreen(m, e.point, shown.current, (i) => [i.longitude!, i.latitude!], 12)?.id;
+      if (id !== undefined && !Number.isNaN(id)) select.current(id);
     });
+    window.__xueliangQueueGL = m;
+    setMap(m);
     return () => {
-      m.remove();
-      map.current = null;
-      group.current = null;
+      tips();
       window.__xueliangQueueMap = undefined;
-      window.__xueliangQueueLeaflet = undefined;
+      window.__xueliangQueueGL = undefined;
     };
-  }, []);
+  }
 
   useEffect(() => {
-    const m = map.current;
-    const g = group.current;
-    if (!m || !g) return;
-    stats.current.cases = drawIncidents(g, items, { onClick: (id) => select.current(id), selected });
+    if (!map) return;
+    shown.current = placedOpen(items);
+    stats.current.cases = drawIncidents(map, items, selected);
     window.__xueliangQueueMap = { ...stats.current };
-    const placed = items.filter((i) => i.longitude !== null && i.latitude !== null);
-    const chosen = placed.find((i) => i.id === selected);
+    const chosen = shown.current.find((i) => i.id === selected);
     if (chosen) {
-      m.panTo([chosen.latitude!, chosen.longitude!]);
-    } else if (!fitted.current && placed.length > 0) {
+      map.panTo([chosen.longitude!, chosen.latitude!]);
+    } else if (!fitted.current && shown.current.length > 0) {
       fitted.current = true;
-      m.fitBounds(L.latLngBounds(placed.map((i) => [i.latitude!, i.longitude!] as [number, number])).pad(0.3), { maxZoom: 15 });
+      const b = new LngLatBounds();
+      for (const i of shown.current) b.extend([i.longitude!, i.latitude!]);
+      map.fitBounds(b, { padding: 40, maxZoom: 15, animate: false });
     }
-  }, [items, selected]);
+  }, [map, items, selected]);
 
-  return <div ref={el} className="incident-map" data-testid="inc-map" style={{ height: 320, borderRadius: 8, margin: '8px 0' }} />;
+  return (
+    <GLMapView
+      className="incident-map"
+      testId="inc-map"
+      style={{ height: 420, borderRadius: 8, position: 'relative' }}
+      zoom={11}
+      onMap={onMap}
+      onTiles={(s) => {
+        stats.current.tilesLoaded = s.tilesLoaded;
+        window.__xueliangQueueMap = { ...stats.current };
+      }}
+    />
+  );
 }

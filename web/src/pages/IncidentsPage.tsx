@@ -92,8 +92,9 @@ export default function IncidentsPage() {
       {can(user, 'incidents.create') && queue && <Intake categories={queue.categories} onDone={reload} />}
       {!centre && can(user, 'incidents.handle') && user?.department && <IncidentInbox department={user.department} version={version} selected={selected} onOpen={setSelected} />}
       <ErrorBox error={err} />
-      {queue && queue.items.length > 0 && <IncidentMap items={queue.items} selected={selected} onSelect={setSelected} />}
       {queue && queue.items.length === 0 && <Empty>{t('inc.none')}</Empty>}
+      {/* the queue and, beside it, its cases on the map (below it on a narrow screen) */}
+      <div className={queue && queue.items.length > 0 ? 'inc-split' : ''}>
       <table className="table" data-testid="inc-queue">
         <tbody>
           {(queue?.items ?? []).map((x) => (
@@ -110,6 +111,8 @@ export default function IncidentsPage() {
           ))}
         </tbody>
       </table>
+      {queue && queue.items.length > 0 && <IncidentMap items={queue.items} selected={selected} onSelect={setSelected} />}
+      </div>
       {selected !== null && <Detail id={selected} centre={centre} handler={can(user, 'incidents.handle')} onChange={reload} />}
     </div>
   );

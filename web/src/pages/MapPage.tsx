@@ -1,17 +1,17 @@
-import L from 'leaflet';
-import 'leaflet/dist/leaflet.css';
-import Supercluster, { type ClusterProperties } from 'supercluster';
+import { LngLatBounds, type GeoJSONSource, type MapMouseEvent, type MapSourceDataEvent } from 'maplibre-gl';
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { api, ApiError, qs } from '../api/client';
 import type { Channel, Statistics } from '../api/types';
 import { ErrorBox, Refusal, StatusDot } from '../components/Common';
+import { GLMapView } from '../components/GLMapView';
 import { Player } from '../components/Player';
 import { fmtNum, t as tNow, useT } from '../i18n';
-import { basemapLayer, consoleConfig, resetConsoleConfig } from '../lib/basemap';
-import { itemLayer, type ItemLayer, type MapItem } from '../lib/clusterLayer';
-import { drawDivisions, fetchDivisions, zoomBand } from '../lib/divisionLayer';
-import { drawIncidents, fetchIncidents } from '../lib/incidentLayer';
-import { drawGridPositions, fetchGridPositions } from '../lib/gridMemberLayer';
+import { resetConsoleConfig, type ConsoleConfig } from '../lib/basemap';
+import { addDivisionLayers, DIVISION_LAYERS, DivisionLabels, divisionLabels, drawDivisions, fetchDivisions, zoomBand } from '../lib/divisionLayer';
+import { featureCollection, nearestOnScreen, setGeoJSON, setVisible, type GLMap } from '../lib/glmap';
+import { hoverTips } from '../lib/hoverTip';
+import { addIncidentLayer, drawIncidents, fetchIncidents, INCIDENT_LAYERS } from '../lib/incidentLayer';
+import { addMemberLayers, drawGridPositions, fetchGridPositions, MEMBER_LAYERS } from '../lib/gridMemberLayer';
 import { convexHull, distance, padHull, type XY } from '../lib/geo';
 import { loadPoints, overallStatistics, pointsStore, pollChanges, refreshStatuses, type Pt } from '../lib/points';
 import { navigate, useLocation } from '../lib/router';
@@ -24,9 +24,9 @@ import { Icon } from '../components/Icon';
 declare global {
   interface Window {
     __xueliangMapReady?: { points: number; total: number; ms: number; loadMs: number; firstMs: number | null; via: string; buildMs: number };
-    __xueliangMapFirst?: { points: number; ms: number };
-    __xueliangMapView?: { clusters: number; points: number; zoom: number; clusterMs?: number; drawMs?: number };
-    __xueliangMap?: L.Map;
+    __xueliangMapFirst?: { points: number; ms: number; mapMs: number; setMs: number | null };
+    __xueliangMapView?: { clusters: number; points: number; zoom: number };
+    __xueliangMap?: GLMap;
     __xueliangPointStatus?: (id: string) => string | undefined;
     __xueliangMapLayers?: { divisions: number; divisionsBand: number; incidents: number | null; members: number | null; tilesLoaded: number; tileErrors: number };
   }
@@ -46,16 +46,15 @@ const CHECK = { display: 'flex', alignItems: 'center', gap: 6, fontSize: 13 } as
 const BOX = { width: 16, flex: 'none' } as const;
 const ALL: Filters = { county: '', township: '', department: '', classes: [1, 2, 3, 0], tiers: ['high', 'building', 'street', ''], statuses: ['on', 'off', 'unknown'] };
 const STATUS_COLOR: Record<string, string> = { on: '#22c55e', off: '#ef4444', unknown: '#94a3b8' };
-const CLASS_RING: Record<number, string> = { 1: '#f8fafc', 2: '#f59e0b', 3: 'transparent', 0: 'transparent' };
+/** Clusters up to this zoom (MapLibre's supercluster in its worker); single cameras beyond. */
+const CLUSTER_MAX_ZOOM = 16;
+const CAMERA_LAYERS = ['cam-clusters', 'cam-points'];
 
 export function statusGroup(s: string): 'on' | 'off' | 'unknown' {
   if (s === 'ON') return 'on';
   if (s === 'OFF' || s === 'VLOST' || s === 'DEFECT') return 'off';
   return 'unknown';
 }
-
-type Props = { i: number; g: number };
-type Agg = { on: number; off: number; unk: number; c1: number };
 
 interface NearResult {
   lon: number;
@@ -98,24 +97,86 @@ function usePolled(on: boolean, load: () => Promise<void>, every = 30000): void 
   }, [on, every]);
 }
 
+/** The cameras' layers: clusters (a disc sized by count, its ring by the share offline) and points. */
+function addCameraLayers(m: GLMap): void {
+  m.addSource('cameras', {
+    type: 'geojson',
+    data: featureCollection([]),
+    cluster: true,
+    clusterRadius: 48,
+    clusterMaxZoom: CLUSTER_MAX_ZOOM,
+    clusterMinPoints: 3,
+    // status shares of a cluster, summed in the worker
+    clusterProperties: { on: ['+', ['case', ['==', ['get', 'g'], 0], 1, 0]], off: ['+', ['case', ['==', ['get', 'g'], 1], 1, 0]] },
+  });
+  m.addLayer({
+    id: 'cam-clusters', type: 'circle', source: 'cameras', filter: ['has', 'point_count'],
+    paint: {
+      'circle-color': '#0c1628',
+      'circle-opacity': 0.92,
+      'circle-radius': ['interpolate', ['linear'], ['ln', ['get', 'point_count']], 1, 13, 7, 24, 11.5, 34],
+      'circle-stroke-width': 4,
+      'circle-stroke-color': ['interpolate', ['linear'], ['/', ['get', 'off'], ['get', 'point_count']], 0, STATUS_COLOR.on, 0.25, '#f59e0b', 0.6, STATUS_COLOR.off],
+    },
+  });
+  m.addLayer({
+    id: 'cam-points', type: 'circle', source: 'cameras', filter: ['!', ['has', 'point_count']],
+    paint: {
+      'circle-color': ['match', ['get', 'g'], 0, STATUS_COLOR.on, 1, STATUS_COLOR.off, STATUS_COLOR.unknown],
+      'circle-opacity': 0.92,
+      'circle-radius': ['match', ['get', 'c'], 1, 7, 2, 6, 5],
+      'circle-stroke-color': ['match', ['get', 'c'], 1, '#f8fafc', 2, '#f59e0b', '#000000'],
+      'circle-stroke-width': ['match', ['get', 'c'], 1, 2, 2, 2, 0],
+    },
+  });
+  setGeoJSON(m, 'cam-selected', featureCollection([]));
+  m.addLayer({ id: 'cam-selected', type: 'circle', source: 'cam-selected', paint: { 'circle-radius': 9, 'circle-opacity': 0, 'circle-stroke-color': '#38bdf8', 'circle-stroke-width': 4 } });
+}
+
+/** Estimated outlines (hulls of the points) where no boundaries are loaded; the linked-view place. */
+function addHullAndLinkLayers(m: GLMap): void {
+  setGeoJSON(m, 'hulls', featureCollection([]));
+  m.addLayer({ id: 'hulls-fill', type: 'fill', source: 'hulls', paint: { 'fill-color': '#1e293b', 'fill-opacity': 0.18 } });
+  m.addLayer({ id: 'hulls-line', type: 'line', source: 'hulls', paint: { 'line-color': ['case', ['get', 'chosen'], '#38bdf8', '#64748b'], 'line-width': 1.2, 'line-dasharray': [4, 4] } });
+  setGeoJSON(m, 'link', featureCollection([]));
+  m.addLayer({ id: 'link-area', type: 'fill', source: 'link', filter: ['==', ['geometry-type'], 'Polygon'], paint: { 'fill-color': '#38bdf8', 'fill-opacity': 0.05, 'fill-outline-color': '#38bdf8' } });
+  m.addLayer({ id: 'link-lines', type: 'line', source: 'link', filter: ['==', ['geometry-type'], 'LineString'], paint: { 'line-color': ['get', 'color'], 'line-width': 2, 'line-dasharray': [2, 2] } });
+  m.addLayer({ id: 'link-place', type: 'circle', source: 'link', filter: ['==', ['geometry-type'], 'Point'], paint: { 'circle-radius': 6, 'circle-color': '#0ea5e9', 'circle-stroke-color': '#38bdf8', 'circle-stroke-width': 2 } });
+}
+
+/** A circle of ``radius`` metres around a place, as a polygon. */
+function circlePolygon(lon: number, lat: number, radius: number, n = 64): GeoJSON.Polygon {
+  const dLat = radius / 111320;
+  const dLon = radius / (111320 * Math.cos((lat * Math.PI) / 180));
+  const ring: [number, number][] = [];
+  for (let i = 0; i <= n; i++) {
+    const a = (i / n) * 2 * Math.PI;
+    ring.push([lon + dLon * Math.cos(a), lat + dLat * Math.sin(a)]);
+  }
+  return { type: 'Polygon', coordinates: [ring] };
+}
+
 export default function MapPage() {
   const t = useT();
   const user = useUser();
   const { params } = useLocation();
   const focus = params.get('focus');
-  const el = useRef<HTMLDivElement>(null);
-  const map = useRef<L.Map | null>(null);
-  const layers = useRef<{ items: ItemLayer; bounds: L.LayerGroup; link: L.LayerGroup; tip: L.Tooltip; divisions: L.LayerGroup; incidents: L.LayerGroup; members: L.LayerGroup; svg: L.Renderer } | null>(null);
+  const [glMap, setGlMap] = useState<GLMap | null>(null);
+  const map = useRef<GLMap | null>(null);
   // loaded division boundaries replace the hulls estimated from the points
   const hasBoundaries = useRef(false);
   const divisionBand = useRef(-1);
+  const labels = useRef<DivisionLabels | null>(null);
   const stats = useRef({ divisions: 0, divisionsBand: -1, incidents: null as number | null, members: null as number | null, tilesLoaded: 0, tileErrors: 0 });
-  const index = useRef<Supercluster<Props, Agg> | null>(null);
   const lastFull = useRef(0);
   const shown = useRef<Pt[]>([]);
   const fitted = useRef(false);
   const userMoved = useRef(false);
   const lastBuild = useRef(0);
+  const buildSeq = useRef(0);
+  // for the benchmark: when the map was ready, when it was first given points
+  const mapAt = useRef(0);
+  const firstSetAt = useRef<number | null>(null);
   const ps = useStore(pointsStore);
   const [filters, setFilters] = useState<Filters>(() => {
     try {
@@ -150,86 +211,64 @@ export default function MapPage() {
     sessionStorage.setItem('xl.mapFilters', JSON.stringify(filters));
   }, [filters]);
 
-  // ---- map set-up ----------------------------------------------------------------------------
-  useEffect(() => {
-    if (!el.current) return;
-    const m = L.map(el.current, { preferCanvas: true, zoomControl: false, minZoom: 3, maxZoom: 19, zoomSnap: 0.5, worldCopyJump: false, attributionControl: true });
-    m.attributionControl.setPrefix(false);
-    L.control.zoom({ position: 'bottomright' }).addTo(m);
-    L.control.scale({ position: 'bottomright', imperial: false }).addTo(m);
-    m.createPane('bounds').style.zIndex = '350';
-    m.setView([31.85, 117.25], 5);
-    const items = itemLayer();
-    m.createPane('incidents').style.zIndex = '620';
-    layers.current = {
-      bounds: L.layerGroup().addTo(m),
-      items,
-      link: L.layerGroup().addTo(m),
-      tip: L.tooltip({ direction: 'top', offset: [0, -8] }),
-      divisions: L.layerGroup().addTo(m),
-      incidents: L.layerGroup().addTo(m),
-      members: L.layerGroup().addTo(m),
-      // SVG for the outlines: few shapes, crisp at any zoom, and each one a findable element
-      svg: L.svg({ pane: 'bounds' }),
-    };
-    m.addLayer(items);
+  // ---- map set-up (components/GLMapView calls this once the style has loaded) ----------------
+  function onMap(m: GLMap, cfg: ConsoleConfig): () => void {
+    // bottom to top: estimated outlines, loaded outlines, cameras, the linked-view place, members, cases
+    addHullAndLinkLayers(m);
+    addDivisionLayers(m);
+    addCameraLayers(m);
+    addMemberLayers(m, cfg.center?.[1] ?? m.getCenter().lat);
+    addIncidentLayer(m);
+    for (const id of ['link-area', 'link-lines', 'link-place']) m.moveLayer(id);
     map.current = m;
+    mapAt.current = Math.round(performance.now());
+    labels.current = new DivisionLabels(m);
     window.__xueliangMap = m;
     window.__xueliangPointStatus = (id: string) => pointsStore.get().points.find((p) => p.id === id)?.s;
-    void consoleConfig().then((cfg) => {
-      const layer = basemapLayer(cfg);
-      if (layer && cfg.tile_url) {
-        layer.on('tileload', () => publishLayers({ tilesLoaded: stats.current.tilesLoaded + 1 }));
-        layer.on('tileerror', () => publishLayers({ tileErrors: stats.current.tileErrors + 1 }));
-        layer.addTo(m);
-        setTileUrl(cfg.tile_auth ? `${tNow('map.platformBasemap')} · ${cfg.tile_url}` : cfg.tile_url);
-      }
-      if (cfg.center && !fitted.current && pointsStore.get().points.length === 0) m.setView([cfg.center[1], cfg.center[0]], cfg.zoom ?? 12);
-    });
+    if (cfg.tile_url) setTileUrl(cfg.tile_auth ? `${tNow('map.platformBasemap')} · ${cfg.tile_url}` : cfg.tile_url);
     const onMove = () => {
-      renderRef.current();
+      viewRef.current();
       divisionsRef.current();
     };
     m.on('moveend', onMove);
-    const onClick = (e: L.LeafletMouseEvent) => clickRef.current(e);
-    m.on('click', onClick);
-    // hover: a pointer and a name over points, counts over clusters
-    let hoverFrame = 0;
-    const onHover = (ev: MouseEvent) => {
-      if (hoverFrame) return;
-      hoverFrame = requestAnimationFrame(() => {
-        hoverFrame = 0;
-        const ly = layers.current;
-        if (!ly || !el.current) return;
-        const cp = m.mouseEventToContainerPoint(ev);
-        const it = ly.items.hit(cp);
-        el.current.style.cursor = it ? 'pointer' : '';
-        if (!it) {
-          m.closeTooltip(ly.tip);
-          return;
-        }
-        const text = it.cluster ? `${it.n} · ${it.on} ${tNow('status.on')} · ${it.off} ${tNow('status.off')}` : escapeHtml(shown.current[it.n]?.name ?? '');
-        ly.tip.setLatLng([it.lat, it.lng]).setContent(text);
-        if (!m.hasLayer(ly.tip)) m.openTooltip(ly.tip);
-      });
+    m.on('idle', () => viewRef.current());
+    // the first cameras drawn (for the benchmark): the frame after the worker's first tiles with some
+    const firstDrawn = (e: MapSourceDataEvent) => {
+      if (e.sourceId !== 'cameras' || window.__xueliangMapFirst || !m.isSourceLoaded('cameras')) return;
+      const n = m.querySourceFeatures('cameras').length;
+      if (!n) return;
+      m.off('sourcedata', firstDrawn);
+      m.once('render', () => (window.__xueliangMapFirst = { points: shown.current.length, ms: Math.round(performance.now()), mapMs: mapAt.current, setMs: firstSetAt.current }));
     };
-    el.current.addEventListener('mousemove', onHover);
+    m.on('sourcedata', firstDrawn);
+    m.on('click', (e) => clickRef.current(e));
     // until the operator touches the map, it keeps fitting the points as they arrive
+    const container = m.getCanvasContainer();
     const touched = () => (userMoved.current = true);
-    for (const ev of ['mousedown', 'wheel', 'touchstart', 'keydown']) el.current.addEventListener(ev, touched, { passive: true });
+    for (const ev of ['mousedown', 'wheel', 'touchstart', 'keydown']) container.addEventListener(ev, touched, { passive: true });
+    const tips = hoverTips(m, [...INCIDENT_LAYERS, 'members', ...CAMERA_LAYERS], (f) => {
+      if (f.properties?.tip) return String(f.properties.tip);
+      if (f.layer.id === 'cam-clusters') {
+        const p = f.properties as { point_count: number; on: number; off: number };
+        return `${p.point_count} · ${p.on} ${tNow('status.on')} · ${p.off} ${tNow('status.off')}`;
+      }
+      const pt = shown.current[Number(f.properties?.i)];
+      return pt?.name ?? null;
+    });
+    setGlMap(m);
+    return () => {
+      tips();
+      labels.current?.clear();
+      map.current = null;
+      delete window.__xueliangMap;
+    };
+  }
+
+  useEffect(() => {
     void loadPoints();
     overallStatistics()
       .then((st) => setCounties(st.children))
       .catch(() => undefined);
-    return () => {
-      m.off('moveend', onMove);
-      m.off('click', onClick);
-      m.remove();
-      map.current = null;
-      layers.current = null;
-      delete window.__xueliangMap;
-    };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
 
   // township list for the chosen county
@@ -274,10 +313,10 @@ export default function MapPage() {
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [ps.done, Math.floor(ps.points.length / 20000)]);
 
-  // ---- index: rebuild on new points (throttled while loading) and on filter changes ---------
+  // ---- the cameras' source: set again on new points (throttled while loading) and on filters --
   useEffect(() => {
-    // while loading, rebuild the index now and then (more rarely as it grows: a build of
-    // 100,000 points takes a few hundred ms of the main thread)
+    // while loading, set the data now and then (more rarely as it grows: clustering 100,000
+    // points takes MapLibre's worker a few hundred ms)
     const since = performance.now() - lastBuild.current;
     const every = shown.current.length > 20000 ? 2500 : 1200;
     if (!ps.done && since < every && shown.current.length > 0) {
@@ -286,7 +325,7 @@ export default function MapPage() {
     }
     build();
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [ps.version, ps.done, filters, buildTick]);
+  }, [ps.version, ps.done, filters, buildTick, glMap]);
 
   function build() {
     const tb = performance.now();
@@ -298,136 +337,119 @@ export default function MapPage() {
     const pts = ps.points.filter(
       (p) => (!pre || p.v.startsWith(pre)) && (!f.department || p.d === f.department) && cls.has(p.c) && tiers.has(p.t) && sts.has(statusGroup(p.s)),
     );
-    const idx = new Supercluster<Props, Agg>({
-      radius: 64,
-      maxZoom: 16,
-      minPoints: 3,
-      map: (pr) => {
-        const g = pr.g;
-        return { on: g === 0 ? 1 : 0, off: g === 1 ? 1 : 0, unk: g === 2 ? 1 : 0, c1: 0 };
-      },
-      reduce: (a, b) => {
-        a.on += b.on;
-        a.off += b.off;
-        a.unk += b.unk;
-      },
-    });
-    const G = { on: 0, off: 1, unknown: 2 } as const;
-    idx.load(pts.map((p, i) => ({ type: 'Feature', properties: { i, g: G[statusGroup(p.s)] }, geometry: { type: 'Point', coordinates: [p.x, p.y] } })));
-    index.current = idx;
     shown.current = pts;
-    lastBuild.current = performance.now();
     const m = map.current;
-    if (m && pts.length && !focus && (!fitted.current || (ps.done && !userMoved.current))) {
+    if (!m) return; // the map not made yet: set as soon as it is (not held back by the throttle)
+    lastBuild.current = performance.now();
+    const G = { on: 0, off: 1, unknown: 2 } as const;
+    const seq = ++buildSeq.current;
+    if (pts.length && firstSetAt.current === null) firstSetAt.current = Math.round(performance.now());
+    // MapLibre clusters in its worker; the page keeps the points, features carry their index
+    (m.getSource('cameras') as GeoJSONSource).setData(featureCollection(pts.map((p, i) => ({ type: 'Feature', properties: { i, g: G[statusGroup(p.s)], c: p.c }, geometry: { type: 'Point', coordinates: [p.x, p.y] } }))));
+    if (pts.length && !focus && (!fitted.current || (ps.done && !userMoved.current))) {
       fitted.current = true;
-      m.fitBounds(boundsOf(pts), { paddingTopLeft: [panelOpen ? 300 : 30, 30], paddingBottomRight: [30, 50], animate: false });
+      m.fitBounds(boundsOf(pts), { padding: { left: panelOpen ? 300 : 30, top: 30, right: 30, bottom: 50 }, animate: false, maxZoom: 17 });
     } else if (pts.length) fitted.current = true;
-    render();
     if (ps.done) drawBoundaries();
-    if (pts.length && !window.__xueliangMapFirst) window.__xueliangMapFirst = { points: pts.length, ms: Math.round(performance.now()) };
-    if (ps.done && !ps.error) {
-      window.__xueliangMapReady = {
-        points: pts.length,
-        total: ps.loaded,
-        ms: Math.round(performance.now()),
-        loadMs: Math.round((ps.doneAt ?? 0) - ps.startedAt),
-        firstMs: ps.firstAt === null ? null : Math.round(ps.firstAt),
-        via: ps.via,
-        buildMs: Math.round(performance.now() - tb),
-      };
-    }
+    const buildMs = Math.round(performance.now() - tb);
+    const done = ps.done && !ps.error;
+    const snap = { loaded: ps.loaded, doneAt: ps.doneAt, startedAt: ps.startedAt, firstAt: ps.firstAt, via: ps.via };
+    // the worker has clustered and the map has drawn them: counted then (the tests wait for it)
+    m.once('idle', () => {
+      if (map.current !== m || seq !== buildSeq.current) return;
+      updateView();
+      if (done) {
+        window.__xueliangMapReady = {
+          points: pts.length,
+          total: snap.loaded,
+          ms: Math.round(performance.now()),
+          loadMs: Math.round((snap.doneAt ?? 0) - snap.startedAt),
+          firstMs: snap.firstAt === null ? null : Math.round(snap.firstAt),
+          via: snap.via,
+          buildMs,
+        };
+      }
+    });
   }
 
-  function render() {
+  /** What the view shows: clusters and single cameras drawn (the legend and the tests). */
+  function updateView() {
     const m = map.current;
-    const ly = layers.current;
-    const idx = index.current;
-    if (!m || !ly || !idx) return;
-    const t0 = performance.now();
-    const b = m.getBounds().pad(0.15);
-    const z = Math.round(m.getZoom());
-    const feats = idx.getClusters([Math.max(-180, b.getWest()), Math.max(-85, b.getSouth()), Math.min(180, b.getEast()), Math.min(85, b.getNorth())], z);
-    const t1 = performance.now();
-    const items: MapItem[] = [];
-    const pointItems: MapItem[] = [];
+    if (!m || !m.getLayer('cam-points')) return;
     let nc = 0;
     let np = 0;
-    for (const f of feats) {
-      const [x, y] = f.geometry.coordinates;
-      const pr = f.properties as Partial<ClusterProperties & Agg> & Partial<Props>;
-      if (pr.cluster) {
-        nc++;
-        const n = pr.point_count ?? 0;
-        const size = 30 + Math.min(34, Math.log10(n + 1) * 11);
-        items.push({ lat: y, lng: x, r: size / 2, cluster: true, n, on: pr.on ?? 0, off: pr.off ?? 0, clusterId: pr.cluster_id });
-      } else {
-        np++;
-        const p = shown.current[pr.i!];
-        const g = statusGroup(p.s);
-        const sel = p.id === selectedRef.current;
-        pointItems.push({
-          lat: y,
-          lng: x,
-          r: p.c === 1 ? 7 : p.c === 2 ? 6 : 5,
-          cluster: false,
-          n: pr.i!,
-          on: 0,
-          off: 0,
-          fill: STATUS_COLOR[g],
-          stroke: sel ? '#38bdf8' : CLASS_RING[p.c] === 'transparent' ? undefined : CLASS_RING[p.c],
-          strokeWidth: sel ? 4 : 2,
-        });
+    if (showsRef.current.cameras) {
+      const seen = new Set<string>();
+      for (const f of m.queryRenderedFeatures({ layers: CAMERA_LAYERS })) {
+        // a feature drawn in two tiles is one
+        const key = f.layer.id === 'cam-clusters' ? `c${f.properties?.cluster_id}` : `p${f.properties?.i}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        if (f.layer.id === 'cam-clusters') nc++;
+        else np++;
       }
     }
-    ly.items.setItems(showsRef.current.cameras ? items.concat(pointItems) : []);
-    el.current?.setAttribute('data-clusters', String(nc));
-    el.current?.setAttribute('data-points', String(np));
-    window.__xueliangMapView = { clusters: nc, points: np, zoom: z, clusterMs: +(t1 - t0).toFixed(1), drawMs: +(performance.now() - t1).toFixed(1) };
-    setView({ clusters: nc, points: np });
+    window.__xueliangMapView = { clusters: nc, points: np, zoom: Math.round(m.getZoom()) };
+    setView((v) => (v.clusters === nc && v.points === np ? v : { clusters: nc, points: np }));
   }
+  const viewRef = useRef(updateView);
+  viewRef.current = updateView;
 
-  const renderRef = useRef(render);
-  renderRef.current = render;
   const selectedRef = useRef<string | null>(null);
   selectedRef.current = selected;
 
   // one click handler: clusters zoom in, points open, the link mode picks a place
-  const clickRef = useRef<(e: L.LeafletMouseEvent) => void>(() => undefined);
+  const clickRef = useRef<(e: MapMouseEvent) => void>(() => undefined);
   clickRef.current = (e) => {
     const m = map.current;
-    const ly = layers.current;
-    if (!m || !ly) return;
-    const it = ly.items.hit(e.containerPoint);
-    if (it?.cluster && !linkModeRef.current) {
-      const z = index.current && it.clusterId !== undefined ? index.current.getClusterExpansionZoom(it.clusterId) : m.getZoom() + 2;
-      m.setView([it.lat, it.lng], Math.min(z, 18));
+    if (!m) return;
+    const box: [[number, number], [number, number]] = [[e.point.x - 4, e.point.y - 4], [e.point.x + 4, e.point.y + 4]];
+    const hits = showsRef.current.cameras ? m.queryRenderedFeatures(box, { layers: CAMERA_LAYERS }) : [];
+    const point = hits.find((f) => f.layer.id === 'cam-points');
+    const cluster = hits.find((f) => f.layer.id === 'cam-clusters');
+    if (cluster && !point && !linkModeRef.current) {
+      const [lng, lat] = (cluster.geometry as GeoJSON.Point).coordinates;
+      void (m.getSource('cameras') as GeoJSONSource)
+        .getClusterExpansionZoom(Number(cluster.properties?.cluster_id))
+        .then((z) => m.easeTo({ center: [lng, lat], zoom: Math.min(z, 18) }))
+        .catch(() => m.easeTo({ center: [lng, lat], zoom: m.getZoom() + 2 }));
       return;
     }
-    if (it && !it.cluster) {
-      const p = shown.current[it.n];
+    // a click beside a camera not drawn yet after a move (clusters end at CLUSTER_MAX_ZOOM)
+    let p: Pt | null = point ? shown.current[Number(point.properties?.i)] ?? null : null;
+    if (!p && showsRef.current.cameras && m.getZoom() > CLUSTER_MAX_ZOOM) {
+      const ll = e.lngLat;
+      const near = shown.current.filter((q) => Math.abs(q.x - ll.lng) < 0.002 && Math.abs(q.y - ll.lat) < 0.002);
+      p = nearestOnScreen(m, e.point, near, (q) => [q.x, q.y], 9);
+    }
+    if (p) {
       if (linkModeRef.current) linkAt(p.x, p.y);
       else setSelected(p.id);
       return;
     }
-    if (linkModeRef.current) linkAt(e.latlng.lng, e.latlng.lat);
+    if (linkModeRef.current) linkAt(e.lngLat.lng, e.lngLat.lat);
   };
 
-  // selected point changes its ring: redraw
+  // the selected point's ring
   useEffect(() => {
-    render();
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [selected]);
+    const m = map.current;
+    if (!m) return;
+    const p = selected ? pointsStore.get().points.find((x) => x.id === selected) : undefined;
+    setGeoJSON(m, 'cam-selected', featureCollection(p ? [{ type: 'Feature', properties: {}, geometry: { type: 'Point', coordinates: [p.x, p.y] } }] : []));
+  }, [selected, glMap]);
 
   function drawBoundaries() {
-    const ly = layers.current;
-    if (!ly) return;
-    ly.bounds.clearLayers();
-    if (hasBoundaries.current) return;
-    const all = ps.points;
-    const level = filters.county ? 9 : 6;
+    const m = map.current;
+    if (!m) return;
+    if (hasBoundaries.current) {
+      setGeoJSON(m, 'hulls', featureCollection([]));
+      return;
+    }
     const names = new Map<string, string>();
     for (const c of counties) names.set(c.code, c.name ?? c.code);
     for (const c of townships) names.set(c.code, c.name ?? c.code);
+    const all = ps.points;
+    const level = filters.county ? 9 : 6;
     const groups = new Map<string, XY[]>();
     for (const p of all) {
       if (p.v.length < level) continue;
@@ -437,16 +459,18 @@ export default function MapPage() {
       if (!g) groups.set(k, (g = []));
       g.push([p.x, p.y]);
     }
+    const feats: GeoJSON.Feature[] = [];
+    const hullLabels: { name: string; lng: number; lat: number }[] = [];
     for (const [code, pts] of groups) {
       if (pts.length < 3) continue;
       const hull = padHull(convexHull(pts), level === 6 ? 0.006 : 0.003);
-      const poly = L.polygon(
-        hull.map(([x, y]) => [y, x] as [number, number]),
-        { pane: 'bounds', color: code === filters.township ? '#38bdf8' : '#64748b', weight: 1.2, dashArray: '5 5', fillColor: '#1e293b', fillOpacity: 0.18, interactive: false },
-      );
-      poly.bindTooltip(names.get(code) ?? code, { permanent: true, direction: 'center', className: 'div-label' });
-      ly.bounds.addLayer(poly);
+      feats.push({ type: 'Feature', properties: { code, chosen: code === filters.township }, geometry: { type: 'Polygon', coordinates: [[...hull, hull[0]]] } });
+      const cx = hull.reduce((a, p) => a + p[0], 0) / hull.length;
+      const cy = hull.reduce((a, p) => a + p[1], 0) / hull.length;
+      hullLabels.push({ name: names.get(code) ?? code, lng: cx, lat: cy });
     }
+    setGeoJSON(m, 'hulls', featureCollection(feats));
+    labels.current?.set(hullLabels);
   }
 
   useEffect(() => {
@@ -454,23 +478,22 @@ export default function MapPage() {
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [counties, townships]);
 
-  // ---- layers: division boundaries, incidents ------------------------------------------------
+  // ---- layers: cameras, division boundaries, incidents, members -------------------------------
   const showsRef = useRef(shows);
   showsRef.current = shows;
   useEffect(() => {
     sessionStorage.setItem('xl.mapLayers', JSON.stringify(shows));
-    const ly = layers.current;
     const m = map.current;
-    if (!ly || !m) return;
-    for (const [on, layer] of [[shows.divisions, ly.divisions], [shows.incidents, ly.incidents], [shows.members, ly.members]] as const) {
-      if (on && !m.hasLayer(layer)) m.addLayer(layer);
-      if (!on && m.hasLayer(layer)) m.removeLayer(layer);
-    }
-    divisionBand.current = -1; // drawn again for the current zoom when shown
+    if (!m) return;
+    setVisible(m, [...CAMERA_LAYERS, 'cam-selected'], shows.cameras);
+    setVisible(m, DIVISION_LAYERS, shows.divisions);
+    setVisible(m, INCIDENT_LAYERS, shows.incidents);
+    setVisible(m, MEMBER_LAYERS, shows.members);
+    divisionBand.current = -1; // asked again for the current zoom when shown
     loadDivisions();
-    render();
+    updateView();
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [shows]);
+  }, [shows, glMap]);
 
   function publishLayers(patch: Partial<typeof stats.current>) {
     stats.current = { ...stats.current, ...patch };
@@ -480,15 +503,16 @@ export default function MapPage() {
   /** The loaded boundaries for the current zoom band (asked again only when the band changes). */
   function loadDivisions() {
     const m = map.current;
-    const ly = layers.current;
-    if (!m || !ly || !showsRef.current.divisions) return;
+    if (m && hasBoundaries.current && !showsRef.current.divisions) labels.current?.clear();
+    if (!m || !showsRef.current.divisions) return;
     const band = zoomBand(m.getZoom());
     if (band === divisionBand.current) return;
     divisionBand.current = band;
     fetchDivisions(band)
       .then((fc) => {
-        if (divisionBand.current !== band || !layers.current) return;
-        const n = drawDivisions(ly.divisions, fc, m.getZoom(), ly.svg);
+        if (divisionBand.current !== band || map.current !== m) return;
+        const n = drawDivisions(m, fc);
+        labels.current?.set(divisionLabels(fc, m.getZoom()));
         const had = hasBoundaries.current;
         hasBoundaries.current = n > 0;
         if (had !== hasBoundaries.current) drawBoundaries();
@@ -504,13 +528,13 @@ export default function MapPage() {
 
   // open incidents, for who may see them, and grid members' last positions, for the centre:
   // each asked again every 30 s while shown (refused or off: the layer stays empty)
-  usePolled(canIncidents && shows.incidents, async () => {
+  usePolled(!!glMap && canIncidents && shows.incidents, async () => {
     const list = await fetchIncidents();
-    if (layers.current) publishLayers({ incidents: drawIncidents(layers.current.incidents, list) });
+    if (map.current) publishLayers({ incidents: drawIncidents(map.current, list) });
   });
-  usePolled(canMembers && shows.members, async () => {
+  usePolled(!!glMap && canMembers && shows.members, async () => {
     const list = await fetchGridPositions();
-    if (layers.current) publishLayers({ members: drawGridPositions(layers.current.members, list) });
+    if (map.current) publishLayers({ members: drawGridPositions(map.current, list) });
   });
 
   // ---- focus from the URL (?focus=<channel id>) ------------------------------------------------
@@ -518,18 +542,18 @@ export default function MapPage() {
     if (!focus) return;
     const p = ps.points.find((x) => x.id === focus);
     if (p && map.current) {
-      map.current.setView([p.y, p.x], 17, { animate: false });
+      map.current.jumpTo({ center: [p.x, p.y], zoom: 17 });
       setSelected(p.id);
     } else if (ps.done) setSelected(focus);
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [focus, ps.done]);
+  }, [focus, ps.done, glMap]);
 
   // ---- 立体化联动: the nearest high, building and street cameras around a place ----------------
   const linkModeRef = useRef(false);
   linkModeRef.current = linkMode;
   useEffect(() => {
-    el.current?.classList.toggle('picking', linkMode);
-  }, [linkMode]);
+    glMap?.getContainer().classList.toggle('picking', linkMode);
+  }, [linkMode, glMap]);
 
   async function linkAt(lon: number, lat: number) {
     setLinkMode(false);
@@ -550,23 +574,29 @@ export default function MapPage() {
     // keep the place visible above the linked views
     const m = map.current;
     if (m) {
-      m.panTo([lat, lon], { animate: false });
-      m.panBy([0, Math.round(m.getSize().y * 0.25)], { animate: false });
+      m.jumpTo({ center: [lon, lat] });
+      m.panBy([0, Math.round(m.getContainer().clientHeight * 0.25)], { animate: false });
     }
   }
 
-  function drawLink(r: NearResult) {
-    const ly = layers.current;
-    if (!ly) return;
-    ly.link.clearLayers();
-    L.circle([r.lat, r.lon], { radius: r.radius, color: '#38bdf8', weight: 1, fillOpacity: 0.05, interactive: false }).addTo(ly.link);
-    L.circleMarker([r.lat, r.lon], { radius: 6, color: '#38bdf8', fillColor: '#0ea5e9', fillOpacity: 1 }).addTo(ly.link);
+  function drawLink(r: NearResult | null) {
+    const m = map.current;
+    if (!m) return;
+    if (!r) {
+      setGeoJSON(m, 'link', featureCollection([]));
+      return;
+    }
+    const feats: GeoJSON.Feature[] = [
+      { type: 'Feature', properties: {}, geometry: circlePolygon(r.lon, r.lat, r.radius) },
+      { type: 'Feature', properties: {}, geometry: { type: 'Point', coordinates: [r.lon, r.lat] } },
+    ];
     const byId = new Map(pointsStore.get().points.map((p) => [p.id, p]));
     for (const [tier, color] of [['high', '#a78bfa'], ['building', '#f59e0b'], ['street', '#22d3ee']] as const) {
       const c = r[tier][0];
       const p = c && byId.get(c.id);
-      if (p) L.polyline([[r.lat, r.lon], [p.y, p.x]], { color, weight: 2, dashArray: '4 4', interactive: false }).addTo(ly.link);
+      if (p) feats.push({ type: 'Feature', properties: { color }, geometry: { type: 'LineString', coordinates: [[r.lon, r.lat], [p.x, p.y]] } });
     }
+    setGeoJSON(m, 'link', featureCollection(feats));
   }
 
   const progress = ps.total ? Math.min(1, ps.loaded / ps.total) : ps.done ? 1 : 0;
@@ -578,7 +608,7 @@ export default function MapPage() {
 
   return (
     <div className="map-page dark">
-      <div ref={el} className="map" data-testid="map" />
+      <GLMapView className="map" testId="map" onMap={onMap} onTiles={(s) => publishLayers(s)} />
       {panelOpen ? (
         <aside className="map-filters" data-testid="map-filters">
           <div className="panel-head">
@@ -714,7 +744,7 @@ export default function MapPage() {
         <span className="muted">{t('map.inView', { c: view.clusters, p: view.points })}</span>
       </div>
       {selected && <PointPanel id={selected} name={ps.points.find((x) => x.id === selected)?.name} onClose={() => setSelected(null)} onLink={(lon, lat) => linkAt(lon, lat)} canLive={can(user, 'media.live')} />}
-      {near && <LinkedView r={near} onClose={() => { setNear(null); layers.current?.link.clearLayers(); }} />}
+      {near && <LinkedView r={near} onClose={() => { setNear(null); drawLink(null); }} />}
     </div>
   );
 }
@@ -741,7 +771,7 @@ function BasemapEditor() {
   );
 }
 
-function boundsOf(pts: Pt[]): L.LatLngBounds {
+function boundsOf(pts: Pt[]): LngLatBounds {
   let w = 180, s = 90, e = -180, n = -90;
   for (const p of pts) {
     if (p.x < w) w = p.x;
@@ -749,11 +779,7 @@ function boundsOf(pts: Pt[]): L.LatLngBounds {
     if (p.y < s) s = p.y;
     if (p.y > n) n = p.y;
   }
-  return L.latLngBounds([s, w], [n, e]);
-}
-
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+  return new LngLatBounds([w, s], [e, n]);
 }
 
 /** The nearest cameras of each tier around a place, from the points already loaded. */

@@ -70,11 +70,12 @@ async def channels_near(platform: PlatformDep, p: RegistryReader,
 async def console_config(platform: PlatformDep, _: RegistryReader) -> dict[str, Any]:
     c = platform.settings.console
     base = platform.maps.describe()
-    # the platform's own basemap (map.basemap), tiles behind login; vector tiles are not the console's
-    if base is not None and not c.tile_url and base["format"] != "pbf":
+    # the platform's own basemap (map.basemap), tiles behind login: raster images, or vector
+    # tiles the console styles itself (tile_vector)
+    if base is not None and not c.tile_url:
         return {"tile_url": base["tile_url"], "tile_attribution": c.tile_attribution or base["attribution"],
                 "tile_max_zoom": base["max_zoom"], "tile_min_zoom": base["min_zoom"], "tile_auth": True,
-                "tile_bounds": base["bounds"],
+                "tile_bounds": base["bounds"], "tile_vector": base["vector"],
                 "center": c.center or None, "zoom": c.zoom}
     return {"tile_url": c.tile_url or None, "tile_attribution": c.tile_attribution, "tile_max_zoom": c.tile_max_zoom,
             "center": c.center or None, "zoom": c.zoom}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import gzip
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
@@ -17,15 +19,24 @@ router = APIRouter(tags=["map"])
 TILE_CACHE = "private, max-age=86400"
 
 
-@router.get("/map/tiles/{z}/{x}/{y}", responses={200: {"content": {"image/png": {}}}})
+@router.get("/map/tiles/{z}/{x}/{y}", responses={200: {"content": {"image/png": {}, "application/vnd.mapbox-vector-tile": {}}}})
 async def tile(platform: PlatformDep, _: PrincipalDep, request: Request, z: str, x: str, y: str) -> Response:
     """A basemap tile, XYZ (rows from the north); ``y`` may end in the file's extension
-    (``.png``). 404 where the basemap has no tile, 422 for an address that names no tile."""
+    (``.png``, ``.pbf``). Vector tiles (``application/vnd.mapbox-vector-tile``) go out gzipped as
+    the file stores them (``Content-Encoding: gzip``), unzipped for a client that does not take
+    gzip. 404 where the basemap has no tile, 422 for an address that names no tile."""
     t = platform.maps.tile(z, x, y)
-    headers = {"ETag": t.etag, "Cache-Control": TILE_CACHE}
+    headers = {"ETag": t.etag, "Cache-Control": TILE_CACHE, "Vary": "Accept-Encoding"}
     if t.etag in [v.strip() for v in request.headers.get("if-none-match", "").split(",")]:
         return Response(status_code=304, headers=headers)
-    return Response(t.data, media_type=t.media_type, headers=headers)
+    data = t.data
+    if t.encoding == "gzip":
+        accepts = {v.split(";")[0].strip().lower() for v in request.headers.get("accept-encoding", "").split(",")}
+        if "gzip" in accepts or "*" in accepts:
+            headers["Content-Encoding"] = "gzip"
+        else:
+            data = await asyncio.to_thread(gzip.decompress, data)
+    return Response(data, media_type=t.media_type, headers=headers)
 
 
 @router.get("/map/divisions")
