@@ -188,6 +188,8 @@ async def test_console_points_near_and_config(client: httpx.AsyncClient, admin: 
     assert near["street"][0]["distance"] < 100
     cfg = (await client.get("/api/v1/console/config", headers=h)).json()
     assert cfg["tile_url"] is None and cfg["zoom"] == 11
+    # the console's date pickers count the city's days, as the rates do (UTC+8 by default)
+    assert cfg["utc_offset_hours"] == 8.0
 
 
 async def test_console_points_changed_since(client: httpx.AsyncClient, admin: dict[str, str], platform) -> None:  # type: ignore[no-untyped-def]

@@ -18,6 +18,8 @@ export interface ConsoleConfig {
   tile_vector?: boolean | null;
   center?: [number, number] | null; // [lon, lat]
   zoom?: number | null;
+  /** The city's day starts at UTC+this (health.utc_offset_hours): rates and reports count its days. */
+  utc_offset_hours?: number | null;
 }
 
 let configCache: ConsoleConfig | null = null;

@@ -2,10 +2,11 @@ import { useCallback, useEffect, useState } from 'react';
 import { api, download } from '../api/client';
 import { Empty, ErrorBox } from '../components/Common';
 import { fmtDateTime, useT } from '../i18n';
+import { consoleConfig } from '../lib/basemap';
 import { navigate } from '../lib/router';
 import { can, useUser } from '../lib/session';
 import { errorText, toast } from '../lib/toast';
-import { isoDay, loadRates, loadTickets, loadTimeline, STATUSES, step, type Availability, type ReportRow, type Ticket, type Timeline } from './health';
+import { cityDay, loadRates, loadTickets, loadTimeline, STATUSES, step, type Availability, type ReportRow, type Ticket, type Timeline } from './health';
 import { FAULT_CODES, loadCityFaults, type CityFaults } from './diagnosis';
 
 const pct = (v: number | null | undefined) => (v === null || v === undefined ? '—' : `${v.toFixed(2)}%`);
@@ -14,9 +15,16 @@ const pct = (v: number | null | undefined) => (v === null || v === undefined ? '
 export default function OperationsPage() {
   const t = useT();
   const user = useUser();
-  const today = new Date();
-  const [to, setTo] = useState(isoDay(new Date(today.getTime() - 86400000)));
-  const [from, setFrom] = useState(isoDay(new Date(today.getTime() - 7 * 86400000)));
+  const [to, setTo] = useState(cityDay(1));
+  const [from, setFrom] = useState(cityDay(7));
+  useEffect(() => {
+    // a city not at UTC+8: its yesterday, once the platform has said where its day starts
+    void consoleConfig().then((c) => {
+      if (c.utc_offset_hours == null || c.utc_offset_hours === 8) return;
+      setTo(cityDay(1, c.utc_offset_hours));
+      setFrom(cityDay(7, c.utc_offset_hours));
+    });
+  }, []);
   const [rates, setRates] = useState<Availability | null>(null);
   const [tickets, setTickets] = useState<Ticket[]>([]);
   const [repeat, setRepeat] = useState<{ channel_id: string; tickets: number }[]>([]);
@@ -202,7 +210,7 @@ function Reports() {
   const t = useT();
   const [rows, setRows] = useState<ReportRow[]>([]);
   const [kind, setKind] = useState('daily');
-  const [day, setDay] = useState(isoDay(new Date(Date.now() - 86400000)));
+  const [day, setDay] = useState(cityDay(1));
   const [fmt, setFmt] = useState('xlsx');
   const reload = () => api<ReportRow[]>('/reports').then(setRows, () => setRows([]));
   useEffect(() => {

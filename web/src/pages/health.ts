@@ -80,8 +80,10 @@ export async function step(id: number, name: string, note?: string, photo?: File
   return api<Ticket>(`/tickets/${id}/${name}`, { method: 'POST', body: note ? { note } : {} });
 }
 
-export function isoDay(d: Date): string {
-  return d.toISOString().slice(0, 10);
+/** The city's date ``daysAgo`` days before ``now`` (YYYY-MM-DD): the platform's rates and reports
+ * count the city's days (health.utc_offset_hours, default 8), not the browser's time zone's. */
+export function cityDay(daysAgo: number, offsetHours = 8, now = Date.now()): string {
+  return new Date(now + offsetHours * 3600000 - daysAgo * 86400000).toISOString().slice(0, 10);
 }
 
 Object.assign(MESSAGES, {

@@ -70,12 +70,15 @@ async def channels_near(platform: PlatformDep, p: RegistryReader,
 async def console_config(platform: PlatformDep, _: RegistryReader) -> dict[str, Any]:
     c = platform.settings.console
     base = platform.maps.describe()
+    # the city's day (health.utc_offset_hours): the console's date pickers count days as the
+    # rates and reports do, not in the browser's own time zone
+    days = {"utc_offset_hours": platform.settings.health.utc_offset_hours}
     # the platform's own basemap (map.basemap), tiles behind login: raster images, or vector
     # tiles the console styles itself (tile_vector)
     if base is not None and not c.tile_url:
         return {"tile_url": base["tile_url"], "tile_attribution": c.tile_attribution or base["attribution"],
                 "tile_max_zoom": base["max_zoom"], "tile_min_zoom": base["min_zoom"], "tile_auth": True,
                 "tile_bounds": base["bounds"], "tile_vector": base["vector"],
-                "center": c.center or None, "zoom": c.zoom}
+                "center": c.center or None, "zoom": c.zoom, **days}
     return {"tile_url": c.tile_url or None, "tile_attribution": c.tile_attribution, "tile_max_zoom": c.tile_max_zoom,
-            "center": c.center or None, "zoom": c.zoom}
+            "center": c.center or None, "zoom": c.zoom, **days}
