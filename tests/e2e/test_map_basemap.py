@@ -34,8 +34,11 @@ def _share(pixels: list[tuple[int, int, int]], rgb: tuple[int, int, int], tol: i
 
 def _jump(pg: Any, lon: float, lat: float, zoom: float) -> None:
     """Move the map and wait until it has drawn everything of the new view."""
+    # listening before the move, and a repaint asked for: a jump to where the map already is
+    # draws nothing new and would otherwise never be followed by an 'idle'
     pg.evaluate("([lon, lat, z]) => new Promise((done) => { const m = window.__xueliangMap;"
-                " m.jumpTo({center: [lon, lat], zoom: z}); m.once('idle', () => done(true)); })", [lon, lat, zoom])
+                " m.once('idle', () => done(true)); m.jumpTo({center: [lon, lat], zoom: z}); m.triggerRepaint(); })",
+                [lon, lat, zoom])
 
 
 #: Grid members drawn around the centre of the view (where the test reported one).
@@ -91,7 +94,9 @@ def test_the_map_draws_the_platforms_vector_basemap_and_the_division_boundaries(
     px = _map_pixels(page)
     colours = json.loads(page.evaluate("JSON.stringify(window.__xueliangBasemapColors)"))
     water, road, background = (_share(px, _hex(colours[k])) for k in ("water", "arterial", "background"))
-    assert water > 0.005 and road > 0.002, (water, road)
+    # the river is a few pixels wide at zoom 13 (0.4-0.8 % of the view in runs so far); without
+    # the water layer its colour is absent (0 %)
+    assert water > 0.002 and road > 0.002, (water, road)
     assert background < 0.8 and len(set(px)) > 20, (background, len(set(px)))
     shot(page, "map-basemap")
 
