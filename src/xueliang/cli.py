@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from xueliang.config import ConfigError, Settings, load_settings
+from xueliang.config import ConfigError, Settings, load_settings, unknown_env_names
 
 app = typer.Typer(
     help="xueliang: public-safety video networking platform (GB/T 28181).",
@@ -69,6 +70,10 @@ def _logging(settings: Settings) -> None:
     from xueliang.access.redact import install
 
     install()
+    # a misspelt variable would leave its setting at the default without a word
+    for name in unknown_env_names(os.environ):
+        logging.getLogger("xueliang.config").warning(
+            "environment variable %s names no setting and is ignored (docs/operations.md, Configuration)", name)
 
 
 async def _with_platform(settings: Settings, fn: Callable[[Any], Awaitable[T]]) -> T:

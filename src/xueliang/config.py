@@ -704,6 +704,30 @@ class Settings(BaseSettings):
         return tuple(sources)
 
 
+#: Variables the platform reads itself, outside the settings tree.
+ENV_ONLY = frozenset({"XUELIANG_AUDIT_KEY", "XUELIANG_PURE_PYTHON"})
+
+
+def unknown_env_names(env: Mapping[str, str]) -> list[str]:
+    """The ``XUELIANG_*`` names in ``env`` that name no setting. pydantic-settings refuses an
+    unknown key inside a section, but passes over a name that matches no section or top-level
+    setting (``XUELIANG_SECRETKEY``) in silence, and the default stays. The deployment checks and
+    the server's start both ask this one function."""
+    bad = []
+    for name in env:
+        if not name.startswith("XUELIANG_") or name in ENV_ONLY:
+            continue
+        model: type[BaseModel] | None = Settings
+        for part in name.removeprefix("XUELIANG_").lower().split("__"):
+            fields = model.model_fields if model is not None else {}
+            if part not in fields:
+                bad.append(name)
+                break
+            ann = fields[part].annotation
+            model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+    return sorted(bad)
+
+
 class ConfigError(Exception):
     """A configuration problem, with every bad key named."""
 

@@ -28,12 +28,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
-from pydantic import BaseModel
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from xueliang import cli
-from xueliang.config import Role, Settings, load_settings
+from xueliang.config import ENV_ONLY, Role, Settings, load_settings, unknown_env_names
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -42,7 +41,6 @@ K8S = DEPLOY / "kubernetes"
 SYSTEMD = DEPLOY / "systemd"
 ROLES = set(get_args(Role))
 #: Variables read straight from the environment, not settings (each is checked to be read in src/).
-ENV_ONLY = {"XUELIANG_AUDIT_KEY", "XUELIANG_PURE_PYTHON"}
 SERVED_ROLES = ROLES - {"all"}
 
 
@@ -53,20 +51,9 @@ class DeployError(AssertionError):
 
 def check_env_names(env: dict[str, str], where: str) -> None:
     """Every XUELIANG_* variable names a setting (section__key...), or is one read directly."""
-    bad = []
-    for name in env:
-        if not name.startswith("XUELIANG_") or name in ENV_ONLY:
-            continue
-        model: type[BaseModel] | None = Settings
-        for part in name.removeprefix("XUELIANG_").lower().split("__"):
-            fields = model.model_fields if model is not None else {}
-            if part not in fields:
-                bad.append(name)
-                break
-            ann = fields[part].annotation
-            model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+    bad = unknown_env_names(env)
     if bad:
-        raise DeployError(f"{where}: not a setting: {', '.join(sorted(bad))}")
+        raise DeployError(f"{where}: not a setting: {', '.join(bad)}")
 
 
 @dataclass
