@@ -157,6 +157,7 @@ class Platform:
             settings.database.url,
             echo=settings.database.echo,
             pool_size=settings.database.pool_size,
+            connect_timeout=settings.database.connect_timeout,
         )
         self.sessions = session_factory(self.engine)
         cluster = settings.cluster

@@ -149,7 +149,7 @@ def db_upgrade(config: ConfigOpt = None, revision: str = "head") -> None:
         from xueliang.registry import divisions as dv
 
         await upgrade_async(settings.database.url)
-        engine = create_engine(settings.database.url)
+        engine = create_engine(settings.database.url, connect_timeout=settings.database.connect_timeout)
         try:
             sessions = session_factory(engine)
             try:

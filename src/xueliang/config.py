@@ -39,6 +39,9 @@ class DatabaseConfig(_Section):
     url: str = "sqlite+aiosqlite:///./var/xueliang.db"
     echo: bool = False
     pool_size: int = Field(default=10, ge=1, le=500)
+    #: Seconds to open a PostgreSQL connection (TCP, TLS, login) before giving up with an error;
+    #: asyncpg's own default is 60 s, and an unreachable primary held every request that long.
+    connect_timeout: float = Field(default=10.0, gt=0, le=300)
 
 
 class ApiConfig(_Section):
