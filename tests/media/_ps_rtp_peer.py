@@ -46,11 +46,16 @@ class Received:
         return out
 
     def markers_per_timestamp(self) -> bool:
-        """Every timestamp's packets end with exactly one marker (the last)."""
+        """Every timestamp's packets end with exactly one marker (the last). The newest
+        timestamp may still be arriving when this is asked (a frame's packets come over several
+        turns of the loop on a loaded machine): it needs at most one marker, and that one last."""
         by_ts: dict[int, list[bool]] = {}
         for p in self.packets:
             by_ts.setdefault(p.timestamp, []).append(p.marker)
-        return all(m[-1] and sum(m) == 1 for m in by_ts.values())
+        if not by_ts:
+            return False
+        *done, newest = by_ts.values()
+        return all(m[-1] and sum(m) == 1 for m in done) and sum(newest) == (1 if newest[-1] else 0)
 
     def decode(self, tmp: Path) -> tuple[str, int, int, int]:
         """(codec, width, height, frames decoded) by FFmpeg from the PS written as a file."""

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from _media_clips import encode, has_encoder
 from tests.media._ps_rtp_peer import RtpPeer
+from tests.waiting import until
 
 from xueliang.config import MediaConfig
 from xueliang.media.frame import Codec, Frame
@@ -60,15 +61,6 @@ async def camera(hub: MediaHub, name: str = "live/34020000001320000001", loops: 
     cam = Camera(hub.publish(name, kind="test"), looped(frames, loops))
     await cam.ready()
     return cam
-
-
-async def until(cond: Any, timeout: float = 10.0) -> None:
-    """Wait for ``cond`` (generous: the test machine's cores are shared)."""
-    for _ in range(int(timeout / 0.01)):
-        if cond():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not met in time")
 
 
 def sender(stream: Stream, **kw: Any) -> PsRtpSender:

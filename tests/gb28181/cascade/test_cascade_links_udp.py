@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from _cascade_upper import LOCAL_ID, PASSWORD, UPPER_ID, Upper
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from tests.waiting import until
 
 from xueliang.cascade.links import CascadeLinks
 from xueliang.cascade.uppers import UpperIn, UpperPatch, UpperService
@@ -50,14 +51,6 @@ async def serve(upper: Upper) -> tuple[UdpUpper, int, asyncio.DatagramTransport]
     loop = asyncio.get_running_loop()
     transport, proto = await loop.create_datagram_endpoint(lambda: UdpUpper(upper), local_addr=("127.0.0.1", 0))
     return proto, transport.get_extra_info("sockname")[1], transport
-
-
-async def until(cond: Callable[[], bool], timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not cond():
-        assert loop.time() < end, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
