@@ -15,10 +15,11 @@ switched on by configuration, and the order they start and stop in:
     signalling   GB/T 28181 (sip.enabled): registrar, catalog into the registry, queries, control
     cascade      the upper platforms we register to (always, for the API); their links where
                  signalling runs, one signalling node of a cluster at a time (a lease); none
-                 configured: nothing runs
+                 configured: nothing runs. Their video leaves from this hub, or in a cluster
+                 from a media node asked over the rpc (cascade/remote.py)
     devices      device commands for the API: this process's signalling, or in a cluster the
                  signalling node serving the device (over Redis); a signalling node answers
-                 the others (rpc server)
+                 the others (rpc server); a media node answers for its senders to uppers
     sweeper      (worker nodes of a cluster) devices a dead signalling node left online
     media        the hub (media.enabled): live/ (RTSP or INVITE), playback/ and download/
                  (INVITE, when signalling runs), transcode/h264/
@@ -57,6 +58,8 @@ from xueliang.access.tokens import TokenSigner
 from xueliang.access.users import UserService
 from xueliang.bus import Bus, EventBus
 from xueliang.cascade.links import CascadeLinks
+from xueliang.cascade.remote import RemoteSenders, SenderHost
+from xueliang.cascade.senders import HubSenders, SenderSide
 from xueliang.cascade.uppers import UpperService
 from xueliang.cascade.upstream import RegistryShare, UpstreamMedia
 from xueliang.cluster.placement import MediaPlacement
@@ -86,6 +89,7 @@ from xueliang.leadership import Led
 from xueliang.maps.service import MapService
 from xueliang.media.hub import MediaHub
 from xueliang.media.live import LiveProvider
+from xueliang.media.ports import PortPool
 from xueliang.media.snapshot import Snapshots
 from xueliang.media.transcode import PREFIX as TRANSCODE_PREFIX
 from xueliang.media.transcode import TranscodeProvider
@@ -268,17 +272,24 @@ class Platform:
         # ---- cascade media (where an upper's link and the hub both run): its INVITEs served from
         # the hub as PS over RTP, its RecordInfo answered, each through its share (cascade/upstream.py)
         self.upstream: UpstreamMedia | None = None
-        if self.cascade is not None and self.media is not None:
-            self.upstream = UpstreamMedia(self.media, RegistryShare(self.uppers, self.registry, settings.sip.id),
-                                          sessions=self.sessions, audit=self.access.audit, records=self.devices,
-                                          uppers=self.uppers, utc_offset_hours=settings.health.utc_offset_hours,
-                                          port_range=settings.media.upstream_port_range)
-            self.cascade.media = self.upstream.handle
-            self.upstream.listen(self.bus)
+        #: the senders of video to uppers on this node's hub (cascade/senders.py), and in a
+        #: cluster the RPC surface other nodes ask them through (cascade/remote.py)
+        self.upstream_senders: HubSenders | None = None
+        self.sender_host: SenderHost | None = None
+        if self.media is not None:
+            up_range = settings.media.upstream_port_range
+            self.upstream_senders = HubSenders(self.media, self.sessions,
+                                               PortPool(*up_range) if up_range is not None else None)
+            if cluster.redis_url:
+                self.sender_host = SenderHost(self.upstream_senders, self.bus, self.presence,
+                                              announce=settings.media.announce_ip, every=cluster.node_ttl)
+                if self.rpc is None:
+                    self.rpc = RpcServer(cluster.redis_url, self.node, {})
+                self.rpc.handlers.update(self.sender_host.handlers())
         # ---- where streams live, in a cluster: a media node holds its streams; a node without
         # media sends stream requests to the node holding them (api/media_proxy.py)
         self.placement: MediaPlacement | None = None
-        if cluster.redis_url and (self.media is not None or cluster.runs("api")):
+        if cluster.redis_url and (self.media is not None or cluster.runs("api") or self.cascade is not None):
             self.placement = MediaPlacement(cluster.redis_url, self.node, self.presence, ttl=cluster.node_ttl)
             if self.media is not None:
                 hub = self.media
@@ -287,6 +298,28 @@ class Platform:
                 placement = self.placement
                 self.bus.listen(lambda ev: placement.hold_now(ev.subject)
                                 if ev.kind == "stream.up" and hub.stream(ev.subject) is not None else None)
+        # ---- cascade media (where an upper's link runs): its INVITEs served as PS over RTP from the
+        # hub here, or in a cluster from a media node (cascade/remote.py), its RecordInfo answered,
+        # each through its share (cascade/upstream.py)
+        self.remote_senders: RemoteSenders | None = None
+        if self.cascade is not None and (self.upstream_senders is not None or self.placement is not None):
+            senders: SenderSide
+            if self.upstream_senders is not None:
+                senders = self.upstream_senders
+            else:
+                assert self.placement is not None and cluster.redis_url
+                if self._rpc_client is None:
+                    self._rpc_client = RpcClient(cluster.redis_url, timeout=cluster.rpc_timeout)
+                senders = self.remote_senders = RemoteSenders(self._rpc_client, self.placement, self.presence,
+                                                              self.node, every=cluster.node_ttl,
+                                                              timeout=cluster.rpc_timeout)
+                self.remote_senders.listen(self.bus)
+            self.upstream = UpstreamMedia(self.media, RegistryShare(self.uppers, self.registry, settings.sip.id),
+                                          sessions=self.sessions, audit=self.access.audit, records=self.devices,
+                                          uppers=self.uppers, utc_offset_hours=settings.health.utc_offset_hours,
+                                          senders=senders)
+            self.cascade.media = self.upstream.handle
+            self.upstream.listen(self.bus)
         # ---- object storage (storage.objects): reports and ticket photos; in a cluster, S3
         self.objects: ObjectStore = object_store(settings.storage)
         if self.media is not None:  # segments moved there (recording/tiers.py) play back from it
@@ -437,6 +470,12 @@ class Platform:
             self.components.append(Component("media", self.media.start, self.media.stop))
         if self.upstream is not None:  # stopped before the hub: the uppers get our BYE
             self.components.append(Component("cascade-media", _nothing, self.upstream.stop))
+        if self.remote_senders is not None:  # the senders of media nodes that died end (our BYE)
+            self.components.append(Component("cascade-remote-senders", self.remote_senders.start_reaper,
+                                             self.remote_senders.stop))
+        if self.sender_host is not None:  # and those of signalling nodes that died, here
+            self.components.append(Component("cascade-sender-host", self.sender_host.start_reaper,
+                                             self.sender_host.stop))
         if self.diagnosis is not None:  # its worker processes end before the hub
             self.components.append(Component("diagnosis", _nothing, self.diagnosis.close))
         if self.recorder is not None:  # segments closed before the hub stops

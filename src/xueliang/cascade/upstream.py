@@ -10,7 +10,9 @@ INFO) to an :class:`UpperMedia`, which drives the sans-IO dialogs of
   is a stream of its own, from the platform's recordings when it holds the range, else from the
   device. A ``ps`` reader of that stream goes to a :class:`~xueliang.media.ps_rtp_out.PsRtpSender`
   (UDP, TCP active or TCP passive as the upper's SDP says, with its SSRC), and the dialogs
-  answer 200 with the announce address.
+  answer 200 with the announce address. That part is a :class:`~xueliang.cascade.senders.SenderSide`:
+  this process's hub (``HubSenders``), or on a signalling node of a cluster a media node asked
+  over the RPC (cascade/remote.py), whose address then goes in the SDP.
 * ACK starts the sending; BYE from the upper stops it; the stream ending, the RTP peer going
   away or the channel leaving the share (checked on every change of the uppers and every few
   seconds) ends it with our BYE. A playback that reached its end says so (MediaStatus 121).
@@ -27,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from xueliang.bus import Bus, BusEvent
+from xueliang.cascade.senders import HubSenders, SenderOrder, SenderSide
 from xueliang.cascade.share import UpperScope, share_of
 from xueliang.cascade.uppers import CHANGED, UpperService
 from xueliang.errors import DomainError, GatewayTimeout, NotFound
@@ -66,8 +68,6 @@ from xueliang.gb28181.manscdp import RecordItem, encode_record_info_response
 from xueliang.gb28181.sip import SipRequest
 from xueliang.media.hub import MediaHub
 from xueliang.media.ports import PortPool, PortsExhausted
-from xueliang.media.ps_rtp_out import PsOutput, PsRtpSender
-from xueliang.media.stream import Stream
 from xueliang.recording.playback import segments
 
 __all__ = ["RegistryShare", "ShareLookup", "UpperMedia", "UpstreamMedia", "UpstreamSession", "record_info_parts"]
@@ -160,12 +160,15 @@ class UpstreamSession:
     channel_id: str  # ours
     started: float = field(default_factory=time.time)
     stream_name: str = ""
-    #: a playback or download opened for this session alone (closed with it)
-    owned: bool = False
-    sender: PsRtpSender | None = None
+    #: the media node sending it, in a cluster ("" here)
+    node: str = ""
     opening: asyncio.Task[None] | None = None
     state: str = "opening"  # opening, answered, sending, ended
     ended_reason: str = ""
+
+    def where(self) -> dict[str, Any]:
+        """The media node sending, in a cluster (for the audit)."""
+        return {"node": self.node} if self.node else {}
 
     def describe(self) -> dict[str, Any]:
         m = self.media
@@ -175,7 +178,8 @@ class UpstreamSession:
             "stream": self.stream_name, "state": self.state, "ssrc": self.offer.ssrc,
             "transport": self.offer.transport, "to": f"{self.offer.host}:{self.offer.port}",
             "since": datetime.fromtimestamp(self.started, UTC).isoformat(),
-            **({"sender": self.sender.describe()} if self.sender is not None else {}),
+            **({"node": self.node} if self.node else {}),
+            **({"sender": sender} if (sender := m.service.senders.describe(self.call_id)) else {}),
         }
 
 
@@ -262,8 +266,8 @@ class UpperMedia:
                 self._requested(o)
             elif isinstance(o, MediaConfirmed):
                 s = self.sessions.get(o.call_id)
-                if s is not None and s.sender is not None:
-                    s.sender.start()
+                if s is not None and s.state == "answered":
+                    self.service.senders.start(o.call_id)
                     s.state = "sending"
             elif isinstance(o, MediaEnded):
                 self._ended(o.call_id, o.reason)
@@ -307,20 +311,13 @@ class UpperMedia:
             self._apply(self.dialogs.reject(s.call_id, status, reason))
             return
         s.channel_id = str(channel.id)
-        try:
-            stream = await svc.open_stream(s, channel)
-            output = stream.output("ps")
-            assert isinstance(output, PsOutput)
-            sender = PsRtpSender(
-                output.add_reader(info={"upper": self.name, "upper_id": self.upper_id, "actor": self.actor,
-                                          "call_id": s.call_id, "ssrc": offer.ssrc, "transport": offer.transport,
-                                          "remote": f"{offer.host}:{offer.port}"}),
-                ssrc=offer.ssrc_int, transport=offer.transport, host=offer.host, port=offer.port,
-                payload_type=offer.payload_type, bind_host=svc.bind_host,
-                allowed_hosts={offer.host, self.peer_host},
-                on_end=partial(self._sender_ended, s.call_id), ports=svc.ports)
-            s.sender = sender
-            port = await sender.open()
+        order = SenderOrder(call_id=s.call_id, channel_id=s.channel_id,
+                            device_id=str(channel.device_id) if getattr(channel, "device_id", None) else None,
+                            offer=offer, upper_id=self.upper_id, upper_name=self.name, actor=self.actor,
+                            allowed_hosts=(offer.host, self.peer_host))
+        try:  # here through the hub, in a cluster through a media node (cascade/remote.py)
+            opened = await svc.senders.open(order, partial(self._sender_ended, s.call_id))
+            s.stream_name, s.node = opened.stream, opened.node
         except asyncio.CancelledError:
             await self._release(s)
             raise
@@ -337,8 +334,8 @@ class UpperMedia:
             await self._release(s)
             return
         s.state = "answered"
-        self._audit("cascade.invite", "ok", s.channel_id, offer, status=200, stream=s.stream_name)
-        self._apply(self.dialogs.accept(s.call_id, port, self._now()))
+        self._audit("cascade.invite", "ok", s.channel_id, offer, status=200, stream=s.stream_name, **s.where())
+        self._apply(self.dialogs.accept(s.call_id, opened.port, self._now(), host=opened.host))
 
     # -- the end -----------------------------------------------------------------------------
 
@@ -366,19 +363,18 @@ class UpperMedia:
         if s.opening is not None and not s.opening.done():
             s.opening.cancel()
         if was != "opening":
-            sender = s.sender
+            sender = self.service.senders.describe(call_id)
             self._audit("cascade.session", "ok", s.channel_id, s.offer, reason=reason, stream=s.stream_name,
                         seconds=round(time.time() - s.started, 3),
-                        bytes=sender.bytes if sender is not None else 0,
-                        packets=sender.packets if sender is not None else 0)
+                        bytes=int(sender.get("bytes") or 0), packets=int(sender.get("packets") or 0),
+                        **s.where())
         self._spawn(self._release(s))
 
     async def _release(self, s: UpstreamSession) -> None:
-        if s.sender is not None:
-            s.sender.close(s.ended_reason or "closed")
-        if s.owned and s.stream_name:
-            with contextlib.suppress(Exception):
-                await self.service.hub.close(s.stream_name, "upper hung up")
+        try:
+            await self.service.senders.close(s.call_id, s.ended_reason or "closed")
+        except Exception as exc:  # a media node away: its own checks end the sender
+            log.info("upper %s: closing the sender of %s: %s", self.upper_id, s.call_id, exc)
 
     async def close(self, reason: str = "link closed") -> None:
         """The link is going: every session ends with our BYE."""
@@ -409,9 +405,6 @@ class UpperMedia:
         s = self.sessions.get(ev.call_id)
         if s is None:
             return
-        stream = self.service.hub.stream(s.stream_name)
-        handle = getattr(stream, "handle", None) if stream is not None else None
-        control = getattr(handle, "control", None)
         req = ev.request
         steps: list[tuple[str, float | None]] = []
         if req.method == "PAUSE":
@@ -426,9 +419,7 @@ class UpperMedia:
         outcome = "ok"
         for action, value in steps:
             try:
-                if control is None:
-                    raise NotFound("this stream cannot be controlled")
-                await control(action, value)
+                await self.service.senders.control(s.call_id, action, value)
             except Exception as exc:  # the upper got its 200; the source could not follow
                 outcome = "error"
                 log.info("upper %s: %s on %s: %s", self.upper_id, action, s.stream_name, exc)
@@ -450,25 +441,34 @@ class UpperMedia:
 
 
 class UpstreamMedia:
-    """The media side of cascade for every upper (where signalling and the media hub run)."""
+    """The media side of cascade for every upper, where the links run: the senders on this
+    process's hub, or (``senders``) on media nodes of a cluster."""
 
-    def __init__(self, hub: MediaHub, share: ShareLookup, *, sessions: async_sessionmaker[AsyncSession] | None = None,
+    def __init__(self, hub: MediaHub | None, share: ShareLookup, *,
+                 sessions: async_sessionmaker[AsyncSession] | None = None,
                  audit: Audit | None = None, records: RecordQuery | None = None, media_host: str | None = None,
                  bind_host: str | None = None, recheck_every: float = RECHECK_EVERY,
                  utc_offset_hours: float = 8.0, uppers: UpperService | None = None,
-                 port_range: tuple[int, int] | None = None) -> None:
-        self.hub = hub
-        #: the local ports of video to uppers (media.upstream_port_range); None: the OS picks
-        self.ports = PortPool(*port_range) if port_range is not None else None
+                 port_range: tuple[int, int] | None = None, senders: SenderSide | None = None) -> None:
+        #: who opens the streams and senders: this process's hub, or (``senders``, a signalling
+        #: node of a cluster) a media node over the cluster RPC
+        self.senders: SenderSide
+        if senders is None:
+            if hub is None:
+                raise ValueError("UpstreamMedia needs a hub or a SenderSide")
+            self.senders = HubSenders(hub, sessions, PortPool(*port_range) if port_range is not None else None,
+                                      bind_host or hub.rtp.host)
+        else:
+            self.senders = senders
         self.share = share
         #: the uppers' rows: each one's announce address and preferred RTP transport
         self.upper_rows = uppers
         self.db = sessions
         self.audit = audit
         self.records = records
-        #: the address in our SDP when the upper's row names none (media.announce_ip)
-        self.media_host = media_host or hub.rtp.announce_ip
-        self.bind_host = bind_host or hub.rtp.host
+        #: the address in our SDP when the upper's row names none (media.announce_ip; in a cluster
+        #: the media node sending says its own, session by session)
+        self.media_host = media_host or (hub.rtp.announce_ip if hub is not None else "0.0.0.0")
         self.recheck_every = recheck_every
         #: GB/T 28181 times carry no zone: the platform's local time
         self.zone = timezone(timedelta(hours=utc_offset_hours))
@@ -476,6 +476,11 @@ class UpstreamMedia:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._checker: asyncio.Task[None] | None = None
         self._recheck_due: asyncio.Task[Any] | None = None
+
+    @property
+    def ports(self) -> PortPool | None:
+        """The local ports of video to uppers (media.upstream_port_range) when the hub is here."""
+        return self.senders.ports if isinstance(self.senders, HubSenders) else None
 
     def attach(self, *, upper_id: int, sip_id: str, name: str, local_id: str, contact_host: str, contact_port: int,
                sip_transport: str, peer_host: str, send: Callable[[Reply | Outgoing], None],
@@ -617,38 +622,6 @@ class UpstreamMedia:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
-
-    # -- streams -------------------------------------------------------------------------------
-
-    async def open_stream(self, s: UpstreamSession, channel: Any) -> Stream:
-        """The hub stream a session reads: the camera's live stream (shared with every viewer),
-        or a playback / download of its own (the platform's recordings when they cover some of
-        the range, else the device's)."""
-        offer = s.offer
-        ch = s.channel_id
-        if offer.mode == "play":
-            s.stream_name = f"live/{ch}"
-            return await self.hub.acquire(s.stream_name, params={"channel_id": ch})
-        start = datetime.fromtimestamp(offer.start, UTC)
-        end = datetime.fromtimestamp(offer.end, UTC)
-        token = secrets.token_hex(8)
-        platform_has = self.db is not None and bool(await segments(self.db, ch, start, end))
-        if platform_has:
-            name = f"record/{ch}/{token}"
-            speed = float(min(offer.download_speed or 1, 16)) if offer.mode == "download" else 1.0
-            params: dict[str, Any] = {"channel_id": ch, "start": float(offer.start), "end": float(offer.end),
-                                      "speed": speed}
-        else:
-            if not getattr(channel, "device_id", None):
-                raise NotFound(f"no recording of channel {offer.channel_id} in that range")
-            name = f"{offer.mode}/{ch}/{token}"
-            params = {"channel_id": ch, "device_id": channel.device_id, "mode": offer.mode, "transport": "udp",
-                      "start": offer.start, "end": offer.end, "speed": offer.download_speed or 4}
-        s.stream_name, s.owned = name, True
-        stream = await self.hub.acquire(name, params=params)
-        # Nobody but media managers reads it (no owner); the listing says whose it is.
-        stream.meta["upper"] = {"id": s.media.upper_id, "name": s.media.name, "call_id": s.call_id}
-        return stream
 
     # -- RecordInfo ------------------------------------------------------------------------------
 

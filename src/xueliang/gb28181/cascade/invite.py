@@ -389,8 +389,9 @@ class UpstreamDialogs:
         out.append(Reply(request, make_response(request, 100, to_tag=tag)))
         out.append(MediaRequested(call_id, offer))
 
-    def accept(self, call_id: str, port: int, now: float) -> list[DialogOutput]:
-        """200 OK with our SDP: media from ``media_host``:``port`` (9 when we connect)."""
+    def accept(self, call_id: str, port: int, now: float, host: str | None = None) -> list[DialogOutput]:
+        """200 OK with our SDP: media from ``host`` (the media node sending, in a cluster), else
+        ``media_host``, at ``port`` (9 when we connect)."""
         out: list[DialogOutput] = []
         call = self._calls.get(call_id)
         if call is None or call.dialog is not None:
@@ -398,7 +399,7 @@ class UpstreamDialogs:
         offer = call.offer
         setup = {"udp": None, "tcp-active": "active", "tcp-passive": "passive"}[offer.transport]
         body = make_answer(
-            offer.channel_id, self.media_host, 9 if offer.transport == "tcp-active" else port, offer.ssrc,
+            offer.channel_id, host or self.media_host, 9 if offer.transport == "tcp-active" else port, offer.ssrc,
             session=_SESSION_NAME[offer.mode], setup=setup, start=offer.start, end=offer.end,
             payload_type=offer.payload_type,
         ).encode()
