@@ -21,6 +21,18 @@ first-frame time of a viewer joining a running stream (request sent → its firs
 complete), and the in/out rates.
 
     python bench/media.py --streams 50 --viewers 1 --seconds 20 [--tcp] [--fmp4] [--profile F]
+
+The same load against ZLMediaKit (issue 18's anchor; see bench/anchors/README.md):
+``--target zlm --zlm-bin PATH/MediaServer`` starts MediaServer with bench/anchors/zlm.ini
+(its single-port RTP proxy; the stream id is the SSRC in hex, the app ``rtp``) and reads
+``/rtp/<id>.live.flv`` or ``.live.mp4``; ``--target both --rounds N`` alternates xueliang and
+ZLMediaKit N times in one run and prints each run and the medians, with the load average.
+``--zlm-on-demand`` lets ZLMediaKit mux a format only for watched streams (as xueliang does),
+``--zlm-threads 1`` gives it one event-poller thread. Its single port keeps one SSRC per source
+address, so with ZLMediaKit as a target every camera sends from its own UDP socket, for both
+servers (``--socket-per-camera``). ZLMediaKit's CPU is its whole process (every thread); it
+reports no RTP sequence gaps here, so its loss is the kernel's UDP drops and the frames its
+viewers saw.
 """
 
 from __future__ import annotations
@@ -51,6 +63,8 @@ import httpx
 WIDTH, HEIGHT, FPS, GOP, BITRATE, CLIP_SECONDS = 1280, 720, 25, 50, 2_000_000, 4
 STAMP_UUID = b"xueliang-bench!!"  # 16 bytes, no zero byte: no emulation prevention needed
 SSRC_BASE = 300_000_000
+ZLM_INI = Path(__file__).resolve().parent / "anchors" / "zlm.ini"
+ZLM_SECRET = "xueliang-bench-anchor-0123456789"
 
 
 # --------------------------------------------------------------------------- the clip
@@ -124,8 +138,14 @@ def sender_main(
     sent: Any,
     late: Any,
     bursts: Any,
+    udp_sockets: int = 4,
 ) -> None:
-    """Cameras: one process sending every stream, paced per frame, staggered."""
+    """Cameras: one process sending every stream, paced per frame, staggered.
+
+    Over UDP the streams share ``udp_sockets`` source sockets (stream i on socket i % n); with
+    one per stream each camera has its own source port, as real cameras have their own address
+    (ZLMediaKit's single RTP port keeps one SSRC per source address and drops the others).
+    """
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
     from xueliang.media.frame import Codec, Frame
     from xueliang.media.ps_mux import PsMuxer, PsTemplate
@@ -146,7 +166,7 @@ def sender_main(
             s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
             socks.append(s)
     else:
-        for _ in range(4):
+        for _ in range(udp_sockets):
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
             socks.append(s)
@@ -200,15 +220,18 @@ def sender_main(
 
 
 class Dechunker:
-    """HTTP/1.1 chunked transfer coding → body bytes (incremental)."""
+    """HTTP/1.1 chunked transfer coding → body bytes (incremental); identity when not chunked."""
 
-    def __init__(self) -> None:
+    def __init__(self, chunked: bool = True) -> None:
+        self.chunked = chunked
         self.buf = b""
         self.remaining = 0
         self.skip_crlf = False
         self.done = False
 
     def feed(self, data: bytes) -> bytes:
+        if not self.chunked:
+            return data
         self.buf += data
         out = []
         while self.buf:
@@ -260,8 +283,8 @@ class Viewer:
         self.tail = b""
 
     async def run(self, port: int, path: str, token: str) -> None:
-        reader, writer, _ = await http_get(port, path, token)
-        de = Dechunker()
+        reader, writer, head = await http_get(port, path, token)
+        de = Dechunker(b"chunked" in head.lower())
         try:
             while True:
                 data = await reader.read(262144)
@@ -304,8 +327,8 @@ async def loop_lag(out: list[float]) -> None:
 async def first_frame_ms(port: int, path: str, token: str, fmp4: bool) -> float:
     """Request sent → the first (key) frame complete, for a viewer joining now."""
     t0 = time.perf_counter()
-    reader, writer, _ = await http_get(port, path, token)
-    de = Dechunker()
+    reader, writer, head = await http_get(port, path, token)
+    de = Dechunker(b"chunked" in head.lower())
     body = b""
     try:
         while True:
@@ -444,15 +467,76 @@ async def login(api: httpx.AsyncClient) -> str:
     return str(body["access_token"])
 
 
-async def run(args: argparse.Namespace) -> dict[str, Any]:
-    clip = encode_clip()
+def start_zlm(
+    tmp: Path, exe: str, http_port: int, rtp_port: int, on_demand: bool, threads: int = 0
+) -> subprocess.Popen[bytes]:
+    """ZLMediaKit's MediaServer with bench/anchors/zlm.ini (ports, API secret, demand filled in).
+
+    ``on_demand``: FLV and fMP4 muxed only for a stream someone watches in that format (what
+    xueliang does); otherwise both formats for every stream (ZLMediaKit's default).
+    """
+    conf = tmp / "zlm.ini"
+    conf.write_text(
+        ZLM_INI.read_text().format(
+            http_port=http_port, rtp_port=rtp_port, secret=ZLM_SECRET, demand=int(on_demand)
+        )
+    )
+    # -l 3: warnings and errors only; the log goes to MediaServer's own log directory
+    cmd = [exe, "-c", str(conf), "-l", "3"]
+    if threads:
+        cmd += ["-t", str(threads)]  # event-poller threads (default: one per core)
+    return subprocess.Popen(
+        cmd,
+        cwd=tmp,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def wait_zlm(base: str, proc: subprocess.Popen[bytes] | None, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"MediaServer exited with {proc.returncode}")
+        with contextlib.suppress(httpx.HTTPError):
+            r = httpx.get(f"{base}/index/api/getServerConfig", params={"secret": ZLM_SECRET}, timeout=1)
+            if r.status_code == 200 and r.json().get("code") == 0:
+                return
+        time.sleep(0.2)
+    raise RuntimeError("MediaServer did not start")
+
+
+def zlm_stream(i: int) -> str:
+    """ZLMediaKit's stream id for stream ``i`` on the single RTP port: the SSRC, 8 hex digits."""
+    return f"{SSRC_BASE + i:08X}"
+
+
+async def zlm_ready(api: httpx.AsyncClient, streams: int) -> int:
+    r = await api.get("/index/api/getMediaList", params={"secret": ZLM_SECRET, "app": "rtp"})
+    names = {m["stream"] for m in r.json().get("data") or []}
+    return sum(1 for i in range(streams) if zlm_stream(i) in names)
+
+
+async def run(
+    args: argparse.Namespace, target: str, clip: list[tuple[int, int, bytes, bool]]
+) -> dict[str, Any]:
     clip_bits = sum(len(c[2]) for c in clip) * 8 / CLIP_SECONDS
     api_port = free_port()
     rtp_port = free_port(socket.SOCK_DGRAM)
+    zlm = target == "zlm"
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         port_range = (args.dedicated, args.dedicated + args.streams + 50) if args.dedicated else None
-        proc = start_server(tmp, api_port, rtp_port, args.profile, port_range)
+        proc: subprocess.Popen[bytes] | None = None
+        if zlm and args.zlm_bin:
+            proc = start_zlm(
+                tmp, args.zlm_bin, api_port, rtp_port, args.zlm_on_demand, args.zlm_threads
+            )
+        elif zlm:  # a MediaServer started by hand with bench/anchors/zlm.ini
+            api_port, rtp_port = args.zlm_http_port, args.zlm_rtp_port
+        else:
+            proc = start_server(tmp, api_port, rtp_port, args.profile, port_range)
+        server_pid = proc.pid if proc is not None else args.zlm_pid
         base = f"http://127.0.0.1:{api_port}"
         ctx = mp.get_context("spawn")
         go, stop = ctx.Event(), ctx.Event()
@@ -462,23 +546,34 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         sender: Any = None
         viewers: list[asyncio.Task[None]] = []
         try:
-            wait_http(base, proc)
+            if zlm:
+                wait_zlm(base, proc)
+            else:
+                assert proc is not None
+                wait_http(base, proc)
             async with httpx.AsyncClient(base_url=base, timeout=30) as api:
-                token = await login(api)
-                api.headers["Authorization"] = f"Bearer {token}"
-                transport = "tcp" if args.tcp else "udp"
                 ports: list[int] = []
-                for i in range(args.streams):
-                    r = await api.post(
-                        "/api/v1/media/rtp-receivers",
-                        json={"ssrc": SSRC_BASE + i, "transport": transport, "name": f"bench/{i}",
-                              "dedicated": bool(args.dedicated) and not args.tcp},
-                    )
-                    r.raise_for_status()
-                    ports.append(int(r.json()["udp_port"]))  # the shared port unless dedicated
+                if zlm:
+                    token = ""
+                    ports = [rtp_port]  # the single-port RTP proxy, UDP and TCP
+                else:
+                    token = await login(api)
+                    api.headers["Authorization"] = f"Bearer {token}"
+                    transport = "tcp" if args.tcp else "udp"
+                    for i in range(args.streams):
+                        r = await api.post(
+                            "/api/v1/media/rtp-receivers",
+                            json={"ssrc": SSRC_BASE + i, "transport": transport, "name": f"bench/{i}",
+                                  "dedicated": bool(args.dedicated) and not args.tcp},
+                        )
+                        r.raise_for_status()
+                        ports.append(int(r.json()["udp_port"]))  # the shared port unless dedicated
                 sender = ctx.Process(
                     target=sender_main,
-                    args=(clip, ports, args.streams, args.tcp, go, stop, sent, late, bursts),
+                    args=(
+                        clip, ports, args.streams, args.tcp, go, stop, sent, late, bursts,
+                        args.streams if args.socket_per_camera else 4,
+                    ),
                     daemon=True,
                 )
                 sender.start()
@@ -488,8 +583,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 go.set()
                 deadline = time.monotonic() + 30
                 while True:
-                    listed = (await api.get("/api/v1/streams")).json()
-                    ready = sum(1 for s in listed if s["name"].startswith("rtp/bench/") and s["ready"])
+                    if zlm:
+                        ready = await zlm_ready(api, args.streams)
+                    else:
+                        listed = (await api.get("/api/v1/streams")).json()
+                        ready = sum(
+                            1 for s in listed if s["name"].startswith("rtp/bench/") and s["ready"]
+                        )
                     if ready == args.streams:
                         break
                     if time.monotonic() > deadline:
@@ -498,11 +598,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
                 phases["ready"] = udp_errors()[1]
                 ext = "mp4" if args.fmp4 else "flv"
+
+                def path_of(i: int) -> str:
+                    if zlm:
+                        return f"/rtp/{zlm_stream(i)}.live.{ext}"
+                    return f"/api/v1/streams/rtp/bench/{i}/live.{ext}"
+
                 latencies: list[tuple[int, int]] = []
                 vs = [Viewer(latencies) for _ in range(args.streams * args.viewers)]
                 for n, v in enumerate(vs):
-                    path = f"/api/v1/streams/rtp/bench/{n % args.streams}/live.{ext}"
-                    viewers.append(asyncio.create_task(v.run(api_port, path, token)))
+                    viewers.append(asyncio.create_task(v.run(api_port, path_of(n % args.streams), token)))
                 await asyncio.sleep(args.warmup)
 
                 phases["warm"] = udp_errors()[1]
@@ -513,11 +618,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 lag = [0.0, 0]
                 monitor = asyncio.create_task(loop_lag(lag))
                 late[0], late[1] = 0.0, 0
+                load = os.getloadavg()
                 me0 = os.times()
                 sender0 = cpu_ticks(sender.pid)
-                t0, c0 = time.monotonic(), cpu_ticks(proc.pid)
+                t0, c0 = time.monotonic(), cpu_ticks(server_pid)
                 await asyncio.sleep(args.seconds)
-                t1, c1 = time.monotonic(), cpu_ticks(proc.pid)
+                t1, c1 = time.monotonic(), cpu_ticks(server_pid)
                 me1 = os.times()
                 sender1 = cpu_ticks(sender.pid)
                 monitor.cancel()
@@ -526,14 +632,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     v.recording = False
                 packets1 = sum(sent)
                 bytes1 = sum(v.bytes for v in vs)
-                rss = rss_mb(proc.pid)
+                rss = rss_mb(server_pid)
                 phases["window"] = udp_errors()[1]
                 dead = [t for t in viewers if t.done()]
 
                 joins = []
                 for k in range(min(args.join_samples, args.streams)):
-                    path = f"/api/v1/streams/rtp/bench/{(k * 7) % args.streams}/live.{ext}"
-                    joins.append(await first_frame_ms(api_port, path, token, args.fmp4))
+                    joins.append(
+                        await first_frame_ms(api_port, path_of((k * 7) % args.streams), token, args.fmp4)
+                    )
                     await asyncio.sleep(0.05)
 
                 phases["joins"] = udp_errors()[1]
@@ -541,26 +648,33 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 ends = array.array("q")
                 ends.frombytes(await asyncio.to_thread(bursts.get, True, 30))
                 await asyncio.sleep(0.5)
-                listed = (await api.get("/api/v1/streams")).json()
                 udp1 = udp_errors()
-                bench = [s for s in listed if s["name"].startswith("rtp/bench/")]
-                received = sum(s["packets"] for s in bench)
-                lost = sum(s["lost"] for s in bench)
-                cuts = sum(v.get("cuts", 0) for s in bench for v in s["viewers"])
-                status = (await api.get("/api/v1/media/status")).json()
-                for i in range(args.streams):  # ends the viewers' responses: a quick shutdown
-                    await api.delete(f"/api/v1/media/rtp-receivers/rtp/bench/{i}")
+                received: int | None = None
+                lost: int | None = None
+                cuts: int | None = None
+                status: dict[str, Any] = {}
+                if not zlm:
+                    listed = (await api.get("/api/v1/streams")).json()
+                    bench = [s for s in listed if s["name"].startswith("rtp/bench/")]
+                    received = sum(s["packets"] for s in bench)
+                    lost = sum(s["lost"] for s in bench)
+                    cuts = sum(v.get("cuts", 0) for s in bench for v in s["viewers"])
+                    status = (await api.get("/api/v1/media/status")).json()
+                    for i in range(args.streams):  # ends the viewers' responses: a quick shutdown
+                        await api.delete(f"/api/v1/media/rtp-receivers/rtp/bench/{i}")
         finally:
             stop.set()
             for t in viewers:
                 t.cancel()
             if sender is not None:
                 sender.join(5)
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            if proc is not None:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
     hz = os.sysconf("SC_CLK_TCK")
     window = t1 - t0
     total_sent = sum(sent)
@@ -568,6 +682,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     added = sorted((t - burst_end[s]) / 1e6 for s, t in latencies if s in burst_end)
     total = sorted((t - s) / 1e6 for s, t in latencies)
     return {
+        "target": target,
+        "load": load,
         "clip_bitrate": clip_bits / 1e6,
         "cpu": (c1 - c0) / hz / window * 100,
         "rss": rss,
@@ -575,7 +691,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "sent": total_sent,
         "received": received,
         "lost": lost,
-        "missing": max(total_sent - received, 0),
+        "missing": None if received is None else max(total_sent - received, 0),
         "udp_errors": (udp1[0] - udp0[0], udp1[1] - udp0[1]),
         "in_mbit": (packets1 - packets0) * 1400 * 8 / window / 1e6,
         "out_mbit": (bytes1 - bytes0) * 8 / window / 1e6,
@@ -592,6 +708,54 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "sender_cpu": (sender1 - sender0) / hz / window * 100,
         "loop_lags": status.get("loop_lags_over_50ms"),
     }
+
+
+def report(args: argparse.Namespace, res: dict[str, Any], tag: str) -> None:
+    """One run's ``name: value unit`` lines; ZLMediaKit's names start with ``zlm_``."""
+    pre = "zlm_" if res["target"] == "zlm" else ""
+    lat = res["latency"]
+
+    def pct(p: float) -> float:
+        return lat[min(len(lat) - 1, int(p * len(lat)))] if lat else float("nan")
+
+    print(f"{pre}media_clip_bitrate: {res['clip_bitrate']:.2f} Mbit/s")
+    print(f"{pre}media_cpu_percent_{tag}: {res['cpu']:.1f} %")
+    print(f"{pre}media_load_average_{tag}: {res['load'][0]:.2f} {res['load'][1]:.2f} {res['load'][2]:.2f} (1/5/15 min)")
+    print(f"{pre}media_rss_{tag}: {res['rss']:.0f} MB")
+    print(f"{pre}media_in_rate_{tag}: {res['in_mbit']:.0f} Mbit/s")
+    print(f"{pre}media_out_rate_{tag}: {res['out_mbit']:.0f} Mbit/s")
+    if res["lost"] is not None and res["missing"] is not None:
+        # Packets sent but not received (the server's sequence-gap count says the same for UDP).
+        loss = max(res["lost"], res["missing"]) / res["sent"] * 100 if res["sent"] else float("nan")
+        print(f"{pre}media_loss_percent_{tag}: {loss:.3f} %")
+        print(f"{pre}media_rtp_lost_packets_{tag}: {res['lost']} packets")
+    print(f"{pre}media_udp_receive_errors_{tag}: {res['udp_errors'][1]} packets")
+    print(f"{pre}media_latency_p50_{tag}: {pct(0.5):.1f} ms")
+    print(f"{pre}media_latency_p95_{tag}: {pct(0.95):.1f} ms")
+    print(f"{pre}media_latency_p99_{tag}: {pct(0.99):.1f} ms")
+    print(f"{pre}media_latency_samples_{tag}: {len(lat)} frames")
+    whole = res["latency_from_stamp"]
+    if whole:
+        print(f"{pre}bench_latency_with_send_burst_p99_{tag}: {whole[int(0.99 * len(whole))]:.1f} ms")
+    joins = res["joins"]
+    if joins:
+        print(f"{pre}media_first_frame_p50_{tag}: {statistics.median(joins):.0f} ms")
+        print(f"{pre}media_first_frame_max_{tag}: {max(joins):.0f} ms")
+    if res["cuts"] is not None:
+        print(f"{pre}media_reader_cuts_{tag}: {res['cuts']} cuts")
+    if res.get("loop_lag_max") is not None:
+        print(f"{pre}media_server_loop_lag_max_{tag}: {res['loop_lag_max'] * 1000:.0f} ms")
+        print(f"{pre}media_server_loop_lags_over_50ms_{tag}: {res['loop_lags']} times")
+    print(f"{pre}bench_viewer_cpu_percent_{tag}: {res['viewer_cpu']:.1f} %")
+    print(f"{pre}bench_viewer_loop_lag_max_{tag}: {res['bench_lag'][0] * 1000:.0f} ms")
+    print(f"{pre}bench_viewer_loop_lags_over_20ms_{tag}: {res['bench_lag'][1]} times")
+    print(f"{pre}bench_sender_cpu_percent_{tag}: {res['sender_cpu']:.1f} %")
+    print(f"{pre}bench_sender_late_max_{tag}: {res['sender_late'][0] * 1000:.0f} ms")
+    print(f"{pre}bench_sender_late_over_20ms_{tag}: {res['sender_late'][1]} frames")
+    if res["dead_viewers"]:
+        print(f"{pre}media_dead_viewers_{tag}: {res['dead_viewers']} viewers")
+    if args.json:
+        print(json.dumps({k: v for k, v in res.items() if not k.startswith("latency")}))
 
 
 def main() -> None:
@@ -611,54 +775,81 @@ def main() -> None:
     ap.add_argument("--profile", metavar="FILE", help="cProfile the server into FILE (pstats)")
     ap.add_argument("--join-samples", type=int, default=10)
     ap.add_argument("--json", action="store_true", help="also print the raw results as JSON")
+    ap.add_argument("--target", choices=("xueliang", "zlm", "both"), default="xueliang",
+                    help="the server under load; both: alternate xueliang and ZLMediaKit")
+    ap.add_argument("--rounds", type=int, default=1, help="runs per target (alternated)")
+    ap.add_argument(
+        "--socket-per-camera",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="over UDP, one source socket per stream instead of 4 shared ones"
+        " (default: on when ZLMediaKit is a target, which needs it; then for both targets)",
+    )
+    ap.add_argument("--zlm-bin", metavar="PATH",
+                    help="ZLMediaKit's MediaServer executable: started per run with bench/anchors/zlm.ini")
+    ap.add_argument("--zlm-http-port", type=int, default=0,
+                    help="without --zlm-bin: the HTTP port of a MediaServer already running")
+    ap.add_argument("--zlm-rtp-port", type=int, default=0, help="... and its rtp_proxy.port")
+    ap.add_argument(
+        "--zlm-threads", type=int, default=0, help="MediaServer -t (default: one per core)"
+    )
+    ap.add_argument(
+        "--zlm-on-demand",
+        action="store_true",
+        help="ZLMediaKit muxes FLV / fMP4 only for streams watched in that format, as xueliang"
+        " does (rtmp_demand=1, fmp4_demand=1); default: both formats for every stream",
+    )
+    ap.add_argument("--zlm-pid", type=int, default=0, help="... and its process id (for its CPU)")
     args = ap.parse_args()
-    res = asyncio.run(run(args))
+    targets = ["xueliang", "zlm"] if args.target == "both" else [args.target]
+    if "zlm" in targets and not args.zlm_bin and not (
+        args.zlm_http_port and args.zlm_rtp_port and args.zlm_pid
+    ):
+        ap.error("--target zlm needs --zlm-bin, or --zlm-http-port, --zlm-rtp-port and --zlm-pid")
+    if "zlm" in targets and args.dedicated:
+        ap.error("--dedicated is xueliang's option (ZLMediaKit runs its single RTP port here)")
+    if args.socket_per_camera is None:
+        args.socket_per_camera = "zlm" in targets
+    if "zlm" in targets and not args.socket_per_camera and not args.tcp:
+        ap.error("ZLMediaKit's single RTP port needs --socket-per-camera over UDP")
     tag = f"{args.streams}x{args.viewers}_{'fmp4' if args.fmp4 else 'flv'}"
     if args.tcp:
         tag += "_tcp"
-    lat = res["latency"]
-
-    def pct(p: float) -> float:
-        return lat[min(len(lat) - 1, int(p * len(lat)))] if lat else float("nan")
-
     print(
         f"machine: {platform.machine()} {os.cpu_count()} cpus, {platform.python_implementation()} {platform.python_version()}"
     )
-    print(f"media_clip_bitrate: {res['clip_bitrate']:.2f} Mbit/s")
-    print(f"media_cpu_percent_{tag}: {res['cpu']:.1f} %")
-    print(f"media_rss_{tag}: {res['rss']:.0f} MB")
-    print(f"media_in_rate_{tag}: {res['in_mbit']:.0f} Mbit/s")
-    print(f"media_out_rate_{tag}: {res['out_mbit']:.0f} Mbit/s")
-    # Packets sent but not received (the server's sequence-gap count says the same for UDP).
-    loss = max(res["lost"], res["missing"]) / res["sent"] * 100 if res["sent"] else float("nan")
-    print(f"media_loss_percent_{tag}: {loss:.3f} %")
-    print(f"media_rtp_lost_packets_{tag}: {res['lost']} packets")
-    print(f"media_udp_receive_errors_{tag}: {res['udp_errors'][1]} packets")
-    print(f"media_latency_p50_{tag}: {pct(0.5):.1f} ms")
-    print(f"media_latency_p95_{tag}: {pct(0.95):.1f} ms")
-    print(f"media_latency_p99_{tag}: {pct(0.99):.1f} ms")
-    print(f"media_latency_samples_{tag}: {len(lat)} frames")
-    whole = res["latency_from_stamp"]
-    if whole:
-        print(f"bench_latency_with_send_burst_p99_{tag}: {whole[int(0.99 * len(whole))]:.1f} ms")
-    joins = res["joins"]
-    if joins:
-        print(f"media_first_frame_p50_{tag}: {statistics.median(joins):.0f} ms")
-        print(f"media_first_frame_max_{tag}: {max(joins):.0f} ms")
-    print(f"media_reader_cuts_{tag}: {res['cuts']} cuts")
-    if res.get("loop_lag_max") is not None:
-        print(f"media_server_loop_lag_max_{tag}: {res['loop_lag_max'] * 1000:.0f} ms")
-        print(f"media_server_loop_lags_over_50ms_{tag}: {res['loop_lags']} times")
-    print(f"bench_viewer_cpu_percent_{tag}: {res['viewer_cpu']:.1f} %")
-    print(f"bench_viewer_loop_lag_max_{tag}: {res['bench_lag'][0] * 1000:.0f} ms")
-    print(f"bench_viewer_loop_lags_over_20ms_{tag}: {res['bench_lag'][1]} times")
-    print(f"bench_sender_cpu_percent_{tag}: {res['sender_cpu']:.1f} %")
-    print(f"bench_sender_late_max_{tag}: {res['sender_late'][0] * 1000:.0f} ms")
-    print(f"bench_sender_late_over_20ms_{tag}: {res['sender_late'][1]} frames")
-    if res["dead_viewers"]:
-        print(f"media_dead_viewers_{tag}: {res['dead_viewers']} viewers")
-    if args.json:
-        print(json.dumps({k: v for k, v in res.items() if not k.startswith("latency")}))
+    clip = encode_clip()
+    results: dict[str, list[dict[str, Any]]] = {t: [] for t in targets}
+    for r in range(args.rounds):
+        order = targets if r % 2 == 0 else targets[::-1]  # alternate who goes first
+        for target in order:
+            if len(targets) > 1 or args.rounds > 1:
+                print(f"# round {r + 1}/{args.rounds}: {target}", flush=True)
+            res = asyncio.run(run(args, target, clip))
+            results[target].append(res)
+            report(args, res, tag)
+            sys.stdout.flush()
+    if len(targets) > 1 or args.rounds > 1:
+        medians: dict[str, float] = {}
+        for target, runs in results.items():
+            pre = "zlm_" if target == "zlm" else ""
+            cpus = [x["cpu"] for x in runs]
+            medians[target] = statistics.median(cpus)
+            every = ", ".join(f"{c:.1f} (load {x['load'][0]:.2f})" for c, x in zip(cpus, runs, strict=True))
+            print(f"{pre}media_cpu_percent_median_{tag}: {medians[target]:.1f} % [{every}]")
+            # the sender falls behind on a busy machine: CPU per input rate compares like with like
+            per_in = [x["cpu"] / x["in_mbit"] * 100 for x in runs if x["in_mbit"] > 0]
+            if per_in:
+                print(
+                    f"{pre}media_cpu_percent_per_100mbit_in_median_{tag}:"
+                    f" {statistics.median(per_in):.1f} % [{', '.join(f'{v:.1f}' for v in per_in)}]"
+                )
+            samples = [len(x["latency"]) for x in runs]
+            print(f"{pre}media_latency_samples_median_{tag}: {statistics.median(samples):.0f} frames")
+            udp = [x["udp_errors"][1] for x in runs]
+            print(f"{pre}media_udp_receive_errors_median_{tag}: {statistics.median(udp):.0f} packets")
+        if len(medians) == 2 and medians["zlm"] > 0:
+            print(f"anchor_cpu_ratio_xueliang_to_zlm_{tag}: {medians['xueliang'] / medians['zlm']:.2f} x")
 
 
 if __name__ == "__main__":
