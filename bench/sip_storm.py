@@ -10,7 +10,15 @@ requests, so about 12,000 requests/s at full speed). Prints ``name: value unit``
     storm, from /proc/<pid>/stat), storm_server_cpu_settled (the same until the server has
     written the storm to its database, less what it spends idle over that time; the storm
     starts once the started server is quiet), storm_rate (requests answered / wall), latency percentiles
-    (first REGISTER → keepalive answered), retransmissions.
+    (first REGISTER → keepalive answered), retransmissions; storm_server_cpu_thread_<name>
+    (where the server's CPU went: ``main`` is the event loop's thread, the others are summed by
+    thread name, e.g. the database driver's threads; not idle-corrected).
+
+With ``--callgrind`` the started server runs under valgrind's callgrind and the storm's
+instructions are counted instead (all threads, idle-corrected like the settled CPU):
+storm_server_instructions_settled. Callgrind is about 50× slower: use a low ``--rate`` (5–8
+devices/s) and a long ``--ready-timeout``; at such rates the server's per-batch costs weigh far
+more than in a real storm, so compare such counts only with each other.
 
 Steady (``--steady N``): N devices register (at ``--rate``), then each sends a Keepalive every
 ``--interval`` seconds (spread evenly) for ``--duration`` seconds; prints the server's CPU %
@@ -58,6 +66,7 @@ ROOT = Path(__file__).resolve().parent.parent
 _TICK = os.sysconf("SC_CLK_TCK")
 SETTLE = 2.0  # seconds: longer than the server's 1 s persistence batches
 QUIET = 0.03  # of a core: below this the started server is settled
+IDLE_CG = 20.0  # seconds of the idle server counted under callgrind
 
 
 def cpu_seconds(pid: int) -> float:
@@ -66,6 +75,23 @@ def cpu_seconds(pid: int) -> float:
         data = f.read()
     fields = data[data.rindex(b")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def thread_cpu(pid: int) -> dict[str, float]:
+    """utime + stime of each thread of ``pid`` (seconds), summed by thread name."""
+    out: dict[str, float] = {}
+    with contextlib.suppress(OSError):
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/stat", "rb") as f:
+                    data = f.read()
+            except OSError:
+                continue
+            name = data[data.index(b"(") + 1 : data.rindex(b")")].decode(errors="replace")
+            name = "main" if tid == str(pid) else re.sub(r"[^A-Za-z]+", "_", name).strip("_") or "thread"
+            fields = data[data.rindex(b")") + 2 :].split()
+            out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / _TICK
+    return out
 
 
 def rss_mb(pid: int) -> float:
@@ -94,7 +120,9 @@ def free_port_both() -> int:
     raise RuntimeError("no free port")
 
 
-def start_server(password: str, workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
+def start_server(
+    password: str, workdir: Path, callgrind: bool = False
+) -> tuple[subprocess.Popen[bytes], int]:
     exe = ROOT / ".venv" / "bin" / "xueliang"
     if not exe.exists():
         found = shutil.which("xueliang")
@@ -120,9 +148,14 @@ def start_server(password: str, workdir: Path) -> tuple[subprocess.Popen[bytes],
         }
     )
     with open(workdir / "server.log", "wb") as log:  # the child keeps its own descriptor
-        proc = subprocess.Popen(
-            [str(exe), "serve"], cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
+        cmd = [str(exe), "serve"]
+        if callgrind:
+            # instructions counted only between callgrind_control -i on and the dumps
+            cmd = [
+                "valgrind", "--tool=callgrind", "--instr-atstart=no",
+                f"--callgrind-out-file={workdir / 'callgrind.out'}", sys.executable, *cmd,
+            ]
+        proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
     return proc, sip_port
 
 
@@ -522,6 +555,75 @@ def _client(args: argparse.Namespace, server: tuple[str, int], n: int) -> Client
     )
 
 
+def _callgrind(pid: int, *what: str) -> None:
+    subprocess.run(["callgrind_control", *what, str(pid)], check=True, capture_output=True)
+
+
+def _callgrind_dump(pid: int, workdir: Path, n: int) -> int:
+    """Dump the counts since the last dump (part ``n``); its instructions (Ir)."""
+    _callgrind(pid, "-d")
+    part = workdir / f"callgrind.out.{n}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            for line in part.read_text(errors="replace").splitlines():
+                if line.startswith(("totals:", "summary:")):
+                    return int(line.split()[1])
+        time.sleep(0.5)
+    raise SystemExit(f"no callgrind dump {part}")
+
+
+async def _quiet(pid: int, per_core: float, seconds: float, limit: float) -> None:
+    deadline, quiet = time.monotonic() + limit, 0
+    while time.monotonic() < deadline and quiet < 2 * seconds:
+        c = cpu_seconds(pid)
+        await asyncio.sleep(0.5)
+        quiet = quiet + 1 if cpu_seconds(pid) - c < 0.5 * per_core else 0
+
+
+async def storm_callgrind(args: argparse.Namespace, server: tuple[str, int], pid: int, workdir: Path) -> int:
+    """The storm's instructions in the server (all its threads), settled: from the first request
+    until the server is quiet again, less the idle server's instructions per second over that time
+    (measured first, over ``IDLE_CG`` seconds)."""
+    client = _client(args, server, args.devices)
+    await client.open()
+    timers = asyncio.create_task(client.timer_loop())
+    await _quiet(pid, 0.15, 5.0, 600.0)  # start-up jobs done (valgrind without instrumentation)
+    _callgrind(pid, "-i", "on")
+    _callgrind(pid, "-z")
+    t = time.monotonic()
+    await asyncio.sleep(IDLE_CG)
+    idle = _callgrind_dump(pid, workdir, 1)
+    idle_rate = idle / (time.monotonic() - t)
+    t0 = time.monotonic()
+    launcher = asyncio.create_task(client.launch(args.rate))
+    try:
+        await asyncio.wait_for(client.done.wait(), args.timeout)
+    except TimeoutError:
+        pass
+    launcher.cancel()
+    await asyncio.sleep(SETTLE)
+    await _quiet(pid, 0.5, 3.0, 120.0)  # the writers' batches done
+    total = _callgrind_dump(pid, workdir, 2)
+    t2 = time.monotonic()
+    timers.cancel()
+    client.close()
+    s = client.stats
+    print(f"storm_devices: {args.devices} devices")
+    print(f"storm_keepalives: {s.keepalives} answered")
+    print(f"storm_failures: {args.devices - s.keepalives} devices")
+    print(f"storm_target_rate: {args.rate:.0f} devices/s")
+    print(f"storm_retransmissions: {s.retransmissions} packets")
+    print(f"storm_callgrind_window: {t2 - t0:.1f} s")
+    print(f"storm_callgrind_idle: {idle_rate / 1e6:.1f} Minstr/s")
+    print(f"storm_callgrind_total: {total / 1e6:.1f} Minstr")
+    print(f"storm_server_instructions_settled: {(total - idle_rate * (t2 - t0)) / 1e6:.1f} Minstr")
+    if args.callgrind_keep:
+        shutil.copy(workdir / "callgrind.out.2", args.callgrind_keep)
+        shutil.copy(workdir / "callgrind.out.1", args.callgrind_keep + ".idle")
+    return 0 if s.keepalives == args.devices else 1
+
+
 async def storm(args: argparse.Namespace, server: tuple[str, int], pid: int | None) -> int:
     client = _client(args, server, args.devices)
     await client.open()
@@ -539,6 +641,7 @@ async def storm(args: argparse.Namespace, server: tuple[str, int], pid: int | No
         c = cpu_seconds(pid)
         await asyncio.sleep(2 * SETTLE)  # periodic jobs (every 2 s) averaged in
         idle_rate = (cpu_seconds(pid) - c) / (2 * SETTLE)
+    threads0 = thread_cpu(pid) if pid else {}
     cpu0 = cpu_seconds(pid) if pid else None
     t0 = time.monotonic()
     launcher = asyncio.create_task(client.launch(args.rate))
@@ -552,6 +655,7 @@ async def storm(args: argparse.Namespace, server: tuple[str, int], pid: int | No
     # wait for that too, so the figure is the whole cost of the storm, not just the answering.
     await asyncio.sleep(SETTLE)
     cpu2 = cpu_seconds(pid) if pid else None
+    threads2 = thread_cpu(pid) if pid else {}
     t2 = time.monotonic()
     timers.cancel()
     client.close()
@@ -565,6 +669,12 @@ async def storm(args: argparse.Namespace, server: tuple[str, int], pid: int | No
     if cpu0 is not None and cpu1 is not None and cpu2 is not None:
         print(f"storm_server_cpu: {cpu1 - cpu0:.3f} s")
         print(f"storm_server_cpu_settled: {cpu2 - cpu0 - idle_rate * (t2 - t0):.3f} s")
+        # where it went: the event loop's thread, the database driver's threads (aiosqlite
+        # runs each connection in a thread of its own), others (not idle-corrected)
+        for name in sorted(threads2):
+            spent = threads2[name] - threads0.get(name, 0.0)
+            if spent > 0:
+                print(f"storm_server_cpu_thread_{name}: {spent:.3f} s")
     print(f"storm_rate: {s.answered / wall:.0f} msg/s")
     print(f"storm_target_rate: {args.rate:.0f} devices/s")
     print(f"storm_requests: {s.sent} sent")
@@ -659,6 +769,13 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=180.0, help="steady measurement window")
     ap.add_argument("--sample", type=float, default=10.0, help="steady CPU sampling period")
     ap.add_argument("--ready-timeout", type=float, default=60.0)
+    ap.add_argument(
+        "--callgrind",
+        action="store_true",
+        help="run the started server under valgrind's callgrind and count the instructions of the "
+        "storm (all threads; slow: use a low --rate such as 50, and a long --ready-timeout)",
+    )
+    ap.add_argument("--callgrind-keep", help="copy the storm's callgrind profile to this file")
     args = ap.parse_args()
 
     with contextlib.suppress(ImportError):
@@ -673,7 +790,7 @@ def main() -> int:
         pid = args.server_pid
     else:
         tmp = tempfile.TemporaryDirectory(prefix="sip-storm-")
-        proc, port = start_server(args.password, Path(tmp.name))
+        proc, port = start_server(args.password, Path(tmp.name), callgrind=args.callgrind)
         server, pid = ("127.0.0.1", port), proc.pid
     try:
         wait_ready(
@@ -681,6 +798,10 @@ def main() -> int:
         )
         if pid:
             time.sleep(1.0)  # let start-up work settle before measuring
+        if args.callgrind:
+            if not pid or tmp is None:
+                raise SystemExit("--callgrind needs the server started by this script")
+            return asyncio.run(storm_callgrind(args, server, pid, Path(tmp.name)))
         return asyncio.run(steady(args, server, pid) if args.steady else storm(args, server, pid))
     finally:
         if proc is not None:

@@ -194,8 +194,10 @@ async def test_a_consumer_without_a_local_queue_is_read_in_batches_too(sessions,
 
     rec = HistoryRecorder(sessions, bus, heartbeat_seconds=3600, batch_seconds=0.3)
     bus.subscribe = lambda *k, **kw: OnlyGet()  # type: ignore[method-assign]
+    bus.subscribe_batch = None  # type: ignore[assignment,method-assign]  # another bus has none
     await rec.start()
     bus.subscribe = real  # type: ignore[method-assign]
+    assert isinstance(rec._sub, OnlyGet)
     batches: list[int] = []
     handle = rec._handle
 
@@ -274,3 +276,53 @@ def test_the_fast_sqlite_time_text_is_the_text_sqlalchemy_stores(times: list[flo
     assert bind is not None
     for t in times + [t + 0.5 for t in times]:  # the same second again: the cached prefix
         assert raw.ts(t) == bind(datetime.fromtimestamp(t, UTC).replace(tzinfo=None)), t
+
+
+async def test_one_batch_of_every_shape_of_row_keeps_every_interval_as_given(sessions, city) -> None:
+    """On SQLite the recorder spells a missing detail or episode start as NULL in the statement
+    (a row shape each) instead of binding None: one batch with all four shapes, and a second
+    episode within the gap (an episode start that is not the interval's), stores each value."""
+    from xueliang.bus import BusEvent
+
+    bus = EventBus()
+    rec = HistoryRecorder(sessions, bus, heartbeat_seconds=3600, batch_seconds=0.05, episode_gap=300)
+    await rec.start()
+    d0, d1 = city["devices"][0], city["devices"][1]
+    ch = city["by_device"][d1][0]
+    t = time.time() - 50
+    await rec._handle([
+        BusEvent("device.online", d0, {}, t),  # no detail, no episode start
+        BusEvent("device.offline", d1, {"reason": "keepalive timeout"}, t),  # both
+        BusEvent("device.offline", "34020000001110000099", {}, t),  # an episode start, no detail
+    ])
+    await rec._handle([
+        BusEvent("device.offline", d0, {"reason": "power"}, t + 1),
+        BusEvent("device.online", d1, {}, t + 2),  # good for less than the gap ...
+    ])
+    await rec._handle([BusEvent("device.offline", d1, {}, t + 3)])  # ... so the same episode
+    await rec.stop()
+
+    async def rows(subject: str) -> list[tuple[Any, ...]]:
+        async with sessions() as s:
+            return [tuple(r) for r in (await s.execute(
+                select(StateInterval.state, StateInterval.detail, StateInterval.start, StateInterval.end,
+                       StateInterval.since).where(StateInterval.subject == subject)
+                .order_by(StateInterval.start))).all()]
+
+    def at(x: float) -> datetime:
+        return datetime.fromtimestamp(x, UTC)
+
+    def close(a: Any, b: datetime) -> bool:
+        return a is not None and abs((a - b).total_seconds()) < 1e-5
+
+    r0 = await rows(d0)
+    assert [(x[0], x[1]) for x in r0] == [("online", None), ("offline", "power")]
+    assert r0[0][4] is None and close(r0[0][3], at(t + 1)) and close(r0[1][4], at(t + 1))
+    r1 = await rows(d1)
+    assert [(x[0], x[1]) for x in r1] == [("offline", "keepalive timeout"), ("online", None), ("offline", None)]
+    assert close(r1[0][4], at(t)) and r1[1][4] is None
+    assert close(r1[2][2], at(t + 3)) and close(r1[2][4], at(t)) and r1[2][3] is None  # the episode's start
+    assert [(x[0], x[1]) for x in await rows("34020000001110000099")] == [("offline", None)]
+    assert close((await rows("34020000001110000099"))[0][4], at(t))
+    # the camera follows its device: offline with the device's detail, then online, then offline
+    assert [x[0] for x in await rows(ch)] == ["offline", "online", "offline"]

@@ -36,7 +36,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from xueliang.bus import Bus, BusEvent, Consumer, EventBus
+from xueliang.bus import Batch, Bus, BusEvent, Consumer, EventBus
 from xueliang.db.tables import Channel, DailyHealth, Device, SchedulerJob, StateInterval
 from xueliang.db.upsert import insert_for
 from xueliang.health.states import BAD, FAULT, OFFLINE, UNKNOWN, channel_state
@@ -85,6 +85,11 @@ class Transition(NamedTuple):
     first: bool = False
 
 
+#: Builds a Current or Transition without the named tuple's own ``__new__`` (a Python function
+#: call per tuple, two per event of a storm); the fields in their order.
+_new: Any = tuple.__new__
+
+
 class _RawSql:
     """The two statements of a transition, spelled for the dialect's driver, and times as it
     takes them (SQLite: naive UTC text as SQLAlchemy stores it; others: aware datetimes)."""
@@ -102,11 +107,21 @@ class _RawSql:
         end, start = q("end"), q("start")
         self.close = (f"UPDATE health_intervals SET {end} = {mark()} WHERE subject = {mark()} "
                       f"AND {end} IS NULL AND {start} < {mark()}")
-        n = iter(range(1, 100))
-        self.insert = ("INSERT INTO health_intervals (subject, subject_kind, state, detail, "
-                       f"{start}, {end}, since) VALUES ({mark()}, {mark()}, {mark()}, {mark()}, {mark()}, NULL, "
-                       f"{mark()}) ON CONFLICT (subject, {start}) DO NOTHING")
         self.sqlite = dialect.name == "sqlite"
+
+        def insert(detail: bool, since: bool) -> str:
+            nonlocal n
+            n = iter(range(1, 100))
+            return ("INSERT INTO health_intervals (subject, subject_kind, state, detail, "
+                    f"{start}, {end}, since) VALUES ({mark()}, {mark()}, {mark()}, {mark() if detail else 'NULL'}, "
+                    f"{mark()}, NULL, {mark() if since else 'NULL'}) ON CONFLICT (subject, {start}) DO NOTHING")
+
+        #: The insert with every value a parameter; for SQLite also with the detail, the episode
+        #: start or both spelled NULL (keyed by which are given): Python's sqlite3 module binds a
+        #: None through its adapter lookup, which raises and formats an AttributeError each time
+        #: (a quarter of the cost of writing a storm's rows, where both are None).
+        self.insert = insert(True, True)
+        self.inserts = {(d, e): insert(d, e) for d in (True, False) for e in (True, False)}
 
         self._second: int | None = None
         self._prefix = ""
@@ -159,7 +174,7 @@ class HistoryRecorder:
         self.from_alarm: set[str] = set()
         #: Cameras with picture faults confirmed by diagnosis → their detail.
         self.picture: dict[str, str] = {}
-        self._sub: Consumer | None = None
+        self._sub: Consumer | Batch | None = None
         self._sql: _RawSql | None = None
         self._task: asyncio.Task[None] | None = None
         self._heartbeat_task: asyncio.Task[None] | None = None
@@ -178,8 +193,14 @@ class HistoryRecorder:
             known.clear()
         self._interrupted.clear()
         self.from_alarm.clear()
-        # Subscribe first: what happens while we reconcile is queued, not lost.
-        self._sub = self.bus.subscribe(*KINDS, group="history", maxsize=1_000_000)
+        # Subscribe first: what happens while we reconcile is queued, not lost. In one process,
+        # as a batch subscription: the events of a storm are appended to a list and taken a
+        # second's worth at a time, with no queue put and get each.
+        batch = getattr(self.bus, "subscribe_batch", None)  # the in-process bus's (bus.py)
+        if batch is not None:
+            self._sub = batch(*KINDS, maxsize=1_000_000)
+        else:
+            self._sub = self.bus.subscribe(*KINDS, group="history", maxsize=1_000_000)
         hb = await self._last_heartbeat()
         if not self.exclusive and hb is not None and time.time() - hb.timestamp() <= self.restart_grace:
             # A cluster's writer taking over from one that was writing a moment ago (a worker
@@ -288,6 +309,8 @@ class HistoryRecorder:
     # ---- consuming -------------------------------------------------------------------------
     def _drain(self) -> list[BusEvent]:
         assert self._sub is not None
+        if isinstance(self._sub, Batch):
+            return self._sub.take(self.batch_max)
         out: list[BusEvent] = []
         q = getattr(self._sub, "queue", None)
         while q is not None and not q.empty() and len(out) < self.batch_max:
@@ -298,7 +321,7 @@ class HistoryRecorder:
         """What else arrives within ``batch_seconds``: an in-process queue is drained after the
         wait; another bus's consumer (the cluster's) is read until the time is up."""
         assert self._sub is not None
-        if getattr(self._sub, "queue", None) is not None or self.batch_seconds <= 0:
+        if isinstance(self._sub, Batch) or getattr(self._sub, "queue", None) is not None or self.batch_seconds <= 0:
             if self.batch_seconds > 0:
                 await asyncio.sleep(self.batch_seconds)
             return self._drain()
@@ -337,7 +360,7 @@ class HistoryRecorder:
         deadline = time.monotonic() + timeout
         await asyncio.sleep(0)
         while True:
-            q = getattr(self._sub, "queue", None)
+            q = self._sub if isinstance(self._sub, Batch) else getattr(self._sub, "queue", None)
             if self.idle.is_set() and (q is None or q.empty()):
                 return
             if time.monotonic() > deadline:
@@ -444,8 +467,8 @@ class HistoryRecorder:
                 since = last[0] if last is not None and at - last[1] < self.episode_gap else at
         elif cur is not None and cur.state in BAD:
             self.last_bad[subject] = (cur.since if cur.since is not None else cur.start, at)
-        self.current[subject] = Current(state, detail, at, since)
-        out.append(Transition(subject, kind, state, detail, at, since, cur is None))
+        self.current[subject] = _new(Current, (state, detail, at, since))
+        out.append(_new(Transition, (subject, kind, state, detail, at, since, cur is None)))
 
     async def _write(self, s: AsyncSession, out: list[Transition]) -> None:
         if not out:
@@ -474,10 +497,27 @@ class HistoryRecorder:
             closing = [(a, t.subject, a) for t, a in zip(r, at, strict=True) if not (self.exclusive and t.first)]
             if closing:
                 await conn.exec_driver_sql(sql.close, closing)
-            await conn.exec_driver_sql(sql.insert, [
-                (t.subject, t.kind, t.state, t.detail, a,
-                 a if t.since == t.at else (ts_(t.since) if t.since is not None else None))
-                for t, a in zip(r, at, strict=True)])
+            if not sql.sqlite:
+                await conn.exec_driver_sql(sql.insert, [
+                    (t.subject, t.kind, t.state, t.detail, a,
+                     a if t.since == t.at else (ts_(t.since) if t.since is not None else None))
+                    for t, a in zip(r, at, strict=True)])
+                continue
+            # SQLite: no None among the parameters (_RawSql.inserts), one statement per shape
+            shapes: dict[tuple[bool, bool], list[tuple[Any, ...]]] = {}
+            for t, a in zip(r, at, strict=True):
+                since = a if t.since == t.at else (ts_(t.since) if t.since is not None else None)
+                head = (t.subject, t.kind, t.state)
+                if t.detail is None:
+                    key, row = (False, since is not None), head + ((a,) if since is None else (a, since))
+                else:
+                    key, row = (True, since is not None), head + ((t.detail, a) if since is None else (t.detail, a, since))
+                shape = shapes.get(key)
+                if shape is None:
+                    shape = shapes[key] = []
+                shape.append(row)
+            for key, params in shapes.items():
+                await conn.exec_driver_sql(sql.inserts[key], params)
 
     async def _count_pictures(self, s: AsyncSession, counts: dict[tuple[date, str], list[int]]) -> None:
         if not counts:
