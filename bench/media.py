@@ -47,7 +47,6 @@ import json
 import multiprocessing as mp
 import os
 import platform
-import signal
 import socket
 import statistics
 import struct
@@ -59,6 +58,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _process import stop as stop_process  # bench/_process.py (this folder is on sys.path)
 
 WIDTH, HEIGHT, FPS, GOP, BITRATE, CLIP_SECONDS = 1280, 720, 25, 50, 2_000_000, 4
 STAMP_UUID = b"xueliang-bench!!"  # 16 bytes, no zero byte: no emulation prevention needed
@@ -669,12 +669,7 @@ async def run(
             if sender is not None:
                 sender.join(5)
             if proc is not None:
-                proc.send_signal(signal.SIGINT)
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+                stop_process(proc)
     hz = os.sysconf("SC_CLK_TCK")
     window = t1 - t0
     total_sent = sum(sent)

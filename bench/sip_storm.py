@@ -48,7 +48,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -56,6 +55,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from _process import stop as stop_process  # bench/_process.py (this folder is on sys.path)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -573,6 +574,16 @@ def _callgrind_dump(pid: int, workdir: Path, n: int) -> int:
     raise SystemExit(f"no callgrind dump {part}")
 
 
+async def _launch(client: Client, args: argparse.Namespace) -> None:
+    """The storm: every device registers at ``args.rate`` a second, until all have or time is up."""
+    launcher = asyncio.create_task(client.launch(args.rate))
+    try:
+        await asyncio.wait_for(client.done.wait(), args.timeout)
+    except TimeoutError:
+        pass
+    launcher.cancel()
+
+
 async def _quiet(pid: int, per_core: float, seconds: float, limit: float) -> None:
     deadline, quiet = time.monotonic() + limit, 0
     while time.monotonic() < deadline and quiet < 2 * seconds:
@@ -596,12 +607,7 @@ async def storm_callgrind(args: argparse.Namespace, server: tuple[str, int], pid
     idle = _callgrind_dump(pid, workdir, 1)
     idle_rate = idle / (time.monotonic() - t)
     t0 = time.monotonic()
-    launcher = asyncio.create_task(client.launch(args.rate))
-    try:
-        await asyncio.wait_for(client.done.wait(), args.timeout)
-    except TimeoutError:
-        pass
-    launcher.cancel()
+    await _launch(client, args)
     await asyncio.sleep(SETTLE)
     await _quiet(pid, 0.5, 3.0, 120.0)  # the writers' batches done
     total = _callgrind_dump(pid, workdir, 2)
@@ -644,12 +650,7 @@ async def storm(args: argparse.Namespace, server: tuple[str, int], pid: int | No
     threads0 = thread_cpu(pid) if pid else {}
     cpu0 = cpu_seconds(pid) if pid else None
     t0 = time.monotonic()
-    launcher = asyncio.create_task(client.launch(args.rate))
-    try:
-        await asyncio.wait_for(client.done.wait(), args.timeout)
-    except TimeoutError:
-        pass
-    launcher.cancel()
+    await _launch(client, args)
     cpu1 = cpu_seconds(pid) if pid else None
     # The server writes what the storm changed (new devices, online events) in 1 s batches:
     # wait for that too, so the figure is the whole cost of the storm, not just the answering.
@@ -805,12 +806,7 @@ def main() -> int:
         return asyncio.run(steady(args, server, pid) if args.steady else storm(args, server, pid))
     finally:
         if proc is not None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc)
         if tmp is not None:
             if proc is not None and proc.returncode not in (0, -2, 130, None):
                 print((Path(tmp.name) / "server.log").read_text()[-3000:], file=sys.stderr)

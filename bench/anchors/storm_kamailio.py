@@ -29,7 +29,6 @@ import contextlib
 import io
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,7 @@ BENCH = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BENCH))
 
 import sip_storm  # noqa: E402  (bench/sip_storm.py, imported for its client and its storm)
+from _process import stop  # noqa: E402  (bench/_process.py)
 
 KAMAILIO_CFG = Path(__file__).resolve().parent / "kamailio.cfg"
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -117,15 +117,6 @@ def start_kamailio(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def one_run(args: argparse.Namespace, target: str) -> dict[str, str]:
