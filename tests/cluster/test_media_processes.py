@@ -174,7 +174,24 @@ async def test_gb28181_video_through_a_media_node_without_signalling(cluster: di
             return items[0]["id"] if items else None
 
         cid = await _until("the device's catalog in the registry", channel, 60)
-        frames_seen, _ = await _first_video(c, f"/api/v1/channels/{cid}/live.mp4", root, 3.0, tmp_path / "gb.mp4")
+
+        async def online() -> bool:
+            # the catalog can reach the registry before the signalling node's answer to the
+            # device's registration has settled (a loaded CI run got 503 "device is offline")
+            r = await c.get(f"/api/v1/devices/{dev.id}", headers=root)
+            return r.status_code == 200 and r.json().get("online") is True
+
+        await _until("the device online", online, 30)
+
+        async def played() -> tuple[int, float] | None:
+            try:
+                return await _first_video(c, f"/api/v1/channels/{cid}/live.mp4", root, 3.0, tmp_path / "gb.mp4")
+            except AssertionError as exc:
+                if str(exc).startswith("503"):  # not online at the signalling node yet: ask again
+                    return None
+                raise
+
+        frames_seen, _ = await _until("the live video", played, 30)
         assert frames_seen >= 20
         assert len(dev.calls) == 1  # one INVITE, answered with video to the media node
 
