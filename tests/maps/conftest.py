@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -27,25 +28,40 @@ def small_basemap(tmp_path_factory: pytest.TempPathFactory, demo_divisions: list
     return path
 
 
-@pytest.fixture
-async def platform(db_url: str, tmp_path: Path, small_basemap: Path) -> AsyncIterator[Platform]:
+@asynccontextmanager
+async def map_platform(db_url: str, var_dir: Path, basemap_file: Path) -> AsyncIterator[Platform]:
+    """A platform serving ``basemap_file``, SIP and media off, the admin bootstrapped."""
     settings = Settings(
-        database={"url": db_url}, storage={"var_dir": tmp_path}, secret_key="test-secret-0123456789abcdef",
+        database={"url": db_url}, storage={"var_dir": var_dir}, secret_key="test-secret-0123456789abcdef",
         bootstrap_admin=ADMIN[0], bootstrap_password=ADMIN[1], sip={"enabled": False}, media={"enabled": False},
-        access={"totp_required_roles": []}, map={"basemap": str(small_basemap)},
+        access={"totp_required_roles": []}, map={"basemap": str(basemap_file)},
     )
     p = Platform(settings)
     await p.start(migrate=False)
-    yield p
-    await p.stop()
+    try:
+        yield p
+    finally:
+        await p.stop()
 
 
-@pytest.fixture
-async def client(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
+@asynccontextmanager
+async def api_client(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
     from xueliang.api.main import create_app
 
     app = create_app(platform, manage_lifecycle=False)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+        yield c
+
+
+@pytest.fixture
+async def platform(db_url: str, tmp_path: Path, small_basemap: Path) -> AsyncIterator[Platform]:
+    async with map_platform(db_url, tmp_path, small_basemap) as p:
+        yield p
+
+
+@pytest.fixture
+async def client(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
+    async with api_client(platform) as c:
         yield c
 
 

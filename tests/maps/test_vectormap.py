@@ -14,8 +14,7 @@ import httpx
 import mapbox_vector_tile
 import pytest
 
-from tests.maps.conftest import ADMIN, login
-from xueliang.app import Platform
+from tests.maps.conftest import ADMIN, api_client, login, map_platform
 from xueliang.config import ConfigError, Settings
 from xueliang.maps import mbtiles, vectormap
 from xueliang.maps.democity import build
@@ -119,21 +118,8 @@ def test_a_truncated_file_is_refused_not_a_crash(tmp_path: Path, vector_basemap:
 
 @pytest.fixture
 async def vclient(db_url: str, tmp_path: Path, vector_basemap: Path) -> AsyncIterator[httpx.AsyncClient]:
-    from xueliang.api.main import create_app
-
-    settings = Settings(
-        database={"url": db_url}, storage={"var_dir": tmp_path}, secret_key="test-secret-0123456789abcdef",
-        bootstrap_admin=ADMIN[0], bootstrap_password=ADMIN[1], sip={"enabled": False}, media={"enabled": False},
-        access={"totp_required_roles": []}, map={"basemap": str(vector_basemap)},
-    )
-    p = Platform(settings)
-    await p.start(migrate=False)
-    try:
-        app = create_app(p, manage_lifecycle=False)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
-            yield c
-    finally:
-        await p.stop()
+    async with map_platform(db_url, tmp_path, vector_basemap) as p, api_client(p) as c:
+        yield c
 
 
 async def test_vector_tiles_are_served_gzipped_as_stored_to_a_logged_in_user(vclient: httpx.AsyncClient, vector_basemap: Path) -> None:
