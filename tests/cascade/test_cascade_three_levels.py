@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select, update
+from tests.waiting import until
 
 from xueliang.app import Platform
 from xueliang.cascade.share import Share
@@ -56,12 +57,6 @@ def settings(tmp: Path, name: str, sip_id: str, port: int, media: bool = False) 
     )
 
 
-async def until(cond: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not await cond():
-        assert loop.time() < end, "condition not met in time"
-        await asyncio.sleep(0.05)
 
 
 async def channel(p: Platform, channel_id: str) -> Channel | None:

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gb28181" / "cascade"))
 from _cascade_upper import LOCAL_ID, PASSWORD, UPPER_ID, Upper, upper_request
+from tests.waiting import until
 
 from xueliang.access.audit import AuditLog
 from xueliang.bus import EventBus
@@ -97,12 +98,6 @@ class _UdpUpper(asyncio.DatagramProtocol):
             self.transport.sendto(back, addr)
 
 
-async def until(cond: Callable[[], bool], timeout: float = 6.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not cond():
-        assert loop.time() < end, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 class RecordingDevices:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tests.cascade.test_upstream import Provider
 from tests.gb28181.cascade._cascade_upper import PASSWORD, UPPER_ID, Upper
 from tests.media._ps_rtp_peer import RtpPeer
+from tests.waiting import until
 
 from xueliang.access.audit import AuditLog
 from xueliang.cascade.links import CascadeLinks
@@ -72,12 +73,6 @@ class UdpUpper(asyncio.DatagramProtocol):
         self.transport.sendto(request.serialize(), to)
 
 
-async def until(cond: Any, timeout: float = 10.0) -> None:
-    for _ in range(int(timeout / 0.02)):
-        if cond():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not met in time")
 
 
 @asynccontextmanager

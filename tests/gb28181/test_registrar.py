@@ -27,13 +27,14 @@ SERVER = "34020000002000000001"
 ADDR = ("192.0.2.10", 5060)
 
 
-def register(expires: str | None = "3600", auth: str | None = None, call_id: str = "c1", dev: str = DEV) -> SipRequest:
+def register(expires: str | None = "3600", auth: str | None = None, call_id: str = "c1", dev: str = DEV,
+             cseq: int = 1) -> SipRequest:
     headers = [] if expires is None else [("Expires", expires)]
     if auth:
         headers.append(("Authorization", auth))
     return make_request(
         "REGISTER", f"sip:{SERVER}@3402000000", via=format_via("UDP", "10.0.0.2", 5060, generate_branch()),
-        from_=f"<sip:{dev}@3402000000>;tag=1", to=f"<sip:{dev}@3402000000>", call_id=call_id, cseq=1,
+        from_=f"<sip:{dev}@3402000000>;tag=1", to=f"<sip:{dev}@3402000000>", call_id=call_id, cseq=cseq,
         contact=f"<sip:{dev}@10.0.0.2:5060>", headers=headers)
 
 
@@ -107,6 +108,27 @@ def test_unregister_and_unknown_keepalive() -> None:
     login(r)
     d = login(r, expires="0")
     assert d.status == 200 and d.events == [Offline(DEV, "unregistered")]
+
+
+def test_register_then_unregister_within_one_second_each_gets_a_fresh_nonce() -> None:
+    # A lower platform stopped within a second of registering (CSeq 3 and 4 after 1 and 2, as
+    # a real client counts): its unregistration was challenged with the nonce it had already
+    # used, refused as a replay, and it stayed online until its keepalives timed out.
+    r = Registrar("3402000000", "secret12")
+    nonces = []
+    for cseq, expires in ((1, "3600"), (3, "0")):
+        challenge = r.register(register(expires, cseq=cseq), ADDR, "udp", 100.5, 1e9)
+        www = dict(challenge.headers)["WWW-Authenticate"]
+        nonces.append(www)
+        auth = make_authorization(username=DEV, password="secret12", challenge=www, method="REGISTER",
+                                  uri=f"sip:{SERVER}@3402000000")
+        d = r.register(register(expires, auth, cseq=cseq + 1), ADDR, "udp", 100.7, 1e9)
+        assert d.status == 200, dict(d.headers)
+    assert nonces[0] != nonces[1]
+    assert d.events == [Offline(DEV, "unregistered")] and not r.devices[DEV].online
+    # The used nonce itself, answered again under another CSeq, is still a replay.
+    replay = r.register(register("3600", auth, cseq=9), ADDR, "udp", 100.9, 1e9)
+    assert replay.status == 401 and r.replayed_registers == 1
 
 
 def test_admission_pending_and_reject_and_per_device_password() -> None:

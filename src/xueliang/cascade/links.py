@@ -393,7 +393,9 @@ class UpperDriver:
                 log.info("upper %s missed keepalive %d", self.upper_id, o.missed)
             elif isinstance(o, Closed):
                 self.unregistered = o.unregistered
-                log.info("link to upper %s closed (unregistered: %s)", self.upper_id, o.unregistered)
+                st = self.link.status if self.link is not None else None
+                log.info("link to upper %s closed (unregistered: %s; last answer %s, last error %s)", self.upper_id,
+                         o.unregistered, st.last_status if st else None, st.last_error if st else None)
 
     def _no_media(self, o: LinkEvent) -> None:
         """Nobody answers media yet: say so, so that the upper does not retransmit."""

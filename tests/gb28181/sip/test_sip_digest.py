@@ -155,6 +155,11 @@ def test_stateless_nonces() -> None:
     assert factory.status(forged, 1_700_000_101.0) is NonceStatus.INVALID
     assert factory.status("short", 0.0) is NonceStatus.INVALID
     assert factory.status("é" * 32, 0.0) is NonceStatus.INVALID
+    # Two in the same second for the same context differ, and each checks on its own.
+    a, b = factory.issue(1_700_000_000.2, "ctx"), factory.issue(1_700_000_000.9, "ctx")
+    assert a != b and a[:10] == b[:10]
+    assert factory.check(a, 1_700_000_001.0, context="ctx") and factory.check(b, 1_700_000_001.0, context="ctx")
+    assert factory.status(a[:10] + b[10:16] + a[16:], 1_700_000_001.0, context="ctx") is NonceStatus.INVALID
     bound = factory.issue(100.0, context="34020000001320000001")
     assert factory.check(bound, 101.0, context="34020000001320000001")
     assert not factory.check(bound, 101.0, context="34020000001320000002")

@@ -408,41 +408,49 @@ class NonceStatus(Enum):
 
 
 class NonceFactory:
-    """Stateless nonces: hex timestamp + keyed BLAKE2b(secret; timestamp, context), 32 hex chars.
+    """Stateless nonces: hex timestamp + hex sequence + keyed BLAKE2b(secret; timestamp,
+    sequence, context), 32 hex chars.
 
     `context` binds a nonce to something the caller knows again at check time (a device ID, a
-    source address); leave it empty to accept the nonce from anyone.
+    source address); leave it empty to accept the nonce from anyone. The sequence makes every
+    nonce issued by one factory different, even two in the same second for the same context: a
+    nonce serves one registration (NonceLedger), so a device that registers and then
+    unregisters within a second must be challenged with a fresh one, not the one it used.
     """
 
-    __slots__ = ("_secret",)
+    __slots__ = ("_secret", "_seq")
 
     _TS_LEN = 10  # hex digits of the integer timestamp
-    _MAC_LEN = 22
+    _HEAD_LEN = 16  # and 6 of the sequence (wraps after 16.7 M nonces: never within a second)
+    _MAC_LEN = 16
 
     def __init__(self, secret: bytes | None = None) -> None:
         secret = secret if secret is not None else secrets.token_bytes(32)
         # BLAKE2b takes keys of up to 64 bytes; a longer secret is condensed first.
         self._secret = secret if len(secret) <= 64 else hashlib.sha256(secret).digest()
+        # Started at random so that two processes sharing a secret rarely issue the same one.
+        self._seq = secrets.randbelow(1 << 24)
 
-    def _mac(self, stamp: str, context: str) -> str:
+    def _mac(self, stamp_seq: str, context: str) -> str:
         # Keyed BLAKE2b is a MAC by design and costs a third of an HMAC-SHA256 here (two
         # nonces per registration of every device in a storm).
-        msg = _encode(f"{stamp}:{context}")
+        msg = _encode(f"{stamp_seq}:{context}")
         return hashlib.blake2b(msg, key=self._secret, digest_size=self._MAC_LEN // 2).hexdigest()
 
     def issue(self, now: float, context: str = "") -> str:
-        stamp = f"{max(0, int(now)):0{self._TS_LEN}x}"
-        return stamp + self._mac(stamp, context)
+        self._seq = (self._seq + 1) & 0xFFFFFF
+        head = f"{max(0, int(now)):0{self._TS_LEN}x}{self._seq:06x}"
+        return head + self._mac(head, context)
 
     def status(
         self, nonce: str, now: float, max_age: float = 300.0, context: str = ""
     ) -> NonceStatus:
-        if len(nonce) != self._TS_LEN + self._MAC_LEN:
+        if len(nonce) != self._HEAD_LEN + self._MAC_LEN:
             return NonceStatus.INVALID
-        stamp, mac = nonce[: self._TS_LEN], nonce[self._TS_LEN :]
-        if not _same(mac, self._mac(stamp, context)):
+        head, mac = nonce[: self._HEAD_LEN], nonce[self._HEAD_LEN :]
+        if not _same(mac, self._mac(head, context)):
             return NonceStatus.INVALID
-        issued = int(stamp, 16)  # safe: the MAC proves we produced this hex stamp
+        issued = int(head[: self._TS_LEN], 16)  # safe: the MAC proves we produced this hex stamp
         age = now - issued
         if age < -5.0:  # issued "in the future": clock stepped back, treat as stale
             return NonceStatus.STALE
