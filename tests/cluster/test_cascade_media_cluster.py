@@ -183,8 +183,18 @@ async def test_a_signalling_node_serves_the_upper_from_a_media_node(nodes: dict[
             (f"upper:{UPPER_ID}", "upper", CHANNEL, "ok", 200),
             (f"upper:{UPPER_ID}", "upper", CHANNEL, "error", 503)]
         assert json.loads(invites[1].detail)["node"] == med.node
-        ends = await audited(sig, "cascade.session")
+        # The session's end is audited on the signalling node with the media node's counts.
+        ends: list[AuditRecord] = []
+
+        async def ended() -> bool:
+            ends[:] = await audited(sig, "cascade.session")
+            return bool(ends)
+
+        await until(ended, 10.0)
         assert [(r.actor, r.resource_id) for r in ends] == [(f"upper:{UPPER_ID}", CHANNEL)]
+        figures = json.loads(ends[0].detail)
+        assert figures["packets"] >= len(peer.got.packets) > 0 and figures["bytes"] > 0
+        assert figures["node"] == med.node
     finally:
         peer.close()
 

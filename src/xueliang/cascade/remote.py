@@ -159,11 +159,12 @@ class RemoteSenders:
         if node is not None:
             self._spawn(self._call(node, "upstream.start", call_id=call_id))
 
-    async def close(self, call_id: str, reason: str) -> None:
+    async def close(self, call_id: str, reason: str) -> dict[str, Any]:
         node = self.node_of.get(call_id)
         self._forget(call_id)
-        if node is not None:
-            await self._close_on(node, call_id, reason)
+        if node is None:
+            return {}
+        return {**await self._close_on(node, call_id, reason), "node": node}
 
     async def control(self, call_id: str, action: str, value: float | None) -> None:
         node = self.node_of.get(call_id)
@@ -217,11 +218,14 @@ class RemoteSenders:
         self.node_of.pop(call_id, None)
         self._on_end.pop(call_id, None)
 
-    async def _close_on(self, node: str, call_id: str, reason: str) -> None:
+    async def _close_on(self, node: str, call_id: str, reason: str) -> dict[str, Any]:
+        """Close it there; its last figures (bytes, packets), {} when the node does not answer."""
         try:
-            await self.rpc.call(node, "upstream.close", timeout=5.0, call_id=call_id, reason=reason)
+            got = await self.rpc.call(node, "upstream.close", timeout=5.0, call_id=call_id, reason=reason)
         except DomainError as exc:  # the node is away: its reaper ends the sender
             log.info("closing upstream sender %s on %s: %s", call_id, node, exc)
+            return {}
+        return dict(got) if isinstance(got, dict) else {}
 
     async def _call(self, node: str, method: str, **args: Any) -> None:
         try:

@@ -89,8 +89,10 @@ class SenderSide(Protocol):
         """The upper acknowledged: send."""
         ...
 
-    async def close(self, call_id: str, reason: str) -> None:
-        """Stop sending, free the port, close a stream opened for this session alone; idempotent."""
+    async def close(self, call_id: str, reason: str) -> dict[str, Any]:
+        """Stop sending, free the port, close a stream opened for this session alone; idempotent.
+        Returns the sender's last figures (bytes, packets...) for the session's audit; {} when
+        none are known (already closed, or its media node away)."""
         ...
 
     async def control(self, call_id: str, action: str, value: float | None) -> None:
@@ -185,11 +187,14 @@ class HubSenders:
         if r is not None and r.sender is not None:
             r.sender.start()
 
-    async def close(self, call_id: str, reason: str) -> None:
+    async def close(self, call_id: str, reason: str) -> dict[str, Any]:
         r = self.running.pop(call_id, None)
-        if r is not None:
-            r.closed = True
-            await self._shut(r, reason)
+        if r is None:
+            return {}
+        figures = r.sender.describe() if r.sender is not None else {}
+        r.closed = True
+        await self._shut(r, reason)
+        return figures
 
     async def _shut(self, r: _Running, reason: str) -> None:
         if r.sender is not None:

@@ -362,19 +362,20 @@ class UpperMedia:
         s.state, s.ended_reason = "ended", reason
         if s.opening is not None and not s.opening.done():
             s.opening.cancel()
-        if was != "opening":
-            sender = self.service.senders.describe(call_id)
-            self._audit("cascade.session", "ok", s.channel_id, s.offer, reason=reason, stream=s.stream_name,
-                        seconds=round(time.time() - s.started, 3),
-                        bytes=int(sender.get("bytes") or 0), packets=int(sender.get("packets") or 0),
-                        **s.where())
-        self._spawn(self._release(s))
+        self._spawn(self._release(s, audit=was != "opening", seconds=round(time.time() - s.started, 3)))
 
-    async def _release(self, s: UpstreamSession) -> None:
+    async def _release(self, s: UpstreamSession, *, audit: bool = False, seconds: float = 0.0) -> None:
+        """Close the sender, then audit the session with its last figures: they come back from
+        the close, since in a cluster the sender (and its counts) is on a media node."""
+        sender: dict[str, Any] = {}
         try:
-            await self.service.senders.close(s.call_id, s.ended_reason or "closed")
+            sender = await self.service.senders.close(s.call_id, s.ended_reason or "closed")
         except Exception as exc:  # a media node away: its own checks end the sender
             log.info("upper %s: closing the sender of %s: %s", self.upper_id, s.call_id, exc)
+        if audit:
+            self._audit("cascade.session", "ok", s.channel_id, s.offer, reason=s.ended_reason, stream=s.stream_name,
+                        seconds=seconds, bytes=int(sender.get("bytes") or 0), packets=int(sender.get("packets") or 0),
+                        **s.where())
 
     async def close(self, reason: str = "link closed") -> None:
         """The link is going: every session ends with our BYE."""
