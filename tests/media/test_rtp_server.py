@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from test_hub_support import RtpPusher, ps_clip
+from tests.waiting import until
 
 from xueliang.bus import EventBus
 from xueliang.config import MediaConfig
@@ -21,10 +22,13 @@ from xueliang.media.rtp_server import RtpServer
 from xueliang.media.stream import Stream
 
 
-@pytest.fixture
-async def hub() -> Any:
+@pytest.fixture(params=[5.0, 0.0], ids=["poll", "wake"])
+async def hub(request: pytest.FixtureRequest) -> Any:
+    # Both ways of reading the shared port: polled while RTP flows (the default), and a wake-up
+    # for every datagram.
     h = MediaHub(
-        MediaConfig(rtp_port=0, rtp_tcp_port=0, rtp_timeout=5), EventBus(), tick_interval=0.05
+        MediaConfig(rtp_port=0, rtp_tcp_port=0, rtp_timeout=5, rtp_poll_ms=request.param), EventBus(),
+        tick_interval=0.05,
     )
     await h.start()
     yield h
@@ -225,14 +229,14 @@ async def test_a_stream_takes_packets_from_its_source_host_only(hub: MediaHub) -
     own video into it: the binding keeps to the host its first packet came from."""
     real, fake = ps_clip(176, 144), ps_clip(320, 240)
     s = hub.publish("rtp/pinned", kind="rtp")
-    b = hub.rtp.bind(0x0200000077, s)
-    pusher = RtpPusher(hub.rtp.udp_port, 0x0200000077, real, fps=250, loops=3)
+    b = hub.rtp.bind(0x20000077, s)
+    pusher = RtpPusher(hub.rtp.udp_port, 0x20000077, real, fps=250, loops=3)
     pusher.start()
     reader = await ready_reader(s)
     # The intruder: the same SSRC, another clip, from another loopback host (127.0.0.2).
     intruder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     intruder.bind(("127.0.0.2", 0))
-    pk = RtpPacketizer(0x0200000077, payload_type=96)
+    pk = RtpPacketizer(0x20000077, payload_type=96)
     mux = PsMuxer()
     sent = 0
     for i, f in enumerate(fake * 3):
@@ -249,3 +253,64 @@ async def test_a_stream_takes_packets_from_its_source_host_only(hub: MediaHub) -
     assert (s.width, s.height) == (176, 144)
     assert b.foreign == sent > 0 and hub.rtp.foreign == sent
     assert s.packets == pusher.sent_packets
+
+
+class _Sink:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.bindings: list[Any] = []
+        self.seqs: list[int] = []
+
+    def feed_rtp(self, packet: Any, now: float) -> None:
+        self.seqs.append(packet.sequence)
+
+
+def _rtp(ssrc: int, seq: int) -> bytes:
+    return bytes([0x80, 96]) + seq.to_bytes(2, "big") + (seq * 3600).to_bytes(4, "big") + ssrc.to_bytes(4, "big") \
+        + b"\x00" * 100
+
+
+async def test_the_shared_port_is_polled_while_rtp_flows_and_woken_on_again_when_quiet() -> None:
+    server = RtpServer("127.0.0.1", 0, 0, poll_interval=0.005)
+    await server.start()
+    out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sink = _Sink("rtp/poll")
+        binding = server.bind(0x20000077, sink)
+        to = ("127.0.0.1", server.udp_port)
+        assert not server.polling
+        # The first datagram wakes the loop; from then on the port is read on a timer, and
+        # every datagram of a burst larger than one read's worth still arrives.
+        out.sendto(_rtp(0x20000077, 0), to)
+        await until(lambda: binding.packets == 1, 5.0)
+        assert server.polling and server.poll_starts == 1
+        for seq in range(1, 601):
+            out.sendto(_rtp(0x20000077, seq), to)
+        await until(lambda: binding.packets == 601, 5.0)
+        assert server.polling
+        # Quiet for longer than the idle limit: back to waking for the next datagram...
+        await until(lambda: not server.polling, 5.0)
+        out.sendto(_rtp(0x20000077, 601), to)
+        await until(lambda: binding.packets == 602, 5.0)
+        assert server.poll_starts == 2  # ...which starts polling again
+        assert sink.seqs == list(range(602))  # all of them, in order
+        assert server.unknown == server.bad == 0
+    finally:
+        out.close()
+        await server.stop()
+    assert not server.polling
+
+
+async def test_no_polling_when_switched_off() -> None:
+    server = RtpServer("127.0.0.1", 0, 0, poll_interval=0.0)
+    await server.start()
+    out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        binding = server.bind(0x20000078, _Sink("rtp/wake"))
+        for seq in range(50):
+            out.sendto(_rtp(0x20000078, seq), ("127.0.0.1", server.udp_port))
+        await until(lambda: binding.packets == 50, 5.0)
+        assert not server.polling and server.poll_starts == 0
+    finally:
+        out.close()
+        await server.stop()

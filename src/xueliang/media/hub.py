@@ -90,6 +90,7 @@ class MediaHub:
             config.rtp_tcp_port,
             config.announce_ip,
             port_range=config.rtp_port_range,
+            poll_interval=config.rtp_poll_ms / 1000,
         )
         self.tick_interval = tick_interval
         #: Latest snapshot per stream/channel (set a directory to keep them on disk).

@@ -61,6 +61,10 @@ log = logging.getLogger("xueliang.media.rtp")
 
 #: Datagrams read per readiness event before yielding to the loop (fairness).
 _BURST = 256
+#: Polling: at most this many bursts per tick (then the loop's other work gets its turn), and
+#: back to waking on readiness after this many seconds without a datagram.
+_POLL_BURSTS = 16
+_POLL_IDLE = 0.1
 #: UDP receive buffer asked for: ~1 s of 300 Mbit/s, to ride out bursts of key frames and
 #: moments when the process is not scheduled. Beyond ``net.core.rmem_max`` it takes
 #: SO_RCVBUFFORCE (CAP_NET_ADMIN); otherwise the kernel caps it (see ``receive_buffer``).
@@ -224,6 +228,7 @@ class RtpServer:
         *,
         port_range: tuple[int, int] | None = None,
         tcp_match_timeout: float = 10.0,
+        poll_interval: float = 0.0,
     ) -> None:
         self.host = host
         self.udp_port = udp_port
@@ -241,6 +246,14 @@ class RtpServer:
         self._reaper: asyncio.TimerHandle | None = None
         self._loop_ref: asyncio.AbstractEventLoop | None = None
         self._next_port = port_range[0] if port_range else 0
+        #: Seconds between reads of the shared port while RTP flows (0: wake for each datagram).
+        self.poll_interval = poll_interval
+        #: Whether the shared port is being polled now (else the loop wakes on its readiness).
+        self.polling = False
+        self._poll_handle: asyncio.TimerHandle | None = None
+        self._idle_polls = 0
+        #: Times the shared port went from waking on readiness to polling (for the status API).
+        self.poll_starts = 0
         # counters
         self.udp_packets = 0
         self.unknown = 0
@@ -266,7 +279,7 @@ class RtpServer:
         sock.setblocking(False)
         self._udp = sock
         self.udp_port = sock.getsockname()[1]
-        loop.add_reader(sock.fileno(), self._udp_ready, sock, None)
+        loop.add_reader(sock.fileno(), self._shared_ready, sock)
         self._tcp_server = await loop.create_server(
             lambda: _TcpConnection(self), self.host, self.tcp_port, reuse_address=True
         )
@@ -274,6 +287,10 @@ class RtpServer:
         self._schedule_reaper()
 
     async def stop(self) -> None:
+        if self._poll_handle is not None:
+            self._poll_handle.cancel()
+            self._poll_handle = None
+        self.polling = False
         if self._reaper is not None:
             self._reaper.cancel()
             self._reaper = None
@@ -381,6 +398,44 @@ class RtpServer:
         return None
 
     # ------------------------------------------------------------------------ UDP
+
+    def _shared_ready(self, sock: socket.socket) -> None:
+        """The shared port became readable while the loop waited on it: read what is there,
+        then, with polling on, stop waiting on it and read it every ``poll_interval`` instead.
+        Under load one wake-up per datagram burst is most of the relay's cost (the kernel's
+        context switch and the loop's turn, for a handful of packets each time); a timer that
+        reads hundreds at once costs a few milliseconds of latency instead."""
+        self._udp_ready(sock, None)
+        if self.poll_interval > 0 and not self.polling and self._udp is sock:
+            loop = self._loop()
+            loop.remove_reader(sock.fileno())
+            self.polling = True
+            self.poll_starts += 1
+            self._idle_polls = 0
+            self._poll_handle = loop.call_later(self.poll_interval, self._poll)
+
+    def _poll(self) -> None:
+        sock = self._udp
+        if sock is None or not self.polling:
+            return
+        before = self.udp_packets
+        for _ in range(_POLL_BURSTS):  # a full burst: more may be waiting
+            start = self.udp_packets
+            self._udp_ready(sock, None)
+            if self.udp_packets - start < _BURST:
+                break
+        loop = self._loop()
+        if self.udp_packets == before:
+            self._idle_polls += 1
+            if self._idle_polls * self.poll_interval >= _POLL_IDLE:
+                # Quiet: wake on the next datagram again, at once, instead of ticking for nothing.
+                self.polling = False
+                self._poll_handle = None
+                loop.add_reader(sock.fileno(), self._shared_ready, sock)
+                return
+        else:
+            self._idle_polls = 0
+        self._poll_handle = loop.call_later(self.poll_interval, self._poll)
 
     def _udp_ready(self, sock: socket.socket, owner: RtpBinding | None) -> None:
         recv = sock.recvfrom
