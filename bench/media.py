@@ -47,6 +47,7 @@ import json
 import multiprocessing as mp
 import os
 import platform
+import random
 import socket
 import statistics
 import struct
@@ -387,9 +388,19 @@ def udp_errors() -> tuple[int, int]:
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port free for both TCP and UDP, below the ephemeral range: a port the kernel hands out
+    for 0 may meanwhile become a viewer connection's local port (the server then fails to bind
+    it, seen with two benches on the machine). ``kind`` is kept for the callers' sake."""
+    for _ in range(200):
+        port = random.randrange(20000, 32000)
+        try:
+            for k in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+                with socket.socket(socket.AF_INET, k) as s:
+                    s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port in 20000-31999")
 
 
 def server_env(tmp: Path, api_port: int) -> dict[str, str]:
