@@ -414,6 +414,10 @@ def server_env(tmp: Path, api_port: int) -> dict[str, str]:
         "XUELIANG_SECRET_KEY": "bench-secret-0123456789abcdef0123",
         "XUELIANG_API__PORT": str(api_port),
         "XUELIANG_LOG_LEVEL": "warning",
+        # The bench opens a receiver and the viewers of every stream from one address within
+        # seconds; the per-address API limit (300 at once) is for people, and at 300 streams
+        # it refused viewers, whose streams then went unwatched and cost nothing.
+        "XUELIANG_ACCESS__API_BURST": os.environ.get("XUELIANG_ACCESS__API_BURST", "5000"),
     }
 
 
