@@ -89,9 +89,14 @@ async def nodes(db_url: str, redis_server: RedisServer, tmp_path: Path) -> Async
             if await sig.placement.least_loaded() is not None:
                 break
             await asyncio.sleep(0.1)
+        assert med.upstream_senders is not None and med.upstream_senders.ports is not None
+        peer = RtpPeer()  # the upper's RTP receiver
         yield {"sig": sig, "med": med, "upper": upper, "to": ("127.0.0.1", driver.local_port), "row": row,
-               "range": (first, last), "camera": camera}
+               "range": (first, last), "camera": camera, "pool": med.upstream_senders.ports, "peer": peer,
+               "rtp_port": await peer.udp()}
     finally:
+        if "peer" in locals():
+            peer.close()
         transport.close()
         await sig.stop()
         if med.started:  # a test may have stopped it (a media node that dies)
@@ -128,116 +133,100 @@ async def audited(sig: Platform, action: str) -> list[AuditRecord]:
 
 
 async def test_a_signalling_node_serves_the_upper_from_a_media_node(nodes: dict[str, Any], tmp_path: Path) -> None:
-    sig: Platform = nodes["sig"]
-    med: Platform = nodes["med"]
-    upper: UdpUpper = nodes["upper"]
-    to = nodes["to"]
-    assert med.upstream_senders is not None and med.upstream_senders.ports is not None
-    pool = med.upstream_senders.ports
-    peer = RtpPeer()
-    rtp_port = await peer.udp()
+    sig, med, upper, to = nodes["sig"], nodes["med"], nodes["upper"], nodes["to"]
+    pool, peer, rtp_port = nodes["pool"], nodes["peer"], nodes["rtp_port"]
+    assert med.upstream_senders is not None
+    # outside the share: refused as in one process (404, audited as the upper)
+    upper.send(invite(OTHER, rtp_port, 1), to)
+    refused = await final(upper, "call-1")
+    assert (refused.status, refused.reason) == (404, "Not in this upper's share")
+
+    upper.send(invite(CHANNEL, rtp_port, 2), to)
+    ok = await final(upper, "call-2")
+    assert ok.status == 200, (ok.status, ok.reason)
+    host, port = sdp_media(ok)
+    assert host == MEDIA_ANNOUNCE  # the media node's address, not the signalling node's
+    assert port == nodes["range"][0] and pool.in_use == {port}  # from the media node's range
+    upper.send(ack(ok, "call-2"), to)
+    await peer.wait_frames(15, timeout=20)
+    assert peer.got.ssrcs == {200000777}
+    frames = peer.got.frames()
+    assert frames and {f.codec for f in frames} == {"h264"}
+    codec, width, height, decoded = peer.got.decode(tmp_path)
+    assert (codec, width, height) == ("h264", 320, 240) and decoded >= 10
+    (session,) = sig.upstream.sessions() if sig.upstream is not None else []
+    assert session["node"] == med.node and session["state"] == "sending"
+
+    # the range (one port) is used up: 503, as in one process
+    peer2 = RtpPeer()
     try:
-        # outside the share: refused as in one process (404, audited as the upper)
-        upper.send(invite(OTHER, rtp_port, 1), to)
-        refused = await final(upper, "call-1")
-        assert (refused.status, refused.reason) == (404, "Not in this upper's share")
-
-        upper.send(invite(CHANNEL, rtp_port, 2), to)
-        ok = await final(upper, "call-2")
-        assert ok.status == 200, (ok.status, ok.reason)
-        host, port = sdp_media(ok)
-        assert host == MEDIA_ANNOUNCE  # the media node's address, not the signalling node's
-        assert port == nodes["range"][0] and pool.in_use == {port}  # from the media node's range
-        upper.send(ack(ok, "call-2"), to)
-        await peer.wait_frames(15, timeout=20)
-        assert peer.got.ssrcs == {200000777}
-        frames = peer.got.frames()
-        assert frames and {f.codec for f in frames} == {"h264"}
-        codec, width, height, decoded = peer.got.decode(tmp_path)
-        assert (codec, width, height) == ("h264", 320, 240) and decoded >= 10
-        (session,) = sig.upstream.sessions() if sig.upstream is not None else []
-        assert session["node"] == med.node and session["state"] == "sending"
-
-        # the range (one port) is used up: 503, as in one process
-        peer2 = RtpPeer()
-        try:
-            upper.send(invite(CHANNEL, await peer2.udp(), 3), to)
-            busy = await final(upper, "call-3")
-            assert busy.status == 503, (busy.status, busy.reason)
-        finally:
-            peer2.close()
-
-        # the upper's BYE: the media node stops sending and frees its port
-        upper.send(bye(ok, "call-2"), to)
-        await until(lambda: not pool.in_use, 10.0)
-        assert not med.upstream_senders.running
-        assert sig.upstream is not None and not sig.upstream.sessions()
-        await asyncio.sleep(0.3)
-        n = len(peer.got.packets)
-        await asyncio.sleep(0.5)
-        assert len(peer.got.packets) == n  # nothing more sent
-
-        invites = await audited(sig, "cascade.invite")
-        assert [(r.actor, r.role, r.resource_id, r.outcome, r.status) for r in invites] == [
-            (f"upper:{UPPER_ID}", "upper", OTHER, "denied", 404),
-            (f"upper:{UPPER_ID}", "upper", CHANNEL, "ok", 200),
-            (f"upper:{UPPER_ID}", "upper", CHANNEL, "error", 503)]
-        assert json.loads(invites[1].detail)["node"] == med.node
-        # The session's end is audited on the signalling node with the media node's counts.
-        ends: list[AuditRecord] = []
-
-        async def ended() -> bool:
-            ends[:] = await audited(sig, "cascade.session")
-            return bool(ends)
-
-        await until(ended, 10.0)
-        assert [(r.actor, r.resource_id) for r in ends] == [(f"upper:{UPPER_ID}", CHANNEL)]
-        figures = json.loads(ends[0].detail)
-        assert figures["packets"] >= len(peer.got.packets) > 0 and figures["bytes"] > 0
-        assert figures["node"] == med.node
+        upper.send(invite(CHANNEL, await peer2.udp(), 3), to)
+        busy = await final(upper, "call-3")
+        assert busy.status == 503, (busy.status, busy.reason)
     finally:
-        peer.close()
+        peer2.close()
+
+    # the upper's BYE: the media node stops sending and frees its port
+    upper.send(bye(ok, "call-2"), to)
+    await until(lambda: not pool.in_use, 10.0)
+    assert not med.upstream_senders.running
+    assert sig.upstream is not None and not sig.upstream.sessions()
+    await asyncio.sleep(0.3)
+    n = len(peer.got.packets)
+    await asyncio.sleep(0.5)
+    assert len(peer.got.packets) == n  # nothing more sent
+
+    invites = await audited(sig, "cascade.invite")
+    assert [(r.actor, r.role, r.resource_id, r.outcome, r.status) for r in invites] == [
+        (f"upper:{UPPER_ID}", "upper", OTHER, "denied", 404),
+        (f"upper:{UPPER_ID}", "upper", CHANNEL, "ok", 200),
+        (f"upper:{UPPER_ID}", "upper", CHANNEL, "error", 503)]
+    assert json.loads(invites[1].detail)["node"] == med.node
+    # The session's end is audited on the signalling node with the media node's counts.
+    ends: list[AuditRecord] = []
+
+    async def ended() -> bool:
+        ends[:] = await audited(sig, "cascade.session")
+        return bool(ends)
+
+    await until(ended, 10.0)
+    assert [(r.actor, r.resource_id) for r in ends] == [(f"upper:{UPPER_ID}", CHANNEL)]
+    figures = json.loads(ends[0].detail)
+    assert figures["packets"] >= len(peer.got.packets) > 0 and figures["bytes"] > 0
+    assert figures["node"] == med.node
 
 
 async def test_the_session_ends_with_our_bye_when_the_share_or_the_media_node_goes(nodes: dict[str, Any]) -> None:
-    sig: Platform = nodes["sig"]
-    med: Platform = nodes["med"]
-    upper: UdpUpper = nodes["upper"]
-    to = nodes["to"]
-    assert med.upstream_senders is not None and med.upstream_senders.ports is not None and med.media is not None
-    pool = med.upstream_senders.ports
-    peer = RtpPeer()
-    rtp_port = await peer.udp()
-    try:
-        # the camera's stream ends on the media node: the sender ends there, our BYE from here
-        upper.send(invite(CHANNEL, rtp_port, 4), to)
-        ok = await final(upper, "call-4")
-        assert ok.status == 200, (ok.status, ok.reason)
-        upper.send(ack(ok, "call-4"), to)
-        await peer.wait_frames(5, timeout=20)
-        await med.media.close(f"live/{CHANNEL}", "camera gone")
-        await until(lambda: any(r.method == "BYE" and r.call_id == "call-4" for r in upper.requests), 10.0)
-        await until(lambda: not pool.in_use, 10.0)
+    sig, med, upper, to = nodes["sig"], nodes["med"], nodes["upper"], nodes["to"]
+    pool, peer, rtp_port = nodes["pool"], nodes["peer"], nodes["rtp_port"]
+    assert med.upstream_senders is not None and med.media is not None
+    # the camera's stream ends on the media node: the sender ends there, our BYE from here
+    upper.send(invite(CHANNEL, rtp_port, 4), to)
+    ok = await final(upper, "call-4")
+    assert ok.status == 200, (ok.status, ok.reason)
+    upper.send(ack(ok, "call-4"), to)
+    await peer.wait_frames(5, timeout=20)
+    await med.media.close(f"live/{CHANNEL}", "camera gone")
+    await until(lambda: any(r.method == "BYE" and r.call_id == "call-4" for r in upper.requests), 10.0)
+    await until(lambda: not pool.in_use, 10.0)
 
-        # the channel leaves the share: our BYE, the port freed on the media node
-        upper.send(invite(CHANNEL, rtp_port, 5), to)
-        ok = await final(upper, "call-5")
-        assert ok.status == 200, (ok.status, ok.reason)
-        upper.send(ack(ok, "call-5"), to)
-        await until(lambda: bool(pool.in_use), 10.0)
-        await sig.uppers.update(nodes["row"].id, UpperPatch(share=Share(channels=[OTHER])))
-        await until(lambda: any(r.method == "BYE" and r.call_id == "call-5" for r in upper.requests), 15.0)
-        await until(lambda: not pool.in_use, 10.0)
+    # the channel leaves the share: our BYE, the port freed on the media node
+    upper.send(invite(CHANNEL, rtp_port, 5), to)
+    ok = await final(upper, "call-5")
+    assert ok.status == 200, (ok.status, ok.reason)
+    upper.send(ack(ok, "call-5"), to)
+    await until(lambda: bool(pool.in_use), 10.0)
+    await sig.uppers.update(nodes["row"].id, UpperPatch(share=Share(channels=[OTHER])))
+    await until(lambda: any(r.method == "BYE" and r.call_id == "call-5" for r in upper.requests), 15.0)
+    await until(lambda: not pool.in_use, 10.0)
 
-        # the media node dies: the session ends with our BYE
-        await sig.uppers.update(nodes["row"].id, UpperPatch(share=Share(channels=[CHANNEL])))
-        upper.send(invite(CHANNEL, rtp_port, 6), to)
-        ok = await final(upper, "call-6")
-        assert ok.status == 200, (ok.status, ok.reason)
-        upper.send(ack(ok, "call-6"), to)
-        await until(lambda: bool(pool.in_use), 10.0)
-        await med.stop()
-        await until(lambda: any(r.method == "BYE" and r.call_id == "call-6" for r in upper.requests), 20.0)
-        assert sig.upstream is not None and not sig.upstream.sessions()
-    finally:
-        peer.close()
+    # the media node dies: the session ends with our BYE
+    await sig.uppers.update(nodes["row"].id, UpperPatch(share=Share(channels=[CHANNEL])))
+    upper.send(invite(CHANNEL, rtp_port, 6), to)
+    ok = await final(upper, "call-6")
+    assert ok.status == 200, (ok.status, ok.reason)
+    upper.send(ack(ok, "call-6"), to)
+    await until(lambda: bool(pool.in_use), 10.0)
+    await med.stop()
+    await until(lambda: any(r.method == "BYE" and r.call_id == "call-6" for r in upper.requests), 20.0)
+    assert sig.upstream is not None and not sig.upstream.sessions()
