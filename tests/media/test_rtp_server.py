@@ -314,3 +314,35 @@ async def test_no_polling_when_switched_off() -> None:
     finally:
         out.close()
         await server.stop()
+
+
+async def test_an_error_while_polled_does_not_silence_the_port() -> None:
+    # A stream's feed raising (a bug anywhere downstream) is logged by the loop; the shared
+    # port must go on being read, as it would be by a reader callback.
+    class Failing(_Sink):
+        def feed_rtp(self, packet: Any, now: float) -> None:
+            super().feed_rtp(packet, now)
+            if packet.sequence == 5:
+                raise RuntimeError("a bug downstream")
+
+    loop = asyncio.get_running_loop()
+    errors: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, ctx: errors.append(ctx))
+    server = RtpServer("127.0.0.1", 0, 0, poll_interval=0.005)
+    await server.start()
+    out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sink = Failing("rtp/failing")
+        server.bind(0x20000079, sink)
+        to = ("127.0.0.1", server.udp_port)
+        out.sendto(_rtp(0x20000079, 0), to)
+        await until(lambda: server.polling, 5.0)
+        for seq in range(1, 40):
+            out.sendto(_rtp(0x20000079, seq), to)
+            await asyncio.sleep(0.002)
+        await until(lambda: 39 in sink.seqs, 5.0)
+        assert any("a bug downstream" in str(e.get("exception")) for e in errors)
+    finally:
+        loop.set_exception_handler(None)
+        out.close()
+        await server.stop()

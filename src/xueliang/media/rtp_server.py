@@ -418,24 +418,26 @@ class RtpServer:
         sock = self._udp
         if sock is None or not self.polling:
             return
+        loop = self._loop()
+        # The next tick first: an error while reading (logged by the loop, as for a reader
+        # callback) must not leave the port unread, which would silence every stream on it.
+        self._poll_handle = loop.call_later(self.poll_interval, self._poll)
         before = self.udp_packets
         for _ in range(_POLL_BURSTS):  # a full burst: more may be waiting
             start = self.udp_packets
             self._udp_ready(sock, None)
             if self.udp_packets - start < _BURST:
                 break
-        loop = self._loop()
-        if self.udp_packets == before:
-            self._idle_polls += 1
-            if self._idle_polls * self.poll_interval >= _POLL_IDLE:
-                # Quiet: wake on the next datagram again, at once, instead of ticking for nothing.
-                self.polling = False
-                self._poll_handle = None
-                loop.add_reader(sock.fileno(), self._shared_ready, sock)
-                return
-        else:
+        if self.udp_packets != before:
             self._idle_polls = 0
-        self._poll_handle = loop.call_later(self.poll_interval, self._poll)
+            return
+        self._idle_polls += 1
+        if self._idle_polls * self.poll_interval >= _POLL_IDLE:
+            # Quiet: wake on the next datagram again, at once, instead of ticking for nothing.
+            self._poll_handle.cancel()
+            self._poll_handle = None
+            self.polling = False
+            loop.add_reader(sock.fileno(), self._shared_ready, sock)
 
     def _udp_ready(self, sock: socket.socket, owner: RtpBinding | None) -> None:
         recv = sock.recvfrom
