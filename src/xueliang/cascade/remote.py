@@ -80,10 +80,8 @@ class SenderHost:
 
     async def close(self, call_id: str, reason: str = "closed") -> dict[str, Any]:
         """Close it; its last figures (bytes, packets) for the owner's audit."""
-        figures = self.senders.describe(call_id)
         self.owner_of.pop(call_id, None)
-        await self.senders.close(call_id, reason)
-        return figures
+        return await self.senders.close(call_id, reason)
 
     async def control(self, call_id: str, action: str, value: float | None = None) -> bool:
         await self.senders.control(call_id, action, value)

@@ -188,10 +188,10 @@ class HubSenders:
             r.sender.start()
 
     async def close(self, call_id: str, reason: str) -> dict[str, Any]:
+        figures = self.describe(call_id)
         r = self.running.pop(call_id, None)
         if r is None:
             return {}
-        figures = r.sender.describe() if r.sender is not None else {}
         r.closed = True
         await self._shut(r, reason)
         return figures
