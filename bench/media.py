@@ -47,7 +47,6 @@ import json
 import multiprocessing as mp
 import os
 import platform
-import random
 import socket
 import statistics
 import struct
@@ -59,6 +58,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _process import free_port
 from _process import stop as stop_process  # bench/_process.py (this folder is on sys.path)
 
 WIDTH, HEIGHT, FPS, GOP, BITRATE, CLIP_SECONDS = 1280, 720, 25, 50, 2_000_000, 4
@@ -387,22 +387,6 @@ def udp_errors() -> tuple[int, int]:
     return row.get("InErrors", 0), row.get("RcvbufErrors", 0)
 
 
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    """A port free for both TCP and UDP, below the ephemeral range: a port the kernel hands out
-    for 0 may meanwhile become a viewer connection's local port (the server then fails to bind
-    it, seen with two benches on the machine). ``kind`` is kept for the callers' sake."""
-    for _ in range(200):
-        port = random.randrange(20000, 32000)
-        try:
-            for k in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-                with socket.socket(socket.AF_INET, k) as s:
-                    s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no free port in 20000-31999")
-
-
 def server_env(tmp: Path, api_port: int) -> dict[str, str]:
     """A throw-away server's settings: SQLite under ``tmp``, the bench's administrator (login())."""
     return {
@@ -537,7 +521,7 @@ async def run(
 ) -> dict[str, Any]:
     clip_bits = sum(len(c[2]) for c in clip) * 8 / CLIP_SECONDS
     api_port = free_port()
-    rtp_port = free_port(socket.SOCK_DGRAM)
+    rtp_port = free_port()
     zlm = target == "zlm"
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)

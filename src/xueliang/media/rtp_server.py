@@ -252,7 +252,7 @@ class RtpServer:
         self.polling = False
         self._poll_handle: asyncio.TimerHandle | None = None
         self._idle_polls = 0
-        #: Times the shared port went from waking on readiness to polling (for the status API).
+        #: Times the shared port went from waking on readiness to polling.
         self.poll_starts = 0
         # counters
         self.udp_packets = 0
