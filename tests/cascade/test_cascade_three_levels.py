@@ -13,13 +13,13 @@ lower platform of the city, the city of the province (issue 15, item 4).
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select, update
+from tests.ports import free_port
 from tests.waiting import until
 
 from xueliang.app import Platform
@@ -36,12 +36,6 @@ PASSWORD = "cascade-pass-1"
 BG = "34010000002150000001"
 MAPPED = "34000000001310000001"  # the province's number for the county's first camera
 ORG = "34010200002160000001"  # the county's virtual organisation (216) its first camera sits under
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def settings(tmp: Path, name: str, sip_id: str, port: int, media: bool = False) -> Settings:

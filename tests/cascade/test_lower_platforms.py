@@ -19,7 +19,6 @@ parent the platform reported, nor the maker and model).
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from tests.ports import free_port
 from tests.waiting import until
 
 from xueliang.app import Platform
@@ -47,12 +47,6 @@ COUNTY = "34010200002000000001"
 PASSWORD = "cascade-pass-1"
 BG = "34010200002150000001"
 ORG = "34010200002160000001"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def platform_settings(tmp: Path, name: str, sip_id: str, port: int) -> Settings:

@@ -5,7 +5,6 @@ clear 503, and the ports come back after BYE. Real sockets on loopback, real x26
 
 from __future__ import annotations
 
-import random
 import socket
 from typing import Any
 
@@ -23,32 +22,13 @@ from tests.cascade.test_upstream import (
     wait_for,
 )
 from tests.media._ps_rtp_peer import RtpPeer
+from tests.ports import free_range
 
 from xueliang.cascade.upstream import UpstreamMedia
 from xueliang.config import MediaConfig
 from xueliang.gb28181.sdp import parse_sdp
 from xueliang.media.hub import MediaHub
 from xueliang.media.ports import PortPool, PortsExhausted
-
-
-def free_range(size: int) -> tuple[int, int]:
-    """``size`` consecutive ports free for UDP and TCP on loopback right now."""
-    for _ in range(200):
-        first = random.randrange(41000, 59000)
-        socks: list[socket.socket] = []
-        try:
-            for port in range(first, first + size):
-                for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-                    s = socket.socket(socket.AF_INET, kind)
-                    socks.append(s)
-                    s.bind(("127.0.0.1", port))
-            return first, first + size - 1
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free port range")
 
 
 @pytest.fixture

@@ -17,8 +17,9 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.cluster.redis_server import RedisServer, free_port
+from tests.cluster.redis_server import RedisServer
 from tests.conftest import PG_URL, _pg_admin, _pg_template
+from tests.ports import free_port
 
 PW = "Cluster-Harbour-42"
 SIP_PASSWORD = "cluster-sip-7f3a"

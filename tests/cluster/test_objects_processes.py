@@ -11,8 +11,9 @@ import httpx
 
 from tests.cluster.nodes import PW, running_cluster
 from tests.cluster.nodes import until as _until
-from tests.cluster.redis_server import RedisServer, free_port
+from tests.cluster.redis_server import RedisServer
 from tests.objects.seaweed import ACCESS_KEY, SECRET_KEY, SeaweedServer
+from tests.ports import free_port
 
 
 async def test_a_report_made_on_one_api_node_downloads_from_another(

@@ -20,7 +20,7 @@ import httpx
 
 from tests.cluster.nodes import PW, SIP_PASSWORD
 from tests.cluster.nodes import until as _until
-from tests.cluster.redis_server import free_port
+from tests.ports import free_port
 from xueliang.sim.simulator import Simulator
 
 

@@ -17,7 +17,8 @@ from redis.asyncio import Redis
 
 from tests.cluster.nodes import PW
 from tests.cluster.nodes import until as _until
-from tests.cluster.redis_server import RedisServer, free_port
+from tests.cluster.redis_server import RedisServer
+from tests.ports import free_port
 from xueliang.cluster.placement import rendezvous
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "media"))

@@ -19,7 +19,8 @@ from redis.asyncio import Redis
 
 from tests.cluster.nodes import PW, SIP_PASSWORD
 from tests.cluster.nodes import until as _until
-from tests.cluster.redis_server import RedisServer, free_port
+from tests.cluster.redis_server import RedisServer
+from tests.ports import free_port
 from xueliang.sim.simulator import Simulator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "media"))

@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.cluster.nodes import PW, SIP_PASSWORD
 from tests.cluster.nodes import until as _until
-from tests.cluster.redis_server import RedisServer, free_port
+from tests.cluster.redis_server import RedisServer
+from tests.ports import free_port
 from xueliang.db.tables import StateInterval
 from xueliang.sim.simulator import Simulator
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
-from tests.cluster.redis_server import free_port
+from tests.ports import free_port
 from xueliang.access.audit import AuditLog, CheckpointKey, verify
 from xueliang.db.engine import create_engine, session_factory
 from xueliang.db.migrate import upgrade_async

@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ from typing import Any
 import pytest
 
 from tests import browser as browser_launcher
+from tests.ports import free_ports as _free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 CONSOLE = ROOT / "src" / "xueliang" / "static" / "console"
@@ -48,28 +48,6 @@ sync_api = pytest.importorskip("playwright.sync_api")
 
 
 # ---- the demo server -----------------------------------------------------------------------
-def _free_ports(n: int) -> list[int]:
-    """``n`` distinct free ports (TCP and UDP): held together while chosen, so none repeats."""
-    socks = []
-    try:
-        while len(socks) < 2 * n:
-            t = socket.socket()
-            t.bind(("127.0.0.1", 0))
-            port = t.getsockname()[1]
-            u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            try:
-                u.bind(("127.0.0.1", port))
-            except OSError:
-                t.close()
-                u.close()
-                continue
-            socks += [t, u]
-        return [int(x.getsockname()[1]) for x in socks[::2]]
-    finally:
-        for x in socks:
-            x.close()
-
-
 def _ensure_console() -> None:
     if (CONSOLE / "index.html").is_file():
         return

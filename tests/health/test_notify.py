@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,17 +14,12 @@ import uvicorn
 from aiosmtpd.controller import Controller
 from sqlalchemy import select, update
 
+from tests.ports import free_port
 from xueliang.config import HealthConfig
 from xueliang.db.tables import Notification
 from xueliang.health.notify import Notifier, sign
 
 SECRET = b"webhook-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Mailbox:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import socket
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,17 +16,12 @@ import httpx
 import pytest
 import uvicorn
 
+from tests.ports import free_port, free_range
 from xueliang.config import Settings
 from xueliang.server import build
 from xueliang.sim.simulator import Simulator
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Live:
@@ -46,7 +40,7 @@ async def live(tmp_path: Path) -> AsyncIterator[Live]:
 
 @pytest.fixture
 async def live_port_range(tmp_path: Path) -> AsyncIterator[Live]:
-    async for x in _live(tmp_path, {"rtp_port_range": (47200, 47209)}):
+    async for x in _live(tmp_path, {"rtp_port_range": free_range(10)}):
         yield x
 
 
@@ -165,7 +159,8 @@ async def test_live_view_on_a_port_of_its_own(live_port_range: Live) -> None:
         sent_to = [call.session.remote[1] for call in device.calls.values()]  # where the device sends RTP
         mp4 = await reading
         ports = [b.port for b in live.platform.media.rtp.bindings()]
-        assert len(ports) == 1 and ports[0] is not None and 47200 <= ports[0] <= 47209
+        lo, hi = live.platform.settings.media.rtp_port_range
+        assert len(ports) == 1 and ports[0] is not None and lo <= ports[0] <= hi
         assert sent_to == ports
         assert len(decode(mp4, "mp4")) >= 40
 

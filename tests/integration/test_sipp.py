@@ -10,19 +10,12 @@ import pytest
 from sqlalchemy import select
 
 from tests.integration.conftest import PASSWORD
+from tests.ports import free_port
 from xueliang.db.tables import Channel, Device, Event
 
 SIPP = shutil.which("sipp")
 HERE = Path(__file__).parent / "sipp"
 pytestmark = pytest.mark.skipif(SIPP is None, reason="sipp (sip-tester) not installed")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def run_sipp(scenario: str, port: int, fields: list[str], tmp: Path, transport: str = "u1",

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from _media_clips import encode
+from tests.ports import free_port
 
 from xueliang.media.frame import Codec, Frame
 from xueliang.media.ps_mux import PsMuxer, PsTemplate
@@ -33,12 +34,6 @@ def ps_clip(
     width: int = 320, height: int = 240, frames: int = 50, gop: int = 25, codec: Codec = Codec.H264
 ) -> tuple[Frame, ...]:
     return encode(codec, width, height, frames, gop)[0]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class RtpPusher:

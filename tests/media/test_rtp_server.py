@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from test_hub_support import RtpPusher, ps_clip
+from tests.ports import free_range
 from tests.waiting import until
 
 from xueliang.bus import EventBus
@@ -181,13 +182,14 @@ async def test_tcp_active_connects_to_the_device(hub: MediaHub) -> None:
 
 
 async def test_port_range_gives_a_binding_its_own_port() -> None:
-    server = RtpServer("127.0.0.1", 0, 0, port_range=(47100, 47110))
+    lo, hi = free_range(11)
+    server = RtpServer("127.0.0.1", 0, 0, port_range=(lo, hi))
     h = MediaHub(MediaConfig(rtp_port=0, rtp_tcp_port=0), EventBus(), rtp=server)
     await h.start()
     try:
         s = h.publish("rtp/own", kind="rtp")
         b = server.bind(9, s, dedicated=True)
-        assert b.port is not None and 47100 <= b.port <= 47110
+        assert b.port is not None and lo <= b.port <= hi
         # Whatever SSRC arrives on its own port feeds it.
         await run(RtpPusher(b.port, 0xDEAD, ps_clip(), fps=250, loops=1))
         assert s.ready and s.packets > 0
@@ -197,20 +199,21 @@ async def test_port_range_gives_a_binding_its_own_port() -> None:
 
 
 async def test_a_used_up_port_range_leaves_nothing_bound() -> None:
-    server = RtpServer("127.0.0.1", 0, 0, port_range=(47120, 47120))
+    only, _ = free_range(1)
+    server = RtpServer("127.0.0.1", 0, 0, port_range=(only, only))
     h = MediaHub(MediaConfig(rtp_port=0, rtp_tcp_port=0), EventBus(), rtp=server)
     await h.start()
     try:
         first = server.bind(21, h.publish("rtp/a", kind="rtp"), dedicated=True)
-        assert first.port == 47120
+        assert first.port == only
         s = h.publish("rtp/b", kind="rtp")
-        with pytest.raises(Unavailable, match="47120"):
+        with pytest.raises(Unavailable, match=str(only)):
             server.bind(22, s, dedicated=True)
         assert [b.ssrc for b in server.bindings()] == [21] and s.bindings == []
         server.bind(22, s)  # the shared port still takes it
         first.close()
         again = server.bind(23, h.publish("rtp/c", kind="rtp"), dedicated=True)
-        assert again.port == 47120  # a closed binding gives its port back
+        assert again.port == only  # a closed binding gives its port back
     finally:
         await h.stop()
 

@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,19 +14,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from tests.ports import free_ports as _free_ports
+
 ACCESS_KEY = "xueliang-test"
 SECRET_KEY = "xueliang-test-secret"
-
-
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [int(s.getsockname()[1]) for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def weed_binary() -> str:
