@@ -364,9 +364,14 @@ async def first_frame_ms(port: int, path: str, token: str, fmp4: bool) -> float:
 # --------------------------------------------------------------------------- server
 
 
-def cpu_ticks(pid: int) -> int:
+def cpu_split(pid: int) -> tuple[int, int]:
+    """(user, system) clock ticks of ``pid`` so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime + stime (fields 14, 15)
+    return int(fields[11]), int(fields[12])  # utime, stime (fields 14, 15)
+
+
+def cpu_ticks(pid: int) -> int:
+    return sum(cpu_split(pid))
 
 
 def rss_mb(pid: int) -> float:
@@ -620,9 +625,10 @@ async def run(
                 load = os.getloadavg()
                 me0 = os.times()
                 sender0 = cpu_ticks(sender.pid)
-                t0, c0 = time.monotonic(), cpu_ticks(server_pid)
+                t0, (u0, s0) = time.monotonic(), cpu_split(server_pid)
                 await asyncio.sleep(args.seconds)
-                t1, c1 = time.monotonic(), cpu_ticks(server_pid)
+                t1, (u1, s1) = time.monotonic(), cpu_split(server_pid)
+                c0, c1 = u0 + s0, u1 + s1
                 me1 = os.times()
                 sender1 = cpu_ticks(sender.pid)
                 monitor.cancel()
@@ -680,6 +686,7 @@ async def run(
         "load": load,
         "clip_bitrate": clip_bits / 1e6,
         "cpu": (c1 - c0) / hz / window * 100,
+        "cpu_system": (s1 - s0) / hz / window * 100,  # the kernel's share (syscalls, loopback)
         "rss": rss,
         "window": window,
         "sent": total_sent,
@@ -714,6 +721,7 @@ def report(args: argparse.Namespace, res: dict[str, Any], tag: str) -> None:
 
     print(f"{pre}media_clip_bitrate: {res['clip_bitrate']:.2f} Mbit/s")
     print(f"{pre}media_cpu_percent_{tag}: {res['cpu']:.1f} %")
+    print(f"{pre}media_cpu_system_percent_{tag}: {res['cpu_system']:.1f} %")
     print(f"{pre}media_load_average_{tag}: {res['load'][0]:.2f} {res['load'][1]:.2f} {res['load'][2]:.2f} (1/5/15 min)")
     print(f"{pre}media_rss_{tag}: {res['rss']:.0f} MB")
     print(f"{pre}media_in_rate_{tag}: {res['in_mbit']:.0f} Mbit/s")

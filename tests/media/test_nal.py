@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from xueliang.media._bitstream import split_annexb as bitstream_split_annexb
 from xueliang.media.frame import Codec
 from xueliang.media.nal import (
     H264Sps,
@@ -356,3 +357,35 @@ def test_sps_parser_mutated_real_sps(data: st.DataObject) -> None:
     except NalError:
         return
     assert isinstance(sps, H264Sps)
+
+
+def _split_annexb_reference(data: bytes) -> list[bytes]:
+    """The obvious splitter (three-byte search), to hold _bitstream's faster one against."""
+    starts = []
+    i = data.find(b"\x00\x00\x01")
+    while i >= 0:
+        starts.append(i)
+        i = data.find(b"\x00\x00\x01", i + 3)
+    if not starts:
+        return [data] if data else []
+    bounds = [(0, starts[0])] if starts[0] > 0 else []
+    bounds += [(s + 3, e) for s, e in zip(starts, [*starts[1:], len(data)], strict=True)]
+    out = []
+    for k, (s, e) in enumerate(bounds):
+        last = k == len(bounds) - 1 and e == len(data)
+        if not last:
+            while e > s and data[e - 1] == 0:
+                e -= 1
+        if e > s:
+            out.append(data[s:e])
+    return out
+
+
+@settings(max_examples=2000)
+@given(st.lists(st.sampled_from([b"\x00", b"\x01", b"\x03", b"\x65", b"\xff", b"\x00\x00\x01",
+                                 b"\x00\x00\x00\x01", b"\x00\x00\x03", b"\x00\x00"]), max_size=40))
+def test_bitstream_split_annexb_finds_every_start_code(pieces: list[bytes]) -> None:
+    # _bitstream searches for 00 00 then looks at the next byte: it must split exactly where
+    # the three-byte search does, whatever runs of zeros and ones surround the codes.
+    data = b"".join(pieces)
+    assert [bytes(v) for v in bitstream_split_annexb(data)] == _split_annexb_reference(data)

@@ -42,7 +42,7 @@ import time
 from typing import Any, Protocol, cast
 
 from xueliang.errors import Unavailable
-from xueliang.media.rtp import Rfc4571Deframer, RtpError, RtpPacket, parse_rtp
+from xueliang.media.rtp import Rfc4571Deframer
 from xueliang.sockets import grow_receive_buffer
 
 
@@ -53,7 +53,9 @@ class RtpSink(Protocol):
     name: str
     bindings: list[RtpBinding]
 
-    def feed_rtp(self, packet: RtpPacket, now: float) -> None: ...
+    def feed_rtp(self, data: bytes, now: float) -> bool:
+        """One datagram; False if it is not RTP."""
+        ...
 
 __all__ = ["RtpBinding", "RtpServer"]
 
@@ -115,14 +117,11 @@ class RtpBinding:
         return self.packets == 0 and not self.closed
 
     def feed(self, data: bytes, now: float) -> None:
-        """One RTP packet for this binding's stream."""
-        try:
-            packet = parse_rtp(data)
-        except RtpError:
+        """One RTP packet for this binding's stream (which parses it: ps_rtp_in.py)."""
+        if self.stream.feed_rtp(data, now):
+            self.packets += 1
+        else:
             self.bad += 1
-            return
-        self.packets += 1
-        self.stream.feed_rtp(packet, now)
 
     def rebind(self, ssrc: int) -> None:
         """The device answered (or sends) another SSRC."""

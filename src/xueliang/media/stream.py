@@ -1,7 +1,7 @@
 """A stream path of the media hub: one source, many readers (DESIGN principle 2).
 
-A :class:`Stream` is fed either with RTP (:meth:`Stream.feed_rtp`: RtpReceiver reordering,
-loss and jitter → PsDemuxer → frames), by an RTP binding of the shared
+A :class:`Stream` is fed either with RTP (:meth:`Stream.feed_rtp`: PsRtpInput's parse,
+RtpReceiver reordering, loss and jitter → PsDemuxer → frames), by an RTP binding of the shared
 :class:`~xueliang.media.rtp_server.RtpServer`, or directly with frames
 (:meth:`Stream.push_frame`, e.g. the RTSP source or the transcoder).
 
@@ -43,8 +43,9 @@ from xueliang.media.outputs import (
     Reader,
 )
 from xueliang.media.ps import PsDemuxer
+from xueliang.media.ps_rtp_in import PsRtpInput
 from xueliang.media.ps_rtp_out import PsOutput
-from xueliang.media.rtp import RtpPacket, RtpReceiver
+from xueliang.media.rtp import RtpReceiver
 
 if TYPE_CHECKING:
     from xueliang.config import MediaConfig
@@ -145,8 +146,7 @@ class Stream:
         self._rate_frames = 0
         self._idle_since: float | None = None
         # internals
-        self._receiver: RtpReceiver | None = None
-        self._demuxer: PsDemuxer | None = None
+        self._input: PsRtpInput | None = None
         self._gop: list[Frame] = []
         self._gop_bytes = 0
         self._outputs: dict[str, Output[Any]] = {}
@@ -174,23 +174,23 @@ class Stream:
 
     @property
     def lost(self) -> int:
-        return self._receiver.lost if self._receiver is not None else 0
+        return self._input.receiver.lost if self._input is not None else 0
 
     @property
     def jitter(self) -> float:
-        return self._receiver.jitter_seconds if self._receiver is not None else 0.0
+        return self._input.receiver.jitter_seconds if self._input is not None else 0.0
 
     @property
     def loss(self) -> float:
-        return self._receiver.loss_fraction if self._receiver is not None else 0.0
+        return self._input.receiver.loss_fraction if self._input is not None else 0.0
 
     @property
     def receiver(self) -> RtpReceiver | None:
-        return self._receiver
+        return self._input.receiver if self._input is not None else None
 
     @property
     def demuxer(self) -> PsDemuxer | None:
-        return self._demuxer
+        return self._input.demuxer if self._input is not None else None
 
     @property
     def stats(self) -> StreamStats:
@@ -239,32 +239,31 @@ class Stream:
 
     # ---------------------------------------------------------------------------- input
 
-    def feed_rtp(self, packet: RtpPacket, now: float) -> None:
-        """One RTP packet carrying PS (from a binding): reorder, count, demux, publish."""
+    def feed_rtp(self, data: bytes, now: float) -> bool:
+        """One datagram of PS over RTP (from a binding): parse, reorder, demux, publish.
+        False if it is not RTP (the binding counts it)."""
         if self.ended:
-            return
+            return True
+        inp = self._input
+        if inp is None:
+            inp = self._input = PsRtpInput()
+        frames = inp.feed(data, now)
+        if frames is None:
+            return False
         self.packets += 1
-        self.bytes_in += len(packet.payload) + 12
+        self.bytes_in += len(data)
         self.last_input_at = now
-        rx = self._receiver
-        if rx is None:
-            rx = self._receiver = RtpReceiver(window=64, max_delay=0.2)
-            self._demuxer = PsDemuxer()
-        dm = self._demuxer
-        assert dm is not None
-        for p in rx.push(packet, now):
-            for f in dm.feed(p.payload, p.timestamp, p.marker, p.sequence):
-                self._frame(f, now)
+        for f in frames:
+            self._frame(f, now)
+        return True
 
     def poll(self, now: float) -> None:
         """Timer: give up on RTP gaps waiting longer than the reorder delay."""
-        rx = self._receiver
-        dm = self._demuxer
-        if rx is None or dm is None or not rx.buffered:
+        inp = self._input
+        if inp is None:
             return
-        for p in rx.poll(now):
-            for f in dm.feed(p.payload, p.timestamp, p.marker, p.sequence):
-                self._frame(f, now)
+        for f in inp.poll(now):
+            self._frame(f, now)
 
     def push_frame(self, frame: Frame, now: float | None = None) -> None:
         """One frame from a source that is not PS over RTP (RTSP, transcoder, tests)."""
@@ -380,8 +379,8 @@ class Stream:
             return False  # MPEG-4 / SVAC: no output can carry them
         _, params = inspect_access_unit(codec, frame.data)
         ps = self.parameter_sets
-        if not params and self._demuxer is not None:
-            known = self._demuxer.parameter_sets
+        if not params and self._input is not None:
+            known = self._input.demuxer.parameter_sets
             params = [p for p in (known.vps, known.sps, known.pps) if p]
         new_sps: bytes | None = None
         for nal in params:
@@ -415,8 +414,8 @@ class Stream:
                     self._hls.on_parameter_sets()
         self.keyframe = frame
         self.key_frames += 1
-        if not self.ready and self._demuxer is not None:
-            for stream_type in self._demuxer.stream_types.values():
+        if not self.ready and self._input is not None:
+            for stream_type in self._input.demuxer.stream_types.values():
                 declared = STREAM_TYPES.get(stream_type)
                 if declared is not None and not declared.is_video:
                     self.declare_audio(declared)  # the PSM announces audio to come
