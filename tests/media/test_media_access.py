@@ -279,6 +279,7 @@ def test_every_viewing_session_is_one_audit_record(server: LiveServer) -> None:
     assert flv_row.purpose == "flood watch" and flv_row.case_ref == "F-17"
     assert flv_row.detail["bytes"] >= len(flv) > 0
     assert flv_row.detail["start"] < flv_row.detail["end"]
+    assert flv_row.detail["ended"] == by_format["fmp4"].detail["ended"] == "client left"
     # The request did not make a second record of its own.
     reads = [r for r in server.run(audit_rows(server, "media.live")) if r.actor == "alice" and r.seq not in before]
     assert reads == []
