@@ -19,7 +19,7 @@ from typing import Any
 import av
 import numpy as np
 
-from xueliang.media._bitstream import parameter_sets_from_annexb
+from xueliang.media._bitstream import parameter_sets_from_annexb, split_annexb
 from xueliang.media.audio import G711ToAac
 from xueliang.media.flv import FlvMuxer
 from xueliang.media.fmp4 import Fmp4Muxer
@@ -122,8 +122,23 @@ def main() -> None:
             for f in run:
                 h.add(f)
 
+    def annexb_split() -> None:  # the NAL scan every muxer does per frame
+        for run in runs:
+            for f in run:
+                split_annexb(f.data)
+
+    def annexb_find() -> None:  # the same scan by bytes.find from code to code, for comparison
+        for run in runs:
+            for f in run:
+                data = f.data
+                i = data.find(b"\x00\x00\x01")
+                while i >= 0:
+                    i = data.find(b"\x00\x00\x01", i + 3)
+
     results: dict[str, float] = {}
     for name, fn in [
+        ("annexb_split", annexb_split),
+        ("annexb_find_loop", annexb_find),
         ("fmp4_fragment_per_frame", fmp4_per_frame),
         ("fmp4_fragment_per_gop", fmp4_per_gop),
         ("flv_tag", flv_tags),
