@@ -441,7 +441,9 @@ class RtpServer:
     def _udp_ready(self, sock: socket.socket, owner: RtpBinding | None) -> None:
         recv = sock.recvfrom
         by_ssrc = self._by_ssrc
-        monotonic = time.monotonic
+        # One clock reading per burst: what a burst holds was queued before it was read, so a
+        # reading per datagram would be no truer (and costs a call per packet).
+        now = time.monotonic()
         n = 0
         for _ in range(_BURST):
             try:
@@ -472,7 +474,7 @@ class RtpServer:
                 continue
             if b.packets == 0:
                 b.source = (addr[0], addr[1])
-            b.feed(data, monotonic())
+            b.feed(data, now)
         self.udp_packets += n
 
     def _open_dedicated(self, b: RtpBinding) -> None:
