@@ -2,7 +2,7 @@
 
 Encodes a 720p25 H.264 clip at ~2 Mbit/s with PyAV first (a few seconds), then times:
 RTP header parsing, RtpReceiver + PsDemuxer per packet (and what 50 such streams at their
-real packet rate would cost of one core), PsMuxer per frame, PsTemplate.restamp and
+real packet rate would cost of one core), the same through PsRtpInput (one call a datagram), PsMuxer per frame, PsTemplate.restamp and
 RtpPacketizer per frame (the simulator's per-camera cost).
 """
 
@@ -18,6 +18,7 @@ import numpy as np
 from xueliang.media.frame import Codec, Frame
 from xueliang.media.ps import PsDemuxer
 from xueliang.media.ps_mux import PsMuxer, PsTemplate
+from xueliang.media.ps_rtp_in import PsRtpInput
 from xueliang.media.rtp import (
     Rfc4571Deframer,
     RtpPacketizer,
@@ -133,6 +134,21 @@ def main() -> None:
     t = best_of(3, receive_demux)
     per_packet = t / (reps * len(packets))
     print(f"parse_receive_demux: {per_packet * 1e9:.0f} ns/packet")
+
+    def input_feed() -> None:  # the same three steps as the relay runs them: one call a datagram
+        for _ in range(reps):
+            inp = PsRtpInput()
+            now = 0.0
+            n = 0
+            for raw in packets:
+                now += 0.005
+                frames = inp.feed(raw, now)
+                assert frames is not None
+                n += len(frames)
+            assert n >= len(clip) - 1, (n, len(clip))
+
+    t = best_of(3, input_feed)
+    print(f"ps_rtp_input_feed: {t / (reps * len(packets)) * 1e9:.0f} ns/packet")
     print(f"parse_receive_demux_throughput: {1 / per_packet:.0f} packets/s")
     cpu = STREAMS * pkt_rate * per_packet * 100
     print(f"cpu_50_streams_2mbit: {cpu:.1f} % of one core")
