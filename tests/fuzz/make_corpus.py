@@ -122,6 +122,7 @@ def _media() -> Iterable[tuple[str, bytes]]:
         yield "rtp", packets[0]
         yield "rtp", packets[-1]
         yield "rtp_stream", b"\x03" + b"".join(rtp.frame_rfc4571(p) for p in packets[:6])
+        yield "ps_rtp_in", b"".join(rtp.frame_rfc4571(p) for p in packets[:5])
         yield "ps", b"\xff\x05" + b"".join(payloads)[:6000]
 
 

@@ -10,12 +10,12 @@ from pathlib import Path
 #: The targets of tests/fuzz/targets.py (kept here so that listing them needs no atheris).
 TARGET_NAMES: tuple[str, ...] = (
     "sip", "sip_uri", "sip_digest", "sip_stream", "manscdp", "sdp", "mansrtsp",
-    "rtp", "rtp_stream", "ps", "nal", "sheet", "cascade_invite", "mp4", "timetable",
+    "rtp", "rtp_stream", "ps", "ps_rtp_in", "nal", "sheet", "cascade_invite", "mp4", "timetable",
     "recording_stream", "boundaries",
 )
 
 #: Longest input libFuzzer makes per target: a workbook or a few PS frames need more room.
-MAX_LEN = {"sheet": 8192, "ps": 1536, "rtp_stream": 1024, "manscdp": 4096}
+MAX_LEN = {"sheet": 8192, "ps": 1536, "rtp_stream": 1024, "ps_rtp_in": 2048, "manscdp": 4096}
 
 
 def fuzz_command(

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from xueliang.gb28181.sip import digest, framing, message, uri
     from xueliang.gb28181.sip.errors import SipParseError
     from xueliang.maps import boundaries
-    from xueliang.media import nal, ps, rtp
+    from xueliang.media import nal, ps, ps_rtp_in, rtp
     from xueliang.media.frame import Codec
     from xueliang.recording import mp4, playback
     from xueliang.registry import channel_list, spreadsheet, survey
@@ -61,6 +61,7 @@ MODULES: dict[str, list[str]] = {
     "rtp": ["xueliang.media.rtp"],
     "rtp_stream": ["xueliang.media.rtp"],
     "ps": ["xueliang.media.ps"],
+    "ps_rtp_in": ["xueliang.media.rtp", "xueliang.media.ps", "xueliang.media.ps_rtp_in"],
     "nal": ["xueliang.media.nal", "xueliang.media.frame"],
     "sheet": ["xueliang.registry.spreadsheet", "xueliang.registry.survey",
               "xueliang.registry.channel_list"],
@@ -412,6 +413,25 @@ def ps_stream(data: bytes) -> None:
     demuxer.flush()
 
 
+def ps_rtp_datagrams(data: bytes) -> None:
+    """Datagrams into a stream's PsRtpInput (RFC 4571-framed in the input, so each datagram has
+    its own length): each gives frames or a refusal (None), never an error; every datagram is
+    counted once, taken or refused; the reorder buffer and the demuxer stay bounded."""
+    inp = ps_rtp_in.PsRtpInput(window=8, max_delay=0.05, max_frame_size=4096)
+    datagrams = rtp.Rfc4571Deframer(max_packet=1500).feed(data)
+    now = 0.0
+    for d in datagrams:
+        now += 0.01
+        frames = inp.feed(d, now)
+        _check(frames is None or isinstance(frames, list), f"feed gave {type(frames).__name__}")
+        for frame in frames or ():
+            _check(len(frame.data) <= 4096 + 64, f"a {len(frame.data)}-byte frame came out")
+        _check(inp.receiver.buffered <= 8 + 1, f"the receiver holds {inp.receiver.buffered} packets")
+        _check(inp.demuxer.buffered <= 2 * 4096 + 512, f"the demuxer holds {inp.demuxer.buffered} bytes")
+    inp.poll(now + 1.0)
+    _check(inp.packets + inp.bad == len(datagrams), "a datagram neither taken nor refused")
+
+
 def nal_units(data: bytes) -> None:
     """SPS parsers raise NalError only; the Annex B helpers never raise; a split gives no
     empty NAL unit."""
@@ -617,6 +637,7 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "rtp": rtp_packet,
     "rtp_stream": rtp_stream,
     "ps": ps_stream,
+    "ps_rtp_in": ps_rtp_datagrams,
     "nal": nal_units,
     "sheet": sheet,
     "cascade_invite": cascade_invite,

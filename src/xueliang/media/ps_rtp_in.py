@@ -23,9 +23,11 @@ REORDER_DELAY = 0.2
 class PsRtpInput:
     """One stream's PS over RTP: ``feed`` a datagram, get the frames it completes."""
 
-    def __init__(self, window: int = REORDER_WINDOW, max_delay: float = REORDER_DELAY) -> None:
+    def __init__(
+        self, window: int = REORDER_WINDOW, max_delay: float = REORDER_DELAY, *, max_frame_size: int = 4 << 20
+    ) -> None:
         self.receiver = RtpReceiver(window=window, max_delay=max_delay)
-        self.demuxer = PsDemuxer()
+        self.demuxer = PsDemuxer(max_frame_size=max_frame_size)
         #: Datagrams taken (RTP that parsed), their RTP bytes (payload + 12), and refused ones.
         self.packets = 0
         self.bytes = 0
