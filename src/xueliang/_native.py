@@ -33,8 +33,9 @@ MODULES: tuple[str, ...] = (
     "xueliang.gb28181.sip.digest",
     "xueliang.gb28181.registrar",
     # The media hot path (issue 18): per packet RTP parse and reorder, PS demux (ps_rtp_in:
-    # the three in one call per datagram); per frame NAL scanning and the fMP4/FLV muxers. frame.py (a StrEnum, dataclasses built by tests and
-    # every source) and audio.py (PyAV) stay interpreted: compiled code calls them generically.
+    # the three in one call per datagram); per frame NAL scanning and the fMP4/FLV muxers.
+    # frame.py (a StrEnum, dataclasses built by tests and every source) and audio.py (PyAV)
+    # stay interpreted: compiled code calls them generically.
     "xueliang.media.rtp",
     "xueliang.media.nal",
     "xueliang.media._bitstream",

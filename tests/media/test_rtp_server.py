@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from test_hub_support import RtpPusher, ps_clip
-from tests.ports import free_range
+from tests.ports import free_port, free_range
 from tests.waiting import until
 
 from xueliang.bus import EventBus
@@ -181,6 +181,17 @@ async def test_tcp_active_connects_to_the_device(hub: MediaHub) -> None:
         await hub.rtp.connect("127.0.0.1", port, 32, hub.publish("rtp/x", kind="rtp"), timeout=1)
 
 
+async def test_a_datagram_the_stream_cannot_parse_counts_as_bad_on_its_binding(hub: MediaHub) -> None:
+    s = hub.publish("rtp/bad", kind="rtp")
+    b = hub.rtp.bind(77, s)
+    # RTP version 2, but 15 CSRCs announced in a 12-byte datagram: the stream refuses it.
+    b.feed(bytes([0x8F, 96, 0, 1, 0, 0, 0, 1]) + (77).to_bytes(4, "big"), 0.0)
+    assert (b.bad, b.packets, s.packets, s.bytes_in) == (1, 0, 0, 0)
+    b.feed(_rtp(77, 1), 0.0)
+    assert (b.bad, b.packets, s.packets, s.bytes_in) == (1, 1, 1, len(_rtp(77, 1)))
+    b.close()
+
+
 async def test_port_range_gives_a_binding_its_own_port() -> None:
     lo, hi = free_range(11)
     server = RtpServer("127.0.0.1", 0, 0, port_range=(lo, hi))
@@ -199,7 +210,7 @@ async def test_port_range_gives_a_binding_its_own_port() -> None:
 
 
 async def test_a_used_up_port_range_leaves_nothing_bound() -> None:
-    only, _ = free_range(1)
+    only = free_port()
     server = RtpServer("127.0.0.1", 0, 0, port_range=(only, only))
     h = MediaHub(MediaConfig(rtp_port=0, rtp_tcp_port=0), EventBus(), rtp=server)
     await h.start()

@@ -21,27 +21,21 @@ REORDER_DELAY = 0.2
 
 
 class PsRtpInput:
-    """One stream's PS over RTP: ``feed`` a datagram, get the frames it completes."""
+    """One stream's PS over RTP: ``feed`` a datagram, get the frames it completes. It counts
+    nothing of its own: the stream counts what it takes, the binding what is refused."""
 
     def __init__(
         self, window: int = REORDER_WINDOW, max_delay: float = REORDER_DELAY, *, max_frame_size: int = 4 << 20
     ) -> None:
         self.receiver = RtpReceiver(window=window, max_delay=max_delay)
         self.demuxer = PsDemuxer(max_frame_size=max_frame_size)
-        #: Datagrams taken (RTP that parsed), their RTP bytes (payload + 12), and refused ones.
-        self.packets = 0
-        self.bytes = 0
-        self.bad = 0
 
     def feed(self, data: bytes, now: float) -> list[Frame] | None:
         """One datagram: the frames it completes (often none), or None if it is not RTP."""
         try:
             packet = parse_rtp(data)
         except RtpError:
-            self.bad += 1
             return None
-        self.packets += 1
-        self.bytes += len(packet.payload) + 12
         ready = self.receiver.push(packet, now)
         if not ready:
             return []
