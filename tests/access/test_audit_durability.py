@@ -179,6 +179,41 @@ async def test_writer_writes_within_a_second_on_its_own(db_url: str, tmp_path: P
         await engine.dispose()
 
 
+async def test_flush_returns_with_the_head_signed_outside(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A record counts as written only once its flush's head is signed outside the database:
+    neither ``written`` nor flush() runs ahead of the signed head, even when the heads file is
+    slow to write (a CI run once read the file in that gap)."""
+    import xueliang.access.audit as audit_mod
+
+    real_append = audit_mod._append_line
+
+    def slow_append(path: Path, line: str) -> None:
+        time.sleep(0.3)
+        real_append(path, line)
+
+    monkeypatch.setattr(audit_mod, "_append_line", slow_append)
+    engine = create_engine(db_url)
+    key = CheckpointKey(b"s" * 32)
+    log = AuditLog(session_factory(engine), key, checkpoint_file=tmp_path / "heads.jsonl")
+    try:
+        await log.start()
+        for batch, n in ((1, 1), (3, 4)):
+            for i in range(batch):
+                log.append("auth.login", "failed", actor=f"a{n}-{i}")
+            # what a caller polling the count sees (the CI failure) and what flush() waits for
+            await until(lambda n=n: log.written >= n, timeout=10)
+            outside = audit_mod.read_signed_file(tmp_path / "heads.jsonl", key)
+            assert outside.head is not None and outside.head[1] == n, (outside.head, n)
+            await log.flush()
+            outside = audit_mod.read_signed_file(tmp_path / "heads.jsonl", key)
+            assert outside.head is not None and outside.head[1] == n, (outside.head, n)
+    finally:
+        await log.stop()
+        await engine.dispose()
+
+
 def _failing_inserts(sessions: Any, fail: Any) -> Any:
     """``sessions`` whose audit inserts raise ``fail(rows)`` when it gives an exception."""
 

@@ -404,11 +404,12 @@ class AuditLog:
                     batch = self._pending[: self.batch_max]
                     await self._write(batch)
                     del self._pending[: len(batch)]
-                    self.written += len(batch)
                     if not self._pending:
                         # Every flush ends with the head signed outside the database, so a
-                        # tail cut from the database is seen against it (verify).
+                        # tail cut from the database is seen against it (verify). Counted as
+                        # written only after: flush() returns with the head signed.
                         await self._sign_head()
+                    self.written += len(batch)
                     self._written.set()
                 backoff = 0.5
                 due = self._checkpoint_due_in()
