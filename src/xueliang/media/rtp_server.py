@@ -10,6 +10,9 @@ Firewall- and NAT-friendly (GB/T 28181 platforms usually open one port, not a ra
   length; the 4-byte ``$`` prefix is tolerated). The first packet's SSRC selects the binding;
   the connection then belongs to it (a TCP connection carries one stream).
 * **TCP active**: :meth:`RtpServer.connect` — we connect to the device's port.
+* With ``poll_interval`` set, a TCP connection that was just read is left unread until the next
+  tick (:meth:`RtpServer._rest`), as the shared UDP port is polled: one read per connection per
+  tick instead of one wake-up per packet the device writes.
 * Optionally a **port range**: ``bind(..., dedicated=True)`` gives the binding its own UDP
   port from ``port_range``; everything arriving there feeds it, whatever the SSRC.
 
@@ -170,6 +173,8 @@ class _TcpConnection(asyncio.Protocol):
         self.opened = time.monotonic()
         self.unmatched = 0
         self.closed = False
+        #: Not read until the next tick (see RtpServer._rest).
+        self.resting = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses: duck-typed.
@@ -201,10 +206,13 @@ class _TcpConnection(asyncio.Protocol):
             return
         for p in packets:
             binding.feed(p, now)
+        if self.server.poll_interval > 0:
+            self.server._rest(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.server._tcp_conns.discard(self)
+        self.resting = False
         if self.binding is not None:
             with contextlib.suppress(ValueError):
                 self.binding._tcp.remove(self)
@@ -251,6 +259,11 @@ class RtpServer:
         self.polling = False
         self._poll_handle: asyncio.TimerHandle | None = None
         self._idle_polls = 0
+        #: TCP connections resting until the next tick, and the tick that wakes them.
+        self._resting: list[_TcpConnection] = []
+        self._tcp_tick: asyncio.TimerHandle | None = None
+        #: Times a TCP connection was left unread until the next tick.
+        self.tcp_rests = 0
         #: Times the shared port went from waking on readiness to polling.
         self.poll_starts = 0
         # counters
@@ -289,6 +302,9 @@ class RtpServer:
         if self._poll_handle is not None:
             self._poll_handle.cancel()
             self._poll_handle = None
+        if self._tcp_tick is not None:
+            self._tcp_tick.cancel()
+            self._tcp_tick = None
         self.polling = False
         if self._reaper is not None:
             self._reaper.cancel()
@@ -526,6 +542,32 @@ class RtpServer:
             self._latching.remove(b)
         return b
 
+    def _rest(self, conn: _TcpConnection) -> None:
+        """A connection just read stays unread until the next tick (``poll_interval``): a
+        sender writes each RTP packet on its own, and waking the loop for every write was most
+        of TCP-in's cost (the kernel's context switch per packet). Resting, the kernel keeps
+        what arrives (a 1 MB receive buffer) and the next read takes all of it; the rest of a
+        frame's packets wait at most one tick, as on the polled UDP port."""
+        t = conn.transport
+        if t is None or conn.resting or t.is_closing():
+            return
+        t.pause_reading()
+        conn.resting = True
+        self._resting.append(conn)
+        self.tcp_rests += 1
+        if self._tcp_tick is None:
+            self._tcp_tick = self._loop().call_later(self.poll_interval, self._wake_tcp)
+
+    def _wake_tcp(self) -> None:
+        self._tcp_tick = None
+        resting, self._resting = self._resting, []
+        for conn in resting:
+            if conn.resting:
+                conn.resting = False
+                t = conn.transport
+                if t is not None and not t.is_closing():
+                    t.resume_reading()
+
     def _schedule_reaper(self) -> None:
         self._reaper = self._loop().call_later(self.tcp_match_timeout / 2, self._reap)
 
@@ -546,6 +588,7 @@ class RtpServer:
             "tcp_port": self.tcp_port,
             "bindings": len(self.bindings()),
             "tcp_connections": len(self._tcp_conns),
+            "tcp_rests": self.tcp_rests,
             "udp_packets": self.udp_packets,
             "unknown_ssrc": self.unknown,
             "foreign_source": self.foreign,
