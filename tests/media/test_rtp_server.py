@@ -363,54 +363,59 @@ async def test_an_error_while_polled_does_not_silence_the_port() -> None:
         await server.stop()
 
 
-async def test_a_tcp_connection_is_read_once_a_tick_and_loses_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """RTP over TCP with polling on: a device writing each packet on its own wakes the loop
-    once a tick, not once a write; every packet still arrives, in order, including those the
-    device wrote just before closing while the connection rested."""
+async def test_tcp_connections_are_read_once_a_tick_and_lose_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """RTP over TCP with polling on: devices writing each packet on its own wake the loop once
+    a tick, not once a write; every packet still arrives, in order, including those written
+    just before the device closed; quiet, the connections are waited on again."""
     from xueliang.media import rtp_server
 
     reads = 0
     real = rtp_server._TcpConnection.data_received
 
-    def counted(self: Any, data: bytes) -> None:
+    def counted(self: Any, data: bytes, now: float) -> None:
         nonlocal reads
         reads += 1
-        real(self, data)
+        real(self, data, now)
 
     monkeypatch.setattr(rtp_server._TcpConnection, "data_received", counted)
     server = RtpServer("127.0.0.1", 0, 0, poll_interval=0.05)
     await server.start()
     try:
-        sink = _Sink("rtp/tcp-tick")
-        binding = server.bind(0x2000007A, sink)
-        _, writer = await asyncio.open_connection("127.0.0.1", server.tcp_port)
-        for seq in range(60):  # 60 writes over about 120 ms: two or three ticks
-            p = _rtp(0x2000007A, seq)
-            writer.write(len(p).to_bytes(2, "big") + p)
-            await writer.drain()
+        sinks = [_Sink(f"rtp/tcp-tick{i}") for i in range(2)]
+        bindings = [server.bind(0x2000007A + i, sink) for i, sink in enumerate(sinks)]
+        writers = [(await asyncio.open_connection("127.0.0.1", server.tcp_port))[1] for _ in sinks]
+        assert not server.tcp_polling
+        for seq in range(60):  # 2 x 60 writes over about 120 ms: two or three ticks
+            for i, w in enumerate(writers):
+                p = _rtp(0x2000007A + i, seq)
+                w.write(len(p).to_bytes(2, "big") + p)
+                await w.drain()
             await asyncio.sleep(0.002)
-        writer.close()
-        await until(lambda: binding.packets == 60, 5.0)
-        assert sink.seqs == list(range(60))
-        assert reads <= 12, reads  # one read per write would be about 60
-        assert server.tcp_rests >= 1
-        await until(lambda: not server._tcp_conns, 5.0)  # the close is seen after the rest
+        assert server.tcp_polling
+        for w in writers:
+            w.close()
+        await until(lambda: all(b.packets == 60 for b in bindings), 5.0)
+        assert all(sink.seqs == list(range(60)) for sink in sinks)
+        assert reads <= 20, reads  # one read per write would be about 120
+        await until(lambda: not server._tcp_conns, 5.0)  # the close is seen on a tick too
+        await until(lambda: not server.tcp_polling, 5.0)
     finally:
         await server.stop()
-    assert server._tcp_tick is None
 
 
 async def test_tcp_without_polling_reads_at_once() -> None:
     server = RtpServer("127.0.0.1", 0, 0, poll_interval=0.0)
     await server.start()
     try:
-        binding = server.bind(0x2000007B, _Sink("rtp/tcp-wake"))
+        binding = server.bind(0x2000007C, _Sink("rtp/tcp-wake"))
         _, writer = await asyncio.open_connection("127.0.0.1", server.tcp_port)
-        p = _rtp(0x2000007B, 0)
-        writer.write(len(p).to_bytes(2, "big") + p)
-        await writer.drain()
-        await until(lambda: binding.packets == 1, 5.0)
-        assert server.tcp_rests == 0
+        for seq in range(5):
+            p = _rtp(0x2000007C, seq)
+            writer.write(len(p).to_bytes(2, "big") + p)
+            await writer.drain()
+            await until(lambda seq=seq: binding.packets == seq + 1, 5.0)  # type: ignore[misc]
+        assert not server.tcp_polling
         writer.close()
+        await until(lambda: not server._tcp_conns, 5.0)
     finally:
         await server.stop()

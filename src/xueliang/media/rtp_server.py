@@ -10,9 +10,6 @@ Firewall- and NAT-friendly (GB/T 28181 platforms usually open one port, not a ra
   length; the 4-byte ``$`` prefix is tolerated). The first packet's SSRC selects the binding;
   the connection then belongs to it (a TCP connection carries one stream).
 * **TCP active**: :meth:`RtpServer.connect` — we connect to the device's port.
-* With ``poll_interval`` set, a TCP connection that was just read is left unread until the next
-  tick (:meth:`RtpServer._rest`), as the shared UDP port is polled: one read per connection per
-  tick instead of one wake-up per packet the device writes.
 * Optionally a **port range**: ``bind(..., dedicated=True)`` gives the binding its own UDP
   port from ``port_range``; everything arriving there feeds it, whatever the SSRC.
 
@@ -40,9 +37,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import select
 import socket
 import time
-from typing import Any, Protocol, cast
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from xueliang.errors import Unavailable
 from xueliang.media.rtp import Rfc4571Deframer
@@ -161,40 +160,49 @@ class RtpBinding:
         }
 
 
-class _TcpConnection(asyncio.Protocol):
-    """One RTP-over-TCP connection (passive: accepted; active: we connected)."""
+class _TcpConnection:
+    """One RTP-over-TCP connection (passive: accepted; active: we connected), read by its
+    server (see :meth:`RtpServer._tcp_ready`) from a plain non-blocking socket."""
 
-    def __init__(self, server: RtpServer, binding: RtpBinding | None = None) -> None:
+    def __init__(self, server: RtpServer, sock: socket.socket, binding: RtpBinding | None = None) -> None:
         self.server = server
+        self.sock = sock
+        self.fd = sock.fileno()
         self.binding = binding
         self.deframer = Rfc4571Deframer()
-        self.transport: asyncio.Transport | None = None
-        self.peer: tuple[str, int] | None = None
         self.opened = time.monotonic()
         self.unmatched = 0
         self.closed = False
-        #: Not read until the next tick (see RtpServer._rest).
-        self.resting = False
+        self.peer: tuple[str, int] | None = None
+        with contextlib.suppress(OSError):
+            peer = sock.getpeername()
+            self.peer = (str(peer[0]), int(peer[1]))
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        if binding is not None:
+            binding._tcp.append(self)
+            binding.source = self.peer
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports are not asyncio.Transport subclasses: duck-typed.
-        self.transport = cast(asyncio.Transport, transport)
-        peer = transport.get_extra_info("peername")
-        self.peer = (str(peer[0]), int(peer[1])) if peer else None
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-        self.server._tcp_conns.add(self)
-        if self.binding is not None:
-            self.binding._tcp.append(self)
-            self.binding.source = self.peer
+    def read(self, now: float) -> None:
+        """Everything the kernel holds for this connection (the end of it closes it)."""
+        recv = self.sock.recv
+        while not self.closed:
+            try:
+                data = recv(262144)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                self.close()
+                return
+            if not data:
+                self.close()
+                return
+            self.data_received(data, now)
 
-    def data_received(self, data: bytes) -> None:
+    def data_received(self, data: bytes, now: float) -> None:
         packets = self.deframer.feed(data)
         if not packets:
             return
-        now = time.monotonic()
         binding = self.binding
         if binding is None:
             binding = self.server._match_tcp(self, packets[0])
@@ -206,21 +214,81 @@ class _TcpConnection(asyncio.Protocol):
             return
         for p in packets:
             binding.feed(p, now)
-        if self.server.poll_interval > 0:
-            self.server._rest(self)
 
-    def connection_lost(self, exc: Exception | None) -> None:
+    def close(self) -> None:
+        if self.closed:
+            return
         self.closed = True
-        self.server._tcp_conns.discard(self)
-        self.resting = False
+        self.server._forget_tcp(self)
         if self.binding is not None:
             with contextlib.suppress(ValueError):
                 self.binding._tcp.remove(self)
+        self.sock.close()
+
+
+class _Poller:
+    """Reads a descriptor when it becomes readable or, while traffic flows, on a timer.
+
+    Under load one wake-up per datagram burst (or per write a device makes on its TCP
+    connection) is most of the relay's cost: the kernel's context switch and the loop's turn,
+    for a handful of packets each time. So after the first wake-up the descriptor is no longer
+    waited on; ``drain`` runs every ``interval`` and reads what hundreds of packets left
+    there, for a few milliseconds of latency. Quiet for ``_POLL_IDLE``: back to waking on the
+    next packet, at once. ``interval`` 0: always wake.
+    """
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, fd: int, drain: Callable[[], int], interval: float
+    ) -> None:
+        self.loop = loop
+        self.fd = fd
+        self.drain = drain
+        self.interval = interval
+        #: Whether the descriptor is being read on the timer now.
+        self.polling = False
+        #: Times it went from waking on readiness to the timer.
+        self.starts = 0
+        self.closed = False
+        self._handle: asyncio.TimerHandle | None = None
+        self._idle = 0
+        loop.add_reader(fd, self._ready)
+
+    def _ready(self) -> None:
+        self.drain()
+        if self.interval > 0 and not self.polling and not self.closed:
+            self.loop.remove_reader(self.fd)
+            self.polling = True
+            self.starts += 1
+            self._idle = 0
+            self._handle = self.loop.call_later(self.interval, self._tick)
+
+    def _tick(self) -> None:
+        if self.closed or not self.polling:
+            return
+        # The next tick first: an error while reading (logged by the loop, as for a reader
+        # callback) must not leave the descriptor unread, which would silence its streams.
+        self._handle = self.loop.call_later(self.interval, self._tick)
+        if self.drain():
+            self._idle = 0
+            return
+        self._idle += 1
+        if self._idle * self.interval >= _POLL_IDLE:
+            self._handle.cancel()
+            self._handle = None
+            self.polling = False
+            self.loop.add_reader(self.fd, self._ready)
 
     def close(self) -> None:
-        if self.transport is not None and not self.closed:
-            self.transport.close()
+        if self.closed:
+            return
         self.closed = True
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        if not self.polling:
+            with contextlib.suppress(Exception):
+                self.loop.remove_reader(self.fd)
+        self.polling = False
 
 
 class RtpServer:
@@ -248,24 +316,18 @@ class RtpServer:
         self._by_ssrc: dict[int, RtpBinding] = {}
         self._latching: list[RtpBinding] = []
         self._udp: socket.socket | None = None
-        self._tcp_server: asyncio.Server | None = None
-        self._tcp_conns: set[_TcpConnection] = set()
+        self._udp_poller: _Poller | None = None
+        self._tcp_listen: socket.socket | None = None
+        #: Open RTP/TCP connections by descriptor, all in one epoll set of our own, which the
+        #: loop waits on (or which is polled) as one descriptor.
+        self._tcp_conns: dict[int, _TcpConnection] = {}
+        self._tcp_epoll: select.epoll | None = None
+        self._tcp_poller: _Poller | None = None
         self._reaper: asyncio.TimerHandle | None = None
         self._loop_ref: asyncio.AbstractEventLoop | None = None
         self._next_port = port_range[0] if port_range else 0
         #: Seconds between reads of the shared port while RTP flows (0: wake for each datagram).
         self.poll_interval = poll_interval
-        #: Whether the shared port is being polled now (else the loop wakes on its readiness).
-        self.polling = False
-        self._poll_handle: asyncio.TimerHandle | None = None
-        self._idle_polls = 0
-        #: TCP connections resting until the next tick, and the tick that wakes them.
-        self._resting: list[_TcpConnection] = []
-        self._tcp_tick: asyncio.TimerHandle | None = None
-        #: Times a TCP connection was left unread until the next tick.
-        self.tcp_rests = 0
-        #: Times the shared port went from waking on readiness to polling.
-        self.poll_starts = 0
         # counters
         self.udp_packets = 0
         self.unknown = 0
@@ -273,6 +335,21 @@ class RtpServer:
         self.foreign = 0
         self.bad = 0
         self.latched = 0
+
+    @property
+    def polling(self) -> bool:
+        """Whether the shared UDP port is being polled now (else the loop wakes on it)."""
+        return self._udp_poller is not None and self._udp_poller.polling
+
+    @property
+    def poll_starts(self) -> int:
+        """Times the shared UDP port went from waking on readiness to polling."""
+        return self._udp_poller.starts if self._udp_poller is not None else 0
+
+    @property
+    def tcp_polling(self) -> bool:
+        """Whether the RTP/TCP connections are being polled now."""
+        return self._tcp_poller is not None and self._tcp_poller.polling
 
     def _loop(self) -> asyncio.AbstractEventLoop:
         if self._loop_ref is None:
@@ -291,38 +368,45 @@ class RtpServer:
         sock.setblocking(False)
         self._udp = sock
         self.udp_port = sock.getsockname()[1]
-        loop.add_reader(sock.fileno(), self._shared_ready, sock)
-        self._tcp_server = await loop.create_server(
-            lambda: _TcpConnection(self), self.host, self.tcp_port, reuse_address=True
-        )
-        self.tcp_port = self._tcp_server.sockets[0].getsockname()[1]
+        self._udp_poller = _Poller(loop, sock.fileno(), self._drain_shared, self.poll_interval)
+        listen = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            listen.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listen.bind((self.host, self.tcp_port))
+            listen.listen(512)
+        except OSError:
+            listen.close()
+            raise
+        listen.setblocking(False)
+        self._tcp_listen = listen
+        self.tcp_port = listen.getsockname()[1]
+        loop.add_reader(listen.fileno(), self._accept)
+        self._tcp_epoll = select.epoll()
+        self._tcp_poller = _Poller(loop, self._tcp_epoll.fileno(), self._drain_tcp, self.poll_interval)
         self._schedule_reaper()
 
     async def stop(self) -> None:
-        if self._poll_handle is not None:
-            self._poll_handle.cancel()
-            self._poll_handle = None
-        if self._tcp_tick is not None:
-            self._tcp_tick.cancel()
-            self._tcp_tick = None
-        self.polling = False
+        for poller in (self._udp_poller, self._tcp_poller):
+            if poller is not None:
+                poller.close()
         if self._reaper is not None:
             self._reaper.cancel()
             self._reaper = None
         for b in list(self._by_ssrc.values()) + list(self._latching):
             b.close()
         if self._udp is not None:
-            with contextlib.suppress(Exception):
-                self._loop().remove_reader(self._udp.fileno())
             self._udp.close()
             self._udp = None
-        for conn in list(self._tcp_conns):
+        for conn in list(self._tcp_conns.values()):
             conn.close()
-        if self._tcp_server is not None:
-            self._tcp_server.close()
+        if self._tcp_listen is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._tcp_server.wait_closed(), 2)
-            self._tcp_server = None
+                self._loop().remove_reader(self._tcp_listen.fileno())
+            self._tcp_listen.close()
+            self._tcp_listen = None
+        if self._tcp_epoll is not None:
+            self._tcp_epoll.close()
+            self._tcp_epoll = None
 
     @property
     def receive_buffer(self) -> int:
@@ -367,14 +451,22 @@ class RtpServer:
         b = RtpBinding(self, ssrc, stream, peer=host)
         b.transport = "tcp-active"
         loop = self._loop()
+        sock: socket.socket | None = None
         try:
-            await asyncio.wait_for(
-                loop.create_connection(lambda: _TcpConnection(self, b), host, port), timeout
-            )
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            if not infos:
+                raise OSError(f"no address for {host}")
+            family, kind, proto, _, addr = infos[0]
+            sock = socket.socket(family, kind, proto)
+            sock.setblocking(False)
+            await asyncio.wait_for(loop.sock_connect(sock, addr), timeout)
         except (OSError, TimeoutError) as exc:
+            if sock is not None:
+                sock.close()
             raise Unavailable(
                 f"cannot connect to the device's RTP port {host}:{port}: {exc}"
             ) from exc
+        self._add_tcp(_TcpConnection(self, sock, b))
         self._by_ssrc.setdefault(b.ssrc, b)
         stream.bindings.append(b)
         return b
@@ -414,45 +506,18 @@ class RtpServer:
 
     # ------------------------------------------------------------------------ UDP
 
-    def _shared_ready(self, sock: socket.socket) -> None:
-        """The shared port became readable while the loop waited on it: read what is there,
-        then, with polling on, stop waiting on it and read it every ``poll_interval`` instead.
-        Under load one wake-up per datagram burst is most of the relay's cost (the kernel's
-        context switch and the loop's turn, for a handful of packets each time); a timer that
-        reads hundreds at once costs a few milliseconds of latency instead."""
-        self._udp_ready(sock, None)
-        if self.poll_interval > 0 and not self.polling and self._udp is sock:
-            loop = self._loop()
-            loop.remove_reader(sock.fileno())
-            self.polling = True
-            self.poll_starts += 1
-            self._idle_polls = 0
-            self._poll_handle = loop.call_later(self.poll_interval, self._poll)
-
-    def _poll(self) -> None:
+    def _drain_shared(self) -> int:
+        """Read the shared port: bursts of up to ``_BURST`` datagrams while bursts come full."""
         sock = self._udp
-        if sock is None or not self.polling:
-            return
-        loop = self._loop()
-        # The next tick first: an error while reading (logged by the loop, as for a reader
-        # callback) must not leave the port unread, which would silence every stream on it.
-        self._poll_handle = loop.call_later(self.poll_interval, self._poll)
+        if sock is None:
+            return 0
         before = self.udp_packets
-        for _ in range(_POLL_BURSTS):  # a full burst: more may be waiting
+        for _ in range(_POLL_BURSTS):
             start = self.udp_packets
             self._udp_ready(sock, None)
             if self.udp_packets - start < _BURST:
                 break
-        if self.udp_packets != before:
-            self._idle_polls = 0
-            return
-        self._idle_polls += 1
-        if self._idle_polls * self.poll_interval >= _POLL_IDLE:
-            # Quiet: wake on the next datagram again, at once, instead of ticking for nothing.
-            self._poll_handle.cancel()
-            self._poll_handle = None
-            self.polling = False
-            loop.add_reader(sock.fileno(), self._shared_ready, sock)
+        return self.udp_packets - before
 
     def _udp_ready(self, sock: socket.socket, owner: RtpBinding | None) -> None:
         recv = sock.recvfrom
@@ -517,6 +582,49 @@ class RtpServer:
 
     # ------------------------------------------------------------------------ TCP
 
+    def _accept(self) -> None:
+        listen = self._tcp_listen
+        while listen is not None:
+            try:
+                sock, _ = listen.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # e.g. out of descriptors: the next readiness tries again
+                log.warning("RTP/TCP accept failed: %s", exc)
+                return
+            sock.setblocking(False)
+            self._add_tcp(_TcpConnection(self, sock))
+
+    def _add_tcp(self, conn: _TcpConnection) -> None:
+        ep = self._tcp_epoll
+        if ep is None:  # stopped meanwhile
+            conn.close()
+            return
+        self._tcp_conns[conn.fd] = conn
+        # level-triggered: what arrived before registering is reported at the next drain
+        ep.register(conn.fd, select.EPOLLIN | select.EPOLLRDHUP)
+
+    def _forget_tcp(self, conn: _TcpConnection) -> None:
+        if self._tcp_conns.get(conn.fd) is conn:
+            del self._tcp_conns[conn.fd]
+            if self._tcp_epoll is not None:
+                with contextlib.suppress(OSError):
+                    self._tcp_epoll.unregister(conn.fd)
+
+    def _drain_tcp(self) -> int:
+        """Read every RTP/TCP connection with something to read: one ``epoll_wait`` for all."""
+        ep = self._tcp_epoll
+        if ep is None:
+            return 0
+        events = ep.poll(0)
+        now = time.monotonic()
+        conns = self._tcp_conns
+        for fd, _ in events:
+            conn = conns.get(fd)
+            if conn is not None:
+                conn.read(now)
+        return len(events)
+
     def _match_tcp(self, conn: _TcpConnection, first: bytes) -> RtpBinding | None:
         if len(first) < 12:
             return None
@@ -542,38 +650,12 @@ class RtpServer:
             self._latching.remove(b)
         return b
 
-    def _rest(self, conn: _TcpConnection) -> None:
-        """A connection just read stays unread until the next tick (``poll_interval``): a
-        sender writes each RTP packet on its own, and waking the loop for every write was most
-        of TCP-in's cost (the kernel's context switch per packet). Resting, the kernel keeps
-        what arrives (a 1 MB receive buffer) and the next read takes all of it; the rest of a
-        frame's packets wait at most one tick, as on the polled UDP port."""
-        t = conn.transport
-        if t is None or conn.resting or t.is_closing():
-            return
-        t.pause_reading()
-        conn.resting = True
-        self._resting.append(conn)
-        self.tcp_rests += 1
-        if self._tcp_tick is None:
-            self._tcp_tick = self._loop().call_later(self.poll_interval, self._wake_tcp)
-
-    def _wake_tcp(self) -> None:
-        self._tcp_tick = None
-        resting, self._resting = self._resting, []
-        for conn in resting:
-            if conn.resting:
-                conn.resting = False
-                t = conn.transport
-                if t is not None and not t.is_closing():
-                    t.resume_reading()
-
     def _schedule_reaper(self) -> None:
         self._reaper = self._loop().call_later(self.tcp_match_timeout / 2, self._reap)
 
     def _reap(self) -> None:
         now = time.monotonic()
-        for conn in list(self._tcp_conns):
+        for conn in list(self._tcp_conns.values()):
             if conn.binding is None and now - conn.opened > self.tcp_match_timeout:
                 log.info("closing RTP/TCP connection from %s: no stream for its SSRC", conn.peer)
                 conn.close()
@@ -588,7 +670,6 @@ class RtpServer:
             "tcp_port": self.tcp_port,
             "bindings": len(self.bindings()),
             "tcp_connections": len(self._tcp_conns),
-            "tcp_rests": self.tcp_rests,
             "udp_packets": self.udp_packets,
             "unknown_ssrc": self.unknown,
             "foreign_source": self.foreign,
