@@ -9,7 +9,8 @@ Prints ``name: value unit`` lines. What it does, in separate processes:
   once with PyAV and muxed once into PS; per frame only the PS timestamps are re-stamped, a
   send time is written into an SEI NAL unit of the frame, and the frame is packetised with
   the stream's own SSRC and sent — over UDP to the shared port (default) or over one TCP
-  connection per stream (``--tcp``, RFC 4571). Streams are paced per frame (25 fps) and
+  connection per stream (``--tcp``, RFC 4571; a frame's packets in one write, or one write
+  each with ``--tcp-writes packet``). Streams are paced per frame (25 fps) and
   staggered, each on its own receiver from ``POST /api/v1/media/rtp-receivers``;
 * **viewers** (this process) — V HTTP-FLV (or ``--fmp4``) readers per stream. Each reader
   finds the SEI stamps in what it receives: latency = arrival − send time of the frame
@@ -140,12 +141,15 @@ def sender_main(
     late: Any,
     bursts: Any,
     udp_sockets: int = 4,
+    tcp_per_packet: bool = False,
 ) -> None:
     """Cameras: one process sending every stream, paced per frame, staggered.
 
     Over UDP the streams share ``udp_sockets`` source sockets (stream i on socket i % n); with
     one per stream each camera has its own source port, as real cameras have their own address
     (ZLMediaKit's single RTP port keeps one SSRC per source address and drops the others).
+    Over TCP a frame's packets go in one write, or (``tcp_per_packet``) one write each, as
+    many cameras' RTP stacks do.
     """
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
     from xueliang.media.frame import Codec, Frame
@@ -199,7 +203,10 @@ def sender_main(
         stamp = time.monotonic_ns()
         chunk[stamp_at : stamp_at + 16] = b"%016x" % stamp
         packets = packetizers[i].packetize(chunk, (dts + delta) & 0xFFFFFFFF)
-        if tcp:
+        if tcp and tcp_per_packet:
+            for p in packets:
+                socks[i].sendall(p)
+        elif tcp:
             socks[i].sendall(b"".join(packets))
         else:
             s = socks[i % len(socks)]
@@ -577,6 +584,7 @@ async def run(
                     args=(
                         clip, ports, args.streams, args.tcp, go, stop, sent, late, bursts,
                         args.streams if args.socket_per_camera else 4,
+                        args.tcp_writes == "packet",
                     ),
                     daemon=True,
                 )
@@ -771,6 +779,8 @@ def main() -> None:
     ap.add_argument(
         "--tcp", action="store_true", help="RTP over TCP (RFC 4571), one connection per stream"
     )
+    ap.add_argument("--tcp-writes", choices=["frame", "packet"], default="frame",
+                    help="over TCP, one write per frame (default) or per RTP packet")
     ap.add_argument("--fmp4", action="store_true", help="fMP4 viewers instead of HTTP-FLV")
     ap.add_argument("--dedicated", type=int, default=0, metavar="FIRST_PORT",
                     help="a UDP port per stream from FIRST_PORT on (media.rtp_port_range) instead of the shared one")
@@ -816,7 +826,7 @@ def main() -> None:
         ap.error("ZLMediaKit's single RTP port needs --socket-per-camera over UDP")
     tag = f"{args.streams}x{args.viewers}_{'fmp4' if args.fmp4 else 'flv'}"
     if args.tcp:
-        tag += "_tcp"
+        tag += "_tcp" if args.tcp_writes == "frame" else "_tcp_perpacket"
     print(
         f"machine: {platform.machine()} {os.cpu_count()} cpus, {platform.python_implementation()} {platform.python_version()}"
     )
