@@ -10,6 +10,10 @@ Firewall- and NAT-friendly (GB/T 28181 platforms usually open one port, not a ra
   length; the 4-byte ``$`` prefix is tolerated). The first packet's SSRC selects the binding;
   the connection then belongs to it (a TCP connection carries one stream).
 * **TCP active**: :meth:`RtpServer.connect` — we connect to the device's port.
+* **Reading**: the shared UDP port, and every TCP connection together through one selector of
+  the server's own, are each one descriptor for the loop (:class:`_Poller`): waited on when
+  quiet, read every ``poll_interval`` while RTP flows (one loop turn for many packets, instead
+  of one per datagram or per write a device makes). Ports of a range wake per datagram.
 * Optionally a **port range**: ``bind(..., dedicated=True)`` gives the binding its own UDP
   port from ``port_range``; everything arriving there feeds it, whatever the SSRC.
 
@@ -37,7 +41,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import select
+import selectors
 import socket
 import time
 from collections.abc import Callable
@@ -318,10 +322,10 @@ class RtpServer:
         self._udp: socket.socket | None = None
         self._udp_poller: _Poller | None = None
         self._tcp_listen: socket.socket | None = None
-        #: Open RTP/TCP connections by descriptor, all in one epoll set of our own, which the
-        #: loop waits on (or which is polled) as one descriptor.
+        #: Open RTP/TCP connections by descriptor, all in one selector of our own (epoll on
+        #: Linux), which the loop waits on (or which is polled) as one descriptor.
         self._tcp_conns: dict[int, _TcpConnection] = {}
-        self._tcp_epoll: select.epoll | None = None
+        self._tcp_sel: selectors.BaseSelector | None = None
         self._tcp_poller: _Poller | None = None
         self._reaper: asyncio.TimerHandle | None = None
         self._loop_ref: asyncio.AbstractEventLoop | None = None
@@ -381,8 +385,8 @@ class RtpServer:
         self._tcp_listen = listen
         self.tcp_port = listen.getsockname()[1]
         loop.add_reader(listen.fileno(), self._accept)
-        self._tcp_epoll = select.epoll()
-        self._tcp_poller = _Poller(loop, self._tcp_epoll.fileno(), self._drain_tcp, self.poll_interval)
+        self._tcp_sel = selectors.DefaultSelector()
+        self._tcp_poller = _Poller(loop, self._tcp_sel.fileno(), self._drain_tcp, self.poll_interval)
         self._schedule_reaper()
 
     async def stop(self) -> None:
@@ -404,9 +408,9 @@ class RtpServer:
                 self._loop().remove_reader(self._tcp_listen.fileno())
             self._tcp_listen.close()
             self._tcp_listen = None
-        if self._tcp_epoll is not None:
-            self._tcp_epoll.close()
-            self._tcp_epoll = None
+        if self._tcp_sel is not None:
+            self._tcp_sel.close()
+            self._tcp_sel = None
 
     @property
     def receive_buffer(self) -> int:
@@ -596,34 +600,33 @@ class RtpServer:
             self._add_tcp(_TcpConnection(self, sock))
 
     def _add_tcp(self, conn: _TcpConnection) -> None:
-        ep = self._tcp_epoll
-        if ep is None:  # stopped meanwhile
+        sel = self._tcp_sel
+        if sel is None:  # stopped meanwhile
             conn.close()
             return
         self._tcp_conns[conn.fd] = conn
         # level-triggered: what arrived before registering is reported at the next drain
-        ep.register(conn.fd, select.EPOLLIN | select.EPOLLRDHUP)
+        sel.register(conn.fd, selectors.EVENT_READ, conn)
 
     def _forget_tcp(self, conn: _TcpConnection) -> None:
         if self._tcp_conns.get(conn.fd) is conn:
             del self._tcp_conns[conn.fd]
-            if self._tcp_epoll is not None:
-                with contextlib.suppress(OSError):
-                    self._tcp_epoll.unregister(conn.fd)
+            if self._tcp_sel is not None:
+                with contextlib.suppress(KeyError, ValueError, OSError):
+                    self._tcp_sel.unregister(conn.fd)
 
     def _drain_tcp(self) -> int:
         """Read every RTP/TCP connection with something to read: one ``epoll_wait`` for all."""
-        ep = self._tcp_epoll
-        if ep is None:
+        sel = self._tcp_sel
+        if sel is None:
             return 0
-        events = ep.poll(0)
+        ready = sel.select(0)
         now = time.monotonic()
-        conns = self._tcp_conns
-        for fd, _ in events:
-            conn = conns.get(fd)
-            if conn is not None:
+        for key, _ in ready:
+            conn: _TcpConnection = key.data
+            if not conn.closed:
                 conn.read(now)
-        return len(events)
+        return len(ready)
 
     def _match_tcp(self, conn: _TcpConnection, first: bytes) -> RtpBinding | None:
         if len(first) < 12:
