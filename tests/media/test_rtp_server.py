@@ -413,7 +413,7 @@ async def test_tcp_without_polling_reads_at_once() -> None:
             p = _rtp(0x2000007C, seq)
             writer.write(len(p).to_bytes(2, "big") + p)
             await writer.drain()
-            await until(lambda seq=seq: binding.packets == seq + 1, 5.0)  # type: ignore[misc]
+            await until(lambda seq=seq: binding.packets == seq + 1, 5.0)
         assert not server.tcp_polling
         writer.close()
         await until(lambda: not server._tcp_conns, 5.0)

@@ -166,7 +166,7 @@ class RtpBinding:
 
 class _TcpConnection:
     """One RTP-over-TCP connection (passive: accepted; active: we connected), read by its
-    server (see :meth:`RtpServer._tcp_ready`) from a plain non-blocking socket."""
+    server (see :meth:`RtpServer._drain_tcp`) from a plain non-blocking socket."""
 
     def __init__(self, server: RtpServer, sock: socket.socket, binding: RtpBinding | None = None) -> None:
         self.server = server
