@@ -124,8 +124,9 @@ class MediaConfig(_Section):
     upstream_port_range: tuple[int, int] | None = None
     #: While RTP flows on the shared port (or on RTP/TCP connections), read it every this many
     #: milliseconds instead of waking for every datagram or write (as network drivers do under
-    #: load: NAPI); back to waking on the first packet after 100 ms without any. 5 ms cut the relay's CPU by about a fifth
-    #: at 50 streams for 3.5 ms more latency (docs/performance.md). 0: wake for every datagram.
+    #: load: NAPI); back to waking on the first packet after 100 ms without any. 5 ms cut the
+    #: relay's CPU by about a fifth at 50 streams for 3.5 ms more latency (docs/performance.md).
+    #: 0: wake for every datagram or write.
     rtp_poll_ms: float = Field(default=5.0, ge=0, le=50)
     #: Seconds a stream lives after its last viewer leaves.
     idle_stop_seconds: float = Field(default=15.0, ge=0)
