@@ -71,12 +71,17 @@ QUIET = 0.03  # of a core: below this the started server is settled
 IDLE_CG = 20.0  # seconds of the idle server counted under callgrind
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of ``pid`` in seconds (from /proc/<pid>/stat)."""
+def cpu_split(pid: int) -> tuple[float, float]:
+    """(utime, stime) of ``pid`` in seconds (from /proc/<pid>/stat)."""
     with open(f"/proc/{pid}/stat", "rb") as f:
         data = f.read()
     fields = data[data.rindex(b")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / _TICK
+    return int(fields[11]) / _TICK, int(fields[12]) / _TICK
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of ``pid`` in seconds."""
+    return sum(cpu_split(pid))
 
 
 def thread_cpu(pid: int) -> dict[str, float]:
@@ -637,10 +642,12 @@ async def storm(args: argparse.Namespace, server: tuple[str, int], pid: int | No
         await asyncio.sleep(2 * SETTLE)  # periodic jobs (every 2 s) averaged in
         idle_rate = (cpu_seconds(pid) - c) / (2 * SETTLE)
     threads0 = thread_cpu(pid) if pid else {}
-    cpu0 = cpu_seconds(pid) if pid else None
+    split0 = cpu_split(pid) if pid else (0.0, 0.0)
+    cpu0 = sum(split0) if pid else None
     t0 = time.monotonic()
     await _launch(client, args)
-    cpu1 = cpu_seconds(pid) if pid else None
+    split1 = cpu_split(pid) if pid else (0.0, 0.0)
+    cpu1 = sum(split1) if pid else None
     # The server writes what the storm changed (new devices, online events) in 1 s batches:
     # wait for that too, so the figure is the whole cost of the storm, not just the answering.
     await asyncio.sleep(SETTLE)
@@ -658,6 +665,8 @@ async def storm(args: argparse.Namespace, server: tuple[str, int], pid: int | No
     print(f"storm_wall: {wall:.3f} s")
     if cpu0 is not None and cpu1 is not None and cpu2 is not None:
         print(f"storm_server_cpu: {cpu1 - cpu0:.3f} s")
+        # the kernel's share (UDP send and receive, wake-ups) of the answering
+        print(f"storm_server_cpu_system: {split1[1] - split0[1]:.3f} s")
         print(f"storm_server_cpu_settled: {cpu2 - cpu0 - idle_rate * (t2 - t0):.3f} s")
         # where it went: the event loop's thread, the database driver's threads (aiosqlite
         # runs each connection in a thread of its own), others (not idle-corrected)

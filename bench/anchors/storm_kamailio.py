@@ -46,12 +46,12 @@ KAMAILIO_CFG = Path(__file__).resolve().parent / "kamailio.cfg"
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
-def _stat(pid: int) -> tuple[int, float]:
-    """(parent pid, utime + stime in seconds) of ``pid``."""
+def _stat(pid: int) -> tuple[int, float, float]:
+    """(parent pid, utime, stime in seconds) of ``pid``."""
     with open(f"/proc/{pid}/stat", "rb") as f:
         data = f.read()
     fields = data[data.rindex(b")") + 2 :].split()
-    return int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICK
+    return int(fields[1]), int(fields[11]) / _TICK, int(fields[12]) / _TICK
 
 
 def tree(root: int) -> list[int]:
@@ -76,12 +76,16 @@ class Tree:
     def __init__(self, root: int) -> None:
         self.pids = tree(root)
 
-    def cpu_seconds(self, pid: int) -> float:  # pid: the root, already in self.pids
-        total = 0.0
+    def cpu_split(self, pid: int) -> tuple[float, float]:  # pid: the root, already in self.pids
+        user = system = 0.0
         for p in self.pids:
             with contextlib.suppress(OSError):
-                total += _stat(p)[1]
-        return total
+                _, u, s = _stat(p)
+                user, system = user + u, system + s
+        return user, system
+
+    def cpu_seconds(self, pid: int) -> float:
+        return sum(self.cpu_split(pid))
 
     def rss_mb(self, pid: int) -> float:
         """Proportional set size summed (shared memory counted once, not once per child)."""
@@ -124,7 +128,7 @@ def one_run(args: argparse.Namespace, target: str) -> dict[str, str]:
     tmp = tempfile.TemporaryDirectory(prefix=f"storm-{target}-")
     work = Path(tmp.name)
     out = io.StringIO()
-    saved = sip_storm.cpu_seconds, sip_storm.rss_mb
+    saved = sip_storm.cpu_seconds, sip_storm.cpu_split, sip_storm.rss_mb
     if target == "kamailio":
         port = sip_storm.free_port_both()
         proc = start_kamailio(work, port, args.children, args.kamailio)
@@ -136,12 +140,12 @@ def one_run(args: argparse.Namespace, target: str) -> dict[str, str]:
         time.sleep(1.0)
         if target == "kamailio":
             t = Tree(proc.pid)  # workers are forked by now: the probe was answered
-            sip_storm.cpu_seconds, sip_storm.rss_mb = t.cpu_seconds, t.rss_mb
+            sip_storm.cpu_seconds, sip_storm.cpu_split, sip_storm.rss_mb = t.cpu_seconds, t.cpu_split, t.rss_mb
         load = os.getloadavg()
         with contextlib.redirect_stdout(out):
             asyncio.run(sip_storm.storm(args, server, proc.pid))
     finally:
-        sip_storm.cpu_seconds, sip_storm.rss_mb = saved
+        sip_storm.cpu_seconds, sip_storm.cpu_split, sip_storm.rss_mb = saved
         stop(proc)
         if proc.returncode not in (0, -2, 130, None):
             log = work / ("kamailio.log" if target == "kamailio" else "server.log")
@@ -207,7 +211,7 @@ def main() -> int:
     medians: dict[str, float] = {}
     for target, rs in runs.items():
         pre = "kamailio_" if target == "kamailio" else ""
-        for name in ("storm_server_cpu", "storm_server_cpu_settled", "storm_wall"):
+        for name in ("storm_server_cpu", "storm_server_cpu_system", "storm_server_cpu_settled", "storm_wall"):
             values = [seconds(x, name) for x in rs]
             every = ", ".join(
                 f"{v:.2f} (load {x['load_average'].split()[0]})"

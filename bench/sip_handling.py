@@ -1,0 +1,194 @@
+"""Where a registration storm's CPU goes in xueliang's own code, without the sockets.
+
+bench/sip_storm.py measures the server as a process, kernel and all: about a third of its CPU is
+system time (UDP send and receive on loopback, wake-ups), which no change to our code removes
+and a profiler apportions badly. This script starts the real platform in this process (the
+composition root, SQLite, the bus and every subscriber, media off, as ``sip_storm.py`` starts
+it), replaces the SIP endpoint's UDP transport with an in-memory one, and drives the same
+storm through ``SipEndpoint._datagram`` with ``sip_storm.py``'s own client: each device
+REGISTERs, answers the 401 and sends a Keepalive. Devices start at ``--rate`` a second in 5 ms
+batches, as in the storm, so the database writer batches as it would.
+
+Prints ``name: value unit`` lines: the process's CPU (every thread: the loop's and the database
+driver's) from the first request until the storm is written, less what the idle platform spends
+over that time and less the client's own work, which runs here too (``sip_handling_cpu_settled``),
+per device, and the loop thread's share. With
+``--profile N`` the storm runs under cProfile (the loop's thread only, CPU clock) and the N
+functions with the most own time are printed to stderr: a map of the Python cost, not a
+figure to compare (the profiler adds a constant per call).
+
+    .venv/bin/python bench/sip_handling.py [--devices 10000] [--rate 4000] [--profile 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import os
+import pstats
+import secrets
+import sys
+import tempfile
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from sip_storm import Client  # bench/ is on sys.path when this script runs
+
+SERVER: tuple[str, int] = ("127.0.0.1", 5060)
+CLIENT_HOST = "127.0.0.2"
+SETTLE = 2.5  # seconds: the database writer batches every second
+
+
+class _Wire:
+    """Both directions in memory: what the client sends waits for the server, and back."""
+
+    def __init__(self) -> None:
+        self.to_server: deque[tuple[bytes, tuple[str, int]]] = deque()
+        self.to_client: deque[bytes] = deque()
+
+
+class _ServerSide:
+    """Stands in for the endpoint's asyncio DatagramTransport (it only ever calls sendto)."""
+
+    def __init__(self, wire: _Wire) -> None:
+        self.wire = wire
+
+    def sendto(self, data: bytes, addr: Any = None) -> None:
+        self.wire.to_client.append(data)
+
+    def close(self) -> None:
+        pass
+
+    def is_closing(self) -> bool:
+        return False
+
+
+class _ClientSide:
+    def __init__(self, wire: _Wire, port: int) -> None:
+        self.wire = wire
+        self.addr = (CLIENT_HOST, port)
+
+    def sendto(self, data: bytes, addr: Any = None) -> None:
+        self.wire.to_server.append((data, self.addr))
+
+
+def _settings(workdir: Path, password: str) -> Any:
+    os.environ.update({
+        "XUELIANG_SIP__HOST": SERVER[0],
+        "XUELIANG_SIP__PORT": "0",
+        "XUELIANG_SIP__PASSWORD": password,
+        "XUELIANG_SIP__ADMISSION": "open",
+        "XUELIANG_SIP__RATE_LIMIT_PER_ADDRESS": "10000000",
+        "XUELIANG_DATABASE__URL": f"sqlite+aiosqlite:///{workdir / 'storm.db'}",
+        "XUELIANG_MEDIA__ENABLED": "false",
+        "XUELIANG_BOOTSTRAP_ADMIN": "admin",
+        "XUELIANG_BOOTSTRAP_PASSWORD": secrets.token_urlsafe(12) + "Aa1!",
+        "XUELIANG_STORAGE__VAR_DIR": str(workdir / "var"),
+    })
+    from xueliang.config import Settings
+
+    return Settings()
+
+
+def _thread_cpu() -> float:
+    return time.thread_time()
+
+
+async def run(args: argparse.Namespace) -> int:
+    from xueliang import heap
+    from xueliang.app import Platform
+
+    password = secrets.token_urlsafe(12)
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = _settings(Path(tmp), password)
+        platform = Platform(settings)
+        await platform.start()
+        heap.freeze()  # as the server does once everything has started
+        try:
+            sig = platform.signalling
+            assert sig is not None
+            ep = sig.endpoint
+            wire = _Wire()
+            ep._udp = _ServerSide(wire)  # type: ignore[assignment]
+            client = Client(SERVER, args.devices, password=password, server_id=settings.sip.id,
+                            domain=settings.sip.domain, centre=settings.sip.id[:8],
+                            first_seq=1, sockets=8, local_host=CLIENT_HOST)
+            client.transports = [_ClientSide(wire, 40000 + k) for k in range(8)]  # type: ignore[misc]
+            client.ports = [40000 + k for k in range(8)]
+            await asyncio.sleep(3.0)  # start-up jobs done
+            c, t = time.process_time(), time.monotonic()
+            await asyncio.sleep(2.0)
+            idle = (time.process_time() - c) / (time.monotonic() - t)
+
+            client_cpu = 0.0  # the client's own work runs here too: counted, then taken out
+
+            def pump() -> None:
+                # the server handles what is queued; its answers reach the client, whose next
+                # requests are handled in the same pass, as a busy socket would deliver them
+                nonlocal client_cpu
+                while wire.to_server or wire.to_client:
+                    while wire.to_server:
+                        data, addr = wire.to_server.popleft()
+                        ep._datagram(data, addr, "udp")
+                    c0 = _thread_cpu()
+                    while wire.to_client:
+                        client.on_datagram(wire.to_client.popleft())
+                    client_cpu += _thread_cpu() - c0
+
+            prof = cProfile.Profile(time.thread_time) if args.profile else None
+            cpu0, loop0, t0 = time.process_time(), _thread_cpu(), time.monotonic()
+            if prof:
+                prof.enable()
+            started = 0
+            while started < args.devices:
+                due = min(args.devices, int((time.monotonic() - t0) * args.rate) + 1)
+                c0 = _thread_cpu()
+                while started < due:
+                    client.start_device(started)
+                    started += 1
+                client_cpu += _thread_cpu() - c0
+                pump()
+                await asyncio.sleep(0.005)
+            pump()
+            loop1 = _thread_cpu()
+            if prof:
+                prof.disable()
+            await asyncio.sleep(SETTLE)
+            cpu2, t2 = time.process_time(), time.monotonic()
+            s = client.stats
+            print(f"sip_handling_devices: {args.devices} devices")
+            print(f"sip_handling_registered: {s.registered} devices")
+            print(f"sip_handling_keepalives: {s.keepalives} answered")
+            settled = cpu2 - cpu0 - idle * (t2 - t0) - client_cpu
+            print(f"sip_handling_cpu_settled: {settled:.3f} s")
+            print(f"sip_handling_cpu_per_device: {settled / args.devices * 1e6:.1f} us")
+            print(f"sip_handling_loop_thread_cpu: {loop1 - loop0 - client_cpu:.3f} s")
+            print(f"sip_handling_client_cpu: {client_cpu:.3f} s")
+            if prof:
+                out = io.StringIO()
+                pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(args.profile)
+                print(out.getvalue(), file=sys.stderr)
+            return 0 if s.keepalives == args.devices else 1
+        finally:
+            await platform.stop()
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--devices", type=int, default=10_000)
+    p.add_argument("--rate", type=float, default=4000.0, help="devices started per second")
+    p.add_argument("--profile", type=int, default=0, metavar="N", help="print the N costliest functions")
+    args = p.parse_args()
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(run(args))
+    return uvloop.run(run(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
