@@ -15,6 +15,7 @@ from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddle
 from xueliang import __version__
 from xueliang.access.redact import install as install_redaction
 from xueliang.api import problems
+from xueliang.api.live_send import RawSend
 from xueliang.api.media_proxy import MediaProxy
 from xueliang.api.routers import (
     access,
@@ -144,6 +145,8 @@ def create_app(platform: Platform, *, manage_lifecycle: bool = True) -> FastAPI:
     # and streamed, and GZip skips them (they are not in the compressible types) or they are small.
     app.add_middleware(GZipMiddleware, minimum_size=4096, compresslevel=5,
                        exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))
+    # Added last, so outermost of ours: live media's frames skip the layers above (live_send.py).
+    app.add_middleware(RawSend)
 
     app.include_router(system.router)
     for r in ROUTERS:

@@ -56,6 +56,7 @@ from xueliang.api.deps import (
     authenticate,
     credential_of,
 )
+from xueliang.api.live_send import LiveResponse
 from xueliang.app import Platform
 from xueliang.db.tables import Channel
 from xueliang.errors import DomainError, Forbidden, Invalid, NotFound, Unauthorized, Unavailable
@@ -257,10 +258,10 @@ async def _body(platform: Platform, reader: Reader[bytes], session: ViewingSessi
 
 def _streaming(
     platform: Platform, caller: MediaCaller, opened: Opened, request: Request, fmt: str
-) -> StreamingResponse:
+) -> LiveResponse:
     reader, session = _watch(platform, caller, opened, fmt, _remote(request))
     media = "video/mp4" if fmt == "fmp4" else "video/x-flv"
-    return StreamingResponse(_body(platform, reader, session), media_type=media, headers=_NO_CACHE)
+    return LiveResponse(_body(platform, reader, session), media_type=media, headers=_NO_CACHE)
 
 
 def _passthrough_query(request: Request) -> str:
