@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -183,3 +185,37 @@ async def test_a_new_device_whose_row_is_there_gets_its_state_and_the_batch_goes
         assert rows["34020000001320000008"].name == "东门" and rows["34020000001320000008"].online is True
         assert _close(rows["34020000001320000009"].registered_at, wall + 7)
         assert [e.kind for e in (await s.scalars(select(Event))).all()] == ["device.pending"]
+
+
+# ---- the SQLite timestamp text, formatted a second at a time ------------------------------
+
+def _reference_ts(wall: float) -> str:
+    """What SQLAlchemy's DateTime stores on SQLite, and what the writer wrote before."""
+    return datetime.fromtimestamp(wall, UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _sqlite_encoding() -> object:
+    from sqlalchemy.dialects import sqlite
+
+    from xueliang.gb28181.persist import _Encoding
+
+    return _Encoding(sqlite.dialect())
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.floats(min_value=0.0, max_value=4_102_444_800.0, allow_nan=False), min_size=1, max_size=20))
+def test_sqlite_timestamp_text_is_datetimes_own(walls: list[float]) -> None:
+    enc = _sqlite_encoding()
+    for wall in sorted(walls) + walls:  # in order (the cached second reused) and out of order
+        assert enc.ts(wall) == _reference_ts(wall)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("wall", [
+    1764900000.0, 1764900000.9999995, 1764900000.9999996, 1764900000.0000005, 1764900000.0000015,
+    1764899999.9999999, 1764900000.5, 0.0, 0.9999999,
+])
+def test_sqlite_timestamp_text_at_the_edges_of_a_second(wall: float) -> None:
+    enc = _sqlite_encoding()
+    enc.ts(wall - 1.0)  # a cached second before
+    assert enc.ts(wall) == _reference_ts(wall)  # type: ignore[attr-defined]
+    assert enc.ts(wall) == _reference_ts(wall)  # type: ignore[attr-defined]

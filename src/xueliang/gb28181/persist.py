@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -84,10 +85,24 @@ class _Encoding:
         # SQLite keeps DateTime as text, naive UTC with microseconds ("2026-11-24 09:15:43.000000");
         # other drivers take aware datetimes.
         self.sqlite = dialect.name == "sqlite"
+        self._second = -1  # the second whose "YYYY-MM-DD HH:MM:SS." is in _prefix
+        self._prefix = ""
 
     def ts(self, wall: float) -> Any:
-        d = datetime.fromtimestamp(wall, UTC)
-        return d.replace(tzinfo=None).isoformat(" ", "microseconds") if self.sqlite else d
+        if not self.sqlite:
+            return datetime.fromtimestamp(wall, UTC)
+        # A storm's rows fall in a few seconds: format each second once, then only the
+        # microseconds, rounded as datetime.fromtimestamp rounds them (half to even).
+        frac, whole = math.modf(wall)
+        second, us = int(whole), round(frac * 1e6)
+        if us >= 1_000_000:
+            second, us = second + 1, us - 1_000_000
+        elif us < 0:
+            second, us = second - 1, us + 1_000_000
+        if second != self._second:
+            self._prefix = datetime.fromtimestamp(second, UTC).replace(tzinfo=None).isoformat(" ") + "."
+            self._second = second
+        return f"{self._prefix}{us:06d}"
 
 
 _STATE = ("online", "remote_host", "remote_port", "transport", "contact", "registered_at", "gb_version", "admission",
