@@ -4,6 +4,7 @@ everything a middleware does at the start (headers, records) still happens."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -21,7 +22,7 @@ CHUNKS = [b"init", b"frame-1", b"frame-2", b"frame-3", b"frame-4"]
 class Counting:
     """Stands for access control: adds a header at the start and sees every message it wraps."""
 
-    seen: list[str] = []
+    seen: ClassVar[list[str]] = []
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
