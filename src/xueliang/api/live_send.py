@@ -8,6 +8,10 @@ records the request at the start, GZip decides at the first body message, metric
 status. So :class:`RawSend`, the outermost of our middlewares, keeps the ``send`` it was given
 in the scope, and :class:`LiveResponse` sends its start and first chunk through the whole chain
 as any response does, and every later chunk on that kept ``send``.
+
+This holds because no middleware of ours transforms a live body: GZip leaves ``video/*`` alone
+(Starlette's default exclusions, kept in ``api/main.py``). A middleware that rewrote bodies would
+have to be outside :class:`RawSend`, or live responses would have to stop using it.
 """
 
 from __future__ import annotations
