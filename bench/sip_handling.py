@@ -36,9 +36,9 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from sip_storm import Client  # bench/ is on sys.path when this script runs
+from sip_storm import Client, storm_settings  # bench/ is on sys.path when this script runs
 
-SERVER: tuple[str, int] = ("127.0.0.1", 5060)
+SERVER: tuple[str, int] = ("127.0.0.1", 5060)  # only the client's request URI names it
 CLIENT_HOST = "127.0.0.2"
 SETTLE = 2.5  # seconds: the database writer batches every second
 
@@ -60,11 +60,8 @@ class _ServerSide:
     def sendto(self, data: bytes, addr: Any = None) -> None:
         self.wire.to_client.append(data)
 
-    def close(self) -> None:
+    def close(self) -> None:  # SipEndpoint.stop
         pass
-
-    def is_closing(self) -> bool:
-        return False
 
 
 class _ClientSide:
@@ -77,25 +74,10 @@ class _ClientSide:
 
 
 def _settings(workdir: Path, password: str) -> Any:
-    os.environ.update({
-        "XUELIANG_SIP__HOST": SERVER[0],
-        "XUELIANG_SIP__PORT": "0",
-        "XUELIANG_SIP__PASSWORD": password,
-        "XUELIANG_SIP__ADMISSION": "open",
-        "XUELIANG_SIP__RATE_LIMIT_PER_ADDRESS": "10000000",
-        "XUELIANG_DATABASE__URL": f"sqlite+aiosqlite:///{workdir / 'storm.db'}",
-        "XUELIANG_MEDIA__ENABLED": "false",
-        "XUELIANG_BOOTSTRAP_ADMIN": "admin",
-        "XUELIANG_BOOTSTRAP_PASSWORD": secrets.token_urlsafe(12) + "Aa1!",
-        "XUELIANG_STORAGE__VAR_DIR": str(workdir / "var"),
-    })
+    os.environ.update(storm_settings(password, workdir, 0))  # as sip_storm.py starts its server
     from xueliang.config import Settings
 
     return Settings()
-
-
-def _thread_cpu() -> float:
-    return time.thread_time()
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -134,27 +116,27 @@ async def run(args: argparse.Namespace) -> int:
                     while wire.to_server:
                         data, addr = wire.to_server.popleft()
                         ep._datagram(data, addr, "udp")
-                    c0 = _thread_cpu()
+                    c0 = time.thread_time()
                     while wire.to_client:
                         client.on_datagram(wire.to_client.popleft())
-                    client_cpu += _thread_cpu() - c0
+                    client_cpu += time.thread_time() - c0
 
             prof = cProfile.Profile(time.thread_time) if args.profile else None
-            cpu0, loop0, t0 = time.process_time(), _thread_cpu(), time.monotonic()
+            cpu0, loop0, t0 = time.process_time(), time.thread_time(), time.monotonic()
             if prof:
                 prof.enable()
             started = 0
             while started < args.devices:
                 due = min(args.devices, int((time.monotonic() - t0) * args.rate) + 1)
-                c0 = _thread_cpu()
+                c0 = time.thread_time()
                 while started < due:
                     client.start_device(started)
                     started += 1
-                client_cpu += _thread_cpu() - c0
+                client_cpu += time.thread_time() - c0
                 pump()
                 await asyncio.sleep(0.005)
             pump()
-            loop1 = _thread_cpu()
+            loop1 = time.thread_time()
             if prof:
                 prof.disable()
             await asyncio.sleep(SETTLE)

@@ -115,6 +115,23 @@ def free_port(kind: int = socket.SOCK_DGRAM) -> int:
         return int(s.getsockname()[1])
 
 
+def storm_settings(password: str, workdir: Path, sip_port: int) -> dict[str, str]:
+    """The storm server's settings (environment): SQLite under ``workdir``, media off, every
+    device admitted, the per-address limit raised (all devices come from one address here)."""
+    return {
+        "XUELIANG_SIP__HOST": "127.0.0.1",
+        "XUELIANG_SIP__PORT": str(sip_port),
+        "XUELIANG_SIP__PASSWORD": password,
+        "XUELIANG_SIP__ADMISSION": "open",  # the storm's devices are not in the registry
+        "XUELIANG_SIP__RATE_LIMIT_PER_ADDRESS": "10000000",
+        "XUELIANG_DATABASE__URL": f"sqlite+aiosqlite:///{workdir / 'storm.db'}",
+        "XUELIANG_MEDIA__ENABLED": "false",
+        "XUELIANG_BOOTSTRAP_ADMIN": "admin",
+        "XUELIANG_BOOTSTRAP_PASSWORD": secrets.token_urlsafe(12) + "Aa1!",
+        "XUELIANG_STORAGE__VAR_DIR": str(workdir / "var"),
+    }
+
+
 def start_server(
     password: str, workdir: Path, callgrind: bool = False
 ) -> tuple[subprocess.Popen[bytes], int]:
@@ -125,23 +142,12 @@ def start_server(
             raise SystemExit("xueliang executable not found; pass --server host:port")
         exe = Path(found)
     sip_port = free_port_both()
-    env = dict(os.environ)
-    env.update(
-        {
-            "XUELIANG_SIP__HOST": "127.0.0.1",
-            "XUELIANG_SIP__PORT": str(sip_port),
-            "XUELIANG_SIP__PASSWORD": password,
-            "XUELIANG_SIP__ADMISSION": "open",  # the storm's devices are not in the registry
-            "XUELIANG_SIP__RATE_LIMIT_PER_ADDRESS": "10000000",
-            "XUELIANG_DATABASE__URL": f"sqlite+aiosqlite:///{workdir / 'storm.db'}",
-            "XUELIANG_MEDIA__ENABLED": "false",
-            "XUELIANG_API__HOST": "127.0.0.1",
-            "XUELIANG_API__PORT": str(free_port(socket.SOCK_STREAM)),
-            "XUELIANG_BOOTSTRAP_ADMIN": "admin",
-            "XUELIANG_BOOTSTRAP_PASSWORD": secrets.token_urlsafe(12) + "Aa1!",
-            "XUELIANG_STORAGE__VAR_DIR": str(workdir / "var"),
-        }
-    )
+    env = {
+        **os.environ,
+        **storm_settings(password, workdir, sip_port),
+        "XUELIANG_API__HOST": "127.0.0.1",
+        "XUELIANG_API__PORT": str(free_port(socket.SOCK_STREAM)),
+    }
     with open(workdir / "server.log", "wb") as log:  # the child keeps its own descriptor
         cmd = [str(exe), "serve"]
         if callgrind:
