@@ -8,9 +8,12 @@ socket, then read until it is empty, best of five:
 * ``recvmmsg`` through ctypes, 64 datagrams per call, each copied out to ``bytes`` with its
   4-byte address: Python has no recvmmsg, and this is the cheapest way to reach it without a C
   extension of our own;
-* ``rtp_server_udp_ready``: ``RtpServer._udp_ready`` with one binding whose stream takes the
-  datagram and does nothing, i.e. the read plus the relay's per-packet Python (SSRC lookup,
-  source check, the binding's count).
+* ``batch_python`` and ``batch_recvmmsg``: ``media/udp_batch.py``'s two readers, 64 datagrams a
+  call, each ``(bytes, (host, port))`` (the second is our C extension, when built);
+* ``rtp_server_udp_ready`` (and ``…_python``): ``RtpServer._udp_ready`` with one binding whose
+  stream takes the datagram and does nothing, i.e. the read plus the relay's per-packet Python
+  (SSRC lookup, source check, the binding's count), with the reader the server uses (and with
+  the pure Python one).
 
     python bench/udp_read.py
 """
@@ -24,6 +27,7 @@ import socket
 import time
 from collections.abc import Callable
 
+from xueliang.media import udp_batch
 from xueliang.media.rtp_server import RtpServer
 
 COUNT, SIZE, BATCH, SLOT = 2000, 1400, 64, 2048
@@ -123,7 +127,16 @@ class _NullStream:
         return True
 
 
-async def _udp_ready() -> float:
+def _batches(read: udp_batch.BatchReader) -> Callable[[], int]:
+    def drain() -> int:
+        total = 0
+        while batch := read():
+            total += len(batch)
+        return total
+    return drain
+
+
+async def _udp_ready(native: bool | None) -> float:
     server = RtpServer("127.0.0.1", 0, 0, poll_interval=0)
     await server.start()
     try:
@@ -133,9 +146,11 @@ async def _udp_ready() -> float:
         asyncio.get_running_loop().remove_reader(sock.fileno())  # read by hand below
         tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 
+        read = udp_batch.batch_reader(sock, native=native)
+
         def drain() -> int:
             before = server.udp_packets
-            server._udp_ready(sock, None)
+            server._udp_ready(read, None)
             return server.udp_packets - before
 
         return _best(sock, tx, drain)
@@ -152,9 +167,13 @@ def main() -> None:
         ("recv", _loop(lambda: rx.recv(65536))),
         ("recvfrom_into", _loop(lambda: rx.recvfrom_into(buf))),
         ("recvmmsg_ctypes", _recvmmsg(rx)),
+        ("batch_python", _batches(udp_batch.batch_reader(rx, native=False))),
+        *([("batch_recvmmsg", _batches(udp_batch.batch_reader(rx)))] if udp_batch.implementation() == "recvmmsg" else []),
     ]:
         print(f"udp_read_{name}: {_best(rx, tx, drain) * 1e6:.2f} us/datagram")
-    print(f"udp_read_rtp_server_udp_ready: {asyncio.run(_udp_ready()) * 1e6:.2f} us/datagram")
+    print(f"udp_read_rtp_server_udp_ready ({udp_batch.implementation()}): "
+          f"{asyncio.run(_udp_ready(None)) * 1e6:.2f} us/datagram")
+    print(f"udp_read_rtp_server_udp_ready_python: {asyncio.run(_udp_ready(False)) * 1e6:.2f} us/datagram")
 
 
 if __name__ == "__main__":

@@ -20,8 +20,8 @@ trap 'scripts/pg.sh stop' EXIT
 echo "== what tests would skip without (setup installs it; here its absence is a failure)"
 for need in /usr/bin/chromium "$(command -v sipp)" "$(command -v ffmpeg)" "$(command -v redis-server)" \
             "$(command -v systemd-analyze)" .venv/bin/weed \
-            src/xueliang/static/console/index.html; do
-  [ -n "$need" ] && [ -e "$need" ] || { echo "missing: ${need:-sipp, ffmpeg, redis-server or systemd-analyze}"; exit 1; }
+            src/xueliang/static/console/index.html "$(ls src/xueliang/media/_udp_batch*.so 2>/dev/null)"; do
+  [ -n "$need" ] && [ -e "$need" ] || { echo "missing: ${need:-sipp, ffmpeg, redis-server, systemd-analyze or the recvmmsg module (scripts/build_native.py)}"; exit 1; }
 done
 .venv/bin/python -c "import atheris, playwright.sync_api, av; av.codec.Codec('libx265', 'w')"
 echo "== pytest"
@@ -46,5 +46,5 @@ if [ $# -eq 0 ] && [ -n "$(ls src/xueliang/gb28181/sip/*.so 2>/dev/null)" ]; the
   echo "== pytest: the SIP stack, registrar and media hot path as pure Python"
   XUELIANG_PURE_PYTHON=1 .venv/bin/python -m pytest -p no:randomly -n "${XUELIANG_TEST_WORKERS:-2}" tests/gb28181 tests/sim/test_signalling.py \
     tests/media/test_rtp.py tests/media/test_ps.py tests/media/test_ps_rtp_in.py tests/media/test_nal.py tests/media/test_fmp4.py \
-    tests/media/test_flv.py tests/test_native.py
+    tests/media/test_flv.py tests/media/test_udp_batch.py tests/media/test_rtp_server.py tests/test_native.py
 fi

@@ -45,6 +45,13 @@ MODULES: tuple[str, ...] = (
     "xueliang.media.flv",
 )
 
+#: C extensions of our own (a ``.c`` beside where the module would be), built by the same script and
+#: guarded the same way, each by its own source: a module of these loads only through
+#: :func:`extension`, and its caller keeps a pure Python path.
+EXTENSIONS: tuple[str, ...] = (
+    "xueliang.media._udp_batch",  # recvmmsg for the shared RTP port (media/udp_batch.py)
+)
+
 SRC = Path(__file__).resolve().parent.parent
 MANIFEST = Path(__file__).resolve().with_name("_native_manifest.json")
 
@@ -53,7 +60,8 @@ status = "pure"
 
 
 def source_of(module: str) -> Path:
-    return SRC.joinpath(*module.split(".")).with_suffix(".py")
+    suffix = ".c" if module in EXTENSIONS else ".py"
+    return SRC.joinpath(*module.split(".")).with_suffix(suffix)
 
 
 def digest_of(module: str) -> str:
@@ -92,6 +100,23 @@ def guard() -> str:
     else:
         status = "compiled"
     return status
+
+
+def extension(module: str) -> ModuleType | None:
+    """The C extension ``module`` (one of :data:`EXTENSIONS`) if it may be used: built, its source
+    unchanged since the build, and ``XUELIANG_PURE_PYTHON`` not set. Else None: pure Python."""
+    if module not in EXTENSIONS or os.environ.get("XUELIANG_PURE_PYTHON") == "1" or not _compiled(module):
+        return None
+    try:
+        recorded = json.loads(MANIFEST.read_text())
+    except (OSError, ValueError):
+        return None
+    if recorded.get(module) != digest_of(module):
+        return None
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        return None
 
 
 def describe() -> str:

@@ -419,3 +419,55 @@ async def test_tcp_without_polling_reads_at_once() -> None:
         await until(lambda: not server._tcp_conns, 5.0)
     finally:
         await server.stop()
+
+
+async def test_a_queue_longer_than_a_burst_is_read_in_batches_and_sorted_exactly() -> None:
+    # 700 datagrams queued before the first read (more than a burst of four batches): three
+    # SSRCs interleaved, garbage, an unknown SSRC and an intruder using a bound SSRC from another
+    # host. Every datagram lands where it belongs, in order, and is counted once: the batched
+    # read (recvmmsg when built; the pure Python run of tests/test.sh reads with recvfrom).
+    server = RtpServer("127.0.0.1", 0, 0, poll_interval=0.005)
+    await server.start()
+    out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    intruder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    intruder.bind(("127.0.0.2", 0))
+    try:
+        sinks = [_Sink(f"rtp/{i}") for i in range(3)]
+        ssrcs = [0x20000100 + i for i in range(3)]
+        bindings = [server.bind(s, k) for s, k in zip(ssrcs, sinks, strict=True)]
+        asyncio.get_running_loop().remove_reader(server._udp.fileno())  # type: ignore[union-attr]
+        to = ("127.0.0.1", server.udp_port)
+        sent = {s: [] for s in ssrcs}  # type: dict[int, list[int]]
+        out.sendto(_rtp(ssrcs[0], 60000), to)  # pins every binding's host on 127.0.0.1 first
+        sent[ssrcs[0]].append(60000)
+        out.sendto(_rtp(ssrcs[1], 60000), to)
+        sent[ssrcs[1]].append(60000)
+        out.sendto(_rtp(ssrcs[2], 60000), to)
+        sent[ssrcs[2]].append(60000)
+        bad = unknown = foreign = 0
+        for i in range(700):
+            if i % 50 == 7:
+                out.sendto(b"\x00" * 20, to)
+                bad += 1
+            elif i % 50 == 11:
+                out.sendto(_rtp(0x7777, i), to)
+                unknown += 1
+            elif i % 50 == 13:
+                intruder.sendto(_rtp(ssrcs[1], i), to)
+                foreign += 1
+            else:
+                s = ssrcs[i % 3]
+                out.sendto(_rtp(s, i), to)
+                sent[s].append(i)
+        read = server._drain_shared()
+        assert read == 3 + 700
+        assert [k.seqs for k in sinks] == [sent[s] for s in ssrcs]
+        assert [b.packets for b in bindings] == [len(sent[s]) for s in ssrcs]
+        assert (server.bad, server.unknown, server.foreign) == (bad, unknown, foreign)
+        assert bindings[1].foreign == foreign and bindings[0].foreign == bindings[2].foreign == 0
+        assert bindings[0].source == ("127.0.0.1", out.getsockname()[1])
+        assert server.udp_packets == 703
+    finally:
+        out.close()
+        intruder.close()
+        await server.stop()

@@ -2,8 +2,8 @@
 
 Firewall- and NAT-friendly (GB/T 28181 platforms usually open one port, not a range):
 
-* **UDP**: one socket, drained with ``recvfrom`` in a loop on each readiness event (one
-  wake-up for a burst of packets instead of one per datagram). The SSRC (bytes 8–11) selects
+* **UDP**: one socket, drained a batch of datagrams at a time (``recvmmsg`` where the C
+  module is built, :mod:`xueliang.media.udp_batch`; ``recvfrom`` in a loop otherwise). The SSRC (bytes 8–11) selects
   the :class:`RtpBinding`, which parses the packet and feeds its
   :class:`~xueliang.media.stream.Stream` (reordering, loss/jitter, PS demux).
 * **TCP passive**: devices connect to our TCP port and send RTP framed by RFC 4571 (2-byte
@@ -49,6 +49,7 @@ from typing import Any, Protocol
 
 from xueliang.errors import Unavailable
 from xueliang.media.rtp import Rfc4571Deframer
+from xueliang.media.udp_batch import BATCH, BatchReader, batch_reader
 from xueliang.sockets import grow_receive_buffer
 
 
@@ -65,10 +66,14 @@ class RtpSink(Protocol):
 
 __all__ = ["RtpBinding", "RtpServer"]
 
+
+def _nothing() -> list[tuple[bytes, tuple[Any, ...]]]:
+    return []
+
 log = logging.getLogger("xueliang.media.rtp")
 
-#: Datagrams read per readiness event before yielding to the loop (fairness).
-_BURST = 256
+#: Datagrams read per readiness event before yielding to the loop (fairness): four batches.
+_BURST = 4 * BATCH
 #: Polling: at most this many bursts per tick (then the loop's other work gets its turn), and
 #: back to waking on readiness after this many seconds without a datagram.
 _POLL_BURSTS = 16
@@ -320,6 +325,7 @@ class RtpServer:
         self._by_ssrc: dict[int, RtpBinding] = {}
         self._latching: list[RtpBinding] = []
         self._udp: socket.socket | None = None
+        self._udp_read: BatchReader = _nothing
         self._udp_poller: _Poller | None = None
         self._tcp_listen: socket.socket | None = None
         #: Open RTP/TCP connections by descriptor, all in one selector of our own (epoll on
@@ -371,6 +377,7 @@ class RtpServer:
         sock.bind((self.host, self.udp_port))
         sock.setblocking(False)
         self._udp = sock
+        self._udp_read = batch_reader(sock)
         self.udp_port = sock.getsockname()[1]
         self._udp_poller = _Poller(loop, sock.fileno(), self._drain_shared, self.poll_interval)
         listen = socket.socket(family, socket.SOCK_STREAM)
@@ -401,6 +408,7 @@ class RtpServer:
         if self._udp is not None:
             self._udp.close()
             self._udp = None
+            self._udp_read = _nothing
         for conn in list(self._tcp_conns.values()):
             conn.close()
         if self._tcp_listen is not None:
@@ -516,54 +524,55 @@ class RtpServer:
         if sock is None:
             return 0
         before = self.udp_packets
+        read = self._udp_read
         for _ in range(_POLL_BURSTS):
             start = self.udp_packets
-            self._udp_ready(sock, None)
+            self._udp_ready(read, None)
             if self.udp_packets - start < _BURST:
                 break
         return self.udp_packets - before
 
-    def _udp_ready(self, sock: socket.socket, owner: RtpBinding | None) -> None:
-        recv = sock.recvfrom
+    def _udp_ready(self, read: BatchReader, owner: RtpBinding | None) -> None:
         by_ssrc = self._by_ssrc
         # One clock reading per burst: what a burst holds was queued before it was read, so a
         # reading per datagram would be no truer (and costs a call per packet).
         now = time.monotonic()
         n = 0
-        for _ in range(_BURST):
+        while n < _BURST:
             try:
-                data, addr = recv(65536)
-            except (BlockingIOError, InterruptedError):
-                break
+                batch = read()
             except OSError:
                 break  # e.g. ICMP port unreachable reported on the socket
-            n += 1
-            if len(data) < 12 or data[0] & 0xC0 != 0x80:
-                self.bad += 1
-                continue
-            b = owner
-            if b is None:
-                ssrc = int.from_bytes(data[8:12], "big")
-                b = by_ssrc.get(ssrc)
+            n += len(batch)
+            for data, addr in batch:
+                if len(data) < 12 or data[0] & 0xC0 != 0x80:
+                    self.bad += 1
+                    continue
+                b = owner
                 if b is None:
-                    b = self._latch(ssrc, addr[0]) if self._latching else None
+                    ssrc = int.from_bytes(data[8:12], "big")
+                    b = by_ssrc.get(ssrc)
                     if b is None:
-                        self.unknown += 1
-                        continue
-            host = b.host
-            if host is None:
-                b.host = addr[0]
-            elif addr[0] != host:
-                b.foreign += 1
-                self.foreign += 1
-                continue
-            if b.packets == 0:
-                b.source = (addr[0], addr[1])
-            # RtpBinding.feed, inlined (keep the two alike): this loop is the relay's hottest
-            if b.stream.feed_rtp(data, now):
-                b.packets += 1
-            else:
-                b.bad += 1
+                        b = self._latch(ssrc, addr[0]) if self._latching else None
+                        if b is None:
+                            self.unknown += 1
+                            continue
+                host = b.host
+                if host is None:
+                    b.host = addr[0]
+                elif addr[0] != host:
+                    b.foreign += 1
+                    self.foreign += 1
+                    continue
+                if b.packets == 0:
+                    b.source = (addr[0], addr[1])
+                # RtpBinding.feed, inlined (keep the two alike): this loop is the relay's hottest
+                if b.stream.feed_rtp(data, now):
+                    b.packets += 1
+                else:
+                    b.bad += 1
+            if len(batch) < BATCH:
+                break  # the socket is drained
         self.udp_packets += n
 
     def _open_dedicated(self, b: RtpBinding) -> None:
@@ -584,7 +593,7 @@ class RtpServer:
             self._next_port = port + 1
             b._sock = sock
             b.port = port
-            self._loop().add_reader(sock.fileno(), self._udp_ready, sock, b)
+            self._loop().add_reader(sock.fileno(), self._udp_ready, batch_reader(sock), b)
             return
         raise Unavailable(f"no free RTP port in {lo}-{hi}")
 

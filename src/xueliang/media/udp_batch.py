@@ -1,0 +1,65 @@
+"""Reading a UDP socket a batch of datagrams at a time (issue 18: batched socket reads).
+
+:func:`batch_reader` gives a function that returns what is queued on a non-blocking socket, up
+to ``count`` datagrams, as ``[(data, address), ...]`` with addresses as ``socket.recvfrom``
+gives them; ``[]`` when nothing is queued; ``OSError`` for any other error with nothing read.
+
+Two implementations, one contract (tests/media/test_udp_batch.py runs both):
+
+* ``_udp_batch`` (C, Linux): one ``recvmmsg`` call for the whole batch, each datagram a
+  ``bytes`` of its own size, the sender's address tuple cached by its raw bytes. Built by
+  ``scripts/build_native.py`` and used only when its source is unchanged since the build and
+  ``XUELIANG_PURE_PYTHON`` is not set (``_native.extension``).
+* pure Python: ``recvfrom`` in a loop. Everywhere, and the fallback.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from xueliang import _native
+
+__all__ = ["BATCH", "BatchReader", "batch_reader", "implementation"]
+
+#: Datagrams per call (the C module's maximum).
+BATCH = 64
+
+Datagram = tuple[bytes, tuple[Any, ...]]
+BatchReader = Callable[[], list[Datagram]]
+
+_c: Any = _native.extension("xueliang.media._udp_batch")
+
+
+def implementation() -> str:
+    """``"recvmmsg"`` when the C module is in use, else ``"python"``."""
+    return "recvmmsg" if _c is not None else "python"
+
+
+def batch_reader(sock: socket.socket, count: int = BATCH, *, native: bool | None = None) -> BatchReader:
+    """A function reading up to ``count`` datagrams from ``sock`` per call (see the module doc).
+    ``native`` forces one implementation (tests); by default the C one when it may load."""
+    if not 1 <= count <= BATCH:
+        raise ValueError(f"count must be 1..{BATCH}")
+    use_c = _c is not None if native is None else native
+    if use_c:
+        if _c is None:
+            raise RuntimeError("the recvmmsg module is not built (scripts/build_native.py)")
+        return partial(_c.recv_batch, sock.fileno(), count)
+    return partial(_recv_batch, sock.recvfrom, count)
+
+
+def _recv_batch(recvfrom: Callable[[int], tuple[bytes, Any]], count: int) -> list[Datagram]:
+    out: list[Datagram] = []
+    for _ in range(count):
+        try:
+            out.append(recvfrom(65536))
+        except (BlockingIOError, InterruptedError):
+            break
+        except OSError:
+            if out:
+                break  # what was read is kept (the error, e.g. an ICMP report, is not)
+            raise
+    return out
