@@ -50,6 +50,7 @@ MODULES: tuple[str, ...] = (
 #: :func:`extension`, and its caller keeps a pure Python path.
 EXTENSIONS: tuple[str, ...] = (
     "xueliang.media._udp_batch",  # recvmmsg for the shared RTP port (media/udp_batch.py)
+    "xueliang.media._annexb",  # start codes found with memchr (media/_bitstream.py)
 )
 
 SRC = Path(__file__).resolve().parent.parent

@@ -154,6 +154,90 @@ def test_rtp_receiver_to_fmp4_and_flv(
     assert httpx.get(f"{server.base}/api/v1/streams/rtp/push/one", headers=admin).status_code == 404
 
 
+def test_live_frames_go_straight_from_the_stream_to_the_connection_and_survive_a_stalled_client(
+    server: LiveServer, admin: dict[str, str], tmp_path: Path
+) -> None:
+    """Under uvicorn the viewer's reader writes each fragment to the connection itself (no task
+    wake-up per frame: api/live_send.py). A client that stops reading and comes back still gets a
+    well-formed, decodable stream: the sink declines while the connection is full, and what
+    follows is queued behind what was in flight, never interleaved."""
+    import socket
+
+    from xueliang.api.live_send import DirectWriter
+
+    info = open_receiver(server, admin, "push/direct")
+    pusher = RtpPusher(info["udp_port"], info["ssrc"], ps_clip(1280, 720, frames=50), fps=100).start()
+    url = f"{server.base}/api/v1/streams/rtp/push/direct/live.mp4"
+    try:
+        status, _ = read_for(url, 0.5, admin)  # the stream is up
+        assert status == 200
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting: the window
+        sock.connect(("127.0.0.1", server.port))
+        sock.sendall(f"GET /api/v1/streams/rtp/push/direct/live.mp4 HTTP/1.1\r\nHost: t\r\n"
+                     f"Authorization: {admin['Authorization']}\r\n\r\n".encode())
+        raw = bytearray()
+        while b"\r\n\r\n" not in raw:
+            raw += sock.recv(65536)
+        time.sleep(0.5)
+
+        def sinks() -> list[Any]:
+            stream = server.hub.stream("rtp/push/direct")
+            return [r.sink for r in stream.output("fmp4").readers]
+
+        assert any(isinstance(s, DirectWriter) for s in server.call(sinks))
+        time.sleep(4.0)  # stalled: 400 frames of 1280 × 720 offered meanwhile, more than the kernel holds
+        # the connection filled up: the sink declined, and the response's task took over
+        assert sum(s.declined for s in server.call(sinks) if isinstance(s, DirectWriter)) > 0
+        sock.settimeout(5)
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline:
+            raw += sock.recv(1 << 20)
+        sock.close()
+    finally:
+        pusher.stop()
+    head, _, body = bytes(raw).partition(b"\r\n\r\n")
+    assert b"transfer-encoding: chunked" in head.lower()
+    data, pos = bytearray(), 0  # de-chunk what arrived (the last chunk may be cut off)
+    while True:
+        eol = body.find(b"\r\n", pos)
+        if eol < 0:
+            break
+        size = int(body[pos:eol], 16)
+        if eol + 4 + size > len(body):
+            break
+        data += body[eol + 2 : eol + 2 + size]
+        assert body[eol + 2 + size : eol + 4 + size] == b"\r\n", "chunk framing intact"
+        pos = eol + 4 + size
+    boxes, at = [], 0  # ftyp moov, then moof mdat pairs: nothing interleaved or torn
+    while at + 8 <= len(data):
+        size = int.from_bytes(data[at : at + 4], "big")
+        boxes.append(bytes(data[at + 4 : at + 8]))
+        assert size >= 8
+        at += size
+    assert boxes[:2] == [b"ftyp", b"moov"]
+    assert all(b in (b"moof", b"mdat") for b in boxes[2:])
+    assert all(a != b for a, b in itertools.pairwise(boxes[2:])), "moof and mdat alternate"
+    whole = bytes(data[: sum(int.from_bytes(data[i : i + 4], "big") for i in _box_starts(data))])
+    (tmp_path / "stalled.mp4").write_bytes(whole)
+    frames = decode_file(tmp_path / "stalled.mp4")
+    assert len(frames) >= 100
+    assert all(a < b for a, b in itertools.pairwise(p for p, _, _ in frames)), "presentation times increase"
+    httpx.delete(f"{server.base}/api/v1/media/rtp-receivers/rtp/push/direct", headers=admin)
+
+
+def _box_starts(data: bytes | bytearray) -> list[int]:
+    """Offsets of the top-level boxes that fit whole in ``data``."""
+    starts, at = [], 0
+    while at + 8 <= len(data):
+        size = int.from_bytes(data[at : at + 4], "big")
+        if at + size > len(data):
+            break
+        starts.append(at)
+        at += size
+    return starts
+
+
 def test_hls_playlist_init_and_segment_decode(
     server: LiveServer, admin: dict[str, str], tmp_path: Path
 ) -> None:

@@ -12,9 +12,23 @@ as any response does, and every later chunk on that kept ``send``.
 This holds because no middleware of ours transforms a live body: GZip leaves ``video/*`` alone
 (Starlette's default exclusions, kept in ``api/main.py``). A middleware that rewrote bodies would
 have to be outside :class:`RawSend`, or live responses would have to stop using it.
+
+**Frames written without waking the response** (:class:`DirectWriter`). Past the first chunk,
+when the kept ``send`` is uvicorn's own (its httptools protocol, chunked encoding; RawSend wraps
+the whole application in ``api/main.py``, so in the server it is), the response hands the
+reader a *sink*: while the response waits for the reader, each new chunk the stream offers is
+written to the connection there and then, framed as uvicorn frames it, instead of waking the
+response's task to send it (a task switch and the send's coroutines per frame per viewer). The
+sink declines, and the chunk is queued and the task woken as before, whenever the task is not
+parked (so nothing overtakes a chunk being sent), the connection is gone, or its write buffer is
+above the high-water mark (uvicorn's flow control: the queue's bound and skip-to-key-frame then
+apply, as without the sink). Any other server, or a test client, gets the plain path.
 """
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
 
 from starlette.responses import StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -35,10 +49,65 @@ class RawSend:
         await self.app(scope, receive, send)
 
 
+class SinkTarget(Protocol):
+    """What a live response can hand a sink to (media/outputs.py's Reader)."""
+
+    sink: Any
+
+
+_UVICORN_CYCLE = ("uvicorn.protocols.http.httptools_impl", "RequestResponseCycle")
+
+
+class DirectWriter:
+    """Writes a live chunk to uvicorn's connection at once, or declines (see the module doc)."""
+
+    __slots__ = ("_cycle", "_flow", "_transport", "declined", "parked")
+
+    def __init__(self, cycle: Any) -> None:
+        self._cycle = cycle
+        self._flow = cycle.flow
+        self._transport = cycle.transport
+        #: True only while the response waits for the reader: then nothing of its is in flight.
+        self.parked = False
+        #: Chunks left to the response's task (in flight, gone, or the connection full).
+        self.declined = 0
+
+    @classmethod
+    def of(cls, send: Send) -> DirectWriter | None:
+        """A writer for the connection behind ``send`` when it is uvicorn's httptools protocol in
+        the middle of a chunked response; else None (the response sends as usual)."""
+        cycle: Any = getattr(send, "__self__", None)
+        kind = type(cycle)
+        if (kind.__module__, kind.__name__) != _UVICORN_CYCLE:
+            return None
+        if cycle.chunked_encoding is not True or not cycle.response_started or cycle.response_complete:
+            return None
+        if not all(hasattr(cycle, a) for a in ("flow", "transport", "disconnected")):
+            return None
+        return cls(cycle)
+
+    def __call__(self, chunk: bytes) -> bool:
+        if not self.parked or self._cycle.disconnected or self._flow.write_paused:
+            self.declined += 1
+            return False
+        if chunk:  # an empty chunk would end a chunked body
+            self._transport.writelines((b"%x\r\n" % len(chunk), chunk, b"\r\n"))
+        return True
+
+
 class LiveResponse(StreamingResponse):
-    """A streaming response whose chunks after the first skip the middlewares' wrappers."""
+    """A streaming response whose chunks after the first skip the middlewares' wrappers, and,
+    given the reader its chunks come from (``target``), are written without waking it.
+
+    With a ``target``, waiting on that reader must be the content iterator's only await, so that
+    a chunk written by the sink can never overtake one the iterator has taken and not yielded.
+    """
 
     _raw: Send | None = None
+
+    def __init__(self, content: AsyncIterator[bytes], *, target: SinkTarget | None = None, **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self._target = target
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._raw = scope.get(RAW_SEND)
@@ -47,8 +116,28 @@ class LiveResponse(StreamingResponse):
     async def stream_response(self, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         out = send
-        async for chunk in self.body_iterator:
-            body = chunk if isinstance(chunk, bytes | memoryview) else chunk.encode(self.charset)
-            await out({"type": "http.response.body", "body": body, "more_body": True})
-            out = self._raw or send  # the start and the first chunk went through every layer
+        first = True
+        chunks = aiter(self.body_iterator)
+        direct: DirectWriter | None = None
+        try:
+            while True:
+                if direct is not None:
+                    direct.parked = True
+                try:
+                    chunk = await anext(chunks)
+                except StopAsyncIteration:
+                    break
+                finally:
+                    if direct is not None:
+                        direct.parked = False
+                body = chunk if isinstance(chunk, bytes | memoryview) else chunk.encode(self.charset)
+                await out({"type": "http.response.body", "body": body, "more_body": True})
+                if first:  # the start and the first chunk went through every layer
+                    first = False
+                    out = self._raw or send
+                    if self._target is not None and (direct := DirectWriter.of(out)) is not None:
+                        self._target.sink = direct
+        finally:
+            if self._target is not None:
+                self._target.sink = None
         await out({"type": "http.response.body", "body": b"", "more_body": False})

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Response
 from prometheus_client import Counter, Histogram
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
+from starlette.types import ASGIApp
 
 from xueliang import __version__
 from xueliang.access.redact import install as install_redaction
@@ -111,6 +112,14 @@ class ObserveMiddleware:
             LATENCY.labels(route).observe(time.perf_counter() - t0)
 
 
+class _App(FastAPI):
+    """FastAPI with :class:`RawSend` outside every layer, Starlette's own error handler too, so
+    that live media keeps the server's own ``send`` (api/live_send.py)."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return RawSend(super().build_middleware_stack())
+
+
 def create_app(platform: Platform, *, manage_lifecycle: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -122,7 +131,7 @@ def create_app(platform: Platform, *, manage_lifecycle: bool = True) -> FastAPI:
             if manage_lifecycle:
                 await platform.stop()
 
-    app = FastAPI(
+    app = _App(
         title="xueliang",
         version=__version__,
         openapi_url=f"{PREFIX}/openapi.json",
@@ -145,8 +154,7 @@ def create_app(platform: Platform, *, manage_lifecycle: bool = True) -> FastAPI:
     # and streamed, and GZip skips them (they are not in the compressible types) or they are small.
     app.add_middleware(GZipMiddleware, minimum_size=4096, compresslevel=5,
                        exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))
-    # Added last, so outermost of ours: live media's frames skip the layers above (live_send.py).
-    app.add_middleware(RawSend)
+    # RawSend wraps all of these (_App): live media's frames skip the layers above (live_send.py).
 
     app.include_router(system.router)
     for r in ROUTERS:

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import re
 import struct
+from collections.abc import Callable
+from typing import Any
 
+from xueliang import _native
 from xueliang.media.frame import Codec, ParameterSets
 from xueliang.media.nal import H264Sps, H265Sps, parse_h264_sps, parse_h265_sps
 from xueliang.media.nal import parse_sps as _parse_sps
@@ -18,6 +21,16 @@ from xueliang.media.nal import parse_sps as _parse_sps
 _START = b"\x00\x00\x01"
 _START_RE = re.compile(re.escape(_START))
 _U32 = struct.Struct(">I")
+
+
+def _start_codes_re(data: bytes) -> list[int]:
+    return [m.start() for m in _START_RE.finditer(data)]
+
+
+_annexb: Any = _native.extension("xueliang.media._annexb")
+#: The offsets of every start code in a buffer: memchr in our C extension when it is built
+#: (media/_annexb.c, the same list), else one ``re`` scan.
+start_codes: Callable[[bytes], list[int]] = _annexb.start_codes if _annexb is not None else _start_codes_re
 
 #: NAL unit types carried out of band (avcC/hvcC, FLV sequence header) and dropped from samples.
 #: H.264: 7 SPS, 8 PPS, 9 access unit delimiter. H.265: 32 VPS, 33 SPS, 34 PPS, 35 AUD.
@@ -30,13 +43,12 @@ def split_annexb(data: bytes) -> list[memoryview]:
 
     Tolerates 3- and 4-byte start codes and a buffer that does not begin with a start code
     (the leading bytes are then taken as one NAL unit, which is what devices that send a bare
-    NAL unit mean). The start codes are found in one scan by ``re`` (on every frame of every
-    watched stream): about twice as fast as ``bytes.find`` from code to code on the bench
-    clip's frames (``annexb_split`` in bench/muxers.py).
+    NAL unit mean). The start codes are found in one scan (:data:`start_codes`, on every frame
+    of every watched stream).
     """
     view = memoryview(data)
     n = len(data)
-    starts = [m.start() for m in _START_RE.finditer(data)]
+    starts = start_codes(data)
     if not starts:
         return [view] if n else []
     nals: list[memoryview] = []

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 from xueliang.media.flv import FlvMuxer
@@ -88,6 +89,7 @@ class Reader(Generic[T]):
         "joined_at",
         "limit",
         "output",
+        "sink",
         "skipping",
     )
 
@@ -98,6 +100,10 @@ class Reader(Generic[T]):
         self._queue: deque[tuple[T, int]] = deque()
         self._bytes = 0
         self._waiter: asyncio.Future[None] | None = None
+        #: Set by a consumer that can take a chunk at once, without being woken (a live HTTP
+        #: response: api/live_send.py): called with each chunk while nothing is queued; False
+        #: means "not now", and the chunk is queued for :meth:`get` as without it.
+        self.sink: Callable[[T], bool] | None = None
         self.skipping = False
         self.closed = False
         self.eof = False
@@ -120,6 +126,11 @@ class Reader(Generic[T]):
     # -- fed by the output (synchronous, on the event loop) --------------------------------
 
     def _push(self, chunk: T, size: int) -> None:
+        sink = self.sink
+        if sink is not None and not self._queue and sink(chunk):
+            self.chunks_out += 1
+            self.bytes_out += size
+            return
         self._queue.append((chunk, size))
         self._bytes += size
         w = self._waiter
@@ -200,6 +211,7 @@ class Reader(Generic[T]):
         if self.closed:
             return
         self.closed = True
+        self.sink = None  # nothing more reaches the consumer, queued or not
         self._queue.clear()
         self._bytes = 0
         self._end()

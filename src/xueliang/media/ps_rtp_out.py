@@ -97,21 +97,11 @@ class PsReader(Reader[PsChunk]):
     queue and no task between the stream and the socket, which is what makes an upper cost no
     more than a local viewer. ``on_eof`` is told when the stream ends."""
 
-    __slots__ = ("on_eof", "sink")
+    __slots__ = ("on_eof",)
 
     def __init__(self, output: Output[PsChunk], limit: int, info: dict[str, Any] | None = None) -> None:
         super().__init__(output, limit, info)
-        self.sink: Callable[[PsChunk], None] | None = None
         self.on_eof: Callable[[], None] | None = None
-
-    def _push(self, chunk: PsChunk, size: int) -> None:
-        sink = self.sink
-        if sink is None:
-            super()._push(chunk, size)
-            return
-        self.chunks_out += 1
-        self.bytes_out += size
-        sink(chunk)
 
     def _end(self) -> None:
         super()._end()
@@ -393,7 +383,12 @@ class PsRtpSender:
             self._end("end of stream")
             return
         reader.on_eof = lambda: self._end("end of stream")
-        reader.sink = self._send
+        reader.sink = self._take
+
+    def _take(self, chunk: PsChunk) -> bool:
+        """The reader's sink: every chunk is taken (sent, or dropped and counted), none queued."""
+        self._send(chunk)
+        return True
 
     def _send(self, chunk: PsChunk) -> None:
         if self.transport == "udp":

@@ -261,7 +261,7 @@ def _streaming(
 ) -> LiveResponse:
     reader, session = _watch(platform, caller, opened, fmt, _remote(request))
     media = "video/mp4" if fmt == "fmp4" else "video/x-flv"
-    return LiveResponse(_body(platform, reader, session), media_type=media, headers=_NO_CACHE)
+    return LiveResponse(_body(platform, reader, session), target=reader, media_type=media, headers=_NO_CACHE)
 
 
 def _passthrough_query(request: Request) -> str:
