@@ -34,6 +34,12 @@ address, so with ZLMediaKit as a target every camera sends from its own UDP sock
 servers (``--socket-per-camera``). ZLMediaKit's CPU is its whole process (every thread); it
 reports no RTP sequence gaps here, so its loss is the kernel's UDP drops and the frames its
 viewers saw.
+
+``--servers 2`` runs two xueliang servers side by side (a media process per core, each with
+its own RTP ports and database; stream i goes to server i mod 2, its viewers too) and reports
+their CPU, RSS and counters summed: issue 18's "two media processes on two cores". No API
+process sits in front: viewers read from the server holding their stream, as a cluster's
+viewers read from the media node holding it (bench/cluster_relay.py drives that cluster).
 """
 
 from __future__ import annotations
@@ -381,6 +387,15 @@ def cpu_ticks(pid: int) -> int:
     return sum(cpu_split(pid))
 
 
+def cpu_split_all(pids: list[int]) -> tuple[int, int]:
+    """(user, system) clock ticks of these processes together."""
+    user = system = 0
+    for pid in pids:
+        u, s = cpu_split(pid)
+        user, system = user + u, system + s
+    return user, system
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -532,22 +547,30 @@ async def run(
     args: argparse.Namespace, target: str, clip: list[tuple[int, int, bytes, bool]]
 ) -> dict[str, Any]:
     clip_bits = sum(len(c[2]) for c in clip) * 8 / CLIP_SECONDS
-    api_port = free_port()
-    rtp_port = free_port()
     zlm = target == "zlm"
+    # xueliang: ``--servers`` processes side by side (a media process per core), stream i on
+    # server i mod N, each with its own ports and database; the figures are their sums.
+    n_srv = 1 if zlm else args.servers
+    api_ports = [free_port() for _ in range(n_srv)]
+    rtp_ports = [free_port() for _ in range(n_srv)]
+    api_port, rtp_port = api_ports[0], rtp_ports[0]
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         port_range = (args.dedicated, args.dedicated + args.streams + 50) if args.dedicated else None
-        proc: subprocess.Popen[bytes] | None = None
+        procs: list[subprocess.Popen[bytes]] = []
         if zlm and args.zlm_bin:
-            proc = start_zlm(
+            procs.append(start_zlm(
                 tmp, args.zlm_bin, api_port, rtp_port, args.zlm_on_demand, args.zlm_threads
-            )
+            ))
         elif zlm:  # a MediaServer started by hand with bench/anchors/zlm.ini
             api_port, rtp_port = args.zlm_http_port, args.zlm_rtp_port
+            api_ports, rtp_ports = [api_port], [rtp_port]
         else:
-            proc = start_server(tmp, api_port, rtp_port, args.profile, port_range)
-        server_pid = proc.pid if proc is not None else args.zlm_pid
+            for k in range(n_srv):
+                (tmp / f"s{k}").mkdir()
+                procs.append(start_server(tmp / f"s{k}", api_ports[k], rtp_ports[k], args.profile, port_range))
+        proc = procs[0] if procs else None
+        server_pids = [p.pid for p in procs] if procs else [args.zlm_pid]
         base = f"http://127.0.0.1:{api_port}"
         ctx = mp.get_context("spawn")
         go, stop = ctx.Event(), ctx.Event()
@@ -560,19 +583,23 @@ async def run(
             if zlm:
                 wait_zlm(base, proc)
             else:
-                assert proc is not None
-                wait_http(base, proc)
-            async with httpx.AsyncClient(base_url=base, timeout=30) as api:
+                for k, p in enumerate(procs):
+                    wait_http(f"http://127.0.0.1:{api_ports[k]}", p)
+            async with contextlib.AsyncExitStack() as clients:
+                apis = [await clients.enter_async_context(httpx.AsyncClient(
+                    base_url=f"http://127.0.0.1:{port}", timeout=30)) for port in api_ports]
+                api = apis[0]
                 ports: list[int] = []
+                tokens = [""] * len(apis)
                 if zlm:
-                    token = ""
                     ports = [rtp_port]  # the single-port RTP proxy, UDP and TCP
                 else:
-                    token = await login(api)
-                    api.headers["Authorization"] = f"Bearer {token}"
+                    for k, a in enumerate(apis):
+                        tokens[k] = await login(a)
+                        a.headers["Authorization"] = f"Bearer {tokens[k]}"
                     transport = "tcp" if args.tcp else "udp"
                     for i in range(args.streams):
-                        r = await api.post(
+                        r = await apis[i % n_srv].post(
                             "/api/v1/media/rtp-receivers",
                             json={"ssrc": SSRC_BASE + i, "transport": transport, "name": f"bench/{i}",
                                   "dedicated": bool(args.dedicated) and not args.tcp},
@@ -598,10 +625,12 @@ async def run(
                     if zlm:
                         ready = await zlm_ready(api, args.streams)
                     else:
-                        listed = (await api.get("/api/v1/streams")).json()
-                        ready = sum(
-                            1 for s in listed if s["name"].startswith("rtp/bench/") and s["ready"]
-                        )
+                        ready = 0
+                        for a in apis:
+                            listed = (await a.get("/api/v1/streams")).json()
+                            ready += sum(
+                                1 for s in listed if s["name"].startswith("rtp/bench/") and s["ready"]
+                            )
                     if ready == args.streams:
                         break
                     if time.monotonic() > deadline:
@@ -619,7 +648,8 @@ async def run(
                 latencies: list[tuple[int, int]] = []
                 vs = [Viewer(latencies) for _ in range(args.streams * args.viewers)]
                 for n, v in enumerate(vs):
-                    viewers.append(asyncio.create_task(v.run(api_port, path_of(n % args.streams), token)))
+                    k = n % args.streams % n_srv
+                    viewers.append(asyncio.create_task(v.run(api_ports[k], path_of(n % args.streams), tokens[k])))
                 await asyncio.sleep(args.warmup)
 
                 phases["warm"] = udp_errors()[1]
@@ -633,9 +663,9 @@ async def run(
                 load = os.getloadavg()
                 me0 = os.times()
                 sender0 = cpu_ticks(sender.pid)
-                t0, (u0, s0) = time.monotonic(), cpu_split(server_pid)
+                t0, (u0, s0) = time.monotonic(), cpu_split_all(server_pids)
                 await asyncio.sleep(args.seconds)
-                t1, (u1, s1) = time.monotonic(), cpu_split(server_pid)
+                t1, (u1, s1) = time.monotonic(), cpu_split_all(server_pids)
                 c0, c1 = u0 + s0, u1 + s1
                 me1 = os.times()
                 sender1 = cpu_ticks(sender.pid)
@@ -645,14 +675,15 @@ async def run(
                     v.recording = False
                 packets1 = sum(sent)
                 bytes1 = sum(v.bytes for v in vs)
-                rss = rss_mb(server_pid)
+                rss = sum(rss_mb(pid) for pid in server_pids)
                 phases["window"] = udp_errors()[1]
                 dead = [t for t in viewers if t.done()]
 
                 joins = []
-                for k in range(min(args.join_samples, args.streams)):
+                for j in range(min(args.join_samples, args.streams)):
+                    i = (j * 7) % args.streams
                     joins.append(
-                        await first_frame_ms(api_port, path_of((k * 7) % args.streams), token, args.fmp4)
+                        await first_frame_ms(api_ports[i % n_srv], path_of(i), tokens[i % n_srv], args.fmp4)
                     )
                     await asyncio.sleep(0.05)
 
@@ -667,22 +698,26 @@ async def run(
                 cuts: int | None = None
                 status: dict[str, Any] = {}
                 if not zlm:
-                    listed = (await api.get("/api/v1/streams")).json()
-                    bench = [s for s in listed if s["name"].startswith("rtp/bench/")]
+                    bench = []
+                    for a in apis:
+                        listed = (await a.get("/api/v1/streams")).json()
+                        bench += [s for s in listed if s["name"].startswith("rtp/bench/")]
                     received = sum(s["packets"] for s in bench)
                     lost = sum(s["lost"] for s in bench)
                     cuts = sum(v.get("cuts", 0) for s in bench for v in s["viewers"])
-                    status = (await api.get("/api/v1/media/status")).json()
+                    each = [(await a.get("/api/v1/media/status")).json() for a in apis]
+                    status = {"loop_lag_max": max(e.get("loop_lag_max") or 0 for e in each),
+                              "loop_lags_over_50ms": sum(e.get("loop_lags_over_50ms") or 0 for e in each)}
                     for i in range(args.streams):  # ends the viewers' responses: a quick shutdown
-                        await api.delete(f"/api/v1/media/rtp-receivers/rtp/bench/{i}")
+                        await apis[i % n_srv].delete(f"/api/v1/media/rtp-receivers/rtp/bench/{i}")
         finally:
             stop.set()
             for t in viewers:
                 t.cancel()
             if sender is not None:
                 sender.join(5)
-            if proc is not None:
-                stop_process(proc)
+            for p in procs:
+                stop_process(p)
     hz = os.sysconf("SC_CLK_TCK")
     window = t1 - t0
     total_sent = sum(sent)
@@ -773,6 +808,8 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--streams", type=int, default=50)
+    ap.add_argument("--servers", type=int, default=1,
+                    help="xueliang server processes side by side, streams spread over them")
     ap.add_argument("--viewers", type=int, default=1, help="viewers per stream")
     ap.add_argument("--seconds", type=float, default=20.0, help="measurement window")
     ap.add_argument("--warmup", type=float, default=3.0)
@@ -825,6 +862,8 @@ def main() -> None:
     if "zlm" in targets and not args.socket_per_camera and not args.tcp:
         ap.error("ZLMediaKit's single RTP port needs --socket-per-camera over UDP")
     tag = f"{args.streams}x{args.viewers}_{'fmp4' if args.fmp4 else 'flv'}"
+    if args.servers > 1:
+        tag += f"_{args.servers}servers"
     if args.tcp:
         tag += "_tcp" if args.tcp_writes == "frame" else "_tcp_perpacket"
     print(

@@ -85,8 +85,15 @@ class _Transport:
     def __init__(self) -> None:
         self.written = bytearray()
         self.writes = 0
+        self.closing = False
+        self.broken = False
+
+    def is_closing(self) -> bool:
+        return self.closing
 
     def writelines(self, parts: Any) -> None:
+        if self.broken:  # as uvloop's transport once its handle is closed
+            raise RuntimeError("unable to perform operation on <TCPTransport closed=True>")
         self.writes += 1
         for p in parts:
             self.written += p
@@ -234,6 +241,11 @@ async def test_a_gone_client_gets_nothing_written() -> None:
     assert writer(b"x") is False and cycle.transport.writes == 1
     writer.parked = True
     assert writer(b"") is True and cycle.transport.writes == 1  # an empty chunk would end the body
+    cycle.transport.closing = True
+    assert writer(b"x") is False and cycle.transport.writes == 1
+    cycle.transport.closing, cycle.transport.broken = False, True
+    assert writer(b"x") is False  # a write that fails is declined, never raised into the stream
+    assert writer.declined == 4
 
 
 def test_only_uvicorns_chunked_response_gets_a_writer() -> None:

@@ -87,11 +87,18 @@ class DirectWriter:
         return cls(cycle)
 
     def __call__(self, chunk: bytes) -> bool:
-        if not self.parked or self._cycle.disconnected or self._flow.write_paused:
+        transport = self._transport
+        if not self.parked or self._cycle.disconnected or self._flow.write_paused or transport.is_closing():
             self.declined += 1
             return False
         if chunk:  # an empty chunk would end a chunked body
-            self._transport.writelines((b"%x\r\n" % len(chunk), chunk, b"\r\n"))
+            try:
+                transport.writelines((b"%x\r\n" % len(chunk), chunk, b"\r\n"))
+            except (OSError, RuntimeError):
+                # Never into the stream's fan-out (it would cut every other reader's frame):
+                # the response's own send meets the same state and ends the response.
+                self.declined += 1
+                return False
         return True
 
 
