@@ -338,10 +338,16 @@ async def loop_lag(out: list[float]) -> None:
             out[1] += 1
 
 
+#: Request sent → response headers, ms, of each join :func:`first_frame_ms` timed (where a slow
+#: join waits: before the server answered, or after).
+HEADER_TIMES: list[float] = []
+
+
 async def first_frame_ms(port: int, path: str, token: str, fmp4: bool) -> float:
     """Request sent → the first (key) frame complete, for a viewer joining now."""
     t0 = time.perf_counter()
     reader, writer, head = await http_get(port, path, token)
+    HEADER_TIMES.append((time.perf_counter() - t0) * 1000)
     de = Dechunker(b"chunked" in head.lower())
     body = b""
     try:
@@ -680,6 +686,7 @@ async def run(
                 dead = [t for t in viewers if t.done()]
 
                 joins = []
+                HEADER_TIMES.clear()
                 for j in range(min(args.join_samples, args.streams)):
                     i = (j * 7) % args.streams
                     joins.append(
@@ -742,6 +749,7 @@ async def run(
         "latency": added,
         "latency_from_stamp": total,
         "joins": joins,
+        "join_headers": list(HEADER_TIMES),
         "dead_viewers": len(dead),
         "cuts": cuts,
         "udp_drops_by_phase": phases,
@@ -786,6 +794,8 @@ def report(args: argparse.Namespace, res: dict[str, Any], tag: str) -> None:
     if joins:
         print(f"{pre}media_first_frame_p50_{tag}: {statistics.median(joins):.0f} ms")
         print(f"{pre}media_first_frame_max_{tag}: {max(joins):.0f} ms")
+        heads = res["join_headers"]
+        print(f"{pre}media_first_headers_max_{tag}: {max(heads):.0f} ms (the same joins: request → response headers)")
     if res["cuts"] is not None:
         print(f"{pre}media_reader_cuts_{tag}: {res['cuts']} cuts")
     if res.get("loop_lag_max") is not None:
