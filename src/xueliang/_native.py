@@ -84,17 +84,22 @@ class _SourcesFirst(importlib.abc.MetaPathFinder):
         return importlib.util.spec_from_file_location(fullname, source_of(fullname))
 
 
+def _fresh(modules: Sequence[str]) -> bool:
+    """Whether the build recorded these modules from the very sources on disk."""
+    try:
+        recorded = json.loads(MANIFEST.read_text())
+        return all(recorded.get(m) == digest_of(m) for m in modules)
+    except (OSError, ValueError):
+        return False
+
+
 def guard() -> str:
     """Decide, before any of :data:`MODULES` is imported, whether the compiled ones may load."""
     global status
     if not any(_compiled(m) for m in MODULES):
         status = "pure"
         return status
-    try:
-        recorded = json.loads(MANIFEST.read_text())
-        fresh = all(recorded.get(m) == digest_of(m) for m in MODULES)
-    except (OSError, ValueError):
-        fresh = False
+    fresh = _fresh(MODULES)
     if os.environ.get("XUELIANG_PURE_PYTHON") == "1" or not fresh:
         sys.meta_path.insert(0, _SourcesFirst())
         status = "pure" if fresh else "stale"
@@ -108,11 +113,7 @@ def extension(module: str) -> ModuleType | None:
     unchanged since the build, and ``XUELIANG_PURE_PYTHON`` not set. Else None: pure Python."""
     if module not in EXTENSIONS or os.environ.get("XUELIANG_PURE_PYTHON") == "1" or not _compiled(module):
         return None
-    try:
-        recorded = json.loads(MANIFEST.read_text())
-    except (OSError, ValueError):
-        return None
-    if recorded.get(module) != digest_of(module):
+    if not _fresh((module,)):
         return None
     try:
         return importlib.import_module(module)

@@ -257,6 +257,10 @@ def test_only_uvicorns_chunked_response_gets_a_writer() -> None:
     assert DirectWriter.of(cycle.send) is not None
     cycle.response_complete = True
     assert DirectWriter.of(cycle.send) is None
+    changed = RequestResponseCycle()  # uvicorn's name, but not the state the writer reads
+    changed.response_started, changed.chunked_encoding = True, True
+    del changed.flow
+    assert DirectWriter.of(changed.send) is None
 
     class Other(RequestResponseCycle):
         pass

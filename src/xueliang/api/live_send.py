@@ -56,6 +56,8 @@ class SinkTarget(Protocol):
 
 
 _UVICORN_CYCLE = ("uvicorn.protocols.http.httptools_impl", "RequestResponseCycle")
+#: What of that cycle the writer reads: checked before any of it is used.
+_CYCLE_STATE = ("flow", "transport", "disconnected", "chunked_encoding", "response_started", "response_complete")
 
 
 class DirectWriter:
@@ -78,11 +80,11 @@ class DirectWriter:
         the middle of a chunked response; else None (the response sends as usual)."""
         cycle: Any = getattr(send, "__self__", None)
         kind = type(cycle)
-        if (kind.__module__, kind.__name__) != _UVICORN_CYCLE:
-            return None
+        if (kind.__module__, kind.__name__) != _UVICORN_CYCLE or not all(
+            hasattr(cycle, a) for a in _CYCLE_STATE
+        ):
+            return None  # another server, or a uvicorn whose cycle no longer looks like this
         if cycle.chunked_encoding is not True or not cycle.response_started or cycle.response_complete:
-            return None
-        if not all(hasattr(cycle, a) for a in ("flow", "transport", "disconnected")):
             return None
         return cls(cycle)
 
