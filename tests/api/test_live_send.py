@@ -274,3 +274,82 @@ def test_only_uvicorns_chunked_response_gets_a_writer() -> None:
         pass
 
     assert DirectWriter.of(plain) is None
+
+
+# -- the response's own task streams (uvicorn's ASGI spec 2.3) ------------------------------
+
+_SCOPE_23: dict[str, Any] = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}}
+
+
+async def test_the_start_and_first_chunk_go_out_in_the_responses_first_step() -> None:
+    """A joining viewer's headers and first frame do not wait for the loop to run another task
+    (Starlette streams in a task it starts: one loop iteration later, tens of ms when busy)."""
+    sent: list[Message] = []
+    gone = asyncio.Event()
+
+    async def receive() -> Message:
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def body() -> AsyncIterator[bytes]:
+        for c in CHUNKS:
+            yield c
+
+    task = asyncio.create_task(LiveResponse(body(), media_type="video/mp4")(dict(_SCOPE_23), receive, send))
+    await asyncio.sleep(0)  # the response's task has run one step, nothing else has
+    assert [m["type"] for m in sent[:2]] == ["http.response.start", "http.response.body"]
+    assert sent[1]["body"] == CHUNKS[0]
+    await asyncio.wait_for(task, 5)  # the body ended: the response ends, the listener with it
+    assert b"".join(m.get("body", b"") for m in sent[1:]) == b"".join(CHUNKS)
+    assert sent[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
+
+
+async def test_a_disconnect_ends_a_live_response_waiting_for_frames() -> None:
+    """The client leaves while the stream has nothing to send: the response ends and the body's
+    cleanup (the reader's close, the viewing session's end) runs."""
+    gone = asyncio.Event()
+    cleaned = asyncio.Event()
+
+    async def receive() -> Message:
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        pass
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            yield b"init"
+            await asyncio.Event().wait()  # a stream with no frame to come
+            yield b"never"
+        finally:
+            cleaned.set()
+
+    task = asyncio.create_task(LiveResponse(body(), media_type="video/mp4")(dict(_SCOPE_23), receive, send))
+    await _settle()
+    assert not task.done()
+    gone.set()
+    await asyncio.wait_for(task, 5)
+    assert cleaned.is_set()
+
+
+async def test_a_failing_body_raises_as_itself() -> None:
+    """One failure comes out as that exception, not wrapped in a group (the error middleware and
+    the server's log see what Starlette's own response would give them)."""
+
+    async def receive() -> Message:
+        await asyncio.Event().wait()
+        raise AssertionError
+
+    async def send(message: Message) -> None:
+        pass
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"init"
+        raise ValueError("demuxer broke")
+
+    with pytest.raises(ValueError, match="demuxer broke"):
+        await LiveResponse(body(), media_type="video/mp4")(dict(_SCOPE_23), receive, send)

@@ -20,7 +20,9 @@ from xueliang.errors import Unauthorized
 _bearer = HTTPBearer(auto_error=False)
 
 
-def get_platform(request: Request) -> Platform:
+async def get_platform(request: Request) -> Platform:
+    # async, as every dependency here: FastAPI runs a plain ``def`` in its thread pool, and that
+    # hop waits for the loop twice (into the thread, back out), 100 ms and more when busy.
     p: Platform = request.app.state.platform
     return p
 

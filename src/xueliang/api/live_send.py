@@ -23,6 +23,13 @@ sink declines, and the chunk is queued and the task woken as before, whenever th
 parked (so nothing overtakes a chunk being sent), the connection is gone, or its write buffer is
 above the high-water mark (uvicorn's flow control: the queue's bound and skip-to-key-frame then
 apply, as without the sink). Any other server, or a test client, gets the plain path.
+
+**A joining viewer is answered in the request's own task.** Under ASGI spec 2.3 (uvicorn's),
+Starlette streams a response in a task it starts, so the headers and the first frame wait for
+the loop to come round; :class:`LiveResponse` streams in the request's task and listens for the
+disconnect in the started one. With every dependency async (no thread-pool hop, tested in
+tests/api/test_dependencies_async.py), a join is one loop pass from the request's task to its
+first frame (bench/media.py's ``media_first_frame_max``).
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
+import anyio
 from starlette.responses import StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -120,7 +128,30 @@ class LiveResponse(StreamingResponse):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._raw = scope.get(RAW_SEND)
-        await super().__call__(scope, receive, send)
+        spec = scope.get("asgi", {}).get("spec_version", "2.0")
+        if scope["type"] != "http" or tuple(map(int, spec.split("."))) >= (2, 4):
+            await super().__call__(scope, receive, send)
+            return
+        # Starlette streams in a task it starts and listens for the disconnect in this one, so a
+        # joining viewer's headers and first frame wait for the loop to run that task: a whole
+        # iteration, 60 ms and more on a busy media server. Here the stream is this task's and
+        # the listener the started one; either ending cancels the other, as there.
+        try:
+            async with anyio.create_task_group() as group:
+
+                async def listen() -> None:
+                    await self.listen_for_disconnect(receive)
+                    group.cancel_scope.cancel()
+
+                group.start_soon(listen)
+                await self.stream_response(send)
+                group.cancel_scope.cancel()
+        except BaseExceptionGroup as exc:  # one failure, raised as itself (as Starlette does)
+            if len(exc.exceptions) != 1:
+                raise
+            raise exc.exceptions[0] from None
+        if self.background is not None:
+            await self.background()
 
     async def stream_response(self, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})

@@ -20,7 +20,7 @@ from xueliang.errors import Forbidden
 router = APIRouter(tags=["audit"])
 
 
-def _query(
+async def _query(
     actor: str | None = None,
     actor_id: int | None = None,
     channel: str | None = None,
