@@ -349,7 +349,8 @@ async def test_a_failing_body_raises_as_itself() -> None:
 
     async def body() -> AsyncIterator[bytes]:
         yield b"init"
-        raise ValueError("demuxer broke")
+        raise ValueError("demuxer broke") from KeyError("pid")
 
-    with pytest.raises(ValueError, match="demuxer broke"):
+    with pytest.raises(ValueError, match="demuxer broke") as caught:
         await LiveResponse(body(), media_type="video/mp4")(dict(_SCOPE_23), receive, send)
+    assert isinstance(caught.value.__cause__, KeyError)  # its own cause kept for the log

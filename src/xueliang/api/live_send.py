@@ -146,10 +146,11 @@ class LiveResponse(StreamingResponse):
                 group.start_soon(listen)
                 await self.stream_response(send)
                 group.cancel_scope.cancel()
-        except BaseExceptionGroup as exc:  # one failure, raised as itself (as Starlette does)
-            if len(exc.exceptions) != 1:
+        except BaseExceptionGroup as group_exc:  # one failure, raised as itself (as Starlette does)
+            if len(group_exc.exceptions) != 1:
                 raise
-            raise exc.exceptions[0] from None
+            exc = group_exc.exceptions[0]  # with its own cause kept, for the error log
+            raise exc from exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
         if self.background is not None:
             await self.background()
 
