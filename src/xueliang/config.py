@@ -86,6 +86,10 @@ class SipConfig(_Section):
     #: Requests per second accepted from one source address before rate limiting.
     rate_limit_per_address: float = Field(default=200.0, gt=0)
     request_timeout: float = Field(default=8.0, gt=0)
+    #: While requests keep coming, read the UDP port every this many milliseconds instead of
+    #: waking for each datagram (as media.rtp_poll_ms does for RTP); back to waking on the first
+    #: request after 100 ms without any. 0: wake for every datagram.
+    poll_ms: float = Field(default=5.0, ge=0, le=50)
     #: The largest SIP message sent to an upper platform (cascade) over UDP: catalog answers
     #: are cut into parts that fit. 1300 is RFC 3261 §18.1.1's bound when the path MTU is not
     #: known (about one catalog item a part); on a video private network that passes IP

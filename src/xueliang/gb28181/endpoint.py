@@ -5,6 +5,11 @@ owns the sockets and the clock; everything it learns goes through the sans-IO co
 (``sip.parse_message``, ``sip.TransactionLayer``) and out to a handler as an :class:`Incoming`.
 Handlers are plain functions (the hot paths, REGISTER and keepalive, answer without awaiting);
 anything slow they start as a task.
+
+UDP is read a batch of datagrams at a time (``recvmmsg`` where the C module is built, see
+:mod:`xueliang.media.udp_batch`) and, while requests keep coming, on a timer rather than on every
+wake-up (:class:`xueliang.sockets.Poller`, ``poll_interval``): in a registration storm one loop
+turn and one system call then serve dozens of requests instead of one.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import contextlib
 import logging
 import socket
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -36,9 +42,16 @@ from xueliang.gb28181.sip import (
     parse_message,
 )
 from xueliang.gb28181.sip.message import is_keepalive
-from xueliang.sockets import grow_receive_buffer
+from xueliang.media.udp_batch import BATCH, BatchReader, batch_reader
+from xueliang.sockets import Poller, grow_receive_buffer
 
 log = logging.getLogger("xueliang.sip")
+
+#: UDP datagrams read per wake-up or poll before the loop's other work gets its turn.
+_UDP_BURST = 4 * BATCH
+#: Datagrams held while the kernel's send buffer is full (then dropped and counted: SIP over UDP
+#: retransmits a request, and a retransmitted request is answered again).
+_SEND_BACKLOG = 10_000
 
 
 class SipTimeout(Exception):
@@ -80,21 +93,12 @@ class EndpointStats:
     rate_limited: int = 0
     banned_drops: int = 0
     oversized: int = 0
+    #: UDP datagrams dropped because the send backlog was full.
+    send_dropped: int = 0
     by_method: dict[str, int] = field(default_factory=dict)
 
 
 Handler = Callable[[Incoming], None]
-
-
-class _Udp(asyncio.DatagramProtocol):
-    def __init__(self, ep: SipEndpoint) -> None:
-        self.ep = ep
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int] | tuple[str, int, int, int]) -> None:
-        self.ep._datagram(data, (addr[0], addr[1]), "udp")
-
-    def error_received(self, exc: Exception) -> None:  # ICMP unreachable and the like
-        log.debug("udp error: %s", exc)
 
 
 class _Tcp(asyncio.Protocol):
@@ -134,7 +138,8 @@ class _Tcp(asyncio.Protocol):
 class SipEndpoint:
     def __init__(self, host: str, port: int, handler: Handler | None = None, *, udp: bool = True, tcp: bool = True,
                  max_server_transactions: int = 100_000, rate_limit: float | None = None, burst: float = 50.0,
-                 is_banned: Callable[[str], bool] | None = None, user_agent: str = "xueliang") -> None:
+                 is_banned: Callable[[str], bool] | None = None, user_agent: str = "xueliang",
+                 poll_interval: float = 0.0) -> None:
         self.host = host
         self.port = port
         self._wanted_port = port
@@ -146,12 +151,17 @@ class SipEndpoint:
         self.burst = burst
         self.is_banned = is_banned
         self.user_agent = user_agent
+        #: Seconds between reads of the UDP socket while requests keep coming (0: every wake-up).
+        self.poll_interval = poll_interval
         self.stats = EndpointStats()
         self.on_stray_2xx: Callable[[SipResponse], None] | None = None
         #: Idempotent requests answered without a transaction (keepalives): returns the
         #: response to send, or None to go through the transaction layer as usual.
         self.stateless: Callable[[SipRequest, Address, str], SipResponse | None] | None = None
-        self._udp: asyncio.DatagramTransport | None = None
+        self._udp: socket.socket | None = None
+        self._udp_read: BatchReader | None = None
+        self._udp_poller: Poller | None = None
+        self._udp_backlog: deque[tuple[bytes, Address]] = deque()
         self._tcp_server: asyncio.AbstractServer | None = None
         self._tcp: dict[Address, _Tcp] = {}
         self._waiting: dict[int, asyncio.Future[SipResponse]] = {}
@@ -181,13 +191,19 @@ class SipEndpoint:
         self.port = self._wanted_port
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         if self.use_udp:
-            transport, _ = await loop.create_datagram_endpoint(lambda: _Udp(self), local_addr=(self.host, self.port),
-                                                               family=family)
-            self._udp = transport
-            sock = transport.get_extra_info("socket")
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            try:
+                sock.setblocking(False)
+                sock.bind((self.host, self.port))
+            except OSError:
+                sock.close()
+                raise
             # Bursts (catalogs of lower platforms, registration storms) must not overflow the
             # kernel queue: ask for 8 MiB, past rmem_max where we are allowed to.
             grow_receive_buffer(sock, 8 * 1024 * 1024)
+            self._udp = sock
+            self._udp_read = batch_reader(sock)
+            self._udp_poller = Poller(loop, sock.fileno(), self._drain_udp, self.poll_interval)
             if self.port == 0:
                 self.port = sock.getsockname()[1]
         if self.use_tcp:
@@ -196,10 +212,21 @@ class SipEndpoint:
             if self.port == 0:
                 self.port = self._tcp_server.sockets[0].getsockname()[1]
 
-    async def _unbind(self) -> None:
+    def _close_udp(self) -> None:
+        if self._udp_poller is not None:
+            self._udp_poller.close()
+            self._udp_poller = None
         if self._udp is not None:
+            if self._udp_backlog and self._loop is not None:
+                with contextlib.suppress(Exception):
+                    self._loop.remove_writer(self._udp.fileno())
+            self._udp_backlog.clear()
             self._udp.close()
             self._udp = None
+            self._udp_read = None
+
+    async def _unbind(self) -> None:
+        self._close_udp()
         if self._tcp_server is not None:
             self._tcp_server.close()
             self._tcp_server = None
@@ -209,8 +236,7 @@ class SipEndpoint:
             self._timer_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._timer_task
-        if self._udp:
-            self._udp.close()
+        self._close_udp()
         for conn in list(self._tcp.values()):
             if conn.transport:
                 conn.transport.close()
@@ -232,6 +258,27 @@ class SipEndpoint:
         return f"{h}:{self.port}"
 
     # ---- receiving ---------------------------------------------------------------------
+    def _drain_udp(self) -> int:
+        """Read what the UDP socket holds, up to ``_UDP_BURST`` datagrams (the Poller's drain)."""
+        read = self._udp_read
+        n = 0
+        while read is not None and n < _UDP_BURST:
+            try:
+                batch = read()
+            except OSError as exc:  # an ICMP report (port unreachable) on the socket; the rest waits
+                log.debug("udp error: %s", exc)
+                break
+            for data, addr in batch:
+                try:
+                    self._datagram(data, (addr[0], addr[1]), "udp")
+                except Exception:  # one bad datagram must not cost the rest of the batch
+                    log.exception("SIP datagram from %s failed", addr[0])
+            n += len(batch)
+            if len(batch) < BATCH:
+                break
+            read = self._udp_read  # a handler may have stopped the endpoint
+        return n
+
     def _allow(self, ip: str, now: float) -> bool:
         if self.is_banned is not None and self.is_banned(ip):
             self.stats.banned_drops += 1
@@ -374,8 +421,41 @@ class SipEndpoint:
             else:
                 log.debug("no tcp connection to %s", addr)
             return
-        if self._udp is not None:
-            self._udp.sendto(data, addr)
+        sock = self._udp
+        if sock is None:
+            return
+        if self._udp_backlog:
+            self._queue_udp(data, addr)
+            return
+        try:
+            sock.sendto(data, addr)
+        except (BlockingIOError, InterruptedError):
+            self._queue_udp(data, addr)
+        except OSError as exc:  # unreachable network and the like: as a lost datagram
+            log.debug("udp send to %s failed: %s", addr, exc)
+
+    def _queue_udp(self, data: bytes, addr: Address) -> None:
+        """The kernel's send buffer is full: hold the datagram until the socket is writable."""
+        if len(self._udp_backlog) >= _SEND_BACKLOG:
+            self.stats.send_dropped += 1
+            return
+        if not self._udp_backlog and self._loop is not None and self._udp is not None:
+            self._loop.add_writer(self._udp.fileno(), self._flush_udp)
+        self._udp_backlog.append((data, addr))
+
+    def _flush_udp(self) -> None:
+        sock, backlog = self._udp, self._udp_backlog
+        while sock is not None and backlog:
+            data, addr = backlog[0]
+            try:
+                sock.sendto(data, addr)
+            except (BlockingIOError, InterruptedError):
+                return  # still full: the next writable event goes on
+            except OSError as exc:
+                log.debug("udp send to %s failed: %s", addr, exc)
+            backlog.popleft()
+        if sock is not None and self._loop is not None:
+            self._loop.remove_writer(sock.fileno())
 
     # ---- timers ------------------------------------------------------------------------
     def _rearm(self) -> None:

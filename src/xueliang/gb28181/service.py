@@ -106,7 +106,8 @@ class SignallingService:
                                    nonce_secret=nonce_secret)
         self.endpoint = SipEndpoint(cfg.host, cfg.port, self._on_request, rate_limit=cfg.rate_limit_per_address,
                                     burst=max(50.0, cfg.rate_limit_per_address),
-                                    is_banned=lambda ip: self.registrar.is_banned(ip, time.monotonic()))
+                                    is_banned=lambda ip: self.registrar.is_banned(ip, time.monotonic()),
+                                    poll_interval=cfg.poll_ms / 1000)
         self.endpoint.stateless = self._stateless
         self.endpoint.layer.check_response_source = True
         self.writer = SignallingWriter(sessions)

@@ -11,7 +11,7 @@ Firewall- and NAT-friendly (GB/T 28181 platforms usually open one port, not a ra
   the connection then belongs to it (a TCP connection carries one stream).
 * **TCP active**: :meth:`RtpServer.connect` — we connect to the device's port.
 * **Reading**: the shared UDP port, and every TCP connection together through one selector of
-  the server's own, are each one descriptor for the loop (:class:`_Poller`): waited on when
+  the server's own, are each one descriptor for the loop (:class:`Poller`): waited on when
   quiet, read every ``poll_interval`` while RTP flows (one loop turn for many packets, instead
   of one per datagram or per write a device makes). Ports of a range wake per datagram.
 * Optionally a **port range**: ``bind(..., dedicated=True)`` gives the binding its own UDP
@@ -44,13 +44,12 @@ import logging
 import selectors
 import socket
 import time
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from xueliang.errors import Unavailable
 from xueliang.media.rtp import Rfc4571Deframer
 from xueliang.media.udp_batch import BATCH, BatchReader, batch_reader
-from xueliang.sockets import grow_receive_buffer
+from xueliang.sockets import Poller, grow_receive_buffer
 
 
 class RtpSink(Protocol):
@@ -74,10 +73,8 @@ log = logging.getLogger("xueliang.media.rtp")
 
 #: Datagrams read per readiness event before yielding to the loop (fairness): four batches.
 _BURST = 4 * BATCH
-#: Polling: at most this many bursts per tick (then the loop's other work gets its turn), and
-#: back to waking on readiness after this many seconds without a datagram.
+#: Polling: at most this many bursts per tick (then the loop's other work gets its turn).
 _POLL_BURSTS = 16
-_POLL_IDLE = 0.1
 #: UDP receive buffer asked for: ~1 s of 300 Mbit/s, to ride out bursts of key frames and
 #: moments when the process is not scheduled. Beyond ``net.core.rmem_max`` it takes
 #: SO_RCVBUFFORCE (CAP_NET_ADMIN); otherwise the kernel caps it (see ``receive_buffer``).
@@ -235,71 +232,6 @@ class _TcpConnection:
         self.sock.close()
 
 
-class _Poller:
-    """Reads a descriptor when it becomes readable or, while traffic flows, on a timer.
-
-    Under load one wake-up per datagram burst (or per write a device makes on its TCP
-    connection) is most of the relay's cost: the kernel's context switch and the loop's turn,
-    for a handful of packets each time. So after the first wake-up the descriptor is no longer
-    waited on; ``drain`` runs every ``interval`` and reads what hundreds of packets left
-    there, for a few milliseconds of latency. Quiet for ``_POLL_IDLE``: back to waking on the
-    next packet, at once. ``interval`` 0: always wake.
-    """
-
-    def __init__(
-        self, loop: asyncio.AbstractEventLoop, fd: int, drain: Callable[[], int], interval: float
-    ) -> None:
-        self.loop = loop
-        self.fd = fd
-        self.drain = drain
-        self.interval = interval
-        #: Whether the descriptor is being read on the timer now.
-        self.polling = False
-        #: Times it went from waking on readiness to the timer.
-        self.starts = 0
-        self.closed = False
-        self._handle: asyncio.TimerHandle | None = None
-        self._idle = 0
-        loop.add_reader(fd, self._ready)
-
-    def _ready(self) -> None:
-        self.drain()
-        if self.interval > 0 and not self.polling and not self.closed:
-            self.loop.remove_reader(self.fd)
-            self.polling = True
-            self.starts += 1
-            self._idle = 0
-            self._handle = self.loop.call_later(self.interval, self._tick)
-
-    def _tick(self) -> None:
-        if self.closed or not self.polling:
-            return
-        # The next tick first: an error while reading (logged by the loop, as for a reader
-        # callback) must not leave the descriptor unread, which would silence its streams.
-        self._handle = self.loop.call_later(self.interval, self._tick)
-        if self.drain():
-            self._idle = 0
-            return
-        self._idle += 1
-        if self._idle * self.interval >= _POLL_IDLE:
-            self._handle.cancel()
-            self._handle = None
-            self.polling = False
-            self.loop.add_reader(self.fd, self._ready)
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-        if not self.polling:
-            with contextlib.suppress(Exception):
-                self.loop.remove_reader(self.fd)
-        self.polling = False
-
-
 class RtpServer:
     """One UDP and one TCP port for all streams (``port`` 0: any free port)."""
 
@@ -326,13 +258,13 @@ class RtpServer:
         self._latching: list[RtpBinding] = []
         self._udp: socket.socket | None = None
         self._udp_read: BatchReader = _nothing
-        self._udp_poller: _Poller | None = None
+        self._udp_poller: Poller | None = None
         self._tcp_listen: socket.socket | None = None
         #: Open RTP/TCP connections by descriptor, all in one selector of our own (epoll on
         #: Linux), which the loop waits on (or which is polled) as one descriptor.
         self._tcp_conns: dict[int, _TcpConnection] = {}
         self._tcp_sel: selectors.BaseSelector | None = None
-        self._tcp_poller: _Poller | None = None
+        self._tcp_poller: Poller | None = None
         self._reaper: asyncio.TimerHandle | None = None
         self._loop_ref: asyncio.AbstractEventLoop | None = None
         self._next_port = port_range[0] if port_range else 0
@@ -379,7 +311,7 @@ class RtpServer:
         self._udp = sock
         self._udp_read = batch_reader(sock)
         self.udp_port = sock.getsockname()[1]
-        self._udp_poller = _Poller(loop, sock.fileno(), self._drain_shared, self.poll_interval)
+        self._udp_poller = Poller(loop, sock.fileno(), self._drain_shared, self.poll_interval)
         listen = socket.socket(family, socket.SOCK_STREAM)
         try:
             listen.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -393,7 +325,7 @@ class RtpServer:
         self.tcp_port = listen.getsockname()[1]
         loop.add_reader(listen.fileno(), self._accept)
         self._tcp_sel = selectors.DefaultSelector()
-        self._tcp_poller = _Poller(loop, self._tcp_sel.fileno(), self._drain_tcp, self.poll_interval)
+        self._tcp_poller = Poller(loop, self._tcp_sel.fileno(), self._drain_tcp, self.poll_interval)
         self._schedule_reaper()
 
     async def stop(self) -> None:

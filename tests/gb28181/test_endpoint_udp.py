@@ -1,0 +1,190 @@
+"""The SIP endpoint's UDP edge: datagrams read a batch at a time, and on a timer while they keep
+coming (issue 18); answers held, in order, while the kernel's send buffer is full.
+
+A real endpoint on 127.0.0.1 and a plain UDP socket as the peer."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+
+from xueliang.gb28181 import endpoint as endpoint_mod
+from xueliang.gb28181.endpoint import SipEndpoint
+from xueliang.gb28181.sip import Address, SipRequest, SipResponse, make_response
+from xueliang.media import udp_batch
+from xueliang.sockets import grow_receive_buffer
+
+
+def options(n: int, port: int) -> bytes:
+    return (
+        f"OPTIONS sip:34020000002000000001@127.0.0.1 SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP 127.0.0.1:{port};rport;branch=z9hG4bK-burst-{n}\r\n"
+        f"From: <sip:34020000001320000001@3402000000>;tag=t{n}\r\n"
+        f"To: <sip:34020000002000000001@3402000000>\r\n"
+        f"Call-ID: burst-{n}\r\n"
+        f"CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    ).encode()
+
+
+def call_ids(answers: list[bytes]) -> list[int]:
+    out = []
+    for a in answers:
+        line = next(ln for ln in a.split(b"\r\n") if ln.startswith(b"Call-ID:"))
+        out.append(int(line.split(b"-")[-1]))
+    return out
+
+
+@pytest.fixture(params=["native", "python"])
+def reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Both batch readers (recvmmsg and recvfrom in a loop) behind the endpoint."""
+    native = request.param == "native"
+    if native and udp_batch.implementation() != "recvmmsg":
+        pytest.skip("the recvmmsg module is not built here")
+
+    def forced(sock: socket.socket, count: int = udp_batch.BATCH) -> udp_batch.BatchReader:
+        return udp_batch.batch_reader(sock, count, native=native)
+
+    monkeypatch.setattr(endpoint_mod, "batch_reader", forced)
+    yield request.param
+
+
+@pytest.fixture
+def peer() -> Iterator[socket.socket]:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    s.setblocking(False)
+    grow_receive_buffer(s, 4 * 1024 * 1024)  # room for a whole burst of answers
+    yield s
+    s.close()
+
+
+async def answers(sock: socket.socket, n: int, timeout: float = 5.0) -> list[bytes]:
+    loop = asyncio.get_running_loop()
+    out: list[bytes] = []
+    async with asyncio.timeout(timeout):
+        while len(out) < n:
+            out.append(await loop.sock_recv(sock, 65536))
+    return out
+
+
+def stateless_ok(fail_on: set[str] | None = None) -> Any:
+    """Answers every request 200 without a transaction; raises on the Call-IDs in ``fail_on``."""
+
+    def answer(req: SipRequest, addr: Address, transport: str) -> SipResponse | None:
+        if fail_on and req.headers.get("Call-ID") in fail_on:
+            raise RuntimeError("a handler failing on one request")
+        return make_response(req, 200)
+
+    return answer
+
+
+@pytest.fixture
+async def endpoint(reader: str) -> AsyncIterator[SipEndpoint]:
+    ep = SipEndpoint("127.0.0.1", 0, tcp=False, poll_interval=0.005)
+    await ep.start()
+    yield ep
+    await ep.stop()
+
+
+async def test_a_burst_is_answered_whole_and_in_order(endpoint: SipEndpoint, peer: socket.socket) -> None:
+    """More datagrams than one batch, queued before the endpoint reads: every one answered, in
+    the order sent, and the socket is then read on the timer."""
+    endpoint.stateless = stateless_ok()
+    n = 3 * udp_batch.BATCH + 7
+    port = peer.getsockname()[1]
+    for i in range(n):
+        peer.sendto(options(i, port), ("127.0.0.1", endpoint.port))
+    got = await answers(peer, n)
+    assert call_ids(got) == list(range(n))
+    assert all(a.startswith(b"SIP/2.0 200 ") for a in got)
+    assert endpoint.stats.received == n
+    poller = endpoint._udp_poller
+    assert poller is not None and poller.starts >= 1
+
+
+async def test_one_failing_request_costs_nothing_else(endpoint: SipEndpoint, peer: socket.socket) -> None:
+    """A handler that raises on one datagram of a batch: the others of the batch are answered."""
+    endpoint.stateless = stateless_ok(fail_on={"burst-1", "burst-4"})
+    port = peer.getsockname()[1]
+    for i in range(6):
+        peer.sendto(options(i, port), ("127.0.0.1", endpoint.port))
+    got = await answers(peer, 4)
+    assert call_ids(got) == [0, 2, 3, 5]
+    with pytest.raises(TimeoutError):
+        await answers(peer, 1, timeout=0.3)
+
+
+async def test_back_to_waking_on_the_first_request_after_a_quiet_spell(endpoint: SipEndpoint,
+                                                                        peer: socket.socket) -> None:
+    endpoint.stateless = stateless_ok()
+    port = peer.getsockname()[1]
+    peer.sendto(options(0, port), ("127.0.0.1", endpoint.port))
+    await answers(peer, 1)
+    poller = endpoint._udp_poller
+    assert poller is not None and poller.polling
+    await asyncio.sleep(0.3)  # longer than the poller's idle spell (100 ms)
+    assert not poller.polling
+    loop = asyncio.get_running_loop()
+    peer.sendto(options(1, port), ("127.0.0.1", endpoint.port))
+    t0 = loop.time()
+    assert call_ids(await answers(peer, 1)) == [1]
+    assert loop.time() - t0 < 2.0
+
+
+class _FullOnce:
+    """The endpoint's socket, whose send buffer reads full for the next ``full`` sends."""
+
+    def __init__(self, sock: socket.socket, full: int) -> None:
+        self.sock = sock
+        self.full = full
+
+    def sendto(self, data: bytes, addr: Any) -> int:
+        if self.full > 0:
+            self.full -= 1
+            raise BlockingIOError
+        return self.sock.sendto(data, addr)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sock, name)
+
+
+async def test_answers_wait_in_order_while_the_send_buffer_is_full(endpoint: SipEndpoint,
+                                                                   peer: socket.socket) -> None:
+    sock = endpoint._udp
+    assert sock is not None
+    endpoint._udp = _FullOnce(sock, full=1)  # type: ignore[assignment]
+    dest = peer.getsockname()
+    for i in range(5):
+        endpoint._send_bytes(options(i, dest[1]), dest, "udp")
+    assert len(endpoint._udp_backlog) == 5  # the first refused, the rest queued behind it
+    got = await answers(peer, 5)
+    assert call_ids(got) == [0, 1, 2, 3, 4]
+    assert not endpoint._udp_backlog
+    assert endpoint.stats.send_dropped == 0
+
+
+async def test_a_full_backlog_drops_and_counts(endpoint: SipEndpoint, peer: socket.socket,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(endpoint_mod, "_SEND_BACKLOG", 3)
+    sock = endpoint._udp
+    assert sock is not None
+    endpoint._udp = _FullOnce(sock, full=1)  # type: ignore[assignment]
+    dest = peer.getsockname()
+    for i in range(5):
+        endpoint._send_bytes(options(i, dest[1]), dest, "udp")
+    assert endpoint.stats.send_dropped == 2
+    assert call_ids(await answers(peer, 3)) == [0, 1, 2]
+
+
+async def test_stopping_closes_the_port(endpoint: SipEndpoint) -> None:
+    port = endpoint.port
+    await endpoint.stop()
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.bind(("127.0.0.1", port))  # free again
+    finally:
+        s.close()
