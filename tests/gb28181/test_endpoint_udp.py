@@ -152,14 +152,19 @@ class _FullOnce:
         return getattr(self.sock, name)
 
 
-async def test_answers_wait_in_order_while_the_send_buffer_is_full(endpoint: SipEndpoint,
-                                                                   peer: socket.socket) -> None:
+def send_five_into_a_full_buffer(endpoint: SipEndpoint, peer: socket.socket) -> None:
+    """Five answers to ``peer``; the send buffer reads full for the first one."""
     sock = endpoint._udp
     assert sock is not None
     endpoint._udp = _FullOnce(sock, full=1)  # type: ignore[assignment]
     dest = peer.getsockname()
     for i in range(5):
         endpoint._send_bytes(options(i, dest[1]), dest, "udp")
+
+
+async def test_answers_wait_in_order_while_the_send_buffer_is_full(endpoint: SipEndpoint,
+                                                                   peer: socket.socket) -> None:
+    send_five_into_a_full_buffer(endpoint, peer)
     assert len(endpoint._udp_backlog) == 5  # the first refused, the rest queued behind it
     got = await answers(peer, 5)
     assert call_ids(got) == [0, 1, 2, 3, 4]
@@ -170,12 +175,7 @@ async def test_answers_wait_in_order_while_the_send_buffer_is_full(endpoint: Sip
 async def test_a_full_backlog_drops_and_counts(endpoint: SipEndpoint, peer: socket.socket,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(endpoint_mod, "_SEND_BACKLOG", 3)
-    sock = endpoint._udp
-    assert sock is not None
-    endpoint._udp = _FullOnce(sock, full=1)  # type: ignore[assignment]
-    dest = peer.getsockname()
-    for i in range(5):
-        endpoint._send_bytes(options(i, dest[1]), dest, "udp")
+    send_five_into_a_full_buffer(endpoint, peer)
     assert endpoint.stats.send_dropped == 2
     assert call_ids(await answers(peer, 3)) == [0, 1, 2]
 
