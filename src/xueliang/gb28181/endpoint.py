@@ -47,7 +47,8 @@ from xueliang.sockets import Poller, grow_receive_buffer
 
 log = logging.getLogger("xueliang.sip")
 
-#: UDP datagrams read per wake-up or poll before the loop's other work gets its turn.
+#: UDP datagrams read per wake-up or poll before the loop's other work gets its turn. At a 5 ms
+#: poll this admits 51,000 a second, past what one process answers (about 30,000).
 _UDP_BURST = 4 * BATCH
 #: Datagrams held while the kernel's send buffer is full (then dropped and counted: SIP over UDP
 #: retransmits a request, and a retransmitted request is answered again).
