@@ -9,14 +9,17 @@ second. Per round this script runs the storm against
 * **kamailio** — Debian's ``kamailio`` (5.6) with bench/anchors/kamailio.cfg (digest against
   the same fixed password, usrloc in memory, the MESSAGE answered 200), ``-n`` UDP workers
   on a free port; its CPU is utime + stime summed over the main process and every child
-  (workers, timers), from /proc/<pid>/stat.
+  (workers, timers), from /proc/<pid>/stat. With ``--kamailio-db sqlite`` its location table
+  is also written back to a SQLite file every second (usrloc ``db_mode`` 2, WAL journal; Debian's
+  package kamailio-sqlite-modules, installed by bench/anchors/setup.sh): the nearest job to
+  xueliang's, which writes the storm to SQLite in 1 s batches.
 
 ``--target both --rounds N`` alternates the two (who goes first alternates too) and prints
 each run's ``name: value unit`` lines (Kamailio's prefixed ``kamailio_``), the 1-minute load
 average at its start, then medians. ``storm_server_cpu_settled`` is the figure to compare:
 the storm's CPU until the server has written it to its database (xueliang) less what the
-idle server spends over that time; Kamailio writes no database, so its settled figure is its
-answering alone.
+idle server spends over that time; Kamailio without ``--kamailio-db`` writes no database, so
+its settled figure is its answering alone.
 
     .venv/bin/python bench/anchors/storm_kamailio.py --target both --rounds 3
 """
@@ -29,6 +32,7 @@ import contextlib
 import io
 import os
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -99,9 +103,34 @@ class Tree:
         return total
 
 
+SCHEMA = Path("/usr/share/kamailio/db_sqlite")  # Debian's kamailio-sqlite-modules
+
+
+def location_db(workdir: Path) -> list[str]:
+    """A fresh SQLite file with Kamailio's own schema for usrloc; the -A defines naming it."""
+    db = workdir / "location.db"
+    con = sqlite3.connect(db)
+    try:
+        for script in ("standard-create.sql", "usrloc-create.sql"):
+            con.executescript((SCHEMA / script).read_text())
+        con.commit()
+    finally:
+        con.close()
+    return ["-A", f'DBURL="sqlite://{db}"', "-A", f'DBJOURNAL="{db}=WAL;"']
+
+
+def location_rows(workdir: Path) -> int:
+    con = sqlite3.connect(workdir / "location.db")
+    try:
+        return int(con.execute("SELECT count(*) FROM location").fetchone()[0])
+    finally:
+        con.close()
+
+
 def start_kamailio(
-    workdir: Path, port: int, children: int, exe: str
+    workdir: Path, port: int, children: int, exe: str, db: str = ""
 ) -> subprocess.Popen[bytes]:
+    defines = location_db(workdir) if db == "sqlite" else []
     log = open(workdir / "kamailio.log", "wb")  # the child keeps its own descriptor
     with log:
         return subprocess.Popen(
@@ -116,6 +145,7 @@ def start_kamailio(
                 "-n", str(children),
                 "-m", "256",
                 "-M", "16",
+                *defines,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -131,7 +161,7 @@ def one_run(args: argparse.Namespace, target: str) -> dict[str, str]:
     saved = sip_storm.cpu_seconds, sip_storm.cpu_split, sip_storm.rss_mb
     if target == "kamailio":
         port = sip_storm.free_port_both()
-        proc = start_kamailio(work, port, args.children, args.kamailio)
+        proc = start_kamailio(work, port, args.children, args.kamailio, args.kamailio_db)
     else:
         proc, port = sip_storm.start_server(args.password, work)
     server = ("127.0.0.1", port)
@@ -144,6 +174,9 @@ def one_run(args: argparse.Namespace, target: str) -> dict[str, str]:
         load = os.getloadavg()
         with contextlib.redirect_stdout(out):
             asyncio.run(sip_storm.storm(args, server, proc.pid))
+        if target == "kamailio" and args.kamailio_db:
+            # the storm's settled figure waits 2 s after the last answer: were the rows written?
+            print(f"storm_database_rows: {location_rows(work)} rows", file=out)
     finally:
         sip_storm.cpu_seconds, sip_storm.cpu_split, sip_storm.rss_mb = saved
         stop(proc)
@@ -170,6 +203,8 @@ def main() -> int:
     ap.add_argument("--rate", type=float, default=4000.0, help="devices started per second")
     ap.add_argument("--children", type=int, default=2, help="Kamailio UDP workers (-n)")
     ap.add_argument("--kamailio", default=shutil.which("kamailio") or "/usr/sbin/kamailio")
+    ap.add_argument("--kamailio-db", choices=("", "sqlite"), default="",
+                    help="write Kamailio's location table back to SQLite every second")
     # the storm client's settings, as bench/sip_storm.py has them
     ap.add_argument("--password", default="12345678")
     ap.add_argument("--server-id", default="34020000002000000001")

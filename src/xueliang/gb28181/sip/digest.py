@@ -439,7 +439,9 @@ class NonceFactory:
 
     def issue(self, now: float, context: str = "") -> str:
         self._seq = (self._seq + 1) & 0xFFFFFF
-        head = f"{max(0, int(now)):0{self._TS_LEN}x}{self._seq:06x}"
+        # _TS_LEN (10) hex digits of the stamp, 6 of the sequence; a constant format is the
+        # cheapest here (an f-string with a nested width costs a fifth of the issue).
+        head = "%010x%06x" % (max(0, int(now)), self._seq)
         return head + self._mac(head, context)
 
     def status(
