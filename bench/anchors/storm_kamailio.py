@@ -116,7 +116,8 @@ def location_db(workdir: Path) -> list[str]:
         con.commit()
     finally:
         con.close()
-    return ["-A", f'DBURL="sqlite://{db}"', "-A", f'DBJOURNAL="{db}=WAL;"']
+    # sqlite:// and then the path; an absolute one gives four slashes
+    return ["-A", f'DBURL="sqlite:///{db}"', "-A", f'DBJOURNAL="{db}=WAL;"']
 
 
 def location_rows(workdir: Path) -> int:
