@@ -49,7 +49,7 @@ MODULES: tuple[str, ...] = (
 #: guarded the same way, each by its own source: a module of these loads only through
 #: :func:`extension`, and its caller keeps a pure Python path.
 EXTENSIONS: tuple[str, ...] = (
-    "xueliang.media._udp_batch",  # recvmmsg for the shared RTP port (media/udp_batch.py)
+    "xueliang.media._udp_batch",  # recvmmsg for the shared RTP port and the SIP port (media/udp_batch.py)
     "xueliang.media._annexb",  # start codes found with memchr (media/_bitstream.py)
 )
 
