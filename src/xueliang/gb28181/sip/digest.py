@@ -439,9 +439,9 @@ class NonceFactory:
 
     def issue(self, now: float, context: str = "") -> str:
         self._seq = (self._seq + 1) & 0xFFFFFF
-        # _TS_LEN (10) hex digits of the stamp, 6 of the sequence; a constant format is the
-        # cheapest here (an f-string with a nested width costs a fifth of the issue).
-        head = "%010x%06x" % (max(0, int(now)), self._seq)
+        # _TS_LEN (10) hex digits of the stamp, 6 of the sequence. A %-format, because compiled
+        # an f-string with widths calls format() per field: 1.10-1.16 us an issue against 0.86-0.91.
+        head = "%010x%06x" % (max(0, int(now)), self._seq)  # noqa: UP031
         return head + self._mac(head, context)
 
     def status(
