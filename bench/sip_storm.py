@@ -170,6 +170,10 @@ _AUTH = re.compile(rb"\r\nWWW-Authenticate\s*:\s*([^\r\n]+)", re.IGNORECASE)
 _PARAM = re.compile(rb'(\w+)\s*=\s*(?:"([^"]*)"|([^\s,]+))')
 _CSEQ = re.compile(rb"\r\nCSeq\s*:\s*(\d+)", re.IGNORECASE)
 _RETRY_AFTER = re.compile(rb"\r\nRetry-After\s*:\s*(\d+)", re.IGNORECASE)
+# the platform's own requests (queries after a registration), answered with --answer-queries
+_REQUEST = re.compile(rb"^([A-Z]+) sips?:(\d+)@[^ ]+ SIP/2\.0\r\n")
+_COPIED = re.compile(rb"^(?:Via|v|From|f|To|t|Call-ID|i|CSeq)\s*:.*$", re.IGNORECASE | re.MULTILINE)
+_QUERY = re.compile(rb"<CmdType>\s*(\w+)\s*</CmdType>.*?<SN>\s*(\d+)\s*</SN>.*?<DeviceID>\s*(\d+)\s*</DeviceID>", re.S)
 
 REGISTER, AUTH_REGISTER, KEEPALIVE, DONE, FAILED = 0, 1, 2, 3, 4
 
@@ -191,6 +195,9 @@ class Stats:
     latencies: list[float] = field(default_factory=list)
     first_send: float = 0.0
     last_answer: float = 0.0
+    queries: dict[str, int] = field(default_factory=dict)  # the platform's queries, by CmdType
+    replies_acked: int = 0  # our Response MESSAGEs the platform answered with a 200
+    last_query: float = 0.0
 
 
 class _Proto(asyncio.DatagramProtocol):
@@ -245,6 +252,14 @@ class Client:
         self.uri = f"sip:{server_id}@{server[0]}:{server[1]}"
         self.sn = 1
         self.steady = False
+        #: answer the platform's queries as a device does (--answer-queries): a 200 to its
+        #: MESSAGE, then the Response (a Catalog of ``channels`` cameras, a DeviceInfo)
+        self.answer_queries = False
+        self.replied = asyncio.Event()
+        self.channels = 1
+        self.index = {dev: i for i, dev in enumerate(self.ids)}
+        self.centre = centre
+        self.first_seq = first_seq
 
     async def open(self) -> None:
         loop = asyncio.get_running_loop()
@@ -374,6 +389,8 @@ class Client:
     def on_datagram(self, data: bytes) -> None:
         m = _STATUS.match(data)
         if m is None:
+            if self.answer_queries:
+                self.on_request(data)
             return
         status = int(m.group(1))
         if status < 200:
@@ -382,6 +399,12 @@ class Client:
         if cm is None:
             return
         parts = cm.group(1).strip().split(b"-")
+        if parts[0] == b"stormq":  # the platform took one of our Responses
+            if status == 200:
+                self.stats.replies_acked += 1
+                if self.stats.replies_acked >= 2 * self.n:  # a Catalog and a DeviceInfo each
+                    self.replied.set()
+            return
         if len(parts) < 3 or parts[1].decode() != self.run:
             return
         i = int(parts[2])
@@ -433,6 +456,75 @@ class Client:
                 stats.failures += 1 if self.steady else 0
                 if not self.steady:
                     self._finish(i, False)
+
+    # -- the platform's queries (--answer-queries) -----------------------------------------
+
+    def on_request(self, data: bytes) -> None:
+        """A request from the platform: a 200 (with a To tag), and for a MANSCDP query the
+        device's Response in a MESSAGE of its own, as a camera sends them."""
+        m = _REQUEST.match(data)
+        i = self.index.get(m.group(2).decode()) if m is not None else None
+        if m is None or i is None:
+            return
+        head, _, body = data.partition(b"\r\n\r\n")
+        lines = _COPIED.findall(head)
+        ok = [b"SIP/2.0 200 OK"]
+        for line in lines:
+            line = line.rstrip(b"\r")
+            if line.split(b":", 1)[0].strip().lower() in (b"to", b"t") and b"tag=" not in line:
+                line += b";tag=" + self.run.encode()
+            ok.append(line)
+        ok.append(b"Content-Length: 0\r\n\r\n")
+        # from the device's own socket: the platform takes answers only from where it asked
+        self.transports[i % self.n_sockets].sendto(b"\r\n".join(ok), self.server)
+        if m.group(1) != b"MESSAGE":
+            return
+        q = _QUERY.search(body)
+        if q is None:
+            return
+        cmd, sn = q.group(1).decode(), int(q.group(2))
+        stats = self.stats
+        stats.queries[cmd] = stats.queries.get(cmd, 0) + 1
+        stats.last_query = time.monotonic()
+        reply = self._reply(i, cmd, sn)
+        if reply is not None:
+            self.transports[i % self.n_sockets].sendto(reply, self.server)
+
+    def _reply(self, i: int, cmd: str, sn: int) -> bytes | None:
+        dev = self.ids[i]
+        if cmd == "Catalog":
+            items = "".join(
+                f"<Item><DeviceID>{self.centre}00131{(self.first_seq + i) * self.channels + k:07d}</DeviceID>"
+                f"<Name>storm camera {i}.{k}</Name><Manufacturer>storm</Manufacturer><Model>IPC</Model>"
+                f"<Owner>storm</Owner><CivilCode>{self.centre[:6]}</CivilCode><Address>bench</Address>"
+                f"<Parental>0</Parental><ParentID>{dev}</ParentID><SafetyWay>0</SafetyWay>"
+                f"<RegisterWay>1</RegisterWay><Secrecy>0</Secrecy><Status>ON</Status></Item>"
+                for k in range(self.channels)
+            )
+            xml = (f"<CmdType>Catalog</CmdType><SN>{sn}</SN><DeviceID>{dev}</DeviceID>"
+                   f"<SumNum>{self.channels}</SumNum><DeviceList Num=\"{self.channels}\">{items}</DeviceList>")
+        elif cmd == "DeviceInfo":
+            xml = (f"<CmdType>DeviceInfo</CmdType><SN>{sn}</SN><DeviceID>{dev}</DeviceID><Result>OK</Result>"
+                   f"<DeviceName>storm {i}</DeviceName><Manufacturer>storm</Manufacturer><Model>IPC-1</Model>"
+                   f"<Firmware>V1.0</Firmware><Channel>{self.channels}</Channel>")
+        else:
+            return None
+        body = f'<?xml version="1.0" encoding="GB2312"?>\r\n<Response>\r\n{xml}\r\n</Response>\r\n'.encode()
+        port = self.ports[i % self.n_sockets]
+        self.sn += 1
+        head = (
+            f"MESSAGE {self.uri} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP {self.local_host}:{port};rport;branch=z9hG4bK{secrets.token_hex(8)}\r\n"
+            f"From: <sip:{dev}@{self.domain}>;tag={self.run}{i}q\r\n"
+            f"To: <sip:{self.server_id}@{self.domain}>\r\n"
+            f"Call-ID: stormq-{self.run}-{i}-{self.sn}\r\n"
+            "CSeq: 1 MESSAGE\r\n"
+            "Max-Forwards: 70\r\n"
+            "Content-Type: Application/MANSCDP+xml\r\n"
+            "User-Agent: sip-storm\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        return head + body
 
     def _registered(self, i: int) -> None:
         self.stats.registered += 1
@@ -543,7 +635,7 @@ def _pct(values: list[float], p: float) -> float:
 
 
 def _client(args: argparse.Namespace, server: tuple[str, int], n: int) -> Client:
-    return Client(
+    client = Client(
         server,
         n,
         password=args.password,
@@ -554,6 +646,9 @@ def _client(args: argparse.Namespace, server: tuple[str, int], n: int) -> Client
         sockets=args.sockets,
         local_host=args.local_host,
     )
+    client.answer_queries = args.answer_queries
+    client.channels = args.channels
+    return client
 
 
 def _callgrind(pid: int, *what: str) -> None:
@@ -654,6 +749,13 @@ async def storm(args: argparse.Namespace, server: tuple[str, int], pid: int | No
     await _launch(client, args)
     split1 = cpu_split(pid) if pid else (0.0, 0.0)
     cpu1 = sum(split1) if pid else None
+    if client.answer_queries:
+        # Every device answers the platform's Catalog and DeviceInfo queries; then the server
+        # stores them: until both are in for every device (or the time is up) and it is quiet.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(client.replied.wait(), args.timeout)
+        if pid:
+            await _quiet(pid, 0.1, 1.0, 60.0)
     # The server writes what the storm changed (new devices, online events) in 1 s batches:
     # wait for that too, so the figure is the whole cost of the storm, not just the answering.
     await asyncio.sleep(SETTLE)
@@ -685,6 +787,12 @@ async def storm(args: argparse.Namespace, server: tuple[str, int], pid: int | No
     print(f"storm_requests: {s.sent} sent")
     print(f"storm_retransmissions: {s.retransmissions} packets")
     print(f"storm_overloaded: {s.overloaded} answers")
+    if client.answer_queries:
+        for cmd in ("Catalog", "DeviceInfo"):
+            print(f"storm_queries_{cmd.lower()}: {s.queries.get(cmd, 0)} answered")
+        print(f"storm_query_replies_acked: {s.replies_acked} messages")
+        if s.last_query:
+            print(f"storm_queries_wall: {s.last_query - s.first_send:.3f} s")
     print(f"storm_latency_p50: {_pct(s.latencies, 50) * 1000:.1f} ms")
     print(f"storm_latency_p99: {_pct(s.latencies, 99) * 1000:.1f} ms")
     if pid:
@@ -774,6 +882,10 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=180.0, help="steady measurement window")
     ap.add_argument("--sample", type=float, default=10.0, help="steady CPU sampling period")
     ap.add_argument("--ready-timeout", type=float, default=60.0)
+    ap.add_argument("--answer-queries", action="store_true",
+                    help="devices answer the platform's queries after registering (Catalog, DeviceInfo) "
+                    "as cameras do; the settled figure then waits for both to be stored")
+    ap.add_argument("--channels", type=int, default=1, help="cameras in each device's Catalog")
     ap.add_argument(
         "--callgrind",
         action="store_true",

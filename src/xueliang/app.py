@@ -107,7 +107,7 @@ from xueliang.recording.playback import RecordedProvider
 from xueliang.recording.retention import Retention
 from xueliang.recording.tiers import Tiering
 from xueliang.recording.writer import Recorder
-from xueliang.registry.catalog_store import store_catalog
+from xueliang.registry.catalog_store import store_catalogs
 from xueliang.registry.divisions import DivisionListMissing, LoadReport, ensure_national
 from xueliang.registry.service import RegistryService
 from xueliang.residents.service import ResidentService
@@ -203,9 +203,7 @@ class Platform:
                 sealer=self.sealer, var_dir=Path(settings.storage.var_dir), presence=self.presence,
             )
             self.signalling.set_catalog_sink(
-                lambda device_id, items: store_catalog(self.sessions, device_id, items,
-                                                       on_status=self._channel_status)
-            )
+                lambda catalogs: store_catalogs(self.sessions, catalogs, on_status=self._channel_status))
         # ---- cascade: the upper platforms (rows, for the API), and where signalling runs the
         # links to the enabled ones (cascade/links.py)
         self.uppers = UpperService(self.sessions, self.sealer, self.bus)

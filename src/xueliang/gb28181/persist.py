@@ -49,7 +49,7 @@ class _Batch:
     """
 
     def __init__(self, dialect: Dialect, table: Table, columns: Sequence[str], where: str | None = None, *,
-                 on_conflict: tuple[str, Sequence[str]] | None = None) -> None:
+                 on_conflict: tuple[str, Sequence[str]] | None = None, keep: Sequence[str] = ()) -> None:
         names = [c.name for c in table.columns]
         for c in columns:
             if c not in names:
@@ -69,7 +69,9 @@ class _Batch:
                 sets = ", ".join(f"{q(c)} = excluded.{q(c)}" for c in update)
                 self.sql += f" ON CONFLICT ({q(key)}) DO UPDATE SET {sets}"
         else:
-            sets = ", ".join(f"{q(c)} = {place(i + 1)}" for i, c in enumerate(columns))
+            # a column in ``keep`` keeps its value where the row's is NULL
+            sets = ", ".join(f"{q(c)} = COALESCE({place(i + 1)}, {q(c)})" if c in keep else f"{q(c)} = {place(i + 1)}"
+                             for i, c in enumerate(columns))
             self.sql = f"UPDATE {q(table.name)} SET {sets} WHERE {q(where)} = {place(len(columns) + 1)}"
 
     async def run(self, s: AsyncSession, rows: list[tuple[Any, ...]]) -> None:
@@ -116,6 +118,9 @@ def _state_values(d: DeviceSession, enc: _Encoding, offset: float) -> tuple[Any,
             d.admission or "accepted", enc.ts(offset + d.last_seen) if d.last_seen else None)
 
 
+_INFO = ("name", "manufacturer", "model", "firmware")
+
+
 class _Statements:
     def __init__(self, dialect: Dialect) -> None:
         self.enc = _Encoding(dialect)
@@ -123,6 +128,7 @@ class _Statements:
                                                  "updated_at"), on_conflict=("id", (*_STATE, "updated_at")))
         self.device_state = _Batch(dialect, _DEV, (*_STATE, "updated_at"), where="id")
         self.keepalive = _Batch(dialect, _DEV, ("last_keepalive", "updated_at"), where="id")
+        self.info = _Batch(dialect, _DEV, (*_INFO, "updated_at"), where="id", keep=_INFO)
         self.event = _Batch(dialect, _EVT, ("at", "kind", "subject", "data"))
 
 
@@ -136,6 +142,7 @@ class SignallingWriter:
         self._state: dict[str, DeviceSession] = {}
         self._keepalive: dict[str, float] = {}
         self._offline_channels: set[str] = set()
+        self._info: dict[str, tuple[str | None, ...]] = {}
         self._events: list[tuple[float, str, str, dict[str, Any]]] = []
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -151,6 +158,11 @@ class SignallingWriter:
 
     def keepalive(self, device_id: str, wall: float) -> None:
         self._keepalive[device_id] = wall
+
+    def device_info(self, device_id: str, name: str | None, manufacturer: str | None, model: str | None,
+                    firmware: str | None) -> None:
+        """What a device said of itself (DeviceInfo); an empty field keeps the stored value."""
+        self._info[device_id] = tuple((v or "")[:200] or None for v in (name, manufacturer, model, firmware))
 
     def device_offline(self, device_id: str) -> None:
         self._offline_channels.add(device_id)
@@ -189,27 +201,30 @@ class SignallingWriter:
             state, self._state = self._state, {}
             events, self._events = self._events, []
             offline, self._offline_channels = self._offline_channels, set()
+            info, self._info = self._info, {}
             kas: dict[str, float] = {}
             if all_keepalives:
                 kas, self._keepalive = self._keepalive, {}
                 self._last_keepalive_flush = time.monotonic()
-            if not (new or state or events or offline or kas):
+            if not (new or state or events or offline or kas or info):
                 return
             try:
                 async with self.sessions() as s, s.begin():
-                    await self._write(s, new, state, kas, offline, events)
+                    await self._write(s, new, state, kas, offline, events, info)
             except Exception:
                 # Put back what was not written, so nothing committed is lost on a transient failure.
                 self._new.update({k: v for k, v in new.items() if k not in self._new})
                 self._state.update({k: v for k, v in state.items() if k not in self._state})
                 self._events[:0] = events
                 self._offline_channels |= offline
+                self._info.update({k: v for k, v in info.items() if k not in self._info})
                 for k, v in kas.items():
                     self._keepalive.setdefault(k, v)
                 raise
 
     async def _write(self, s: AsyncSession, new: dict[str, DeviceSession], state: dict[str, DeviceSession],
-                     kas: dict[str, float], offline: set[str], events: list[tuple[float, str, str, dict[str, Any]]]) -> None:
+                     kas: dict[str, float], offline: set[str], events: list[tuple[float, str, str, dict[str, Any]]],
+                     info: dict[str, tuple[str | None, ...]]) -> None:
         st = self._statements
         if st is None:
             st = self._statements = _Statements((await s.connection()).dialect)
@@ -225,6 +240,7 @@ class SignallingWriter:
                                      now, now) for d in new.values()])
         await st.device_state.run(s, [(*_state_values(d, enc, offset), now, k) for k, d in state.items() if k not in new])
         await st.keepalive.run(s, [(enc.ts(v), now, k) for k, v in kas.items()])
+        await st.info.run(s, [(*v, now, k) for k, v in info.items()])  # after the rows of new devices
         if offline:
             await s.execute(update(_CHN).where(_CHN.c.device_id.in_(list(offline))).values(status="OFF"))
         await st.event.run(s, [(enc.ts(at), kind, subject, json.dumps(data)) for at, kind, subject, data in events])

@@ -14,7 +14,8 @@ import itertools
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,11 @@ REFUSED = Counter("xueliang_sip_refused_total", "SIP traffic refused for not com
                   "foreign_responses (an answer from elsewhere), foreign_subjects (another device's channel)",
                   ["kind"])
 MANSCDP_TYPE = "Application/MANSCDP+xml"
+#: Where finished catalogs go: (device ID, items) pairs, stored in that order.
+CatalogSink = Callable[[list[tuple[str, list[CatalogItem]]]], Awaitable[Any]]
+#: Items in one store of catalogs (one transaction); a bigger catalog goes alone.
+_CATALOG_BATCH = 20_000
+
 _KEEPALIVE = re.compile(rb"<\s*CmdType\s*>\s*Keepalive\s*<", re.I)
 _DEVICE_ID = re.compile(rb"<\s*DeviceID\s*>\s*(\d{20})\s*<", re.I)
 
@@ -119,7 +125,11 @@ class SignallingService:
         self._waiters: dict[tuple[str, str, int], asyncio.Future[Any]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop_task: asyncio.Task[None] | None = None
-        self._catalog_sink: Callable[[str, list[CatalogItem]], Any] | None = None
+        self._catalog_sink: CatalogSink | None = None
+        #: Finished catalogs waiting for the store (`_catalog_store`), in order of arrival.
+        self._catalog_queue: deque[tuple[str, list[CatalogItem]]] = deque()
+        self._catalog_ready = asyncio.Event()
+        self._catalog_task: asyncio.Task[None] | None = None
         #: Media sessions hook: INVITE/BYE/INFO/MESSAGE(MediaStatus) in dialogs (media issue).
         self.on_dialog_request: Callable[[Incoming], bool] | None = None
         self.subscriptions: dict[str, float] = {}
@@ -150,6 +160,7 @@ class SignallingService:
         await self.writer.start()
         await self.endpoint.start()
         self._loop_task = asyncio.create_task(self._housekeeping(), name="signalling-housekeeping")
+        self._catalog_task = asyncio.create_task(self._catalog_store(), name="catalog-store")
         self._after_workers = [asyncio.create_task(self._after_worker(), name=f"after-registration-{i}")
                                for i in range(self.after_registration_workers)]
         log.info("GB/T 28181 signalling on %s (udp+tcp), platform %s, realm %s; %s", self.endpoint.hostport,
@@ -162,7 +173,7 @@ class SignallingService:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
-        pending = [*self._tasks, *self._after_workers]
+        pending = [*self._tasks, *self._after_workers, *([self._catalog_task] if self._catalog_task else [])]
         for t in pending:
             t.cancel()
         # Let them end before the writer and the database go: a task cancelled in the middle of
@@ -278,14 +289,10 @@ class SignallingService:
             await self.query_catalog(device_id, wait=False)
         with contextlib.suppress(GatewayTimeout, Unavailable, NotFound):
             info = await self.device_info(device_id)
-            await self.writer.flush()  # the row of a just-admitted device
-            async with self.sessions() as s, s.begin():
-                d = await s.get(Device, device_id)
-                if d is not None:
-                    d.name = info.device_name or d.name
-                    d.manufacturer = info.manufacturer or d.manufacturer
-                    d.model = info.model or d.model
-                    d.firmware = info.firmware or d.firmware
+            # with the writer's next batch (after the row of a just-admitted device): a
+            # transaction per device held the workers, and so the whole storm's queries, on
+            # the database's lock
+            self.writer.device_info(device_id, info.device_name, info.manufacturer, info.model, info.firmware)
 
     # ---- incoming requests -------------------------------------------------------------
     def _on_request(self, inc: Incoming) -> None:
@@ -415,13 +422,14 @@ class SignallingService:
             self._dispatch(msg, session, inc)
 
     # ---- catalog -----------------------------------------------------------------------
-    def set_catalog_sink(self, sink: Callable[[str, list[CatalogItem]], Any]) -> None:
-        """Where finished catalogs go (the registry upsert); a coroutine function or plain."""
+    def set_catalog_sink(self, sink: CatalogSink) -> None:
+        """Where finished catalogs go (the registry upsert): called with (device ID, items)
+        pairs, in order, as many as are waiting."""
         self._catalog_sink = sink
 
     def _catalog_done(self, done: CatalogComplete[CatalogItem]) -> None:
         self.catalog_runs[done.device_id] = CatalogRun(done.device_id, done.sn, len(done.items), len(done.items), True, time.time())
-        self._spawn(self._store_catalog(done.device_id, list(done.items)))
+        self._queue_catalog(done.device_id, list(done.items))
         fut = self._waiters.pop((done.device_id, "Catalog", done.sn), None)
         if fut is not None and not fut.done():
             fut.set_result(list(done.items))
@@ -433,7 +441,7 @@ class SignallingService:
         self._publish("catalog.incomplete", inc.device_id, time.time(), sn=inc.sn, expected=inc.expected,
                       received=inc.received, missing=inc.missing_count, reason=inc.reason)
         if inc.items:
-            self._spawn(self._store_catalog(inc.device_id, list(inc.items)))
+            self._queue_catalog(inc.device_id, list(inc.items))
         fut = self._waiters.pop((inc.device_id, "Catalog", inc.sn), None)
         if fut is not None and not fut.done():
             fut.set_result(list(inc.items))
@@ -447,19 +455,46 @@ class SignallingService:
             changed.append(it)
             self._publish("catalog." + (ev.lower() or "update"), it.device_id, time.time(), device=device_id)
         if changed:
-            self._spawn(self._store_catalog(device_id, changed, events=True))
+            self._queue_catalog(device_id, changed)
 
-    async def _store_catalog(self, device_id: str, items: list[CatalogItem], events: bool = False) -> None:
-        if self._catalog_sink is None:
-            return
+    def _queue_catalog(self, device_id: str, items: list[CatalogItem]) -> None:
+        if self._catalog_sink is not None:
+            self._catalog_queue.append((device_id, items))
+            self._catalog_ready.set()
+
+    async def _catalog_store(self) -> None:
+        """Finished catalogs into the registry, one after another in the order they came, as
+        many in a batch as waited (up to ``_CATALOG_BATCH`` items): after a mass
+        registration thousands of one-camera catalogs arrive within seconds."""
+        queue = self._catalog_queue
+        while True:
+            await self._catalog_ready.wait()
+            self._catalog_ready.clear()
+            while queue:
+                batch = [queue.popleft()]
+                size = len(batch[0][1])
+                while queue and size + len(queue[0][1]) <= _CATALOG_BATCH:
+                    size += len(queue[0][1])
+                    batch.append(queue.popleft())
+                await self._store_catalogs(batch)
+
+    async def _store_catalogs(self, batch: list[tuple[str, list[CatalogItem]]]) -> None:
+        assert self._catalog_sink is not None
         try:
             # Channels reference their device: a device admitted moments ago must be written first.
             await self.writer.flush()
-            r = self._catalog_sink(device_id, items)
-            if asyncio.iscoroutine(r):
-                await r
+            await self._catalog_sink(batch)
+            return
         except Exception:
-            log.exception("storing the catalog of %s failed", device_id)
+            if len(batch) == 1:
+                log.exception("storing the catalog of %s failed", batch[0][0])
+                return
+        # One bad catalog must not cost the others theirs: each alone.
+        for one in batch:
+            try:
+                await self._catalog_sink([one])
+            except Exception:
+                log.exception("storing the catalog of %s failed", one[0])
 
     async def _owns(self, device_id: str, subject: str) -> bool:
         """Whether ``subject`` is the device itself or one of its channels: a device speaks for

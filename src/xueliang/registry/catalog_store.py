@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Table, and_, func, or_, select
+from sqlalchemy import Table, and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from xueliang.db.tables import Channel, Device
@@ -21,6 +21,7 @@ from xueliang.gb28181.manscdp import CatalogItem
 from xueliang.registry.vocab import check_coordinates
 
 _CH: Table = Channel.__table__  # type: ignore[assignment]
+_DEV: Table = Device.__table__  # type: ignore[assignment]
 DEVICE_FIELDS = ("device_id", "parent_id", "status", "networked", "manufacturer", "model", "resolution", "kind")
 _STATUS_EVENTS = ("ON", "OFF", "VLOST", "DEFECT")
 GAP_FIELDS = ("name", "division_code", "longitude", "latitude", "address", "ptz_type")
@@ -84,59 +85,115 @@ StatusSink = Callable[[list[tuple[str, str, str]]], None]
 
 
 async def store_catalog(sessions: async_sessionmaker[AsyncSession], device_id: str, items: list[CatalogItem],
-                        *, removed: list[str] | None = None, on_status: StatusSink | None = None) -> int:
-    """Upsert the catalog's channels (and drop DEL events). Returns rows written.
+                        *, on_status: StatusSink | None = None) -> int:
+    """Upsert one device's catalog (`store_catalogs` with one)."""
+    return await store_catalogs(sessions, [(device_id, items)], on_status=on_status)
 
-    ``on_status`` hears of every camera of this device whose status (ON, OFF, VLOST, DEFECT,
-    UNKNOWN) the catalog changed or first set: the state history is made of these."""
-    rows = rows_from_catalog(device_id, items)
-    deleted = [it.device_id for it in items if (it.event or "").upper() == "DEL"]
+
+async def store_catalogs(sessions: async_sessionmaker[AsyncSession], catalogs: list[tuple[str, list[CatalogItem]]],
+                         *, on_status: StatusSink | None = None) -> int:
+    """Upsert the catalogs' channels (and drop DEL events), in one transaction, as if stored
+    one after another in the order given. Returns rows written.
+
+    One transaction for many devices: after a mass registration thousands of one-camera
+    catalogs arrive within seconds, and a transaction each was what limited how fast the
+    platform learnt them (SQLite serialises writers; each waits for the lock).
+
+    ``on_status`` hears of every camera whose status (ON, OFF, VLOST, DEFECT, UNKNOWN) a catalog
+    changed or first set: the state history is made of these."""
     changed_status: list[tuple[str, str, str]] = []
+    written = 0
     async with sessions() as s, s.begin():
+        plans = [_Plan(device_id, items) for device_id, items in catalogs]
+        written = sum(len(p.rows) for p in plans)
         if on_status is not None:
-            cams = {r["id"]: r["status"] for r in rows if r["kind"] == "camera" and r["id"] not in deleted}
-            ids = list(cams)
-            before: dict[str, tuple[str, str | None]] = {}
-            for i in range(0, len(ids), 1000):
-                for cid, st, dev in (await s.execute(select(_CH.c.id, _CH.c.status, _CH.c.device_id)
-                                                     .where(_CH.c.id.in_(ids[i:i + 1000])))).all():
-                    before[cid] = (st, dev)
-            for cid, st in cams.items():
-                old = before.get(cid)
-                if old is None or (old[0] != st and old[1] in (None, device_id)):
-                    changed_status.append((cid, st, device_id))
-        ins = insert_for(s, _CH)
-        ex = ins.excluded
-        set_: dict[str, Any] = {f: ex[f] for f in DEVICE_FIELDS}
-        for f in GAP_FIELDS:
-            set_[f] = func.coalesce(_CH.c[f], ex[f])
-        set_["updated_at"] = func.now()
-        # Only rows the catalog really changes are written (and get a new updated_at, which the
-        # console's maps poll): a lower platform re-reporting 100,000 unchanged channels every
-        # hour must not make every open map download them all again.
-        changed = or_(*(_CH.c[f].is_distinct_from(ex[f]) for f in DEVICE_FIELDS),
-                      *(and_(_CH.c[f].is_(None), ex[f].is_not(None)) for f in GAP_FIELDS))
-        # A device reports its own channels only: a channel of another device is not moved to
-        # this one (its INVITEs, and so its video, would then come from the claimant).
-        own = or_(_CH.c.device_id.is_(None), _CH.c.device_id == ex.device_id)
-        stmt = ins.on_conflict_do_update(index_elements=[_CH.c.id], set_=set_, where=and_(own, changed))
-        # ON/OFF/VLOST/DEFECT events carry only DeviceID and Event: they change the status and
-        # nothing else (not the parent a lower platform reported, nor the maker and model).
-        status_only = {it.device_id for it in items if (it.event or "").upper() in _STATUS_EVENTS and not it.name}
-        live = [r for r in rows if r["id"] not in deleted and r["id"] not in status_only]
+            await _status_changes(s, plans, changed_status)
+        stmt = _upsert(s)
         n = batch_size(s, 16)
-        for i in range(0, len(live), n):
-            await s.execute(stmt, live[i:i + n])
-        for r in rows:
-            if r["id"] in status_only and r["id"] not in deleted:
-                await s.execute(_CH.update().where(_CH.c.id == r["id"], _CH.c.device_id == device_id,
-                                                   _CH.c.status.is_distinct_from(r["status"]))
-                                .values(status=r["status"], updated_at=func.now()))
-        if deleted:
-            await s.execute(_CH.delete().where(_CH.c.id.in_(deleted), _CH.c.device_id == device_id))
-        d = await s.get(Device, device_id)
-        if d is not None and not any((it.event or "") for it in items):
-            d.channel_count = sum(1 for r in rows if r["kind"] == "camera")
+        # A channel in two catalogs of the batch: its later row in a later round, so that no
+        # statement touches a row twice (PostgreSQL refuses that) and the later one wins.
+        rounds: list[list[dict[str, Any]]] = []
+        seen: dict[str, int] = {}
+        for p in plans:
+            for r in p.live:
+                k = seen.get(r["id"], 0)
+                seen[r["id"]] = k + 1
+                if k == len(rounds):
+                    rounds.append([])
+                rounds[k].append(r)
+        for live in rounds:
+            for i in range(0, len(live), n):
+                await s.execute(stmt, live[i:i + n])
+        for p in plans:
+            for r in p.rows:
+                if r["id"] in p.status_only and r["id"] not in p.deleted:
+                    await s.execute(_CH.update().where(_CH.c.id == r["id"], _CH.c.device_id == p.device_id,
+                                                       _CH.c.status.is_distinct_from(r["status"]))
+                                    .values(status=r["status"], updated_at=func.now()))
+            if p.deleted:
+                await s.execute(_CH.delete().where(_CH.c.id.in_(p.deleted), _CH.c.device_id == p.device_id))
+        counts = [{"b_id": p.device_id, "b_n": p.cameras} for p in plans if p.full]
+        if counts:
+            await s.execute(_DEV.update().where(_DEV.c.id == bindparam("b_id"),
+                                                _DEV.c.channel_count.is_distinct_from(bindparam("b_n")))
+                            .values(channel_count=bindparam("b_n")), counts)
     if on_status is not None and changed_status:
         on_status(changed_status)
-    return len(rows)
+    return written
+
+
+class _Plan:
+    """What one catalog asks of the channel table."""
+
+    def __init__(self, device_id: str, items: list[CatalogItem]) -> None:
+        self.device_id = device_id
+        self.rows = rows_from_catalog(device_id, items)
+        self.deleted = [it.device_id for it in items if (it.event or "").upper() == "DEL"]
+        # ON/OFF/VLOST/DEFECT events carry only DeviceID and Event: they change the status and
+        # nothing else (not the parent a lower platform reported, nor the maker and model).
+        self.status_only = {it.device_id for it in items if (it.event or "").upper() in _STATUS_EVENTS and not it.name}
+        self.live = [r for r in self.rows if r["id"] not in self.deleted and r["id"] not in self.status_only]
+        #: a whole catalog (no events): it says how many cameras the device has
+        self.full = not any((it.event or "") for it in items)
+        self.cameras = sum(1 for r in self.rows if r["kind"] == "camera")
+
+
+async def _status_changes(s: AsyncSession, plans: list[_Plan], out: list[tuple[str, str, str]]) -> None:
+    """The cameras whose status the catalogs change or first set, in order."""
+    ids = list({r["id"] for p in plans for r in p.rows if r["kind"] == "camera"})
+    before: dict[str, tuple[str, str | None]] = {}
+    for i in range(0, len(ids), 1000):
+        for cid, st, dev in (await s.execute(select(_CH.c.id, _CH.c.status, _CH.c.device_id)
+                                             .where(_CH.c.id.in_(ids[i:i + 1000])))).all():
+            before[cid] = (st, dev)
+    for p in plans:
+        cams = {r["id"]: r["status"] for r in p.rows if r["kind"] == "camera" and r["id"] not in p.deleted}
+        for cid, st in cams.items():
+            old = before.get(cid)
+            if old is None or (old[0] != st and old[1] in (None, p.device_id)):
+                out.append((cid, st, p.device_id))
+            # what the next catalog of the batch finds: the row as this one leaves it
+            if cid in p.status_only:
+                writes = old is not None and old[1] == p.device_id  # an UPDATE of its own row
+            else:
+                writes = old is None or old[1] in (None, p.device_id)  # the upsert's ownership rule
+            if writes:
+                before[cid] = (st, p.device_id)
+
+
+def _upsert(s: AsyncSession) -> Any:
+    ins = insert_for(s, _CH)
+    ex = ins.excluded
+    set_: dict[str, Any] = {f: ex[f] for f in DEVICE_FIELDS}
+    for f in GAP_FIELDS:
+        set_[f] = func.coalesce(_CH.c[f], ex[f])
+    set_["updated_at"] = func.now()
+    # Only rows the catalog really changes are written (and get a new updated_at, which the
+    # console's maps poll): a lower platform re-reporting 100,000 unchanged channels every
+    # hour must not make every open map download them all again.
+    changed = or_(*(_CH.c[f].is_distinct_from(ex[f]) for f in DEVICE_FIELDS),
+                  *(and_(_CH.c[f].is_(None), ex[f].is_not(None)) for f in GAP_FIELDS))
+    # A device reports its own channels only: a channel of another device is not moved to
+    # this one (its INVITEs, and so its video, would then come from the claimant).
+    own = or_(_CH.c.device_id.is_(None), _CH.c.device_id == ex.device_id)
+    return ins.on_conflict_do_update(index_elements=[_CH.c.id], set_=set_, where=and_(own, changed))
