@@ -219,3 +219,26 @@ def test_sqlite_timestamp_text_at_the_edges_of_a_second(wall: float) -> None:
     enc.ts(wall - 1.0)  # a cached second before
     assert enc.ts(wall) == _reference_ts(wall)  # type: ignore[attr-defined]
     assert enc.ts(wall) == _reference_ts(wall)  # type: ignore[attr-defined]
+
+
+async def test_device_info_goes_with_the_batch_and_an_empty_field_keeps_the_stored_one(
+        sessions: async_sessionmaker[AsyncSession]) -> None:
+    """What a device says of itself (DeviceInfo) after registering: written with the writer's
+    next flush, after the row of a device new in the same batch; a field it leaves empty keeps
+    what was stored; a device with no row is nothing to write."""
+    w = SignallingWriter(sessions)
+    wall = time.time()
+    a = _session("34020000001320000031", wall)
+    w.device_new(a)
+    w.device_info(a.device_id, "东门 IPC", "Hik", "DS-2CD", "V5.7")
+    w.device_info("34020000001320000099", "nobody", "x", "y", "z")
+    await w.flush()
+    async with sessions() as s:
+        d = await s.get(Device, a.device_id)
+        assert d is not None and (d.name, d.manufacturer, d.model, d.firmware) == ("东门 IPC", "Hik", "DS-2CD", "V5.7")
+        assert await s.get(Device, "34020000001320000099") is None
+    w.device_info(a.device_id, "", None, "DS-2CD-2", "V" * 300)
+    await w.flush()
+    async with sessions() as s:
+        d = await s.get(Device, a.device_id)
+        assert d is not None and (d.name, d.manufacturer, d.model, d.firmware) == ("东门 IPC", "Hik", "DS-2CD-2", "V" * 200)

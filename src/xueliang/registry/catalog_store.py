@@ -110,21 +110,27 @@ async def store_catalogs(sessions: async_sessionmaker[AsyncSession], catalogs: l
             await _status_changes(s, plans, changed_status)
         stmt = _upsert(s)
         n = batch_size(s, 16)
-        # A channel in two catalogs of the batch: its later row in a later round, so that no
-        # statement touches a row twice (PostgreSQL refuses that) and the later one wins.
-        rounds: list[list[dict[str, Any]]] = []
-        seen: dict[str, int] = {}
+        # Consecutive catalogs' rows go in one upsert, until one has events (its updates and
+        # deletes must come after what preceded it and before what follows) or names a
+        # channel already in the upsert (no statement may touch a row twice: PostgreSQL
+        # refuses it, and the later catalog must win).
+        pending: list[dict[str, Any]] = []
+        ids: set[str] = set()
+
+        async def upsert() -> None:
+            for i in range(0, len(pending), n):
+                await s.execute(stmt, pending[i:i + n])
+            pending.clear()
+            ids.clear()
+
         for p in plans:
-            for r in p.live:
-                k = seen.get(r["id"], 0)
-                seen[r["id"]] = k + 1
-                if k == len(rounds):
-                    rounds.append([])
-                rounds[k].append(r)
-        for live in rounds:
-            for i in range(0, len(live), n):
-                await s.execute(stmt, live[i:i + n])
-        for p in plans:
+            if any(r["id"] in ids for r in p.live):
+                await upsert()
+            pending.extend(p.live)
+            ids.update(r["id"] for r in p.live)
+            if not (p.status_only or p.deleted):
+                continue
+            await upsert()
             for r in p.rows:
                 if r["id"] in p.status_only and r["id"] not in p.deleted:
                     await s.execute(_CH.update().where(_CH.c.id == r["id"], _CH.c.device_id == p.device_id,
@@ -132,6 +138,7 @@ async def store_catalogs(sessions: async_sessionmaker[AsyncSession], catalogs: l
                                     .values(status=r["status"], updated_at=func.now()))
             if p.deleted:
                 await s.execute(_CH.delete().where(_CH.c.id.in_(p.deleted), _CH.c.device_id == p.device_id))
+        await upsert()
         counts = [{"b_id": p.device_id, "b_n": p.cameras} for p in plans if p.full]
         if counts:
             await s.execute(_DEV.update().where(_DEV.c.id == bindparam("b_id"),
@@ -160,7 +167,7 @@ class _Plan:
 
 async def _status_changes(s: AsyncSession, plans: list[_Plan], out: list[tuple[str, str, str]]) -> None:
     """The cameras whose status the catalogs change or first set, in order."""
-    ids = list({r["id"] for p in plans for r in p.rows if r["kind"] == "camera"})
+    ids = list({r["id"] for p in plans for r in p.rows if r["kind"] == "camera"} | {c for p in plans for c in p.deleted})
     before: dict[str, tuple[str, str | None]] = {}
     for i in range(0, len(ids), 1000):
         for cid, st, dev in (await s.execute(select(_CH.c.id, _CH.c.status, _CH.c.device_id)
@@ -179,6 +186,10 @@ async def _status_changes(s: AsyncSession, plans: list[_Plan], out: list[tuple[s
                 writes = old is None or old[1] in (None, p.device_id)  # the upsert's ownership rule
             if writes:
                 before[cid] = (st, p.device_id)
+        for cid in p.deleted:
+            old = before.get(cid)
+            if old is not None and old[1] == p.device_id:  # the DELETE of its own row
+                del before[cid]
 
 
 def _upsert(s: AsyncSession) -> Any:
