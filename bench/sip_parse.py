@@ -2,6 +2,9 @@
 
     .venv/bin/python bench/sip_parse.py
 
+`manscdp_decode_*`: MANSCDP bodies as devices send them after a registration (a DeviceInfo
+answer, a one-camera Catalog) and as an NVR or lower platform does (20 cameras a MESSAGE).
+
 `sip_register_storm_per_device` is the Python cost of one device's whole registration in
 the sans-IO core (REGISTER -> 401 -> REGISTER with Authorization -> 200: parse, transaction
 layer, digest, nonce, serialise), which bounds a 10,000-device storm.
@@ -12,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from xueliang.gb28181 import manscdp
 from xueliang.gb28181.sip import (
     NonceFactory,
     RequestReceived,
@@ -61,6 +65,31 @@ INVITE = (
     b"Content-Length: " + str(len(SDP)).encode() + b"\r\n\r\n" + SDP
 )
 
+_ITEM = (
+    "<Item><DeviceID>3402000000131{n:07d}</DeviceID><Name>东门广场球机 {n}</Name><Manufacturer>Hikvision</Manufacturer>"
+    "<Model>DS-2DE4425IW</Model><Owner>Owner</Owner><CivilCode>340200</CivilCode><Address>东门广场</Address>"
+    "<Parental>0</Parental><ParentID>34020000001180000001</ParentID><SafetyWay>0</SafetyWay>"
+    "<RegisterWay>1</RegisterWay><Secrecy>0</Secrecy><Status>ON</Status><Longitude>118.38</Longitude>"
+    "<Latitude>31.33</Latitude><Info><PTZType>1</PTZType></Info></Item>\r\n"
+)
+
+
+def _catalog(n: int) -> bytes:
+    items = "".join(_ITEM.format(n=i) for i in range(n))
+    return (
+        '<?xml version="1.0" encoding="GB2312"?>\r\n<Response>\r\n<CmdType>Catalog</CmdType>\r\n<SN>17</SN>\r\n'
+        f"<DeviceID>34020000001180000001</DeviceID>\r\n<SumNum>{n}</SumNum>\r\n<DeviceList Num=\"{n}\">\r\n"
+        f"{items}</DeviceList>\r\n</Response>\r\n"
+    ).encode("gb18030")
+
+
+DEVICE_INFO = (
+    b'<?xml version="1.0" encoding="GB2312"?>\r\n<Response>\r\n<CmdType>DeviceInfo</CmdType>\r\n<SN>18</SN>\r\n'
+    b"<DeviceID>34020000001320000001</DeviceID>\r\n<DeviceName>IP CAMERA</DeviceName>\r\n<Result>OK</Result>\r\n"
+    b"<Manufacturer>Hikvision</Manufacturer>\r\n<Model>DS-2CD2T47G2</Model>\r\n<Firmware>V5.7.3</Firmware>\r\n"
+    b"<Channel>1</Channel>\r\n</Response>\r\n"
+)
+
 REALM = "3402000000"
 PASSWORD = "12345678"
 URI = "sip:34020000002000000001@3402000000"
@@ -107,6 +136,12 @@ def main() -> None:
     nonce = nonces.issue(1000.0)
     bench("nonce_issue", lambda: nonces.issue(1000.0), 20_000)
     bench("nonce_check", lambda: nonces.check(nonce, 1010.0), 20_000)
+
+    catalog_1, catalog_20 = _catalog(1), _catalog(20)
+    assert len(manscdp.decode(catalog_20).items) == 20
+    bench("manscdp_decode_deviceinfo", lambda: manscdp.decode(DEVICE_INFO), 5_000)
+    bench("manscdp_decode_catalog_1", lambda: manscdp.decode(catalog_1), 5_000)
+    bench("manscdp_decode_catalog_20", lambda: manscdp.decode(catalog_20), 1_000)
 
     stream = REGISTER * 20
 

@@ -368,6 +368,20 @@ def test_doctype_and_entities_refused(body: bytes) -> None:
     assert time.perf_counter() - t0 < 1.0
 
 
+@pytest.mark.parametrize("text", [
+    BILLION_LAUGHS.decode(), EXTERNAL_ENTITY.decode(), '<!doctype Notify SYSTEM "x.dtd"><Notify/>',
+    '<Notify><CmdType>Keepalive</CmdType></Notify><!ENTITY a "b">', '<!  ELEMENT Notify ANY><Notify/>',
+])
+def test_the_text_parsed_is_the_text_checked(text: str) -> None:
+    """The XML parser is expat without defusedxml's guards: the check in front of it is all
+    there is, so it must see the very text the parser would (after decoding and clean-up),
+    whatever bytes and codec carried it there."""
+    from xueliang.gb28181.manscdp.document import _parse_tree
+
+    with pytest.raises(ManscdpError, match="DOCTYPE"):
+        _parse_tree(text)
+
+
 @pytest.mark.parametrize(
     ("body", "fragment"),
     [
