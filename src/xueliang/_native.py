@@ -31,6 +31,7 @@ MODULES: tuple[str, ...] = (
     "xueliang.gb28181.sip.uri",
     "xueliang.gb28181.sip.message",
     "xueliang.gb28181.sip.digest",
+    "xueliang.gb28181.sip.transaction",
     "xueliang.gb28181.registrar",
     # The media hot path (issue 18): per packet RTP parse and reorder, PS demux (ps_rtp_in:
     # the three in one call per datagram); per frame NAL scanning and the fMP4/FLV muxers.

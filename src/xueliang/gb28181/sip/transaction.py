@@ -89,7 +89,7 @@ class TransactionState(Enum):
     TERMINATED = "terminated"
 
 
-class TransactionError(RuntimeError):
+class TransactionError(Exception):
     """The transaction user did something the state machine does not allow."""
 
 
