@@ -6,7 +6,8 @@ and a profiler apportions badly. This script starts the real platform in this pr
 composition root, SQLite, the bus and every subscriber, media off, as ``sip_storm.py`` starts
 it), replaces the SIP endpoint's UDP transport with an in-memory one, and drives the same
 storm through ``SipEndpoint._datagram`` with ``sip_storm.py``'s own client: each device
-REGISTERs, answers the 401 and sends a Keepalive. Devices start at ``--rate`` a second in 5 ms
+REGISTERs, answers the 401 and sends a Keepalive (with ``--answer-queries``, then answers the
+platform's Catalog and DeviceInfo queries too). Devices start at ``--rate`` a second in 5 ms
 batches, as in the storm, so the database writer batches as it would.
 
 Prints ``name: value unit`` lines: the process's CPU (every thread: the loop's and the database
@@ -101,6 +102,7 @@ async def run(args: argparse.Namespace) -> int:
                             first_seq=1, sockets=8, local_host=CLIENT_HOST)
             client.transports = [_ClientSide(wire, 40000 + k) for k in range(8)]  # type: ignore[misc]
             client.ports = [40000 + k for k in range(8)]
+            client.answer_queries = args.answer_queries
             await asyncio.sleep(3.0)  # start-up jobs done
             c, t = time.process_time(), time.monotonic()
             await asyncio.sleep(2.0)
@@ -136,6 +138,14 @@ async def run(args: argparse.Namespace) -> int:
                 pump()
                 await asyncio.sleep(0.005)
             pump()
+            if args.answer_queries:
+                # the devices answer the queries that follow a registration (as sip_storm.py's
+                # --answer-queries): keep the wire moving until every answer is taken
+                deadline = time.monotonic() + 300
+                while not client.replied.is_set() and time.monotonic() < deadline:
+                    pump()
+                    await asyncio.sleep(0.005)
+                pump()
             loop1 = time.thread_time()
             if prof:
                 prof.disable()
@@ -150,6 +160,8 @@ async def run(args: argparse.Namespace) -> int:
             print(f"sip_handling_cpu_per_device: {settled / args.devices * 1e6:.1f} us")
             print(f"sip_handling_loop_thread_cpu: {loop1 - loop0 - client_cpu:.3f} s")
             print(f"sip_handling_client_cpu: {client_cpu:.3f} s")
+            if args.answer_queries:
+                print(f"sip_handling_query_replies_acked: {s.replies_acked} messages")
             if prof:
                 out = io.StringIO()
                 pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(args.profile)
@@ -164,6 +176,8 @@ def main() -> int:
     p.add_argument("--devices", type=int, default=10_000)
     p.add_argument("--rate", type=float, default=4000.0, help="devices started per second")
     p.add_argument("--profile", type=int, default=0, metavar="N", help="print the N costliest functions")
+    p.add_argument("--answer-queries", action="store_true",
+                   help="the devices answer the Catalog and DeviceInfo queries that follow a registration")
     args = p.parse_args()
     try:
         import uvloop
