@@ -18,6 +18,8 @@ Measured per configuration (median of ``--runs``):
 - ``*_cpu``: utime+stime of the signalling processes (sum, from /proc/<pid>/stat) from the
   storm's start until every camera is online in the database, less their idle rate;
 - ``*_cpu_per_1000``: the same per 1,000 registrations;
+- ``*_known``, ``*_cpu_known_per_1000``: the same two until every camera is known to the
+  registry too (its device's Catalog and DeviceInfo answers stored: a channel row, a maker);
 - ``sigN_efficiency``: rate(sigN) / rate(sig1); ``sigN_cpu_overhead``: cpu(sigN) / cpu(sig1);
 - ``presence_bus_cpu_per_1000``: cpu_per_1000(sig1) - cpu_per_1000(single): what presence
   writes to Redis and the Redis event stream cost per 1,000 registrations.
@@ -42,7 +44,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,6 +107,12 @@ class Database:
 
     async def online(self, conn: object) -> int:
         return int(await conn.fetchval("SELECT count(*) FROM devices WHERE online"))  # type: ignore[attr-defined]
+
+    async def known(self, conn: object) -> int:
+        """Cameras whose device's DeviceInfo and Catalog answers are both stored."""
+        return int(await conn.fetchval(  # type: ignore[attr-defined]
+            "SELECT count(*) FROM devices d WHERE d.manufacturer IS NOT NULL"
+            " AND EXISTS (SELECT 1 FROM channels c WHERE c.device_id = d.id)"))
 
     async def connect(self) -> object:
         import asyncpg
@@ -265,6 +273,8 @@ class Result:
     online: float
     cpu: float
     devices: int
+    known: float = 0.0
+    cpu_known: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -300,29 +310,33 @@ def storm(config: str, nodes: int, args: argparse.Namespace, pg_admin: str, redi
         c1 = sum(cpu_seconds(p) for p in pids)
         idle_rate = (c1 - c0) / IDLE_WINDOW
 
-        async def until_online() -> tuple[float, float]:
+        async def until(what: str, count: Callable[[object], Awaitable[int]]) -> tuple[float, float]:
             conn = await db.connect()
             try:
                 deadline = time.monotonic() + args.timeout
                 while time.monotonic() < deadline:
-                    if await db.online(conn) >= args.devices:
+                    if await count(conn) >= args.devices:
                         t = time.monotonic()
                         return t, sum(cpu_seconds(p) for p in pids)
                     for n in started:
                         if n.proc.poll() is not None:
                             raise SystemExit(f"{n.name} exited:\n{n.tail()}")
                     await asyncio.sleep(0.05)
-                raise SystemExit(f"{config}: not all online within {args.timeout} s "
-                                 f"({await db.online(conn)} of {args.devices})")
+                raise SystemExit(f"{config}: not all {what} within {args.timeout} s "
+                                 f"({await count(conn)} of {args.devices})")
             finally:
                 await conn.close()  # type: ignore[attr-defined]
 
         c_start = sum(cpu_seconds(p) for p in pids)
         gen = Generator([n.sip_port for n in started], args.devices, args.rate)
-        t_online, c_end = asyncio.run(until_online())
+        t_online, c_end = asyncio.run(until("online", db.online))
+        # then until the registry knows every camera: what its device answered to the
+        # Catalog and DeviceInfo queries that follow a registration, stored
+        t_known, c_known = asyncio.run(until("known", db.known))
         t_reg = gen.registered()
         cpu = c_end - c_start - idle_rate * (t_online - gen.started)
-        return Result(t_reg - gen.started, t_online - gen.started, cpu, args.devices)
+        cpu_known = c_known - c_start - idle_rate * (t_known - gen.started)
+        return Result(t_reg - gen.started, t_online - gen.started, cpu, args.devices, t_known - gen.started, cpu_known)
     finally:
         if gen is not None:
             gen.stop()
@@ -376,6 +390,8 @@ def main() -> int:
         line(f"{p}_rate", [r.rate for r in rs], "registrations/s")
         line(f"{p}_cpu", [r.cpu for r in rs], "cpu-s")
         line(f"{p}_cpu_per_1000", [r.cpu_per_1000 for r in rs], "cpu-s")
+        line(f"{p}_known", [r.known for r in rs], "s")
+        line(f"{p}_cpu_known_per_1000", [r.cpu_known / r.devices * 1000 for r in rs], "cpu-s")
     if "sig1" in results:
         rate1 = statistics.median(r.rate for r in results["sig1"])
         cpu1 = statistics.median(r.cpu for r in results["sig1"])

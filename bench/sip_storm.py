@@ -304,18 +304,22 @@ class Client:
         self.cseq[i] += 1
         self.sn += 1
         dev = self.ids[i]
-        port = self.ports[i % self.n_sockets]
         body = (
             '<?xml version="1.0" encoding="GB2312"?>\r\n<Notify>\r\n<CmdType>Keepalive</CmdType>\r\n'
             f"<SN>{self.sn}</SN>\r\n<DeviceID>{dev}</DeviceID>\r\n<Status>OK</Status>\r\n</Notify>\r\n"
         ).encode()
+        return self._message(i, f"{i}k", f"storm-{self.run}-{i}-{self.cseq[i]}", self.cseq[i], body)
+
+    def _message(self, i: int, tag: str, call_id: str, cseq: int, body: bytes) -> bytes:
+        """A MESSAGE from device ``i`` to the platform."""
         head = (
             f"MESSAGE {self.uri} SIP/2.0\r\n"
-            f"Via: SIP/2.0/UDP {self.local_host}:{port};rport;branch=z9hG4bK{secrets.token_hex(8)}\r\n"
-            f"From: <sip:{dev}@{self.domain}>;tag={self.run}{i}k\r\n"
+            f"Via: SIP/2.0/UDP {self.local_host}:{self.ports[i % self.n_sockets]};rport;"
+            f"branch=z9hG4bK{secrets.token_hex(8)}\r\n"
+            f"From: <sip:{self.ids[i]}@{self.domain}>;tag={self.run}{tag}\r\n"
             f"To: <sip:{self.server_id}@{self.domain}>\r\n"
-            f"Call-ID: storm-{self.run}-{i}-{self.cseq[i]}\r\n"
-            f"CSeq: {self.cseq[i]} MESSAGE\r\n"
+            f"Call-ID: {call_id}\r\n"
+            f"CSeq: {cseq} MESSAGE\r\n"
             "Max-Forwards: 70\r\n"
             "Content-Type: Application/MANSCDP+xml\r\n"
             "User-Agent: sip-storm\r\n"
@@ -510,21 +514,8 @@ class Client:
         else:
             return None
         body = f'<?xml version="1.0" encoding="GB2312"?>\r\n<Response>\r\n{xml}\r\n</Response>\r\n'.encode()
-        port = self.ports[i % self.n_sockets]
         self.sn += 1
-        head = (
-            f"MESSAGE {self.uri} SIP/2.0\r\n"
-            f"Via: SIP/2.0/UDP {self.local_host}:{port};rport;branch=z9hG4bK{secrets.token_hex(8)}\r\n"
-            f"From: <sip:{dev}@{self.domain}>;tag={self.run}{i}q\r\n"
-            f"To: <sip:{self.server_id}@{self.domain}>\r\n"
-            f"Call-ID: stormq-{self.run}-{i}-{self.sn}\r\n"
-            "CSeq: 1 MESSAGE\r\n"
-            "Max-Forwards: 70\r\n"
-            "Content-Type: Application/MANSCDP+xml\r\n"
-            "User-Agent: sip-storm\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n"
-        ).encode()
-        return head + body
+        return self._message(i, f"{i}q", f"stormq-{self.run}-{i}-{self.sn}", 1, body)
 
     def _registered(self, i: int) -> None:
         self.stats.registered += 1
