@@ -53,8 +53,8 @@ async def test_catalogs_waiting_together_are_stored_together_in_order(
     batches: list[list[str]] = []
 
     async def sink(catalogs: list[tuple[str, list[CatalogItem]]]) -> None:
-        batches.append([d for d, _ in catalogs])
         await store_catalogs(sessions, catalogs)
+        batches.append([d for d, _ in catalogs])  # once stored
 
     svc.set_catalog_sink(sink)
     for i in range(40):  # as a storm's one-camera catalogs finish, within one turn of the loop
