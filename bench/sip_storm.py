@@ -480,7 +480,8 @@ class Client:
             ok.append(line)
         ok.append(b"Content-Length: 0\r\n\r\n")
         # from the device's own socket: the platform takes answers only from where it asked
-        self.transports[i % self.n_sockets].sendto(b"\r\n".join(ok), self.server)
+        tr = self.transports[i % self.n_sockets]
+        tr.sendto(b"\r\n".join(ok), self.server)
         if m.group(1) != b"MESSAGE":
             return
         q = _QUERY.search(body)
@@ -492,7 +493,7 @@ class Client:
         stats.last_query = time.monotonic()
         reply = self._reply(i, cmd, sn)
         if reply is not None:
-            self.transports[i % self.n_sockets].sendto(reply, self.server)
+            tr.sendto(reply, self.server)
 
     def _reply(self, i: int, cmd: str, sn: int) -> bytes | None:
         dev = self.ids[i]

@@ -36,9 +36,9 @@ class Poller:
 
     Under load one wake-up per datagram burst (or per write a device makes on its TCP
     connection, or per request of a registration storm) is most of the edge's cost: the
-    kernel's context switch and the loop's turn, for a handful of packets each time. So after the first wake-up the descriptor is no longer
-    waited on; ``drain`` runs every ``interval`` and reads what hundreds of packets left
-    there, for a few milliseconds of latency. Quiet for ``_POLL_IDLE``: back to waking on the
+    kernel's context switch and the loop's turn, for a handful of packets each time. So after
+    the first wake-up the descriptor is no longer waited on; ``drain`` runs every ``interval``
+    and reads what hundreds of packets left there, for a few milliseconds of latency. Quiet for ``_POLL_IDLE``: back to waking on the
     next packet, at once. ``interval`` 0: always wake.
     """
 

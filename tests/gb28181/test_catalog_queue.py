@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from tests.waiting import until
 
 from xueliang.bus import EventBus
 from xueliang.config import SipConfig
@@ -38,13 +39,6 @@ async def svc(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Signa
     await s.stop()
 
 
-async def _until(cond, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not cond():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.01)
-
-
 async def test_catalogs_waiting_together_are_stored_together_in_order(
         svc: SignallingService, sessions: async_sessionmaker[AsyncSession]) -> None:
     async with sessions() as s, s.begin():
@@ -61,7 +55,7 @@ async def test_catalogs_waiting_together_are_stored_together_in_order(
         svc._queue_catalog(_dev(i), [CatalogItem(_cam(i), name=f"cam {i}", status="ON")])
     # the same device's next catalog after: stored after its first
     svc._queue_catalog(_dev(3), [CatalogItem(_cam(3), name="renamed by its device", status="OFF")])
-    await _until(lambda: sum(map(len, batches)) == 41)
+    await until(lambda: sum(map(len, batches)) == 41)
     assert [d for b in batches for d in b] == [_dev(i) for i in range(40)] + [_dev(3)]
     assert len(batches) <= 2  # not a transaction per catalog
     async with sessions() as s:
@@ -85,7 +79,7 @@ async def test_a_refused_catalog_costs_the_others_nothing(
     with caplog.at_level(logging.ERROR, logger="xueliang.signalling"):
         for i in range(10, 17):
             svc._queue_catalog(_dev(i), [CatalogItem(_cam(i), name="cam", status="ON")])
-        await _until(lambda: len(stored) == 6)
+        await until(lambda: len(stored) == 6)
         await asyncio.sleep(0.05)
     assert stored == [_dev(i) for i in range(10, 17) if _dev(i) != BAD]
     assert calls[0] == 7 and calls[1:] == [1] * 7  # the batch, then each alone
@@ -104,5 +98,5 @@ async def test_a_catalog_bigger_than_a_batch_goes_alone(
     svc._queue_catalog(_dev(1), [CatalogItem(_cam(1), name="c", status="ON")])
     svc._queue_catalog(_dev(2), big)
     svc._queue_catalog(_dev(3), [CatalogItem(_cam(3), name="c", status="ON")])
-    await _until(lambda: sum(map(len, sizes)) == 3)
+    await until(lambda: sum(map(len, sizes)) == 3)
     assert sizes == [[1], [20_001], [1]]

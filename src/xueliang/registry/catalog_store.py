@@ -102,7 +102,6 @@ async def store_catalogs(sessions: async_sessionmaker[AsyncSession], catalogs: l
     ``on_status`` hears of every camera whose status (ON, OFF, VLOST, DEFECT, UNKNOWN) a catalog
     changed or first set: the state history is made of these."""
     changed_status: list[tuple[str, str, str]] = []
-    written = 0
     async with sessions() as s, s.begin():
         plans = [_Plan(device_id, items) for device_id, items in catalogs]
         written = sum(len(p.rows) for p in plans)
