@@ -52,6 +52,7 @@ MODULES: tuple[str, ...] = (
 EXTENSIONS: tuple[str, ...] = (
     "xueliang.media._udp_batch",  # recvmmsg for the shared RTP port and the SIP port (media/udp_batch.py)
     "xueliang.media._annexb",  # start codes found with memchr (media/_bitstream.py)
+    "xueliang.gb28181.sip._sipscan",  # the SIP header block and digest parameters (sip/message.py, sip/digest.py)
 )
 
 SRC = Path(__file__).resolve().parent.parent

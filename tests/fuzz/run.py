@@ -9,7 +9,7 @@ from pathlib import Path
 
 #: The targets of tests/fuzz/targets.py (kept here so that listing them needs no atheris).
 TARGET_NAMES: tuple[str, ...] = (
-    "sip", "sip_uri", "sip_digest", "sip_stream", "manscdp", "sdp", "mansrtsp",
+    "sip", "sip_uri", "sip_digest", "sip_stream", "sip_scan", "manscdp", "sdp", "mansrtsp",
     "rtp", "rtp_stream", "ps", "ps_rtp_in", "nal", "sheet", "cascade_invite", "mp4", "timetable",
     "recording_stream", "boundaries",
 )

@@ -15,6 +15,8 @@ MANSRTSP), the target calls the parser under the net: an ``IndexError`` turned i
 
 The SIP and media modules are loaded as Python (``XUELIANG_PURE_PYTHON=1``): coverage instrumentation
 only sees Python bytecode, not the mypyc build.
+``sip_scan`` loads our C scans of SIP (sip/_sipscan.c) all the same, uninstrumented, and holds
+them to the Python they stand in for.
 
 ``tests/fuzz/test_fuzz.py`` runs every target for a bounded number of runs in the suite;
 ``bench/fuzz.py`` runs them for longer. The corpus is ``tests/fuzz/corpus/<target>/``.
@@ -55,6 +57,7 @@ MODULES: dict[str, list[str]] = {
     "sip_uri": [*_SIP, "xueliang.gb28181.sip.uri"],
     "sip_digest": [*_SIP, "xueliang.gb28181.sip.digest"],
     "sip_stream": [*_SIP, "xueliang.gb28181.sip.framing", "xueliang.gb28181.sip.message"],
+    "sip_scan": [*_SIP, "xueliang.gb28181.sip.message", "xueliang.gb28181.sip.digest"],
     "manscdp": ["xueliang.gb28181.manscdp"],
     "sdp": ["xueliang.gb28181.sdp"],
     "mansrtsp": ["xueliang.gb28181.mansrtsp"],
@@ -233,6 +236,56 @@ def sip_stream(data: bytes) -> None:
                 message._parse(got)
             except SipParseError:
                 pass
+
+
+_SIPSCAN: list[Any] = []  # [the C module or None, its header scanner], once loaded
+
+
+def _sipscan() -> tuple[Any, Any]:
+    """The SIP scans in C (sip/_sipscan.c), loaded though the SIP modules run as Python here
+    (XUELIANG_PURE_PYTHON only keeps ``_native.extension`` from handing it out); None when it is
+    not built, or not from the source on disk."""
+    if not _SIPSCAN:
+        from xueliang import _native
+
+        name = "xueliang.gb28181.sip._sipscan"
+        mod = importlib.import_module(name) if _native._compiled(name) and _native._fresh((name,)) else None
+        _SIPSCAN[:] = [mod, None if mod is None else mod.HeadScanner(message._EXACT, message._key_and_name).scan]
+    return _SIPSCAN[0], _SIPSCAN[1]
+
+
+def _sip_outcome(data: bytes, scan: Any) -> tuple[Any, ...]:
+    try:
+        m = message._parse_with(data, scan)
+    except SipParseError as exc:
+        return ("error", exc.reason, exc.status)
+    start = (m.method, m.uri) if isinstance(m, message.SipRequest) else (m.status, m.reason)
+    return (type(m).__name__, start, m.headers._items, m.body)
+
+
+def sip_scan(data: bytes) -> None:
+    """The C scans against the Python they stand in for (a pass-through when not built): a
+    datagram parses to the same message or the same SipParseError with either header reader;
+    the parameter list of any text (and of each header of that message) reads the same, or
+    the C leaves it to the regexes (None)."""
+    mod, scan = _sipscan()
+    if mod is None:
+        return
+    got = _sip_outcome(data, scan)
+    _check(got == _sip_outcome(data, None), "the C header scan and the Python loop disagree")
+    texts = [_text(data)]
+    if got[0] != "error":
+        texts += [value for _, _, value in got[2]]
+    for text in texts:
+        fast = mod.parse_auth_params(text)
+        if fast is None:
+            continue
+        try:
+            want = digest._parse_auth_params_py(text)
+        except SipParseError as exc:
+            raise ContractBroken(f"the C read a parameter list the regexes refuse: {exc}") from None
+        _check(fast == want and list(fast[1].items()) == list(want[1].items()),
+               "the C and the regexes read a parameter list differently")
 
 
 # -- MANSCDP, SDP, MANSRTSP ------------------------------------------------------------------
@@ -630,6 +683,7 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "sip_uri": sip_uri,
     "sip_digest": sip_digest,
     "sip_stream": sip_stream,
+    "sip_scan": sip_scan,
     "manscdp": manscdp_body,
     "sdp": sdp_body,
     "mansrtsp": mansrtsp_body,

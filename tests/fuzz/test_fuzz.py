@@ -23,7 +23,7 @@ CORPUS = Path(__file__).resolve().parent / "corpus"
 #: Runs per target beyond the corpus: a few seconds each, under a minute in all, on the 2-core
 #: test machine (XUELIANG_FUZZ_SCALE multiplies them).
 RUNS = {
-    "sip": 8000, "sip_uri": 3000, "sip_digest": 6000, "sip_stream": 4000, "manscdp": 5000,
+    "sip": 8000, "sip_uri": 3000, "sip_digest": 6000, "sip_stream": 4000, "sip_scan": 6000, "manscdp": 5000,
     "sdp": 5000, "mansrtsp": 8000, "rtp": 20000, "rtp_stream": 1000, "ps": 800, "ps_rtp_in": 800, "nal": 2000,
     "sheet": 800, "cascade_invite": 3000, "mp4": 3000, "timetable": 5000, "recording_stream": 2000,
     "boundaries": 3000,

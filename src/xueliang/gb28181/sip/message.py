@@ -12,8 +12,11 @@ device survives a parse/serialize round trip byte for byte.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
+
+from xueliang import _native
 
 from .errors import SipParseError
 from .uri import header_param, split_header_list, stamp_via
@@ -299,6 +302,20 @@ def _key_and_name(name: str) -> tuple[str, str]:
     return low, stripped
 
 
+_Item = tuple[str, str, str]  # (lower-case key, display name, value)
+#: A reader of the header block from where the start line begins (see `_parse_with`): the start
+#: line, the header items and where the body begins, or None for the Python loop to read it.
+_HeadScan = Callable[[bytes, int], tuple[str, list[_Item], int] | None]
+
+_sipscan: Any = _native.extension("xueliang.gb28181.sip._sipscan")
+#: The header block read in C when our extension is built (sip/_sipscan.c: the very items of the
+#: Python loop below, its names from `_EXACT` and `_key_and_name`; None leaves a message to the
+#: loop: non-ASCII bytes, a malformed line), else None: the loop reads every message.
+_scan_head: _HeadScan | None = (
+    _sipscan.HeadScanner(_EXACT, _key_and_name).scan if _sipscan is not None else None
+)
+
+
 def _key(name: str) -> str:
     pair = _EXACT.get(name)
     if pair is not None:
@@ -312,9 +329,6 @@ def _check_value(value: str) -> str:
     if "\r" in value or "\n" in value:
         raise ValueError("header value must not contain CR or LF")
     return value
-
-
-_Item = tuple[str, str, str]  # (lower-case key, display name, value)
 
 
 class Headers:
@@ -636,6 +650,12 @@ def parse_message(data: bytes) -> SipRequest | SipResponse:
 
 
 def _parse(data: bytes) -> SipRequest | SipResponse:
+    return _parse_with(data, _scan_head)
+
+
+def _parse_with(data: bytes, scan: _HeadScan | None) -> SipRequest | SipResponse:
+    """`_parse`, the header block read by `scan` (the C scanner) or, when it is None or gives
+    None, by the finds and the loop here (`_read_headers`): the same message or the same error."""
     size = len(data)
     if size > MAX_MESSAGE_SIZE:
         raise SipParseError("Message Too Large", 513)
@@ -645,71 +665,27 @@ def _parse(data: bytes) -> SipRequest | SipResponse:
     if start == size:
         raise SipParseError("Empty message")
 
-    # End of the header block: the first empty line, whatever the line-end style.
-    crlf = data.find(b"\n\r\n", start)
-    lf = data.find(b"\n\n", start)
-    if crlf < 0 and lf < 0:
-        head_end = body_start = size
-    elif lf < 0 or 0 <= crlf < lf:
-        head_end, body_start = crlf, crlf + 3
-    else:
-        head_end, body_start = lf, lf + 2
-    head = data[start:head_end].decode("utf-8", "surrogateescape")
-    if "\r" in head:
-        head = head.replace("\r\n", "\n")
-    lines = head.split("\n")
-
-    first = lines[0].strip(" \t\r")
+    scanned = None if scan is None else scan(data, start)
     message: SipRequest | SipResponse
-    if first[:4].upper() == "SIP/":
-        parts = first.split(None, 2)
-        if len(parts) < 2:
-            raise SipParseError("Malformed status line")
-        if parts[0].upper() != "SIP/2.0":
-            raise SipParseError("Unsupported SIP version", 505)
-        code = parts[1]
-        if len(code) != 3 or not _DIGITS.issuperset(code) or code[0] == "0":
-            raise SipParseError("Malformed status code")
-        status = int(code)
-        if status < 100 or status > 699:
-            raise SipParseError("Status code out of range")
-        message = SipResponse(status, parts[2] if len(parts) == 3 else "", Headers._wrap([]))
+    if scanned is not None:
+        first, items, body_start = scanned
+        message = _start_line(first, items)
     else:
-        parts = first.split()
-        if len(parts) != 3:
-            raise SipParseError("Malformed request line")
-        method, uri, version = parts
-        if version.upper() != "SIP/2.0":
-            if version.upper().startswith("SIP/"):
-                raise SipParseError("Unsupported SIP version", 505)
-            raise SipParseError("Malformed request line")
-        if method not in _KNOWN_METHODS and not _TOKEN_CHARS.issuperset(method):
-            raise SipParseError("Malformed method")
-        if ":" not in uri:
-            raise SipParseError("Malformed Request-URI")
-        message = SipRequest(method, uri, Headers._wrap([]))
-
-    items = message.headers._items
-    exact = _EXACT
-    for index in range(1, len(lines)):
-        line = lines[index]
-        if not line:
-            continue
-        if line[0] in " \t":
-            if not items:
-                raise SipParseError("Continuation line before the first header")
-            key, name, value = items[-1]
-            more = line.strip(" \t\r")
-            if more:
-                items[-1] = (key, name, f"{value} {more}" if value else more)
-            continue
-        name, sep, value = line.partition(":")
-        if not sep:
-            raise SipParseError("Malformed header line (no colon)")
-        pair = exact.get(name)
-        if pair is None:
-            pair = _key_and_name(name)
-        items.append((pair[0], pair[1], value.strip(" \t\r")))
+        # End of the header block: the first empty line, whatever the line-end style.
+        crlf = data.find(b"\n\r\n", start)
+        lf = data.find(b"\n\n", start)
+        if crlf < 0 and lf < 0:
+            head_end = body_start = size
+        elif lf < 0 or 0 <= crlf < lf:
+            head_end, body_start = crlf, crlf + 3
+        else:
+            head_end, body_start = lf, lf + 2
+        head = data[start:head_end].decode("utf-8", "surrogateescape")
+        if "\r" in head:
+            head = head.replace("\r\n", "\n")
+        lines = head.split("\n")
+        message = _start_line(lines[0].strip(" \t\r"), [])
+        _read_headers(lines, message.headers._items)
 
     firsts = message.headers._index()
     for required in _REQUIRED:
@@ -730,6 +706,60 @@ def _parse(data: bytes) -> SipRequest | SipResponse:
             body = body[:length]
     message.body = body
     return message
+
+
+def _start_line(first: str, items: list[_Item]) -> SipRequest | SipResponse:
+    """The message that the start line `first` begins, its headers `items`."""
+    if first[:4].upper() == "SIP/":
+        parts = first.split(None, 2)
+        if len(parts) < 2:
+            raise SipParseError("Malformed status line")
+        if parts[0].upper() != "SIP/2.0":
+            raise SipParseError("Unsupported SIP version", 505)
+        code = parts[1]
+        if len(code) != 3 or not _DIGITS.issuperset(code) or code[0] == "0":
+            raise SipParseError("Malformed status code")
+        status = int(code)
+        if status < 100 or status > 699:
+            raise SipParseError("Status code out of range")
+        return SipResponse(status, parts[2] if len(parts) == 3 else "", Headers._wrap(items))
+    parts = first.split()
+    if len(parts) != 3:
+        raise SipParseError("Malformed request line")
+    method, uri, version = parts
+    if version.upper() != "SIP/2.0":
+        if version.upper().startswith("SIP/"):
+            raise SipParseError("Unsupported SIP version", 505)
+        raise SipParseError("Malformed request line")
+    if method not in _KNOWN_METHODS and not _TOKEN_CHARS.issuperset(method):
+        raise SipParseError("Malformed method")
+    if ":" not in uri:
+        raise SipParseError("Malformed Request-URI")
+    return SipRequest(method, uri, Headers._wrap(items))
+
+
+def _read_headers(lines: list[str], items: list[_Item]) -> None:
+    """The header lines (`lines[1:]`, the head split at line ends) into `items`."""
+    exact = _EXACT
+    for index in range(1, len(lines)):
+        line = lines[index]
+        if not line:
+            continue
+        if line[0] in " \t":
+            if not items:
+                raise SipParseError("Continuation line before the first header")
+            key, name, value = items[-1]
+            more = line.strip(" \t\r")
+            if more:
+                items[-1] = (key, name, f"{value} {more}" if value else more)
+            continue
+        name, sep, value = line.partition(":")
+        if not sep:
+            raise SipParseError("Malformed header line (no colon)")
+        pair = exact.get(name)
+        if pair is None:
+            pair = _key_and_name(name)
+        items.append((pair[0], pair[1], value.strip(" \t\r")))
 
 
 # -- builders --------------------------------------------------------------------------------

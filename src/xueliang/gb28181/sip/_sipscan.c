@@ -1,0 +1,703 @@
+/* The SIP parser's two scans of every message, in C: in a registration storm, message._parse's
+ * header loop and digest._parse_auth_params were over a quarter of the server's handling.
+ *
+ * HeadScanner(exact, key_and_name).scan(data, start) -> (first_line, items, body_start) or None:
+ *   the header block from data[start] on, read as message._parse's Python code reads it. It ends
+ *   at the first LF followed by LF or CR LF (the two finds; the body begins after them) or at the
+ *   end of the data. Its lines end at LF, less one CR just before it (replace("\r\n", "\n")); the
+ *   first line is stripped of " \t\r"; every other non-empty line is a header, (key, display
+ *   name, value) with the value stripped of " \t\r", or a continuation (it starts with a space or
+ *   a tab), folded into the value before it with one space. A name is looked up in a table made
+ *   once from `exact` (message._EXACT, which stays the one list of spellings): a known header
+ *   costs no string of its name and gets _EXACT's own key and display strings. Any other name goes
+ *   to key_and_name (message._key_and_name). None whenever the Python code must decide: a byte
+ *   >= 0x80 in the head (its UTF-8 decoding with surrogateescape), a line without a colon, a
+ *   continuation before the first header, a name key_and_name refuses; it then reads the message
+ *   again and raises its own errors in its own order (the start line's first: only Python checks
+ *   the start line).
+ *
+ * parse_auth_params(value) -> (scheme, params) or None: digest._parse_auth_params where its one
+ *   findall of _PARAM tiles the parameter list, for a value without control characters but tab
+ *   (so that \s and str.split's whitespace are just space and tab). Each step below is one the
+ *   regex takes with no choice left (it never backtracks into another match); where it would
+ *   look further (no tiling: a stray quote, a doubled comma, an unclosed string), the answer is
+ *   None and the regexes read the value.
+ *
+ * Built by scripts/build_native.py and loaded only when this source is unchanged since the build
+ * (src/xueliang/_native.py); message.py and digest.py keep their Python for when it is not, and
+ * tests/gb28181/sip/test_sipscan.py and the sip_scan fuzz target hold the two to the same answers.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdint.h>
+#include <string.h>
+
+/* A str of n ASCII bytes. */
+static PyObject *
+ascii_str(const unsigned char *p, Py_ssize_t n)
+{
+    PyObject *s = PyUnicode_New(n, 127);
+    if (s != NULL && n > 0) {
+        memcpy(PyUnicode_1BYTE_DATA(s), p, (size_t)n);
+    }
+    return s;
+}
+
+static int
+is_ascii(const unsigned char *p, Py_ssize_t n)
+{
+    unsigned char any = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        any |= p[i];
+    }
+    return (any & 0x80) == 0;
+}
+
+/* Every str is ready from Python 3.12 on (and the call deprecated). */
+#if PY_VERSION_HEX < 0x030C0000
+#define READY(s) PyUnicode_READY(s)
+#else
+#define READY(s) 0
+#endif
+
+#define IS_SP(c) ((c) == ' ' || (c) == '\t')
+#define IS_SP_CR(c) ((c) == ' ' || (c) == '\t' || (c) == '\r')
+
+/* -- the header block ------------------------------------------------------------------------ */
+
+typedef struct {
+    const unsigned char *name; /* an `exact` key's ASCII bytes; NULL: an empty slot */
+    Py_ssize_t len;
+    PyObject *key; /* borrowed, like name, from the scanner's copy of `exact` */
+    PyObject *display;
+} Slot;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *names; /* a copy of `exact`: owns what the slots point to, and nobody changes it */
+    PyObject *key_and_name;
+    Slot *slots;
+    size_t mask;
+} Scanner;
+
+static size_t
+name_hash(const unsigned char *p, Py_ssize_t n)
+{
+    uint32_t h = 2166136261u; /* FNV-1a: header names are a few bytes */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        h = (h ^ p[i]) * 16777619u;
+    }
+    return h;
+}
+
+static const Slot *
+lookup(const Scanner *self, const unsigned char *p, Py_ssize_t n)
+{
+    size_t i = name_hash(p, n) & self->mask;
+    for (;;) { /* the table is at most a quarter full: an empty slot ends every probe */
+        const Slot *slot = &self->slots[i];
+        if (slot->name == NULL) {
+            return NULL;
+        }
+        if (slot->len == n && memcmp(slot->name, p, (size_t)n) == 0) {
+            return slot;
+        }
+        i = (i + 1) & self->mask;
+    }
+}
+
+static PyObject *
+scanner_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    PyObject *exact, *key_and_name;
+    if (kwargs != NULL && PyDict_GET_SIZE(kwargs) > 0) {
+        PyErr_SetString(PyExc_TypeError, "HeadScanner() takes no keyword arguments");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "O!O:HeadScanner", &PyDict_Type, &exact, &key_and_name)) {
+        return NULL;
+    }
+    if (!PyCallable_Check(key_and_name)) {
+        PyErr_SetString(PyExc_TypeError, "HeadScanner(): key_and_name must be callable");
+        return NULL;
+    }
+    Scanner *self = PyObject_GC_New(Scanner, type);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->key_and_name = Py_NewRef(key_and_name);
+    self->slots = NULL;
+    self->mask = 0;
+    self->names = PyDict_Copy(exact);
+    if (self->names == NULL) {
+        goto fail;
+    }
+    size_t size = 16;
+    while (size < 4 * (size_t)PyDict_GET_SIZE(self->names)) {
+        size *= 2;
+    }
+    self->slots = PyMem_Calloc(size, sizeof(Slot));
+    if (self->slots == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    self->mask = size - 1;
+    Py_ssize_t pos = 0;
+    PyObject *name, *pair;
+    while (PyDict_Next(self->names, &pos, &name, &pair)) {
+        if (!PyUnicode_Check(name) || READY(name) < 0 || !PyUnicode_IS_ASCII(name)
+            || !PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2
+            || !PyUnicode_Check(PyTuple_GET_ITEM(pair, 0)) || !PyUnicode_Check(PyTuple_GET_ITEM(pair, 1))) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_TypeError, "HeadScanner(): exact maps ASCII names to (key, name) pairs of str");
+            }
+            goto fail;
+        }
+        const unsigned char *p = PyUnicode_1BYTE_DATA(name);
+        Py_ssize_t n = PyUnicode_GET_LENGTH(name);
+        size_t i = name_hash(p, n) & self->mask;
+        while (self->slots[i].name != NULL) { /* dict keys are distinct: no duplicate to meet */
+            i = (i + 1) & self->mask;
+        }
+        self->slots[i] = (Slot){p, n, PyTuple_GET_ITEM(pair, 0), PyTuple_GET_ITEM(pair, 1)};
+    }
+    PyObject_GC_Track(self);
+    return (PyObject *)self;
+fail:
+    Py_CLEAR(self->names);
+    Py_CLEAR(self->key_and_name);
+    PyMem_Free(self->slots);
+    self->slots = NULL;
+    PyObject_GC_Del(self);
+    return NULL;
+}
+
+static int
+scanner_traverse(Scanner *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->names);
+    Py_VISIT(self->key_and_name);
+    return 0;
+}
+
+static int
+scanner_clear(Scanner *self)
+{
+    Py_CLEAR(self->names);
+    Py_CLEAR(self->key_and_name);
+    return 0;
+}
+
+static void
+scanner_dealloc(Scanner *self)
+{
+    PyObject_GC_UnTrack(self);
+    scanner_clear(self);
+    PyMem_Free(self->slots);
+    PyObject_GC_Del(self);
+}
+
+/* The (key, name) pair of a header name that is not in the table, from key_and_name. NULL with
+ * no exception set: it refused the name (the Python loop will raise the same error in turn). */
+static PyObject *
+slow_pair(Scanner *self, const unsigned char *p, Py_ssize_t n)
+{
+    PyObject *name = ascii_str(p, n);
+    if (name == NULL) {
+        return NULL;
+    }
+    PyObject *pair = PyObject_CallOneArg(self->key_and_name, name);
+    Py_DECREF(name);
+    if (pair == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_Exception)) {
+            PyErr_Clear();
+        }
+        return NULL;
+    }
+    if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2 || !PyUnicode_Check(PyTuple_GET_ITEM(pair, 0))
+        || !PyUnicode_Check(PyTuple_GET_ITEM(pair, 1))) {
+        Py_DECREF(pair);
+        PyErr_SetString(PyExc_TypeError, "key_and_name must return a (key, name) pair of str");
+        return NULL;
+    }
+    return pair;
+}
+
+/* Folds a continuation line's text [a, b) into the last item: "value more", or "more". */
+static int
+fold(PyObject *items, const unsigned char *a, const unsigned char *b)
+{
+    Py_ssize_t last = PyList_GET_SIZE(items) - 1;
+    PyObject *item = PyList_GET_ITEM(items, last);
+    PyObject *value = PyTuple_GET_ITEM(item, 2); /* ours: compact ASCII */
+    Py_ssize_t had = PyUnicode_GET_LENGTH(value), more = b - a;
+    PyObject *folded;
+    if (had == 0) {
+        folded = ascii_str(a, more);
+    }
+    else {
+        folded = PyUnicode_New(had + 1 + more, 127);
+        if (folded != NULL) {
+            Py_UCS1 *out = PyUnicode_1BYTE_DATA(folded);
+            memcpy(out, PyUnicode_1BYTE_DATA(value), (size_t)had);
+            out[had] = ' ';
+            memcpy(out + had + 1, a, (size_t)more);
+        }
+    }
+    if (folded == NULL) {
+        return -1;
+    }
+    PyObject *again = PyTuple_Pack(3, PyTuple_GET_ITEM(item, 0), PyTuple_GET_ITEM(item, 1), folded);
+    Py_DECREF(folded);
+    if (again == NULL) {
+        return -1;
+    }
+    return PyList_SetItem(items, last, again); /* steals again, releases the old item */
+}
+
+/* Strips " \t\r" from both ends of [*a, *b). */
+static void
+strip_sp_cr(const unsigned char **a, const unsigned char **b)
+{
+    while (*a < *b && IS_SP_CR(**a)) {
+        (*a)++;
+    }
+    while (*b > *a && IS_SP_CR((*b)[-1])) {
+        (*b)--;
+    }
+}
+
+/* The scan of data[start:]; see the top of this file. */
+static PyObject *
+scan_head(Scanner *self, const unsigned char *data, Py_ssize_t start, Py_ssize_t size)
+{
+    const unsigned char *end = data + size, *line = data + start, *a, *b;
+    Py_ssize_t body_start = size;
+    PyObject *first = NULL, *items = PyList_New(0);
+    if (items == NULL) {
+        return NULL;
+    }
+    for (int last = 0; !last;) {
+        /* The line [line, stop), and whether the head ends after it: at the first LF followed by
+         * LF or CR LF (_parse's two finds), or at the end of the data. */
+        const unsigned char *nl = line < end ? memchr(line, '\n', (size_t)(end - line)) : NULL;
+        const unsigned char *stop = nl != NULL ? nl : end;
+        if (nl == NULL) {
+            last = 1;
+        }
+        else if (end - nl > 1 && nl[1] == '\n') {
+            last = 1, body_start = nl + 2 - data;
+        }
+        else if (end - nl > 2 && nl[1] == '\r' && nl[2] == '\n') {
+            last = 1, body_start = nl + 3 - data;
+        }
+        else if (stop > line && stop[-1] == '\r') { /* a CR LF inside the head: the LF alone */
+            stop--;
+        }
+        if (!is_ascii(line, stop - line)) {
+            goto refuse;
+        }
+        if (first == NULL) {
+            a = line, b = stop;
+            strip_sp_cr(&a, &b);
+            first = ascii_str(a, b - a);
+            if (first == NULL) {
+                goto error;
+            }
+        }
+        else if (stop == line) {
+            /* an empty line (only the data's end can make one here) */
+        }
+        else if (IS_SP(*line)) { /* a continuation line */
+            if (PyList_GET_SIZE(items) == 0) {
+                goto refuse;
+            }
+            a = line, b = stop;
+            strip_sp_cr(&a, &b);
+            if (a < b && fold(items, a, b) < 0) {
+                goto error;
+            }
+        }
+        else {
+            const unsigned char *colon = memchr(line, ':', (size_t)(stop - line));
+            if (colon == NULL) {
+                goto refuse;
+            }
+            PyObject *key, *display, *pair = NULL;
+            const Slot *slot = lookup(self, line, colon - line);
+            if (slot != NULL) {
+                key = slot->key, display = slot->display;
+            }
+            else {
+                pair = slow_pair(self, line, colon - line);
+                if (pair == NULL) {
+                    if (PyErr_Occurred()) {
+                        goto error;
+                    }
+                    goto refuse;
+                }
+                key = PyTuple_GET_ITEM(pair, 0), display = PyTuple_GET_ITEM(pair, 1);
+            }
+            a = colon + 1, b = stop;
+            strip_sp_cr(&a, &b);
+            PyObject *value = ascii_str(a, b - a);
+            PyObject *item = value != NULL ? PyTuple_Pack(3, key, display, value) : NULL;
+            Py_XDECREF(value);
+            Py_XDECREF(pair);
+            if (item == NULL || PyList_Append(items, item) < 0) {
+                Py_XDECREF(item);
+                goto error;
+            }
+            Py_DECREF(item);
+        }
+        if (!last) {
+            line = nl + 1;
+        }
+    }
+    PyObject *out = PyTuple_New(3), *body = PyLong_FromSsize_t(body_start);
+    if (out == NULL || body == NULL) {
+        Py_XDECREF(out);
+        Py_XDECREF(body);
+        goto error;
+    }
+    PyTuple_SET_ITEM(out, 0, first); /* the tuple takes our references */
+    PyTuple_SET_ITEM(out, 1, items);
+    PyTuple_SET_ITEM(out, 2, body);
+    return out;
+refuse:
+    Py_XDECREF(first);
+    Py_DECREF(items);
+    Py_RETURN_NONE;
+error:
+    Py_XDECREF(first);
+    Py_DECREF(items);
+    return NULL;
+}
+
+static PyObject *
+scanner_scan(Scanner *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "scan() takes 2 arguments (data, start), %zd given", nargs);
+        return NULL;
+    }
+    if (self->names == NULL) { /* cleared by the garbage collector */
+        PyErr_SetString(PyExc_RuntimeError, "scan() of a cleared HeadScanner");
+        return NULL;
+    }
+    Py_ssize_t start = PyLong_AsSsize_t(args[1]);
+    if (start == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    /* Bytes, which nothing can change while key_and_name runs (a bytearray could be): anything
+     * else with a buffer is copied first. */
+    PyObject *data;
+    if (PyBytes_Check(args[0])) {
+        data = Py_NewRef(args[0]);
+    }
+    else {
+        Py_buffer view;
+        if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) {
+            return NULL;
+        }
+        data = PyBytes_FromStringAndSize(view.buf, view.len);
+        PyBuffer_Release(&view);
+        if (data == NULL) {
+            return NULL;
+        }
+    }
+    PyObject *out;
+    if (start < 0 || start >= PyBytes_GET_SIZE(data)) {
+        PyErr_SetString(PyExc_ValueError, "scan(): need 0 <= start < len(data)");
+        out = NULL;
+    }
+    else {
+        out = scan_head(self, (const unsigned char *)PyBytes_AS_STRING(data), start, PyBytes_GET_SIZE(data));
+    }
+    Py_DECREF(data);
+    return out;
+}
+
+static PyMethodDef scanner_methods[] = {
+    {"scan", (PyCFunction)(void (*)(void))scanner_scan, METH_FASTCALL,
+     "scan(data, start) -> (first line, [(key, name, value), ...], body start) or None (see message._parse)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject ScannerType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "xueliang.gb28181.sip._sipscan.HeadScanner",
+    .tp_basicsize = sizeof(Scanner),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "HeadScanner(exact, key_and_name): message._parse's header loop, its names from exact.",
+    .tp_new = scanner_new,
+    .tp_dealloc = (destructor)scanner_dealloc,
+    .tp_traverse = (traverseproc)scanner_traverse,
+    .tp_clear = (inquiry)scanner_clear,
+    .tp_methods = scanner_methods,
+};
+
+/* -- digest parameter lists ------------------------------------------------------------------ */
+
+/* Parameter names met in every Authorization and challenge, interned once: the dict then holds
+ * these instead of a new lower-cased string each, and finds their hashes already made. */
+static const char *const KNOWN[] = {
+    "username", "realm", "nonce", "uri", "response", "algorithm", "qop", "nc", "cnonce", "opaque",
+    "stale", "domain",
+};
+#define N_KNOWN (sizeof(KNOWN) / sizeof(KNOWN[0]))
+static PyObject *known[N_KNOWN];
+static PyObject *digest_word; /* "digest" */
+
+static unsigned char
+lower(unsigned char c)
+{
+    return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
+}
+
+/* A str of [p, p+n) lower-cased: one of `known` when it is one. */
+static PyObject *
+lower_str(const unsigned char *p, Py_ssize_t n)
+{
+    for (size_t k = 0; k < N_KNOWN; k++) {
+        const char *w = KNOWN[k];
+        Py_ssize_t i = 0;
+        while (i < n && w[i] != '\0' && lower(p[i]) == (unsigned char)w[i]) {
+            i++;
+        }
+        if (i == n && w[i] == '\0') {
+            return Py_NewRef(known[k]);
+        }
+    }
+    PyObject *s = PyUnicode_New(n, 127);
+    if (s != NULL) {
+        Py_UCS1 *out = PyUnicode_1BYTE_DATA(s);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            out[i] = lower(p[i]);
+        }
+    }
+    return s;
+}
+
+/* The findall loop over rest[0:n]: 1 when its matches tile it (params filled), 0 when not, -1 on
+ * an error. Each match, as _PARAM reads it: [ \t,]* name [ \t]* = [ \t]* ("quoted" | bare) [ \t]*
+ * (, | end). Every run below is the regex's greedy one, and nothing after it could match what it
+ * gave back: a name char is not a separator, space or "="; a quoted string ends at its first
+ * unescaped quote; a bare value ends at its first comma or quote. */
+static int
+tile_params(const unsigned char *s, Py_ssize_t n, PyObject *params)
+{
+    Py_ssize_t p = 0;
+    while (p < n) {
+        while (p < n && (IS_SP(s[p]) || s[p] == ',')) {
+            p++;
+        }
+        Py_ssize_t name = p;
+        while (p < n && !IS_SP(s[p]) && s[p] != '=' && s[p] != ',' && s[p] != '"') {
+            p++;
+        }
+        Py_ssize_t name_len = p - name;
+        if (name_len == 0) {
+            return 0;
+        }
+        while (p < n && IS_SP(s[p])) {
+            p++;
+        }
+        if (p == n || s[p] != '=') {
+            return 0;
+        }
+        p++;
+        while (p < n && IS_SP(s[p])) {
+            p++;
+        }
+        PyObject *value;
+        if (p < n && s[p] == '"') {
+            Py_ssize_t q = ++p, escapes = 0;
+            while (p < n && s[p] != '"') {
+                if (s[p] == '\\') {
+                    if (p + 1 == n) {
+                        return 0; /* a lone backslash at the end: the string is not closed */
+                    }
+                    escapes++;
+                    p++;
+                }
+                p++;
+            }
+            if (p == n) {
+                return 0; /* no closing quote */
+            }
+            Py_ssize_t q_end = p++;
+            while (p < n && IS_SP(s[p])) {
+                p++;
+            }
+            if (p < n) {
+                if (s[p] != ',') {
+                    return 0;
+                }
+                p++;
+            }
+            if (escapes == 0) {
+                value = ascii_str(s + q, q_end - q);
+            }
+            else { /* _ESCAPE.sub(r"\1", quoted): each backslash gives the character after it (the
+                    * scan above paired every backslash with one inside the string) */
+                value = PyUnicode_New(q_end - q - escapes, 127);
+                if (value != NULL) {
+                    Py_UCS1 *out = PyUnicode_1BYTE_DATA(value);
+                    for (Py_ssize_t i = q; i < q_end; i++) {
+                        if (s[i] == '\\') {
+                            i++;
+                        }
+                        *out++ = s[i];
+                    }
+                }
+            }
+        }
+        else {
+            Py_ssize_t v = p;
+            while (p < n && s[p] != ',' && s[p] != '"') {
+                p++;
+            }
+            if (p < n && s[p] == '"') {
+                return 0;
+            }
+            Py_ssize_t v_end = p;
+            if (p < n) {
+                p++; /* the comma */
+            }
+            while (v < v_end && IS_SP(s[v_end - 1])) { /* bare.strip(" \t"): the front is bare already */
+                v_end--;
+            }
+            value = ascii_str(s + v, v_end - v);
+        }
+        if (value == NULL) {
+            return -1;
+        }
+        PyObject *key = lower_str(s + name, name_len);
+        int failed = key == NULL || PyDict_SetItem(params, key, value) < 0;
+        Py_XDECREF(key);
+        Py_DECREF(value);
+        if (failed) {
+            return -1;
+        }
+    }
+    return 1;
+}
+
+static PyObject *
+parse_auth_params(PyObject *module, PyObject *arg)
+{
+    if (!PyUnicode_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "parse_auth_params() wants a str, not %.80s", Py_TYPE(arg)->tp_name);
+        return NULL;
+    }
+    if (READY(arg) < 0) {
+        return NULL;
+    }
+    if (!PyUnicode_IS_ASCII(arg)) {
+        Py_RETURN_NONE;
+    }
+    const unsigned char *s = PyUnicode_1BYTE_DATA(arg);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if ((s[i] < 0x20 && s[i] != '\t') || s[i] == 0x7f) {
+            Py_RETURN_NONE;
+        }
+    }
+    /* text = value.strip(" \t"); scheme, rest = text.split(None, 1) (or "", text: no scheme) */
+    Py_ssize_t a = 0, b = n;
+    while (a < b && IS_SP(s[a])) {
+        a++;
+    }
+    while (b > a && IS_SP(s[b - 1])) {
+        b--;
+    }
+    Py_ssize_t w = a;
+    while (w < b && !IS_SP(s[w])) {
+        w++;
+    }
+    Py_ssize_t rest = w;
+    while (rest < b && IS_SP(s[rest])) {
+        rest++;
+    }
+    Py_ssize_t scheme_len = w - a;
+    if (memchr(s + a, '=', (size_t)scheme_len) != NULL) {
+        scheme_len = 0;
+        rest = a;
+    }
+    PyObject *params = PyDict_New();
+    if (params == NULL) {
+        return NULL;
+    }
+    int tiled = tile_params(s + rest, b - rest, params);
+    if (tiled <= 0) {
+        Py_DECREF(params);
+        if (tiled < 0) {
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
+    PyObject *scheme;
+    if (scheme_len == 6 && PyOS_strnicmp((const char *)s + a, "digest", 6) == 0) {
+        scheme = Py_NewRef(digest_word);
+    }
+    else {
+        scheme = PyUnicode_New(scheme_len, 127);
+        if (scheme != NULL) {
+            for (Py_ssize_t i = 0; i < scheme_len; i++) {
+                PyUnicode_1BYTE_DATA(scheme)[i] = lower(s[a + i]);
+            }
+        }
+    }
+    if (scheme == NULL) {
+        Py_DECREF(params);
+        return NULL;
+    }
+    PyObject *out = PyTuple_Pack(2, scheme, params);
+    Py_DECREF(scheme);
+    Py_DECREF(params);
+    return out;
+}
+
+/* -- the module ------------------------------------------------------------------------------ */
+
+static PyMethodDef methods[] = {
+    {"parse_auth_params", parse_auth_params, METH_O,
+     "parse_auth_params(value) -> (scheme, params) as digest._parse_auth_params gives them, or None."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT, "_sipscan",
+    "The SIP header block and digest parameter scans in C (see sip/message.py and sip/digest.py).", -1, methods,
+};
+
+PyMODINIT_FUNC
+PyInit__sipscan(void)
+{
+    if (PyType_Ready(&ScannerType) < 0) {
+        return NULL;
+    }
+    if (digest_word == NULL) {
+        digest_word = PyUnicode_InternFromString("digest");
+        if (digest_word == NULL) {
+            return NULL;
+        }
+        for (size_t k = 0; k < N_KNOWN; k++) {
+            known[k] = PyUnicode_InternFromString(KNOWN[k]);
+            if (known[k] == NULL) {
+                return NULL;
+            }
+        }
+    }
+    PyObject *module = PyModule_Create(&module_def);
+    if (module == NULL) {
+        return NULL;
+    }
+    if (PyModule_AddObjectRef(module, "HeadScanner", (PyObject *)&ScannerType) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}

@@ -1,0 +1,466 @@
+"""The SIP parser's scans in C (sip/_sipscan.c) against the Python they stand in for: the header
+block of ``message._parse`` and ``digest._parse_auth_params`` give the same values, or the same
+``SipParseError``, either way, for any input. The C may leave an input to Python (it answers None);
+it may never answer differently.
+
+The module is loaded here even under ``XUELIANG_PURE_PYTHON=1`` (then message.py and digest.py run
+interpreted, and the C is held to them as they are written); the tests that need it skip only when
+it is not built, or was built from another source.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import re
+import sys
+import tracemalloc
+from types import ModuleType
+from typing import Any
+
+import pytest
+from _sip_samples import ALL
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from xueliang import _native
+from xueliang.gb28181.sip import digest, message
+from xueliang.gb28181.sip.errors import SipParseError
+from xueliang.gb28181.sip.message import SipRequest
+
+_NAME = "xueliang.gb28181.sip._sipscan"
+
+
+def _load() -> ModuleType | None:
+    if not (_native._compiled(_NAME) and _native._fresh((_NAME,))):
+        return None
+    return importlib.import_module(_NAME)
+
+
+_mod = _load()
+needs_module = pytest.mark.skipif(_mod is None, reason="the _sipscan module is not built (or not from this source)")
+_scan: Any = None if _mod is None else _mod.HeadScanner(message._EXACT, message._key_and_name).scan
+
+
+# -- the header block ------------------------------------------------------------------------
+
+
+def _python_head(data: bytes, start: int) -> tuple[str, list[tuple[str, str, str]], int] | SipParseError:
+    """What _parse_with's Python reads from the head (before it checks the start line)."""
+    crlf, lf = data.find(b"\n\r\n", start), data.find(b"\n\n", start)
+    if crlf < 0 and lf < 0:
+        head_end = body_start = len(data)
+    elif lf < 0 or 0 <= crlf < lf:
+        head_end, body_start = crlf, crlf + 3
+    else:
+        head_end, body_start = lf, lf + 2
+    head = data[start:head_end].decode("utf-8", "surrogateescape")
+    if "\r" in head:
+        head = head.replace("\r\n", "\n")
+    lines = head.split("\n")
+    items: list[tuple[str, str, str]] = []
+    try:
+        message._read_headers(lines, items)
+    except SipParseError as exc:
+        return exc
+    return lines[0].strip(" \t\r"), items, body_start
+
+
+def _start_of(data: bytes) -> int | None:
+    start = 0
+    while start < len(data) and data[start] in b"\r\n":
+        start += 1
+    return start if start < len(data) else None
+
+
+def _same_head(data: bytes) -> None:
+    """The scan gives what the Python gives, item for item, known names as _EXACT's own strings;
+    it refuses only a head with a byte >= 0x80 or one the Python refuses too."""
+    start = _start_of(data)
+    if start is None:
+        return
+    got = _scan(data, start)
+    want = _python_head(data, start)
+    if got is None:
+        head = data[start:] if isinstance(want, SipParseError) else data[start : want[2]]
+        assert isinstance(want, SipParseError) or max(head, default=0) >= 0x80, (data, want)
+        return
+    assert not isinstance(want, SipParseError), (data, want)
+    assert type(got) is tuple and got == want, data
+    _, items, _ = got
+    for key, name, value in items:
+        assert type(key) is str and type(name) is str and type(value) is str
+        for exact_name, pair in message._EXACT.items():
+            if pair[0] == key and pair[1] == name:
+                assert key is pair[0] and name is pair[1], exact_name  # no new string per known name
+                break
+
+
+def _outcome(data: bytes, scan: Any) -> tuple[Any, ...]:
+    try:
+        msg = message._parse_with(data, scan)
+    except SipParseError as exc:
+        return ("error", exc.reason, exc.status)
+    start = (msg.method, msg.uri) if isinstance(msg, SipRequest) else (msg.status, msg.reason)
+    return (type(msg).__name__, start, msg.headers._items, msg.headers._index(), msg.body)
+
+
+def _same_parse(data: bytes) -> None:
+    assert _outcome(data, _scan) == _outcome(data, None), data
+
+
+def _mostly(common: st.SearchStrategy[Any], rare: st.SearchStrategy[Any], one_in: int = 8) -> st.SearchStrategy[Any]:
+    """`common`, and `rare` about once in `one_in` draws (so that most messages get far enough)."""
+    return st.integers(0, one_in - 1).flatmap(lambda i: rare if i == 0 else common)
+
+
+_CANONICAL = [pair[1] for pair in message._EXACT.values()]
+_NAMES = _mostly(
+    st.one_of(
+        st.sampled_from(sorted(message._EXACT)),  # every spelling _EXACT knows (compact forms too)
+        st.text("abcXYZ-._!%*+`'~019", min_size=1, max_size=12),  # unknown tokens: _key_and_name
+    ),
+    st.one_of(
+        st.sampled_from(_CANONICAL).map(lambda n: n.swapcase()),  # odd case: _key_and_name
+        st.sampled_from(_CANONICAL).flatmap(lambda n: st.sampled_from([n + " ", " " + n, n + "\t", f"{n}\r"])),
+        st.sampled_from(["", " ", "Vi a", "Via;", "V\u00efa", "\x00", "\u212a", "X-\u4e2d\u6587"]),  # refused, or lower()ed
+    ),
+    one_in=12,
+)
+_ASCII_VALUE = st.text(st.sampled_from(list("abc <>@;=:,\"\\/.-0123456789") + [" ", "\t"]), max_size=30)
+_VALUES = _mostly(
+    _ASCII_VALUE,
+    st.tuples(_ASCII_VALUE, st.sampled_from(["\r", "\x00", "\u00e9", "\u6444", "\udcff", "\x7f"]), _ASCII_VALUE).map("".join),
+    one_in=16,
+)
+_EOL = _mostly(st.sampled_from(["\r\n", "\n"]), st.sampled_from(["\r\r\n", "\r", "\n\r", " \r\n"]), one_in=20)
+
+
+@st.composite
+def _heads(draw: st.DrawFn, max_headers: int = 12) -> bytes:
+    """A SIP-like message: start line, header lines (folded, odd, broken), blank line, body."""
+    method = draw(_mostly(st.sampled_from(["REGISTER", "INVITE", "MESSAGE", "ACK"]),
+                          st.sampled_from(["x y", "reg!ster", "\u00e9"])))
+    start = draw(_mostly(
+        st.sampled_from([f"{method} sip:34020000002000000001@3402000000 SIP/2.0", "SIP/2.0 200 OK",
+                         "SIP/2.0 401 Unauthorized", "  SIP/2.0 100 Trying\t"]),
+        st.sampled_from(["SIP/3.0 200 OK", f"{method} nouri SIP/2.0", "garbage", ""]),
+    ))
+    lines: list[str] = [start]
+    if draw(_mostly(st.just(True), st.just(False))):  # what a message needs, so most parse to the end
+        lines += ["Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1", "From: <sip:a@b>;tag=1", "To: <sip:a@b>",
+                  "Call-ID: 1@x", f"CSeq: 1 {method}"]
+    for _ in range(draw(st.integers(0, max_headers))):
+        kind = draw(st.integers(0, 79))
+        if kind < 60:
+            sep = draw(_mostly(st.just(": "), st.sampled_from([":", " : ", ":\t", "::", ":  "]), one_in=3))
+            lines.append(draw(_NAMES) + sep + draw(_VALUES))
+        elif kind < 72:  # a continuation line
+            lines.append(draw(st.sampled_from([" ", "\t", "  \t"])) + draw(_VALUES))
+        elif kind < 73:  # no colon
+            lines.append(draw(_NAMES) + draw(_VALUES.filter(lambda v: ":" not in v)))
+        else:
+            lines.append(draw(st.sampled_from(["Content-Length: 0", "l: 5", "Content-Length: x", "Expires: 60"])))
+    if draw(st.integers(0, 19)) == 0:
+        lines = draw(st.permutations(lines))
+    text = "".join(line + draw(_EOL) for line in lines)
+    end = draw(_mostly(st.just("\r\n"), st.sampled_from(["\n", "", "\r\n\r\n", "\r"]), one_in=10))
+    lead = draw(_mostly(st.just(""), st.sampled_from(["\r\n", "\n\r\n", "\n"])))
+    body = draw(st.binary(max_size=20))
+    return lead.encode() + (text + end).encode("utf-8", "surrogateescape") + body
+
+
+@needs_module
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(st.binary(max_size=400), st.binary(max_size=60).map(lambda b: b"REGISTER sip:x SIP/2.0\r\n" + b)))
+def test_any_bytes_give_the_same_head_and_message(data: bytes) -> None:
+    _same_head(data)
+    _same_parse(data)
+
+
+@needs_module
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_heads())
+def test_sip_like_messages_give_the_same_head_and_message(data: bytes) -> None:
+    _same_head(data)
+    _same_parse(data)
+
+
+@needs_module
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(_heads(max_headers=300))
+def test_very_many_headers(data: bytes) -> None:
+    _same_head(data)
+    _same_parse(data)
+
+
+_HAND = [
+    *ALL.values(),
+    b"REGISTER sip:x SIP/2.0\r\nVia: a\r\n b\r\n\tc\r\n \r\nFrom: f\r\nTo: t\r\nCall-ID: 1\r\nCSeq: 1 REGISTER\r\n\r\n",
+    b"REGISTER sip:x SIP/2.0\nVia:\n  more\nf:x\nt:y\ni:z\nCSeq: 1 REGISTER\n\nbody",  # LF only, an empty value folded
+    b"REGISTER sip:x SIP/2.0\r\nv: a\r\n\r\n",  # missing headers: the same error
+    b"REGISTER sip:x SIP/2.0\r\n continued\r\n\r\n",  # continuation first
+    b"REGISTER sip:x SIP/2.0\r\nno colon\r\n\r\n",
+    b"garbage\r\nno colon\r\n\r\n",  # the start line's error comes first
+    b"garbage\r\nVi a: x\r\n\r\n",  # and before _key_and_name's
+    b"REGISTER sip:x SIP/2.0\r\nVi a: x\r\n\r\n",
+    b"REGISTER sip:x SIP/2.0\r\nFrom: \xe5\xbc\xa0\r\n\r\n",  # UTF-8: the Python reads it
+    b"REGISTER sip:x SIP/2.0\r\nFrom: \xd5\xc5\r\n\r\n",  # GB2312: surrogateescape
+    b"REGISTER sip:x SIP/2.0\r\nX: 1\r\n\r\n\xff\xfe",  # a binary body: the head is ASCII
+    b"REGISTER sip:x SIP/2.0\r\nX\x00Y: a\x00b\r\n\r\n",
+    b"REGISTER sip:x SIP/2.0\r\nX: a\rb\r\r\nY: \r\r\n\r\n",
+    b"REGISTER sip:x SIP/2.0\r\nX: a\r\n\r",  # no end of head: all of it
+    b"REGISTER sip:x SIP/2.0\r\nX: a\n\r",
+    b"REGISTER sip:x SIP/2.0\r\nX: a\r\n",
+    b"REGISTER sip:x SIP/2.0",
+    b"R",
+    b"\r\n\r\nREGISTER sip:x SIP/2.0\r\nX:\r\n\r\n",
+    b"REGISTER sip:x SIP/2.0\r\nVIA: a\r\nvIa: b\r\nV: c\r\nCall-Id: d\r\nCseq: 1 REGISTER\r\nWww-Authenticate: x\r\n\r\n",
+    b"SIP/2.0 200 OK\r\n\xe2\x84\xaa: x\r\n\r\n",  # the Kelvin sign lower()s to "k" (Supported)
+]
+
+
+@needs_module
+@pytest.mark.parametrize("data", _HAND)
+def test_by_hand(data: bytes) -> None:
+    _same_head(data)
+    _same_parse(data)
+
+
+@needs_module
+def test_what_it_gives_exactly() -> None:
+    first, items, body_start = _scan(b"\r\nINVITE sip:a@b SIP/2.0 \r\nv:  x \r\n y\r\nX-A :\r\n\r\nbody", 2)
+    assert first == "INVITE sip:a@b SIP/2.0"
+    assert items == [("via", "Via", "x y"), ("x-a", "X-A", "")]
+    assert items[0][0] is message._EXACT["v"][0] and items[0][1] is message._EXACT["v"][1]
+    assert body_start == len(b"\r\nINVITE sip:a@b SIP/2.0 \r\nv:  x \r\n y\r\nX-A :\r\n\r\n")
+    assert _scan(b"A\n\nB", 0) == ("A", [], 3)
+    assert _scan(b"A\n\r\nB", 0) == ("A", [], 4)
+    assert _scan(b"A\r\nQ: c", 0) == ("A", [("q", "Q", "c")], 7)
+    assert _scan(bytearray(b"A\r\nVia: c\r\n\r\n"), 0) == ("A", [("via", "Via", "c")], 13)
+    assert _scan(memoryview(b"xxA\r\n\r\n")[2:], 0) == ("A", [], 5)
+    assert _scan(b"A\r\nB: \xc3\xa9\r\n\r\n", 0) is None  # non-ASCII: the Python decodes it
+    assert _scan(b"\xc3\xa9\r\n\r\nB: x", 0) is None
+    assert _scan(b"A\r\n\r\n\xc3\xa9", 0) == ("A", [], 5)  # the body is not the head's
+    assert _scan(b"A\r\nno colon\r\n\r\n", 0) is None
+    assert _scan(b"A\r\n cont\r\n\r\n", 0) is None
+    assert _scan(b"A\r\nVi a: x\r\n\r\n", 0) is None  # _key_and_name refuses it
+
+
+@needs_module
+def test_the_scanner_refuses_wrong_arguments() -> None:
+    assert _mod is not None
+    scanner = _mod.HeadScanner(message._EXACT, message._key_and_name)
+    for args in [("A\r\n", 0), (None, 0), (b"A", "0"), (b"A", 0.0), (b"A",), (b"A", 0, 1)]:
+        with pytest.raises(TypeError):
+            scanner.scan(*args)
+    for args2 in [(b"", 0), (b"A", 1), (b"A", -1)]:
+        with pytest.raises(ValueError):
+            scanner.scan(*args2)
+    with pytest.raises(OverflowError):
+        scanner.scan(b"A", 2**70)
+    for bad in [(message._EXACT,), (list(message._EXACT.items()), message._key_and_name),
+                (message._EXACT, None), ({"é": ("é", "é")}, message._key_and_name),
+                ({"Via": "via"}, message._key_and_name), ({"Via": ("via",)}, message._key_and_name),
+                ({"Via": ("via", b"Via")}, message._key_and_name), ({1: ("a", "b")}, message._key_and_name)]:
+        with pytest.raises(TypeError):
+            _mod.HeadScanner(*bad)
+    with pytest.raises(TypeError):
+        _mod.HeadScanner(exact=message._EXACT, key_and_name=message._key_and_name)
+
+
+@needs_module
+def test_the_name_callback() -> None:
+    assert _mod is not None
+
+    def broken(name: str) -> Any:
+        raise RuntimeError(name)
+
+    def interrupt(name: str) -> Any:
+        raise KeyboardInterrupt
+
+    data = b"A\r\nVia: 1\r\nX-Odd: 2\r\n\r\n"
+    assert _mod.HeadScanner({}, lambda n: (n.lower(), n)).scan(data, 0) == (
+        "A", [("via", "Via", "1"), ("x-odd", "X-Odd", "2")], len(data))
+    assert _mod.HeadScanner(message._EXACT, broken).scan(data, 0) is None  # the Python will meet it
+    with pytest.raises(KeyboardInterrupt):
+        _mod.HeadScanner(message._EXACT, interrupt).scan(data, 0)
+    for answer in ["x", ("x",), ("x", 1), None]:
+        with pytest.raises(TypeError):
+            _mod.HeadScanner(message._EXACT, lambda n, a=answer: a).scan(data, 0)
+    buffer = bytearray(data)
+
+    def meddle(name: str) -> tuple[str, str]:  # what it reads is a copy: nothing changes under it
+        buffer[:] = b"\xff" * len(buffer)
+        return name.lower(), name
+
+    assert _mod.HeadScanner({}, meddle).scan(buffer, 0) == ("A", [("via", "Via", "1"), ("x-odd", "X-Odd", "2")], len(data))
+    exact = dict(message._EXACT)
+    scanner = _mod.HeadScanner(exact, message._key_and_name)
+    exact["Via"] = ("changed", "Changed")  # the scanner keeps its own copy
+    del exact
+    gc.collect()
+    assert scanner.scan(data, 0)[1][0] == ("via", "Via", "1")
+
+
+def _refuse(name: str) -> tuple[str, str]:
+    raise SipParseError(f"Invalid header name {name!r}")
+
+
+def _heap_growth(fn: Any, rounds: int) -> int:
+    fn()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(rounds):
+            fn()
+        gc.collect()
+        return tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+
+@needs_module
+def test_no_leak() -> None:
+    # One object kept per call would be 20000 of them here: over half a megabyte.
+    assert _mod is not None
+    odd = _mod.HeadScanner(message._EXACT, _refuse)  # every unknown name: refused, left to Python
+    inputs = [*_HAND, b"A\r\n" + b"X-Unknown: v\r\n Folded\r\n" * 20 + b"\r\n"]
+    via = message._EXACT["Via"]
+    refs = sys.getrefcount(via[0]), sys.getrefcount(via[1])
+
+    def once() -> None:
+        for data in inputs:
+            start = _start_of(data)
+            if start is not None:
+                _scan(data, start)
+                odd.scan(data, start)
+        for value in _AUTH_HAND:
+            _mod.parse_auth_params(value)
+
+    assert _heap_growth(once, 20000 // len(inputs)) < 64 * 1024
+    assert (sys.getrefcount(via[0]), sys.getrefcount(via[1])) == refs
+
+
+def test_the_scanner_is_used_when_it_may_load() -> None:
+    loaded = _native.extension(_NAME) is not None
+    assert (message._scan_head is not None) == loaded
+    assert (digest._auth_params_c is not None) == loaded
+
+
+# -- digest parameter lists ------------------------------------------------------------------
+
+
+def _auth_outcome(fn: Any, value: str) -> tuple[Any, ...]:
+    try:
+        scheme, params = fn(value)
+    except SipParseError as exc:
+        return ("error", exc.reason, exc.status)
+    return scheme, list(params.items())  # in order
+
+
+def _tiles(value: str) -> bool:
+    """Whether _parse_auth_params_py takes its one-findall path for `value`."""
+    text = value.strip(" \t")
+    head = text.split(None, 1)
+    rest = text if head and "=" in head[0] else (head[1] if len(head) > 1 else "")
+    return sum(len(f[0]) for f in digest._PARAM_WHOLE.findall(rest)) == len(rest)
+
+
+def _same_auth(value: str) -> None:
+    assert _mod is not None
+    want = _auth_outcome(digest._parse_auth_params_py, value)
+    got = _mod.parse_auth_params(value)
+    if got is None:
+        # Left to the regexes: only what the C does not read (non-ASCII, control characters),
+        # or a list whose matches do not tile.
+        assert re.search(r"[^\t\x20-\x7e]", value) or not _tiles(value), value
+    else:
+        assert type(got) is tuple and type(got[0]) is str and type(got[1]) is dict
+        assert ("error",) != want[:1] and (got[0], list(got[1].items())) == want, value
+    assert _auth_outcome(digest._parse_auth_params, value) == want, value
+
+
+_PARAM_NAMES = _mostly(
+    st.sampled_from(["username", "realm", "nonce", "uri", "response", "algorithm", "qop", "nc", "cnonce",
+                     "opaque", "stale", "domain"]).flatmap(lambda n: st.sampled_from([n, n, n.upper(), n.title()])),
+    st.text("abcXYZ019-_.;\\/:'", min_size=1, max_size=8),
+    one_in=3,
+)
+_QUOTED = st.lists(_mostly(st.sampled_from(list("ab ,=\t:;@")), st.sampled_from(['\\"', "\\\\", "\\x", "\\ "])),
+                   max_size=12).map("".join)
+_BARE = st.text(st.sampled_from(list("abMD5 \t=;:/\\")), max_size=10)
+
+
+@st.composite
+def _auth_values(draw: st.DrawFn) -> str:
+    parts = []
+    for _ in range(draw(st.integers(0, 8))):
+        name = draw(_PARAM_NAMES)
+        eq = draw(_mostly(st.sampled_from(["=", " = ", "\t=", "= "]), st.just(""), one_in=30))
+        if draw(st.booleans()):
+            close = _mostly(st.just('"'), st.sampled_from(["", '" ', '"x', '\\"', '\\', '""']), one_in=20)
+            value = '"' + draw(_QUOTED) + draw(close)
+        else:
+            value = draw(_mostly(_BARE, st.sampled_from(['a"b', '"', 'x"']), one_in=30))
+        parts.append(name + eq + value)
+    seps = _mostly(st.sampled_from([",", ", ", " ,", " , ", "\t,", ",\t"]), st.sampled_from([",,", " ", ""]), one_in=30)
+    text = "".join(p + draw(seps) for p in parts[:-1]) + (parts[-1] if parts else "")
+    text += draw(_mostly(st.just(""), st.sampled_from([",", ", ", " ,, ", "\t", ",,"]), one_in=4))
+    scheme = draw(_mostly(st.sampled_from(["Digest ", "digest  ", "DIGEST\t"]),
+                          st.sampled_from(["Basic ", "", " ", "x=y ", 'Dig"est ', "Digest"]), one_in=4))
+    lead = draw(st.sampled_from(["", "", " ", "\t "]))
+    odd = draw(_mostly(st.just(""), st.sampled_from(["\u00e9", "\x00", "\n", "\x1c", "\x7f", "\u6444", "\udcff"]),
+                       one_in=10))
+    cut = draw(st.integers(0, len(text)))
+    return lead + scheme + text[:cut] + odd + text[cut:]
+
+
+@needs_module
+@settings(max_examples=2000, deadline=None)
+@given(st.one_of(st.text(max_size=80), st.text(st.sampled_from(list('a=", \t\\b')), max_size=40)))
+def test_any_text_gives_the_same_params(value: str) -> None:
+    _same_auth(value)
+
+
+@needs_module
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_auth_values())
+def test_digest_lists_give_the_same_params(value: str) -> None:
+    _same_auth(value)
+
+
+_AUTH_HAND = [
+    'Digest username="34020000001320000001", realm="3402000000", nonce="0a4b", uri="sip:3402@3402", '
+    'response="9625d92b", algorithm=MD5',
+    'Digest username="a", qop=auth, nc=00000001, cnonce="x"',
+    'username="a",realm=b',  # no scheme
+    "Digest", "", " \t ", "Digest ,", "Digest a=1,", "Digest a=1,,", "Digest a=1, ,", "Digest ,a=1",
+    'Digest a="x\\"y", b="\\\\", c="\\z"', 'Digest a="', 'Digest a="x\\"', 'Digest a="x\\', 'Digest a="x" y',
+    "Digest a=x\"y\"", "Digest a=,b=", "Digest a= , b = c d ", 'Digest a=""', "Digest A=1, a=2, B=3",
+    "Digest =x", "Digest a", "Digest a b=c", "Digest a=b=c", "Basic abc==", "Digest\ta=1", "DiGeSt a=1",
+    'Digest realm="中"', "Digest a=1\n", "Digest a=\x1c1",
+]
+
+
+@needs_module
+@pytest.mark.parametrize("value", _AUTH_HAND)
+def test_digest_by_hand(value: str) -> None:
+    _same_auth(value)
+
+
+@needs_module
+def test_digest_exactly() -> None:
+    assert _mod is not None
+    scheme, params = _mod.parse_auth_params(_AUTH_HAND[0])
+    assert scheme == "digest" and list(params) == ["username", "realm", "nonce", "uri", "response", "algorithm"]
+    assert params["uri"] == "sip:3402@3402" and params["algorithm"] == "MD5"
+    assert _mod.parse_auth_params('Digest a="x\\"y", B = z ,') == ("digest", {"a": 'x"y', "b": "z"})
+    assert _mod.parse_auth_params("x=1") == ("", {"x": "1"})
+    assert _mod.parse_auth_params("Basic") == ("basic", {})
+    assert _mod.parse_auth_params("Digest a=1,,") is None  # the checked loop's
+    assert _mod.parse_auth_params('Digest realm="中"') is None
+    for bad in [b"Digest a=1", None, 1]:
+        with pytest.raises(TypeError):
+            _mod.parse_auth_params(bad)
