@@ -14,7 +14,7 @@ import pytest
 
 from xueliang.gb28181 import endpoint as endpoint_mod
 from xueliang.gb28181.endpoint import SipEndpoint
-from xueliang.gb28181.sip import Address, SipRequest, SipResponse, make_response
+from xueliang.gb28181.sip import Address, SipRequest, make_response
 from xueliang.media import udp_batch
 from xueliang.sockets import grow_receive_buffer
 
@@ -74,10 +74,10 @@ async def answers(sock: socket.socket, n: int, timeout: float = 5.0) -> list[byt
 def stateless_ok(fail_on: set[str] | None = None) -> Any:
     """Answers every request 200 without a transaction; raises on the Call-IDs in ``fail_on``."""
 
-    def answer(req: SipRequest, addr: Address, transport: str) -> SipResponse | None:
+    def answer(req: SipRequest, addr: Address, transport: str) -> bytes | None:
         if fail_on and req.headers.get("Call-ID") in fail_on:
             raise RuntimeError("a handler failing on one request")
-        return make_response(req, 200)
+        return make_response(req, 200).serialize()
 
     return answer
 

@@ -139,7 +139,7 @@ class _Tcp(asyncio.Protocol):
 class SipEndpoint:
     def __init__(self, host: str, port: int, handler: Handler | None = None, *, udp: bool = True, tcp: bool = True,
                  max_server_transactions: int = 100_000, rate_limit: float | None = None, burst: float = 50.0,
-                 is_banned: Callable[[str], bool] | None = None, user_agent: str = "xueliang",
+                 is_banned: Callable[[str, float], bool] | None = None, user_agent: str = "xueliang",
                  poll_interval: float = 0.0) -> None:
         self.host = host
         self.port = port
@@ -157,8 +157,8 @@ class SipEndpoint:
         self.stats = EndpointStats()
         self.on_stray_2xx: Callable[[SipResponse], None] | None = None
         #: Idempotent requests answered without a transaction (keepalives): returns the
-        #: response to send, or None to go through the transaction layer as usual.
-        self.stateless: Callable[[SipRequest, Address, str], SipResponse | None] | None = None
+        #: response to send, serialised, or None to go through the transaction layer as usual.
+        self.stateless: Callable[[SipRequest, Address, str], bytes | None] | None = None
         self._udp: socket.socket | None = None
         self._udp_read: BatchReader | None = None
         self._udp_poller: Poller | None = None
@@ -281,7 +281,7 @@ class SipEndpoint:
         return n
 
     def _allow(self, ip: str, now: float) -> bool:
-        if self.is_banned is not None and self.is_banned(ip):
+        if self.is_banned is not None and self.is_banned(ip, now):
             self.stats.banned_drops += 1
             return False
         if self.rate_limit is None:
@@ -320,9 +320,9 @@ class SipEndpoint:
                 except (SipParseError, ValueError):
                     pass
             if self.stateless is not None:
-                resp = self.stateless(msg, addr, transport)
-                if resp is not None:
-                    self._send_bytes(resp.serialize(), addr, transport)
+                answer = self.stateless(msg, addr, transport)
+                if answer is not None:
+                    self._send_bytes(answer, addr, transport)
                     return
         try:
             events = self.layer.receive(msg, addr, now, reliable=transport == "tcp")

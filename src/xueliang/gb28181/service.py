@@ -59,7 +59,7 @@ from xueliang.gb28181.sip import (
     generate_call_id,
     generate_tag,
     make_request,
-    make_response,
+    response_bytes,
 )
 from xueliang.presence import MemoryPresence, Presence
 from xueliang.sealing import Sealer
@@ -112,7 +112,7 @@ class SignallingService:
                                    nonce_secret=nonce_secret)
         self.endpoint = SipEndpoint(cfg.host, cfg.port, self._on_request, rate_limit=cfg.rate_limit_per_address,
                                     burst=max(50.0, cfg.rate_limit_per_address),
-                                    is_banned=lambda ip: self.registrar.is_banned(ip, time.monotonic()),
+                                    is_banned=self.registrar.is_banned,
                                     poll_interval=cfg.poll_ms / 1000)
         self.endpoint.stateless = self._stateless
         self.endpoint.layer.check_response_source = True
@@ -316,7 +316,7 @@ class SignallingService:
     def _sender(self, inc: Incoming) -> str:
         return user_of(inc.request.headers.get("From"))
 
-    def _stateless(self, req: SipRequest, addr: Any, transport: str) -> SipResponse | None:
+    def _stateless(self, req: SipRequest, addr: Any, transport: str) -> bytes | None:
         """REGISTER and keepalives are idempotent: answered without a transaction (a
         retransmission is simply processed again: a new challenge, or the same 200 with no
         fresh-registration side effects because Call-ID and address are unchanged). Most of a
@@ -324,14 +324,12 @@ class SignallingService:
         if req.method == "REGISTER":
             wall = time.time()
             d = self.registrar.register(req, addr, transport, time.monotonic(), wall)
-            resp = make_response(req, d.status, d.reason, headers=d.headers)
-            resp.headers.add("User-Agent", self.endpoint.user_agent)
             if d.events:
                 self._apply(d.events, wall)
-            return resp
+            return response_bytes(req, d.status, d.reason, [*d.headers, ("User-Agent", self.endpoint.user_agent)])
         return self._keepalive(req, addr, transport)
 
-    def _keepalive(self, req: SipRequest, addr: Any, transport: str) -> SipResponse | None:
+    def _keepalive(self, req: SipRequest, addr: Any, transport: str) -> bytes | None:
         """Keepalives are most of the traffic: no XML parser, no transaction (a keepalive is
         idempotent; a retransmitted one simply gets another 200). None if not a keepalive."""
         if req.method != "MESSAGE" or not _KEEPALIVE.search(req.body[:400]):
@@ -346,9 +344,7 @@ class SignallingService:
             if s is not None:
                 self.writer.device_state(s)
             self._apply(d.events, time.time())
-        resp = make_response(req, d.status, d.reason)
-        resp.headers.add("User-Agent", self.endpoint.user_agent)
-        return resp
+        return response_bytes(req, d.status, d.reason, [("User-Agent", self.endpoint.user_agent)])
 
     def _on_message(self, inc: Incoming) -> None:
         body = inc.request.body

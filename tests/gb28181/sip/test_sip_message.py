@@ -28,6 +28,7 @@ from xueliang.gb28181.sip import (
     make_response,
     parse_authorization,
     parse_message,
+    response_bytes,
 )
 
 
@@ -350,6 +351,35 @@ def test_make_response_copies_record_route_for_dialog_creating_2xx() -> None:
     inv = request(INVITE.replace(b"Max-Forwards: 70\r\n", b"Record-Route: <sip:p1;lr>\r\n"))
     assert make_response(inv, 200, to_tag="t").headers.get("Record-Route") == "<sip:p1;lr>"
     assert "Record-Route" not in make_response(inv, 486, to_tag="t").headers
+
+
+_HEADER_VALUES = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=30)
+
+
+@given(
+    sample=st.sampled_from([REGISTER, REGISTER_AUTH, MESSAGE, INVITE.replace(b"Max-Forwards: 70\r\n",
+                                                                            b"Record-Route: <sip:p1;lr>\r\n")]),
+    status=st.integers(100, 699),
+    reason=st.none() | st.text(st.characters(codec="ascii", exclude_characters="\r\n"), max_size=20),
+    headers=st.lists(st.tuples(st.sampled_from(["Date", "expires", "Contact", "User-Agent", "X-Odd", "WWW-Authenticate",
+                                                "content-length", "v", "Via"]),
+                               _HEADER_VALUES | st.sampled_from(["a\r\nInjected: 1", "b\nc"])), max_size=5),
+)
+def test_response_bytes_is_make_response_serialised(sample: bytes, status: int, reason: str | None,
+                                                    headers: list[tuple[str, str]]) -> None:
+    """The stateless answers (REGISTER, keepalive) are written without a response object, byte for
+    byte what make_response and serialize write, and refuse a header value that would split a line
+    as they do."""
+    req = request(sample)
+    try:
+        want: bytes | type[Exception] = make_response(req, status, reason, headers=headers).serialize()
+    except ValueError:
+        want = ValueError
+    if want is ValueError:
+        with pytest.raises(ValueError):
+            response_bytes(req, status, reason, headers)
+    else:
+        assert response_bytes(req, status, reason, headers) == want
 
 
 def test_make_request_and_serialize_content_length() -> None:

@@ -44,6 +44,7 @@ from .message import (
     make_response,
     parse_message,
     reason_phrase,
+    response_bytes,
 )
 from .transaction import (
     Address,
@@ -140,6 +141,7 @@ __all__ = [
     "parse_uri",
     "parse_via",
     "reason_phrase",
+    "response_bytes",
     "split_header_list",
     "stamp_via",
     "verify",

@@ -546,21 +546,7 @@ class SipMessage:
 
         An existing Content-Length line keeps its position; otherwise one is appended.
         """
-        body = self.body
-        lines = [self._start_line()]
-        append = lines.append
-        has_length = False
-        for key, name, value in self.headers._items:
-            if key == "content-length":
-                if has_length:
-                    continue
-                has_length = True
-                value = str(len(body))
-            append(f"{name}: {value}")
-        if not has_length:
-            append(f"Content-Length: {len(body)}")
-        append("\r\n")
-        return "\r\n".join(lines).encode("utf-8", "surrogateescape") + body
+        return _serialize(self._start_line(), self.headers._items, self.body)
 
     def __bytes__(self) -> bytes:
         return self.serialize()
@@ -605,6 +591,23 @@ class SipResponse(SipMessage):
     @property
     def is_success(self) -> bool:
         return 200 <= self.status < 300
+
+
+def _serialize(start_line: str, items: list[_Item], body: bytes) -> bytes:
+    lines = [start_line]
+    append = lines.append
+    has_length = False
+    for key, name, value in items:
+        if key == "content-length":
+            if has_length:
+                continue
+            has_length = True
+            value = str(len(body))
+        append(f"{name}: {value}")
+    if not has_length:
+        append(f"Content-Length: {len(body)}")
+    append("\r\n")
+    return "\r\n".join(lines).encode("utf-8", "surrogateescape") + body
 
 
 # -- parsing ---------------------------------------------------------------------------------
@@ -791,6 +794,31 @@ def make_response(
     CSeq; Record-Route too for a 101-299 answer to a dialog-creating request (§12.1.1). Extra
     `headers` are appended; Content-Length is written at serialisation.
     """
+    response = SipResponse(
+        status,
+        reason if reason is not None else reason_phrase(status),
+        Headers._wrap(_response_items(request, status, to_tag)),
+        body,
+    )
+    for name, value in _header_items(headers):
+        response.headers.add(name, value)
+    return response
+
+
+def response_bytes(
+    request: SipRequest, status: int, reason: str | None, headers: list[tuple[str, str]]
+) -> bytes:
+    """``make_response(request, status, reason, headers=headers).serialize()``, with no response
+    object built on the way: the answers to REGISTERs and keepalives, a storm's every message."""
+    items = _response_items(request, status, None)
+    for name, value in headers:
+        key, display = _key_and_name(name)
+        items.append((key, display, _check_value(value)))
+    return _serialize(f"SIP/2.0 {status} {reason if reason is not None else reason_phrase(status)}", items, b"")
+
+
+def _response_items(request: SipRequest, status: int, to_tag: str | None) -> list[_Item]:
+    """The request's headers that its response repeats (RFC 3261 §8.2.6, §12.1.1)."""
     items: list[_Item] = []
     copy_routes = 100 < status < 300 and request.method in _DIALOG_METHODS
     for item in request.headers._items:
@@ -803,12 +831,7 @@ def make_response(
             items.append(item)
         elif copy_routes and key == "record-route":
             items.append(item)
-    response = SipResponse(
-        status, reason if reason is not None else reason_phrase(status), Headers._wrap(items), body
-    )
-    for name, value in _header_items(headers):
-        response.headers.add(name, value)
-    return response
+    return items
 
 
 def make_request(
