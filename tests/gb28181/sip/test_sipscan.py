@@ -464,3 +464,64 @@ def test_digest_exactly() -> None:
     for bad in [b"Digest a=1", None, 1]:
         with pytest.raises(TypeError):
             _mod.parse_auth_params(bad)
+
+
+# -- serialising -----------------------------------------------------------------------------
+
+_PART = st.one_of(
+    st.text(st.characters(codec="ascii"), max_size=12),
+    st.text(max_size=6),  # anything, lone surrogates too (a surrogateescape'd input)
+    st.sampled_from(["content-length", "Content-Length", "via", "Via", "", "0", "12345"]),
+)
+_ITEMS = st.lists(st.tuples(_PART, _PART, _PART), max_size=8)
+
+
+@needs_module
+@settings(max_examples=2000, deadline=None)
+@given(start=_PART, items=_ITEMS, body=st.binary(max_size=40))
+def test_serialize_writes_what_the_python_writes(start: str, items: list[tuple[str, str, str]], body: bytes) -> None:
+    """Byte for byte the Python's message, or None (left to it) only where a part is not ASCII;
+    one Content-Length, the first one's place, saying len(body)."""
+    assert _mod is not None
+    got = _mod.serialize(start, items, body)
+    parts = [start, *(p for item in items for p in item)]
+    if not all(p.isascii() for p in parts):
+        assert got is None
+        return
+    assert got == message._serialize_py(start, items, body)
+
+
+@needs_module
+def test_serialize_edges() -> None:
+    assert _mod is not None
+    items = [("via", "Via", "SIP/2.0/UDP a"), ("content-length", "Content-Length", "999"),
+             ("content-length", "l", "7"), ("to", "To", "<sip:b>")]
+    assert _mod.serialize("SIP/2.0 200 OK", items, b"xy") == (
+        b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP a\r\nContent-Length: 2\r\nTo: <sip:b>\r\n\r\nxy")
+    assert _mod.serialize("X", [], b"") == b"X\r\nContent-Length: 0\r\n\r\n"
+    assert _mod.serialize("X", [("a", "A", "\u00e9")], b"") is None
+    assert _mod.serialize("X", [("a", "A")], b"") is None  # not an item: the Python's to refuse
+    assert _mod.serialize("X", [["a", "A", "b"]], b"") is None
+    for args in [(b"X", [], b""), ("X", (), b""), ("X", [], "")]:
+        with pytest.raises(TypeError):
+            _mod.serialize(*args)
+    with pytest.raises(TypeError):
+        _mod.serialize("X", [])
+
+
+@needs_module
+def test_serialize_keeps_no_reference() -> None:
+    assert _mod is not None
+    # strings of their own (not interned ones that other code holds too), so that their counts are ours
+    items = [tuple("".join([p, "?"])[:-1] for p in item)
+             for item in [("via", "Via", "SIP/2.0/UDP a"), ("content-length", "Content-Length", "12"),
+                          ("x-odd", "X-Odd", "\u00e9t\u00e9")]]  # (one-character strings are shared)
+    body = bytes(bytearray(b"body"))
+    refs = [sys.getrefcount(p) for item in items for p in item] + [sys.getrefcount(body)]
+
+    def once() -> None:
+        _mod.serialize("SIP/2.0 200 OK", items[:2], body)  # written in C
+        _mod.serialize("SIP/2.0 200 OK", items, body)  # left to Python
+
+    assert _heap_growth(once, 10000) < 64 * 1024
+    assert [sys.getrefcount(p) for item in items for p in item] + [sys.getrefcount(body)] == refs

@@ -23,6 +23,12 @@
  *   look further (no tiling: a stray quote, a doubled comma, an unclosed string), the answer is
  *   None and the regexes read the value.
  *
+ * serialize(start_line, items, body) -> bytes or None: message._serialize_py's bytes (a message's
+ *   start line, its header lines in order, one Content-Length that says len(body), the body) in
+ *   one allocation, where the Python writes a string per line, joins and encodes them. None (the
+ *   Python writes it) unless the start line and every item's three parts are ASCII str: a
+ *   non-ASCII value, or a lone surrogate from a surrogateescape'd input, is the Python's to encode.
+ *
  * Built by scripts/build_native.py and loaded only when this source is unchanged since the build
  * (src/xueliang/_native.py); message.py and digest.py keep their Python for when it is not, and
  * tests/gb28181/sip/test_sipscan.py and the sip_scan fuzz target hold the two to the same answers.
@@ -660,9 +666,131 @@ parse_auth_params(PyObject *module, PyObject *arg)
     return out;
 }
 
+/* -- serialising ------------------------------------------------------------------------------ */
+
+/* The ASCII bytes and length of an exact str, or NULL if it is anything else. */
+static const char *
+ascii_of(PyObject *s, Py_ssize_t *len)
+{
+    if (!PyUnicode_CheckExact(s) || PyUnicode_READY(s) < 0 || !PyUnicode_IS_ASCII(s)) {
+        PyErr_Clear();
+        return NULL;
+    }
+    *len = PyUnicode_GET_LENGTH(s);
+    return (const char *)PyUnicode_1BYTE_DATA(s);
+}
+
+static const char CONTENT_LENGTH_KEY[] = "content-length";
+static const char CONTENT_LENGTH_LINE[] = "Content-Length: ";
+
+static PyObject *
+serialize(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "serialize(start_line, items, body) takes 3 arguments");
+        return NULL;
+    }
+    PyObject *start = args[0], *items = args[1], *body = args[2];
+    if (!PyUnicode_Check(start) || !PyList_Check(items) || !PyBytes_Check(body)) {
+        PyErr_SetString(PyExc_TypeError, "serialize(start_line: str, items: list, body: bytes)");
+        return NULL;
+    }
+    Py_ssize_t start_len, body_len = PyBytes_GET_SIZE(body);
+    const char *start_s = ascii_of(start, &start_len);
+    if (start_s == NULL) {
+        Py_RETURN_NONE;
+    }
+    char length[24];
+    int length_len = snprintf(length, sizeof(length), "%zd", body_len);
+    Py_ssize_t n = PyList_GET_SIZE(items);
+    /* First the size (and every part checked), then the writing: nothing between the two runs
+     * Python code, so the list and its strings are the same in both passes. */
+    Py_ssize_t total = start_len + 2, part;
+    int has_length = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyList_GET_ITEM(items, i);
+        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 3) {
+            Py_RETURN_NONE;
+        }
+        Py_ssize_t key_len, name_len, value_len;
+        const char *key = ascii_of(PyTuple_GET_ITEM(item, 0), &key_len);
+        const char *name = ascii_of(PyTuple_GET_ITEM(item, 1), &name_len);
+        const char *value = ascii_of(PyTuple_GET_ITEM(item, 2), &value_len);
+        if (key == NULL || name == NULL || value == NULL) {
+            Py_RETURN_NONE;
+        }
+        if (key_len == sizeof(CONTENT_LENGTH_KEY) - 1 && memcmp(key, CONTENT_LENGTH_KEY, (size_t)key_len) == 0) {
+            if (has_length) {
+                continue;
+            }
+            has_length = 1;
+            value_len = length_len;
+        }
+        part = name_len + 2 + value_len + 2;
+        if (part < 0 || total > PY_SSIZE_T_MAX - part) {
+            return PyErr_NoMemory();
+        }
+        total += part;
+    }
+    part = (has_length ? 0 : (Py_ssize_t)sizeof(CONTENT_LENGTH_LINE) - 1 + length_len + 2) + 2;
+    if (total > PY_SSIZE_T_MAX - part - body_len) {
+        return PyErr_NoMemory();
+    }
+    total += part + body_len;
+
+    PyObject *out = PyBytes_FromStringAndSize(NULL, total);
+    if (out == NULL) {
+        return NULL;
+    }
+    char *w = PyBytes_AS_STRING(out);
+#define PUT(p, len)                      \
+    do {                                 \
+        memcpy(w, (p), (size_t)(len));   \
+        w += (len);                      \
+    } while (0)
+    PUT(start_s, start_len);
+    PUT("\r\n", 2);
+    has_length = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyList_GET_ITEM(items, i);
+        Py_ssize_t key_len, name_len, value_len;
+        const char *key = ascii_of(PyTuple_GET_ITEM(item, 0), &key_len);
+        const char *name = ascii_of(PyTuple_GET_ITEM(item, 1), &name_len);
+        const char *value = ascii_of(PyTuple_GET_ITEM(item, 2), &value_len);
+        if (key_len == sizeof(CONTENT_LENGTH_KEY) - 1 && memcmp(key, CONTENT_LENGTH_KEY, (size_t)key_len) == 0) {
+            if (has_length) {
+                continue;
+            }
+            has_length = 1;
+            value = length;
+            value_len = length_len;
+        }
+        PUT(name, name_len);
+        PUT(": ", 2);
+        PUT(value, value_len);
+        PUT("\r\n", 2);
+    }
+    if (!has_length) {
+        PUT(CONTENT_LENGTH_LINE, sizeof(CONTENT_LENGTH_LINE) - 1);
+        PUT(length, length_len);
+        PUT("\r\n", 2);
+    }
+    PUT("\r\n", 2);
+    PUT(PyBytes_AS_STRING(body), body_len);
+#undef PUT
+    if (w != PyBytes_AS_STRING(out) + total) { /* cannot happen: the two passes count alike */
+        Py_DECREF(out);
+        PyErr_SetString(PyExc_SystemError, "serialize: size mismatch");
+        return NULL;
+    }
+    return out;
+}
+
 /* -- the module ------------------------------------------------------------------------------ */
 
 static PyMethodDef methods[] = {
+    {"serialize", (PyCFunction)(void (*)(void))serialize, METH_FASTCALL,
+     "serialize(start_line, items, body) -> the message's bytes as message._serialize_py writes them, or None."},
     {"parse_auth_params", parse_auth_params, METH_O,
      "parse_auth_params(value) -> (scheme, params) as digest._parse_auth_params gives them, or None."},
     {NULL, NULL, 0, NULL},

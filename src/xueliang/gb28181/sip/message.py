@@ -314,6 +314,11 @@ _sipscan: Any = _native.extension("xueliang.gb28181.sip._sipscan")
 _scan_head: _HeadScan | None = (
     _sipscan.HeadScanner(_EXACT, _key_and_name).scan if _sipscan is not None else None
 )
+#: A message written in C (sip/_sipscan.c: `_serialize_py`'s bytes in one allocation), or None:
+#: a part that is not ASCII, for the Python to encode.
+_serialize_c: Callable[[str, list[_Item], bytes], bytes | None] | None = (
+    _sipscan.serialize if _sipscan is not None else None
+)
 
 
 def _key(name: str) -> str:
@@ -594,6 +599,16 @@ class SipResponse(SipMessage):
 
 
 def _serialize(start_line: str, items: list[_Item], body: bytes) -> bytes:
+    fast = _serialize_c
+    if fast is not None:
+        out = fast(start_line, items, body)
+        if out is not None:
+            return out
+    return _serialize_py(start_line, items, body)
+
+
+def _serialize_py(start_line: str, items: list[_Item], body: bytes) -> bytes:
+    """A message's bytes: every header line in order, one Content-Length saying len(body)."""
     lines = [start_line]
     append = lines.append
     has_length = False
