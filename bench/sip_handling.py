@@ -16,9 +16,10 @@ over that time and less the client's own work, which runs here too (``sip_handli
 per device, and the loop thread's share. With
 ``--profile N`` the storm runs under cProfile (the loop's thread only, CPU clock) and the N
 functions with the most own time are printed to stderr: a map of the Python cost, not a
-figure to compare (the profiler adds a constant per call).
+figure to compare (the profiler adds a constant per call). With ``--gc-off`` the garbage
+collector is off from the first request to the figures: the difference is what it costs.
 
-    .venv/bin/python bench/sip_handling.py [--devices 10000] [--rate 4000] [--profile 30]
+    .venv/bin/python bench/sip_handling.py [--devices 10000] [--rate 4000] [--profile 30] [--gc-off]
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import io
 import os
 import pstats
@@ -123,6 +125,8 @@ async def run(args: argparse.Namespace) -> int:
                         client.on_datagram(wire.to_client.popleft())
                     client_cpu += time.thread_time() - c0
 
+            if args.gc_off:
+                gc.disable()  # what the collector costs the storm: the figure without it
             prof = cProfile.Profile(time.thread_time) if args.profile else None
             cpu0, loop0, t0 = time.process_time(), time.thread_time(), time.monotonic()
             if prof:
@@ -176,6 +180,8 @@ def main() -> int:
     p.add_argument("--devices", type=int, default=10_000)
     p.add_argument("--rate", type=float, default=4000.0, help="devices started per second")
     p.add_argument("--profile", type=int, default=0, metavar="N", help="print the N costliest functions")
+    p.add_argument("--gc-off", action="store_true",
+                   help="the garbage collector off during the storm (to see what it costs)")
     p.add_argument("--answer-queries", action="store_true",
                    help="the devices answer the Catalog and DeviceInfo queries that follow a registration")
     args = p.parse_args()
