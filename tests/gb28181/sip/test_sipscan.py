@@ -47,17 +47,7 @@ _scan: Any = None if _mod is None else _mod.HeadScanner(message._EXACT, message.
 
 def _python_head(data: bytes, start: int) -> tuple[str, list[tuple[str, str, str]], int] | SipParseError:
     """What _parse_with's Python reads from the head (before it checks the start line)."""
-    crlf, lf = data.find(b"\n\r\n", start), data.find(b"\n\n", start)
-    if crlf < 0 and lf < 0:
-        head_end = body_start = len(data)
-    elif lf < 0 or 0 <= crlf < lf:
-        head_end, body_start = crlf, crlf + 3
-    else:
-        head_end, body_start = lf, lf + 2
-    head = data[start:head_end].decode("utf-8", "surrogateescape")
-    if "\r" in head:
-        head = head.replace("\r\n", "\n")
-    lines = head.split("\n")
+    lines, body_start = message._head_lines(data, start)
     items: list[tuple[str, str, str]] = []
     try:
         message._read_headers(lines, items)

@@ -673,7 +673,7 @@ def _parse(data: bytes) -> SipRequest | SipResponse:
 
 def _parse_with(data: bytes, scan: _HeadScan | None) -> SipRequest | SipResponse:
     """`_parse`, the header block read by `scan` (the C scanner) or, when it is None or gives
-    None, by the finds and the loop here (`_read_headers`): the same message or the same error."""
+    None, by `_head_lines` and `_read_headers`: the same message or the same error."""
     size = len(data)
     if size > MAX_MESSAGE_SIZE:
         raise SipParseError("Message Too Large", 513)
@@ -689,19 +689,7 @@ def _parse_with(data: bytes, scan: _HeadScan | None) -> SipRequest | SipResponse
         first, items, body_start = scanned
         message = _start_line(first, items)
     else:
-        # End of the header block: the first empty line, whatever the line-end style.
-        crlf = data.find(b"\n\r\n", start)
-        lf = data.find(b"\n\n", start)
-        if crlf < 0 and lf < 0:
-            head_end = body_start = size
-        elif lf < 0 or 0 <= crlf < lf:
-            head_end, body_start = crlf, crlf + 3
-        else:
-            head_end, body_start = lf, lf + 2
-        head = data[start:head_end].decode("utf-8", "surrogateescape")
-        if "\r" in head:
-            head = head.replace("\r\n", "\n")
-        lines = head.split("\n")
+        lines, body_start = _head_lines(data, start)
         message = _start_line(lines[0].strip(" \t\r"), [])
         _read_headers(lines, message.headers._items)
 
@@ -754,6 +742,23 @@ def _start_line(first: str, items: list[_Item]) -> SipRequest | SipResponse:
     if ":" not in uri:
         raise SipParseError("Malformed Request-URI")
     return SipRequest(method, uri, Headers._wrap(items))
+
+
+def _head_lines(data: bytes, start: int) -> tuple[list[str], int]:
+    """The head's lines from ``data[start]`` on, and where the body begins."""
+    # End of the header block: the first empty line, whatever the line-end style.
+    crlf = data.find(b"\n\r\n", start)
+    lf = data.find(b"\n\n", start)
+    if crlf < 0 and lf < 0:
+        head_end = body_start = len(data)
+    elif lf < 0 or 0 <= crlf < lf:
+        head_end, body_start = crlf, crlf + 3
+    else:
+        head_end, body_start = lf, lf + 2
+    head = data[start:head_end].decode("utf-8", "surrogateescape")
+    if "\r" in head:
+        head = head.replace("\r\n", "\n")
+    return head.split("\n"), body_start
 
 
 def _read_headers(lines: list[str], items: list[_Item]) -> None:
