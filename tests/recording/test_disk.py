@@ -182,3 +182,55 @@ async def test_a_full_disk_ends_the_segment_not_the_recorder(sessions: async_ses
     async with sessions() as s:
         closed = (await s.scalars(select(Recording).where(Recording.state == "closed"))).all()
     assert len(closed) >= 2 and all((tmp_path / "recordings" / r.path).stat().st_size == r.size for r in closed)
+
+
+async def test_a_recorder_stopped_while_indexing_a_new_segment_leaves_no_file(
+        sessions: async_sessionmaker[AsyncSession], tmp_path: Path) -> None:
+    """The recorder stopped (the channel's task cancelled) while a new segment's index row is being
+    written: the segment has only its init, and neither its .part nor a row is left behind (the
+    .part once was: seen in a test run on a loaded machine)."""
+    import asyncio
+
+    from xueliang.media.frame import Codec, Frame
+    from xueliang.recording.index import PART
+    from xueliang.sim.video import encode_clip
+
+    clip = encode_clip(width=160, height=96, seconds=1.0, gop=5)
+    bus = EventBus()
+    hub = MediaHub(MediaConfig(), bus)
+    stream = hub.publish(f"live/{C3}", kind="test")
+    entered = asyncio.Event()
+
+    class _Stalled:  # a database that never answers the row's transaction
+        async def __aenter__(self) -> None:
+            entered.set()
+            await asyncio.Event().wait()
+
+        async def __aexit__(self, *exc: object) -> bool:
+            return False
+
+    def stalling() -> object:
+        return _Stalled()
+
+    root = tmp_path / "recordings"
+    rec = Recorder(RecordingConfig(enabled=True, segment_seconds=1, fragment_seconds=0.2), stalling,  # type: ignore[arg-type]
+                   hub, root, bus=bus)
+
+    async def camera() -> None:
+        for i in range(10_000):
+            data, key = clip[i % len(clip)]
+            stream.push_frame(Frame(Codec.H264, i * 3600, i * 3600, data, key))
+            await asyncio.sleep(0.004)
+
+    cam = asyncio.create_task(camera())
+    try:
+        await asyncio.sleep(0.1)
+        rec.record(C3)
+        await asyncio.wait_for(entered.wait(), 10)
+        assert list(root.rglob(f"*{PART}"))  # the segment's file is there while its row is written
+    finally:
+        await rec.stop()
+        cam.cancel()
+    assert not list(root.rglob(f"*{PART}")) and not [p for p in root.rglob("*") if p.is_file()]
+    async with sessions() as s:
+        assert not (await s.scalars(select(Recording))).all()

@@ -395,13 +395,28 @@ class Recorder:
             os.close(fd)
             path.unlink(missing_ok=True)
             raise
-        async with self.sessions() as s, s.begin():
-            row = Recording(channel_id=channel_id, start=start, end=None, size=seg.size, path=rel + PART,
-                            tier="local", state="open")
-            s.add(row)
-            await s.flush()
-            seg.row_id = row.id
+        try:
+            async with self.sessions() as s, s.begin():
+                row = Recording(channel_id=channel_id, start=start, end=None, size=seg.size, path=rel + PART,
+                                tier="local", state="open")
+                s.add(row)
+                await s.flush()
+                seg.row_id = row.id
+        except BaseException:
+            # Stopped (or refused by the database) before the caller holds the segment, which so
+            # cannot close it: it has nothing but its init, no recording (as _close judges), so
+            # its file goes, and its row if one was made. Left, the .part had no row to find it.
+            os.close(fd)
+            path.unlink(missing_ok=True)
+            if seg.row_id is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self._forget_row(seg.row_id))
+            raise
         return seg
+
+    async def _forget_row(self, row_id: int) -> None:
+        async with self.sessions() as s, s.begin():
+            await s.execute(delete(Recording).where(Recording.id == row_id))
 
     async def _close(self, seg: Segment, end_dts: int | None) -> None:
         """Write what is pending, close the file, rename it and close its index row."""
