@@ -474,8 +474,12 @@ class SipEndpoint:
             delay = 3600.0 if d is None else max(0.05, d - now)
             self._sleep_until = now + delay
             self._wake.clear()
+            # asyncio.timeout, not wait_for: 3.11's wait_for returns the wait's result, and so
+            # loses a cancellation, when the wake-up and the cancel come in the same turn
+            # (stop() then waited for this task for ever: a test's teardown hung in CI).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
             self._sleep_until = float("inf")
             try:
                 events = self.layer.handle_timer(time.monotonic())
