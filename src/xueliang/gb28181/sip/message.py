@@ -330,6 +330,12 @@ def _key(name: str) -> str:
     return low if pair is None else pair[0]
 
 
+def _item(name: str, value: str) -> _Item:
+    """A header line as `Headers` keeps it: the name's key and spelling, the value checked."""
+    key, display = _key_and_name(name)
+    return key, display, _check_value(value)
+
+
 def _check_value(value: str) -> str:
     if "\r" in value or "\n" in value:
         raise ValueError("header value must not contain CR or LF")
@@ -437,11 +443,11 @@ class Headers:
 
     def add(self, name: str, value: str) -> None:
         """Append a header line."""
-        key, display = _key_and_name(name)
-        self._items.append((key, display, _check_value(value)))
+        item = _item(name, value)
+        self._items.append(item)
         first = self._first
-        if first is not None and key not in first:
-            first[key] = value
+        if first is not None and item[0] not in first:
+            first[item[0]] = value
 
     def prepend(self, name: str, value: str) -> None:
         """Insert a header line before all others (e.g. a new top Via)."""
@@ -831,9 +837,7 @@ def response_bytes(
     """``make_response(request, status, reason, headers=headers).serialize()``, with no response
     object built on the way: the answers to REGISTERs and keepalives, a storm's every message."""
     items = _response_items(request, status, None)
-    for name, value in headers:
-        key, display = _key_and_name(name)
-        items.append((key, display, _check_value(value)))
+    items.extend(_item(name, value) for name, value in headers)
     return _serialize(f"SIP/2.0 {status} {reason if reason is not None else reason_phrase(status)}", items, b"")
 
 
