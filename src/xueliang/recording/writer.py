@@ -430,8 +430,8 @@ class Recorder:
         part = self.root / (seg.rel + PART)
         if seg.end_dts <= seg.first_dts:  # nothing but the init segment: not a recording
             part.unlink(missing_ok=True)
-            async with self.sessions() as s, s.begin():
-                await s.execute(delete(Recording).where(Recording.id == seg.row_id))
+            if seg.row_id is not None:
+                await self._forget_row(seg.row_id)
             return
         os.replace(part, self.root / seg.rel)
         end = seg.start + timedelta(seconds=(seg.end_dts - seg.first_dts) / TICKS)
