@@ -116,12 +116,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--devices", type=int, default=10_000)
     p.add_argument("--repeat", type=int, default=20_000)
-    args = p.parse_args()
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(run(args))
-    return uvloop.run(run(args))
+    return sip_handling.run_loop(run(p.parse_args()))
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 from collections import deque
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -184,12 +185,16 @@ def main() -> int:
                    help="the garbage collector off during the storm (to see what it costs)")
     p.add_argument("--answer-queries", action="store_true",
                    help="the devices answer the Catalog and DeviceInfo queries that follow a registration")
-    args = p.parse_args()
+    return run_loop(run(p.parse_args()))
+
+
+def run_loop(main: Coroutine[Any, Any, int]) -> int:
+    """``main`` on uvloop, as the server runs, or asyncio's loop where uvloop is missing."""
     try:
         import uvloop
     except ImportError:
-        return asyncio.run(run(args))
-    return uvloop.run(run(args))
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 if __name__ == "__main__":
