@@ -161,3 +161,50 @@ def test_the_merged_timeline_plays_seeks_and_steps(page: Any, demo: Demo, media:
     assert time.monotonic() - r0 < 3, "3 s of video took longer than real time"
     assert time.monotonic() - t0 < 60
 
+
+
+def test_just_after_midnight_the_timeline_still_shows_the_evening_before(browser: Any, demo: Demo) -> None:  # noqa: F811
+    """At 00:03 in Beijing the operator opens playback: the last 24 hours are on the timeline,
+    so the recordings of 23:40 and 23:50 are there to click, and the date shown is today's. A
+    calendar day would have opened on three empty minutes."""
+    from zoneinfo import ZoneInfo
+
+    beijing = ZoneInfo("Asia/Shanghai")
+    midnight = datetime.now(beijing).replace(hour=0, minute=0, second=0, microsecond=0)
+    if midnight + timedelta(minutes=3) > datetime.now(beijing):  # the browser's clock never ahead of the server's
+        midnight -= timedelta(days=1)
+    c = channel_of(demo, **{"class": 1})
+    evening = [midnight - timedelta(minutes=20), midnight - timedelta(minutes=10)]
+    _record(demo, c["id"], evening)
+    ctx = browser.new_context(viewport={"width": 1600, "height": 900}, locale="zh-CN", timezone_id="Asia/Shanghai")
+    ctx.set_default_timeout(15000)
+    try:
+        pg = ctx.new_page()
+        pg.clock.install(time=(midnight + timedelta(minutes=3)).timestamp())
+        login(pg, demo, "duty")
+        pg.goto(demo.base + "/app/wall")
+        pg.click("[data-testid=layout-1]")
+        pg.fill("[data-testid=tree-search]", c["id"])
+        pg.locator("[data-testid=tree-channel]").first.drag_to(pg.locator("[data-testid=wall-tile]").first)
+        pg.click("[data-testid=open-playback]")
+        pg.locator("[data-testid=purpose-text]").wait_for()
+        state_purpose(pg, "复核一类点位录像")
+        pg.locator("[data-testid=pb-summary]").wait_for(timeout=20000)
+        for start in evening:
+            iso = start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+            seg = pg.locator(f"[data-testid=rec-platform][data-start='{iso}']")
+            assert seg.count() == 1, (iso, pg.locator("[data-testid=rec-platform]").evaluate_all(
+                "xs => xs.map(x => x.dataset.start)"))
+            box = seg.bounding_box()
+            assert box is not None and box["width"] > 0, box
+        assert pg.input_value("[data-testid=pb-date]") == midnight.strftime("%Y-%m-%d")
+        # a calendar day picked: that day from its midnight, and the evening before is not on it
+        pg.click("[data-testid=playback-panel] button:has-text('‹')")  # a day back, then today's date
+        pg.fill("[data-testid=pb-date]", midnight.strftime("%Y-%m-%d"))
+        wait_js(pg, "d => document.querySelector('[data-testid=pb-date]').value === d", midnight.strftime("%Y-%m-%d"))
+        pg.locator("[data-testid=pb-summary]").wait_for(timeout=20000)
+        pg.wait_for_timeout(500)
+        iso = evening[0].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        assert pg.locator(f"[data-testid=rec-platform][data-start='{iso}']").count() == 0
+    finally:
+        ctx.close()

@@ -17,6 +17,18 @@ function dayStart(d: Date): Date {
   return new Date(d.getFullYear(), d.getMonth(), d.getDate());
 }
 
+const DAY = 86400000;
+
+/**
+ * Where the timeline opens: the 24 hours up to the next full hour. A calendar day would open
+ * nearly empty just after midnight, when the evening before is what the operator looks for.
+ */
+export function lastDay(now: number): number {
+  const d = new Date(now);
+  d.setMinutes(0, 0, 0);
+  return d.getTime() + 3600000 - DAY;
+}
+
 function dateInput(d: Date): string {
   return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
 }
@@ -46,7 +58,8 @@ interface Props {
  */
 export function PlaybackPanel({ channelId, name, stream, from, video, onPlay, onLive }: Props) {
   const t = useT();
-  const [day, setDay] = useState(() => dayStart(new Date()));
+  // the 24 hours shown start here: the last day at first, a calendar day once one is picked
+  const [d0, setD0] = useState(() => lastDay(Date.now()));
   const [merged, setMerged] = useState<Merged | null>(null);
   const [state, setState] = useState<'idle' | 'loading' | 'na' | 'refused' | 'error'>('idle');
   const [msg, setMsg] = useState('');
@@ -69,9 +82,9 @@ export function PlaybackPanel({ channelId, name, stream, from, video, onPlay, on
 
   async function search() {
     setState('loading');
-    const end = new Date(Math.min(day.getTime() + 86400000, Date.now() + 60000));
+    const end = new Date(Math.min(d0 + DAY, Date.now() + 60000));
     try {
-      const r = await api<unknown>(`/channels/${enc}/recordings${qs({ start: isoLocal(day), end: isoLocal(end), device_wait: 5 })}`, why(t('playback.title')));
+      const r = await api<unknown>(`/channels/${enc}/recordings${qs({ start: isoLocal(new Date(d0)), end: isoLocal(end), device_wait: 5 })}`, why(t('playback.title')));
       setMerged(parseMerged(r));
       setState('idle');
     } catch (e) {
@@ -92,12 +105,11 @@ export function PlaybackPanel({ channelId, name, stream, from, video, onPlay, on
     setState('idle');
     void search();
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [channelId, day.getTime()]);
+  }, [channelId, d0]);
 
   // window of the timeline
   const span = win * 3600000;
-  const d0 = day.getTime();
-  const lo = win === 24 ? d0 : Math.max(d0, Math.min(d0 + 86400000 - span, center - span / 2));
+  const lo = win === 24 ? d0 : Math.max(d0, Math.min(d0 + DAY - span, center - span / 2));
   const hi = lo + span;
   // what this panel started, if it is what the tile shows (another stream: it knows nothing of it)
   const p = playing.current?.stream === stream ? playing.current : null;
@@ -137,8 +149,8 @@ export function PlaybackPanel({ channelId, name, stream, from, video, onPlay, on
         return;
       }
     }
-    // the platform's recording plays on over its gaps to the end of the day; a device's file alone
-    const to = item.source === 'platform' ? new Date(Math.min(d0 + 86400000, Date.now())) : item.end;
+    // the platform's recording plays on over its gaps to the end of the 24 hours; a device's file alone
+    const to = item.source === 'platform' ? new Date(Math.min(d0 + DAY, Date.now())) : item.end;
     try {
       const r = await api<{ stream: string }>(`/channels/${enc}/playback`, {
         method: 'POST',
@@ -217,9 +229,10 @@ export function PlaybackPanel({ channelId, name, stream, from, video, onPlay, on
     <div className="playback" data-testid="playback-panel">
       <div className="pb-head">
         <b>{t('playback.title')}</b>
-        <input type="date" value={dateInput(day)} onChange={(e) => e.target.value && setDay(dayStart(new Date(`${e.target.value}T00:00:00`)))} />
-        <button className="btn small" onClick={() => setDay(new Date(d0 - 86400000))}>‹</button>
-        <button className="btn small" onClick={() => setDay(new Date(d0 + 86400000))}>›</button>
+        {/* the date the 24 hours end in (today, at first) */}
+        <input type="date" data-testid="pb-date" value={dateInput(new Date(d0 + DAY - 1))} onChange={(e) => e.target.value && setD0(dayStart(new Date(`${e.target.value}T00:00:00`)).getTime())} />
+        <button className="btn small" onClick={() => setD0(d0 - DAY)}>‹</button>
+        <button className="btn small" onClick={() => setD0(d0 + DAY)}>›</button>
         <span className="seg">
           {WINDOWS.map((w) => (
             <button key={w} className={`btn small ${win === w ? 'on' : ''}`} onClick={() => setWin(w)}>
