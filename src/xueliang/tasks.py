@@ -19,6 +19,21 @@ def cancelled() -> bool:
     return task is not None and task.cancelling() > 0
 
 
+async def woken(event: asyncio.Event, seconds: float | None) -> bool:
+    """Wait until ``event`` is set or ``seconds`` have passed; True when it was set.
+
+    Every wait with a deadline in xueliang goes under ``asyncio.timeout``, never ``wait_for``:
+    in Python 3.11, ``wait_for`` returns the inner result, and so loses the cancellation, when
+    the event is set in the same turn as the task is cancelled. The loop then goes on, and
+    ``stop_task`` waits for ever (a SIP endpoint's stop hung so in CI)."""
+    try:
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True
+
+
 async def stop_task(task: asyncio.Task[Any] | None) -> None:
     """Cancel ``task`` (if there is one) and wait until it has ended. Whatever it ends with is
     left unsaid: the loops stopped this way log their own failures as they happen."""

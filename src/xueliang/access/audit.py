@@ -44,6 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from xueliang.db.tables import AuditCheckpoint, AuditRecord
 from xueliang.registry.spreadsheet import safe_cell
+from xueliang.tasks import woken
 
 log = logging.getLogger("xueliang.audit")
 
@@ -334,10 +335,7 @@ class AuditLog:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"audit flush: {target - self.written} records not yet written")
-            try:
-                await asyncio.wait_for(self._written.wait(), timeout=min(left, 1.0))
-            except TimeoutError:
-                pass
+            await woken(self._written, min(left, 1.0))
         self._urgent = False
 
     async def stop(self) -> None:
@@ -345,7 +343,8 @@ class AuditLog:
             self._stopping = True
             self._wake.set()
             try:
-                await asyncio.wait_for(asyncio.shield(self._task), timeout=30)
+                async with asyncio.timeout(30):
+                    await asyncio.shield(self._task)
             except TimeoutError:
                 log.error("audit writer did not finish: %d records unwritten", len(self._pending))
                 self._task.cancel()
@@ -386,20 +385,14 @@ class AuditLog:
                     await self._load_head()
                 if not self._pending and not self._stopping:
                     self._wake.clear()
-                    try:
-                        await asyncio.wait_for(self._wake.wait(), timeout=self._checkpoint_due_in())
-                    except TimeoutError:
-                        pass
+                    await woken(self._wake, self._checkpoint_due_in())
                 if (
                     self._pending
                     and len(self._pending) < self.batch_max
                     and not (self._urgent or self._stopping)
                 ):
                     self._wake.clear()
-                    try:
-                        await asyncio.wait_for(self._wake.wait(), timeout=self.flush_seconds)
-                    except TimeoutError:
-                        pass
+                    await woken(self._wake, self.flush_seconds)
                 while self._pending:
                     batch = self._pending[: self.batch_max]
                     await self._write(batch)

@@ -123,7 +123,8 @@ class AccessService:
         await self.viewing.stop()  # open sessions end and are recorded before the audit's last flush
         for t in list(self._tasks):
             try:
-                await asyncio.wait_for(t, timeout=5)
+                async with asyncio.timeout(5):
+                    await t
             except Exception:
                 pass
         await self.audit.stop()

@@ -84,6 +84,7 @@ from xueliang.gb28181.manscdp import (
 )
 from xueliang.gb28181.sip import Send, SipRequest, StreamFramer
 from xueliang.sealing import SealError
+from xueliang.tasks import woken
 
 from .catalog import CatalogDiff, SharedCatalog
 from .share import Share, UpperPrincipal, UpperScope, share_of
@@ -262,10 +263,7 @@ class UpperDriver:
             self._sleep_until = deadline
             timeout = None if deadline is None else max(0.0, deadline - loop.time())
             self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout)
-            except TimeoutError:
-                pass
+            await woken(self._wake, timeout)
             self._handle(link.tick(loop.time()))
 
     def _received(self, data: bytes, addr: Any) -> None:
@@ -305,9 +303,9 @@ class UpperDriver:
         is a lost connection to the link, which backs off before it sends (and so dials) again."""
         loop = asyncio.get_running_loop()
         try:
-            _, proto = await asyncio.wait_for(
-                loop.create_connection(lambda: _Tcp(self._tcp_message, self._tcp_lost),
-                                       self.config.host, self.config.port), 10.0)
+            async with asyncio.timeout(10.0):
+                _, proto = await loop.create_connection(lambda: _Tcp(self._tcp_message, self._tcp_lost),
+                                                        self.config.host, self.config.port)
         except (OSError, TimeoutError) as exc:
             self._connecting = None
             self._backlog.clear()
@@ -654,10 +652,7 @@ class UpperDriver:
     async def _watch(self) -> None:
         took = 0.0
         while True:
-            try:
-                await asyncio.wait_for(self._dirty.wait(), POLL)
-            except TimeoutError:
-                pass
+            await woken(self._dirty, POLL)
             # A quiet moment, and never more than a fifth of the time reading the catalog: a
             # registry that changes all the time costs a big share a bounded part of a core.
             await asyncio.sleep(max(SETTLE, 4 * took))
@@ -728,7 +723,8 @@ class UpperDriver:
             self._wake.set()
         if self._task is not None:
             try:
-                await asyncio.wait_for(asyncio.shield(self._task), CLOSE_WAIT)
+                async with asyncio.timeout(CLOSE_WAIT):
+                    await asyncio.shield(self._task)
             except TimeoutError:
                 self._task.cancel()
                 try:

@@ -121,7 +121,8 @@ class RedisBus:
 
     async def stop(self) -> None:
         with contextlib.suppress(RedisError, OSError, TimeoutError):
-            await asyncio.wait_for(self.flush(), 5.0)
+            async with asyncio.timeout(5.0):
+                await self.flush()
         self._closing = True
         for t in self._tasks:
             t.cancel()

@@ -104,7 +104,8 @@ class RpcServer:
             kwargs = req.get("args") or {}
             if not isinstance(kwargs, dict):
                 raise Unavailable("bad arguments")
-            out: dict[str, Any] = {"ok": await asyncio.wait_for(fn(**kwargs), max(0.1, deadline - time.time()))}
+            async with asyncio.timeout(max(0.1, deadline - time.time())):
+                out: dict[str, Any] = {"ok": await fn(**kwargs)}
         except DomainError as exc:
             out = {"error": type(exc).__name__, "detail": exc.detail}
         except TimeoutError:

@@ -187,7 +187,8 @@ class Inspector:
                 if left <= 0:
                     break
                 try:
-                    chunk = await asyncio.wait_for(reader.get(), left)
+                    async with asyncio.timeout(left):
+                        chunk = await reader.get()
                 except TimeoutError:
                     break
                 if not chunk:

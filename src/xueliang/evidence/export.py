@@ -50,6 +50,7 @@ from xueliang.evidence.verify import MANIFEST, OWN_FILES, PUBLIC_KEY, SIGNATURE
 from xueliang.objects import ObjectStore
 from xueliang.recording.download import EncodingChanged, Mp4Plan, Segments, plan
 from xueliang.recording.holds import HoldService, check_range
+from xueliang.tasks import woken
 
 log = logging.getLogger("xueliang.evidence")
 
@@ -208,8 +209,7 @@ class ExportRunner:
                 raise
             except Exception:
                 log.exception("evidence exports")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.service.queued.wait(), self.poll_seconds)
+            await woken(self.service.queued, self.poll_seconds)
 
     async def run_next(self) -> bool:
         """Claim the oldest queued export and make it; False when none is queued."""

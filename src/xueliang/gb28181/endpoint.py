@@ -44,6 +44,7 @@ from xueliang.gb28181.sip import (
 from xueliang.gb28181.sip.message import is_keepalive
 from xueliang.media.udp_batch import BATCH, BatchReader, batch_reader
 from xueliang.sockets import Poller, grow_receive_buffer
+from xueliang.tasks import woken
 
 log = logging.getLogger("xueliang.sip")
 
@@ -244,7 +245,8 @@ class SipEndpoint:
         if self._tcp_server:
             self._tcp_server.close()
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._tcp_server.wait_closed(), 2)
+                async with asyncio.timeout(2):
+                    await self._tcp_server.wait_closed()
         for fut in self._waiting.values():
             if not fut.done():
                 fut.set_exception(SipTimeout("endpoint stopped"))
@@ -474,12 +476,7 @@ class SipEndpoint:
             delay = 3600.0 if d is None else max(0.05, d - now)
             self._sleep_until = now + delay
             self._wake.clear()
-            # asyncio.timeout, not wait_for: 3.11's wait_for returns the wait's result, and so
-            # loses a cancellation, when the wake-up and the cancel come in the same turn
-            # (stop() then waited for this task for ever: a test's teardown hung in CI).
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delay):
-                    await self._wake.wait()
+            await woken(self._wake, delay)  # a cancellation in the turn of a wake-up is kept
             self._sleep_until = float("inf")
             try:
                 events = self.layer.handle_timer(time.monotonic())

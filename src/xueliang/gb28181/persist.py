@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from xueliang.db.tables import Channel, Device, Event
 from xueliang.gb28181.registrar import DeviceSession
+from xueliang.tasks import woken
 
 log = logging.getLogger("xueliang.signalling")
 
@@ -185,8 +186,7 @@ class SignallingWriter:
 
     async def _run(self) -> None:
         while not self._stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.interval)
+            await woken(self._stopping, self.interval)
             if self._stopping.is_set():
                 return
             try:

@@ -333,7 +333,8 @@ class HistoryRecorder:
             if left <= 0:
                 break
             try:
-                out.append(await asyncio.wait_for(self._sub.get(), left))
+                async with asyncio.timeout(left):
+                    out.append(await self._sub.get())
             except TimeoutError:
                 break
         return out

@@ -143,7 +143,8 @@ class Notifier:
         if ch is None:
             return f"no channel {n.channel}"
         try:
-            await asyncio.wait_for(ch.send(n), 15.0)
+            async with asyncio.timeout(15.0):
+                await ch.send(n)
         except Exception as exc:
             log.warning("notification %s by %s to %s failed: %s", n.key, n.channel, n.target, exc)
             return f"{type(exc).__name__}: {exc}"

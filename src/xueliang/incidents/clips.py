@@ -165,7 +165,8 @@ async def _mux(stream: Any, reader: Any, fd: int, want: int, deadline: float) ->
         if left <= 0:
             break
         try:
-            chunk: list[Frame] = await asyncio.wait_for(reader.get(), left)
+            async with asyncio.timeout(left):
+                chunk: list[Frame] = await reader.get()
         except TimeoutError:
             break
         if not chunk:

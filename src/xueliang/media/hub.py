@@ -294,7 +294,8 @@ class MediaHub:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         try:
-            handle = await asyncio.wait_for(provider.open(self, name, params), timeout)
+            async with asyncio.timeout(timeout):
+                handle = await provider.open(self, name, params)
         except TimeoutError:
             s = self._streams.get(name)
             if s is not None:

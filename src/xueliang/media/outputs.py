@@ -478,7 +478,8 @@ class HlsOutput:
             fut: asyncio.Future[None] = loop.create_future()
             self._segment_waiters.append(fut)
             try:
-                await asyncio.wait_for(fut, remaining)
+                async with asyncio.timeout(remaining):
+                    await fut
             except TimeoutError:
                 return False
         return len(self.packager.segments) >= count

@@ -312,7 +312,8 @@ class PsRtpSender:
         last: Exception | None = None
         while loop.time() < deadline and not self.closed:
             try:
-                await asyncio.wait_for(self._dial(loop), max(0.1, deadline - loop.time()))
+                async with asyncio.timeout(max(0.1, deadline - loop.time())):
+                    await self._dial(loop)
                 return
             except (OSError, TimeoutError) as exc:  # the peer may open its port a moment after the ACK
                 last = exc

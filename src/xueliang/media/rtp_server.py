@@ -403,7 +403,8 @@ class RtpServer:
             family, kind, proto, _, addr = infos[0]
             sock = socket.socket(family, kind, proto)
             sock.setblocking(False)
-            await asyncio.wait_for(loop.sock_connect(sock, addr), timeout)
+            async with asyncio.timeout(timeout):
+                await loop.sock_connect(sock, addr)
         except (OSError, TimeoutError) as exc:
             if sock is not None:
                 sock.close()

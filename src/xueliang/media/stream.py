@@ -224,7 +224,8 @@ class Stream:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(fut)
         try:
-            await asyncio.wait_for(fut, timeout)
+            async with asyncio.timeout(timeout):
+                await fut
         finally:
             if fut in self._waiters:
                 self._waiters.remove(fut)

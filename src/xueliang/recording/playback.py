@@ -38,6 +38,7 @@ from xueliang.recording.index import PART
 from xueliang.recording.mp4 import Mp4Error, parse_traf
 from xueliang.recording.mp4 import boxes as _boxes
 from xueliang.recording.mp4 import child as _child
+from xueliang.tasks import woken
 
 log = logging.getLogger("xueliang.recording")
 
@@ -446,8 +447,7 @@ class RecordedSource:
             if wait <= 0:
                 break
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+            await woken(self._wake, wait)
         s = self.hub.stream(self.name)
         if s is None or s.ended:
             self.closed = True

@@ -50,6 +50,7 @@ from xueliang.recording.channel_plans import PLAN_CHANGED, TRIGGER, Camera, Chan
 from xueliang.recording.event_buffer import EventGate
 from xueliang.recording.index import PART, ReconcileReport, reconcile, segment_path
 from xueliang.recording.plans import Plan, Policy
+from xueliang.tasks import woken
 
 log = logging.getLogger("xueliang.recording")
 
@@ -168,8 +169,7 @@ class Recorder:
             if self.next_change is not None:
                 wait = min(wait, max(0.05, (self.next_change - datetime.fromtimestamp(self.clock(), UTC))
                                      .total_seconds() + 0.05))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+            await woken(self._wake, wait)
 
     def replan(self) -> None:
         """Apply the plans again now (a plan changed, a channel was suspended or resumed)."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import datetime as dt
 import logging
 import random
@@ -30,6 +29,7 @@ from xueliang.gb28181.sip import (
 from xueliang.sim.device.channel import ChannelSpec, VirtualChannel
 from xueliang.sim.recordings import RecordingSchedule, format_gb_time
 from xueliang.sim.video import MediaPump, MediaSession
+from xueliang.tasks import woken
 
 log = logging.getLogger("xueliang.sim")
 
@@ -263,8 +263,7 @@ class DeviceCore:
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep, or less when woken (restart); a wake-up that came earlier ends it at once."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), max(0.0, seconds))
+        await woken(self._wake, max(0.0, seconds))
         self._wake.clear()
 
     # -- requests to the server ------------------------------------------------------------
