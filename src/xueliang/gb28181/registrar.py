@@ -107,12 +107,22 @@ class Moved:
 RegistrarEvent = Online | Offline | Registered | AuthFailed | Pending | Moved
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Decision:
+    """What to answer, and what happened. ``__init__`` written out so that mypyc compiles it
+    (a dataclass's own is interpreted: three a registration)."""
+
     status: int
-    reason: str | None = None
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    events: list[RegistrarEvent] = field(default_factory=list)
+    reason: str | None
+    headers: list[tuple[str, str]]
+    events: list[RegistrarEvent]
+
+    def __init__(self, status: int, reason: str | None = None, headers: list[tuple[str, str]] | None = None,
+                 events: list[RegistrarEvent] | None = None) -> None:
+        self.status = status
+        self.reason = reason
+        self.headers = [] if headers is None else headers
+        self.events = [] if events is None else events
 
 
 @dataclass(slots=True)
