@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from xueliang import _native
@@ -563,12 +563,20 @@ class SipMessage:
         return self.serialize()
 
 
-@dataclass(slots=True)
+# The two messages' ``__init__`` are written out, so that mypyc compiles them (a dataclass's
+# own is interpreted: a message parsed or answered costs one).
+@dataclass(slots=True, init=False)
 class SipRequest(SipMessage):
     method: str
     uri: str
-    headers: Headers = field(default_factory=Headers)
-    body: bytes = b""
+    headers: Headers
+    body: bytes
+
+    def __init__(self, method: str, uri: str, headers: Headers | None = None, body: bytes = b"") -> None:
+        self.method = method
+        self.uri = uri
+        self.headers = Headers() if headers is None else headers
+        self.body = body
 
     def _start_line(self) -> str:
         return f"{self.method} {self.uri} SIP/2.0"
@@ -585,12 +593,18 @@ class SipRequest(SipMessage):
                 return
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class SipResponse(SipMessage):
     status: int
-    reason: str = ""
-    headers: Headers = field(default_factory=Headers)
-    body: bytes = b""
+    reason: str
+    headers: Headers
+    body: bytes
+
+    def __init__(self, status: int, reason: str = "", headers: Headers | None = None, body: bytes = b"") -> None:
+        self.status = status
+        self.reason = reason
+        self.headers = Headers() if headers is None else headers
+        self.body = body
 
     def _start_line(self) -> str:
         return f"SIP/2.0 {self.status} {self.reason}"
