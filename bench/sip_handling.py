@@ -18,6 +18,7 @@ per device, and the loop thread's share. With
 functions with the most own time are printed to stderr: a map of the Python cost, not a
 figure to compare (the profiler adds a constant per call). With ``--gc-off`` the garbage
 collector is off from the first request to the figures: the difference is what it costs.
+``sip_handling_gc_gen*`` count the collector's runs during the storm and their CPU, by generation.
 
     .venv/bin/python bench/sip_handling.py [--devices 10000] [--rate 4000] [--profile 30] [--gc-off]
 """
@@ -45,6 +46,23 @@ from sip_storm import Client, storm_settings  # bench/ is on sys.path when this 
 SERVER: tuple[str, int] = ("127.0.0.1", 5060)  # only the client's request URI names it
 CLIENT_HOST = "127.0.0.2"
 SETTLE = 2.5  # seconds: the database writer batches every second
+
+
+class _GcTimes:
+    """The collector's runs during the storm, by generation: how many and their CPU time (the
+    loop's thread, where the storm runs; the client's share is in it too)."""
+
+    def __init__(self) -> None:
+        self.by_generation = [[0, 0.0], [0, 0.0], [0, 0.0]]
+        self._start = 0.0
+
+    def callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = time.thread_time()
+        else:
+            entry = self.by_generation[info["generation"]]
+            entry[0] += 1
+            entry[1] += time.thread_time() - self._start
 
 
 class _Wire:
@@ -128,6 +146,8 @@ async def run(args: argparse.Namespace) -> int:
 
             if args.gc_off:
                 gc.disable()  # what the collector costs the storm: the figure without it
+            collections = _GcTimes()
+            gc.callbacks.append(collections.callback)
             prof = cProfile.Profile(time.thread_time) if args.profile else None
             cpu0, loop0, t0 = time.process_time(), time.thread_time(), time.monotonic()
             if prof:
@@ -152,6 +172,7 @@ async def run(args: argparse.Namespace) -> int:
                     await asyncio.sleep(0.005)
                 pump()
             loop1 = time.thread_time()
+            gc.callbacks.remove(collections.callback)
             if prof:
                 prof.disable()
             await asyncio.sleep(SETTLE)
@@ -165,6 +186,9 @@ async def run(args: argparse.Namespace) -> int:
             print(f"sip_handling_cpu_per_device: {settled / args.devices * 1e6:.1f} us")
             print(f"sip_handling_loop_thread_cpu: {loop1 - loop0 - client_cpu:.3f} s")
             print(f"sip_handling_client_cpu: {client_cpu:.3f} s")
+            for gen, (count, seconds) in enumerate(collections.by_generation):
+                print(f"sip_handling_gc_gen{gen}_collections: {count} collections")
+                print(f"sip_handling_gc_gen{gen}_cpu: {seconds * 1000:.1f} ms")
             if args.answer_queries:
                 print(f"sip_handling_query_replies_acked: {s.replies_acked} messages")
             if prof:
