@@ -100,3 +100,63 @@ async def test_a_catalog_bigger_than_a_batch_goes_alone(
     svc._queue_catalog(_dev(3), [CatalogItem(_cam(3), name="c", status="ON")])
     await until(lambda: sum(map(len, sizes)) == 3)
     assert sizes == [[1], [20_001], [1]]
+
+
+async def test_catalogs_wait_while_the_database_is_away_and_none_is_lost(
+        svc: SignallingService, caplog: pytest.LogCaptureFixture) -> None:
+    """The database refuses for a reason of its own (a restart, a failover): the catalogs wait at
+    the head of the queue, in order, and are stored once it is back; none is dropped."""
+    from sqlalchemy.exc import OperationalError
+
+    stored: list[str] = []
+    calls: list[list[str]] = []
+
+    async def sink(catalogs: list[tuple[str, list[CatalogItem]]]) -> None:
+        calls.append([d for d, _ in catalogs])
+        if len(calls) <= 3:
+            raise OperationalError("INSERT INTO channels ...", {}, ConnectionRefusedError(111, "Connection refused"))
+        stored.extend(d for d, _ in catalogs)
+
+    svc.set_catalog_sink(sink)
+    with caplog.at_level(logging.WARNING, logger="xueliang.signalling"):
+        for i in range(20, 26):
+            svc._queue_catalog(_dev(i), [CatalogItem(_cam(i), name="cam", status="ON")])
+        await until(lambda: len(stored) == 6, timeout=15)
+    assert stored == [_dev(i) for i in range(20, 26)]
+    assert calls[:3] == [[_dev(i) for i in range(20, 26)]] * 3  # the whole batch again, not each alone
+    assert svc.catalog_store_retries == 3 and svc.status()["catalogs_waiting"] == 0
+    assert any("unavailable" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_postgresql_outage_delays_catalogs_and_loses_none(
+        svc: SignallingService, sessions: async_sessionmaker[AsyncSession], db_url: str) -> None:
+    """A real outage: the test's PostgreSQL database stops taking connections and its sessions
+    are ended; catalogs that finish meanwhile are in the registry once it takes them again."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("an outage of a PostgreSQL database (SQLite is a file in this process)")
+    from sqlalchemy.engine import make_url
+    from tests.conftest import _pg_admin
+
+    name = make_url(db_url).database
+    async with sessions() as s, s.begin():
+        for i in range(30, 36):
+            await s.execute(insert(Device).values(id=_dev(i), name=_dev(i), type_code="132"))
+    svc.set_catalog_sink(lambda catalogs: store_catalogs(sessions, catalogs))
+    await _pg_admin(f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false")
+    await _pg_admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+    try:
+        for i in range(30, 36):
+            svc._queue_catalog(_dev(i), [CatalogItem(_cam(i), name=f"cam {i}", status="ON")])
+        await until(lambda: svc.catalog_store_retries >= 2, timeout=15)  # refused, and waiting
+    finally:
+        await _pg_admin(f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true")
+
+    async def all_landed() -> bool:
+        async with sessions() as s:
+            return len((await s.execute(select(Channel.id))).all()) == 6
+
+    await until(all_landed, timeout=20, every=0.2)
+    async with sessions() as s:
+        rows = dict((await s.execute(select(Channel.id, Channel.name))).all())
+    assert rows == {_cam(i): f"cam {i}" for i in range(30, 36)}
+    assert svc.status()["catalogs_waiting"] == 0

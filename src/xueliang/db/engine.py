@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -43,3 +43,20 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 10, connect_
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+#: SQLSTATE classes that are about what was written (data, constraints, syntax or access), not
+#: the database's state: trying again cannot help.
+_PERMANENT_SQLSTATE = ("22", "23", "42")
+
+
+def transient(error: BaseException) -> bool:
+    """Whether ``error`` says the database could not do it now (unreachable, restarting, a
+    connection lost or refused, read-only during a failover, locked, out of resources) rather
+    than that what was asked is wrong. A write that failed so is worth trying again later."""
+    if isinstance(error, (exc.IntegrityError, exc.DataError, exc.ProgrammingError)):
+        return False
+    if isinstance(error, exc.DBAPIError):
+        sqlstate = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+        return not (isinstance(sqlstate, str) and sqlstate[:2] in _PERMANENT_SQLSTATE)
+    return isinstance(error, (exc.TimeoutError, exc.DisconnectionError, OSError, TimeoutError))

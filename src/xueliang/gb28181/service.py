@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from xueliang import _native
 from xueliang.bus import Bus, BusEvent
 from xueliang.config import SipConfig
+from xueliang.db.engine import transient
 from xueliang.db.tables import Channel, Device
 from xueliang.errors import GatewayTimeout, Invalid, NotFound, Unavailable
 from xueliang.gb28181 import manscdp
@@ -75,6 +76,9 @@ MANSCDP_TYPE = "Application/MANSCDP+xml"
 CatalogSink = Callable[[list[tuple[str, list[CatalogItem]]]], Awaitable[Any]]
 #: Items in one store of catalogs (one transaction); a bigger catalog goes alone.
 _CATALOG_BATCH = 20_000
+#: Seconds before catalogs are tried again while the database is unavailable, doubling to the most.
+_CATALOG_RETRY_FIRST = 0.5
+_CATALOG_RETRY_MAX = 30.0
 
 _KEEPALIVE = re.compile(rb"<\s*CmdType\s*>\s*Keepalive\s*<", re.I)
 _DEVICE_ID = re.compile(rb"<\s*DeviceID\s*>\s*(\d{20})\s*<", re.I)
@@ -128,6 +132,8 @@ class SignallingService:
         self._catalog_sink: CatalogSink | None = None
         #: Finished catalogs waiting for the store (`_catalog_store`), in order of arrival.
         self._catalog_queue: deque[tuple[str, list[CatalogItem]]] = deque()
+        #: Times the catalogs waiting were put back because the database was unavailable.
+        self.catalog_store_retries = 0
         self._catalog_ready = asyncio.Event()
         self._catalog_task: asyncio.Task[None] | None = None
         #: Media sessions hook: INVITE/BYE/INFO/MESSAGE(MediaStatus) in dialogs (media issue).
@@ -463,6 +469,7 @@ class SignallingService:
         many in a batch as waited (up to ``_CATALOG_BATCH`` items): after a mass
         registration thousands of one-camera catalogs arrive within seconds."""
         queue = self._catalog_queue
+        pause = _CATALOG_RETRY_FIRST
         while True:
             await self._catalog_ready.wait()
             self._catalog_ready.clear()
@@ -472,25 +479,44 @@ class SignallingService:
                 while queue and size + len(queue[0][1]) <= _CATALOG_BATCH:
                     size += len(queue[0][1])
                     batch.append(queue.popleft())
-                await self._store_catalogs(batch)
+                unstored = await self._store_catalogs(batch)
+                if not unstored:
+                    pause = _CATALOG_RETRY_FIRST
+                    continue
+                # The database is away (restarting, failing over, unreachable): the catalogs
+                # wait at the head of the queue, in their order, and are tried again.
+                queue.extendleft(reversed(unstored))
+                self.catalog_store_retries += 1
+                log.warning("the registry's database is unavailable: %d catalogs wait, tried again in %.1f s",
+                            len(queue), pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, _CATALOG_RETRY_MAX)
 
-    async def _store_catalogs(self, batch: list[tuple[str, list[CatalogItem]]]) -> None:
+    async def _store_catalogs(self, batch: list[tuple[str, list[CatalogItem]]]) -> list[tuple[str, list[CatalogItem]]]:
+        """Store ``batch``; what is returned could not be stored because the database was
+        unavailable (to be tried again). A catalog the database refuses for what it holds is
+        logged and dropped: trying it again would fail again."""
         assert self._catalog_sink is not None
         try:
             # Channels reference their device: a device admitted moments ago must be written first.
             await self.writer.flush()
             await self._catalog_sink(batch)
-            return
-        except Exception:
+            return []
+        except Exception as exc:
+            if transient(exc):
+                return batch
             if len(batch) == 1:
                 log.exception("storing the catalog of %s failed", batch[0][0])
-                return
+                return []
         # One bad catalog must not cost the others theirs: each alone.
-        for one in batch:
+        for i, one in enumerate(batch):
             try:
                 await self._catalog_sink([one])
-            except Exception:
+            except Exception as exc:
+                if transient(exc):
+                    return batch[i:]
                 log.exception("storing the catalog of %s failed", one[0])
+        return []
 
     async def _owns(self, device_id: str, subject: str) -> bool:
         """Whether ``subject`` is the device itself or one of its channels: a device speaks for
@@ -668,6 +694,8 @@ class SignallingService:
             # elsewhere than where we sent them (dropped), reports on another device's channels.
             **self._refusals(),
             "transactions": len(self.endpoint.layer),
+            # finished catalogs not yet in the registry, and how often the database was away
+            "catalogs_waiting": len(self._catalog_queue), "catalog_store_retries": self.catalog_store_retries,
         }
 
 
