@@ -17,7 +17,7 @@ import heapq
 import logging
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from xueliang.gb28181.ids import GbIdError, parse_gb_id
