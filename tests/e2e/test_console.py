@@ -445,6 +445,19 @@ def state_purpose(page: Any, purpose: str = "核查警情：东门路口交通�
     page.click("[data-testid=purpose-submit]")
 
 
+def open_class_i_playback(page: Any, demo: Demo, channel_id: str) -> None:
+    """The duty operator puts a class I camera on a one-tile wall and opens its playback,
+    stating the purpose its footage asks for."""
+    login(page, demo, "duty")
+    page.goto(demo.base + "/app/wall")
+    page.click("[data-testid=layout-1]")
+    page.fill("[data-testid=tree-search]", channel_id)
+    page.locator("[data-testid=tree-channel]").first.drag_to(page.locator("[data-testid=wall-tile]").first)
+    page.click("[data-testid=open-playback]")
+    page.locator("[data-testid=purpose-text]").wait_for()
+    state_purpose(page, "复核一类点位录像")
+
+
 def test_ptz_command_leaves_the_console(page: Any, demo: Demo) -> None:
     """Hold "up": the move goes out (after the purpose dialog when a rule asks for one); the
     panel shows what the platform answered."""
@@ -892,14 +905,7 @@ def test_wall_plays_back_a_recording(page: Any, demo: Demo, media: int) -> None:
     click, pause (the picture stops) and resume."""
     require_media(demo, media)
     c = channel_of(demo, **{"class": 1})
-    login(page, demo, "duty")
-    page.goto(demo.base + "/app/wall")
-    page.click("[data-testid=layout-1]")
-    page.fill("[data-testid=tree-search]", c["id"])
-    page.locator("[data-testid=tree-channel]").first.drag_to(page.locator("[data-testid=wall-tile]").first)
-    page.click("[data-testid=open-playback]")
-    page.locator("[data-testid=purpose-text]").wait_for()
-    state_purpose(page, "复核一类点位录像")
+    open_class_i_playback(page, demo, c["id"])
     rec = page.locator(".timeline .rec").first
     rec.wait_for(timeout=20000)
     box = rec.bounding_box()

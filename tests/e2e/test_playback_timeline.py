@@ -23,12 +23,11 @@ from tests.e2e.test_console import (  # noqa: F401  (fixtures: demo, browser, pa
     browser,
     channel_of,
     demo,
-    login,
     media,
+    open_class_i_playback,
     page,
     require_media,
     shot,
-    state_purpose,
     wait_js,
     wait_playing,
 )
@@ -102,14 +101,7 @@ def test_the_merged_timeline_plays_seeks_and_steps(page: Any, demo: Demo, media:
     _record(demo, c["id"], [base, base + timedelta(seconds=10), base + timedelta(seconds=20),
                             base + timedelta(seconds=90)])
     t0 = time.monotonic()
-    login(page, demo, "duty")
-    page.goto(demo.base + "/app/wall")
-    page.click("[data-testid=layout-1]")
-    page.fill("[data-testid=tree-search]", c["id"])
-    page.locator("[data-testid=tree-channel]").first.drag_to(page.locator("[data-testid=wall-tile]").first)
-    page.click("[data-testid=open-playback]")
-    page.locator("[data-testid=purpose-text]").wait_for()
-    state_purpose(page, "复核一类点位录像")
+    open_class_i_playback(page, demo, c["id"])
     page.locator("[data-testid=rec-platform]").first.wait_for(timeout=20000)
     # the timeline: the platform's segments, the gaps between them, the device's own files
     assert page.locator("[data-testid=rec-platform]").count() == 4
@@ -181,14 +173,7 @@ def test_just_after_midnight_the_timeline_still_shows_the_evening_before(browser
     try:
         pg = ctx.new_page()
         pg.clock.install(time=(midnight + timedelta(minutes=3)).timestamp())
-        login(pg, demo, "duty")
-        pg.goto(demo.base + "/app/wall")
-        pg.click("[data-testid=layout-1]")
-        pg.fill("[data-testid=tree-search]", c["id"])
-        pg.locator("[data-testid=tree-channel]").first.drag_to(pg.locator("[data-testid=wall-tile]").first)
-        pg.click("[data-testid=open-playback]")
-        pg.locator("[data-testid=purpose-text]").wait_for()
-        state_purpose(pg, "复核一类点位录像")
+        open_class_i_playback(pg, demo, c["id"])
         pg.locator("[data-testid=pb-summary]").wait_for(timeout=20000)
         for start in evening:
             iso = start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
