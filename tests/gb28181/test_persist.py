@@ -242,3 +242,30 @@ async def test_device_info_goes_with_the_batch_and_an_empty_field_keeps_the_stor
     async with sessions() as s:
         d = await s.get(Device, a.device_id)
         assert d is not None and (d.name, d.manufacturer, d.model, d.firmware) == ("东门 IPC", "Hik", "DS-2CD-2", "V" * 200)
+
+
+async def test_events_kept_while_the_database_is_away_are_bounded_newest_kept(
+        sessions: async_sessionmaker[AsyncSession]) -> None:
+    w = SignallingWriter(sessions, max_events=10)
+
+    def database_down() -> AsyncSession:
+        raise ConnectionRefusedError("the database is away")
+
+    w.sessions = database_down  # type: ignore[assignment]
+    wall = time.time()
+    for i in range(8):
+        w.event("device.online", f"3402000000132000{i:04d}", wall + i, {"n": i})
+    with pytest.raises(ConnectionRefusedError):
+        await w.flush()
+    assert w.backlog() == 8 and w.events_dropped == 0  # under the bound: all kept
+    for i in range(8, 25):
+        w.event("device.online", f"3402000000132000{i:04d}", wall + i, {"n": i})
+    with pytest.raises(ConnectionRefusedError):
+        await w.flush()
+    assert w.backlog() == 10 and w.events_dropped == 15
+    w.sessions = sessions
+    await w.flush()
+    async with sessions() as s:
+        kept = sorted(e.data["n"] for e in (await s.scalars(select(Event))).all())
+    assert kept == list(range(15, 25))  # the newest ten
+    assert w.backlog() == 0

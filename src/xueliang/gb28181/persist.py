@@ -133,12 +133,21 @@ class _Statements:
         self.event = _Batch(dialect, _EVT, ("at", "kind", "subject", "data"))
 
 
+#: Events kept for the database while it is away; beyond, the oldest go (the rows of the devices
+#: themselves are one per device and always kept). Two days of a 100,000-device city's ordinary
+#: transitions, or a few mass outages.
+MAX_PENDING_EVENTS = 1_000_000
+
+
 class SignallingWriter:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], interval: float = 1.0,
-                 keepalive_interval: float = 300.0) -> None:
+                 keepalive_interval: float = 300.0, max_events: int = MAX_PENDING_EVENTS) -> None:
         self.sessions = sessions
         self.interval = interval
         self.keepalive_interval = keepalive_interval
+        self.max_events = max_events
+        #: Events dropped, oldest first, because the database was away longer than ``max_events`` lasts.
+        self.events_dropped = 0
         self._new: dict[str, DeviceSession] = {}
         self._state: dict[str, DeviceSession] = {}
         self._keepalive: dict[str, float] = {}
@@ -170,6 +179,20 @@ class SignallingWriter:
 
     def event(self, kind: str, subject: str, wall: float, data: dict[str, Any]) -> None:
         self._events.append((wall, kind, subject, data))
+        if len(self._events) > self.max_events + self.max_events // 10:  # trimmed a tenth at a time
+            self._trim_events()
+
+    def _trim_events(self) -> None:
+        over = len(self._events) - self.max_events
+        if over > 0:
+            del self._events[:over]
+            self.events_dropped += over
+            log.error("the database has been away too long: %d oldest signalling events dropped (%d in all)",
+                      over, self.events_dropped)
+
+    def backlog(self) -> int:
+        """Events waiting for the database."""
+        return len(self._events)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="signalling-writer")
@@ -216,6 +239,7 @@ class SignallingWriter:
                 self._new.update({k: v for k, v in new.items() if k not in self._new})
                 self._state.update({k: v for k, v in state.items() if k not in self._state})
                 self._events[:0] = events
+                self._trim_events()
                 self._offline_channels |= offline
                 self._info.update({k: v for k, v in info.items() if k not in self._info})
                 for k, v in kas.items():

@@ -696,6 +696,8 @@ class SignallingService:
             "transactions": len(self.endpoint.layer),
             # finished catalogs not yet in the registry, and how often the database was away
             "catalogs_waiting": len(self._catalog_queue), "catalog_store_retries": self.catalog_store_retries,
+            # events not yet in the database, and those dropped when it was away too long
+            "events_waiting": self.writer.backlog(), "events_dropped": self.writer.events_dropped,
         }
 
 
