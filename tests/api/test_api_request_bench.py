@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "api_request.py"
+from tests.benches import BENCH, figures
+
+SCRIPT = BENCH / "api_request.py"
 
 
 def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -16,9 +18,7 @@ def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_a_figure_for_an_answered_request(tmp_path: Path) -> None:
-    proc = _run(tmp_path)
-    assert proc.returncode == 0, (proc.stdout, proc.stderr[-3000:])
-    out = dict(line.split(": ", 1) for line in proc.stdout.splitlines() if ": " in line)
+    out = figures("api_request.py", "--requests", "50", cwd=tmp_path)
     assert out["api_request_path"] == "/api/v1/auth/me"
     assert float(out["api_request_cpu"].split()[0]) > 0
 

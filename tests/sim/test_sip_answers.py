@@ -4,18 +4,13 @@ answered with the status its kind should get (401 for the challenge, 200 for the
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "sip_answers.py"
+from tests.benches import figures
 
 
 def test_each_piece_is_timed_on_the_real_platform(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--devices", "300", "--repeat", "200"],
-                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
-    assert proc.returncode == 0, (proc.stdout, proc.stderr[-3000:])
-    out = dict(line.split(": ", 1) for line in proc.stdout.splitlines() if ": " in line)
+    out = figures("sip_answers.py", "--devices", "300", "--repeat", "200", cwd=tmp_path)
     for name in ("sip_answer_challenge", "sip_answer_register", "sip_answer_keepalive",
                  "sip_fresh_registration_events", "sip_flush_per_device", "sip_flush_loop_per_device"):
         value, unit = out[name].split()
