@@ -391,11 +391,6 @@ class Recorder:
         seg = Segment(channel_id, rel, start, first.dts, muxer, fd)
         try:
             seg.write(muxer.init_segment())
-        except OSError:
-            os.close(fd)
-            path.unlink(missing_ok=True)
-            raise
-        try:
             async with self.sessions() as s, s.begin():
                 row = Recording(channel_id=channel_id, start=start, end=None, size=seg.size, path=rel + PART,
                                 tier="local", state="open")
@@ -403,9 +398,10 @@ class Recorder:
                 await s.flush()
                 seg.row_id = row.id
         except BaseException:
-            # Stopped (or refused by the database) before the caller holds the segment, which so
-            # cannot close it: it has nothing but its init, no recording (as _close judges), so
-            # its file goes, and its row if one was made. Left, the .part had no row to find it.
+            # The disk refused the init, or the recorder was stopped (or the database refused)
+            # before the caller holds the segment, which so cannot close it: it has nothing but
+            # its init, no recording (as _close judges), so its file goes, and its row if one was
+            # made. Left, the .part had no row to find it.
             os.close(fd)
             path.unlink(missing_ok=True)
             if seg.row_id is not None:
