@@ -208,10 +208,7 @@ class SignallingWriter:
         await self.flush(all_keepalives=True)
 
     async def _run(self) -> None:
-        while not self._stopping.is_set():
-            await woken(self._stopping, self.interval)
-            if self._stopping.is_set():
-                return
+        while not await woken(self._stopping, self.interval):
             try:
                 due = time.monotonic() - self._last_keepalive_flush >= self.keepalive_interval
                 await self.flush(all_keepalives=due)
