@@ -23,7 +23,7 @@ const DAY = 86400000;
  * Where the timeline opens: the 24 hours up to the next full hour. A calendar day would open
  * nearly empty just after midnight, when the evening before is what the operator looks for.
  */
-export function lastDay(now: number): number {
+function lastDay(now: number): number {
   const d = new Date(now);
   d.setMinutes(0, 0, 0);
   return d.getTime() + 3600000 - DAY;
