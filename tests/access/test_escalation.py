@@ -142,6 +142,53 @@ async def test_township_operator_sees_the_township(client: httpx.AsyncClient, pl
         authorize(p, Action.PLAYBACK, await platform.registry.get_channel(VILLAGE))
 
 
+async def test_a_device_command_about_a_channel_needs_that_channel_of_that_device(  # type: ignore[no-untyped-def]
+        client: httpx.AsyncClient, platform) -> None:
+    """POST /devices/{id}/control sends the command to the device about ``channel_id``. A maintainer
+    whose scope holds the school's NVR must not carry, through it, a command about a channel of
+    another device, nor about one of the NVR's channels outside the scope; and TeleBoot, which
+    restarts the whole device whatever channel it names, is addressed to the device alone."""
+    from sqlalchemy import insert
+
+    from xueliang.db.tables import Channel
+
+    own, outside, elsewhere = "34010200011320000011", "34010200021320000012", "34010200011320000013"
+    base = {"kind": "camera", "coverage": "B", "tier": "street", "key_site": False, "status": "ON",
+            "networked": True, "retention_days_required": 30, "point_class": 2}
+    async with platform.sessions() as s, s.begin():
+        await s.execute(insert(Channel), [
+            {**base, "id": own, "name": "NVR一路", "device_id": DEV_SCHOOL, "unit_id": 1,
+             "department": "教育局", "division_code": "340102001"},
+            # the school NVR's channel in the other township: out of the maintainer's scope
+            {**base, "id": outside, "name": "NVR二路", "device_id": DEV_SCHOOL, "unit_id": 2,
+             "department": "卫健委", "division_code": "340102002"},
+            # in the maintainer's township, but a channel of the hospital's NVR
+            {**base, "id": elsewhere, "name": "医院NVR一路", "device_id": DEV_HOSPITAL, "unit_id": 1,
+             "department": "教育局", "division_code": "340102001"},
+        ])
+    mnt = await user(platform, "mnt", "maintainer", division_code="340102001")
+    url = f"/api/v1/devices/{DEV_SCHOOL}/control"
+
+    async def control(command: str, channel_id: str | None) -> httpx.Response:
+        return await client.post(url, json={"command": command, "channel_id": channel_id}, headers=mnt)
+
+    # exactly what is needed: the device in scope, its own channel in scope (then: SIP is off here)
+    for command, channel_id in (("iframe", own), ("record_start", own), ("teleboot", None), ("teleboot", DEV_SCHOOL)):
+        r = await control(command, channel_id)
+        assert r.status_code == 503, (command, channel_id, r.text)
+    # everything but: the channel is another device's, or outside the scope, or does not exist;
+    # each answered as a missing channel, the same words
+    missing = await control("iframe", "34010200011320000099")
+    assert missing.status_code == 404, missing.text
+    for channel_id in (elsewhere, outside, HOSPITAL):
+        r = await control("record_start", channel_id)
+        assert r.status_code == 404, (channel_id, r.text)
+        assert r.json()["detail"].replace(channel_id, "?") == missing.json()["detail"].replace("34010200011320000099", "?")
+    # TeleBoot about a channel, even the device's own in scope: refused, the device not restarted
+    r = await control("teleboot", own)
+    assert r.status_code == 422 and "whole device" in r.text, r.text
+
+
 async def test_sharing_grants_groups_and_expiry(client: httpx.AsyncClient, platform) -> None:  # type: ignore[no-untyped-def]
     admin = {"Authorization": f"Bearer {platform.users.issue(await platform.users.by_name('root'))}"}
     edu = await user(platform, "edu", "department_user", department="教育局")

@@ -69,7 +69,17 @@ class ControlIn(BaseModel):
 @router.post("/devices/{device_id}/control")
 async def device_control(device_id: str, body: ControlIn, platform: PlatformDep, p: DeviceController) -> dict[str, Any]:
     await _device_scope(platform, device_id, p, Action.DEVICE_CONTROL)
-    return await _devices(platform).control(device_id, body.channel_id or device_id, body.command)
+    target = body.channel_id or device_id
+    if target != device_id:
+        if body.command == "teleboot":
+            raise Invalid("teleboot restarts the whole device: address the device, not one of its channels")
+        # The command goes to this device about one of its channels: the channel must be the
+        # device's and within the caller's scope (answered as missing otherwise, like any channel
+        # out of scope), or a device in scope would carry a command about anyone's channel.
+        ch = await visible_channel(platform.registry, p, Action.DEVICE_CONTROL, target)
+        if ch.device_id != device_id:
+            raise NotFound(f"channel {target} not found")
+    return await _devices(platform).control(device_id, target, body.command)
 
 
 @router.post("/devices/{device_id}/subscriptions/catalog")
