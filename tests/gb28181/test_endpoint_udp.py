@@ -1,5 +1,6 @@
 """The SIP endpoint's UDP edge: datagrams read a batch at a time, and on a timer while they keep
-coming (issue 18); answers held, in order, while the kernel's send buffer is full.
+coming (issue 18); a batch's answers written together after it (sendmmsg); answers held, in
+order, while the kernel's send buffer is full.
 
 A real endpoint on 127.0.0.1 and a plain UDP socket as the peer."""
 
@@ -48,7 +49,11 @@ def reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> I
     def forced(sock: socket.socket, count: int = udp_batch.BATCH) -> udp_batch.BatchReader:
         return udp_batch.batch_reader(sock, count, native=native)
 
+    def forced_sender(sock: socket.socket) -> udp_batch.BatchSender:
+        return udp_batch.batch_sender(sock, native=native)
+
     monkeypatch.setattr(endpoint_mod, "batch_reader", forced)
+    monkeypatch.setattr(endpoint_mod, "batch_sender", forced_sender)
     yield request.param
 
 
@@ -188,3 +193,94 @@ async def test_stopping_closes_the_port(endpoint: SipEndpoint) -> None:
         s.bind(("127.0.0.1", port))  # free again
     finally:
         s.close()
+
+
+class _Sends:
+    """The endpoint's batch sender, counted; ``script`` makes its first calls answer otherwise
+    (status at an index of the call's items) before the real sender takes over."""
+
+    def __init__(self, real: udp_batch.BatchSender, script: list[tuple[int, int]] | None = None) -> None:
+        self.real = real
+        self.script = list(script or [])
+        self.calls: list[int] = []
+
+    def __call__(self, items: list[tuple[bytes, tuple[Any, ...]]], start: int) -> tuple[int, int, int]:
+        self.calls.append(len(items) - start)
+        if self.script:
+            status, at = self.script.pop(0)
+            stop = start + at
+            if stop > start:
+                assert self.real(items[:stop], start)[1] == udp_batch.SENT
+            return stop, status, 0
+        return self.real(items, start)
+
+
+def burst(endpoint: SipEndpoint, peer: socket.socket, n: int) -> None:
+    port = peer.getsockname()[1]
+    for i in range(n):
+        peer.sendto(options(i, port), ("127.0.0.1", endpoint.port))
+
+
+async def test_a_batch_s_answers_go_out_together(endpoint: SipEndpoint, peer: socket.socket) -> None:
+    """Answers are written after the batch they answer, in one call of the batch sender (sendmmsg)
+    per batch read, not one system call each."""
+    endpoint.stateless = stateless_ok()
+    assert endpoint._udp_send is not None
+    sends = endpoint._udp_send = _Sends(endpoint._udp_send)
+    n = 3 * udp_batch.BATCH + 7
+    burst(endpoint, peer, n)
+    got = await answers(peer, n)
+    assert call_ids(got) == list(range(n))
+    assert sum(sends.calls) == n
+    assert len(sends.calls) <= n // 8, sends.calls  # at least 8 answers a call (a batch is up to 64)
+    assert endpoint.stats.sent == n
+
+
+@pytest.mark.parametrize("script", [[(udp_batch.BLOCKED, 2)], [(udp_batch.BLOCKED, 0)]], ids=["after-2", "at-once"])
+async def test_answers_after_a_full_buffer_in_a_batch_wait_in_order(endpoint: SipEndpoint, peer: socket.socket,
+                                                                    script: list[tuple[int, int]]) -> None:
+    """The send buffer fills in the middle of a batch's answers: the rest wait, in order, and go
+    when the socket is writable; answers of later batches queue behind them."""
+    endpoint.stateless = stateless_ok()
+    assert endpoint._udp_send is not None
+    endpoint._udp_send = _Sends(endpoint._udp_send, script)
+    burst(endpoint, peer, 6)
+    got = await answers(peer, 6)
+    burst(endpoint, peer, 3)
+    got += await answers(peer, 3)
+    assert call_ids(got) == [0, 1, 2, 3, 4, 5, 0, 1, 2]
+    assert not endpoint._udp_backlog and endpoint.stats.send_dropped == 0
+
+
+async def test_an_answer_the_batch_sender_cannot_address_goes_by_sendto_in_its_place(
+        endpoint: SipEndpoint, peer: socket.socket) -> None:
+    endpoint.stateless = stateless_ok()
+    assert endpoint._udp_send is not None
+    sends = endpoint._udp_send = _Sends(endpoint._udp_send, [(udp_batch.UNFIT, 1)])
+    burst(endpoint, peer, 4)
+    assert call_ids(await answers(peer, 4)) == [0, 1, 2, 3]
+    assert sends.calls[:2] == [4, 2]  # then items 2 and 3, after item 1 went by sendto
+
+
+async def test_a_handler_that_stops_the_endpoint_mid_batch_still_sends_what_was_answered(
+        endpoint: SipEndpoint, peer: socket.socket) -> None:
+    """A request that makes the handler close the port (as a device's restart does): the answers
+    made before it in the same batch still go out; nothing after it is sent."""
+    ok = stateless_ok()
+
+    def answer(req: SipRequest, addr: Address, transport: str) -> bytes | None:
+        if req.headers.get("Call-ID") == "burst-3":
+            endpoint._close_udp()
+            return None
+        return ok(req, addr, transport)
+
+    endpoint.stateless = answer
+    poller = endpoint._udp_poller
+    assert poller is not None
+    poller.loop.remove_reader(poller.fd)  # the burst is queued whole before the endpoint reads
+    burst(endpoint, peer, 6)
+    await asyncio.sleep(0.05)
+    endpoint._drain_udp()
+    assert call_ids(await answers(peer, 3)) == [0, 1, 2]
+    with pytest.raises(TimeoutError):
+        await answers(peer, 1, timeout=0.3)

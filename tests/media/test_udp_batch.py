@@ -207,3 +207,80 @@ def test_the_relay_reads_with_recvmmsg_when_built() -> None:
     expected = "recvmmsg" if BUILT and sys.platform == "linux" else "python"
     pure = os.environ.get("XUELIANG_PURE_PYTHON") == "1"
     assert udp_batch.implementation() == ("python" if pure else expected)
+
+
+# ---- batched writes (sendmmsg): the SIP port's answers ---------------------------------------
+
+
+@pytest.mark.parametrize("native", IMPLEMENTATIONS)
+def test_a_batch_is_sent_whole_in_order_past_the_sendmmsg_size(native: bool, pair: tuple[socket.socket, socket.socket]) -> None:
+    rx, tx = pair
+    other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    other.bind(("127.0.0.1", 0))
+    other.setblocking(False)
+    # 150 datagrams (three sendmmsg calls of at most 64), to two receivers, sizes 0 to 65,507
+    items = [(bytes([i % 251]) * (65507 if i == 7 else i * 37 % 1500), (rx if i % 3 else other).getsockname())
+             for i in range(150)]
+    send = udp_batch.batch_sender(tx, native=native)
+    assert send(items, 0) == (150, udp_batch.SENT, 0)
+    got_rx = _drain(udp_batch.batch_reader(rx, native=False))
+    got_other = _drain(udp_batch.batch_reader(other, native=False))
+    other.close()
+    assert [d for d, _ in got_rx] == [d for i, (d, _) in enumerate(items) if i % 3]
+    assert [d for d, _ in got_other] == [d for i, (d, _) in enumerate(items) if not i % 3]
+    assert {a for _, a in got_rx + got_other} == {tx.getsockname()}
+    # from an offset: only the rest; and nothing to send is all sent
+    assert send(items[:5], 3) == (5, udp_batch.SENT, 0)
+    assert [d for d, _ in _drain(udp_batch.batch_reader(rx, native=False))] == [items[4][0]]
+    assert send([], 0) == (0, udp_batch.SENT, 0)
+
+
+@pytest.mark.parametrize("native", IMPLEMENTATIONS)
+def test_a_refused_datagram_is_told_by_its_place_and_errno_and_the_rest_can_follow(
+        native: bool, pair: tuple[socket.socket, socket.socket]) -> None:
+    import errno
+
+    rx, tx = pair
+    # a broadcast without SO_BROADCAST: the kernel refuses it (EACCES), as sendto would raise
+    items = [(b"a", rx.getsockname()), (b"b", ("255.255.255.255", 5060)), (b"c", rx.getsockname())]
+    send = udp_batch.batch_sender(tx, native=native)
+    assert send(items, 0) == (1, udp_batch.FAILED, errno.EACCES)
+    assert send(items, 2) == (3, udp_batch.SENT, 0)
+    assert [d for d, _ in _drain(udp_batch.batch_reader(rx, native=False))] == [b"a", b"c"]
+
+
+def test_the_c_sender_hands_back_what_it_cannot_address(pair: tuple[socket.socket, socket.socket]) -> None:
+    """A host name (socket.sendto resolves it), an address of the other family, a bad port or a
+    malformed item: UNFIT at its place, nothing of it sent, what came before sent."""
+    if not LOADED:
+        pytest.skip("sendmmsg module not built or not loaded")
+    rx, tx = pair
+    to = rx.getsockname()
+    send = udp_batch.batch_sender(tx, native=True)
+    for bad in [(b"x", ("localhost", to[1])), (b"x", ("::1", to[1])), (b"x", ("127.0.0.1", 70000)),
+                (b"x", ("127.0.0.1\x00", to[1])), ("text", to), (b"x", (to[0],)), (b"x", to, 1)]:
+        items: list = [(b"before", to), bad, (b"after", to)]
+        assert send(items, 0) == (1, udp_batch.UNFIT, 0), bad
+        assert send(items, 2) == (3, udp_batch.SENT, 0)
+        assert [d for d, _ in _drain(udp_batch.batch_reader(rx, native=False))] == [b"before", b"after"]
+    with pytest.raises(TypeError):
+        send((b"x", to), 0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        send([], -1)
+
+
+def test_the_c_sender_on_ipv6() -> None:
+    if not LOADED:
+        pytest.skip("sendmmsg module not built or not loaded")
+    rx, tx = _pair(socket.AF_INET6)
+    try:
+        send = udp_batch.batch_sender(tx, native=True)
+        items = [(bytes([i]) * 10, ("::1", rx.getsockname()[1])) for i in range(70)]
+        assert send(items, 0) == (70, udp_batch.SENT, 0)
+        # an IPv4 address on an IPv6 socket, or one with flow info and scope: socket.sendto's
+        assert send([(b"x", ("127.0.0.1", 1))], 0) == (0, udp_batch.UNFIT, 0)
+        assert send([(b"x", rx.getsockname())], 0) == (0, udp_batch.UNFIT, 0)
+        assert [d for d, _ in _drain(udp_batch.batch_reader(rx, native=False))] == [d for d, _ in items]
+    finally:
+        rx.close()
+        tx.close()

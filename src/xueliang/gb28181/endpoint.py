@@ -9,7 +9,8 @@ anything slow they start as a task.
 UDP is read a batch of datagrams at a time (``recvmmsg`` where the C module is built, see
 :mod:`xueliang.media.udp_batch`) and, while requests keep coming, on a timer rather than on every
 wake-up (:class:`xueliang.sockets.Poller`, ``poll_interval``): in a registration storm one loop
-turn and one system call then serve dozens of requests instead of one.
+turn and one system call then serve dozens of requests instead of one. The answers to a batch
+are written together after it (``sendmmsg``), in the order they were made.
 """
 
 from __future__ import annotations
@@ -42,7 +43,16 @@ from xueliang.gb28181.sip import (
     parse_message,
 )
 from xueliang.gb28181.sip.message import is_keepalive
-from xueliang.media.udp_batch import BATCH, BatchReader, batch_reader
+from xueliang.media.udp_batch import (
+    BATCH,
+    BLOCKED,
+    SENT,
+    UNFIT,
+    BatchReader,
+    BatchSender,
+    batch_reader,
+    batch_sender,
+)
 from xueliang.sockets import Poller, grow_receive_buffer
 from xueliang.tasks import woken
 
@@ -162,6 +172,9 @@ class SipEndpoint:
         self.stateless: Callable[[SipRequest, Address, str], bytes | None] | None = None
         self._udp: socket.socket | None = None
         self._udp_read: BatchReader | None = None
+        self._udp_send: BatchSender | None = None
+        #: While a batch read is handled: the UDP datagrams to send after it (then one sendmmsg).
+        self._udp_out: list[tuple[bytes, Address]] | None = None
         self._udp_poller: Poller | None = None
         self._udp_backlog: deque[tuple[bytes, Address]] = deque()
         self._tcp_server: asyncio.AbstractServer | None = None
@@ -205,6 +218,7 @@ class SipEndpoint:
             grow_receive_buffer(sock, 8 * 1024 * 1024)
             self._udp = sock
             self._udp_read = batch_reader(sock)
+            self._udp_send = batch_sender(sock)
             self._udp_poller = Poller(loop, sock.fileno(), self._drain_udp, self.poll_interval)
             if self.port == 0:
                 self.port = sock.getsockname()[1]
@@ -218,6 +232,11 @@ class SipEndpoint:
         if self._udp_poller is not None:
             self._udp_poller.close()
             self._udp_poller = None
+        if self._udp_out:
+            # stopped by a handler in the middle of a batch: what was answered before goes out
+            pending = self._udp_out[:]
+            self._udp_out.clear()
+            self._send_udp(pending)
         if self._udp is not None:
             if self._udp_backlog and self._loop is not None:
                 with contextlib.suppress(Exception):
@@ -226,6 +245,7 @@ class SipEndpoint:
             self._udp.close()
             self._udp = None
             self._udp_read = None
+            self._udp_send = None
 
     async def _unbind(self) -> None:
         self._close_udp()
@@ -271,11 +291,18 @@ class SipEndpoint:
             except OSError as exc:  # an ICMP report (port unreachable) on the socket; the rest waits
                 log.debug("udp error: %s", exc)
                 break
-            for data, addr in batch:
-                try:
-                    self._datagram(data, (addr[0], addr[1]), "udp")
-                except Exception:  # one bad datagram must not cost the rest of the batch
-                    log.exception("SIP datagram from %s failed", addr[0])
+            out: list[tuple[bytes, Address]] = []
+            self._udp_out = out
+            try:
+                for data, addr in batch:
+                    try:
+                        self._datagram(data, (addr[0], addr[1]), "udp")
+                    except Exception:  # one bad datagram must not cost the rest of the batch
+                        log.exception("SIP datagram from %s failed", addr[0])
+            finally:
+                self._udp_out = None
+                if out:
+                    self._send_udp(out)
             n += len(batch)
             if len(batch) < BATCH:
                 break
@@ -427,15 +454,42 @@ class SipEndpoint:
         sock = self._udp
         if sock is None:
             return
+        if self._udp_out is not None:
+            self._udp_out.append((data, addr))  # sent with the rest of the batch's answers
+            return
         if self._udp_backlog:
             self._queue_udp(data, addr)
             return
+        self._sendto(sock, data, addr)
+
+    def _sendto(self, sock: socket.socket, data: bytes, addr: Address) -> None:
         try:
             sock.sendto(data, addr)
         except (BlockingIOError, InterruptedError):
             self._queue_udp(data, addr)
         except OSError as exc:  # unreachable network and the like: as a lost datagram
             log.debug("udp send to %s failed: %s", addr, exc)
+
+    def _send_udp(self, out: list[tuple[bytes, Address]]) -> None:
+        """A batch's datagrams, in order: in sendmmsg calls, the rest queued when the send
+        buffer fills, one the C sender cannot address sent by ``socket.sendto`` (a host name)."""
+        sock, send = self._udp, self._udp_send
+        if sock is None or send is None:
+            return  # stopped while the batch was handled: as any send after the stop
+        i = 0
+        while i < len(out) and not self._udp_backlog:
+            i, status, err = send(out, i)
+            if status == SENT:
+                return
+            if status == BLOCKED:
+                break
+            if status == UNFIT:
+                self._sendto(sock, *out[i])
+            else:
+                log.debug("udp send to %s failed: errno %d", out[i][1], err)
+            i += 1
+        for data, addr in out[i:]:
+            self._queue_udp(data, addr)
 
     def _queue_udp(self, data: bytes, addr: Address) -> None:
         """The kernel's send buffer is full: hold the datagram until the socket is writable."""

@@ -1,4 +1,5 @@
-"""Reading a UDP socket a batch of datagrams at a time (issue 18: batched socket reads).
+"""Reading and writing a UDP socket a batch of datagrams at a time (issue 18: batched socket
+reads and writes).
 
 :func:`batch_reader` gives a function that returns what is queued on a non-blocking socket, up
 to ``count`` datagrams, as ``[(data, address), ...]`` with addresses as ``socket.recvfrom``
@@ -11,6 +12,15 @@ Two implementations, one contract (tests/media/test_udp_batch.py runs both):
   ``scripts/build_native.py`` and used only when its source is unchanged since the build and
   ``XUELIANG_PURE_PYTHON`` is not set (``_native.extension``).
 * pure Python: ``recvfrom`` in a loop. Everywhere, and the fallback.
+
+:func:`batch_sender` gives a function ``send(items, start) -> (next, status, errno)`` that sends
+``items[start:]`` (``[(data, address), ...]``) and stops at the first it cannot send: ``SENT``
+(all, ``next == len(items)``), ``BLOCKED`` (the send buffer is full at ``items[next]``: queue the
+rest), ``UNFIT`` (``items[next]``'s host is not a numeric address of the socket's family: send
+that one with ``socket.sendto``, which resolves it, then go on from ``next + 1``), ``FAILED``
+(``items[next]`` was refused with ``errno``: a datagram lost; go on from ``next + 1``). The C one
+sends in ``sendmmsg`` calls of up to ``BATCH``; pure Python calls ``sendto`` per item (and never
+answers ``UNFIT``).
 """
 
 from __future__ import annotations
@@ -22,13 +32,18 @@ from typing import Any
 
 from xueliang import _native
 
-__all__ = ["BATCH", "BatchReader", "batch_reader", "implementation"]
+__all__ = ["BATCH", "BLOCKED", "FAILED", "SENT", "UNFIT", "BatchReader", "BatchSender", "batch_reader",
+           "batch_sender", "implementation"]
 
 #: Datagrams per call (the C module's maximum).
 BATCH = 64
 
 Datagram = tuple[bytes, tuple[Any, ...]]
 BatchReader = Callable[[], list[Datagram]]
+BatchSender = Callable[[list[Datagram], int], tuple[int, int, int]]
+
+#: What a batch sender answers (see the module doc).
+SENT, BLOCKED, UNFIT, FAILED = 0, 1, 2, 3
 
 _c: Any = _native.extension("xueliang.media._udp_batch")
 
@@ -63,3 +78,26 @@ def _recv_batch(recvfrom: Callable[[int], tuple[bytes, Any]], count: int) -> lis
                 break  # what was read is kept (the error, e.g. an ICMP report, is not)
             raise
     return out
+
+
+def batch_sender(sock: socket.socket, *, native: bool | None = None) -> BatchSender:
+    """A function sending a list of datagrams on ``sock`` (see the module doc). ``native`` forces
+    one implementation (tests); by default the C one when it may load."""
+    use_c = _c is not None if native is None else native
+    if use_c:
+        if _c is None:
+            raise RuntimeError("the sendmmsg module is not built (scripts/build_native.py)")
+        return partial(_c.send_batch, sock.fileno(), int(sock.family))
+    return partial(_send_batch, sock.sendto)
+
+
+def _send_batch(sendto: Callable[[bytes, Any], int], items: list[Datagram], start: int) -> tuple[int, int, int]:
+    for i in range(start, len(items)):
+        data, addr = items[i]
+        try:
+            sendto(data, addr)
+        except (BlockingIOError, InterruptedError):
+            return i, BLOCKED, 0
+        except OSError as exc:
+            return i, FAILED, exc.errno or 0
+    return len(items), SENT, 0
