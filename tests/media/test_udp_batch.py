@@ -284,3 +284,34 @@ def test_the_c_sender_on_ipv6() -> None:
     finally:
         rx.close()
         tx.close()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.binary(min_size=0, max_size=2000),
+                          st.sampled_from(["rx", "localhost", "255.255.255.255", "other"])), min_size=0, max_size=150))
+def test_both_senders_deliver_the_same(items: list[tuple[bytes, str]]) -> None:
+    """Arbitrary batches, with host names and refused destinations among them, driven to the end
+    as the endpoint drives a sender: both deliver the same datagrams in the same order."""
+    if not LOADED:
+        pytest.skip("sendmmsg module not built or not loaded")
+    rx, tx = _pair()
+    try:
+        where = {"rx": rx.getsockname(), "localhost": ("localhost", rx.getsockname()[1]),
+                 "255.255.255.255": ("255.255.255.255", 9), "other": ("127.0.0.1", 9)}
+        batch = [(data, where[to]) for data, to in items]
+        results = []
+        for native in (False, True):
+            send = udp_batch.batch_sender(tx, native=native)
+            i = 0
+            while i < len(batch):
+                i, status, _ = send(batch, i)
+                assert status != udp_batch.BLOCKED
+                if status == udp_batch.UNFIT:
+                    tx.sendto(*batch[i])
+                if status != udp_batch.SENT:
+                    i += 1
+            results.append([d for d, _ in _drain(udp_batch.batch_reader(rx, native=False))])
+        assert results[0] == results[1] == [data for data, to in items if to in ("rx", "localhost")]
+    finally:
+        rx.close()
+        tx.close()
