@@ -112,6 +112,21 @@ address_of(const struct sockaddr_storage *name, socklen_t len)
     return address;
 }
 
+/* A file descriptor argument of ``function``: its value, or -1 with an exception set. */
+static int
+fd_of(PyObject *arg, const char *function)
+{
+    long fd = PyLong_AsLong(arg);
+    if (fd == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (fd < 0 || fd > INT_MAX) {
+        PyErr_Format(PyExc_ValueError, "%s: not a file descriptor", function);
+        return -1;
+    }
+    return (int)fd;
+}
+
 static PyObject *
 recv_batch(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -119,16 +134,12 @@ recv_batch(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "recv_batch(fd, count) takes 2 arguments");
         return NULL;
     }
-    long fd = PyLong_AsLong(args[0]);
-    if (fd == -1 && PyErr_Occurred()) {
+    int fd = fd_of(args[0], "recv_batch");
+    if (fd < 0) {
         return NULL;
     }
     long count = PyLong_AsLong(args[1]);
     if (count == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    if (fd < 0 || fd > INT_MAX) {
-        PyErr_SetString(PyExc_ValueError, "recv_batch: not a file descriptor");
         return NULL;
     }
     if (count < 1 || count > MAX_BATCH) {
@@ -145,7 +156,7 @@ recv_batch(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         messages[i].msg_hdr.msg_iovlen = 1;
         messages[i].msg_len = 0;
     }
-    int got = recvmmsg((int)fd, messages, (unsigned int)count, MSG_DONTWAIT, NULL);
+    int got = recvmmsg(fd, messages, (unsigned int)count, MSG_DONTWAIT, NULL);
     if (got < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
             return PyList_New(0);
@@ -253,8 +264,8 @@ send_batch(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "send_batch(fd, family, items, start) takes 4 arguments");
         return NULL;
     }
-    long fd = PyLong_AsLong(args[0]);
-    if (fd == -1 && PyErr_Occurred()) {
+    int fd = fd_of(args[0], "send_batch");
+    if (fd < 0) {
         return NULL;
     }
     long family = PyLong_AsLong(args[1]);
@@ -268,10 +279,6 @@ send_batch(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     Py_ssize_t next = PyLong_AsSsize_t(args[3]);
     if (next == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    if (fd < 0 || fd > INT_MAX) {
-        PyErr_SetString(PyExc_ValueError, "send_batch: not a file descriptor");
         return NULL;
     }
     if (next < 0) {
@@ -307,7 +314,7 @@ send_batch(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
         unsigned int done = 0;
         while (done < n) {
-            int sent = sendmmsg((int)fd, out_messages + done, n - done, MSG_DONTWAIT);
+            int sent = sendmmsg(fd, out_messages + done, n - done, MSG_DONTWAIT);
             if (sent < 0) {
                 if (errno == EINTR) {
                     continue;
