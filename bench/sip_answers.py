@@ -44,7 +44,7 @@ async def run(args: argparse.Namespace) -> int:
         settings = sip_handling._settings(Path(tmp), password)
         platform = Platform(settings)
         await platform.start()
-        heap.freeze()
+        heap.started()
         try:
             sig = platform.signalling
             assert sig is not None

@@ -111,7 +111,7 @@ async def run(args: argparse.Namespace) -> int:
         settings = _settings(Path(tmp), password)
         platform = Platform(settings)
         await platform.start()
-        heap.freeze()  # as the server does once everything has started
+        heap.started()  # as the server does once everything has started
         try:
             sig = platform.signalling
             assert sig is not None

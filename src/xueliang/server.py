@@ -26,7 +26,7 @@ def build(settings: Settings) -> tuple[Platform, FastAPI]:
 
 
 async def _freeze_startup_heap() -> None:
-    heap.freeze()  # after every component has started (heap.py says why)
+    heap.started()  # after every component has started (heap.py says why)
 
 
 async def run(settings: Settings, platform_ready: object = None) -> None:
