@@ -53,16 +53,23 @@ def implementation() -> str:
     return "recvmmsg" if _c is not None else "python"
 
 
+def _module(native: bool | None) -> Any:
+    """The C module, or None for pure Python: ``native`` forces one (tests), by default the C
+    one when it may load; forcing the C one when it is not built is an error."""
+    use_c = _c is not None if native is None else native
+    if use_c and _c is None:
+        raise RuntimeError("the recvmmsg/sendmmsg module is not built (scripts/build_native.py)")
+    return _c if use_c else None
+
+
 def batch_reader(sock: socket.socket, count: int = BATCH, *, native: bool | None = None) -> BatchReader:
     """A function reading up to ``count`` datagrams from ``sock`` per call (see the module doc).
     ``native`` forces one implementation (tests); by default the C one when it may load."""
     if not 1 <= count <= BATCH:
         raise ValueError(f"count must be 1..{BATCH}")
-    use_c = _c is not None if native is None else native
-    if use_c:
-        if _c is None:
-            raise RuntimeError("the recvmmsg module is not built (scripts/build_native.py)")
-        return partial(_c.recv_batch, sock.fileno(), count)
+    c = _module(native)
+    if c is not None:
+        return partial(c.recv_batch, sock.fileno(), count)
     return partial(_recv_batch, sock.recvfrom, count)
 
 
@@ -83,11 +90,9 @@ def _recv_batch(recvfrom: Callable[[int], tuple[bytes, Any]], count: int) -> lis
 def batch_sender(sock: socket.socket, *, native: bool | None = None) -> BatchSender:
     """A function sending a list of datagrams on ``sock`` (see the module doc). ``native`` forces
     one implementation (tests); by default the C one when it may load."""
-    use_c = _c is not None if native is None else native
-    if use_c:
-        if _c is None:
-            raise RuntimeError("the sendmmsg module is not built (scripts/build_native.py)")
-        return partial(_c.send_batch, sock.fileno(), int(sock.family))
+    c = _module(native)
+    if c is not None:
+        return partial(c.send_batch, sock.fileno(), int(sock.family))
     return partial(_send_batch, sock.sendto)
 
 
