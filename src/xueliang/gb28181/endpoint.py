@@ -234,9 +234,9 @@ class SipEndpoint:
             self._udp_poller = None
         if self._udp_out:
             # stopped by a handler in the middle of a batch: what was answered before goes out
-            pending = self._udp_out[:]
+            # (now, on the socket about to close; emptied, so the batch's own send has none)
+            self._send_udp(self._udp_out)
             self._udp_out.clear()
-            self._send_udp(pending)
         if self._udp is not None:
             if self._udp_backlog and self._loop is not None:
                 with contextlib.suppress(Exception):
