@@ -87,6 +87,13 @@ def stateless_ok(fail_on: set[str] | None = None) -> Any:
     return answer
 
 
+def burst(endpoint: SipEndpoint, peer: socket.socket, n: int) -> None:
+    """``n`` OPTIONS from ``peer`` to the endpoint, Call-IDs burst-0 to burst-(n-1)."""
+    port = peer.getsockname()[1]
+    for i in range(n):
+        peer.sendto(options(i, port), ("127.0.0.1", endpoint.port))
+
+
 @pytest.fixture
 async def endpoint(reader: str) -> AsyncIterator[SipEndpoint]:
     ep = SipEndpoint("127.0.0.1", 0, tcp=False, poll_interval=0.005)
@@ -100,9 +107,7 @@ async def test_a_burst_is_answered_whole_and_in_order(endpoint: SipEndpoint, pee
     the order sent, and the socket is then read on the timer."""
     endpoint.stateless = stateless_ok()
     n = 3 * udp_batch.BATCH + 7
-    port = peer.getsockname()[1]
-    for i in range(n):
-        peer.sendto(options(i, port), ("127.0.0.1", endpoint.port))
+    burst(endpoint, peer, n)
     got = await answers(peer, n)
     assert call_ids(got) == list(range(n))
     assert all(a.startswith(b"SIP/2.0 200 ") for a in got)
@@ -114,9 +119,7 @@ async def test_a_burst_is_answered_whole_and_in_order(endpoint: SipEndpoint, pee
 async def test_one_failing_request_costs_nothing_else(endpoint: SipEndpoint, peer: socket.socket) -> None:
     """A handler that raises on one datagram of a batch: the others of the batch are answered."""
     endpoint.stateless = stateless_ok(fail_on={"burst-1", "burst-4"})
-    port = peer.getsockname()[1]
-    for i in range(6):
-        peer.sendto(options(i, port), ("127.0.0.1", endpoint.port))
+    burst(endpoint, peer, 6)
     got = await answers(peer, 4)
     assert call_ids(got) == [0, 2, 3, 5]
     with pytest.raises(TimeoutError):
@@ -213,12 +216,6 @@ class _Sends:
                 assert self.real(items[:stop], start)[1] == udp_batch.SENT
             return stop, status, 0
         return self.real(items, start)
-
-
-def burst(endpoint: SipEndpoint, peer: socket.socket, n: int) -> None:
-    port = peer.getsockname()[1]
-    for i in range(n):
-        peer.sendto(options(i, port), ("127.0.0.1", endpoint.port))
 
 
 async def test_a_batch_s_answers_go_out_together(endpoint: SipEndpoint, peer: socket.socket) -> None:
