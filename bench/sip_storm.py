@@ -133,8 +133,10 @@ def storm_settings(password: str, workdir: Path, sip_port: int) -> dict[str, str
 
 
 def start_server(
-    password: str, workdir: Path, callgrind: bool = False
+    password: str, workdir: Path, callgrind: bool = False, answering_only: bool = False
 ) -> tuple[subprocess.Popen[bytes], int]:
+    """``xueliang serve`` on free ports with :func:`storm_settings`; ``answering_only``: the
+    server of bench/anchors/answering_only.py (what follows a registration switched off)."""
     exe = ROOT / ".venv" / "bin" / "xueliang"
     if not exe.exists():
         found = shutil.which("xueliang")
@@ -150,6 +152,10 @@ def start_server(
     }
     with open(workdir / "server.log", "wb") as log:  # the child keeps its own descriptor
         cmd = [str(exe), "serve"]
+        if answering_only and callgrind:
+            raise ValueError("the answering-only server is not run under callgrind")
+        if answering_only:
+            cmd = [sys.executable, str(ROOT / "bench" / "anchors" / "answering_only.py"), "serve"]
         if callgrind:
             # instructions counted only between callgrind_control -i on and the dumps
             cmd = [

@@ -12,7 +12,11 @@ second. Per round this script runs the storm against
   (workers, timers), from /proc/<pid>/stat. With ``--kamailio-db sqlite`` its location table
   is also written back to a SQLite file every second (usrloc ``db_mode`` 2, WAL journal; Debian's
   package kamailio-sqlite-modules, installed by bench/anchors/setup.sh): the nearest job to
-  xueliang's, which writes the storm to SQLite in 1 s batches.
+  xueliang's, which writes the storm to SQLite in 1 s batches;
+* **answering** (``--target answering`` or ``all``) — xueliang's server with what follows a
+  registration switched off (bench/anchors/answering_only.py: no device row, event, presence,
+  bus event, history or queries): the SIP answers alone, the job Kamailio does here. Its lines
+  are prefixed ``answering_``.
 
 ``--target both --rounds N`` alternates the two (who goes first alternates too) and prints
 each run's ``name: value unit`` lines (Kamailio's prefixed ``kamailio_``), the 1-minute load
@@ -22,6 +26,7 @@ idle server spends over that time; Kamailio without ``--kamailio-db`` writes no 
 its settled figure is its answering alone.
 
     .venv/bin/python bench/anchors/storm_kamailio.py --target both --rounds 3
+    .venv/bin/python bench/anchors/storm_kamailio.py --target all --rounds 3
 """
 
 from __future__ import annotations
@@ -128,6 +133,12 @@ def location_rows(workdir: Path) -> int:
         con.close()
 
 
+def device_rows(workdir: Path) -> int:
+    """Devices in the registry of a xueliang storm server (sip_storm.storm_settings' SQLite)."""
+    with contextlib.closing(sqlite3.connect(workdir / "storm.db")) as db:
+        return int(db.execute("SELECT count(*) FROM devices").fetchone()[0])
+
+
 def start_kamailio(
     workdir: Path, port: int, children: int, exe: str, db: str = ""
 ) -> subprocess.Popen[bytes]:
@@ -164,7 +175,7 @@ def one_run(args: argparse.Namespace, target: str) -> dict[str, str]:
         port = sip_storm.free_port_both()
         proc = start_kamailio(work, port, args.children, args.kamailio, args.kamailio_db)
     else:
-        proc, port = sip_storm.start_server(args.password, work)
+        proc, port = sip_storm.start_server(args.password, work, answering_only=target == "answering")
     server = ("127.0.0.1", port)
     try:
         sip_storm.wait_ready(server, args.ready_timeout, proc, args.server_id, args.domain)
@@ -178,6 +189,8 @@ def one_run(args: argparse.Namespace, target: str) -> dict[str, str]:
         if target == "kamailio" and args.kamailio_db:
             # the storm's settled figure waits 2 s after the last answer: were the rows written?
             print(f"storm_database_rows: {location_rows(work)} rows", file=out)
+        elif target != "kamailio":  # the registry's rows: the storm's devices, or none when answering only
+            print(f"storm_database_devices: {device_rows(work)} rows", file=out)
     finally:
         sip_storm.cpu_seconds, sip_storm.cpu_split, sip_storm.rss_mb = saved
         stop(proc)
@@ -194,11 +207,17 @@ def one_run(args: argparse.Namespace, target: str) -> dict[str, str]:
     return res
 
 
+#: Each target's lines are printed under its prefix.
+_PREFIX = {"xueliang": "", "kamailio": "kamailio_", "answering": "answering_"}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--target", choices=("xueliang", "kamailio", "both"), default="both")
+    ap.add_argument("--target", choices=("xueliang", "kamailio", "both", "answering", "all"), default="both",
+                    help="both: xueliang and Kamailio; answering: xueliang with what follows a registration "
+                         "switched off (bench/anchors/answering_only.py); all: the three")
     ap.add_argument("--rounds", type=int, default=3, help="storms per target (alternated)")
     ap.add_argument("--devices", type=int, default=10_000)
     ap.add_argument("--rate", type=float, default=4000.0, help="devices started per second")
@@ -229,7 +248,7 @@ def main() -> int:
 
         uvloop.install()
 
-    targets = ["xueliang", "kamailio"] if args.target == "both" else [args.target]
+    targets = {"both": ["xueliang", "kamailio"], "all": ["xueliang", "kamailio", "answering"]}.get(args.target, [args.target])
     runs: dict[str, list[dict[str, str]]] = {t: [] for t in targets}
     ok = True
     for r in range(args.rounds):
@@ -238,7 +257,7 @@ def main() -> int:
             print(f"# round {r + 1}/{args.rounds}: {target}", flush=True)
             res = one_run(args, target)
             runs[target].append(res)
-            pre = "kamailio_" if target == "kamailio" else ""
+            pre = _PREFIX[target]
             for name, value in res.items():
                 print(f"{pre}{name}: {value}")
             ok = ok and res.get("storm_failures", "").split()[:1] == ["0"]
@@ -249,7 +268,7 @@ def main() -> int:
 
     medians: dict[str, float] = {}
     for target, rs in runs.items():
-        pre = "kamailio_" if target == "kamailio" else ""
+        pre = _PREFIX[target]
         for name in ("storm_server_cpu", "storm_server_cpu_system", "storm_server_cpu_settled", "storm_wall"):
             values = [seconds(x, name) for x in rs]
             every = ", ".join(
@@ -260,9 +279,10 @@ def main() -> int:
             if name == "storm_server_cpu_settled":
                 medians[target] = med
             print(f"{pre}{name}_median: {med:.3f} s [{every}]")
-    if len(medians) == 2 and medians["kamailio"] > 0:
-        ratio = medians["xueliang"] / medians["kamailio"]
-        print(f"anchor_storm_cpu_ratio_xueliang_to_kamailio: {ratio:.2f} x")
+    if medians.get("kamailio", 0) > 0:
+        for target in ("xueliang", "answering"):
+            if target in medians:
+                print(f"anchor_storm_cpu_ratio_{target}_to_kamailio: {medians[target] / medians['kamailio']:.2f} x")
     return 0 if ok else 1
 
 
