@@ -14,7 +14,6 @@ import itertools
 import logging
 import re
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from xueliang.db.tables import Channel, Device
 from xueliang.errors import GatewayTimeout, Invalid, NotFound, Unavailable
 from xueliang.gb28181 import manscdp
 from xueliang.gb28181.catalog import CatalogAssembler, CatalogComplete, CatalogIncomplete
+from xueliang.gb28181.catalog_queue import CatalogQueue, Kind
 from xueliang.gb28181.credentials import (
     open_device_password,
     platform_password,
@@ -131,7 +131,7 @@ class SignallingService:
         self._loop_task: asyncio.Task[None] | None = None
         self._catalog_sink: CatalogSink | None = None
         #: Finished catalogs waiting for the store (`_catalog_store`), in order of arrival.
-        self._catalog_queue: deque[tuple[str, list[CatalogItem]]] = deque()
+        self._catalog_queue = CatalogQueue()
         #: Times the catalogs waiting were put back because the database was unavailable.
         self.catalog_store_retries = 0
         self._catalog_ready = asyncio.Event()
@@ -431,7 +431,7 @@ class SignallingService:
 
     def _catalog_done(self, done: CatalogComplete[CatalogItem]) -> None:
         self.catalog_runs[done.device_id] = CatalogRun(done.device_id, done.sn, len(done.items), len(done.items), True, time.time())
-        self._queue_catalog(done.device_id, list(done.items))
+        self._queue_catalog(done.device_id, list(done.items), Kind.WHOLE)
         fut = self._waiters.pop((done.device_id, "Catalog", done.sn), None)
         if fut is not None and not fut.done():
             fut.set_result(list(done.items))
@@ -443,7 +443,7 @@ class SignallingService:
         self._publish("catalog.incomplete", inc.device_id, time.time(), sn=inc.sn, expected=inc.expected,
                       received=inc.received, missing=inc.missing_count, reason=inc.reason)
         if inc.items:
-            self._queue_catalog(inc.device_id, list(inc.items))
+            self._queue_catalog(inc.device_id, list(inc.items), Kind.PARTIAL)
         fut = self._waiters.pop((inc.device_id, "Catalog", inc.sn), None)
         if fut is not None and not fut.done():
             fut.set_result(list(inc.items))
@@ -457,11 +457,11 @@ class SignallingService:
             changed.append(it)
             self._publish("catalog." + (ev.lower() or "update"), it.device_id, time.time(), device=device_id)
         if changed:
-            self._queue_catalog(device_id, changed)
+            self._queue_catalog(device_id, changed, Kind.CHANGE)
 
-    def _queue_catalog(self, device_id: str, items: list[CatalogItem]) -> None:
+    def _queue_catalog(self, device_id: str, items: list[CatalogItem], kind: Kind = Kind.CHANGE) -> None:
         if self._catalog_sink is not None:
-            self._catalog_queue.append((device_id, items))
+            self._catalog_queue.add(device_id, items, kind)
             self._catalog_ready.set()
 
     async def _catalog_store(self) -> None:
@@ -474,18 +474,15 @@ class SignallingService:
             await self._catalog_ready.wait()
             self._catalog_ready.clear()
             while queue:
-                batch = [queue.popleft()]
-                size = len(batch[0][1])
-                while queue and size + len(queue[0][1]) <= _CATALOG_BATCH:
-                    size += len(queue[0][1])
-                    batch.append(queue.popleft())
-                unstored = await self._store_catalogs(batch)
+                batch = queue.take(_CATALOG_BATCH)
+                unstored = await self._store_catalogs([(d, items) for d, items, _ in batch])
                 if not unstored:
                     pause = _CATALOG_RETRY_FIRST
                     continue
                 # The database is away (restarting, failing over, unreachable): the catalogs
-                # wait at the head of the queue, in their order, and are tried again.
-                queue.extendleft(reversed(unstored))
+                # wait at the head of the queue, in their order, and are tried again (within
+                # the queue's bound, see catalog_queue.py).
+                queue.put_back(batch[len(batch) - len(unstored):])
                 self.catalog_store_retries += 1
                 log.warning("the registry's database is unavailable: %d catalogs wait, tried again in %.1f s",
                             len(queue), pause)
@@ -696,6 +693,8 @@ class SignallingService:
             "transactions": len(self.endpoint.layer),
             # finished catalogs not yet in the registry, and how often the database was away
             "catalogs_waiting": len(self._catalog_queue), "catalog_store_retries": self.catalog_store_retries,
+            # ... the camera items they hold, and catalogs dropped to keep within the bound
+            "catalog_items_waiting": self._catalog_queue.items, "catalogs_dropped": self._catalog_queue.dropped,
             # events not yet in the database, and those dropped when it was away too long
             "events_waiting": self.writer.backlog(), "events_dropped": self.writer.events_dropped,
         }
