@@ -50,6 +50,7 @@ import asyncio
 import contextlib
 import fractions
 import heapq
+import itertools
 import json
 import multiprocessing as mp
 import os
@@ -407,6 +408,10 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+#: The phases of a run, named by the mark that ends them (``udp_drops_by_phase``).
+_PHASE = {"ready": "starting", "warm": "warmup", "window": "window", "joins": "joins"}
 
 
 def udp_errors() -> tuple[int, int]:
@@ -783,6 +788,11 @@ def report(args: argparse.Namespace, res: dict[str, Any], tag: str) -> None:
         print(f"{pre}media_loss_percent_{tag}: {loss:.3f} %")
         print(f"{pre}media_rtp_lost_packets_{tag}: {res['lost']} packets")
     print(f"{pre}media_udp_receive_errors_{tag}: {res['udp_errors'][1]} packets")
+    # the same counter by phase: which part of the run the kernel dropped datagrams in (the
+    # streams starting, the warm-up while the viewers join, the window, the sample joins)
+    marks = list((res.get("udp_drops_by_phase") or {}).items())
+    for (_, before), (end, after) in itertools.pairwise(marks):
+        print(f"{pre}media_udp_receive_errors_{_PHASE.get(end, end)}_{tag}: {after - before} packets")
     print(f"{pre}media_latency_p50_{tag}: {pct(0.5):.1f} ms")
     print(f"{pre}media_latency_p95_{tag}: {pct(0.95):.1f} ms")
     print(f"{pre}media_latency_p99_{tag}: {pct(0.99):.1f} ms")
