@@ -76,7 +76,9 @@ class SeaweedServer:
         if self.proc is not None:
             try:
                 os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(15)
+                # weed's graceful stop took the whole 15 s given it in each test session of a CI
+                # run; the data is thrown away, so it gets a moment only
+                self.proc.wait(2)
             except (ProcessLookupError, subprocess.TimeoutExpired):
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(5)
