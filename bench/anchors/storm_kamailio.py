@@ -125,18 +125,11 @@ def location_db(workdir: Path) -> list[str]:
     return ["-A", f'DBURL="sqlite:///{db}"', "-A", f'DBJOURNAL="{db}=WAL;"']
 
 
-def location_rows(workdir: Path) -> int:
-    con = sqlite3.connect(workdir / "location.db")
-    try:
-        return int(con.execute("SELECT count(*) FROM location").fetchone()[0])
-    finally:
-        con.close()
-
-
-def device_rows(workdir: Path) -> int:
-    """Devices in the registry of a xueliang storm server (sip_storm.storm_settings' SQLite)."""
-    with contextlib.closing(sqlite3.connect(workdir / "storm.db")) as db:
-        return int(db.execute("SELECT count(*) FROM devices").fetchone()[0])
+def table_rows(db: Path, table: str) -> int:
+    """Rows in ``table`` of a storm's SQLite file: Kamailio's ``location`` (location.db) or the
+    devices of xueliang's registry (storm.db, sip_storm.storm_settings)."""
+    with contextlib.closing(sqlite3.connect(db)) as con:
+        return int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
 
 def start_kamailio(
@@ -188,9 +181,9 @@ def one_run(args: argparse.Namespace, target: str) -> dict[str, str]:
             asyncio.run(sip_storm.storm(args, server, proc.pid))
         if target == "kamailio" and args.kamailio_db:
             # the storm's settled figure waits 2 s after the last answer: were the rows written?
-            print(f"storm_database_rows: {location_rows(work)} rows", file=out)
+            print(f"storm_database_rows: {table_rows(work / 'location.db', 'location')} rows", file=out)
         elif target != "kamailio":  # the registry's rows: the storm's devices, or none when answering only
-            print(f"storm_database_devices: {device_rows(work)} rows", file=out)
+            print(f"storm_database_devices: {table_rows(work / 'storm.db', 'devices')} rows", file=out)
     finally:
         sip_storm.cpu_seconds, sip_storm.cpu_split, sip_storm.rss_mb = saved
         stop(proc)
