@@ -481,7 +481,8 @@ class SignallingService:
                     continue
                 # The database is away (restarting, failing over, unreachable): the catalogs
                 # wait at the head of the queue, in their order, and are tried again (within
-                # the queue's bound, see catalog_queue.py).
+                # the queue's bound, see catalog_queue.py). What was not stored is always the
+                # batch's tail (_store_catalogs stops at the first catalog the database refuses).
                 queue.put_back(batch[len(batch) - len(unstored):])
                 self.catalog_store_retries += 1
                 log.warning("the registry's database is unavailable: %d catalogs wait, tried again in %.1f s",
