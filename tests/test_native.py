@@ -55,7 +55,8 @@ def test_the_media_hot_path_is_listed_and_pure_on_request() -> None:
     # The per-packet and per-frame modules of the relay are guarded like the SIP ones: with
     # XUELIANG_PURE_PYTHON=1 each loads from its .py, and a packet still demuxes to a frame.
     media = [m for m in _native.MODULES if m.startswith("xueliang.media.")]
-    assert {"xueliang.media.rtp", "xueliang.media.ps", "xueliang.media.fmp4", "xueliang.media.flv"} <= set(media)
+    assert {"xueliang.media.rtp", "xueliang.media.ps", "xueliang.media.fmp4", "xueliang.media.flv",
+            "xueliang.media.rtp_server", "xueliang.media.stream", "xueliang.media.outputs"} <= set(media)
     code = (
         "import importlib, xueliang._native as n;"
         f"mods = [importlib.import_module(m) for m in {media!r}];"

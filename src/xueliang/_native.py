@@ -34,7 +34,10 @@ MODULES: tuple[str, ...] = (
     "xueliang.gb28181.sip.transaction",
     "xueliang.gb28181.registrar",
     # The media hot path (issue 18): per packet RTP parse and reorder, PS demux (ps_rtp_in:
-    # the three in one call per datagram); per frame NAL scanning and the fMP4/FLV muxers.
+    # the three in one call per datagram); per frame NAL scanning and the fMP4/FLV muxers;
+    # and the glue between them: the shared port's read loop (rtp_server), the stream's feed
+    # and publish (stream), the outputs' fan-out to readers (outputs). Compiled together, a
+    # call from one to the next is a native call, not one through the interpreter.
     # frame.py (a StrEnum, dataclasses built by tests and every source) and audio.py (PyAV)
     # stay interpreted: compiled code calls them generically.
     "xueliang.media.rtp",
@@ -44,6 +47,9 @@ MODULES: tuple[str, ...] = (
     "xueliang.media.ps_rtp_in",
     "xueliang.media.fmp4",
     "xueliang.media.flv",
+    "xueliang.media.outputs",
+    "xueliang.media.stream",
+    "xueliang.media.rtp_server",
 )
 
 #: C extensions of our own (a ``.c`` beside where the module would be), built by the same script and

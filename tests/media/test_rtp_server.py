@@ -336,9 +336,10 @@ async def test_an_error_while_polled_does_not_silence_the_port() -> None:
     # port must go on being read, as it would be by a reader callback.
     class Failing(_Sink):
         def feed_rtp(self, data: bytes, now: float) -> bool:
-            super().feed_rtp(data, now)
+            fed = super().feed_rtp(data, now)
             if self.seqs[-1] == 5:
                 raise RuntimeError("a bug downstream")
+            return fed
 
     loop = asyncio.get_running_loop()
     errors: list[dict[str, Any]] = []

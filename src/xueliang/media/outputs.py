@@ -28,6 +28,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
+from mypy_extensions import mypyc_attr
+
 from xueliang.media.flv import FlvMuxer
 from xueliang.media.fmp4 import Fmp4Muxer
 from xueliang.media.frame import Frame
@@ -71,6 +73,8 @@ CACHE_CHUNKS = 3000
 T = TypeVar("T")
 
 
+# Compiled (src/xueliang/_native.py) yet subclassed by interpreted code (ps_rtp_out's PsReader).
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Reader(Generic[T]):
     """One consumer of an output: a bounded queue of chunks, read with :meth:`get`."""
 
@@ -229,6 +233,8 @@ class Reader(Generic[T]):
         }
 
 
+# Compiled, and subclassed by interpreted code (ps_rtp_out's PsOutput, tests' outputs).
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Output(Generic[T]):
     """One format of one stream. Subclasses implement :meth:`mux` (and the headers)."""
 
