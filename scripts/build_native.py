@@ -1,6 +1,6 @@
 """Compile the signalling and media hot paths with mypyc (see src/xueliang/_native.py).
 
-    .venv/bin/python scripts/build_native.py          # build (40–60 s)
+    .venv/bin/python scripts/build_native.py          # build (40–80 s)
     .venv/bin/python scripts/build_native.py --clean  # remove the binaries: pure Python again
 
 Run by scripts/setup.sh. A failed build is not fatal: everything runs as Python, slower.

@@ -472,3 +472,61 @@ async def test_a_queue_longer_than_a_burst_is_read_in_batches_and_sorted_exactly
         out.close()
         intruder.close()
         await server.stop()
+
+
+class _CountingSocket(socket.socket):
+    """A real socket that counts its reads and the reads that found nothing (EAGAIN)."""
+
+    reads = 0
+    empty = 0
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        type(self).reads += 1
+        try:
+            return super().recv(bufsize, flags)
+        except BlockingIOError:
+            type(self).empty += 1
+            raise
+
+
+async def test_a_tcp_read_stops_at_a_short_read_and_a_full_one_reads_on() -> None:
+    # Under load a connection has a packet or two each tick: asking again for the EAGAIN was a
+    # system call and an exception per connection per tick. A read that fills the buffer may
+    # leave more behind: then it reads on, in the same tick.
+    from xueliang.media import rtp_server
+
+    server = RtpServer("127.0.0.1", 0, 0)
+    await server.start()
+    listen = socket.create_server(("127.0.0.1", 0))
+    b = socket.create_connection(listen.getsockname())
+    a, _ = listen.accept()
+    listen.close()
+    ours = _CountingSocket(fileno=a.detach())
+    ours.setblocking(False)
+    try:
+        sink = _Sink("rtp/tcp-reads")
+        binding = server.bind(0x2000007F, sink)
+        conn = rtp_server._TcpConnection(server, ours, binding)
+        b.sendall(b"".join(len(p).to_bytes(2, "big") + p for p in (_rtp(0x2000007F, s) for s in range(3))))
+        await asyncio.sleep(0.05)
+        conn.read(0.0)
+        assert sink.seqs == [0, 1, 2]
+        assert (_CountingSocket.reads, _CountingSocket.empty) == (1, 0)
+        # More than one read's worth (each 110-byte packet with its 2-byte length): all of it now.
+        n = rtp_server._TCP_READ // 112 + 50
+        b.setblocking(False)
+        data = b"".join(len(p).to_bytes(2, "big") + p for p in (_rtp(0x2000007F, 3 + s) for s in range(n)))
+        sent = 0
+        while sent < len(data):
+            try:
+                sent += b.send(data[sent:])
+            except BlockingIOError:
+                conn.read(0.0)  # the connection's buffers are smaller than the data
+        await asyncio.sleep(0.05)
+        conn.read(0.0)
+        assert sink.seqs == list(range(3 + n))
+        assert not conn.closed
+    finally:
+        b.close()
+        ours.close()
+        await server.stop()

@@ -75,6 +75,8 @@ log = logging.getLogger("xueliang.media.rtp")
 _BURST = 4 * BATCH
 #: Polling: at most this many bursts per tick (then the loop's other work gets its turn).
 _POLL_BURSTS = 16
+#: Bytes asked of an RTP/TCP connection per read.
+_TCP_READ = 262144
 #: UDP receive buffer asked for: ~1 s of 300 Mbit/s, to ride out bursts of key frames and
 #: moments when the process is not scheduled. Beyond ``net.core.rmem_max`` it takes
 #: SO_RCVBUFFORCE (CAP_NET_ADMIN); otherwise the kernel caps it (see ``receive_buffer``).
@@ -190,11 +192,15 @@ class _TcpConnection:
             binding.source = self.peer
 
     def read(self, now: float) -> None:
-        """Everything the kernel holds for this connection (the end of it closes it)."""
+        """Everything the kernel holds for this connection (the end of it closes it).
+
+        A read shorter than asked for took all there was: stop there rather than ask again for
+        the EAGAIN (a system call and an exception per connection per tick). What arrives
+        meanwhile is not lost: the selector is level-triggered and reports it at the next tick."""
         recv = self.sock.recv
         while not self.closed:
             try:
-                data = recv(262144)
+                data = recv(_TCP_READ)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
@@ -204,6 +210,8 @@ class _TcpConnection:
                 self.close()
                 return
             self.data_received(data, now)
+            if len(data) < _TCP_READ:
+                return
 
     def data_received(self, data: bytes, now: float) -> None:
         packets = self.deframer.feed(data)
