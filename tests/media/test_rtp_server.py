@@ -477,15 +477,15 @@ async def test_a_queue_longer_than_a_burst_is_read_in_batches_and_sorted_exactly
 class _CountingSocket(socket.socket):
     """A real socket that counts its reads and the reads that found nothing (EAGAIN)."""
 
-    reads = 0
+    reads = 0  # per socket: the first count makes it the instance's own
     empty = 0
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
-        type(self).reads += 1
+        self.reads += 1
         try:
             return super().recv(bufsize, flags)
         except BlockingIOError:
-            type(self).empty += 1
+            self.empty += 1
             raise
 
 
@@ -511,7 +511,7 @@ async def test_a_tcp_read_stops_at_a_short_read_and_a_full_one_reads_on() -> Non
         await asyncio.sleep(0.05)
         conn.read(0.0)
         assert sink.seqs == [0, 1, 2]
-        assert (_CountingSocket.reads, _CountingSocket.empty) == (1, 0)
+        assert (ours.reads, ours.empty) == (1, 0)
         # More than one read's worth (each 110-byte packet with its 2-byte length): all of it now.
         n = rtp_server._TCP_READ // 112 + 50
         b.setblocking(False)
