@@ -56,7 +56,9 @@ def test_the_media_hot_path_is_listed_and_pure_on_request() -> None:
     # XUELIANG_PURE_PYTHON=1 each loads from its .py, and a packet still demuxes to a frame.
     media = [m for m in _native.MODULES if m.startswith("xueliang.media.")]
     assert {"xueliang.media.rtp", "xueliang.media.ps", "xueliang.media.fmp4", "xueliang.media.flv",
-            "xueliang.media.rtp_server", "xueliang.media.stream", "xueliang.media.outputs"} <= set(media)
+            "xueliang.media.rtp_server", "xueliang.media.stream", "xueliang.media.outputs",
+            "xueliang.media.frame"} <= set(media)
+    assert "xueliang.api.live_write" in _native.MODULES  # the live writer, per frame per viewer
     code = (
         "import importlib, xueliang._native as n;"
         f"mods = [importlib.import_module(m) for m in {media!r}];"

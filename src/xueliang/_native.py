@@ -37,9 +37,11 @@ MODULES: tuple[str, ...] = (
     # the three in one call per datagram); per frame NAL scanning and the fMP4/FLV muxers;
     # and the glue between them: the shared port's read loop (rtp_server), the stream's feed
     # and publish (stream), the outputs' fan-out to readers (outputs). Compiled together, a
-    # call from one to the next is a native call, not one through the interpreter.
-    # frame.py (a StrEnum, dataclasses built by tests and every source) and audio.py (PyAV)
-    # stay interpreted: compiled code calls them generically.
+    # call from one to the next is a native call, not one through the interpreter. The frame
+    # itself (frame.py) is a native class, built and read natively once per frame; its Codec
+    # (a StrEnum) and ParameterSets (a dataclass) stay Python classes. audio.py (PyAV) stays
+    # interpreted: compiled code calls it generically.
+    "xueliang.media.frame",
     "xueliang.media.rtp",
     "xueliang.media.nal",
     "xueliang.media._bitstream",
@@ -50,6 +52,8 @@ MODULES: tuple[str, ...] = (
     "xueliang.media.outputs",
     "xueliang.media.stream",
     "xueliang.media.rtp_server",
+    # Called by the outputs' fan-out once per frame per viewer: the live HTTP writer.
+    "xueliang.api.live_write",
 )
 
 #: C extensions of our own (a ``.c`` beside where the module would be), built by the same script and

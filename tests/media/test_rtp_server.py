@@ -530,3 +530,28 @@ async def test_a_tcp_read_stops_at_a_short_read_and_a_full_one_reads_on() -> Non
         b.close()
         ours.close()
         await server.stop()
+
+
+def test_the_readiness_set_without_epoll_reports_what_epoll_would() -> None:
+    # Where there is no epoll (not Linux) the server's TCP connections are watched through
+    # selectors behind the same methods; the server itself uses epoll here.
+    import select
+
+    from xueliang.media import rtp_server
+
+    assert isinstance(rtp_server._readiness(), select.epoll)
+    ready = rtp_server._SelectorReadiness()
+    a, b = socket.socketpair()
+    try:
+        ready.register(a.fileno(), select.POLLIN)
+        assert ready.poll(0) == []
+        b.send(b"x")
+        assert ready.poll(0) == [(a.fileno(), select.POLLIN)]
+        # The descriptor the loop waits on when quiet turns readable too.
+        assert select.select([ready.fileno()], [], [], 1.0)[0] == [ready.fileno()]
+        ready.unregister(a.fileno())
+        assert ready.poll(0) == []
+    finally:
+        ready.close()
+        a.close()
+        b.close()

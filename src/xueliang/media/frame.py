@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Final
 
 
 class Codec(StrEnum):
@@ -41,20 +42,44 @@ STREAM_TYPES: dict[int, Codec] = {
 }
 
 
-@dataclass(slots=True, frozen=True)
 class Frame:
     """One access unit.
 
     Video ``data`` is Annex B (start-code delimited NAL units, parameter sets included in key
     frames when the source sent them). AAC ``data`` is ADTS; G.711 is raw samples.
     ``pts``/``dts`` are 90 kHz ticks, unwrapped (monotonic, may exceed 2**33).
+
+    Immutable: one frame goes to every output of its stream. A plain class with ``Final``
+    fields rather than a frozen dataclass: compiled with mypyc (src/xueliang/_native.py), the
+    fields cannot be set, and building one per frame is a native call, where a dataclass keeps
+    the ``__init__`` that ``dataclasses`` generates in Python. Same equality, hash and repr.
     """
 
-    codec: Codec
-    pts: int
-    dts: int
-    data: bytes
-    keyframe: bool = False
+    __slots__ = ("codec", "data", "dts", "keyframe", "pts")
+
+    def __init__(self, codec: Codec, pts: int, dts: int, data: bytes, keyframe: bool = False) -> None:
+        self.codec: Final = codec
+        self.pts: Final = pts
+        self.dts: Final = dts
+        self.data: Final = data
+        self.keyframe: Final = keyframe
+
+    def _fields(self) -> tuple[Codec, int, int, bytes, bool]:
+        return (self.codec, self.pts, self.dts, self.data, self.keyframe)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Frame):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return (
+            f"Frame(codec={self.codec!r}, pts={self.pts!r}, dts={self.dts!r}, data={self.data!r}, "
+            f"keyframe={self.keyframe!r})"
+        )
 
 
 @dataclass(slots=True)

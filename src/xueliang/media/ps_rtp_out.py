@@ -23,7 +23,7 @@ import logging
 import socket
 from collections import deque
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, cast
 
 from xueliang.media.frame import Codec, Frame
@@ -77,7 +77,7 @@ class PsOutput(Output[PsChunk]):
                 # receiver only has the stream, so each key frame carries them in band.
                 ps = self.stream.parameter_sets
                 inband = b"".join(b"\x00\x00\x00\x01" + p for p in (ps.vps, ps.sps, ps.pps) if p)
-                frame = replace(frame, data=inband + frame.data)
+                frame = Frame(frame.codec, frame.pts, frame.dts, inband + frame.data, frame.keyframe)
         return PsChunk(self.muxer.mux(frame), frame.dts, key)
 
     def size(self, chunk: PsChunk) -> int:

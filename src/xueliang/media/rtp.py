@@ -119,12 +119,23 @@ def parse_rtp(data: bytes | bytearray | memoryview) -> RtpPacket:
     The payload is a slice of ``data``: ``bytes`` for ``bytes``/``bytearray`` input, a
     ``memoryview`` (no copy) for ``memoryview`` input.
     """
-    n = len(data)
+    if isinstance(data, bytes):
+        return _parse(data, None)
+    # The header is read from a copy; a memoryview's payload is still a view of its buffer.
+    return _parse(bytes(data), data if isinstance(data, memoryview) else None)
+
+
+def _parse(buf: bytes, view: memoryview | None) -> RtpPacket:
+    """:func:`parse_rtp` on ``bytes`` (every datagram and TCP frame the server reads): indexed
+    byte by byte, which compiled is native arithmetic, where ``struct`` was a generic call
+    and a tuple of boxed ints per packet."""
+    n = len(buf)
     if n < 12:
         raise RtpError(f"packet too short ({n} bytes)")
-    b0, b1, sequence, timestamp, ssrc = _HEADER.unpack_from(data)
+    b0 = buf[0]
     if b0 & 0xC0 != 0x80:
         raise RtpError(f"bad RTP version {b0 >> 6}")
+    b1 = buf[1]
     cc = b0 & 0x0F
     off = 12
     csrcs: tuple[int, ...] = ()
@@ -132,40 +143,35 @@ def parse_rtp(data: bytes | bytearray | memoryview) -> RtpPacket:
         off += cc << 2
         if off > n:
             raise RtpError("CSRC list overflows the packet")
-        csrcs = struct.unpack_from(f"!{cc}I", data, 12)
+        csrcs = struct.unpack_from(f"!{cc}I", buf, 12)
     profile = 0
     ext_data = b""
     if b0 & 0x10:
         if off + 4 > n:
             raise RtpError("extension header overflows the packet")
-        profile, words = _EXT_HEADER.unpack_from(data, off)
+        profile = buf[off] << 8 | buf[off + 1]
         start = off + 4
-        off = start + (words << 2)
+        off = start + ((buf[off + 2] << 8 | buf[off + 3]) << 2)
         if off > n:
             raise RtpError("extension overflows the packet")
-        ext_data = bytes(data[start:off])
+        ext_data = buf[start:off]
     end = n
     if b0 & 0x20:
-        pad = data[n - 1]
+        pad = buf[n - 1]
         if pad == 0 or off + pad > n:
             raise RtpError("bad padding length")
         end = n - pad
-    payload: bytes | memoryview
-    if isinstance(data, bytes | memoryview):
-        payload = data[off:end]
-    else:
-        payload = bytes(data[off:end])
     return RtpPacket(
         2,
         bool(b0 & 0x20),
         bool(b0 & 0x10),
         bool(b1 & 0x80),
         b1 & 0x7F,
-        sequence,
-        timestamp,
-        ssrc,
+        buf[2] << 8 | buf[3],
+        buf[4] << 24 | buf[5] << 16 | buf[6] << 8 | buf[7],
+        buf[8] << 24 | buf[9] << 16 | buf[10] << 8 | buf[11],
         cc,
-        payload,
+        buf[off:end] if view is None else view[off:end],
         csrcs,
         profile,
         ext_data,
@@ -315,9 +321,11 @@ class Rfc4571Deframer:
 
     __slots__ = (
         "_buf",
+        "_need",
         "_resyncing",
         "_seen_ssrc",
         "_ssrc",
+        "_ssrc_value",
         "discarded",
         "max_packet",
         "packets",
@@ -327,7 +335,10 @@ class Rfc4571Deframer:
     def __init__(self, *, max_packet: int = 0xFFFF) -> None:
         self.max_packet = min(max(max_packet, 12), 0xFFFF)
         self._buf = bytearray()
+        #: Bytes the buffered remainder must reach before a scan can give anything (0: any).
+        self._need = 0
         self._ssrc: bytes | None = None
+        self._ssrc_value = -1  # the same as an int, compared per frame
         self._seen_ssrc = b""
         self._resyncing = False
         self.packets = 0
@@ -340,10 +351,15 @@ class Rfc4571Deframer:
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[bytes]:
         buf = self._buf
-        view: bytes | bytearray
+        view: bytes
         if buf:
             buf += data
-            view = buf
+            if len(buf) < self._need:
+                return []  # still short of the frame it waits for: no rescan of what it holds
+            # Scanned as bytes (compiled, native indexing and slicing); a copy of a small
+            # remainder and what was read with it, once per read.
+            view = bytes(buf)
+            buf.clear()
         elif isinstance(data, bytes):
             view = data
         else:
@@ -351,6 +367,7 @@ class Rfc4571Deframer:
         out: list[bytes] = []
         n = len(view)
         pos = 0
+        need = 5
         max_packet = self.max_packet
         while n - pos >= 5:
             b0 = view[pos]
@@ -367,41 +384,44 @@ class Rfc4571Deframer:
                 self.discarded += found - pos
                 pos = found
                 if not confirmed:
+                    need = 0
                     break
                 continue
-            ssrc = self._ssrc
-            if ssrc is not None:
+            ssrc = self._ssrc_value
+            if ssrc >= 0:
                 # Once the stream's SSRC is known, a frame must carry it: garbage that merely
                 # looks like a header must not swallow the packets behind it.
-                if n - pos < hl + 12:
+                s = pos + hl
+                if n - s < 12:
+                    need = hl + 12
                     break
                 if (
-                    view[pos + hl + 8 : pos + hl + 12] != ssrc
-                    and not 192 <= view[pos + hl + 1] <= 223  # RTCP (interleaved channel 1)
-                ):
+                    view[s + 8] << 24 | view[s + 9] << 16 | view[s + 10] << 8 | view[s + 11]
+                ) != ssrc and not 192 <= view[s + 1] <= 223:  # RTCP (interleaved channel 1)
                     found, confirmed = self._resync(view, pos, n, pos + 1)
                     self.discarded += found - pos
                     pos = found
                     if not confirmed:
+                        need = 0
                         break
                     continue
             end = pos + hl + length
             if end > n:
+                need = hl + length
                 break
-            if view is buf:
-                out.append(bytes(memoryview(buf)[pos + hl : end]))
-            else:
-                out.append(bytes(view[pos + hl : end]))
+            out.append(view[pos + hl : end])
             pos = end
         if out:
             self.packets += len(out)
             self._learn_ssrc(out)
-        if view is buf:
-            if pos:
-                del buf[:pos]
-        elif pos < n:
-            buf += view[pos:]
+        if pos < n:
+            buf += memoryview(view)[pos:]
+            self._need = need
         return out
+
+    def _known(self, ssrc: bytes) -> None:
+        self._ssrc = ssrc
+        self._ssrc_value = int.from_bytes(ssrc, "big")
 
     def _learn_ssrc(self, packets: list[bytes]) -> None:
         """Remember the SSRC once two packets in a row carry it (a lone bogus one won't)."""
@@ -410,10 +430,10 @@ class Rfc4571Deframer:
                 continue  # RTCP: its SSRC sits elsewhere
             ssrc = packet[8:12]
             if ssrc == self._seen_ssrc and len(ssrc) == 4:
-                self._ssrc = ssrc
+                self._known(ssrc)
             self._seen_ssrc = ssrc
 
-    def _header(self, view: bytes | bytearray, pos: int, n: int) -> tuple[int, int]:
+    def _header(self, view: bytes, pos: int, n: int) -> tuple[int, int]:
         """(prefix length 2 or 4, packet length) of a plausible frame at pos; (0, 0) if not
         plausible, (-1, 0) if too few bytes to tell."""
         if n - pos < 5:
@@ -432,7 +452,7 @@ class Rfc4571Deframer:
         return hl, length
 
     def _resync(
-        self, view: bytes | bytearray, pos: int, n: int, min_start: int
+        self, view: bytes, pos: int, n: int, min_start: int
     ) -> tuple[int, bool]:
         """Where to continue from (≥ min_start), and whether a confirmed frame starts there
         (False: wait for more data, keeping the bytes from there on)."""
@@ -471,7 +491,7 @@ class Rfc4571Deframer:
                     return start, False
                 candidate = bytes(view[start + hl + 8 : start + hl + 12])
                 if candidate == view[nxt + after + 8 : nxt + after + 12]:
-                    self._ssrc = candidate
+                    self._known(candidate)
                     self._resyncing = False
                     return start, True
             m = search(view, j + 1)

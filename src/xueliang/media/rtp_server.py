@@ -41,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import select
 import selectors
 import socket
 import time
@@ -168,6 +169,49 @@ class RtpBinding:
         }
 
 
+class _Readiness(Protocol):
+    """What the server asks of its TCP readiness set: ``select.epoll``'s methods."""
+
+    def register(self, fd: int, eventmask: int, /) -> None: ...
+
+    def unregister(self, fd: int, /) -> None: ...
+
+    def poll(self, timeout: float, /) -> list[tuple[int, int]]: ...
+
+    def fileno(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class _SelectorReadiness:
+    """The same over :mod:`selectors`, where there is no epoll (not Linux)."""
+
+    def __init__(self) -> None:
+        self._sel = selectors.DefaultSelector()
+
+    def register(self, fd: int, eventmask: int, /) -> None:
+        self._sel.register(fd, selectors.EVENT_READ)
+
+    def unregister(self, fd: int, /) -> None:
+        self._sel.unregister(fd)
+
+    def poll(self, timeout: float, /) -> list[tuple[int, int]]:
+        return [(key.fd, select.POLLIN) for key, _ in self._sel.select(timeout)]
+
+    def fileno(self) -> int:
+        return self._sel.fileno()
+
+    def close(self) -> None:
+        self._sel.close()
+
+
+def _readiness() -> _Readiness:
+    """epoll itself where there is one: ``selectors`` wraps it in Python that, drained every
+    tick, cost a tuple and a dict lookup in the interpreter per ready connection."""
+    epoll = getattr(select, "epoll", None)
+    return epoll() if epoll is not None else _SelectorReadiness()
+
+
 class _TcpConnection:
     """One RTP-over-TCP connection (passive: accepted; active: we connected), read by its
     server (see :meth:`RtpServer._drain_tcp`) from a plain non-blocking socket."""
@@ -271,7 +315,7 @@ class RtpServer:
         #: Open RTP/TCP connections by descriptor, all in one selector of our own (epoll on
         #: Linux), which the loop waits on (or which is polled) as one descriptor.
         self._tcp_conns: dict[int, _TcpConnection] = {}
-        self._tcp_sel: selectors.BaseSelector | None = None
+        self._tcp_sel: _Readiness | None = None
         self._tcp_poller: Poller | None = None
         self._reaper: asyncio.TimerHandle | None = None
         self._loop_ref: asyncio.AbstractEventLoop | None = None
@@ -332,7 +376,7 @@ class RtpServer:
         self._tcp_listen = listen
         self.tcp_port = listen.getsockname()[1]
         loop.add_reader(listen.fileno(), self._accept)
-        self._tcp_sel = selectors.DefaultSelector()
+        self._tcp_sel = _readiness()
         self._tcp_poller = Poller(loop, self._tcp_sel.fileno(), self._drain_tcp, self.poll_interval)
         self._schedule_reaper()
 
@@ -560,7 +604,7 @@ class RtpServer:
             return
         self._tcp_conns[conn.fd] = conn
         # level-triggered: what arrived before registering is reported at the next drain
-        sel.register(conn.fd, selectors.EVENT_READ, conn)
+        sel.register(conn.fd, select.POLLIN)
 
     def _forget_tcp(self, conn: _TcpConnection) -> None:
         if self._tcp_conns.get(conn.fd) is conn:
@@ -574,11 +618,12 @@ class RtpServer:
         sel = self._tcp_sel
         if sel is None:
             return 0
-        ready = sel.select(0)
+        ready = sel.poll(0)
         now = time.monotonic()
-        for key, _ in ready:
-            conn: _TcpConnection = key.data
-            if not conn.closed:
+        conns = self._tcp_conns
+        for fd, _ in ready:
+            conn = conns.get(fd)
+            if conn is not None and not conn.closed:
                 conn.read(now)
         return len(ready)
 
