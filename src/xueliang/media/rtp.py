@@ -429,7 +429,7 @@ class Rfc4571Deframer:
             if 192 <= packet[1] <= 223:
                 continue  # RTCP: its SSRC sits elsewhere
             ssrc = packet[8:12]
-            if ssrc == self._seen_ssrc and len(ssrc) == 4:
+            if ssrc == self._seen_ssrc and len(ssrc) == 4 and ssrc != self._ssrc:
                 self._known(ssrc)
             self._seen_ssrc = ssrc
 
