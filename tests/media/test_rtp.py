@@ -486,3 +486,21 @@ def test_timestamp_unwrapper() -> None:
     assert u.unwrap(5) == top + 15
     assert u.unwrap((1 << 33) - 20) == top - 10  # small step back across the wrap
     assert u.unwrap(100) == (1 << 33) + 100
+
+
+def test_deframer_follows_a_sender_that_restarts_with_a_new_ssrc() -> None:
+    # A camera that reboots mid-connection comes back with another SSRC: the frames that carry
+    # it are taken up (after a resync), the new SSRC is learnt, and it is the one that guides
+    # the next resync: garbage then does not hide what follows.
+    before, after = _packets(10, ssrc=0xAAAA0001), _packets(20, ssrc=0xBBBB0002, seed=1)
+    garbage = bytes(random.Random(9).randrange(256) for _ in range(500))
+    stream = b"".join(frame_rfc4571(p) for p in before + after[:10]) + garbage
+    stream += b"".join(frame_rfc4571(p) for p in after[10:])
+    deframer = Rfc4571Deframer()
+    out: list[bytes] = []
+    for i in range(0, len(stream), 61):
+        out += deframer.feed(stream[i : i + 61])
+    assert out[:10] == before
+    assert after[1:10] == [p for p in out[10:] if p in after[:10]][-9:]  # the switch: a resync
+    assert out[-10:] == after[10:]
+    assert deframer.resyncs >= 2
