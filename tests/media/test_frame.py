@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 import pytest
 
 from xueliang import _native
@@ -24,6 +27,13 @@ def test_frames_are_equal_and_hash_alike_by_their_fields() -> None:
     assert a != (Codec.H264, 3600, 0, a.data, True)  # not equal to a tuple of the same
     assert Frame(Codec.AAC, 1, 1, b"").keyframe is False
     assert repr(a) == "Frame(codec=<Codec.H264: 'h264'>, pts=3600, dts=0, data=b'\\x00\\x00\\x00\\x01e', keyframe=True)"
+
+
+def test_a_frame_pickles_and_copies_as_itself() -> None:
+    # Frames go to worker processes (picture diagnosis decodes in a process pool).
+    f = Frame(Codec.H265, 7, 3, b"\x00\x00\x01\x26", True)
+    for back in (pickle.loads(pickle.dumps(f)), copy.copy(f), copy.deepcopy(f)):
+        assert back == f and type(back) is Frame and back.keyframe is True and back.codec is Codec.H265
 
 
 def test_a_compiled_frame_cannot_be_changed() -> None:

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp
 from xueliang import __version__
 from xueliang.access.redact import install as install_redaction
 from xueliang.api import problems
+from xueliang.api.admission import TurnAdmission
 from xueliang.api.live_send import RawSend
 from xueliang.api.media_proxy import MediaProxy
 from xueliang.api.routers import (
@@ -114,10 +115,12 @@ class ObserveMiddleware:
 
 class _App(FastAPI):
     """FastAPI with :class:`RawSend` outside every layer, Starlette's own error handler too, so
-    that live media keeps the server's own ``send`` (api/live_send.py)."""
+    that live media keeps the server's own ``send`` (api/live_send.py), and
+    :class:`TurnAdmission` outside it."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        return RawSend(super().build_middleware_stack())
+        # Outside that again, a burst of requests starts a few per loop turn (api/admission.py).
+        return TurnAdmission(RawSend(super().build_middleware_stack()))
 
 
 def create_app(platform: Platform, *, manage_lifecycle: bool = True) -> FastAPI:

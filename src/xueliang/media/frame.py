@@ -75,6 +75,11 @@ class Frame:
     def __hash__(self) -> int:
         return hash(self._fields())
 
+    def __reduce__(self) -> tuple[type[Frame], tuple[Codec, int, int, bytes, bool]]:
+        # Frames cross to worker processes (picture diagnosis decodes in a pool): a compiled
+        # class is rebuilt through its __init__, so pickle gets the fields to call it with.
+        return (Frame, self._fields())
+
     def __repr__(self) -> str:
         return (
             f"Frame(codec={self.codec!r}, pts={self.pts!r}, dts={self.dts!r}, data={self.data!r}, "
