@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -64,6 +65,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.nodeid.startswith(_SERIAL_DIRS):
             item.add_marker(pytest.mark.serial)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_argon2() -> Iterator[None]:
+    """argon2id with its smallest cost in the test processes: the platform's own parameters
+    take about 0.3 s a hash on the test host, and nearly every API test hashes (the bootstrap
+    administrator) and verifies (its login) at least once. The algorithm is the same; what is
+    tested is who gets in, not the hashing's cost. Platforms the tests start as processes (the
+    end-to-end demo, the cluster) keep the real parameters."""
+    from xueliang.access import passwords
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+        yield
 
 
 @pytest.fixture(scope="session")

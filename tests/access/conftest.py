@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import insert
 
 from xueliang.app import Platform
@@ -29,14 +28,6 @@ DEV_SCHOOL = "34010200011180000001"  # NVR of the school (unit 1, township 34010
 DEV_HOSPITAL = "34010200021180000002"  # NVR of the hospital (unit 2, township 340102002)
 G0 = "34010300002150000001"
 G1 = "34010300002160000002"
-
-
-@pytest.fixture(autouse=True)
-def fast_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cheap argon2 parameters: the tests log in often; the algorithm is the same."""
-    from xueliang.access import passwords
-
-    monkeypatch.setattr(passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from tests.e2e.test_console import (  # noqa: F401  (fixtures)
     browser,
     login,
     page,
+    seed_demo_basemap,
     shot,
 )
 from xueliang.gb28181.sip import SipRequest, make_response, parse_message
@@ -44,6 +45,7 @@ UPPER_ID = "34000000002000000001"
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     _ensure_console()
     tmp = tmp_path_factory.mktemp("demo-cascade")
+    seed_demo_basemap(tmp, tmp_path_factory)
     port, sip_port = _free_ports(2)
     env = dict(os.environ, XUELIANG_DATABASE__URL=f"sqlite+aiosqlite:///{tmp}/demo.db", XUELIANG_API__PORT=str(port),
                XUELIANG_STORAGE__VAR_DIR=str(tmp), XUELIANG_SIP__ENABLED="true", XUELIANG_SIP__PORT=str(sip_port),

@@ -58,6 +58,24 @@ def _ensure_console() -> None:
         pytest.skip("the console is not built (run scripts/setup.sh)")
 
 
+def seed_demo_basemap(var_dir: Path, factory: pytest.TempPathFactory) -> None:
+    """Put the demo's basemap in ``var_dir`` before the demo starts, drawn once per test process:
+    the demo draws it only when the var dir has none of the current generator (3-4 s a start
+    here), and the drawing is deterministic (tests/maps/test_basemap.py), so each demo serves
+    the same bytes it would have drawn. tests/maps tests the drawing itself."""
+    from xueliang.maps import demo as demo_map
+    from xueliang.maps import vectormap
+    from xueliang.sim import city
+
+    drawn = factory.getbasetemp() / "demo-basemap" / demo_map.FILE
+    if not drawn.exists():
+        drawn.parent.mkdir(exist_ok=True)
+        part = drawn.with_suffix(".part")
+        vectormap.generate(part, city.generate().divisions, generator=demo_map.GENERATOR)
+        part.rename(drawn)
+    shutil.copyfile(drawn, var_dir / demo_map.FILE)
+
+
 class Demo:
     def __init__(self, base: str, db: Path | None = None) -> None:
         self.base = base
@@ -101,6 +119,7 @@ class Demo:
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     _ensure_console()
     tmp = tmp_path_factory.mktemp("demo")
+    seed_demo_basemap(tmp, tmp_path_factory)
     port, sip_port, rtp = _free_ports(3)
     env = dict(
         os.environ,

@@ -202,7 +202,7 @@ def _sqlite_encoding() -> object:
     return _Encoding(sqlite.dialect())
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(st.lists(st.floats(min_value=0.0, max_value=4_102_444_800.0, allow_nan=False), min_size=1, max_size=20))
 def test_sqlite_timestamp_text_is_datetimes_own(walls: list[float]) -> None:
     enc = _sqlite_encoding()

@@ -34,10 +34,11 @@ async def make_city(sessions: async_sessionmaker[AsyncSession], devices: int = 2
             await s.execute(insert(Device), devs[i:i + 2000])
         for i in range(0, len(chans), 2000):
             await s.execute(insert(Channel), chans[i:i + 2000])
+        by_device: dict[str, list[str]] = {d["id"]: [] for d in devs}
+        for c in chans:  # one pass: a scan of every channel for each device took 6 s at 10,000
+            by_device[c["device_id"]].append(c["id"])
         return {"unit_a": ua.id, "unit_b": ub.id, "devices": [d["id"] for d in devs],
-                "channels": [c["id"] for c in chans], "by_device": {d["id"]: [c["id"] for c in chans
-                                                                          if c["device_id"] == d["id"]]
-                                                                 for d in devs}}
+                "channels": [c["id"] for c in chans], "by_device": by_device}
 
 
 @pytest.fixture

@@ -169,7 +169,7 @@ def test_any_bytes_give_the_same_head_and_message(data: bytes) -> None:
 
 
 @needs_module
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_heads())
 def test_sip_like_messages_give_the_same_head_and_message(data: bytes) -> None:
     _same_head(data)
@@ -415,7 +415,7 @@ def test_any_text_gives_the_same_params(value: str) -> None:
 
 
 @needs_module
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_auth_values())
 def test_digest_lists_give_the_same_params(value: str) -> None:
     _same_auth(value)
@@ -467,7 +467,7 @@ _ITEMS = st.lists(st.tuples(_PART, _PART, _PART), max_size=8)
 
 
 @needs_module
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(start=_PART, items=_ITEMS, body=st.binary(max_size=40))
 def test_serialize_writes_what_the_python_writes(start: str, items: list[tuple[str, str, str]], body: bytes) -> None:
     """Byte for byte the Python's message, or None (left to it) only where a part is not ASCII;
