@@ -97,10 +97,10 @@ async def nodes(db_url: str, redis_server: RedisServer, tmp_path: Path) -> Async
     finally:
         if "peer" in locals():
             peer.close()
-        transport.close()
-        await sig.stop()
+        await sig.stop()  # the upper still listening: its unregistering is answered, not waited out
         if med.started:  # a test may have stopped it (a media node that dies)
             await med.stop()
+        transport.close()
 
 
 def ack(ok: SipResponse, call_id: str) -> SipRequest:

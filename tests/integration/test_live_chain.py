@@ -73,9 +73,12 @@ async def _live(tmp_path: Path, media: dict[str, Any]) -> AsyncIterator[Live]:
                 break
             await asyncio.sleep(0.1)
     yield Live(platform, f"http://127.0.0.1:{port}", sim, headers)
-    await sim.stop()
+    # The platform first, while the devices still answer the BYEs of its open streams (each one
+    # to a stopped device waits out its 3 s transaction); then the devices, with no platform left
+    # to unregister from (each REGISTER would wait out its own).
     server.should_exit = True
     await asyncio.wait_for(task, 15)
+    await sim.stop(unregister=False)
 
 
 async def read_for(c: httpx.AsyncClient, url: str, seconds: float) -> bytes:
