@@ -12,7 +12,7 @@ from pathlib import Path
 
 import av
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
@@ -84,6 +84,7 @@ def test_a_trigger_before_any_frame_starts_at_the_first_key_frame() -> None:
 
 
 @given(st.lists(st.integers(0, 300), max_size=6), st.floats(0, 3), st.floats(1, 3), st.sampled_from([5, 25, 50]))
+@example([1], 0.0, 1.00001, 5)  # a key frame exactly 1 s after the trigger, a window a hair longer
 @settings(max_examples=150, deadline=None)
 def test_written_video_is_contiguous_within_an_event_and_covers_each_trigger(
         at: list[int], pre: float, post: float, gop: int) -> None:

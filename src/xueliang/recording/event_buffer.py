@@ -12,6 +12,7 @@ delays of delivery.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 
 from xueliang.media.frame import Frame
@@ -21,8 +22,10 @@ TICKS = 90000
 
 class EventGate:
     def __init__(self, pre_seconds: float, post_seconds: float) -> None:
-        self.pre = int(pre_seconds * TICKS)
-        self.post = int(post_seconds * TICKS)
+        # Rounded up to whole ticks: rounded down, a post of 1.00001 s ended the event at the key
+        # frame exactly 1 s after the trigger, inside the window it was asked to cover.
+        self.pre = math.ceil(pre_seconds * TICKS)
+        self.post = math.ceil(post_seconds * TICKS)
         self._gops: deque[list[Frame]] = deque()
         self._newest: int | None = None
         #: Frames pass until this decode time (None: idle, buffering).
