@@ -15,12 +15,19 @@ from xueliang.media.rtp import (
     RtpPacketizer,
     RtpReceiver,
     TimestampUnwrapper,
+    be32,
     build_rtp,
     frame_rfc4571,
     parse_rtp,
 )
 
 # -- parse / build --------------------------------------------------------------------------
+
+
+@given(st.binary(min_size=4, max_size=16), st.data())
+def test_be32_reads_the_big_endian_word_at_its_offset(buf: bytes, data: st.DataObject) -> None:
+    i = data.draw(st.integers(0, len(buf) - 4))
+    assert be32(buf, i) == int.from_bytes(buf[i : i + 4], "big")
 
 
 @given(

@@ -20,8 +20,7 @@ from collections import deque
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 #: Requests started per loop turn. At a few milliseconds of synchronous work each on a slow
-#: host, a turn stays within tens of milliseconds, well inside what the RTP port's receive
-#: buffer holds (media.rtp_receive_buffer).
+#: host, their share of a turn stays within tens of milliseconds.
 PER_TURN = 8
 
 
@@ -34,7 +33,7 @@ class TurnAdmission:
         self._used = 0
         self._waiting: deque[asyncio.Future[None]] = deque()
         self._turn_scheduled = False
-        #: Requests that had to wait for a later turn (a burst), for the metrics and tests.
+        #: Requests that had to wait for a later turn (a burst); read by the tests.
         self.deferred = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

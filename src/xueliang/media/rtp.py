@@ -24,6 +24,7 @@ __all__ = [
     "RtpPacketizer",
     "RtpReceiver",
     "TimestampUnwrapper",
+    "be32",
     "build_rtp",
     "frame_rfc4571",
     "parse_rtp",
@@ -113,6 +114,13 @@ class RtpPacket:
         return f"RtpPacket({inner})"
 
 
+def be32(buf: bytes, i: int) -> int:
+    """The big-endian 32-bit word at ``i`` of ``buf`` (the caller checks the length): an RTP
+    timestamp or SSRC. Compiled, native arithmetic, where ``int.from_bytes`` of a slice or
+    ``struct`` is a generic call and an object per packet."""
+    return buf[i] << 24 | buf[i + 1] << 16 | buf[i + 2] << 8 | buf[i + 3]
+
+
 def parse_rtp(data: bytes | bytearray | memoryview) -> RtpPacket:
     """Parse one RTP packet. Raises :class:`RtpError` (and only that) on malformed input.
 
@@ -168,8 +176,8 @@ def _parse(buf: bytes, view: memoryview | None) -> RtpPacket:
         bool(b1 & 0x80),
         b1 & 0x7F,
         buf[2] << 8 | buf[3],
-        buf[4] << 24 | buf[5] << 16 | buf[6] << 8 | buf[7],
-        buf[8] << 24 | buf[9] << 16 | buf[10] << 8 | buf[11],
+        be32(buf, 4),
+        be32(buf, 8),
         cc,
         buf[off:end] if view is None else view[off:end],
         csrcs,
@@ -395,9 +403,8 @@ class Rfc4571Deframer:
                 if n - s < 12:
                     need = hl + 12
                     break
-                if (
-                    view[s + 8] << 24 | view[s + 9] << 16 | view[s + 10] << 8 | view[s + 11]
-                ) != ssrc and not 192 <= view[s + 1] <= 223:  # RTCP (interleaved channel 1)
+                # RTCP (interleaved channel 1) carries its SSRC elsewhere: let it through.
+                if be32(view, s + 8) != ssrc and not 192 <= view[s + 1] <= 223:
                     found, confirmed = self._resync(view, pos, n, pos + 1)
                     self.discarded += found - pos
                     pos = found
@@ -421,7 +428,7 @@ class Rfc4571Deframer:
 
     def _known(self, ssrc: bytes) -> None:
         self._ssrc = ssrc
-        self._ssrc_value = int.from_bytes(ssrc, "big")
+        self._ssrc_value = be32(ssrc, 0)
 
     def _learn_ssrc(self, packets: list[bytes]) -> None:
         """Remember the SSRC once two packets in a row carry it (a lone bogus one won't)."""

@@ -48,7 +48,7 @@ import time
 from typing import Any, Protocol
 
 from xueliang.errors import Unavailable
-from xueliang.media.rtp import Rfc4571Deframer
+from xueliang.media.rtp import Rfc4571Deframer, be32
 from xueliang.media.udp_batch import BATCH, BatchReader, batch_reader
 from xueliang.sockets import Poller, grow_receive_buffer
 
@@ -535,7 +535,7 @@ class RtpServer:
                     continue
                 b = owner
                 if b is None:
-                    ssrc = int.from_bytes(data[8:12], "big")
+                    ssrc = be32(data, 8)
                     b = by_ssrc.get(ssrc)
                     if b is None:
                         b = self._latch(ssrc, addr[0]) if self._latching else None
@@ -630,7 +630,7 @@ class RtpServer:
     def _match_tcp(self, conn: _TcpConnection, first: bytes) -> RtpBinding | None:
         if len(first) < 12:
             return None
-        ssrc = int.from_bytes(first[8:12], "big")
+        ssrc = be32(first, 8)
         b = self._by_ssrc.get(ssrc)
         host = conn.peer[0] if conn.peer else ""
         if b is None and self._latching:
