@@ -539,7 +539,9 @@ def test_the_readiness_set_without_epoll_reports_what_epoll_would() -> None:
 
     from xueliang.media import rtp_server
 
-    assert isinstance(rtp_server._readiness(), select.epoll)
+    used = rtp_server._readiness()
+    assert isinstance(used, select.epoll)
+    used.close()
     ready = rtp_server._SelectorReadiness()
     a, b = socket.socketpair()
     try:
