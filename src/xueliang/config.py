@@ -132,6 +132,13 @@ class MediaConfig(_Section):
     #: relay's CPU by about a fifth at 50 streams for 3.5 ms more latency (docs/performance.md).
     #: 0: wake for every datagram or write.
     rtp_poll_ms: float = Field(default=5.0, ge=0, le=50)
+    #: The shared RTP port's kernel receive buffer, MiB: what arrives while the process is busy
+    #: elsewhere (a burst of viewers joining, a key frame of every stream at once) waits here,
+    #: and what does not fit is lost. At 300 streams of 2 Mbit/s a process takes about 59,000
+    #: datagrams a second; 128 MiB holds about a second of them (docs/performance.md). The
+    #: kernel takes memory only for what is queued. Past ``net.core.rmem_max`` it needs
+    #: CAP_NET_ADMIN; without, the kernel caps it (the status API shows what was granted).
+    rtp_receive_buffer_mb: int = Field(default=128, ge=1, le=2048)
     #: Seconds a stream lives after its last viewer leaves.
     idle_stop_seconds: float = Field(default=15.0, ge=0)
     #: Seconds without RTP before a stream is declared dead.

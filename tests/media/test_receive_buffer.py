@@ -30,3 +30,24 @@ def test_a_receive_buffer_past_rmem_max_is_forced_where_the_process_may() -> Non
         assert got >= want, (got, want)  # the kernel reports twice what it was given
     else:
         assert before < got <= 2 * rmem_max, (before, got, rmem_max)
+
+
+async def test_the_shared_rtp_port_gets_the_configured_buffer() -> None:
+    """``media.rtp_receive_buffer_mb`` reaches the shared port (the 600-stream bench lost packets
+    at 32 MiB while viewers joined): two sizes, each granted as asked where it may be forced."""
+    from xueliang.config import MediaConfig
+    from xueliang.media.hub import MediaHub
+
+    granted = {}
+    for mb in (8, 48):
+        hub = MediaHub(MediaConfig(rtp_port=0, rtp_tcp_port=0, rtp_receive_buffer_mb=mb))
+        await hub.rtp.start()
+        try:
+            granted[mb] = hub.rtp.receive_buffer
+        finally:
+            await hub.rtp.stop()
+    if _may_force():
+        assert granted[8] >= 8 << 20 and granted[48] >= 48 << 20, granted
+        assert granted[48] > granted[8]
+    else:  # capped by rmem_max: asked more, granted no less
+        assert granted[48] >= granted[8]

@@ -91,6 +91,7 @@ class MediaHub:
             config.announce_ip,
             port_range=config.rtp_port_range,
             poll_interval=config.rtp_poll_ms / 1000,
+            receive_buffer=config.rtp_receive_buffer_mb << 20,
         )
         self.tick_interval = tick_interval
         #: Latest snapshot per stream/channel (set a directory to keep them on disk).

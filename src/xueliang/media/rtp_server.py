@@ -78,10 +78,13 @@ _BURST = 4 * BATCH
 _POLL_BURSTS = 16
 #: Bytes asked of an RTP/TCP connection per read.
 _TCP_READ = 262144
-#: UDP receive buffer asked for: ~1 s of 300 Mbit/s, to ride out bursts of key frames and
-#: moments when the process is not scheduled. Beyond ``net.core.rmem_max`` it takes
-#: SO_RCVBUFFORCE (CAP_NET_ADMIN); otherwise the kernel caps it (see ``receive_buffer``).
-_RCVBUF = 32 * 1024 * 1024
+#: The shared UDP port's receive buffer asked for unless told (``media.rtp_receive_buffer_mb``):
+#: to ride out bursts of key frames and moments when the process is not scheduled. Beyond
+#: ``net.core.rmem_max`` it takes SO_RCVBUFFORCE (CAP_NET_ADMIN); otherwise the kernel caps it
+#: (see ``receive_buffer``).
+_RCVBUF = 128 * 1024 * 1024
+#: A port of its own per stream (``rtp_port_range``): one stream's bursts.
+_PORT_RCVBUF = 4 * 1024 * 1024
 
 
 def _grow_receive_buffer(sock: socket.socket, size: int = _RCVBUF) -> None:
@@ -297,8 +300,11 @@ class RtpServer:
         port_range: tuple[int, int] | None = None,
         tcp_match_timeout: float = 10.0,
         poll_interval: float = 0.0,
+        receive_buffer: int = _RCVBUF,
     ) -> None:
         self.host = host
+        #: Bytes of kernel receive buffer asked for the shared UDP port.
+        self.receive_buffer_asked = receive_buffer
         self.udp_port = udp_port
         self.tcp_port = tcp_port
         self.announce_ip = announce_ip or (
@@ -357,7 +363,7 @@ class RtpServer:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_DGRAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        _grow_receive_buffer(sock)
+        _grow_receive_buffer(sock, self.receive_buffer_asked)
         sock.bind((self.host, self.udp_port))
         sock.setblocking(False)
         self._udp = sock
@@ -574,7 +580,7 @@ class RtpServer:
                 sock.close()
                 continue
             sock.setblocking(False)
-            _grow_receive_buffer(sock, _RCVBUF // 8)
+            _grow_receive_buffer(sock, _PORT_RCVBUF)
             self._next_port = port + 1
             b._sock = sock
             b.port = port
