@@ -54,6 +54,10 @@ MODULES: tuple[str, ...] = (
     "xueliang.media.rtp_server",
     # Called by the outputs' fan-out once per frame per viewer: the live HTTP writer.
     "xueliang.api.live_write",
+    # What follows each registration (issue 18): the event bus (an event built and handed to
+    # every listener and subscriber) and presence (a record a device), per device in a storm.
+    "xueliang.bus",
+    "xueliang.presence",
 )
 
 #: C extensions of our own (a ``.c`` beside where the module would be), built by the same script and

@@ -26,16 +26,40 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 
-@dataclass(slots=True, frozen=True)
 class BusEvent:
-    kind: str  # e.g. "device.online", "device.offline", "alarm", "stream.up"
-    subject: str  # the device/channel/stream it is about
-    data: dict[str, Any] = field(default_factory=dict)
-    at: float = field(default_factory=time.time)
+    """One state change: ``kind`` (``device.online``, ``alarm``, ``stream.up``), the ``subject``
+    it is about (a device, channel or stream), its ``data``, and when (``at``, wall clock).
+
+    A plain class with ``Final`` fields rather than a frozen dataclass: compiled with mypyc
+    (src/xueliang/_native.py) its fields cannot be set and building one is a native call, where
+    a frozen dataclass stays a Python class whose ``__init__`` runs interpreted (a registration
+    storm publishes one a device). Equal by its fields, as the dataclass was.
+    """
+
+    __slots__ = ("at", "data", "kind", "subject")
+
+    def __init__(self, kind: str, subject: str, data: dict[str, Any] | None = None, at: float | None = None) -> None:
+        self.kind: Final = kind
+        self.subject: Final = subject
+        self.data: Final[dict[str, Any]] = {} if data is None else data
+        self.at: Final[float] = time.time() if at is None else at
+
+    def _fields(self) -> tuple[str, str, dict[str, Any], float]:
+        return (self.kind, self.subject, self.data, self.at)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, BusEvent):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __reduce__(self) -> tuple[type[BusEvent], tuple[str, str, dict[str, Any], float]]:
+        return (BusEvent, self._fields())
+
+    def __repr__(self) -> str:
+        return f"BusEvent(kind={self.kind!r}, subject={self.subject!r}, data={self.data!r}, at={self.at!r})"
 
 
 def matches(kinds: frozenset[str] | None, kind: str) -> bool:

@@ -15,17 +15,44 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
+
+from mypy_extensions import mypyc_attr
 
 
-@dataclass(frozen=True, slots=True)
 class Seen:
-    device_id: str
-    #: the signalling node serving the device
-    node: str
-    #: online since, and last heard from (REGISTER or keepalive); wall-clock seconds
-    since: float
-    seen: float
+    """A device's presence: the signalling ``node`` serving it, online ``since``, last heard
+    from (``seen``: REGISTER or keepalive); wall-clock seconds.
+
+    A plain class with ``Final`` fields rather than a frozen dataclass: compiled with mypyc
+    (src/xueliang/_native.py), its fields cannot be set and building one is a native call (one
+    a device at registration and at each presence sweep). Equal by its fields.
+    """
+
+    __slots__ = ("device_id", "node", "seen", "since")
+
+    def __init__(self, device_id: str, node: str, since: float, seen: float) -> None:
+        self.device_id: Final = device_id
+        self.node: Final = node
+        self.since: Final = since
+        self.seen: Final = seen
+
+    def _fields(self) -> tuple[str, str, float, float]:
+        return (self.device_id, self.node, self.since, self.seen)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Seen):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __reduce__(self) -> tuple[type[Seen], tuple[str, str, float, float]]:
+        return (Seen, self._fields())
+
+    def __repr__(self) -> str:
+        return f"Seen(device_id={self.device_id!r}, node={self.node!r}, since={self.since!r}, seen={self.seen!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +106,7 @@ class Presence(Protocol):
     async def stop(self) -> None: ...
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # tests stand in nodes by subclassing it
 class MemoryPresence:
     """One process: presence is what this process's signalling knows."""
 

@@ -178,13 +178,12 @@ async def test_a_consumer_without_a_local_queue_is_read_in_batches_too(sessions,
     """The cluster's bus hands out consumers that only have get(): events are still gathered
     for a batch, none lost."""
     bus = EventBus()
-    real = bus.subscribe
 
     class OnlyGet:  # what a consumer of another bus offers: get, close, dropped
         dropped = 0
 
         def __init__(self) -> None:
-            self.inner = real("device.online", "device.offline")
+            self.inner = bus.subscribe("device.online", "device.offline")
 
         async def get(self) -> Any:
             return await self.inner.get()
@@ -192,11 +191,25 @@ async def test_a_consumer_without_a_local_queue_is_read_in_batches_too(sessions,
         def close(self) -> None:
             self.inner.close()
 
-    rec = HistoryRecorder(sessions, bus, heartbeat_seconds=3600, batch_seconds=0.3)
-    bus.subscribe = lambda *k, **kw: OnlyGet()  # type: ignore[method-assign]
-    bus.subscribe_batch = None  # type: ignore[assignment,method-assign]  # another bus has none
+    class OtherBus:  # another bus: the same events, consumers with get() only, no subscribe_batch
+        def publish(self, kind: str, subject: str, **data: Any) -> Any:
+            return bus.publish(kind, subject, **data)
+
+        def subscribe(self, *kinds: str, maxsize: int = 10_000, group: str | None = None) -> OnlyGet:
+            return OnlyGet()
+
+        def listen(self, fn: Any) -> None:
+            bus.listen(fn)
+
+        async def start(self) -> None:
+            return None
+
+        async def stop(self) -> None:
+            return None
+
+    rec = HistoryRecorder(sessions, OtherBus(), heartbeat_seconds=3600, batch_seconds=0.3)
+    rec.exclusive = True  # still one process: the recorder is the only consumer
     await rec.start()
-    bus.subscribe = real  # type: ignore[method-assign]
     assert isinstance(rec._sub, OnlyGet)
     batches: list[int] = []
     handle = rec._handle

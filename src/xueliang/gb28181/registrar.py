@@ -40,39 +40,73 @@ log = logging.getLogger("xueliang.registrar")
 MAX_EXPIRES = 86_400
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class DeviceSession:
+    """What the registrar knows of a device. The ``__init__`` of this and of the events below is
+    written out so that mypyc compiles it: a dataclass's generated one runs interpreted (and a
+    frozen dataclass stays a Python class), and a registration storm builds three a device."""
+
     device_id: str
     #: Per-device password; None = the platform-wide one.
-    password: str | None = None
+    password: str | None
     #: accepted / pending / rejected; "" for a device the registry does not know yet.
-    admission: str = ""
-    online: bool = False
-    registered: bool = False
-    addr: Address | None = None
-    transport: str = "udp"
-    contact: str = ""
-    call_id: str = ""
-    expires_at: float = 0.0
-    last_seen: float = 0.0
-    gb_version: str = ""
+    admission: str
+    online: bool
+    registered: bool
+    addr: Address | None
+    transport: str
+    contact: str
+    call_id: str
+    expires_at: float
+    last_seen: float
+    gb_version: str
     #: Wall-clock time of the last successful registration (for the registry).
-    registered_wall: float = 0.0
+    registered_wall: float
+
+    def __init__(self, device_id: str, password: str | None = None, admission: str = "", online: bool = False,
+                 registered: bool = False, addr: Address | None = None, transport: str = "udp", contact: str = "",
+                 call_id: str = "", expires_at: float = 0.0, last_seen: float = 0.0, gb_version: str = "",
+                 registered_wall: float = 0.0) -> None:
+        self.device_id = device_id
+        self.password = password
+        self.admission = admission
+        self.online = online
+        self.registered = registered
+        self.addr = addr
+        self.transport = transport
+        self.contact = contact
+        self.call_id = call_id
+        self.expires_at = expires_at
+        self.last_seen = last_seen
+        self.gb_version = gb_version
+        self.registered_wall = registered_wall
 
 
-@dataclass(slots=True, frozen=True)
+# The events: values, compared by their fields (dataclass ``__eq__`` and ``__repr__``); not set
+# after they are made.
+
+
+@dataclass(slots=True, init=False)
 class Online:
     device_id: str
     reason: str
 
+    def __init__(self, device_id: str, reason: str) -> None:
+        self.device_id = device_id
+        self.reason = reason
 
-@dataclass(slots=True, frozen=True)
+
+@dataclass(slots=True, init=False)
 class Offline:
     device_id: str
     reason: str
 
+    def __init__(self, device_id: str, reason: str) -> None:
+        self.device_id = device_id
+        self.reason = reason
 
-@dataclass(slots=True, frozen=True)
+
+@dataclass(slots=True, init=False)
 class Registered:
     """A successful REGISTER: persist the address; ``fresh`` = not a refresh (query the catalog)."""
 
@@ -80,21 +114,35 @@ class Registered:
     fresh: bool
     new_device: bool
 
+    def __init__(self, session: DeviceSession, fresh: bool, new_device: bool) -> None:
+        self.session = session
+        self.fresh = fresh
+        self.new_device = new_device
 
-@dataclass(slots=True, frozen=True)
+
+@dataclass(slots=True, init=False)
 class AuthFailed:
     device_id: str
     ip: str
     banned: bool
 
+    def __init__(self, device_id: str, ip: str, banned: bool) -> None:
+        self.device_id = device_id
+        self.ip = ip
+        self.banned = banned
 
-@dataclass(slots=True, frozen=True)
+
+@dataclass(slots=True, init=False)
 class Pending:
     device_id: str
     addr: Address
 
+    def __init__(self, device_id: str, addr: Address) -> None:
+        self.device_id = device_id
+        self.addr = addr
 
-@dataclass(slots=True, frozen=True)
+
+@dataclass(slots=True, init=False)
 class Moved:
     """A registered device registered again, with its password, from another address: NAT
     rebinding or a new lease, or someone else who has the password (worth a look)."""
@@ -102,6 +150,11 @@ class Moved:
     device_id: str
     old: Address
     new: Address
+
+    def __init__(self, device_id: str, old: Address, new: Address) -> None:
+        self.device_id = device_id
+        self.old = old
+        self.new = new
 
 
 RegistrarEvent = Online | Offline | Registered | AuthFailed | Pending | Moved
