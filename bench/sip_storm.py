@@ -27,7 +27,10 @@ of one core and RSS over that window.
 Without ``--server`` the script starts ``.venv/bin/xueliang serve`` itself on free ports with
 a throw-away SQLite database, media disabled, and the per-address rate limit raised (all
 devices come from one address here; a real deployment sees one address per device). With
-``--server host:port`` give ``--server-pid`` to measure the server's CPU.
+``--server host:port`` give ``--server-pid`` to measure the server's CPU. ``--switch-off PART``
+starts bench/anchors/answering_only.py's server instead, with ``history`` (the health history
+recorder), ``writer`` (the signalling writer's rows) or ``consequences`` (all that follows a
+registration) switched off: what the storm costs without it.
 
     .venv/bin/python bench/sip_storm.py [--devices 10000] [--rate 4000]
     .venv/bin/python bench/sip_storm.py --steady 100000 --interval 60 --duration 180
@@ -133,10 +136,12 @@ def storm_settings(password: str, workdir: Path, sip_port: int) -> dict[str, str
 
 
 def start_server(
-    password: str, workdir: Path, callgrind: bool = False, answering_only: bool = False
+    password: str, workdir: Path, callgrind: bool = False, answering_only: bool = False,
+    switch_off: str = "consequences",
 ) -> tuple[subprocess.Popen[bytes], int]:
     """``xueliang serve`` on free ports with :func:`storm_settings`; ``answering_only``: the
-    server of bench/anchors/answering_only.py (what follows a registration switched off)."""
+    server of bench/anchors/answering_only.py, with ``switch_off`` (what follows a registration,
+    or one part of it) switched off."""
     exe = ROOT / ".venv" / "bin" / "xueliang"
     if not exe.exists():
         found = shutil.which("xueliang")
@@ -149,6 +154,7 @@ def start_server(
         **storm_settings(password, workdir, sip_port),
         "XUELIANG_API__HOST": "127.0.0.1",
         "XUELIANG_API__PORT": str(free_port(socket.SOCK_STREAM)),
+        "XUELIANG_BENCH_SWITCH_OFF": switch_off,
     }
     with open(workdir / "server.log", "wb") as log:  # the child keeps its own descriptor
         cmd = [str(exe), "serve"]
@@ -891,6 +897,11 @@ def main() -> int:
         "storm (all threads; slow: use a low --rate such as 50, and a long --ready-timeout)",
     )
     ap.add_argument("--callgrind-keep", help="copy the storm's callgrind profile to this file")
+    ap.add_argument(
+        "--switch-off", choices=("consequences", "history", "writer"),
+        help="run the server of bench/anchors/answering_only.py with this part of what follows a "
+        "registration switched off (consequences: all of it), to see what each part costs",
+    )
     args = ap.parse_args()
 
     with contextlib.suppress(ImportError):
@@ -905,7 +916,9 @@ def main() -> int:
         pid = args.server_pid
     else:
         tmp = tempfile.TemporaryDirectory(prefix="sip-storm-")
-        proc, port = start_server(args.password, Path(tmp.name), callgrind=args.callgrind)
+        proc, port = start_server(args.password, Path(tmp.name), callgrind=args.callgrind,
+                                  answering_only=args.switch_off is not None,
+                                  switch_off=args.switch_off or "consequences")
         server, pid = ("127.0.0.1", port), proc.pid
     try:
         wait_ready(

@@ -31,3 +31,12 @@ def test_the_answering_only_server_answers_the_storm_and_keeps_no_device() -> No
     assert out["answering_storm_failures"] == "0 devices"
     assert float(out["answering_storm_server_cpu_median"].split()[0]) > 0
     assert out["answering_storm_database_devices"] == "0 rows"
+
+
+@pytest.mark.serial
+def test_a_part_switched_off_still_answers_every_device() -> None:
+    """``sip_storm.py --switch-off history`` (one part of what follows a registration off, to
+    see what it costs): the server still answers the whole storm."""
+    out = figures("sip_storm.py", "--switch-off", "history", "--devices", "300", "--rate", "1000", timeout=240)
+    assert out["storm_registered"] == "300 devices"
+    assert out["storm_keepalives"] == "300 answered"
