@@ -4,8 +4,8 @@ Kamailio, as bench/anchors/kamailio.cfg runs it, answers the storm and keeps eac
 memory. xueliang does that too, and then, for every device, what the platform is for: its
 row in the registry, an event in the log, its presence, a bus event that the health history
 turns into an availability interval, the Catalog and DeviceInfo queries. This harness runs
-the real server with ``SignallingService._apply`` (the registrar's events: rows, presence,
-bus, queries) and the keepalive's column write made no-ops, so that
+the real server with ``Answers.apply`` (gb28181/answers.py: the registrar's events: rows,
+presence, bus, queries) and the keepalive's column write made no-ops, so that
 ``storm_kamailio.py --target all`` can put the answering alone beside both. A measurement
 aid only: such a server forgets every device it answers.
 
@@ -26,8 +26,9 @@ import sys
 from typing import Any
 
 from xueliang import cli
+from xueliang.gb28181 import service
+from xueliang.gb28181.answers import Answers
 from xueliang.gb28181.persist import SignallingWriter
-from xueliang.gb28181.service import SignallingService
 from xueliang.health.history import HistoryRecorder
 
 PARTS = ("consequences", "history", "writer")
@@ -41,9 +42,17 @@ async def _nothing_async(*_args: Any, **_kwargs: Any) -> None:
     return None
 
 
+class _AnswersAlone(Answers):
+    """The answers with the registrar's events dropped (compiled ``Answers`` cannot be patched:
+    the service builds this subclass instead)."""
+
+    def apply(self, events: Any, wall: float) -> None:
+        return None
+
+
 def switch_off(part: str) -> None:
     if part == "consequences":
-        SignallingService._apply = _nothing  # type: ignore[method-assign]
+        service.Answers = _AnswersAlone  # type: ignore[misc]
         SignallingWriter.keepalive = _nothing  # type: ignore[method-assign]
     elif part == "history":  # never subscribes: the bus offers it nothing
         HistoryRecorder.start = _nothing_async  # type: ignore[method-assign]

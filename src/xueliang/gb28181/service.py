@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from xueliang.db.engine import transient
 from xueliang.db.tables import Channel, Device
 from xueliang.errors import GatewayTimeout, Invalid, NotFound, Unavailable
 from xueliang.gb28181 import manscdp
+from xueliang.gb28181.answers import Answers
 from xueliang.gb28181.catalog import CatalogAssembler, CatalogComplete, CatalogIncomplete
 from xueliang.gb28181.catalog_queue import CatalogQueue, Kind
 from xueliang.gb28181.credentials import (
@@ -43,13 +43,7 @@ from xueliang.gb28181.manscdp import CatalogItem, ManscdpError, ManscdpMessage, 
 from xueliang.gb28181.persist import SignallingWriter
 from xueliang.gb28181.registrar import (
     NOT_REGISTERED,
-    AuthFailed,
     DeviceSession,
-    Moved,
-    Offline,
-    Online,
-    Pending,
-    Registered,
     Registrar,
     RegistrarEvent,
     user_of,
@@ -60,7 +54,6 @@ from xueliang.gb28181.sip import (
     generate_call_id,
     generate_tag,
     make_request,
-    response_bytes,
 )
 from xueliang.presence import MemoryPresence, Presence
 from xueliang.sealing import Sealer
@@ -80,8 +73,6 @@ _CATALOG_BATCH = 20_000
 _CATALOG_RETRY_FIRST = 0.5
 _CATALOG_RETRY_MAX = 30.0
 
-_KEEPALIVE = re.compile(rb"<\s*CmdType\s*>\s*Keepalive\s*<", re.I)
-_DEVICE_ID = re.compile(rb"<\s*DeviceID\s*>\s*(\d{20})\s*<", re.I)
 
 
 @dataclass(slots=True)
@@ -118,10 +109,14 @@ class SignallingService:
                                     burst=max(50.0, cfg.rate_limit_per_address),
                                     is_banned=self.registrar.is_banned,
                                     poll_interval=cfg.poll_ms / 1000)
-        self.endpoint.stateless = self._stateless
         self.endpoint.layer.check_response_source = True
         self.writer = SignallingWriter(sessions)
         self.catalogs: CatalogAssembler[CatalogItem] = CatalogAssembler(timeout=15.0, max_items=1_000_000)
+        #: REGISTER and keepalives, answered without a transaction, and the registrar's events
+        #: applied (answers.py, compiled).
+        self.answers = Answers(self.registrar, self.writer, bus, self.presence, self.endpoint,
+                               self._queue_after, self.catalogs.cancel)
+        self.endpoint.stateless = self.answers.stateless
         self.records: CatalogAssembler[RecordItem] = CatalogAssembler(
             timeout=15.0, key=lambda r: (r.device_id, r.start_time, r.end_time, r.file_path))
         self.catalog_runs: dict[str, CatalogRun] = {}
@@ -244,41 +239,16 @@ class SignallingService:
 
     # ---- events ------------------------------------------------------------------------
     def _apply(self, events: list[RegistrarEvent], wall: float) -> None:
-        for ev in events:
-            if isinstance(ev, Registered):
-                if ev.new_device:
-                    self.writer.device_new(ev.session)
-                self.writer.device_state(ev.session)
-                if ev.fresh and ev.session.device_id not in self._after_pending:
-                    self._after_pending.add(ev.session.device_id)
-                    self._after_queue.put_nowait(ev.session.device_id)
-            elif isinstance(ev, Online):
-                self.presence.online(ev.device_id, wall)
-                self._publish("device.online", ev.device_id, wall, reason=ev.reason)
-            elif isinstance(ev, Offline):
-                s = self.registrar.devices.get(ev.device_id)
-                if s is not None:
-                    self.writer.device_state(s)
-                self.writer.device_offline(ev.device_id)
-                self.presence.offline(ev.device_id)
-                self.catalogs.cancel(ev.device_id)
-                self._publish("device.offline", ev.device_id, wall, reason=ev.reason)
-            elif isinstance(ev, Moved):
-                log.info("device %s registered from %s:%s, no longer %s:%s", ev.device_id, ev.new[0], ev.new[1],
-                         ev.old[0], ev.old[1])
-                self._publish("device.moved", ev.device_id, wall, old=f"{ev.old[0]}:{ev.old[1]}",
-                              new=f"{ev.new[0]}:{ev.new[1]}")
-            elif isinstance(ev, AuthFailed):
-                self._publish("device.auth_failed", ev.device_id, wall, ip=ev.ip, banned=ev.banned)
-            elif isinstance(ev, Pending):
-                s = self.registrar.devices[ev.device_id]
-                s.addr = ev.addr
-                self.writer.device_new(s)
-                self._publish("device.pending", ev.device_id, wall, ip=ev.addr[0])
+        self.answers.apply(events, wall)
 
     def _publish(self, kind: str, subject: str, wall: float, **data: Any) -> None:
-        self.writer.event(kind, subject, wall, data)
-        self.bus.publish(kind, subject, **data)
+        self.answers.publish(kind, subject, wall, data)
+
+    def _queue_after(self, device_id: str) -> None:
+        """A device registered afresh: queue its queries (once, however often it registers meanwhile)."""
+        if device_id not in self._after_pending:
+            self._after_pending.add(device_id)
+            self._after_queue.put_nowait(device_id)
 
     async def _after_worker(self) -> None:
         while True:
@@ -321,36 +291,6 @@ class SignallingService:
 
     def _sender(self, inc: Incoming) -> str:
         return user_of(inc.request.headers.get("From"))
-
-    def _stateless(self, req: SipRequest, addr: Any, transport: str) -> bytes | None:
-        """REGISTER and keepalives are idempotent: answered without a transaction (a
-        retransmission is simply processed again: a new challenge, or the same 200 with no
-        fresh-registration side effects because Call-ID and address are unchanged). Most of a
-        registration storm's cost was transaction bookkeeping for requests that need none."""
-        if req.method == "REGISTER":
-            wall = time.time()
-            d = self.registrar.register(req, addr, transport, time.monotonic(), wall)
-            if d.events:
-                self._apply(d.events, wall)
-            return response_bytes(req, d.status, d.reason, [*d.headers, ("User-Agent", self.endpoint.user_agent)])
-        return self._keepalive(req, addr, transport)
-
-    def _keepalive(self, req: SipRequest, addr: Any, transport: str) -> bytes | None:
-        """Keepalives are most of the traffic: no XML parser, no transaction (a keepalive is
-        idempotent; a retransmitted one simply gets another 200). None if not a keepalive."""
-        if req.method != "MESSAGE" or not _KEEPALIVE.search(req.body[:400]):
-            return None
-        m = _DEVICE_ID.search(req.body)
-        device_id = m.group(1).decode() if m else user_of(req.headers.get("From"))
-        d = self.registrar.keepalive(device_id, addr, time.monotonic(), transport)
-        if d.status == 200:
-            self.writer.keepalive(device_id, time.time())
-        if d.events:
-            s = self.registrar.devices.get(device_id)
-            if s is not None:
-                self.writer.device_state(s)
-            self._apply(d.events, time.time())
-        return response_bytes(req, d.status, d.reason, [("User-Agent", self.endpoint.user_agent)])
 
     def _on_message(self, inc: Incoming) -> None:
         body = inc.request.body
