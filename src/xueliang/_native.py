@@ -33,8 +33,10 @@ MODULES: tuple[str, ...] = (
     "xueliang.gb28181.sip.digest",
     "xueliang.gb28181.sip.transaction",
     "xueliang.gb28181.registrar",
-    # The REGISTER and keepalive answers around the registrar, and its events applied.
+    # The REGISTER and keepalive answers around the registrar, and its events applied; and the
+    # SIP endpoint, whose UDP turn reads a batch, parses, answers and sends per datagram.
     "xueliang.gb28181.answers",
+    "xueliang.gb28181.endpoint",
     # The media hot path (issue 18): per packet RTP parse and reorder, PS demux (ps_rtp_in:
     # the three in one call per datagram); per frame NAL scanning and the fMP4/FLV muxers;
     # and the glue between them: the shared port's read loop (rtp_server), the stream's feed
