@@ -59,11 +59,17 @@ def _pg_template() -> str:
 #: Whole folders whose tests start several processes of the platform each: they run alone,
 #: after the parallel part of the suite (scripts/test.sh), so two of them never share the cores.
 _SERIAL_DIRS = ("tests/cluster/",)
+#: ... but for these modules of theirs, which run the cluster's parts in the test process (against
+#: the session's Redis server) and start no platform process: they run in the parallel part.
+_IN_PROCESS = tuple(f"tests/cluster/{m}.py::" for m in (
+    "test_bus", "test_cascade_cluster", "test_cascade_media_cluster", "test_leadership", "test_limits",
+    "test_placement", "test_presence", "test_rpc", "test_sweeper",
+))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if item.nodeid.startswith(_SERIAL_DIRS):
+        if item.nodeid.startswith(_SERIAL_DIRS) and not item.nodeid.startswith(_IN_PROCESS):
             item.add_marker(pytest.mark.serial)
 
 

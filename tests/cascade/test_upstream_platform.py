@@ -28,7 +28,18 @@ CHANNEL = "34020100001320000001"
 
 
 @pytest.fixture
-async def platform(db_url: str, tmp_path: Path) -> AsyncIterator[Platform]:
+async def upper_udp() -> AsyncIterator[tuple[asyncio.DatagramTransport, UdpUpper]]:
+    """The upper's SIP socket. The platform below asks for it, so it closes after the platform
+    stopped: the platform's BYE and unregistering at its stop are answered, not waited out."""
+    loop = asyncio.get_running_loop()
+    transport, upper = await loop.create_datagram_endpoint(UdpUpper, local_addr=("127.0.0.1", 0))
+    yield transport, upper
+    transport.close()
+
+
+@pytest.fixture
+async def platform(db_url: str, tmp_path: Path,
+                   upper_udp: tuple[asyncio.DatagramTransport, UdpUpper]) -> AsyncIterator[Platform]:
     settings = Settings(
         database={"url": db_url}, storage={"var_dir": tmp_path}, secret_key="test-secret-0123456789abcdef",
         bootstrap_admin="root", bootstrap_password="Root-pass-1",
@@ -44,7 +55,7 @@ async def platform(db_url: str, tmp_path: Path) -> AsyncIterator[Platform]:
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the database's part: test_upstream_links.py
 async def test_an_upper_configured_through_the_api_is_served_and_listed_for_administrators(
-        platform: Platform) -> None:
+        platform: Platform, upper_udp: tuple[asyncio.DatagramTransport, UdpUpper]) -> None:
     from xueliang.api.main import create_app
 
     assert platform.upstream is not None and platform.cascade is not None
@@ -57,8 +68,7 @@ async def test_an_upper_configured_through_the_api_is_served_and_listed_for_admi
         s.add(Channel(id=CHANNEL, name="东门", kind="camera", device_id="34020100001180000001",
                       division_code="340201", status="ON"))
         await s.commit()
-    loop = asyncio.get_running_loop()
-    transport, upper = await loop.create_datagram_endpoint(UdpUpper, local_addr=("127.0.0.1", 0))
+    transport, upper = upper_udp
     port = transport.get_extra_info("sockname")[1]
     peer = RtpPeer()
     rtp_port = await peer.udp()
@@ -101,4 +111,3 @@ async def test_an_upper_configured_through_the_api_is_served_and_listed_for_admi
                 [(f"upper:{UPPER_ID}", "upper", CHANNEL, "ok")]
     finally:
         peer.close()
-        transport.close()

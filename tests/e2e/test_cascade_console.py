@@ -42,7 +42,9 @@ UPPER_ID = "34000000002000000001"
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+def demo(tmp_path_factory: pytest.TempPathFactory, upper: tuple[int, list[SipRequest]]) -> Iterator[Demo]:
+    """The demo with signalling on. It asks for ``upper`` so that the upper outlives it: the
+    demo's unregistering at its stop is answered, not waited out (3 s)."""
     _ensure_console()
     tmp = tmp_path_factory.mktemp("demo-cascade")
     seed_demo_basemap(tmp, tmp_path_factory)
@@ -79,7 +81,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         log.close()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def upper() -> Iterator[tuple[int, list[SipRequest]]]:
     """An upper platform on UDP: 200 to every REGISTER and MESSAGE (no digest: its own choice)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

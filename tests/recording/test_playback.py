@@ -10,10 +10,12 @@ import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 import av
 import httpx
 import pytest
+import pytest_asyncio
 from sqlalchemy import select
 
 from tests.integration.test_live_chain import Live, _live
@@ -22,14 +24,26 @@ from xueliang.db.tables import Recording
 from xueliang.recording.playback import frames, video_track
 from xueliang.recording.writer import Recorder
 
-pytestmark = pytest.mark.slow
+# The three tests share one recording (``recorded``, made once for the module), so they run in the
+# module's event loop, where its platform runs.
+pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
 FPS = 25
 KEY_FRAME_INTERVAL = 1.0  # the simulator's GOP (s)
 
 
-@pytest.fixture
-async def recorded(tmp_path: Path) -> AsyncIterator[tuple[Live, str, list[Recording]]]:
+class Recorded(NamedTuple):
+    live: Live
+    ch: str
+    rows: list[Recording]
+    root: Path  # where the segment files are
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def recorded(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Recorded]:
+    """A channel of the live chain recorded for a few segments, once for the module: the tests
+    only read it (the last one adds a channel of its own beside it)."""
+    tmp_path = tmp_path_factory.mktemp("recorded")
     async for live in _live(tmp_path, {}):
         cfg = RecordingConfig(enabled=True, segment_seconds=2, fragment_seconds=0.5)
         rec = Recorder(cfg, live.platform.sessions, live.platform.media, tmp_path / "recordings")
@@ -46,7 +60,7 @@ async def recorded(tmp_path: Path) -> AsyncIterator[tuple[Live, str, list[Record
             rows = list((await s.scalars(select(Recording).where(Recording.channel_id == ch)
                                          .order_by(Recording.start))).all())
         assert len(rows) >= 4
-        yield live, ch, rows
+        yield Recorded(live, ch, rows, tmp_path / "recordings")
 
 
 async def read_all(c: httpx.AsyncClient, url: str, limit: float = 30.0) -> tuple[bytes, float]:
@@ -82,10 +96,9 @@ def expected_frames(root: Path, rows: list[Recording], start: datetime, end: dat
     return sum(1 for w, _ in walls[first:] if w < end)
 
 
-async def test_the_demuxer_gives_back_what_the_recorder_wrote(
-        recorded: tuple[Live, str, list[Recording]], tmp_path: Path) -> None:
-    _, _, rows = recorded
-    data = (tmp_path / "recordings" / rows[1].path).read_bytes()
+async def test_the_demuxer_gives_back_what_the_recorder_wrote(recorded: Recorded) -> None:
+    _, _, rows, root = recorded
+    data = (root / rows[1].path).read_bytes()
     track = video_track(data)
     assert track is not None and track.parameter_sets and track.timescale == 90000
     fs = list(frames(data, track))
@@ -101,12 +114,11 @@ async def test_the_demuxer_gives_back_what_the_recorder_wrote(
     assert len(pictures) == len(fs)
 
 
-async def test_a_range_of_the_platforms_recording_plays_in_the_browser(
-        recorded: tuple[Live, str, list[Recording]], tmp_path: Path) -> None:
-    live, ch, rows = recorded
+async def test_a_range_of_the_platforms_recording_plays_in_the_browser(recorded: Recorded) -> None:
+    live, ch, rows, root = recorded
     start = rows[0].start + timedelta(seconds=1.3)
     end = start + timedelta(seconds=4)  # across segment boundaries, ending inside one
-    want = expected_frames(tmp_path / "recordings", rows, start, end)
+    want = expected_frames(root, rows, start, end)
     assert 4 * FPS <= want <= (4 + KEY_FRAME_INTERVAL) * FPS + 1, want
     async with live.client(timeout=30) as c:
         r = await c.post(f"/api/v1/channels/{ch}/playback",
@@ -166,8 +178,8 @@ async def test_a_range_of_the_platforms_recording_plays_in_the_browser(
 
 
 async def test_a_range_without_recordings_is_404_and_a_device_download_stays_a_device_one(
-        recorded: tuple[Live, str, list[Recording]], tmp_path: Path) -> None:
-    live, ch, rows = recorded
+        recorded: Recorded) -> None:
+    live, ch, rows, root = recorded
     before = rows[0].start - timedelta(hours=2)
     async with live.client() as c:
         r = await c.post(f"/api/v1/channels/{ch}/playback",
@@ -181,7 +193,6 @@ async def test_a_range_without_recordings_is_404_and_a_device_download_stays_a_d
 
     lone = "34020000001310009991"
     await live.platform.registry.create_channel(ChannelIn(id=lone, name="no device"))
-    root = tmp_path / "recordings"
     async with live.platform.sessions() as s, s.begin():
         for r in (rows[0], rows[2]):  # with a gap where rows[1] was
             rel = r.path.replace(ch, lone, 1)

@@ -132,6 +132,9 @@ async def test_wrong_password_backs_off_then_a_changed_row_restarts_the_link(ser
         await until(lambda: links.status(row)["state"] == "registered")
         assert links.status(row)["consecutive_failures"] == 0
     finally:
+        # registered at the end: the links stop (and unregister) while the upper still answers,
+        # rather than in the fixture's teardown, after the socket closed, waiting out the timeout
+        await links.stop()
         transport.close()
 
 
