@@ -135,8 +135,9 @@ class MediaConfig(_Section):
     #: The shared RTP port's kernel receive buffer, MiB: what arrives while the process is busy
     #: elsewhere (a burst of viewers joining, a key frame of every stream at once) waits here,
     #: and what does not fit is lost. At 300 streams of 2 Mbit/s a process takes about 59,000
-    #: datagrams a second: 32 MiB overflowed in stalls of 0.4–1.1 s, 128 MiB rode out stalls of
-    #: 1.4 s (docs/performance.md). The kernel takes memory only for what is queued. Past ``net.core.rmem_max`` it needs
+    #: datagrams a second: 32 MiB overflowed in two of six 600-stream runs (after stalls of 0.4 and
+    #: 1.1 s), 128 MiB in none of six, through stalls up to 1.4 s (docs/performance.md). The
+    #: kernel takes memory only for what is queued. Past ``net.core.rmem_max`` it needs
     #: CAP_NET_ADMIN; without, the kernel caps it (the status API shows what was granted).
     rtp_receive_buffer_mb: int = Field(default=128, ge=1, le=2048)
     #: Seconds a stream lives after its last viewer leaves.
