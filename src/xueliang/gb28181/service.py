@@ -74,7 +74,6 @@ _CATALOG_RETRY_FIRST = 0.5
 _CATALOG_RETRY_MAX = 30.0
 
 
-
 @dataclass(slots=True)
 class CatalogRun:
     """The outcome of the last catalog query of a device (kept for the API and operators)."""

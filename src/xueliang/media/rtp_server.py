@@ -87,10 +87,6 @@ _RCVBUF = 128 * 1024 * 1024
 _PORT_RCVBUF = 4 * 1024 * 1024
 
 
-def _grow_receive_buffer(sock: socket.socket, size: int = _RCVBUF) -> None:
-    grow_receive_buffer(sock, size)
-
-
 class RtpBinding:
     """SSRC → stream. Made by :meth:`RtpServer.bind` / :meth:`RtpServer.connect`."""
 
@@ -363,7 +359,7 @@ class RtpServer:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_DGRAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        _grow_receive_buffer(sock, self.receive_buffer_asked)
+        grow_receive_buffer(sock, self.receive_buffer_asked)
         sock.bind((self.host, self.udp_port))
         sock.setblocking(False)
         self._udp = sock
@@ -580,7 +576,7 @@ class RtpServer:
                 sock.close()
                 continue
             sock.setblocking(False)
-            _grow_receive_buffer(sock, _PORT_RCVBUF)
+            grow_receive_buffer(sock, _PORT_RCVBUF)
             self._next_port = port + 1
             b._sock = sock
             b.port = port
