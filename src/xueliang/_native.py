@@ -37,6 +37,9 @@ MODULES: tuple[str, ...] = (
     # SIP endpoint, whose UDP turn reads a batch, parses, answers and sends per datagram.
     "xueliang.gb28181.answers",
     "xueliang.gb28181.endpoint",
+    # The signalling writer's rows (two a device in a storm); its flushing (persist.py) stays
+    # interpreted: compiled, its async error paths crashed the interpreter in a failover.
+    "xueliang.gb28181.rows",
     # The media hot path (issue 18): per packet RTP parse and reorder, PS demux (ps_rtp_in:
     # the three in one call per datagram); per frame NAL scanning and the fMP4/FLV muxers;
     # and the glue between them: the shared port's read loop (rtp_server), the stream's feed

@@ -195,11 +195,9 @@ def _reference_ts(wall: float) -> str:
 
 
 def _sqlite_encoding() -> object:
-    from sqlalchemy.dialects import sqlite
+    from xueliang.gb28181.rows import Encoding
 
-    from xueliang.gb28181.persist import _Encoding
-
-    return _Encoding(sqlite.dialect())
+    return Encoding(sqlite=True)
 
 
 @settings(max_examples=500, deadline=None)
@@ -269,3 +267,36 @@ async def test_events_kept_while_the_database_is_away_are_bounded_newest_kept(
         kept = sorted(e.data["n"] for e in (await s.scalars(select(Event))).all())
     assert kept == list(range(15, 25))  # the newest ten
     assert w.backlog() == 0
+
+
+# ---- the events' data as JSON, remembered when all strings ----------------------------------
+
+_JSON_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.floats(allow_nan=False),
+                         st.text(max_size=4), st.lists(st.integers(0, 2), max_size=2))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.dictionaries(st.text(max_size=3), _JSON_VALUES, max_size=3), min_size=1, max_size=30))
+def test_event_data_json_is_json_dumps_whatever_came_before(datas: list[dict[str, object]]) -> None:
+    """Remembered encodings never answer for other data: True is not 1, "1" is not 1."""
+    import json
+
+    from xueliang.gb28181.rows import Encoding
+
+    enc = Encoding(sqlite=True)
+    for data in datas + datas[::-1]:
+        assert enc.json(data) == json.dumps(data)
+
+
+def test_event_data_json_remembered_is_bounded_and_stays_right() -> None:
+    import json
+
+    from xueliang.gb28181.rows import Encoding
+
+    enc = Encoding(sqlite=False)
+    for i in range(3000):
+        data = {"reason": f"r{i % 1500}"}
+        assert enc.json(data) == json.dumps(data)
+    assert enc.json({"ok": True}) == '{"ok": true}' and enc.json({"ok": 1}) == '{"ok": 1}'
+    assert enc.json({"ok": "1"}) == '{"ok": "1"}'
+    assert len(enc._json) <= 1024

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import math
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Table, update
@@ -23,6 +20,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from xueliang.db.tables import Channel, Device, Event
 from xueliang.gb28181.registrar import DeviceSession
+from xueliang.gb28181.rows import (
+    INFO,
+    STATE,
+    Encoding,
+    event_rows,
+    info_rows,
+    keepalive_rows,
+    new_device_rows,
+    state_rows,
+)
 from xueliang.tasks import woken
 
 log = logging.getLogger("xueliang.signalling")
@@ -45,8 +52,8 @@ class _Batch:
 
     A storm writes thousands of rows a second; SQLAlchemy's per-row parameter processing
     (defaults, type processors, dicts) cost more CPU than the database did. So these few
-    statements are spelled for the dialect once, and their values are encoded here (see
-    :class:`_Encoding`); tests read the rows back through the ORM on SQLite and PostgreSQL.
+    statements are spelled for the dialect once, and their values are encoded in
+    rows.py (compiled); tests read the rows back through the ORM on SQLite and PostgreSQL.
     """
 
     def __init__(self, dialect: Dialect, table: Table, columns: Sequence[str], where: str | None = None, *,
@@ -81,55 +88,14 @@ class _Batch:
             await conn.exec_driver_sql(self.sql, rows)
 
 
-class _Encoding:
-    """Values as the dialect's driver takes them, the way SQLAlchemy's types would store them."""
-
-    def __init__(self, dialect: Dialect) -> None:
-        # SQLite keeps DateTime as text, naive UTC with microseconds ("2026-11-24 09:15:43.000000");
-        # other drivers take aware datetimes.
-        self.sqlite = dialect.name == "sqlite"
-        self._second = -1  # the second whose "YYYY-MM-DD HH:MM:SS." is in _prefix
-        self._prefix = ""
-
-    def ts(self, wall: float) -> Any:
-        if not self.sqlite:
-            return datetime.fromtimestamp(wall, UTC)
-        # A storm's rows fall in a few seconds: format each second once, then only the
-        # microseconds, rounded as datetime.fromtimestamp rounds them (half to even).
-        frac, whole = math.modf(wall)
-        second, us = int(whole), round(frac * 1e6)
-        if us >= 1_000_000:
-            second, us = second + 1, us - 1_000_000
-        elif us < 0:
-            second, us = second - 1, us + 1_000_000
-        if second != self._second:
-            self._prefix = datetime.fromtimestamp(second, UTC).replace(tzinfo=None).isoformat(" ") + "."
-            self._second = second
-        return f"{self._prefix}{us:06d}"
-
-
-_STATE = ("online", "remote_host", "remote_port", "transport", "contact", "registered_at", "gb_version", "admission",
-          "last_keepalive")
-
-
-def _state_values(d: DeviceSession, enc: _Encoding, offset: float) -> tuple[Any, ...]:
-    addr = d.addr
-    return (d.online, addr[0] if addr else None, addr[1] if addr else None, d.transport, d.contact[:400],
-            enc.ts(d.registered_wall) if d.registered_wall else None, d.gb_version[:8] or None,
-            d.admission or "accepted", enc.ts(offset + d.last_seen) if d.last_seen else None)
-
-
-_INFO = ("name", "manufacturer", "model", "firmware")
-
-
 class _Statements:
     def __init__(self, dialect: Dialect) -> None:
-        self.enc = _Encoding(dialect)
-        self.new_device = _Batch(dialect, _DEV, ("id", "name", "type_code", *_STATE, "channel_count", "created_at",
-                                                 "updated_at"), on_conflict=("id", (*_STATE, "updated_at")))
-        self.device_state = _Batch(dialect, _DEV, (*_STATE, "updated_at"), where="id")
+        self.enc = Encoding(dialect.name == "sqlite")
+        self.new_device = _Batch(dialect, _DEV, ("id", "name", "type_code", *STATE, "channel_count", "created_at",
+                                                 "updated_at"), on_conflict=("id", (*STATE, "updated_at")))
+        self.device_state = _Batch(dialect, _DEV, (*STATE, "updated_at"), where="id")
         self.keepalive = _Batch(dialect, _DEV, ("last_keepalive", "updated_at"), where="id")
-        self.info = _Batch(dialect, _DEV, (*_INFO, "updated_at"), where="id", keep=_INFO)
+        self.info = _Batch(dialect, _DEV, (*INFO, "updated_at"), where="id", keep=INFO)
         self.event = _Batch(dialect, _EVT, ("at", "kind", "subject", "data"))
 
 
@@ -257,11 +223,10 @@ class SignallingWriter:
         # registrar's view; the row may be there already (a pending device asking again after
         # its first row was written, an administrator or another node adding it meanwhile): then
         # the INSERT updates its state instead, and never fails the batch.
-        await st.new_device.run(s, [(d.device_id, d.device_id, d.device_id[10:13], *_state_values(d, enc, offset), 0,
-                                     now, now) for d in new.values()])
-        await st.device_state.run(s, [(*_state_values(d, enc, offset), now, k) for k, d in state.items() if k not in new])
-        await st.keepalive.run(s, [(enc.ts(v), now, k) for k, v in kas.items()])
-        await st.info.run(s, [(*v, now, k) for k, v in info.items()])  # after the rows of new devices
+        await st.new_device.run(s, new_device_rows(new, enc, offset, now))
+        await st.device_state.run(s, state_rows(state, new, enc, offset, now))
+        await st.keepalive.run(s, keepalive_rows(kas, enc, now))
+        await st.info.run(s, info_rows(info, now))  # after the rows of new devices
         if offline:
             await s.execute(update(_CHN).where(_CHN.c.device_id.in_(list(offline))).values(status="OFF"))
-        await st.event.run(s, [(enc.ts(at), kind, subject, json.dumps(data)) for at, kind, subject, data in events])
+        await st.event.run(s, event_rows(events, enc))
