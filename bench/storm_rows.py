@@ -1,0 +1,138 @@
+"""What a registration storm's rows cost the database itself, and the writer around them.
+
+For each device of a storm the platform keeps three rows: its registry row (the signalling
+writer's INSERT), a ``device.online`` event (the writer's) and an availability interval (the
+state history's). This runs those statements, as the platform spells them, on a database made
+by the platform's migrations, straight through Python's sqlite3 module in 4,000-row
+transactions (the writer's one-second batches at 4,000 registrations a second): the part of a
+storm no Python around it can take away. Then the signalling writer itself, end to end, over
+the same devices. Prints `name: value unit` lines (CPU seconds of this process, per
+``--devices``; the median of ``--rounds``):
+
+- ``storm_rows_sqlite_devices_cpu_s``, ``..._events_cpu_s``, ``..._intervals_cpu_s`` and
+  ``storm_rows_sqlite_cpu_s`` (the three);
+- ``storm_rows_writer_cpu_s``: the writer flushing the devices and their events (rows built,
+  statements run: its thread and the database's), ``storm_rows_writer_main_thread_cpu_s``
+  its event loop's share.
+
+    .venv/bin/python bench/storm_rows.py [--devices 10000] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sqlite3
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+from xueliang.db.engine import create_engine, session_factory
+from xueliang.db.migrate import upgrade
+from xueliang.gb28181.persist import SignallingWriter, _Statements
+from xueliang.gb28181.registrar import DeviceSession
+from xueliang.gb28181.rows import event_rows, new_device_rows
+from xueliang.health.history import _RawSql
+
+BATCH = 4_000
+
+
+def _devices(n: int, first: int) -> dict[str, DeviceSession]:
+    out: dict[str, DeviceSession] = {}
+    wall, mono = time.time(), time.monotonic()
+    for i in range(n):
+        did = f"3402000000132{first + i:07d}"
+        s = DeviceSession(did, admission="accepted", online=True, registered=True, addr=("127.0.0.1", 5062 + i % 1000),
+                          transport="udp", contact=f"<sip:{did}@127.0.0.1:5062>", call_id=f"c{i}", gb_version="2.0")
+        s.registered_wall, s.last_seen = wall + i / 4000, mono + i / 4000
+        out[did] = s
+    return out
+
+
+def _sqlite_round(db: Path, n: int, first: int) -> dict[str, float]:
+    dialect = sqlite_dialect.dialect()
+    st, hist = _Statements(dialect), _RawSql(dialect)
+    devices = _devices(n, first)
+    wall = time.time()
+    now = st.enc.ts(wall)
+    offset = wall - time.monotonic()
+    ids = list(devices)
+    rows = {
+        "devices": (st.new_device.sql, new_device_rows(devices, st.enc, offset, now)),
+        "events": (st.event.sql, event_rows([(wall + i / 4000, "device.online", d, {"reason": "registered"})
+                                              for i, d in enumerate(ids)], st.enc)),
+        # a device's first interval: no detail, no fault episode (the recorder's SQLite shape)
+        "intervals": (hist.inserts[(False, False)], [(d, "device", "online", hist.ts(wall + i / 4000))
+                                                      for i, d in enumerate(ids)]),
+    }
+    conn = sqlite3.connect(db, isolation_level=None)
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):  # as db/engine.py sets them
+        conn.execute(f"PRAGMA {pragma}")
+    spent: dict[str, float] = {}
+    for name, (sql, params) in rows.items():
+        t = time.process_time()
+        for k in range(0, len(params), BATCH):
+            conn.execute("BEGIN")
+            conn.executemany(sql, params[k:k + BATCH])
+            conn.execute("COMMIT")
+        spent[name] = time.process_time() - t
+    for table in ("devices", "events", "health_intervals"):  # every row written, none lost to a conflict
+        count = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        if count != n:
+            raise SystemExit(f"{table}: {count} rows written of {n}")
+    conn.close()
+    return spent
+
+
+async def _writer_round(url: str, n: int, first: int) -> tuple[float, float]:
+    engine = create_engine(url)
+    try:
+        w = SignallingWriter(session_factory(engine))
+        await w.flush()  # the statements prepared, the connection open
+        devices = list(_devices(n, first).values())
+        p, t = time.process_time(), time.thread_time()
+        for k in range(0, n, BATCH):
+            for s in devices[k:k + BATCH]:
+                w.device_new(s)
+                w.device_state(s)
+                w.event("device.online", s.device_id, s.registered_wall, {"reason": "registered"})
+            await w.flush()
+        spent = time.process_time() - p, time.thread_time() - t
+        async with engine.connect() as conn:
+            for table in ("devices", "events"):
+                count = (await conn.exec_driver_sql(f"SELECT count(*) FROM {table}")).scalar()
+                if count != n:
+                    raise SystemExit(f"the writer: {table}: {count} rows written of {n}")
+        return spent
+    finally:
+        await engine.dispose()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--devices", type=int, default=10_000)
+    ap.add_argument("--rounds", type=int, default=5)
+    args = ap.parse_args()
+    n = args.devices
+    sq: dict[str, list[float]] = {"devices": [], "events": [], "intervals": []}
+    wr: list[tuple[float, float]] = []
+    with tempfile.TemporaryDirectory(prefix="storm-rows-") as tmp:
+        for r in range(args.rounds):  # each round new devices, into tables that grow as a city's do
+            a, b = Path(tmp) / f"a{r}.db", Path(tmp) / f"b{r}.db"
+            upgrade(f"sqlite+aiosqlite:///{a}")
+            upgrade(f"sqlite+aiosqlite:///{b}")
+            for name, cpu in _sqlite_round(a, n, 0).items():
+                sq[name].append(cpu)
+            wr.append(asyncio.run(_writer_round(f"sqlite+aiosqlite:///{b}", n, 0)))
+    for name, spent in sq.items():
+        print(f"storm_rows_sqlite_{name}_cpu_s: {statistics.median(spent):.3f} s")
+    print(f"storm_rows_sqlite_cpu_s: {statistics.median([sum(x) for x in zip(*sq.values(), strict=True)]):.3f} s")
+    print(f"storm_rows_writer_cpu_s: {statistics.median([p for p, _ in wr]):.3f} s")
+    print(f"storm_rows_writer_main_thread_cpu_s: {statistics.median([t for _, t in wr]):.3f} s")
+
+
+if __name__ == "__main__":
+    main()
