@@ -80,3 +80,20 @@ def test_the_media_hot_path_is_listed_and_pure_on_request() -> None:
     built = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     status, bad, *rest = built.stdout.split()
     assert rest == ["1", "True"] and (bad == str(len(media)) if status == "compiled" else bad == "0"), built.stdout
+
+
+def test_no_compiled_module_awaits_the_database() -> None:
+    """A coroutine compiled by mypyc (2.4.1) that catches a failed SQLAlchemy connection crashes
+    the interpreter: ``async with sessions() as s: await s.connection()`` in a compiled loop that
+    catches the error segfaults within a few hundred tries, on asyncpg and aiosqlite alike (the
+    signalling writer, compiled, did so in a failover). So the database stays with interpreted
+    code: no compiled module imports SQLAlchemy or a driver."""
+    import ast
+
+    src = Path(_native.__file__).resolve().parent.parent
+    for module in _native.MODULES:
+        tree = ast.parse((src / (module.replace(".", "/") + ".py")).read_text())
+        imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        bad = {m for m in imported if m.split(".")[0] in ("sqlalchemy", "asyncpg", "aiosqlite", "psycopg")}
+        assert not bad, (module, bad)

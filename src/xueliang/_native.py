@@ -38,7 +38,8 @@ MODULES: tuple[str, ...] = (
     "xueliang.gb28181.answers",
     "xueliang.gb28181.endpoint",
     # The signalling writer's rows (two a device in a storm); its flushing (persist.py) stays
-    # interpreted: compiled, its async error paths crashed the interpreter in a failover.
+    # interpreted: a compiled coroutine that catches a failed SQLAlchemy connection crashes the
+    # interpreter (tests/test_native.py keeps SQLAlchemy out of this list).
     "xueliang.gb28181.rows",
     # The media hot path (issue 18): per packet RTP parse and reorder, PS demux (ps_rtp_in:
     # the three in one call per datagram); per frame NAL scanning and the fMP4/FLV muxers;
