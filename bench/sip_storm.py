@@ -136,12 +136,11 @@ def storm_settings(password: str, workdir: Path, sip_port: int) -> dict[str, str
 
 
 def start_server(
-    password: str, workdir: Path, callgrind: bool = False, answering_only: bool = False,
-    switch_off: str = "consequences",
+    password: str, workdir: Path, callgrind: bool = False, switch_off: str | None = None,
 ) -> tuple[subprocess.Popen[bytes], int]:
-    """``xueliang serve`` on free ports with :func:`storm_settings`; ``answering_only``: the
-    server of bench/anchors/answering_only.py, with ``switch_off`` (what follows a registration,
-    or one part of it) switched off."""
+    """``xueliang serve`` on free ports with :func:`storm_settings`; with ``switch_off`` (what
+    follows a registration, ``consequences``, or one part of it) the server of
+    bench/anchors/answering_only.py with that switched off."""
     exe = ROOT / ".venv" / "bin" / "xueliang"
     if not exe.exists():
         found = shutil.which("xueliang")
@@ -154,13 +153,14 @@ def start_server(
         **storm_settings(password, workdir, sip_port),
         "XUELIANG_API__HOST": "127.0.0.1",
         "XUELIANG_API__PORT": str(free_port(socket.SOCK_STREAM)),
-        "XUELIANG_BENCH_SWITCH_OFF": switch_off,
     }
+    if switch_off is not None:
+        env["XUELIANG_BENCH_SWITCH_OFF"] = switch_off
     with open(workdir / "server.log", "wb") as log:  # the child keeps its own descriptor
         cmd = [str(exe), "serve"]
-        if answering_only and callgrind:
+        if switch_off is not None and callgrind:
             raise ValueError("the answering-only server is not run under callgrind")
-        if answering_only:
+        if switch_off is not None:
             cmd = [sys.executable, str(ROOT / "bench" / "anchors" / "answering_only.py"), "serve"]
         if callgrind:
             # instructions counted only between callgrind_control -i on and the dumps
@@ -917,8 +917,7 @@ def main() -> int:
     else:
         tmp = tempfile.TemporaryDirectory(prefix="sip-storm-")
         proc, port = start_server(args.password, Path(tmp.name), callgrind=args.callgrind,
-                                  answering_only=args.switch_off is not None,
-                                  switch_off=args.switch_off or "consequences")
+                                  switch_off=args.switch_off)
         server, pid = ("127.0.0.1", port), proc.pid
     try:
         wait_ready(

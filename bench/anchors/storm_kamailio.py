@@ -168,7 +168,8 @@ def one_run(args: argparse.Namespace, target: str) -> dict[str, str]:
         port = sip_storm.free_port_both()
         proc = start_kamailio(work, port, args.children, args.kamailio, args.kamailio_db)
     else:
-        proc, port = sip_storm.start_server(args.password, work, answering_only=target == "answering")
+        switch_off = "consequences" if target == "answering" else None  # the SIP answers alone
+        proc, port = sip_storm.start_server(args.password, work, switch_off=switch_off)
     server = ("127.0.0.1", port)
     try:
         sip_storm.wait_ready(server, args.ready_timeout, proc, args.server_id, args.domain)
