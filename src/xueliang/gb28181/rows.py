@@ -1,6 +1,6 @@
 """The signalling writer's rows as its driver takes them: plain tuples, timestamps encoded.
 
-A registration storm is two rows a device (its registry row, an ``device.online`` event) and
+A registration storm is two rows a device (its registry row, a ``device.online`` event) and
 the writer built them interpreted, at about half the cost of the database's own work on them
 (issue 18). Kept apart from persist.py's asynchronous flushing so that it is compiled with
 mypyc (src/xueliang/_native.py) while that stays Python; nothing here does I/O.
@@ -90,6 +90,7 @@ def state_rows(state: dict[str, DeviceSession], new: dict[str, DeviceSession], e
 
 
 def keepalive_rows(kas: dict[str, float], enc: Encoding, now: Any) -> list[tuple[Any, ...]]:
+    """last keepalive, updated, id."""
     return [(enc.ts(v), now, k) for k, v in kas.items()]
 
 
