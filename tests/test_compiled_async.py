@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.stand_ins import NoCodecSource
 from xueliang.bus import EventBus
 from xueliang.config import MediaConfig
 from xueliang.gb28181.endpoint import SipEndpoint, SipTimeout
@@ -47,22 +48,8 @@ async def _cancelled_while_waiting(coro: Any) -> None:
         await task
 
 
-class _Source:
-    """What an output needs of its stream: no codec yet, and to be told of its readers."""
-
-    codec = None
-    audio_config = None
-    parameter_sets = None
-
-    def _readers_changed(self) -> None:
-        return None
-
-    def _reader_left(self, reader: Any) -> None:
-        return None
-
-
 async def test_a_readers_wait_for_frames_cancelled_and_timed_out() -> None:
-    output = FramesOutput(_Source())  # type: ignore[arg-type]
+    output = FramesOutput(NoCodecSource())  # type: ignore[arg-type]
     reader = output.add_reader()
     await _cancelled_while_waiting(reader.get())
     assert reader._waiter is None or reader._waiter.cancelled()

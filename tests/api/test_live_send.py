@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tests.stand_ins import NoCodecSource
 from xueliang.api.live_send import RAW_SEND, DirectWriter, LiveResponse, RawSend
 from xueliang.media.frame import Codec, Frame
 from xueliang.media.outputs import Output, Reader
@@ -131,18 +132,6 @@ class RequestResponseCycle:
 RequestResponseCycle.__module__ = "uvicorn.protocols.http.httptools_impl"
 
 
-class _Src:
-    codec = None
-    audio_config = None
-    parameter_sets = None
-
-    def _readers_changed(self) -> None:
-        pass
-
-    def _reader_left(self, reader: Any) -> None:
-        pass
-
-
 class _BytesOutput(Output[bytes]):
     fmt = "fmp4"
 
@@ -173,7 +162,7 @@ async def _settle() -> None:
 
 
 async def test_the_sink_writes_at_once_declines_while_a_send_is_in_flight_and_keeps_the_order() -> None:
-    out = _BytesOutput(_Src())  # type: ignore[arg-type]
+    out = _BytesOutput(NoCodecSource())  # type: ignore[arg-type]
     reader: Reader[bytes] = out.add_reader()
     cycle = RequestResponseCycle()
 
