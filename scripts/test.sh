@@ -53,7 +53,7 @@ if [ $# -eq 0 ] && [ -n "$(ls src/xueliang/gb28181/sip/*.so 2>/dev/null)" ]; the
   # The suite above ran the mypyc-compiled SIP and media modules; their sources must pass on
   # their own too (the media ones by their unit tests only: the end-to-end tests are long).
   echo "== pytest: the SIP stack, registrar and media hot path as pure Python"
-  XUELIANG_PURE_PYTHON=1 .venv/bin/python -m pytest -p no:randomly -n "${XUELIANG_TEST_WORKERS:-3}" tests/gb28181 tests/sim/test_signalling.py \
+  XUELIANG_PURE_PYTHON=1 .venv/bin/python -m pytest -p no:randomly -n "$workers" tests/gb28181 tests/sim/test_signalling.py \
     tests/media/test_rtp.py tests/media/test_ps.py tests/media/test_ps_rtp_in.py tests/media/test_nal.py tests/media/test_fmp4.py \
     tests/media/test_flv.py tests/media/test_udp_batch.py tests/media/test_rtp_server.py tests/media/test_hub.py \
     tests/media/test_ps_rtp_out.py tests/api/test_live_send.py tests/test_native.py tests/test_values.py tests/test_bus_batch.py tests/test_compiled_async.py
