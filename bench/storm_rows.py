@@ -10,10 +10,12 @@ the same devices. Prints `name: value unit` lines (CPU seconds of this process, 
 ``--devices``; the median of ``--rounds``):
 
 - ``storm_rows_sqlite_devices_cpu_s``, ``..._events_cpu_s``, ``..._intervals_cpu_s`` and
-  ``storm_rows_sqlite_cpu_s`` (the three);
+  ``storm_rows_sqlite_cpu_s`` (the three), as the platform runs them on SQLite: multi-row
+  statements (db/many.py); ``storm_rows_sqlite_executemany_cpu_s`` the three as one-row
+  statements through sqlite3's ``executemany``, as before;
 - ``storm_rows_writer_cpu_s``: the writer flushing the devices and their events (rows built,
   statements run: its thread and the database's), ``storm_rows_writer_main_thread_cpu_s``
-  its event loop's share.
+  its event loop's share; ``..._executemany_...`` the same with one-row statements.
 
     .venv/bin/python bench/storm_rows.py [--devices 10000] [--rounds 5]
 """
@@ -52,7 +54,7 @@ def _devices(n: int, first: int) -> dict[str, DeviceSession]:
     return out
 
 
-def _sqlite_round(db: Path, n: int, first: int) -> dict[str, float]:
+def _sqlite_round(db: Path, n: int, first: int, multi: bool) -> dict[str, float]:
     dialect = sqlite_dialect.dialect()
     st, hist = _Statements(dialect), _RawSql(dialect)
     devices = _devices(n, first)
@@ -61,8 +63,8 @@ def _sqlite_round(db: Path, n: int, first: int) -> dict[str, float]:
     offset = wall - time.monotonic()
     ids = list(devices)
     rows = {
-        "devices": (st.new_device.sql, new_device_rows(devices, st.enc, offset, now)),
-        "events": (st.event.sql, event_rows([(wall + i / 4000, "device.online", d, {"reason": "registered"})
+        "devices": (st.new_device.many, new_device_rows(devices, st.enc, offset, now)),
+        "events": (st.event.many, event_rows([(wall + i / 4000, "device.online", d, {"reason": "registered"})
                                               for i, d in enumerate(ids)], st.enc)),
         # a device's first interval: no detail, no fault episode (the recorder's SQLite shape)
         "intervals": (hist.inserts[(False, False)], [(d, "device", "online", hist.ts(wall + i / 4000))
@@ -72,11 +74,15 @@ def _sqlite_round(db: Path, n: int, first: int) -> dict[str, float]:
     for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):  # as db/engine.py sets them
         conn.execute(f"PRAGMA {pragma}")
     spent: dict[str, float] = {}
-    for name, (sql, params) in rows.items():
+    for name, (many, params) in rows.items():
         t = time.process_time()
         for k in range(0, len(params), BATCH):
             conn.execute("BEGIN")
-            conn.executemany(sql, params[k:k + BATCH])
+            if multi:
+                for sql, values in many.statements(params[k:k + BATCH]):
+                    conn.execute(sql, values)
+            else:
+                conn.executemany(many.sql, params[k:k + BATCH])
             conn.execute("COMMIT")
         spent[name] = time.process_time() - t
     for table in ("devices", "events", "health_intervals"):  # every row written, none lost to a conflict
@@ -87,11 +93,16 @@ def _sqlite_round(db: Path, n: int, first: int) -> dict[str, float]:
     return spent
 
 
-async def _writer_round(url: str, n: int, first: int) -> tuple[float, float]:
+async def _writer_round(url: str, n: int, first: int, multi: bool) -> tuple[float, float]:
+    """CPU of the process and of the loop's thread in the writer's flushes."""
     engine = create_engine(url)
     try:
         w = SignallingWriter(session_factory(engine))
+        w.device_new(_devices(1, 9_000_000)["34020000001329000000"])
         await w.flush()  # the statements prepared, the connection open
+        assert w._statements is not None
+        for batch in (w._statements.new_device, w._statements.event):
+            batch.many.multi_row = multi
         devices = list(_devices(n, first).values())
         p, t = time.process_time(), time.thread_time()
         for k in range(0, n, BATCH):
@@ -104,7 +115,7 @@ async def _writer_round(url: str, n: int, first: int) -> tuple[float, float]:
         async with engine.connect() as conn:
             for table in ("devices", "events"):
                 count = (await conn.exec_driver_sql(f"SELECT count(*) FROM {table}")).scalar()
-                if count != n:
+                if count != n + (table == "devices"):
                     raise SystemExit(f"the writer: {table}: {count} rows written of {n}")
         return spent
     finally:
@@ -117,21 +128,29 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
     n = args.devices
-    sq: dict[str, list[float]] = {"devices": [], "events": [], "intervals": []}
-    wr: list[tuple[float, float]] = []
+    sq: dict[bool, dict[str, list[float]]] = {m: {"devices": [], "events": [], "intervals": []} for m in (True, False)}
+    wr: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
     with tempfile.TemporaryDirectory(prefix="storm-rows-") as tmp:
+        def fresh(name: str) -> str:
+            """A new database made by the migrations: its URL."""
+            url = f"sqlite+aiosqlite:///{Path(tmp) / name}.db"
+            upgrade(url)
+            return url
+
         for r in range(args.rounds):  # each round new devices, into tables that grow as a city's do
-            a, b = Path(tmp) / f"a{r}.db", Path(tmp) / f"b{r}.db"
-            upgrade(f"sqlite+aiosqlite:///{a}")
-            upgrade(f"sqlite+aiosqlite:///{b}")
-            for name, cpu in _sqlite_round(a, n, 0).items():
-                sq[name].append(cpu)
-            wr.append(asyncio.run(_writer_round(f"sqlite+aiosqlite:///{b}", n, 0)))
-    for name, spent in sq.items():
+            for multi in (True, False):  # the two forms alternated, each on a database of its own
+                fresh(f"a{r}{multi}")
+                for name, cpu in _sqlite_round(Path(tmp) / f"a{r}{multi}.db", n, 0, multi).items():
+                    sq[multi][name].append(cpu)
+                wr[multi].append(asyncio.run(_writer_round(fresh(f"b{r}{multi}"), n, 0, multi)))
+    for name, spent in sq[True].items():
         print(f"storm_rows_sqlite_{name}_cpu_s: {statistics.median(spent):.3f} s")
-    print(f"storm_rows_sqlite_cpu_s: {statistics.median([sum(x) for x in zip(*sq.values(), strict=True)]):.3f} s")
-    print(f"storm_rows_writer_cpu_s: {statistics.median([p for p, _ in wr]):.3f} s")
-    print(f"storm_rows_writer_main_thread_cpu_s: {statistics.median([t for _, t in wr]):.3f} s")
+    for multi, suffix in ((True, ""), (False, "_executemany")):
+        total = statistics.median([sum(x) for x in zip(*sq[multi].values(), strict=True)])
+        print(f"storm_rows_sqlite{suffix}_cpu_s: {total:.3f} s")
+    for multi, suffix in ((True, ""), (False, "_executemany")):
+        print(f"storm_rows_writer{suffix}_cpu_s: {statistics.median([p for p, _ in wr[multi]]):.3f} s")
+        print(f"storm_rows_writer{suffix}_main_thread_cpu_s: {statistics.median([t for _, t in wr[multi]]):.3f} s")
 
 
 if __name__ == "__main__":

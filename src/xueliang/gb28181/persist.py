@@ -2,7 +2,7 @@
 
 The registrar changes memory; this writer flushes what changed every second (registrations,
 online/offline, events) and keepalive times every 5 minutes (the live value is in memory;
-the column is for reports), in a few executemany statements.
+the column is for reports), in a few statements over many rows each (db/many.py).
 """
 
 from __future__ import annotations
@@ -11,13 +11,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Table, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from xueliang.db.many import Many
 from xueliang.db.tables import Channel, Device, Event
 from xueliang.gb28181.registrar import DeviceSession
 from xueliang.gb28181.rows import (
@@ -38,17 +39,9 @@ _DEV: Table = Device.__table__  # type: ignore[assignment]
 _EVT: Table = Event.__table__  # type: ignore[assignment]
 _CHN: Table = Channel.__table__  # type: ignore[assignment]
 
-_PLACEHOLDERS: dict[str, Callable[[int], str]] = {
-    "qmark": lambda i: "?",
-    "numeric_dollar": lambda i: f"${i}",
-    "numeric": lambda i: f":{i}",
-    "format": lambda i: "%s",
-    "pyformat": lambda i: "%s",
-}
-
 
 class _Batch:
-    """One statement over plain tuples, handed to the driver's executemany as it is.
+    """One statement over plain tuples (db/many.py: multi-row on SQLite, executemany elsewhere).
 
     A storm writes thousands of rows a second; SQLAlchemy's per-row parameter processing
     (defaults, type processors, dicts) cost more CPU than the database did. So these few
@@ -63,29 +56,25 @@ class _Batch:
             if c not in names:
                 raise ValueError(f"{table.name} has no column {c}")
         q = dialect.identifier_preparer.quote
-        place = _PLACEHOLDERS[dialect.paramstyle]
         if where is None:
             left_out = [c for c in table.columns if c.name not in columns and not c.primary_key
                         and (c.default is not None or not c.nullable)]
             if left_out:  # a raw INSERT would skip their defaults
                 raise ValueError(f"insert into {table.name} must give {', '.join(c.name for c in left_out)}")
-            cols = ", ".join(q(c) for c in columns)
-            marks = ", ".join(place(i + 1) for i in range(len(columns)))
-            self.sql = f"INSERT INTO {q(table.name)} ({cols}) VALUES ({marks})"
+            tail = ""
             if on_conflict is not None:  # a row already there gets these columns (PostgreSQL and SQLite alike)
                 key, update = on_conflict
                 sets = ", ".join(f"{q(c)} = excluded.{q(c)}" for c in update)
-                self.sql += f" ON CONFLICT ({q(key)}) DO UPDATE SET {sets}"
+                tail = f" ON CONFLICT ({q(key)}) DO UPDATE SET {sets}"
+            self.many = Many.insert(dialect, table.name, columns, tail=tail)
         else:
             # a column in ``keep`` keeps its value where the row's is NULL
-            sets = ", ".join(f"{q(c)} = COALESCE({place(i + 1)}, {q(c)})" if c in keep else f"{q(c)} = {place(i + 1)}"
-                             for i, c in enumerate(columns))
-            self.sql = f"UPDATE {q(table.name)} SET {sets} WHERE {q(where)} = {place(len(columns) + 1)}"
+            self.many = Many.update(dialect, table.name, columns, (where,), keep=keep)
+        self.sql = self.many.sql
 
     async def run(self, s: AsyncSession, rows: list[tuple[Any, ...]]) -> None:
         if rows:
-            conn = await s.connection()
-            await conn.exec_driver_sql(self.sql, rows)
+            await self.many.run(await s.connection(), rows)
 
 
 class _Statements:

@@ -37,6 +37,7 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from xueliang.bus import Batch, Bus, BusEvent, Consumer, EventBus
+from xueliang.db.many import Many
 from xueliang.db.tables import Channel, DailyHealth, Device, SchedulerJob, StateInterval
 from xueliang.db.upsert import insert_for
 from xueliang.health.states import BAD, FAULT, OFFLINE, UNKNOWN, channel_state
@@ -96,25 +97,17 @@ class _RawSql:
 
     def __init__(self, dialect: Any) -> None:
         q = dialect.identifier_preparer.quote
-        style = dialect.paramstyle
-        n = iter(range(1, 100))
-
-        def mark() -> str:
-            if style == "numeric_dollar":
-                return f"${next(n)}"
-            return "%s" if style in ("format", "pyformat") else "?"
-
         end, start = q("end"), q("start")
-        self.close = (f"UPDATE health_intervals SET {end} = {mark()} WHERE subject = {mark()} "
-                      f"AND {end} IS NULL AND {start} < {mark()}")
+        #: end, subject, start: the open interval of the subject that started before, closed.
+        self.close = Many.update(dialect, "health_intervals", ("end",), ("subject", "start <"),
+                                 extra=f"{{t}}{end} IS NULL")
         self.sqlite = dialect.name == "sqlite"
+        columns = ("subject", "subject_kind", "state", "detail", "start", "end", "since")
+        tail = f" ON CONFLICT (subject, {start}) DO NOTHING"
 
-        def insert(detail: bool, since: bool) -> str:
-            nonlocal n
-            n = iter(range(1, 100))
-            return ("INSERT INTO health_intervals (subject, subject_kind, state, detail, "
-                    f"{start}, {end}, since) VALUES ({mark()}, {mark()}, {mark()}, {mark() if detail else 'NULL'}, "
-                    f"{mark()}, NULL, {mark() if since else 'NULL'}) ON CONFLICT (subject, {start}) DO NOTHING")
+        def insert(detail: bool, since: bool) -> Many:
+            values = ["?", "?", "?", "?" if detail else "NULL", "?", "NULL", "?" if since else "NULL"]
+            return Many.insert(dialect, "health_intervals", columns, values, tail)
 
         #: The insert with every value a parameter; for SQLite also with the detail, the episode
         #: start or both spelled NULL (keyed by which are given): Python's sqlite3 module binds a
@@ -497,9 +490,9 @@ class HistoryRecorder:
             # consumer (reconcile closed everything at start): nothing to close.
             closing = [(a, t.subject, a) for t, a in zip(r, at, strict=True) if not (self.exclusive and t.first)]
             if closing:
-                await conn.exec_driver_sql(sql.close, closing)
+                await sql.close.run(conn, closing)
             if not sql.sqlite:
-                await conn.exec_driver_sql(sql.insert, [
+                await sql.insert.run(conn, [
                     (t.subject, t.kind, t.state, t.detail, a,
                      a if t.since == t.at else (ts_(t.since) if t.since is not None else None))
                     for t, a in zip(r, at, strict=True)])
@@ -518,7 +511,7 @@ class HistoryRecorder:
                     shape = shapes[key] = []
                 shape.append(row)
             for key, params in shapes.items():
-                await conn.exec_driver_sql(sql.inserts[key], params)
+                await sql.inserts[key].run(conn, params)
 
     async def _count_pictures(self, s: AsyncSession, counts: dict[tuple[date, str], list[int]]) -> None:
         if not counts:
