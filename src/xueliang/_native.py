@@ -66,6 +66,9 @@ MODULES: tuple[str, ...] = (
     # every listener and subscriber) and presence (a record a device), per device in a storm.
     "xueliang.bus",
     "xueliang.presence",
+    # The state history's per-event work (a transition and its interval's rows), per device in
+    # a storm; its reading of the bus and writing (history.py) stay interpreted.
+    "xueliang.health.transitions",
 )
 
 #: C extensions of our own (a ``.c`` beside where the module would be), built by the same script and

@@ -27,11 +27,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -41,6 +40,16 @@ from xueliang.db.many import Many
 from xueliang.db.tables import Channel, DailyHealth, Device, SchedulerJob, StateInterval
 from xueliang.db.upsert import insert_for
 from xueliang.health.states import BAD, FAULT, OFFLINE, UNKNOWN, channel_state
+from xueliang.health.transitions import (
+    Current,
+    States,
+    Times,
+    Transition,
+    closing_rows,
+    insert_rows,
+    rounds,
+    shaped_rows,
+)
 
 log = logging.getLogger("xueliang.health")
 
@@ -62,33 +71,6 @@ FROM_ALARM = " (alarm)"
 
 def ts(t: float) -> datetime:
     return datetime.fromtimestamp(t, UTC)
-
-
-class Current(NamedTuple):
-    """A subject's open interval, as the recorder knows it (a tuple of plain values: the
-    garbage collector stops tracking it, which matters with 100,000 of them)."""
-
-    state: str
-    detail: str | None
-    start: float
-    #: Start of the fault episode (bad states only).
-    since: float | None = None
-
-
-class Transition(NamedTuple):
-    subject: str
-    kind: str  # channel / device
-    state: str
-    detail: str | None
-    at: float
-    since: float | None
-    #: The subject had no open interval that this recorder knew of.
-    first: bool = False
-
-
-#: Builds a Current or Transition without the named tuple's own ``__new__`` (a Python function
-#: call per tuple, two per event of a storm); the fields in their order.
-_new: Any = tuple.__new__
 
 
 class _RawSql:
@@ -116,21 +98,8 @@ class _RawSql:
         self.insert = insert(True, True)
         self.inserts = {(d, e): insert(d, e) for d in (True, False) for e in (True, False)}
 
-        self._second: int | None = None
-        self._prefix = ""
-
-    def ts(self, t: float) -> Any:
-        if not self.sqlite:
-            return datetime.fromtimestamp(t, UTC)
-        # The text SQLAlchemy stores, built from the second's prefix (a storm's events share
-        # their seconds): a third of the cost of a datetime per row, the same text.
-        s = math.floor(t)
-        us = round((t - s) * 1e6)
-        if us == 1_000_000:
-            s, us = s + 1, 0
-        if s != self._second:
-            self._second, self._prefix = s, time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(s))
-        return f"{self._prefix}.{us:06d}"
+        self.times = Times(self.sqlite)
+        self.ts = self.times.ts
 
 
 class HistoryRecorder:
@@ -152,9 +121,11 @@ class HistoryRecorder:
         #: transactions, not one per handful of events (history needs no sub-second latency).
         self.batch_seconds = batch_seconds
         self.heartbeat_seconds = heartbeat_seconds
-        self.current: dict[str, Current] = {}
+        self.states = States(episode_gap)
+        self.current = self.states.current
         #: The last bad episode of a subject that is good now: (episode start, when it ended).
-        self.last_bad: dict[str, tuple[float, float]] = {}
+        self.last_bad = self.states.last_bad
+        self._to = self.states.to
         self.device_online: dict[str, bool] = {}
         #: Catalog status of channels, and the channels of each device (filled as needed).
         #: Catalog status of every camera and the cameras of every device, read once at start
@@ -444,73 +415,28 @@ class HistoryRecorder:
         self.device_of[channel_id] = device_id
         self.channels_of.setdefault(device_id, set()).add(channel_id)
 
-    def _to(self, out: list[Transition], subject: str, kind: str, state: str, detail: str | None, at: float) -> None:
-        cur = self.current.get(subject)
-        if cur is not None:
-            if at <= cur.start:
-                return  # delivered again, or older than what we know: the later state stands
-            if cur.state == state and cur.detail == detail:
-                return
-        since: float | None = None
-        if state in BAD:
-            if cur is not None and cur.state in BAD:
-                since = cur.since if cur.since is not None else cur.start
-            else:
-                last = self.last_bad.get(subject)
-                # Good for less than the gap: the same episode goes on (a flapping point).
-                since = last[0] if last is not None and at - last[1] < self.episode_gap else at
-        elif cur is not None and cur.state in BAD:
-            self.last_bad[subject] = (cur.since if cur.since is not None else cur.start, at)
-        self.current[subject] = _new(Current, (state, detail, at, since))
-        out.append(_new(Transition, (subject, kind, state, detail, at, since, cur is None)))
-
     async def _write(self, s: AsyncSession, out: list[Transition]) -> None:
         if not out:
             return
         # Close the open interval of each subject (only one that started before), then open the
-        # new one; (subject, start) unique: a transition written twice is stored once.
-        # Several transitions of one subject in a batch: in order, one statement each round.
-        rounds: list[list[Transition]] = []
-        seen: dict[str, int] = {}
-        for t in out:
-            n = seen.get(t.subject, 0)
-            seen[t.subject] = n + 1
-            if n == len(rounds):
-                rounds.append([])
-            rounds[n].append(t)
+        # new one; (subject, start) unique: a transition written twice is stored once. The rows
+        # are built in transitions.py (compiled) and go to the driver as plain tuples: a power
+        # cut is tens of thousands of rows, and SQLAlchemy's per-row processing cost more than
+        # the database.
         conn = await s.connection()
         sql = self._sql or _RawSql(conn.dialect)
         self._sql = sql
         ts_ = sql.ts
-        for r in rounds:
-            # Plain tuples to the driver's executemany: a power cut is tens of thousands of
-            # rows, and SQLAlchemy's per-row processing cost more than the database.
+        for r in rounds(out):
             at = [ts_(t.at) for t in r]
-            # A subject this recorder had no open interval for has none, when it is the only
-            # consumer (reconcile closed everything at start): nothing to close.
-            closing = [(a, t.subject, a) for t, a in zip(r, at, strict=True) if not (self.exclusive and t.first)]
+            closing = closing_rows(r, at, self.exclusive)
             if closing:
                 await sql.close.run(conn, closing)
             if not sql.sqlite:
-                await sql.insert.run(conn, [
-                    (t.subject, t.kind, t.state, t.detail, a,
-                     a if t.since == t.at else (ts_(t.since) if t.since is not None else None))
-                    for t, a in zip(r, at, strict=True)])
+                await sql.insert.run(conn, insert_rows(r, at, sql.times))
                 continue
             # SQLite: no None among the parameters (_RawSql.inserts), one statement per shape
-            shapes: dict[tuple[bool, bool], list[tuple[Any, ...]]] = {}
-            for t, a in zip(r, at, strict=True):
-                since = a if t.since == t.at else (ts_(t.since) if t.since is not None else None)
-                head = (t.subject, t.kind, t.state)
-                if t.detail is None:
-                    key, row = (False, since is not None), head + ((a,) if since is None else (a, since))
-                else:
-                    key, row = (True, since is not None), head + ((t.detail, a) if since is None else (t.detail, a, since))
-                shape = shapes.get(key)
-                if shape is None:
-                    shape = shapes[key] = []
-                shape.append(row)
-            for key, params in shapes.items():
+            for key, params in shaped_rows(r, at, sql.times).items():
                 await sql.inserts[key].run(conn, params)
 
     async def _count_pictures(self, s: AsyncSession, counts: dict[tuple[date, str], list[int]]) -> None:
