@@ -9,10 +9,9 @@ mypyc (src/xueliang/_native.py) while that stays Python; nothing here does I/O.
 from __future__ import annotations
 
 import json
-import math
-from datetime import UTC, datetime
 from typing import Any
 
+from xueliang.db.stamps import Stamps
 from xueliang.gb28181.registrar import DeviceSession
 
 #: The registry columns that registration state sets, in the order of :func:`state_values`.
@@ -25,32 +24,12 @@ INFO = ("name", "manufacturer", "model", "firmware")
 _JSON_CACHE_MAX = 1024
 
 
-class Encoding:
-    """Values as the dialect's driver takes them, the way SQLAlchemy's types would store them:
-    SQLite keeps DateTime as text, naive UTC with microseconds ("2026-11-24 09:15:43.000000");
-    other drivers take aware datetimes."""
+class Encoding(Stamps):
+    """Values as the dialect's driver takes them: times (db/stamps.py) and event data as JSON text."""
 
     def __init__(self, sqlite: bool) -> None:
-        self.sqlite = sqlite
-        self._second = -1  # the second whose "YYYY-MM-DD HH:MM:SS." is in _prefix
-        self._prefix = ""
+        super().__init__(sqlite)
         self._json: dict[tuple[tuple[str, str], ...], str] = {}
-
-    def ts(self, wall: float) -> Any:
-        if not self.sqlite:
-            return datetime.fromtimestamp(wall, UTC)
-        # A storm's rows fall in a few seconds: format each second once, then only the
-        # microseconds, rounded as datetime.fromtimestamp rounds them (half to even).
-        frac, whole = math.modf(wall)
-        second, us = int(whole), round(frac * 1e6)
-        if us >= 1_000_000:
-            second, us = second + 1, us - 1_000_000
-        elif us < 0:
-            second, us = second - 1, us + 1_000_000
-        if second != self._second:
-            self._prefix = datetime.fromtimestamp(second, UTC).replace(tzinfo=None).isoformat(" ") + "."
-            self._second = second
-        return f"{self._prefix}{us:06d}"
 
     def json(self, data: dict[str, Any]) -> str:
         """``json.dumps(data)``; remembered for data of strings only (a storm's events repeat a

@@ -37,13 +37,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from xueliang.bus import Batch, Bus, BusEvent, Consumer, EventBus
 from xueliang.db.many import Many
+from xueliang.db.stamps import Stamps
 from xueliang.db.tables import Channel, DailyHealth, Device, SchedulerJob, StateInterval
 from xueliang.db.upsert import insert_for
 from xueliang.health.states import BAD, FAULT, OFFLINE, UNKNOWN, channel_state
 from xueliang.health.transitions import (
     Current,
     States,
-    Times,
     Transition,
     closing_rows,
     insert_rows,
@@ -98,7 +98,7 @@ class _RawSql:
         self.insert = insert(True, True)
         self.inserts = {(d, e): insert(d, e) for d in (True, False) for e in (True, False)}
 
-        self.times = Times(self.sqlite)
+        self.times = Stamps(self.sqlite)
         self.ts = self.times.ts
 
 

@@ -8,11 +8,9 @@ Nothing here does I/O: history.py takes the events from the bus and writes these
 
 from __future__ import annotations
 
-import math
-import time
-from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+from xueliang.db.stamps import Stamps
 from xueliang.health.states import BAD
 
 
@@ -76,29 +74,6 @@ class States:
         out.append(_new(Transition, (subject, kind, state, detail, at, since, cur is None)))
 
 
-class Times:
-    """Times as the dialect's driver takes them: SQLite's, the text SQLAlchemy stores (naive UTC
-    with microseconds); others', aware datetimes."""
-
-    def __init__(self, sqlite: bool) -> None:
-        self.sqlite = sqlite
-        self._second = -1
-        self._prefix = ""
-
-    def ts(self, t: float) -> Any:
-        if not self.sqlite:
-            return datetime.fromtimestamp(t, UTC)
-        # Built from the second's prefix (a storm's events share their seconds): a third of the
-        # cost of a datetime per row, the same text.
-        s = math.floor(t)
-        us = round((t - s) * 1e6)
-        if us == 1_000_000:
-            s, us = s + 1, 0
-        if s != self._second:
-            self._second, self._prefix = s, time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(s))
-        return f"{self._prefix}.{us:06d}"
-
-
 # ``at`` holds the driver's time of each transition of ``r``, in order (the same length).
 
 
@@ -122,11 +97,11 @@ def closing_rows(r: list[Transition], at: list[Any], exclusive: bool) -> list[tu
     return [(at[i], r[i].subject, at[i]) for i in range(len(r)) if not (exclusive and r[i].first)]
 
 
-def _since(t: Transition, a: Any, times: Times) -> Any:
+def _since(t: Transition, a: Any, times: Stamps) -> Any:
     return a if t.since == t.at else (times.ts(t.since) if t.since is not None else None)
 
 
-def insert_rows(r: list[Transition], at: list[Any], times: Times) -> list[tuple[Any, ...]]:
+def insert_rows(r: list[Transition], at: list[Any], times: Stamps) -> list[tuple[Any, ...]]:
     """subject, kind, state, detail, start, since: every value a parameter."""
     out: list[tuple[Any, ...]] = []
     for i in range(len(r)):
@@ -135,7 +110,7 @@ def insert_rows(r: list[Transition], at: list[Any], times: Times) -> list[tuple[
     return out
 
 
-def shaped_rows(r: list[Transition], at: list[Any], times: Times) -> dict[tuple[bool, bool], list[tuple[Any, ...]]]:
+def shaped_rows(r: list[Transition], at: list[Any], times: Stamps) -> dict[tuple[bool, bool], list[tuple[Any, ...]]]:
     """The rows by shape, (detail given, episode start given): SQLite's inserts spell a missing
     one NULL rather than bind a None (history.py's ``_RawSql.inserts``)."""
     shapes: dict[tuple[bool, bool], list[tuple[Any, ...]]] = {}
