@@ -44,7 +44,9 @@ async def recorded(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Re
     """A channel of the live chain recorded for a few segments, once for the module: the tests
     only read it (the last one adds a channel of its own beside it)."""
     tmp_path = tmp_path_factory.mktemp("recorded")
-    async for live in _live(tmp_path, {}):
+    # A playback stream waits for its viewer's GET after the POST that opened it: on a loaded test
+    # host more than the live chain's 1 s idle stop can pass between the two (a stream ended idle).
+    async for live in _live(tmp_path, {"idle_stop_seconds": 5.0}):
         cfg = RecordingConfig(enabled=True, segment_seconds=2, fragment_seconds=0.5)
         rec = Recorder(cfg, live.platform.sessions, live.platform.media, tmp_path / "recordings")
         await rec.start()
@@ -164,7 +166,7 @@ async def test_a_range_of_the_platforms_recording_plays_in_the_browser(recorded:
             await asyncio.sleep(0.02)
         assert (await c.post(f"/api/v1/streams/{name}/control", json={"action": "pause"})).status_code == 200
         before = stream.video_frames
-        await asyncio.sleep(1.5)  # longer than the hub's idle stop and rtp_timeout/2 here
+        await asyncio.sleep(1.5)  # paused: no frames for longer than rtp_timeout/2 here, and not ended for it
         assert stream.video_frames - before <= 1 and not stream.ended
         assert (await c.post(f"/api/v1/streams/{name}/control", json={"action": "resume"})).status_code == 200
         seek = await c.post(f"/api/v1/streams/{name}/control", json={"action": "seek", "value": 4})
