@@ -40,13 +40,12 @@ _PLACEHOLDERS: dict[str, Callable[[int], str]] = {
 
 
 class Many:
-    """A statement for many rows of ``width`` values each: ``run`` writes them all.
+    """A statement for many rows (each the same number of values): ``run`` writes them all.
 
     Build one with :meth:`insert` or :meth:`update`; ``sql`` is the one-row statement (what
     other drivers get with ``executemany``)."""
 
-    def __init__(self, dialect: Dialect, width: int, one_row: str, rows_of: Callable[[int], str] | None) -> None:
-        self.width = width
+    def __init__(self, dialect: Dialect, one_row: str, rows_of: Callable[[int], str] | None) -> None:
         self.sql = one_row
         self._rows_of = rows_of
         #: Multi-row statements (SQLite); else the one-row statement through ``executemany``
@@ -73,7 +72,7 @@ class Many:
 
         place = _PLACEHOLDERS[dialect.paramstyle]
         qmark = _PLACEHOLDERS["qmark"]
-        return cls(dialect, width, head + row(place, 1) + tail,
+        return cls(dialect, head + row(place, 1) + tail,
                    lambda n: head + ", ".join([row(qmark, 1)] * n) + tail)
 
     @classmethod
@@ -107,7 +106,7 @@ class Many:
             return (f"UPDATE {q(table)} SET {sets(value)} FROM (VALUES {', '.join([row] * n)}) AS v "
                     f"WHERE {condition(value, prefix)}")
 
-        return cls(dialect, width, one, rows_of)
+        return cls(dialect, one, rows_of)
 
     def statement(self, n: int) -> str:
         """The statement for ``n`` rows (SQLite), made once."""

@@ -113,7 +113,6 @@ class HistoryRecorder:
         #: The only consumer of the history events (the in-process bus: one process): what
         #: it does not hold open is closed in the database too.
         self.exclusive = isinstance(bus, EventBus)
-        self.episode_gap = episode_gap
         self.restart_grace = restart_grace
         self.offset = timedelta(hours=utc_offset_hours)
         self.batch_max = batch_max
