@@ -12,7 +12,12 @@ Two ways to consume:
   event goes to one member of the group, and on Redis none is lost while the consumer restarts
   (delivery is at least once: a consumer must be idempotent). For records: state history,
   tickets. In one process a group is an ordinary subscription.
-``listen(fn)`` calls ``fn`` inline for every event this process sees (local or remote).
+``listen(fn, *kinds)`` calls ``fn`` inline for every event of ``kinds`` (all without) this
+process sees (local or remote).
+
+Who takes an event of a kind (which listeners, which subscriptions) is worked out once per kind
+and kept until one is added or closed: a registration storm publishes a ``device.online`` a
+device, which two of the half-dozen listeners and one subscription want.
 
 The in-process bus also offers ``subscribe_batch(*kinds)``: an ordinary subscription kept as a
 plain deque that its consumer takes all at once, with no queue bookkeeping and no wake-up per
@@ -75,8 +80,11 @@ class Subscription:
         self.dropped = 0
 
     def offer(self, ev: BusEvent) -> None:
-        if not matches(self.kinds, ev.kind):
-            return
+        if matches(self.kinds, ev.kind):
+            self.put(ev)
+
+    def put(self, ev: BusEvent) -> None:
+        """Queue ``ev`` (of a kind this subscription takes)."""
         if self.queue.full():
             self.queue.get_nowait()
             self.dropped += 1
@@ -86,7 +94,7 @@ class Subscription:
         return await self.queue.get()
 
     def close(self) -> None:
-        self._bus._subs.discard(self)
+        self._bus._remove(self)
 
 
 class Batch:
@@ -104,8 +112,11 @@ class Batch:
         self._ready = asyncio.Event()
 
     def offer(self, ev: BusEvent) -> None:
-        if ev.kind not in self.kinds and not (self._prefixes and matches(self.kinds, ev.kind)):
-            return
+        if ev.kind in self.kinds or (self._prefixes and matches(self.kinds, ev.kind)):
+            self.put(ev)
+
+    def put(self, ev: BusEvent) -> None:
+        """Keep ``ev`` (of a kind this subscription takes)."""
         items = self.items
         if len(items) >= self.maxsize:
             items.popleft()
@@ -136,7 +147,7 @@ class Batch:
         return self.items.popleft()
 
     def close(self) -> None:
-        self._bus._subs.discard(self)
+        self._bus._remove(self)
 
 
 class Consumer(Protocol):
@@ -154,7 +165,7 @@ class Bus(Protocol):
 
     def subscribe(self, *kinds: str, maxsize: int = 10_000, group: str | None = None) -> Consumer: ...
 
-    def listen(self, fn: Callable[[BusEvent], None]) -> None: ...
+    def listen(self, fn: Callable[[BusEvent], None], *kinds: str) -> None: ...
 
     async def start(self) -> None: ...
 
@@ -166,7 +177,9 @@ class EventBus:
 
     def __init__(self) -> None:
         self._subs: set[Subscription | Batch] = set()
-        self._listeners: list[Callable[[BusEvent], None]] = []
+        self._listeners: list[tuple[frozenset[str] | None, Callable[[BusEvent], None]]] = []
+        #: Per kind: the listeners and subscriptions that take it (:meth:`_route`).
+        self._routes: dict[str, tuple[tuple[Callable[[BusEvent], None], ...], tuple[Subscription | Batch, ...]]] = {}
 
     def publish(self, kind: str, subject: str, **data: Any) -> BusEvent:
         ev = BusEvent(kind, subject, data)
@@ -176,15 +189,36 @@ class EventBus:
     def deliver(self, ev: BusEvent) -> None:
         """Hand an event (published here, or arrived from another process) to this process's
         listeners and subscribers."""
-        for listener in self._listeners:
+        route = self._routes.get(ev.kind)
+        if route is None:
+            route = self._route(ev.kind)
+        listeners, subs = route
+        for listener in listeners:
             listener(ev)
-        for sub in list(self._subs):
-            sub.offer(ev)
+        for sub in subs:
+            sub.put(ev)
+
+    def _route(self, kind: str) -> tuple[tuple[Callable[[BusEvent], None], ...], tuple[Subscription | Batch, ...]]:
+        """Who takes ``kind``, in the order they came (a snapshot: one added while an event is
+        delivered takes the next)."""
+        if len(self._routes) >= 4096:  # kinds are the code's own; bounded all the same
+            self._routes.clear()
+        route = self._routes[kind] = (tuple(fn for kinds, fn in self._listeners if matches(kinds, kind)),
+                                      tuple(sub for sub in self._subs if matches(sub.kinds, kind)))
+        return route
+
+    def _add(self, sub: Subscription | Batch) -> None:
+        self._subs.add(sub)
+        self._routes.clear()
+
+    def _remove(self, sub: Subscription | Batch) -> None:
+        self._subs.discard(sub)
+        self._routes.clear()
 
     def subscribe(self, *kinds: str, maxsize: int = 10_000, group: str | None = None) -> Subscription:
         # One process: a group has one member, which sees every event.
         sub = Subscription(self, frozenset(kinds) if kinds else None, maxsize)
-        self._subs.add(sub)
+        self._add(sub)
         return sub
 
     def subscribe_batch(self, *kinds: str, maxsize: int = 10_000) -> Batch:
@@ -192,12 +226,14 @@ class EventBus:
         if not kinds:
             raise ValueError("a batch subscription names its kinds")
         sub = Batch(self, frozenset(kinds), maxsize)
-        self._subs.add(sub)
+        self._add(sub)
         return sub
 
-    def listen(self, fn: Callable[[BusEvent], None]) -> None:
-        """Synchronous listener, called inline: keep it cheap (e.g. append to a batch)."""
-        self._listeners.append(fn)
+    def listen(self, fn: Callable[[BusEvent], None], *kinds: str) -> None:
+        """Synchronous listener of ``kinds`` (all without; ``device`` takes ``device.online``),
+        called inline: keep it cheap (e.g. append to a batch)."""
+        self._listeners.append((frozenset(kinds) if kinds else None, fn))
+        self._routes.clear()
 
     async def start(self) -> None:
         return None

@@ -66,6 +66,43 @@ async def test_a_listener_is_called_inline(make_bus: BusFactory) -> None:
     assert seen == ["stream.up"]  # before publish returned
 
 
+async def test_a_listener_of_kinds_hears_those_and_their_prefixes_only(make_bus: BusFactory) -> None:
+    bus = make_bus()
+    await bus.start()
+    exact: list[str] = []
+    prefix: list[str] = []
+    every: list[str] = []
+    bus.listen(lambda ev: exact.append(ev.kind), "device.online", "alarm")
+    bus.listen(lambda ev: prefix.append(ev.kind), "stream")
+    bus.listen(lambda ev: every.append(ev.kind))
+    kinds = ["device.online", "device.offline", "alarm", "alarm.cleared", "stream.up", "streams.x", "stream"]
+    for kind in kinds * 2:  # the second time through routes already worked out
+        bus.publish(kind, "s")
+    assert exact == ["device.online", "alarm", "alarm.cleared"] * 2  # a kind is also its first part's prefix
+    assert prefix == ["stream.up", "stream"] * 2
+    assert every == kinds * 2
+
+
+async def test_who_takes_a_kind_follows_subscriptions_and_listeners_coming_and_going(make_bus: BusFactory) -> None:
+    """A kind once delivered is routed from memory: a subscription or listener added later takes
+    the next event of it, and one closed takes no more."""
+    bus = make_bus()
+    await bus.start()
+    first = bus.subscribe("device")
+    bus.publish("device.online", "d1")
+    second = bus.subscribe("device.online")
+    heard: list[str] = []
+    bus.listen(lambda ev: heard.append(ev.subject), "device")
+    bus.publish("device.online", "d2")
+    first.close()
+    bus.publish("device.online", "d3")
+    assert [(await _get(first)).subject, (await _get(first)).subject] == ["d1", "d2"]
+    with pytest.raises(TimeoutError):
+        await _get(first, 0.3)
+    assert [(await _get(second)).subject, (await _get(second)).subject] == ["d2", "d3"]
+    assert heard == ["d2", "d3"]
+
+
 async def test_a_slow_subscriber_drops_its_oldest_and_counts_them(make_bus: BusFactory) -> None:
     bus = make_bus()
     await bus.start()

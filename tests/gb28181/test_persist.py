@@ -208,9 +208,20 @@ def test_sqlite_timestamp_text_is_datetimes_own(walls: list[float]) -> None:
         assert enc.ts(wall) == _reference_ts(wall)  # type: ignore[attr-defined]
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.integers(min_value=0, max_value=63), st.integers(min_value=0, max_value=2**31))
+def test_sqlite_timestamp_text_rounds_exact_half_microseconds_to_even(j: int, second: int) -> None:
+    """(2j+1)/128 of a second is exactly (2j+1) × 7812.5 µs, a tie, exact in a double: rounded
+    half to even as datetime rounds it (7812.5 down to 7812, 23437.5 up to 23438)."""
+    enc = _sqlite_encoding()
+    wall = second + (2 * j + 1) / 128
+    assert enc.ts(wall) == _reference_ts(wall)  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize("wall", [
     1764900000.0, 1764900000.9999995, 1764900000.9999996, 1764900000.0000005, 1764900000.0000015,
-    1764899999.9999999, 1764900000.5, 0.0, 0.9999999,
+    1764899999.9999999, 1764900000.5, 0.0, 0.9999999, 1.0000005, 1.5, 2.0 - 2**-40,
+    -1.0, -0.5, -0.0000005, -1764900000.9999995,
 ])
 def test_sqlite_timestamp_text_at_the_edges_of_a_second(wall: float) -> None:
     enc = _sqlite_encoding()

@@ -836,7 +836,7 @@ class CascadeLinks:
         self._pending: set[asyncio.Task[None]] = set()
         self._running = False
         if uppers.bus is not None:  # changes made here and on other nodes
-            uppers.bus.listen(self._on_bus)
+            uppers.bus.listen(self._on_bus, CHANGED, *_CATALOG_KINDS, "alarm", "mobile_position")
         else:
             uppers.on_change.append(self._changed)
 

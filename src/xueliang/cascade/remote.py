@@ -182,7 +182,7 @@ class RemoteSenders:
         def on(ev: BusEvent) -> None:
             if ev.kind == ENDED and ev.data.get("owner") == self.node:
                 self.ended(ev.subject, str(ev.data.get("reason") or "ended"))
-        bus.listen(on)
+        bus.listen(on, ENDED)
 
     def ended(self, call_id: str, reason: str) -> None:
         on_end = self._on_end.get(call_id)

@@ -78,6 +78,8 @@ log = logging.getLogger("xueliang.cascade.upstream")
 RECHECK_EVERY = 5.0
 #: After MediaStatus 121 the upper hangs up; if it does not, we do after this long.
 END_GRACE = 3.0
+#: Changes that may end or open an upper's sessions (with the uppers' own, CHANGED).
+_RECHECK_KINDS = ("channel", "registry", "device", "catalog")
 #: RecordInfo items per MESSAGE (a RecordInfo item is ~300 bytes; GB2312 over UDP).
 RECORDS_PER_MESSAGE = 4
 
@@ -589,9 +591,9 @@ class UpstreamMedia:
     def listen(self, bus: Bus) -> None:
         """Changes of the uppers (their shares), channels and devices: check the sessions soon."""
         def on(ev: BusEvent) -> None:
-            if ev.kind == CHANGED or ev.kind.split(".")[0] in ("channel", "registry", "device", "catalog"):
+            if ev.kind == CHANGED or ev.kind.split(".")[0] in _RECHECK_KINDS:
                 self._soon()
-        bus.listen(on)
+        bus.listen(on, CHANGED, *_RECHECK_KINDS)
 
     def _soon(self) -> None:
         if self._recheck_due is None or self._recheck_due.done():

@@ -104,8 +104,8 @@ class RedisBus:
         c.ready = asyncio.create_task(c.create(), name=f"bus-group-{group}")
         return c
 
-    def listen(self, fn: Any) -> None:
-        self._local.listen(fn)
+    def listen(self, fn: Any, *kinds: str) -> None:
+        self._local.listen(fn, *kinds)
 
     async def start(self) -> None:
         # A process sees what happens while it runs: the fan-out starts at the stream's end.

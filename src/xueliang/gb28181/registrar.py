@@ -195,7 +195,7 @@ def gb_date(wall: float | None = None) -> str:
     second = int(wall)
     if _date_cache[0] != second:  # one strftime per second, not per response
         _date_cache = (second, datetime.fromtimestamp(second).strftime("%Y-%m-%dT%H:%M:%S."))
-    return _date_cache[1] + f"{int((wall - second) * 1000):03d}"
+    return _date_cache[1] + str(int((wall - second) * 1000) + 1000)[1:]  # str: a format spec is a generic call
 
 
 #: The form nearly every device sends, ``<sip:34020000001320000001@...>``: no full URI parse.

@@ -156,7 +156,7 @@ class SignallingService:
                     await s.execute(update(Device).where(Device.id == device_id, Device.password == password)
                                     .values(password=seal_device_password(self.sealer, device_id, password)))
             log.info("sealed the SIP passwords of %d devices stored in clear", len(clear))
-        self.bus.listen(self._on_bus)
+        self.bus.listen(self._on_bus, "registry.device.changed", "registry.device.deleted")
         await self.writer.start()
         await self.endpoint.start()
         self._loop_task = asyncio.create_task(self._housekeeping(), name="signalling-housekeeping")
