@@ -17,7 +17,7 @@ process sees (local or remote).
 
 Who takes an event of a kind (which listeners, which subscriptions) is worked out once per kind
 and kept until one is added or closed: a registration storm publishes a ``device.online`` a
-device, which two of the half-dozen listeners and one subscription want.
+device, which only a few of the process's listeners and subscriptions want.
 
 The in-process bus also offers ``subscribe_batch(*kinds)``: an ordinary subscription kept as a
 plain deque that its consumer takes all at once, with no queue bookkeeping and no wake-up per

@@ -208,6 +208,18 @@ def test_sqlite_timestamp_text_is_datetimes_own(walls: list[float]) -> None:
         assert enc.ts(wall) == _reference_ts(wall)  # type: ignore[attr-defined]
 
 
+def test_sqlite_timestamp_text_of_many_seconds_stays_right_and_the_remembered_seconds_bounded() -> None:
+    """A keepalive flush's times span five minutes in no order: every second's text is kept
+    (not re-made each time the second changes), up to a bound, and stays right past it."""
+    from xueliang.db import stamps
+
+    enc = _sqlite_encoding()
+    walls = [1764900000.25 + (k * 7919) % 5000 for k in range(5000)]  # 5,000 seconds, shuffled
+    for wall in walls + walls[:300]:
+        assert enc.ts(wall) == _reference_ts(wall)  # type: ignore[attr-defined]
+        assert len(enc._prefixes) <= stamps._PREFIXES_MAX  # type: ignore[attr-defined]
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.integers(min_value=0, max_value=63), st.integers(min_value=0, max_value=2**31))
 def test_sqlite_timestamp_text_rounds_exact_half_microseconds_to_even(j: int, second: int) -> None:

@@ -11,14 +11,20 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
+
+#: Seconds whose text is kept: more than a keepalive flush spans (five minutes).
+_PREFIXES_MAX: Final = 4096
 
 
 class Stamps:
     def __init__(self, sqlite: bool) -> None:
         self.sqlite = sqlite
-        self._second = -1  # the second whose "YYYY-MM-DD HH:MM:SS." is in _prefix
-        self._prefix = ""
+        #: "YYYY-MM-DD HH:MM:SS." of the seconds met lately. Not one second only: a flush's times
+        #: are not in order (a device's registration and its last keepalive; the keepalive
+        #: times of five minutes, by device), and formatting a second costs over ten times what
+        #: the rest of a call does.
+        self._prefixes: dict[int, str] = {}
 
     def ts(self, wall: float) -> Any:
         if not self.sqlite:
@@ -37,7 +43,9 @@ class Stamps:
             us += 1
         if us >= 1_000_000:
             second, us = second + 1, us - 1_000_000
-        if second != self._second:
-            self._prefix = datetime.fromtimestamp(second, UTC).replace(tzinfo=None).isoformat(" ") + "."
-            self._second = second
-        return self._prefix + str(us + 1_000_000)[1:]  # six digits, zero-padded
+        prefix = self._prefixes.get(second)
+        if prefix is None:
+            if len(self._prefixes) >= _PREFIXES_MAX:
+                self._prefixes.clear()
+            prefix = self._prefixes[second] = datetime.fromtimestamp(second, UTC).replace(tzinfo=None).isoformat(" ") + "."
+        return prefix + str(us + 1_000_000)[1:]  # six digits, zero-padded

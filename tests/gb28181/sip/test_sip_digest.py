@@ -216,3 +216,25 @@ def test_auth_params_fast_path_agrees_with_checked_path(rest: str) -> None:
         fast = None
     if not rest[:1].isspace() and rest.strip():  # the scheme split eats surrounding whitespace
         assert fast == checked
+
+
+@given(st.text(max_size=300))
+def test_md5_is_md5_of_the_utf8_text(text: str) -> None:
+    """The digests' MD5 (CPython's own where built in) is hashlib's of the encoded text."""
+    import hashlib
+
+    assert digest._md5(text) == hashlib.md5(digest._encode(text)).hexdigest()
+
+
+@given(st.binary(min_size=1, max_size=64), st.floats(min_value=0, max_value=16**10 - 1), st.text(max_size=40))
+def test_a_nonce_mac_is_keyed_blake2b_of_stamp_sequence_and_context(secret: bytes, now: float, context: str) -> None:
+    """The MAC of a nonce, from a copy of the keyed state, is the one-shot keyed BLAKE2b: the
+    same for every factory sharing the secret (a cluster's nodes), call after call."""
+    import hashlib
+
+    factory = NonceFactory(secret)
+    for _ in range(3):
+        nonce = factory.issue(now, context)
+        head, mac = nonce[:16], nonce[16:]
+        assert mac == hashlib.blake2b(digest._encode(f"{head}:{context}"), key=secret, digest_size=8).hexdigest()
+        assert NonceFactory(secret).check(nonce, now, context=context)
