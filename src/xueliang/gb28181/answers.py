@@ -19,7 +19,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from mypy_extensions import mypyc_attr
 
@@ -42,8 +42,8 @@ from xueliang.presence import Presence
 
 log = logging.getLogger("xueliang.signalling")
 
-_KEEPALIVE = re.compile(rb"<\s*CmdType\s*>\s*Keepalive\s*<", re.I)
-_DEVICE_ID = re.compile(rb"<\s*DeviceID\s*>\s*(\d{20})\s*<", re.I)
+_KEEPALIVE: Final = re.compile(rb"<\s*CmdType\s*>\s*Keepalive\s*<", re.I)
+_DEVICE_ID: Final = re.compile(rb"<\s*DeviceID\s*>\s*(\d{20})\s*<", re.I)
 
 
 def keepalive_device_id(body: bytes) -> str:

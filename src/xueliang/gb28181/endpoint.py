@@ -23,6 +23,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Final
 
 from xueliang.gb28181.sip import (
     Address,
@@ -60,7 +61,7 @@ log = logging.getLogger("xueliang.sip")
 
 #: UDP datagrams read per wake-up or poll before the loop's other work gets its turn. At a 5 ms
 #: poll this admits 51,000 a second, past what one process answers (about 30,000).
-_UDP_BURST = 4 * BATCH
+_UDP_BURST: Final = 4 * BATCH
 #: Datagrams held while the kernel's send buffer is full (then dropped and counted: SIP over UDP
 #: retransmits a request, and a retransmitted request is answered again).
 _SEND_BACKLOG = 10_000

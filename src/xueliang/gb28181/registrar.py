@@ -19,6 +19,7 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
 from xueliang.gb28181.ids import GbIdError, parse_gb_id
 from xueliang.gb28181.sip import (
@@ -37,7 +38,7 @@ from xueliang.gb28181.sip.uri import header_param
 
 log = logging.getLogger("xueliang.registrar")
 
-MAX_EXPIRES = 86_400
+MAX_EXPIRES: Final = 86_400
 
 
 @dataclass(slots=True, init=False)
@@ -199,7 +200,7 @@ def gb_date(wall: float | None = None) -> str:
 
 
 #: The form nearly every device sends, ``<sip:34020000001320000001@...>``: no full URI parse.
-_PLAIN_GB_USER = re.compile(r"[ \t]*<?sip:(\d{20})@")
+_PLAIN_GB_USER: Final = re.compile(r"[ \t]*<?sip:(\d{20})@")
 
 
 def user_of(header_value: str | None) -> str:
@@ -451,7 +452,7 @@ class Registrar:
         return sum(1 for s in self.devices.values() if s.online)
 
 
-NOT_REGISTERED = "Not Found (not registered from this address)"
+NOT_REGISTERED: Final = "Not Found (not registered from this address)"
 
 
 def _expires_of(req: SipRequest) -> int | None:

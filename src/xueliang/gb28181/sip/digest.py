@@ -22,7 +22,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, Final
 
 from xueliang import _native
 
@@ -72,7 +72,7 @@ def _builtin_md5() -> Callable[[bytes], Any]:
         return _md5_of_openssl
 
 
-_new_md5: Callable[[bytes], Any] = _builtin_md5()
+_new_md5: Final[Callable[[bytes], Any]] = _builtin_md5()
 
 
 def _md5(text: str) -> str:
@@ -83,7 +83,7 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(_encode(text)).hexdigest()
 
 
-_HASHES: dict[str, Callable[[str], str]] = {
+_HASHES: Final[dict[str, Callable[[str], str]]] = {
     "MD5": _md5,
     "MD5-SESS": _md5,
     "SHA-256": _sha256,
@@ -101,13 +101,13 @@ def _hash_for(algorithm: str | None) -> Callable[[str], str]:
 # -- header parameter lists ------------------------------------------------------------------
 
 
-_PARAM = re.compile(
+_PARAM: Final = re.compile(
     r'[ \t,]*([^=\s,"]+)[ \t]*=[ \t]*(?:"([^"\\]*(?:\\.[^"\\]*)*)"|([^,"]*))[ \t]*(?:,|\Z)',
     re.S,
 )
-_ESCAPE = re.compile(r"\\(.)", re.S)
+_ESCAPE: Final = re.compile(r"\\(.)", re.S)
 #: The same parameter, whole match captured too: one C-level findall for the common case.
-_PARAM_WHOLE = re.compile("(" + _PARAM.pattern + ")", re.S)
+_PARAM_WHOLE: Final = re.compile("(" + _PARAM.pattern + ")", re.S)
 
 
 _sipscan: Any = _native.extension("xueliang.gb28181.sip._sipscan")
@@ -299,7 +299,7 @@ def _response_from_ha1(
     return h(f"{ha1}:{nonce}:{ha2}")
 
 
-_HA2_CACHE: dict[tuple[Callable[[str], str], str, str], str] = {}
+_HA2_CACHE: Final[dict[tuple[Callable[[str], str], str, str], str]] = {}
 
 
 def _ha2(h: Callable[[str], str], method: str, uri: str) -> str:
@@ -522,7 +522,7 @@ class NonceFactory:
         return self.status(nonce, now, max_age, context) is NonceStatus.VALID
 
 
-_STAMP_LEN = 10  # NonceFactory._TS_LEN
+_STAMP_LEN: Final = 10  # NonceFactory._TS_LEN
 
 
 class NonceLedger:

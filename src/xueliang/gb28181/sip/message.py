@@ -14,7 +14,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from xueliang import _native
 
@@ -40,13 +40,13 @@ __all__ = [
     "reason_phrase",
 ]
 
-MAX_MESSAGE_SIZE = 65_536
+MAX_MESSAGE_SIZE: Final = 65_536
 """Largest message accepted, in bytes; larger input gets 513 Message Too Large."""
 
-BRANCH_MAGIC = "z9hG4bK"
+BRANCH_MAGIC: Final = "z9hG4bK"
 
 # Compact forms (RFC 3261 §7.3.3, RFC 3265 §7.2, RFC 3515, RFC 3892, RFC 4028, RFC 3841, RFC 4474).
-_COMPACT: dict[str, str] = {
+_COMPACT: Final[dict[str, str]] = {
     "a": "Accept-Contact",
     "b": "Referred-By",
     "c": "Content-Type",
@@ -69,7 +69,7 @@ _COMPACT: dict[str, str] = {
     "y": "Identity",
 }
 
-_CANONICAL_NAMES = (
+_CANONICAL_NAMES: Final = (
     "Accept",
     "Accept-Contact",
     "Accept-Encoding",
@@ -140,10 +140,10 @@ _CANONICAL_NAMES = (
 
 # name as written (any case, compact or full) -> (lower-case full key, canonical name).
 # `_EXACT` holds the spellings met most often so the hot path is one dict hit.
-_BY_LOWER: dict[str, tuple[str, str]] = {n.lower(): (n.lower(), n) for n in _CANONICAL_NAMES}
+_BY_LOWER: Final[dict[str, tuple[str, str]]] = {n.lower(): (n.lower(), n) for n in _CANONICAL_NAMES}
 for _short, _full in _COMPACT.items():
     _BY_LOWER[_short] = _BY_LOWER[_full.lower()]
-_EXACT: dict[str, tuple[str, str]] = {n: _BY_LOWER[n.lower()] for n in _CANONICAL_NAMES}
+_EXACT: Final[dict[str, tuple[str, str]]] = {n: _BY_LOWER[n.lower()] for n in _CANONICAL_NAMES}
 for _short in _COMPACT:
     _EXACT[_short] = _BY_LOWER[_short]
     _EXACT[_short.upper()] = _BY_LOWER[_short]
@@ -155,7 +155,7 @@ _EXACT["Www-Authenticate"] = _BY_LOWER["www-authenticate"]
 _EXACT["X-Gb-Ver"] = _BY_LOWER["x-gb-ver"]
 
 # Headers whose value is a comma-separated list (RFC 3261 §7.3.1); `get_all` splits them.
-_LIST_HEADERS = frozenset(
+_LIST_HEADERS: Final = frozenset(
     {
         "via",
         "contact",
@@ -176,9 +176,9 @@ _LIST_HEADERS = frozenset(
     }
 )
 
-_TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~")
-_DIGITS = frozenset("0123456789")
-_KNOWN_METHODS = frozenset(
+_TOKEN_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~")
+_DIGITS: Final = frozenset("0123456789")
+_KNOWN_METHODS: Final = frozenset(
     {
         "REGISTER",
         "INVITE",
@@ -196,9 +196,9 @@ _KNOWN_METHODS = frozenset(
         "PUBLISH",
     }
 )
-_REQUIRED = ("via", "from", "to", "call-id", "cseq")
+_REQUIRED: Final = ("via", "from", "to", "call-id", "cseq")
 
-REASON_PHRASES: dict[int, str] = {
+REASON_PHRASES: Final[dict[int, str]] = {
     100: "Trying",
     180: "Ringing",
     181: "Call Is Being Forwarded",
@@ -273,7 +273,7 @@ REASON_PHRASES: dict[int, str] = {
     607: "Unwanted",
     608: "Rejected",
 }
-_CLASS_REASONS = {
+_CLASS_REASONS: Final = {
     1: "Progress",
     2: "OK",
     3: "Redirection",
@@ -807,8 +807,8 @@ def _read_headers(lines: list[str], items: list[_Item]) -> None:
 
 # -- builders --------------------------------------------------------------------------------
 
-_RESPONSE_COPY = frozenset({"via", "from", "call-id", "cseq"})
-_DIALOG_METHODS = frozenset({"INVITE", "SUBSCRIBE", "REFER"})
+_RESPONSE_COPY: Final = frozenset({"via", "from", "call-id", "cseq"})
+_DIALOG_METHODS: Final = frozenset({"INVITE", "SUBSCRIBE", "REFER"})
 
 
 def _header_items(

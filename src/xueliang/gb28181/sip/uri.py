@@ -8,6 +8,7 @@ parses back to an equal value.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Final
 
 from .errors import SipParseError
 
@@ -28,9 +29,9 @@ __all__ = [
 
 Params = dict[str, str | None]
 
-_HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_")
-_IPV6_CHARS = frozenset("0123456789abcdefABCDEF:.")
-_DIGITS = frozenset("0123456789")
+_HOST_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_")
+_IPV6_CHARS: Final = frozenset("0123456789abcdefABCDEF:.")
+_DIGITS: Final = frozenset("0123456789")
 
 
 def _parse_port(text: str) -> int:
