@@ -9,19 +9,19 @@ mypyc (src/xueliang/_native.py) while that stays Python; nothing here does I/O.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Final
 
 from xueliang.db.stamps import Stamps
 from xueliang.gb28181.registrar import DeviceSession
 
 #: The registry columns that registration state sets, in the order of :func:`state_values`.
-STATE = ("online", "remote_host", "remote_port", "transport", "contact", "registered_at", "gb_version", "admission",
+STATE: Final = ("online", "remote_host", "remote_port", "transport", "contact", "registered_at", "gb_version", "admission",
          "last_keepalive")
 #: What a device says of itself (DeviceInfo), in the order of :func:`info_rows`.
-INFO = ("name", "manufacturer", "model", "firmware")
+INFO: Final = ("name", "manufacturer", "model", "firmware")
 
 #: Events whose data are all strings (most: ``{"reason": "registered"}``) encoded once each.
-_JSON_CACHE_MAX = 1024
+_JSON_CACHE_MAX: Final = 1024
 
 
 class Encoding(Stamps):

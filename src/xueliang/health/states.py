@@ -9,13 +9,15 @@ counts as neither, never as online.
 
 from __future__ import annotations
 
-ONLINE = "online"
-FAULT = "fault"
-OFFLINE = "offline"
-UNKNOWN = "unknown"
-STATES = (ONLINE, FAULT, OFFLINE, UNKNOWN)
+from typing import Final
+
+ONLINE: Final = "online"
+FAULT: Final = "fault"
+OFFLINE: Final = "offline"
+UNKNOWN: Final = "unknown"
+STATES: Final = (ONLINE, FAULT, OFFLINE, UNKNOWN)
 #: States that open a fault episode (and, after the grace period, a ticket).
-BAD = frozenset({FAULT, OFFLINE})
+BAD: Final = frozenset({FAULT, OFFLINE})
 
 
 def channel_state(device_online: bool | None, status: str | None,

@@ -8,7 +8,7 @@ Nothing here does I/O: history.py takes the events from the bus and writes these
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from xueliang.db.stamps import Stamps
 from xueliang.health.states import BAD
@@ -38,7 +38,7 @@ class Transition(NamedTuple):
 
 #: Builds a Current or Transition without the named tuple's own ``__new__`` (a Python function
 #: call per tuple, two per event of a storm); the fields in their order.
-_new: Any = tuple.__new__
+_new: Final[Any] = tuple.__new__
 
 
 class States:
