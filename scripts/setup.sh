@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v ffprobe >/dev/null || need_apt+=(ffmpeg)
 command -v sipp >/dev/null || need_apt+=(sip-tester)
+command -v valgrind >/dev/null || need_apt+=(valgrind)  # the benches that count instructions (callgrind)
 command -v chromium >/dev/null || need_apt+=(chromium)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v node >/dev/null || need_apt+=(nodejs npm)
