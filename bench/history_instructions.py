@@ -19,17 +19,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from _callgrind import control, total  # bench/ is on sys.path when this script runs
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _control(*what: str) -> None:
-    subprocess.run(["callgrind_control", *what, str(os.getpid())], check=True, capture_output=True)
 
 
 async def inner(mode: str, n: int) -> None:
@@ -47,16 +44,16 @@ async def inner(mode: str, n: int) -> None:
         if mode == "history":
             await rec.start()
         await asyncio.sleep(0.3)
-        _control("-i", "on")
-        _control("-z")
+        control("-i", "on")
+        control("-z")
         for i in range(n):
             bus.publish("device.online", f"3402000000111{i:07d}", reason="registered")
             if i % 20 == 19:
                 await asyncio.sleep(0.005)  # 4,000 a second
         if mode == "history":
             await rec.drained(timeout=600)
-        _control("-d")
-        _control("-i", "off")
+        control("-d")
+        control("-i", "off")
         if mode == "history":
             assert rec.written == n, rec.written
             await rec.stop()
@@ -73,10 +70,7 @@ def outer(n: int) -> int:
                  sys.executable, __file__, "--inner", mode, "--devices", str(n)],
                 check=True, capture_output=True, cwd=ROOT,
             )
-            part = Path(f"{out}.1")
-            total = next(int(line.split()[1]) for line in part.read_text().splitlines()
-                         if line.startswith(("summary:", "totals:")))
-            counts[mode] = total
+            counts[mode] = total(Path(f"{out}.1"))
     print(f"history_storm_{n}_publish_minstr: {counts['off'] / 1e6:.1f} Minstr")
     print(f"history_storm_{n}_with_history_minstr: {counts['history'] / 1e6:.1f} Minstr")
     print(f"history_storm_{n}_minstr: {(counts['history'] - counts['off']) / 1e6:.1f} Minstr")

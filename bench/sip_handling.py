@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import gc
 import io
@@ -37,7 +38,7 @@ import sys
 import tempfile
 import time
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -102,102 +103,115 @@ def _settings(workdir: Path, password: str) -> Any:
     return Settings()
 
 
-async def run(args: argparse.Namespace) -> int:
+@contextlib.asynccontextmanager
+async def memory_platform(password: str) -> AsyncIterator[tuple[Any, Any, _Wire]]:
+    """The platform as ``sip_storm.py`` starts its server, its SIP endpoint's socket in memory:
+    (platform, settings, wire)."""
     from xueliang import heap
     from xueliang.app import Platform
 
-    password = secrets.token_urlsafe(12)
     with tempfile.TemporaryDirectory() as tmp:
         settings = _settings(Path(tmp), password)
         platform = Platform(settings)
         await platform.start()
         heap.started()  # as the server does once everything has started
         try:
-            sig = platform.signalling
-            assert sig is not None
-            ep = sig.endpoint
+            assert platform.signalling is not None
             wire = _Wire()
-            ep._udp = _ServerSide(wire)  # type: ignore[assignment]
-            client = Client(SERVER, args.devices, password=password, server_id=settings.sip.id,
-                            domain=settings.sip.domain, centre=settings.sip.id[:8],
-                            first_seq=1, sockets=8, local_host=CLIENT_HOST)
-            client.transports = [_ClientSide(wire, 40000 + k) for k in range(8)]  # type: ignore[misc]
-            client.ports = [40000 + k for k in range(8)]
-            client.answer_queries = args.answer_queries
-            await asyncio.sleep(3.0)  # start-up jobs done
-            c, t = time.process_time(), time.monotonic()
-            await asyncio.sleep(2.0)
-            idle = (time.process_time() - c) / (time.monotonic() - t)
+            platform.signalling.endpoint._udp = _ServerSide(wire)
+            yield platform, settings, wire
+        finally:
+            await platform.stop()
 
-            client_cpu = 0.0  # the client's own work runs here too: counted, then taken out
 
-            def pump() -> None:
-                # the server handles what is queued; its answers reach the client, whose next
-                # requests are handled in the same pass, as a busy socket would deliver them
-                nonlocal client_cpu
-                while wire.to_server or wire.to_client:
-                    while wire.to_server:
-                        data, addr = wire.to_server.popleft()
-                        ep._datagram(data, addr, "udp")
-                    c0 = time.thread_time()
-                    while wire.to_client:
-                        client.on_datagram(wire.to_client.popleft())
-                    client_cpu += time.thread_time() - c0
+def memory_client(settings: Any, password: str, wire: _Wire, devices: int) -> Client:
+    """``sip_storm.py``'s client of ``devices`` devices, its sockets the wire's other end."""
+    client = Client(SERVER, devices, password=password, server_id=settings.sip.id, domain=settings.sip.domain,
+                    centre=settings.sip.id[:8], first_seq=1, sockets=8, local_host=CLIENT_HOST)
+    client.transports = [_ClientSide(wire, 40000 + k) for k in range(8)]  # type: ignore[misc]
+    client.ports = [40000 + k for k in range(8)]
+    return client
 
-            if args.gc_off:
-                gc.disable()  # what the collector costs the storm: the figure without it
-            collections = _GcTimes()
-            gc.callbacks.append(collections.callback)
-            prof = cProfile.Profile(time.thread_time) if args.profile else None
-            cpu0, loop0, t0 = time.process_time(), time.thread_time(), time.monotonic()
-            if prof:
-                prof.enable()
-            started = 0
-            while started < args.devices:
-                due = min(args.devices, int((time.monotonic() - t0) * args.rate) + 1)
+
+async def run(args: argparse.Namespace) -> int:
+    password = secrets.token_urlsafe(12)
+    async with memory_platform(password) as (platform, settings, wire):
+        sig = platform.signalling
+        ep = sig.endpoint
+        client = memory_client(settings, password, wire, args.devices)
+        client.answer_queries = args.answer_queries
+        await asyncio.sleep(3.0)  # start-up jobs done
+        c, t = time.process_time(), time.monotonic()
+        await asyncio.sleep(2.0)
+        idle = (time.process_time() - c) / (time.monotonic() - t)
+
+        client_cpu = 0.0  # the client's own work runs here too: counted, then taken out
+
+        def pump() -> None:
+            # the server handles what is queued; its answers reach the client, whose next
+            # requests are handled in the same pass, as a busy socket would deliver them
+            nonlocal client_cpu
+            while wire.to_server or wire.to_client:
+                while wire.to_server:
+                    data, addr = wire.to_server.popleft()
+                    ep._datagram(data, addr, "udp")
                 c0 = time.thread_time()
-                while started < due:
-                    client.start_device(started)
-                    started += 1
+                while wire.to_client:
+                    client.on_datagram(wire.to_client.popleft())
                 client_cpu += time.thread_time() - c0
+
+        if args.gc_off:
+            gc.disable()  # what the collector costs the storm: the figure without it
+        collections = _GcTimes()
+        gc.callbacks.append(collections.callback)
+        prof = cProfile.Profile(time.thread_time) if args.profile else None
+        cpu0, loop0, t0 = time.process_time(), time.thread_time(), time.monotonic()
+        if prof:
+            prof.enable()
+        started = 0
+        while started < args.devices:
+            due = min(args.devices, int((time.monotonic() - t0) * args.rate) + 1)
+            c0 = time.thread_time()
+            while started < due:
+                client.start_device(started)
+                started += 1
+            client_cpu += time.thread_time() - c0
+            pump()
+            await asyncio.sleep(0.005)
+        pump()
+        if args.answer_queries:
+            # the devices answer the queries that follow a registration (as sip_storm.py's
+            # --answer-queries): keep the wire moving until every answer is taken
+            deadline = time.monotonic() + 300
+            while not client.replied.is_set() and time.monotonic() < deadline:
                 pump()
                 await asyncio.sleep(0.005)
             pump()
-            if args.answer_queries:
-                # the devices answer the queries that follow a registration (as sip_storm.py's
-                # --answer-queries): keep the wire moving until every answer is taken
-                deadline = time.monotonic() + 300
-                while not client.replied.is_set() and time.monotonic() < deadline:
-                    pump()
-                    await asyncio.sleep(0.005)
-                pump()
-            loop1 = time.thread_time()
-            gc.callbacks.remove(collections.callback)
-            if prof:
-                prof.disable()
-            await asyncio.sleep(SETTLE)
-            cpu2, t2 = time.process_time(), time.monotonic()
-            s = client.stats
-            print(f"sip_handling_devices: {args.devices} devices")
-            print(f"sip_handling_registered: {s.registered} devices")
-            print(f"sip_handling_keepalives: {s.keepalives} answered")
-            settled = cpu2 - cpu0 - idle * (t2 - t0) - client_cpu
-            print(f"sip_handling_cpu_settled: {settled:.3f} s")
-            print(f"sip_handling_cpu_per_device: {settled / args.devices * 1e6:.1f} us")
-            print(f"sip_handling_loop_thread_cpu: {loop1 - loop0 - client_cpu:.3f} s")
-            print(f"sip_handling_client_cpu: {client_cpu:.3f} s")
-            for gen, (count, seconds) in enumerate(collections.by_generation):
-                print(f"sip_handling_gc_gen{gen}_collections: {count} collections")
-                print(f"sip_handling_gc_gen{gen}_cpu: {seconds * 1000:.1f} ms")
-            if args.answer_queries:
-                print(f"sip_handling_query_replies_acked: {s.replies_acked} messages")
-            if prof:
-                out = io.StringIO()
-                pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(args.profile)
-                print(out.getvalue(), file=sys.stderr)
-            return 0 if s.keepalives == args.devices else 1
-        finally:
-            await platform.stop()
+        loop1 = time.thread_time()
+        gc.callbacks.remove(collections.callback)
+        if prof:
+            prof.disable()
+        await asyncio.sleep(SETTLE)
+        cpu2, t2 = time.process_time(), time.monotonic()
+        s = client.stats
+        print(f"sip_handling_devices: {args.devices} devices")
+        print(f"sip_handling_registered: {s.registered} devices")
+        print(f"sip_handling_keepalives: {s.keepalives} answered")
+        settled = cpu2 - cpu0 - idle * (t2 - t0) - client_cpu
+        print(f"sip_handling_cpu_settled: {settled:.3f} s")
+        print(f"sip_handling_cpu_per_device: {settled / args.devices * 1e6:.1f} us")
+        print(f"sip_handling_loop_thread_cpu: {loop1 - loop0 - client_cpu:.3f} s")
+        print(f"sip_handling_client_cpu: {client_cpu:.3f} s")
+        for gen, (count, seconds) in enumerate(collections.by_generation):
+            print(f"sip_handling_gc_gen{gen}_collections: {count} collections")
+            print(f"sip_handling_gc_gen{gen}_cpu: {seconds * 1000:.1f} ms")
+        if args.answer_queries:
+            print(f"sip_handling_query_replies_acked: {s.replies_acked} messages")
+        if prof:
+            out = io.StringIO()
+            pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(args.profile)
+            print(out.getvalue(), file=sys.stderr)
+        return 0 if s.keepalives == args.devices else 1
 
 
 def main() -> int:

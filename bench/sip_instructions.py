@@ -40,101 +40,71 @@ import tempfile
 import time
 from pathlib import Path
 
+from _callgrind import control, total  # bench/ is on sys.path when this script runs
+
 ROOT = Path(__file__).resolve().parent.parent
 STEPS = ("challenge", "register", "keepalive", "written")
 
 
-def _control(*what: str) -> None:
-    subprocess.run(["callgrind_control", *what, str(os.getpid())], check=True, capture_output=True)
-
-
 async def inner(n: int) -> int:
-    from sip_handling import (  # bench/ on sys.path
-        CLIENT_HOST,
-        SERVER,
-        _ClientSide,
-        _ServerSide,
-        _settings,
-        _Wire,
-    )
-    from sip_storm import Client
-
-    from xueliang import heap
-    from xueliang.app import Platform
+    from sip_handling import memory_client, memory_platform  # bench/ is on sys.path
 
     password = secrets.token_urlsafe(12)
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = _settings(Path(tmp), password)
-        platform = Platform(settings)
-        await platform.start()
-        heap.started()  # as the server does once everything has started
-        try:
-            sig, health = platform.signalling, platform.health
-            assert sig is not None and health is not None
-            ep = sig.endpoint
-            wire = _Wire()
-            ep._udp = _ServerSide(wire)  # type: ignore[assignment]
-            client = Client(SERVER, n, password=password, server_id=settings.sip.id, domain=settings.sip.domain,
-                            centre=settings.sip.id[:8], first_seq=1, sockets=8, local_host=CLIENT_HOST)
-            client.transports = [_ClientSide(wire, 40000 + k) for k in range(8)]  # type: ignore[misc]
-            client.ports = [40000 + k for k in range(8)]
-            # Start-up jobs (yesterday's reports, rollups) run slowly under valgrind: until quiet.
-            for _ in range(240):
-                c = time.process_time()
-                await asyncio.sleep(1.0)
-                if time.process_time() - c < 0.05:
-                    break
-            # The state history's batches are taken here, so that what is counted does not
-            # depend on where its one-second wait falls (its task would take the same events).
-            history = health.history
-            assert history._task is not None
-            history._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await history._task
+    async with memory_platform(password) as (platform, settings, wire):
+        sig, health = platform.signalling, platform.health
+        assert health is not None
+        ep = sig.endpoint
+        client = memory_client(settings, password, wire, n)
+        # Start-up jobs (yesterday's reports, rollups) run slowly under valgrind: until quiet.
+        for _ in range(240):
+            c = time.process_time()
+            await asyncio.sleep(1.0)
+            if time.process_time() - c < 0.05:
+                break
+        # The state history's batches are taken here, so that what is counted does not
+        # depend on where its one-second wait falls (its task would take the same events).
+        history = health.history
+        assert history._task is not None
+        history._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await history._task
 
-            def serve() -> int:
-                """The server answers all that waits for it (counted)."""
-                handled = 0
-                while wire.to_server:
-                    data, addr = wire.to_server.popleft()
-                    ep._datagram(data, addr, "udp")
-                    handled += 1
-                return handled
+        def serve() -> int:
+            """The server answers all that waits for it (counted)."""
+            handled = 0
+            while wire.to_server:
+                data, addr = wire.to_server.popleft()
+                ep._datagram(data, addr, "udp")
+                handled += 1
+            return handled
 
-            def answers() -> None:
-                """The client reads its answers and sends its next requests (not counted)."""
-                while wire.to_client:
-                    client.on_datagram(wire.to_client.popleft())
+        def answers() -> None:
+            """The client reads its answers and sends its next requests (not counted)."""
+            while wire.to_client:
+                client.on_datagram(wire.to_client.popleft())
 
-            for i in range(n):
-                client.start_device(i)
-            for step in STEPS:
-                _control("-i", "on")
-                _control("-z")
-                if step == "written":
-                    await sig.writer.flush()
-                    while batch := history._drain():
-                        await history._handle(batch)
-                else:
-                    handled = serve()
-                    if handled != n:
-                        raise SystemExit(f"{step}: {handled} requests of {n}")
-                _control(f"--dump={step}")
-                _control("-i", "off")
-                answers()
-            s = client.stats
-            if s.keepalives != n:
-                raise SystemExit(f"{s.keepalives} keepalives answered of {n}")
-            if history.written < n:
-                raise SystemExit(f"state history: {history.written} intervals written of {n}")
-            return 0
-        finally:
-            await platform.stop()
-
-
-def _total(dump: Path) -> int:
-    return next(int(line.split()[1]) for line in dump.read_text().splitlines()
-                if line.startswith(("summary:", "totals:")))
+        for i in range(n):
+            client.start_device(i)
+        for step in STEPS:
+            control("-i", "on")
+            control("-z")
+            if step == "written":
+                await sig.writer.flush()
+                while batch := history._drain():
+                    await history._handle(batch)
+            else:
+                handled = serve()
+                if handled != n:
+                    raise SystemExit(f"{step}: {handled} requests of {n}")
+            control(f"--dump={step}")
+            control("-i", "off")
+            answers()
+        s = client.stats
+        if s.keepalives != n:
+            raise SystemExit(f"{s.keepalives} keepalives answered of {n}")
+        if history.written < n:
+            raise SystemExit(f"state history: {history.written} intervals written of {n}")
+        return 0
 
 
 def outer(n: int) -> int:
@@ -154,7 +124,7 @@ def outer(n: int) -> int:
         dumps = sorted(Path(tmp).glob("cg.out.*"), key=lambda p: int(p.suffix[1:]))
         if len(dumps) != len(STEPS):
             raise SystemExit(f"{len(dumps)} callgrind dumps, {len(STEPS)} expected")
-        per = {step: _total(d) / n for step, d in zip(STEPS, dumps, strict=True)}
+        per = {step: total(d) / n for step, d in zip(STEPS, dumps, strict=True)}
     for step, count in per.items():
         print(f"sip_instructions_{step}: {count / 1e3:.1f} kinstr/device")
     print(f"sip_instructions_per_device: {sum(per.values()) / 1e3:.1f} kinstr/device")
