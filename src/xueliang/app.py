@@ -257,8 +257,7 @@ class Platform:
                 else:  # the device's BYE arrives at the signalling node, which says so on the bus
                     sessions_here, me = gb, self.node
                     self.bus.listen(lambda ev: sessions_here.dialog_ended(ev.subject, str(ev.data.get("reason")))
-                                    if ev.kind == "media.dialog.ended" and ev.data.get("owner") == me else None,
-                                    "media.dialog.ended")
+                                    if ev.data.get("owner") == me else None, "media.dialog.ended")
             self.live = LiveProvider(self.registry, gb)
             self.media.set_provider("live/", self.live)
             self.media.set_provider(TRANSCODE_PREFIX, TranscodeProvider(settings.media.max_transcodes))
@@ -296,7 +295,7 @@ class Platform:
                 self.placement.on_load = self._announce_load
                 placement = self.placement
                 self.bus.listen(lambda ev: placement.hold_now(ev.subject)
-                                if ev.kind == "stream.up" and hub.stream(ev.subject) is not None else None, "stream.up")
+                                if hub.stream(ev.subject) is not None else None, "stream.up")
         # ---- cascade media (where an upper's link runs): its INVITEs served as PS over RTP from the
         # hub here, or in a cluster from a media node (cascade/remote.py), its RecordInfo answered,
         # each through its share (cascade/upstream.py)

@@ -79,12 +79,8 @@ class Subscription:
         self.queue: asyncio.Queue[BusEvent] = asyncio.Queue(maxsize)
         self.dropped = 0
 
-    def offer(self, ev: BusEvent) -> None:
-        if matches(self.kinds, ev.kind):
-            self.put(ev)
-
     def put(self, ev: BusEvent) -> None:
-        """Queue ``ev`` (of a kind this subscription takes)."""
+        """Queue ``ev`` (of a kind this subscription takes: the bus's routes match them)."""
         if self.queue.full():
             self.queue.get_nowait()
             self.dropped += 1
@@ -104,19 +100,13 @@ class Batch:
     def __init__(self, bus: EventBus, kinds: frozenset[str], maxsize: int) -> None:
         self._bus = bus
         self.kinds = kinds
-        #: Kinds given as a prefix only (``device`` for ``device.online``): matched the slow way.
-        self._prefixes = any("." not in k for k in kinds)
         self.maxsize = maxsize
         self.items: deque[BusEvent] = deque()
         self.dropped = 0
         self._ready = asyncio.Event()
 
-    def offer(self, ev: BusEvent) -> None:
-        if ev.kind in self.kinds or (self._prefixes and matches(self.kinds, ev.kind)):
-            self.put(ev)
-
     def put(self, ev: BusEvent) -> None:
-        """Keep ``ev`` (of a kind this subscription takes)."""
+        """Keep ``ev`` (of a kind this subscription takes: the bus's routes match them)."""
         items = self.items
         if len(items) >= self.maxsize:
             items.popleft()

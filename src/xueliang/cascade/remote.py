@@ -180,7 +180,7 @@ class RemoteSenders:
     def listen(self, bus: Bus) -> None:
         """A sender of ours that ended by itself on its media node."""
         def on(ev: BusEvent) -> None:
-            if ev.kind == ENDED and ev.data.get("owner") == self.node:
+            if ev.data.get("owner") == self.node:
                 self.ended(ev.subject, str(ev.data.get("reason") or "ended"))
         bus.listen(on, ENDED)
 

@@ -591,8 +591,7 @@ class UpstreamMedia:
     def listen(self, bus: Bus) -> None:
         """Changes of the uppers (their shares), channels and devices: check the sessions soon."""
         def on(ev: BusEvent) -> None:
-            if ev.kind == CHANGED or ev.kind.split(".")[0] in _RECHECK_KINDS:
-                self._soon()
+            self._soon()
         bus.listen(on, CHANGED, *_RECHECK_KINDS)
 
     def _soon(self) -> None:
