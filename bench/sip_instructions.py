@@ -22,7 +22,9 @@ the same, per-batch costs weigh a little less. The kernel's UDP work and the eve
 wake-ups are not in these counts (``sip_storm.py`` measures the whole process). Callgrind is
 about 50× slower than the CPU; 10,000 devices take about two minutes.
 
-    .venv/bin/python bench/sip_instructions.py [--devices 10000]
+    .venv/bin/python bench/sip_instructions.py [--devices 10000] [--keep DIR]
+
+(``--keep DIR`` keeps each step's dump, ``DIR/<step>.callgrind``, for ``callgrind_annotate``.)
 
 (``--inner`` is the measured process itself, run under valgrind by the outer one.)
 """
@@ -34,6 +36,7 @@ import asyncio
 import contextlib
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -107,7 +110,7 @@ async def inner(n: int) -> int:
         return 0
 
 
-def outer(n: int) -> int:
+def outer(n: int, keep: Path | None) -> int:
     with tempfile.TemporaryDirectory(prefix="sip-cg-") as tmp:
         out = Path(tmp) / "cg.out"
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "bench"),
@@ -125,6 +128,10 @@ def outer(n: int) -> int:
         if len(dumps) != len(STEPS):
             raise SystemExit(f"{len(dumps)} callgrind dumps, {len(STEPS)} expected")
         per = {step: total(d) / n for step, d in zip(STEPS, dumps, strict=True)}
+        if keep is not None:  # for callgrind_annotate: where each step's instructions go
+            keep.mkdir(parents=True, exist_ok=True)
+            for step, d in zip(STEPS, dumps, strict=True):
+                shutil.copyfile(d, keep / f"{step}.callgrind")
     for step, count in per.items():
         print(f"sip_instructions_{step}: {count / 1e3:.1f} kinstr/device")
     print(f"sip_instructions_per_device: {sum(per.values()) / 1e3:.1f} kinstr/device")
@@ -134,11 +141,12 @@ def outer(n: int) -> int:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--devices", type=int, default=10_000)
+    ap.add_argument("--keep", type=Path, help="keep each step's callgrind dump in this directory")
     ap.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.inner:
         return asyncio.run(inner(args.devices))
-    return outer(args.devices)
+    return outer(args.devices, args.keep)
 
 
 if __name__ == "__main__":

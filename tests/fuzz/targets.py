@@ -57,7 +57,7 @@ MODULES: dict[str, list[str]] = {
     "sip_uri": [*_SIP, "xueliang.gb28181.sip.uri"],
     "sip_digest": [*_SIP, "xueliang.gb28181.sip.digest"],
     "sip_stream": [*_SIP, "xueliang.gb28181.sip.framing", "xueliang.gb28181.sip.message"],
-    "sip_scan": [*_SIP, "xueliang.gb28181.sip.message", "xueliang.gb28181.sip.digest"],
+    "sip_scan": [*_SIP, "xueliang.gb28181.sip.message", "xueliang.gb28181.sip.digest", "xueliang.gb28181.sip.uri"],
     "manscdp": ["xueliang.gb28181.manscdp"],
     "sdp": ["xueliang.gb28181.sdp"],
     "mansrtsp": ["xueliang.gb28181.mansrtsp"],
@@ -260,7 +260,7 @@ def _sip_outcome(data: bytes, scan: Any) -> tuple[Any, ...]:
     except SipParseError as exc:
         return ("error", exc.reason, exc.status)
     start = (m.method, m.uri) if isinstance(m, message.SipRequest) else (m.status, m.reason)
-    return (type(m).__name__, start, m.headers._items, m.body)
+    return (type(m).__name__, start, m.headers._items, m.headers._index(), m.body)
 
 
 def sip_scan(data: bytes) -> None:
@@ -276,6 +276,14 @@ def sip_scan(data: bytes) -> None:
     texts = [_text(data)]
     if got[0] != "error":
         texts += [value for _, _, value in got[2]]
+    port = int.from_bytes(data[:3], "big") - (1 << 23) if data else 5060
+    for text in texts:  # each as a Via stamped with the message's first line as the source host
+        stamped = mod.stamp_via(text, texts[0][:20], port)
+        if not (text.isascii() and texts[0][:20].isascii()):
+            _check(stamped is False, "the C stamped a Via that is not ASCII")
+        else:
+            _check(stamped == uri._stamp_via_fast_py(text, texts[0][:20], port),
+                   "the C and the Python stamp a Via differently")
     for text in texts:
         fast = mod.parse_auth_params(text)
         if fast is None:

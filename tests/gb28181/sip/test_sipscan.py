@@ -24,9 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from xueliang import _native
-from xueliang.gb28181.sip import digest, message
+from xueliang.gb28181.sip import digest, message, uri
 from xueliang.gb28181.sip.errors import SipParseError
-from xueliang.gb28181.sip.message import SipRequest
+from xueliang.gb28181.sip.message import Headers, SipRequest
 
 _NAME = "xueliang.gb28181.sip._sipscan"
 
@@ -45,15 +45,16 @@ _scan: Any = None if _mod is None else _mod.HeadScanner(message._EXACT, message.
 # -- the header block ------------------------------------------------------------------------
 
 
-def _python_head(data: bytes, start: int) -> tuple[str, list[tuple[str, str, str]], int] | SipParseError:
-    """What _parse_with's Python reads from the head (before it checks the start line)."""
+def _python_head(data: bytes, start: int) -> tuple[str, list[tuple[str, str, str]], int, dict[str, str]] | SipParseError:
+    """What _parse_with's Python reads from the head (before it checks the start line), and
+    the index Headers._index makes of it."""
     lines, body_start = message._head_lines(data, start)
     items: list[tuple[str, str, str]] = []
     try:
         message._read_headers(lines, items)
     except SipParseError as exc:
         return exc
-    return lines[0].strip(" \t\r"), items, body_start
+    return lines[0].strip(" \t\r"), items, body_start, Headers._wrap(list(items))._index()
 
 
 def _start_of(data: bytes) -> int | None:
@@ -77,7 +78,8 @@ def _same_head(data: bytes) -> None:
         return
     assert not isinstance(want, SipParseError), (data, want)
     assert type(got) is tuple and got == want, data
-    _, items, _ = got
+    _, items, _, firsts = got
+    assert type(firsts) is dict
     for key, name, value in items:
         assert type(key) is str and type(name) is str and type(value) is str
         for exact_name, pair in message._EXACT.items():
@@ -219,19 +221,22 @@ def test_by_hand(data: bytes) -> None:
 
 @needs_module
 def test_what_it_gives_exactly() -> None:
-    first, items, body_start = _scan(b"\r\nINVITE sip:a@b SIP/2.0 \r\nv:  x \r\n y\r\nX-A :\r\n\r\nbody", 2)
+    first, items, body_start, firsts = _scan(b"\r\nINVITE sip:a@b SIP/2.0 \r\nv:  x \r\n y\r\nX-A :\r\n\r\nbody", 2)
     assert first == "INVITE sip:a@b SIP/2.0"
     assert items == [("via", "Via", "x y"), ("x-a", "X-A", "")]
     assert items[0][0] is message._EXACT["v"][0] and items[0][1] is message._EXACT["v"][1]
     assert body_start == len(b"\r\nINVITE sip:a@b SIP/2.0 \r\nv:  x \r\n y\r\nX-A :\r\n\r\n")
-    assert _scan(b"A\n\nB", 0) == ("A", [], 3)
-    assert _scan(b"A\n\r\nB", 0) == ("A", [], 4)
-    assert _scan(b"A\r\nQ: c", 0) == ("A", [("q", "Q", "c")], 7)
-    assert _scan(bytearray(b"A\r\nVia: c\r\n\r\n"), 0) == ("A", [("via", "Via", "c")], 13)
-    assert _scan(memoryview(b"xxA\r\n\r\n")[2:], 0) == ("A", [], 5)
+    assert firsts == {"via": "x y", "x-a": ""}  # the folded value
+    assert _scan(b"A\n\nB", 0) == ("A", [], 3, {})
+    assert _scan(b"A\n\r\nB", 0) == ("A", [], 4, {})
+    assert _scan(b"A\r\nQ: c", 0) == ("A", [("q", "Q", "c")], 7, {"q": "c"})
+    assert _scan(bytearray(b"A\r\nVia: c\r\n\r\n"), 0) == ("A", [("via", "Via", "c")], 13, {"via": "c"})
+    assert _scan(memoryview(b"xxA\r\n\r\n")[2:], 0) == ("A", [], 5, {})
+    # the first line of a key gives its value, as Headers._index has it
+    assert _scan(b"A\r\nv: 1\r\nVia: 2\r\n 3\r\nX-A: 4\r\nx-a: 5\r\n\r\n", 0)[3] == {"via": "1", "x-a": "4"}
     assert _scan(b"A\r\nB: \xc3\xa9\r\n\r\n", 0) is None  # non-ASCII: the Python decodes it
     assert _scan(b"\xc3\xa9\r\n\r\nB: x", 0) is None
-    assert _scan(b"A\r\n\r\n\xc3\xa9", 0) == ("A", [], 5)  # the body is not the head's
+    assert _scan(b"A\r\n\r\n\xc3\xa9", 0) == ("A", [], 5, {})  # the body is not the head's
     assert _scan(b"A\r\nno colon\r\n\r\n", 0) is None
     assert _scan(b"A\r\n cont\r\n\r\n", 0) is None
     assert _scan(b"A\r\nVi a: x\r\n\r\n", 0) is None  # _key_and_name refuses it
@@ -271,7 +276,7 @@ def test_the_name_callback() -> None:
 
     data = b"A\r\nVia: 1\r\nX-Odd: 2\r\n\r\n"
     assert _mod.HeadScanner({}, lambda n: (n.lower(), n)).scan(data, 0) == (
-        "A", [("via", "Via", "1"), ("x-odd", "X-Odd", "2")], len(data))
+        "A", [("via", "Via", "1"), ("x-odd", "X-Odd", "2")], len(data), {"via": "1", "x-odd": "2"})
     assert _mod.HeadScanner(message._EXACT, broken).scan(data, 0) is None  # the Python will meet it
     with pytest.raises(KeyboardInterrupt):
         _mod.HeadScanner(message._EXACT, interrupt).scan(data, 0)
@@ -284,7 +289,8 @@ def test_the_name_callback() -> None:
         buffer[:] = b"\xff" * len(buffer)
         return name.lower(), name
 
-    assert _mod.HeadScanner({}, meddle).scan(buffer, 0) == ("A", [("via", "Via", "1"), ("x-odd", "X-Odd", "2")], len(data))
+    assert _mod.HeadScanner({}, meddle).scan(buffer, 0) == (
+        "A", [("via", "Via", "1"), ("x-odd", "X-Odd", "2")], len(data), {"via": "1", "x-odd": "2"})
     exact = dict(message._EXACT)
     scanner = _mod.HeadScanner(exact, message._key_and_name)
     exact["Via"] = ("changed", "Changed")  # the scanner keeps its own copy
@@ -456,6 +462,54 @@ def test_digest_exactly() -> None:
     for bad in [b"Digest a=1", None, 1]:
         with pytest.raises(TypeError):
             _mod.parse_auth_params(bad)
+
+
+# -- the top Via -----------------------------------------------------------------------------
+
+
+def _same_stamp(value: str, host: str, port: int) -> None:
+    """The C stamps an ASCII Via as the Python does (or sends it down the full path alike), and
+    leaves anything else (not ASCII, a port beyond 64 bits) to the Python (False)."""
+    assert _mod is not None
+    got = _mod.stamp_via(value, host, port)
+    if not (value.isascii() and host.isascii() and -(2**63) <= port < 2**63):
+        assert got is False, (value, host)
+        return
+    want = uri._stamp_via_fast_py(value, host, port)
+    assert got == want and type(got) is type(want), (value, host, port, got, want)
+
+
+_VIA_PARTS = st.sampled_from(["SIP/2.0/UDP ", "10.0.0.5:5060", ";rport", ";RPort", ";rport=5", ";rportx", ";branch=z9hG4bK1",
+                              ";received=1.2.3.4", ";ReCeIvEd", ",", '"', " ", "\t", ";", "x", "\u00e9", "\udcff"])
+
+
+@needs_module
+@settings(max_examples=1500, deadline=None)
+@given(value=st.one_of(st.text(max_size=40), st.lists(_VIA_PARTS, max_size=8).map("".join)),
+       host=st.one_of(st.sampled_from(["192.0.2.7", "::1", "", "h\u00e9"]), st.text(max_size=8)),
+       port=st.one_of(st.integers(0, 65535), st.integers(-(2**70), 2**70)))
+def test_any_via_is_stamped_as_the_python_does(value: str, host: str, port: int) -> None:
+    _same_stamp(value, host, port)
+
+
+@needs_module
+def test_stamp_via_exactly() -> None:
+    assert _mod is not None
+    via = "SIP/2.0/UDP 10.0.0.5:5060;rport;branch=z9hG4bK1"
+    assert _mod.stamp_via(via, "203.0.113.9", 40123) == (
+        "SIP/2.0/UDP 10.0.0.5:5060;rport=40123;branch=z9hG4bK1;received=203.0.113.9")
+    assert _mod.stamp_via("SIP/2.0/UDP a;RPORT", "h", 1) == "SIP/2.0/UDP a;RPORT=1;received=h"
+    for full_path in ["SIP/2.0/UDP a;branch=b", "SIP/2.0/UDP a;rport=5", "SIP/2.0/UDP a;rport;RECEIVED=x",
+                      "SIP/2.0/UDP a;rport, SIP/2.0/UDP b", 'SIP/2.0/UDP a;rport;x="y"', "SIP/2.0/UDP a;rportx"]:
+        assert _mod.stamp_via(full_path, "h", 1) is None, full_path
+    assert _mod.stamp_via("SIP/2.0/UDP \u00e9;rport", "h", 1) is False
+    assert _mod.stamp_via(via, "h\u00e9", 1) is False
+    assert _mod.stamp_via(via, "h", 2**70) is False
+    for bad in [(via, "h"), (via, "h", "1"), (via, b"h", 1), (b"v", "h", 1), (via, "h", True), (via, "h", 1.0)]:
+        with pytest.raises(TypeError):
+            _mod.stamp_via(*bad)
+    # and the SIP layer takes the C's answer: a request's Via stamped through it
+    assert uri._stamp_via_c is _mod.stamp_via or uri._stamp_via_c is None
 
 
 # -- serialising -----------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 /* The SIP parser's two scans of every message, in C: in a registration storm, message._parse's
  * header loop and digest._parse_auth_params were over a quarter of the server's handling.
  *
- * HeadScanner(exact, key_and_name).scan(data, start) -> (first_line, items, body_start) or None:
- *   the header block from data[start] on, read as message._parse's Python code reads it. It ends
+ * HeadScanner(exact, key_and_name).scan(data, start) -> (first_line, items, body_start, firsts) or
+ *   None: the header block from data[start] on, read as message._parse's Python code reads it. It ends
  *   at the first LF followed by LF or CR LF (the two finds; the body begins after them) or at the
  *   end of the data. Its lines end at LF, less one CR just before it (replace("\r\n", "\n")); the
  *   first line is stripped of " \t\r"; every other non-empty line is a header, (key, display
@@ -14,7 +14,7 @@
  *   >= 0x80 in the head (its UTF-8 decoding with surrogateescape), a line without a colon, a
  *   continuation before the first header, a name key_and_name refuses; it then reads the message
  *   again and raises its own errors in its own order (the start line's first: only Python checks
- *   the start line).
+ *   the start line). `firsts` is Headers._index made in the same call: each key's first value.
  *
  * parse_auth_params(value) -> (scheme, params) or None: digest._parse_auth_params where its one
  *   findall of _PARAM tiles the parameter list, for a value without control characters but tab
@@ -22,6 +22,10 @@
  *   regex takes with no choice left (it never backtracks into another match); where it would
  *   look further (no tiling: a stray quote, a doubled comma, an unclosed string), the answer is
  *   None and the regexes read the value.
+ *
+ * stamp_via(value, host, port) -> str, None or False: uri._stamp_via_fast_py (a received request's
+ *   top Via stamped with its source, RFC 3581) for an ASCII value and host; False leaves any other
+ *   to the Python. Every request a device sends passes here.
  *
  * serialize(start_line, items, body) -> bytes or None: message._serialize_py's bytes (a message's
  *   start line, its header lines in order, one Content-Length that says len(body), the body) in
@@ -33,6 +37,9 @@
  * (src/xueliang/_native.py); message.py and digest.py keep their Python for when it is not, and
  * tests/gb28181/sip/test_sipscan.py and the sip_scan fuzz target hold the two to the same answers.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memmem */
+#endif
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
@@ -361,15 +368,29 @@ scan_head(Scanner *self, const unsigned char *data, Py_ssize_t start, Py_ssize_t
             line = nl + 1;
         }
     }
-    PyObject *out = PyTuple_New(3), *body = PyLong_FromSsize_t(body_start);
+    /* Headers._index: each key's first value (after folding), made here in one pass. */
+    PyObject *firsts = _PyDict_NewPresized(PyList_GET_SIZE(items)); /* no resize on the way */
+    if (firsts == NULL) {
+        goto error;
+    }
+    for (Py_ssize_t i = 0, n = PyList_GET_SIZE(items); i < n; i++) {
+        PyObject *item = PyList_GET_ITEM(items, i);
+        if (PyDict_SetDefault(firsts, PyTuple_GET_ITEM(item, 0), PyTuple_GET_ITEM(item, 2)) == NULL) {
+            Py_DECREF(firsts);
+            goto error;
+        }
+    }
+    PyObject *out = PyTuple_New(4), *body = PyLong_FromSsize_t(body_start);
     if (out == NULL || body == NULL) {
         Py_XDECREF(out);
         Py_XDECREF(body);
+        Py_DECREF(firsts);
         goto error;
     }
     PyTuple_SET_ITEM(out, 0, first); /* the tuple takes our references */
     PyTuple_SET_ITEM(out, 1, items);
     PyTuple_SET_ITEM(out, 2, body);
+    PyTuple_SET_ITEM(out, 3, firsts);
     return out;
 refuse:
     Py_XDECREF(first);
@@ -427,7 +448,7 @@ scanner_scan(Scanner *self, PyObject *const *args, Py_ssize_t nargs)
 
 static PyMethodDef scanner_methods[] = {
     {"scan", (PyCFunction)(void (*)(void))scanner_scan, METH_FASTCALL,
-     "scan(data, start) -> (first line, [(key, name, value), ...], body start) or None (see message._parse)."},
+     "scan(data, start) -> (first line, [(key, name, value), ...], body start, {key: first value}) or None (see message._parse)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -669,7 +690,7 @@ parse_auth_params(PyObject *module, PyObject *arg)
 /* -- serialising ------------------------------------------------------------------------------ */
 
 /* The ASCII bytes and length of an exact str, or NULL if it is anything else. */
-static const char *
+static inline const char *
 ascii_of(PyObject *s, Py_ssize_t *len)
 {
     if (!PyUnicode_CheckExact(s) || PyUnicode_READY(s) < 0 || !PyUnicode_IS_ASCII(s)) {
@@ -712,7 +733,7 @@ serialize(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 3) {
             Py_RETURN_NONE;
         }
-        Py_ssize_t key_len, name_len, value_len;
+        Py_ssize_t key_len = 0, name_len = 0, value_len = 0;
         const char *key = ascii_of(PyTuple_GET_ITEM(item, 0), &key_len);
         const char *name = ascii_of(PyTuple_GET_ITEM(item, 1), &name_len);
         const char *value = ascii_of(PyTuple_GET_ITEM(item, 2), &value_len);
@@ -753,7 +774,7 @@ serialize(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     has_length = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *item = PyList_GET_ITEM(items, i);
-        Py_ssize_t key_len, name_len, value_len;
+        Py_ssize_t key_len = 0, name_len = 0, value_len = 0;
         const char *key = ascii_of(PyTuple_GET_ITEM(item, 0), &key_len);
         const char *name = ascii_of(PyTuple_GET_ITEM(item, 1), &name_len);
         const char *value = ascii_of(PyTuple_GET_ITEM(item, 2), &value_len);
@@ -786,6 +807,108 @@ serialize(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return out;
 }
 
+/* -- the top Via ---------------------------------------------------------------------------- */
+
+/* The decimal digits of v into out (room for 21): their count. */
+static int
+decimal(long long v, char *out)
+{
+    char tmp[24];
+    int n = 0;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    int len = 0;
+    if (v < 0) {
+        out[len++] = '-';
+    }
+    while (n > 0) {
+        out[len++] = tmp[--n];
+    }
+    return len;
+}
+
+/* A Via longer than this is lower-cased on the heap (a device's is about 80 bytes). */
+#define VIA_STACK 512
+
+static const char RECEIVED[] = ";received=";
+
+/* stamp_via(value, host, port) -> uri._stamp_via_fast_py's answer for ASCII value and host: the
+ * Via with "=port" after its bare ";rport" and ";received=host" at its end, or None where that
+ * takes the full path (a comma, a quote, a "received", no bare rport); False (the Python
+ * decides) for a value or host that is not ASCII, or a port beyond a long long. */
+static PyObject *
+stamp_via(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyUnicode_Check(args[0]) || !PyUnicode_Check(args[1]) || !PyLong_CheckExact(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "stamp_via(value: str, host: str, port: int)");
+        return NULL;
+    }
+    PyObject *value = args[0], *host = args[1];
+    if (READY(value) < 0 || READY(host) < 0) {
+        return NULL;
+    }
+    if (!PyUnicode_IS_ASCII(value) || !PyUnicode_IS_ASCII(host)) {
+        Py_RETURN_FALSE;
+    }
+    int overflow;
+    long long port = PyLong_AsLongLongAndOverflow(args[2], &overflow);
+    if (overflow != 0) {
+        Py_RETURN_FALSE;
+    }
+    const unsigned char *s = PyUnicode_1BYTE_DATA(value);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(value);
+    if (n < 0) { /* cannot be: says so to the compiler's size checks */
+        Py_RETURN_FALSE;
+    }
+    if (memchr(s, ',', (size_t)n) != NULL || memchr(s, '"', (size_t)n) != NULL) {
+        Py_RETURN_NONE;
+    }
+    /* value.lower(), searched for "received" and ";rport" */
+    unsigned char stack[VIA_STACK], *low = n <= VIA_STACK ? stack : PyMem_Malloc((size_t)n);
+    if (low == NULL) {
+        return PyErr_NoMemory();
+    }
+    for (Py_ssize_t k = 0; k < n; k++) {
+        low[k] = lower(s[k]);
+    }
+    const unsigned char *received = memmem(low, (size_t)n, "received", 8);
+    const unsigned char *rport = received == NULL ? memmem(low, (size_t)n, ";rport", 6) : NULL;
+    Py_ssize_t end = rport == NULL ? -1 : rport - low + 6;
+    if (low != stack) {
+        PyMem_Free(low);
+    }
+    if (end < 0) {
+        Py_RETURN_NONE;
+    }
+    if (end < n && s[end] != ';' && s[end] != ',' && s[end] != ' ' && s[end] != '\t') {
+        Py_RETURN_NONE; /* ;rport=1234 or ;rportx */
+    }
+    char digits[24];
+    int port_len = decimal(port, digits);
+    Py_ssize_t host_len = PyUnicode_GET_LENGTH(host), received_len = (Py_ssize_t)sizeof(RECEIVED) - 1;
+    if (host_len > PY_SSIZE_T_MAX - n - port_len - 1 - received_len) {
+        return PyErr_NoMemory();
+    }
+    PyObject *out = PyUnicode_New(n + 1 + port_len + received_len + host_len, 127);
+    if (out == NULL) {
+        return NULL;
+    }
+    Py_UCS1 *w = PyUnicode_1BYTE_DATA(out);
+    memcpy(w, s, (size_t)end);
+    w += end;
+    *w++ = '=';
+    memcpy(w, digits, (size_t)port_len);
+    w += port_len;
+    memcpy(w, s + end, (size_t)(n - end));
+    w += n - end;
+    memcpy(w, RECEIVED, (size_t)received_len);
+    memcpy(w + received_len, PyUnicode_1BYTE_DATA(host), (size_t)host_len);
+    return out;
+}
+
 /* -- the module ------------------------------------------------------------------------------ */
 
 static PyMethodDef methods[] = {
@@ -793,12 +916,14 @@ static PyMethodDef methods[] = {
      "serialize(start_line, items, body) -> the message's bytes as message._serialize_py writes them, or None."},
     {"parse_auth_params", parse_auth_params, METH_O,
      "parse_auth_params(value) -> (scheme, params) as digest._parse_auth_params gives them, or None."},
+    {"stamp_via", (PyCFunction)(void (*)(void))stamp_via, METH_FASTCALL,
+     "stamp_via(value, host, port) -> uri._stamp_via_fast_py's stamped Via, None, or False (not ASCII)."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT, "_sipscan",
-    "The SIP header block and digest parameter scans in C (see sip/message.py and sip/digest.py).", -1, methods,
+    "The SIP header block and digest parameter scans, the Via stamp and the writer in C (see sip/message.py, sip/digest.py, sip/uri.py).", -1, methods,
 };
 
 PyMODINIT_FUNC

@@ -304,8 +304,9 @@ def _key_and_name(name: str) -> tuple[str, str]:
 
 _Item = tuple[str, str, str]  # (lower-case key, display name, value)
 #: A reader of the header block from where the start line begins (see `_parse_with`): the start
-#: line, the header items and where the body begins, or None for the Python loop to read it.
-_HeadScan = Callable[[bytes, int], tuple[str, list[_Item], int] | None]
+#: line, the header items, where the body begins and each key's first value (`Headers._index`),
+#: or None for the Python loop to read it.
+_HeadScan = Callable[[bytes, int], tuple[str, list[_Item], int, dict[str, str]] | None]
 
 _sipscan: Any = _native.extension("xueliang.gb28181.sip._sipscan")
 #: The header block read in C when our extension is built (sip/_sipscan.c: the very items of the
@@ -705,15 +706,16 @@ def _parse_with(data: bytes, scan: _HeadScan | None) -> SipRequest | SipResponse
 
     scanned = None if scan is None else scan(data, start)
     message: SipRequest | SipResponse
+    firsts: dict[str, str]
     if scanned is not None:
-        first, items, body_start = scanned
+        first, items, body_start, firsts = scanned
         message = _start_line(first, items)
+        message.headers._first = firsts  # the C made Headers._index too
     else:
         lines, body_start = _head_lines(data, start)
         message = _start_line(lines[0].strip(" \t\r"), [])
         _read_headers(lines, message.headers._items)
-
-    firsts = message.headers._index()
+        firsts = message.headers._index()
     for required in _REQUIRED:
         if required not in firsts:
             raise SipParseError(f"Missing {_BY_LOWER[required][1]} header")
