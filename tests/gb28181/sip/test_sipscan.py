@@ -464,6 +464,83 @@ def test_digest_exactly() -> None:
             _mod.parse_auth_params(bad)
 
 
+# -- a response to a request ------------------------------------------------------------------
+
+_response: Any = None if _mod is None else _mod.HeadScanner(message._EXACT, message._key_and_name).response
+
+
+def _same_response(items: list[tuple[str, str, str]], extra: list[tuple[str, str]], status: int, method: str) -> None:
+    """The C writes the response the Python writes, byte for byte; it leaves to the Python (None)
+    only what it does not write: a part that is not ASCII, a name _EXACT does not spell, a
+    Content-Length among the extras, a CR or LF in an extra (the Python raises), over 64 lines."""
+    request = SipRequest(method, "sip:a@b", Headers._wrap(list(items)))
+    start = f"SIP/2.0 {status} Some Reason"
+    routes = 100 < status < 300 and method in message._DIALOG_METHODS
+    got = _response(start, request.headers._items, extra, routes)
+    try:
+        want = message._response_bytes_py(request, start, status, extra)
+    except (ValueError, SipParseError):
+        assert got is None
+        return
+    if got is not None:
+        assert got == want, (items, extra)
+        return
+    copied = message._response_items(request, status, None)
+    parts = [p for item in copied for p in item[1:]] + [p for pair in extra for p in pair]
+    assert (not all(p.isascii() for p in parts) or any(n not in message._EXACT for n, _ in extra)
+            or any(message._key(n) == "content-length" for n, _ in extra) or len(copied) + len(extra) > 64), (items, extra)
+
+
+_RESPONSE_NAMES = st.sampled_from(["Via", "v", "From", "f", "To", "t", "Call-ID", "i", "CSeq", "Record-Route",
+                                   "Contact", "Max-Forwards", "X-Odd", "x-odd", "Content-Length", "l", "Expires"])
+_RESPONSE_VALUES = _mostly(st.text(st.characters(codec="ascii", exclude_characters="\r\n"), max_size=20),
+                           st.sampled_from(["\u00e9", "a\udcffb", "中"]))
+
+
+@st.composite
+def _request_items(draw: st.DrawFn) -> list[tuple[str, str, str]]:
+    items = []
+    for name, value in draw(st.lists(st.tuples(_RESPONSE_NAMES, _RESPONSE_VALUES), max_size=12)):
+        items.append(message._item(name, value))
+    return items
+
+
+@needs_module
+@settings(max_examples=1500, deadline=None)
+@given(items=_request_items(),
+       extra=st.lists(st.tuples(_mostly(st.sampled_from(["Date", "Expires", "User-Agent", "WWW-Authenticate", "Contact"]),
+                                        st.sampled_from(["content-length", "X-Odd", "expires", "EXPIRES", "Via", " Date"])),
+                                _mostly(_RESPONSE_VALUES, st.sampled_from(["a\r\nInjected: 1", "b\nc", "\r"]))),
+                      max_size=4),
+       status=st.sampled_from([100, 180, 200, 299, 300, 401, 500]),
+       method=st.sampled_from(["REGISTER", "MESSAGE", "INVITE", "SUBSCRIBE", "BYE"]))
+def test_any_response_is_written_as_the_python_writes_it(items: list[tuple[str, str, str]], extra: list[tuple[str, str]],
+                                                         status: int, method: str) -> None:
+    _same_response(items, extra, status, method)
+
+
+@needs_module
+def test_response_exactly() -> None:
+    items = [message._item(n, v) for n, v in [("v", "SIP/2.0/UDP a;branch=z9hG4bK1"), ("Max-Forwards", "70"),
+                                              ("f", "<sip:1@d>;tag=1"), ("t", "<sip:1@d>"), ("i", "c1"),
+                                              ("CSeq", "1 REGISTER"), ("Record-Route", "<sip:p;lr>"), ("l", "5")]]
+    assert _response("SIP/2.0 200 OK", items, [("Expires", "3600"), ("User-Agent", "x")], False) == (
+        b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1\r\nFrom: <sip:1@d>;tag=1\r\nTo: <sip:1@d>\r\n"
+        b"Call-ID: c1\r\nCSeq: 1 REGISTER\r\nExpires: 3600\r\nUser-Agent: x\r\nContent-Length: 0\r\n\r\n")
+    assert b"Record-Route: <sip:p;lr>\r\n" in _response("SIP/2.0 200 OK", items, [], True)
+    assert _response("SIP/2.0 200 OK", items, [("X-Unknown", "1")], False) is None  # not in _EXACT
+    assert _response("SIP/2.0 200 OK", items, [("Expires", "1\r\nX: 2")], False) is None  # the Python raises
+    assert _response("SIP/2.0 200 OK", items, [("Content-Length", "1")], False) is None
+    assert _response("SIP/2.0 200 \u00e9", items, [], False) is None
+    assert _response("SIP/2.0 200 OK", [items[0]] * 64, [], False) is not None
+    assert _response("SIP/2.0 200 OK", [items[0]] * 64, [("Expires", "1")], False) is None  # 65 lines
+    assert _response("SIP/2.0 200 OK", [("via", "Via", 1)], [], False) is None
+    for bad in [("s", items, []), (b"s", items, [], False), ("s", tuple(items), [], False), ("s", items, (), False)]:
+        with pytest.raises(TypeError):
+            _response(*bad)
+    assert message._response_c is not None  # and response_bytes takes it
+
+
 # -- the top Via -----------------------------------------------------------------------------
 
 

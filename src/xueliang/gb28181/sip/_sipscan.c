@@ -23,6 +23,10 @@
  *   look further (no tiling: a stray quote, a doubled comma, an unclosed string), the answer is
  *   None and the regexes read the value.
  *
+ * HeadScanner.response(start_line, request_items, extra, routes) -> bytes or None: the bytes of a
+ *   response with no body that repeats a request's headers (message._response_bytes_py), each
+ *   part read once, none made a str or a tuple on the way; None leaves it to the Python.
+ *
  * stamp_via(value, host, port) -> str, None or False: uri._stamp_via_fast_py (a received request's
  *   top Via stamped with its source, RFC 3581) for an ASCII value and host; False leaves any other
  *   to the Python. Every request a device sends passes here.
@@ -446,9 +450,13 @@ scanner_scan(Scanner *self, PyObject *const *args, Py_ssize_t nargs)
     return out;
 }
 
+static PyObject *scanner_response(Scanner *self, PyObject *const *args, Py_ssize_t nargs);
+
 static PyMethodDef scanner_methods[] = {
     {"scan", (PyCFunction)(void (*)(void))scanner_scan, METH_FASTCALL,
      "scan(data, start) -> (first line, [(key, name, value), ...], body start, {key: first value}) or None (see message._parse)."},
+    {"response", (PyCFunction)(void (*)(void))scanner_response, METH_FASTCALL,
+     "response(start_line, request_items, extra, routes) -> message._response_bytes_py's bytes, or None."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -804,6 +812,142 @@ serialize(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_SystemError, "serialize: size mismatch");
         return NULL;
     }
+    return out;
+}
+
+/* -- a response to a request ------------------------------------------------------------------ */
+
+/* Whether a request's header of this key is repeated in its response (message._response_items
+ * with no To tag to add): 1 or 0, -1 for a key that is not an exact str (the Python decides). */
+static int
+copied(PyObject *key, int routes)
+{
+    if (!PyUnicode_CheckExact(key)) {
+        return -1;
+    }
+    if (!PyUnicode_IS_ASCII(key)) {
+        return 0; /* equal to none of these */
+    }
+    const char *k = (const char *)PyUnicode_1BYTE_DATA(key);
+    switch (PyUnicode_GET_LENGTH(key)) {
+    case 2:
+        return memcmp(k, "to", 2) == 0;
+    case 3:
+        return memcmp(k, "via", 3) == 0;
+    case 4:
+        return memcmp(k, "from", 4) == 0 || memcmp(k, "cseq", 4) == 0;
+    case 7:
+        return memcmp(k, "call-id", 7) == 0;
+    case 12:
+        return routes && memcmp(k, "record-route", 12) == 0;
+    default:
+        return 0;
+    }
+}
+
+#define RESPONSE_LINES 64
+
+typedef struct {
+    const char *name, *value;
+    Py_ssize_t name_len, value_len;
+} Line;
+
+/* HeadScanner.response(start_line, request_items, extra, routes) -> bytes or None: what
+ * message._response_bytes_py writes with no To tag to add: the start line; the request's Via,
+ * From, To, Call-ID and CSeq lines (and Record-Route when `routes`), in its order; each (name,
+ * value) of `extra` under _EXACT's spelling of its name; "Content-Length: 0". None (the Python
+ * writes it, or raises) for a part that is not ASCII, an extra whose name is not one of `exact`'s
+ * spellings or is Content-Length, a CR or LF in an extra's value, more than 64 lines. */
+static PyObject *
+scanner_response(Scanner *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4 || !PyUnicode_Check(args[0]) || !PyList_Check(args[1]) || !PyList_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "response(start_line: str, request_items: list, extra: list, routes)");
+        return NULL;
+    }
+    int routes = PyObject_IsTrue(args[3]); /* before the lists are read: it may run Python code */
+    if (routes < 0) {
+        return NULL;
+    }
+    if (self->names == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "response() of a cleared HeadScanner");
+        return NULL;
+    }
+    PyObject *items = args[1], *extra = args[2];
+    Line lines[RESPONSE_LINES];
+    int count = 0;
+    Py_ssize_t start_len, total;
+    const char *start = ascii_of(args[0], &start_len);
+    if (start == NULL) {
+        Py_RETURN_NONE;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(items); i++) {
+        PyObject *item = PyList_GET_ITEM(items, i);
+        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 3) {
+            Py_RETURN_NONE;
+        }
+        int copy = copied(PyTuple_GET_ITEM(item, 0), routes);
+        if (copy <= 0) {
+            if (copy < 0) {
+                Py_RETURN_NONE;
+            }
+            continue;
+        }
+        Line *line = &lines[count];
+        if (count == RESPONSE_LINES || (line->name = ascii_of(PyTuple_GET_ITEM(item, 1), &line->name_len)) == NULL
+            || (line->value = ascii_of(PyTuple_GET_ITEM(item, 2), &line->value_len)) == NULL) {
+            Py_RETURN_NONE;
+        }
+        count++;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(extra); i++) {
+        PyObject *pair = PyList_GET_ITEM(extra, i);
+        Py_ssize_t name_len;
+        const char *name;
+        if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2
+            || (name = ascii_of(PyTuple_GET_ITEM(pair, 0), &name_len)) == NULL) {
+            Py_RETURN_NONE;
+        }
+        const Slot *slot = lookup(self, (const unsigned char *)name, name_len);
+        Line *line = &lines[count];
+        if (slot == NULL || count == RESPONSE_LINES || PyUnicode_CompareWithASCIIString(slot->key, CONTENT_LENGTH_KEY) == 0
+            || (line->name = ascii_of(slot->display, &line->name_len)) == NULL
+            || (line->value = ascii_of(PyTuple_GET_ITEM(pair, 1), &line->value_len)) == NULL
+            || memchr(line->value, '\r', (size_t)line->value_len) != NULL
+            || memchr(line->value, '\n', (size_t)line->value_len) != NULL) {
+            Py_RETURN_NONE;
+        }
+        count++;
+    }
+    total = start_len + 2 + (Py_ssize_t)sizeof(CONTENT_LENGTH_LINE) - 1 + 1 + 2 + 2;
+    for (int i = 0; i < count; i++) {
+        Py_ssize_t part = lines[i].name_len + 2 + lines[i].value_len + 2;
+        if (part < 0 || total > PY_SSIZE_T_MAX - part) {
+            return PyErr_NoMemory();
+        }
+        total += part;
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, total);
+    if (out == NULL) {
+        return NULL;
+    }
+    char *w = PyBytes_AS_STRING(out);
+#define PUT(p, len)                      \
+    do {                                 \
+        memcpy(w, (p), (size_t)(len));   \
+        w += (len);                      \
+    } while (0)
+    PUT(start, start_len);
+    PUT("\r\n", 2);
+    for (int i = 0; i < count; i++) {
+        PUT(lines[i].name, lines[i].name_len);
+        PUT(": ", 2);
+        PUT(lines[i].value, lines[i].value_len);
+        PUT("\r\n", 2);
+    }
+    PUT(CONTENT_LENGTH_LINE, sizeof(CONTENT_LENGTH_LINE) - 1);
+    PUT("0\r\n\r\n", 5);
+#undef PUT
     return out;
 }
 

@@ -312,8 +312,11 @@ _sipscan: Any = _native.extension("xueliang.gb28181.sip._sipscan")
 #: The header block read in C when our extension is built (sip/_sipscan.c: the very items of the
 #: Python loop below, its names from `_EXACT` and `_key_and_name`; None leaves a message to the
 #: loop: non-ASCII bytes, a malformed line), else None: the loop reads every message.
-_scan_head: _HeadScan | None = (
-    _sipscan.HeadScanner(_EXACT, _key_and_name).scan if _sipscan is not None else None
+_scanner: Any = _sipscan.HeadScanner(_EXACT, _key_and_name) if _sipscan is not None else None
+_scan_head: _HeadScan | None = _scanner.scan if _scanner is not None else None
+#: A response written in C (sip/_sipscan.c: `_response_bytes_py`'s bytes), or None: the Python's.
+_response_c: Callable[[str, list[_Item], list[tuple[str, str]], bool], bytes | None] | None = (
+    _scanner.response if _scanner is not None else None
 )
 #: A message written in C (sip/_sipscan.c: `_serialize_py`'s bytes in one allocation), or None:
 #: a part that is not ASCII, for the Python to encode.
@@ -851,10 +854,22 @@ def response_bytes(
     request: SipRequest, status: int, reason: str | None, headers: list[tuple[str, str]]
 ) -> bytes:
     """``make_response(request, status, reason, headers=headers).serialize()``, with no response
-    object built on the way: the answers to REGISTERs and keepalives, a storm's every message."""
+    object built on the way: the answers to REGISTERs and keepalives, a storm's every message.
+    Written in C where it is built (sip/_sipscan.c's HeadScanner.response), which leaves to the
+    Python what is not plain ASCII, and names not in `_EXACT`."""
+    start = f"SIP/2.0 {status} {reason if reason is not None else reason_phrase(status)}"
+    if _response_c is not None:
+        out = _response_c(start, request.headers._items, headers,
+                          100 < status < 300 and request.method in _DIALOG_METHODS)
+        if out is not None:
+            return out
+    return _response_bytes_py(request, start, status, headers)
+
+
+def _response_bytes_py(request: SipRequest, start: str, status: int, headers: list[tuple[str, str]]) -> bytes:
     items = _response_items(request, status, None)
     items.extend(_item(name, value) for name, value in headers)
-    return _serialize(f"SIP/2.0 {status} {reason if reason is not None else reason_phrase(status)}", items, b"")
+    return _serialize(start, items, b"")
 
 
 def _response_items(request: SipRequest, status: int, to_tag: str | None) -> list[_Item]:
