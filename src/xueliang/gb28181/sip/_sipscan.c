@@ -1,8 +1,8 @@
 /* The SIP parser's two scans of every message, in C: in a registration storm, message._parse's
  * header loop and digest._parse_auth_params were over a quarter of the server's handling.
  *
- * HeadScanner(exact, key_and_name).scan(data, start) -> (first_line, items, body_start, firsts) or
- *   None: the header block from data[start] on, read as message._parse's Python code reads it. It ends
+ * HeadScanner(exact, key_and_name).scan(data, start) -> (first_line, items, body_start, firsts,
+ *   request) or None: the header block from data[start] on, read as message._parse's Python code reads it. It ends
  *   at the first LF followed by LF or CR LF (the two finds; the body begins after them) or at the
  *   end of the data. Its lines end at LF, less one CR just before it (replace("\r\n", "\n")); the
  *   first line is stripped of " \t\r"; every other non-empty line is a header, (key, display
@@ -15,6 +15,10 @@
  *   continuation before the first header, a name key_and_name refuses; it then reads the message
  *   again and raises its own errors in its own order (the start line's first: only Python checks
  *   the start line). `firsts` is Headers._index made in the same call: each key's first value.
+ *   `request` is (method, uri, Content-Length or None) when the message is a request that
+ *   message._parse_with would take as it is (its request line, required headers, CSeq and
+ *   Content-Length checked as the Python checks them), so the Python need not read them again;
+ *   else None, and the Python reads the start line and raises its errors in its own order.
  *
  * parse_auth_params(value) -> (scheme, params) or None: digest._parse_auth_params where its one
  *   findall of _PARAM tiles the parameter list, for a value without control characters but tab
@@ -96,7 +100,21 @@ typedef struct {
     PyObject *key_and_name;
     Slot *slots;
     size_t mask;
+    /* `exact`'s keys of via, from, to, call-id, cseq and content-length (borrowed like the
+     * slots'); any NULL (an `exact` without them) turns the request fast path off */
+    PyObject *keys[6];
 } Scanner;
+
+enum { K_VIA, K_FROM, K_TO, K_CALL_ID, K_CSEQ, K_LENGTH, N_KEYS };
+static const char *const KEY_NAMES[N_KEYS] = {"via", "from", "to", "call-id", "cseq", "content-length"};
+
+/* The methods message._KNOWN_METHODS holds, each a str made once: a request's own is shared. */
+static const char *const METHODS[] = {
+    "REGISTER", "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "MESSAGE", "INFO", "SUBSCRIBE", "NOTIFY", "UPDATE",
+    "PRACK", "REFER", "PUBLISH",
+};
+#define N_METHODS (sizeof(METHODS) / sizeof(METHODS[0]))
+static PyObject *methods_str[N_METHODS];
 
 static size_t
 name_hash(const unsigned char *p, Py_ssize_t n)
@@ -146,6 +164,7 @@ scanner_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     self->key_and_name = Py_NewRef(key_and_name);
     self->slots = NULL;
     self->mask = 0;
+    memset(self->keys, 0, sizeof(self->keys));
     self->names = PyDict_Copy(exact);
     if (self->names == NULL) {
         goto fail;
@@ -178,6 +197,10 @@ scanner_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
             i = (i + 1) & self->mask;
         }
         self->slots[i] = (Slot){p, n, PyTuple_GET_ITEM(pair, 0), PyTuple_GET_ITEM(pair, 1)};
+    }
+    for (int k = 0; k < N_KEYS; k++) {
+        const Slot *slot = lookup(self, (const unsigned char *)KEY_NAMES[k], (Py_ssize_t)strlen(KEY_NAMES[k]));
+        self->keys[k] = slot != NULL && PyUnicode_CompareWithASCIIString(slot->key, KEY_NAMES[k]) == 0 ? slot->key : NULL;
     }
     PyObject_GC_Track(self);
     return (PyObject *)self;
@@ -285,6 +308,153 @@ strip_sp_cr(const unsigned char **a, const unsigned char **b)
     }
 }
 
+/* -- a request read through ---------------------------------------------------------------- */
+
+/* The space-separated words of [s, s+n): up to `most` of them into (at, len), their count, or -1
+ * when str.split() could see it otherwise (a control character but tab, DEL) or more words come. */
+static int
+words(const unsigned char *s, Py_ssize_t n, int most, Py_ssize_t *at, Py_ssize_t *len)
+{
+    int count = 0;
+    Py_ssize_t i = 0;
+    for (;;) {
+        while (i < n && IS_SP(s[i])) {
+            i++;
+        }
+        if (i == n) {
+            return count;
+        }
+        if (count == most) {
+            return -1;
+        }
+        Py_ssize_t w = i;
+        while (i < n && !IS_SP(s[i])) {
+            if (s[i] < 0x20 || s[i] == 0x7f) {
+                return -1;
+            }
+            i++;
+        }
+        at[count] = w, len[count] = i - w;
+        count++;
+    }
+}
+
+static int
+is_token_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || (c != 0 && strchr("-.!%*_+`'~", c) != NULL);
+}
+
+/* A decimal of 1 to 10 digits (message._parse_length's and _parse_cseq's rule), or -1. */
+static long long
+digits_value(const unsigned char *s, Py_ssize_t n)
+{
+    if (n < 1 || n > 10) {
+        return -1;
+    }
+    long long v = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return -1;
+        }
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+/* The ASCII bytes of `firsts`' value under key k, or NULL if there is none (*n set). */
+static const unsigned char *
+first_value(Scanner *self, PyObject *firsts, int k, Py_ssize_t *n)
+{
+    PyObject *value = PyDict_GetItemWithError(firsts, self->keys[k]); /* borrowed; ours: compact ASCII */
+    if (value == NULL) {
+        return NULL;
+    }
+    *n = PyUnicode_GET_LENGTH(value);
+    return PyUnicode_1BYTE_DATA(value);
+}
+
+/* (method, uri, content length or None) when the message is a request that message._parse_with
+ * takes as it is: its request line, its required headers, its CSeq and its Content-Length all
+ * as the Python checks them, with no question left (see words()). Else None, and the Python
+ * reads the start line and raises what it finds. NULL on an error. */
+static PyObject *
+fast_request(Scanner *self, PyObject *first, PyObject *firsts)
+{
+    for (int k = 0; k < N_KEYS; k++) {
+        if (self->keys[k] == NULL) {
+            Py_RETURN_NONE;
+        }
+    }
+    const unsigned char *line = PyUnicode_1BYTE_DATA(first);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(first), at[3], len[3];
+    if (n >= 4 && PyOS_strnicmp((const char *)line, "SIP/", 4) == 0) {
+        Py_RETURN_NONE; /* a response */
+    }
+    if (words(line, n, 3, at, len) != 3 || len[2] != 7 || PyOS_strnicmp((const char *)line + at[2], "SIP/2.0", 7) != 0
+        || memchr(line + at[1], ':', (size_t)len[1]) == NULL) {
+        Py_RETURN_NONE;
+    }
+    const unsigned char *method = line + at[0];
+    for (Py_ssize_t i = 0; i < len[0]; i++) {
+        if (!is_token_char(method[i])) {
+            Py_RETURN_NONE;
+        }
+    }
+    Py_ssize_t vn = 0;
+    for (int k = K_VIA; k <= K_CSEQ; k++) {
+        if (first_value(self, firsts, k, &vn) == NULL) {
+            if (PyErr_Occurred()) {
+                return NULL;
+            }
+            Py_RETURN_NONE; /* "Missing ... header": the Python's to say */
+        }
+    }
+    const unsigned char *cseq = first_value(self, firsts, K_CSEQ, &vn);
+    Py_ssize_t c_at[2], c_len[2];
+    if (cseq == NULL || words(cseq, vn, 2, c_at, c_len) != 2) {
+        Py_RETURN_NONE;
+    }
+    long long number = digits_value(cseq + c_at[0], c_len[0]);
+    if (number < 0 || number >= 2147483648LL || c_len[1] != len[0] || memcmp(cseq + c_at[1], method, (size_t)len[0]) != 0) {
+        Py_RETURN_NONE;
+    }
+    PyObject *length;
+    const unsigned char *clen = first_value(self, firsts, K_LENGTH, &vn);
+    if (clen != NULL) {
+        long long v = digits_value(clen, vn);
+        if (v < 0) {
+            Py_RETURN_NONE;
+        }
+        length = PyLong_FromLongLong(v);
+    }
+    else if (PyErr_Occurred()) {
+        return NULL;
+    }
+    else {
+        length = Py_NewRef(Py_None);
+    }
+    PyObject *method_str = NULL;
+    for (size_t m = 0; m < N_METHODS; m++) {
+        if ((size_t)len[0] == strlen(METHODS[m]) && memcmp(method, METHODS[m], (size_t)len[0]) == 0) {
+            method_str = Py_NewRef(methods_str[m]);
+            break;
+        }
+    }
+    if (method_str == NULL) {
+        method_str = ascii_str(method, len[0]);
+    }
+    PyObject *uri = ascii_str(line + at[1], len[1]);
+    PyObject *out = NULL;
+    if (length != NULL && method_str != NULL && uri != NULL) {
+        out = PyTuple_Pack(3, method_str, uri, length);
+    }
+    Py_XDECREF(length);
+    Py_XDECREF(method_str);
+    Py_XDECREF(uri);
+    return out;
+}
+
 /* The scan of data[start:]; see the top of this file. */
 static PyObject *
 scan_head(Scanner *self, const unsigned char *data, Py_ssize_t start, Py_ssize_t size)
@@ -384,10 +554,12 @@ scan_head(Scanner *self, const unsigned char *data, Py_ssize_t start, Py_ssize_t
             goto error;
         }
     }
-    PyObject *out = PyTuple_New(4), *body = PyLong_FromSsize_t(body_start);
-    if (out == NULL || body == NULL) {
+    PyObject *request = fast_request(self, first, firsts);
+    PyObject *out = PyTuple_New(5), *body = PyLong_FromSsize_t(body_start);
+    if (out == NULL || body == NULL || request == NULL) {
         Py_XDECREF(out);
         Py_XDECREF(body);
+        Py_XDECREF(request);
         Py_DECREF(firsts);
         goto error;
     }
@@ -395,6 +567,7 @@ scan_head(Scanner *self, const unsigned char *data, Py_ssize_t start, Py_ssize_t
     PyTuple_SET_ITEM(out, 1, items);
     PyTuple_SET_ITEM(out, 2, body);
     PyTuple_SET_ITEM(out, 3, firsts);
+    PyTuple_SET_ITEM(out, 4, request);
     return out;
 refuse:
     Py_XDECREF(first);
@@ -454,7 +627,7 @@ static PyObject *scanner_response(Scanner *self, PyObject *const *args, Py_ssize
 
 static PyMethodDef scanner_methods[] = {
     {"scan", (PyCFunction)(void (*)(void))scanner_scan, METH_FASTCALL,
-     "scan(data, start) -> (first line, [(key, name, value), ...], body start, {key: first value}) or None (see message._parse)."},
+     "scan(data, start) -> (first line, [(key, name, value), ...], body start, {key: first value}, request or None) or None (see message._parse)."},
     {"response", (PyCFunction)(void (*)(void))scanner_response, METH_FASTCALL,
      "response(start_line, request_items, extra, routes) -> message._response_bytes_py's bytes, or None."},
     {NULL, NULL, 0, NULL},
@@ -1084,6 +1257,12 @@ PyInit__sipscan(void)
         for (size_t k = 0; k < N_KNOWN; k++) {
             known[k] = PyUnicode_InternFromString(KNOWN[k]);
             if (known[k] == NULL) {
+                return NULL;
+            }
+        }
+        for (size_t m = 0; m < N_METHODS; m++) {
+            methods_str[m] = PyUnicode_InternFromString(METHODS[m]);
+            if (methods_str[m] == NULL) {
                 return NULL;
             }
         }

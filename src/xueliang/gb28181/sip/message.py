@@ -304,9 +304,10 @@ def _key_and_name(name: str) -> tuple[str, str]:
 
 _Item = tuple[str, str, str]  # (lower-case key, display name, value)
 #: A reader of the header block from where the start line begins (see `_parse_with`): the start
-#: line, the header items, where the body begins and each key's first value (`Headers._index`),
+#: line, the header items, where the body begins, each key's first value (`Headers._index`) and,
+#: for a request it found well-formed all through, its (method, URI, Content-Length or None);
 #: or None for the Python loop to read it.
-_HeadScan = Callable[[bytes, int], tuple[str, list[_Item], int, dict[str, str]] | None]
+_HeadScan = Callable[[bytes, int], tuple[str, list[_Item], int, dict[str, str], tuple[str, str, int | None] | None] | None]
 
 _sipscan: Any = _native.extension("xueliang.gb28181.sip._sipscan")
 #: The header block read in C when our extension is built (sip/_sipscan.c: the very items of the
@@ -711,7 +712,12 @@ def _parse_with(data: bytes, scan: _HeadScan | None) -> SipRequest | SipResponse
     message: SipRequest | SipResponse
     firsts: dict[str, str]
     if scanned is not None:
-        first, items, body_start, firsts = scanned
+        first, items, body_start, firsts, request = scanned
+        if request is not None:  # the C checked all that the Python checks below
+            method, uri, length = request
+            message = SipRequest(method, uri, Headers._wrap(items))
+            message.headers._first = firsts
+            return _with_body(message, data, body_start, length)
         message = _start_line(first, items)
         message.headers._first = firsts  # the C made Headers._index too
     else:
@@ -727,10 +733,15 @@ def _parse_with(data: bytes, scan: _HeadScan | None) -> SipRequest | SipResponse
     if isinstance(message, SipRequest) and cseq_method != message.method:
         raise SipParseError("CSeq method does not match the request method")
 
-    body = data[body_start:]
     clen = firsts.get("content-length")
-    if clen is not None:
-        length = _parse_length(clen)
+    return _with_body(message, data, body_start, None if clen is None else _parse_length(clen))
+
+
+def _with_body(message: SipRequest | SipResponse, data: bytes, body_start: int,
+               length: int | None) -> SipRequest | SipResponse:
+    """The message with its body: the rest of the datagram, cut to ``length`` (Content-Length)."""
+    body = data[body_start:]
+    if length is not None:
         if length > len(body):
             raise SipParseError("Content-Length larger than the body")
         if length < len(body):
