@@ -178,6 +178,31 @@ def test_user_of_fast_path_agrees_with_the_full_parse(value: str) -> None:
     assert user_of(value) == full
 
 
+def _user_of_by_expression(value: str) -> str:
+    """user_of as it was before its plain read: the regular expression, then the full parse."""
+    from xueliang.gb28181.registrar import _PLAIN_GB_USER
+    from xueliang.gb28181.sip import SipParseError, parse_name_addr
+
+    m = _PLAIN_GB_USER.match(value)
+    if m is not None:
+        return m.group(1)
+    try:
+        return parse_name_addr(value).uri.user or ""
+    except (SipParseError, ValueError):
+        return ""
+
+
+@given(st.one_of(
+    st.text(alphabet=st.sampled_from(list('<>sip:@0123456789";, \tab.\u0663\u00b2\uff11')), max_size=40),
+    st.tuples(st.sampled_from(["<sip:", "sip:", " <sip:", "<SIP:", "<sip:"]),
+              st.text(alphabet=st.sampled_from(list("0123456789\u0663\u00b2\uff11x")), min_size=19, max_size=21),
+              st.sampled_from(["@3402000000>", "@h", ">", "", "@"])).map("".join)))
+def test_user_of_reads_as_the_expression_did(value: str) -> None:
+    """The plain read of "<sip:" + 20 digits + "@" answers as the regular expression did, Unicode
+    digits too (isdecimal() is \\d; isdigit() would take "²")."""
+    assert user_of(value) == _user_of_by_expression(value)
+
+
 @given(st.from_regex(r"\d{20}", fullmatch=True), st.sampled_from(["3402000000", "192.168.1.2:5060", "[::1]"]),
        st.sampled_from(["", ";tag=123", ";tag=a;x=y"]), st.booleans())
 def test_user_of_reads_the_device_id(device_id: str, host: str, params: str, bracket: bool) -> None:

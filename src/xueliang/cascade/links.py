@@ -841,6 +841,8 @@ class CascadeLinks:
             uppers.on_change.append(self._changed)
 
     def _on_bus(self, ev: BusEvent) -> None:
+        if not self.drivers and ev.kind != CHANGED:  # no upper platform: nothing to tell (a storm's every event)
+            return
         if ev.kind == CHANGED:
             self._changed(int(ev.subject))
         elif ev.kind.split(".")[0] in _CATALOG_KINDS:

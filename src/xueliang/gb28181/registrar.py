@@ -207,6 +207,13 @@ def user_of(header_value: str | None) -> str:
     """The user part of a From/To value (the device ID), or ''."""
     if not header_value:
         return ""
+    # What nearly every device sends, "<sip:" and 20 digits and "@", read without the regular
+    # expression (a tenth of its cost): the same answer, isdecimal() being its \d.
+    at = 5 if header_value.startswith("<sip:") else 4 if header_value.startswith("sip:") else 0
+    if at and header_value[at + 20:at + 21] == "@":
+        user = header_value[at:at + 20]
+        if user.isdecimal():
+            return user
     m = _PLAIN_GB_USER.match(header_value)
     if m is not None:
         return m.group(1)

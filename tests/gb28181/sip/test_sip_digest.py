@@ -218,6 +218,18 @@ def test_auth_params_fast_path_agrees_with_checked_path(rest: str) -> None:
         assert fast == checked
 
 
+@given(st.one_of(st.text(max_size=40), st.binary(max_size=40).map(lambda b: b.decode("utf-8", "surrogateescape")),
+                 st.sampled_from(["\ud800", "a\udfff", "\udc80\ud800"])))
+def test_encode_gives_back_the_bytes_of_any_text(text: str) -> None:
+    """Text decoded with surrogateescape encodes to its bytes again; other lone surrogates
+    (no bytes of their own) as surrogatepass writes them; anything else is its UTF-8."""
+    try:
+        want = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        want = text.encode("utf-8", "surrogatepass")
+    assert digest._encode(text) == want
+
+
 @given(st.text(max_size=300))
 def test_md5_is_md5_of_the_utf8_text(text: str) -> None:
     """The digests' MD5 (CPython's own where built in) is hashlib's of the encoded text."""

@@ -383,6 +383,7 @@ def test_the_scanner_is_used_when_it_may_load() -> None:
     assert (digest._auth_params_c is not None) == loaded
     assert (message._response_c is not None) == loaded
     assert (uri._stamp_via_c is not None) == loaded
+    assert (message._cseq_c is not None) == loaded
 
 
 # -- digest parameter lists ------------------------------------------------------------------
@@ -502,6 +503,48 @@ def test_digest_exactly() -> None:
     for bad in [b"Digest a=1", None, 1]:
         with pytest.raises(TypeError):
             _mod.parse_auth_params(bad)
+
+
+# -- CSeq ------------------------------------------------------------------------------------
+
+
+def _cseq_py(value: str) -> Any:
+    cseq_c, message._cseq_c = message._cseq_c, None
+    try:
+        return message._parse_cseq(value)
+    except SipParseError as exc:
+        return exc.reason
+    finally:
+        message._cseq_c = cseq_c
+
+
+@needs_module
+@settings(max_examples=1500, deadline=None)
+@given(st.one_of(st.text(max_size=24), st.text(st.sampled_from(list("0123456789 \tREGISTERx\x0b\x1c\u0663")), max_size=24),
+                 st.tuples(st.integers(0, 2**34), st.sampled_from([" ", "  ", "\t", " \t"]),
+                           st.sampled_from(["REGISTER", "MESSAGE", "INVITE", "X-NEW", "é"])).map(lambda t: f"{t[0]}{t[1]}{t[2]}")))
+def test_any_cseq_reads_as_the_python_reads_it(value: str) -> None:
+    """The C reads a CSeq as _parse_cseq does, or leaves it to it: only a value the Python
+    refuses, or one with a control character or non-ASCII text that split() might cut elsewhere."""
+    assert _mod is not None
+    got, want = _mod.cseq(value), _cseq_py(value)
+    if got is not None:
+        assert got == want and type(got[0]) is int and type(got[1]) is str, value
+    else:
+        assert isinstance(want, str) or not value.isascii() or any(ord(c) < 0x20 and c != "\t" for c in value), value
+
+
+@needs_module
+def test_cseq_exactly() -> None:
+    assert _mod is not None
+    assert _mod.cseq("7 REGISTER") == (7, "REGISTER")
+    assert _mod.cseq(" 2147483647\tX ") == (2147483647, "X")
+    assert _mod.cseq("7 REGISTER")[1] is _mod.cseq("8 REGISTER")[1]  # a known method: one str
+    for none in ["2147483648 REGISTER", "12345678901 A", "7", "7 A B", "x7 A", "", "7\x0bA", "٣ A"]:
+        assert _mod.cseq(none) is None, none
+    for bad in [b"7 A", None, 7]:
+        with pytest.raises(TypeError):
+            _mod.cseq(bad)
 
 
 # -- a response to a request ------------------------------------------------------------------

@@ -27,6 +27,8 @@
  *   look further (no tiling: a stray quote, a doubled comma, an unclosed string), the answer is
  *   None and the regexes read the value.
  *
+ * cseq(value) -> (number, method) or None: message._parse_cseq for a well-formed CSeq value.
+ *
  * HeadScanner.response(start_line, request_items, extra, routes) -> bytes or None: the bytes of a
  *   response with no body that repeats a request's headers (message._response_bytes_py), each
  *   part read once, none made a str or a tuple on the way; None leaves it to the Python.
@@ -68,11 +70,18 @@ ascii_str(const unsigned char *p, Py_ssize_t n)
 static int
 is_ascii(const unsigned char *p, Py_ssize_t n)
 {
+    uint64_t words = 0; /* eight bytes a step: every line of every message passes here */
+    Py_ssize_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        words |= w;
+    }
     unsigned char any = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
+    for (; i < n; i++) {
         any |= p[i];
     }
-    return (any & 0x80) == 0;
+    return (words & 0x8080808080808080ULL) == 0 && (any & 0x80) == 0;
 }
 
 /* Every str is ready from Python 3.12 on (and the call deprecated). */
@@ -436,7 +445,7 @@ fast_request(Scanner *self, PyObject *first, PyObject *firsts)
     }
     PyObject *method_str = NULL;
     for (size_t m = 0; m < N_METHODS; m++) {
-        if ((size_t)len[0] == strlen(METHODS[m]) && memcmp(method, METHODS[m], (size_t)len[0]) == 0) {
+        if (len[0] == PyUnicode_GET_LENGTH(methods_str[m]) && memcmp(method, METHODS[m], (size_t)len[0]) == 0) {
             method_str = Py_NewRef(methods_str[m]);
             break;
         }
@@ -988,6 +997,47 @@ serialize(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return out;
 }
 
+/* cseq(value) -> (number, method) or None: message._parse_cseq's answer for a value of two words
+ * (split as words() splits), the first of 1 to 10 digits below 2**31; None for anything else,
+ * which the Python reads (and most often refuses). */
+static PyObject *
+cseq(PyObject *module, PyObject *arg)
+{
+    if (!PyUnicode_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "cseq() wants a str, not %.80s", Py_TYPE(arg)->tp_name);
+        return NULL;
+    }
+    if (READY(arg) < 0) {
+        return NULL;
+    }
+    if (!PyUnicode_IS_ASCII(arg)) {
+        Py_RETURN_NONE;
+    }
+    const unsigned char *s = PyUnicode_1BYTE_DATA(arg);
+    Py_ssize_t at[2], len[2];
+    if (words(s, PyUnicode_GET_LENGTH(arg), 2, at, len) != 2) {
+        Py_RETURN_NONE;
+    }
+    long long number = digits_value(s + at[0], len[0]);
+    if (number < 0 || number >= 2147483648LL) {
+        Py_RETURN_NONE;
+    }
+    PyObject *method = NULL;
+    for (size_t m = 0; m < N_METHODS; m++) {
+        if (len[1] == PyUnicode_GET_LENGTH(methods_str[m]) && memcmp(s + at[1], METHODS[m], (size_t)len[1]) == 0) {
+            method = Py_NewRef(methods_str[m]);
+            break;
+        }
+    }
+    if (method == NULL && (method = ascii_str(s + at[1], len[1])) == NULL) {
+        return NULL;
+    }
+    PyObject *n = PyLong_FromLongLong(number), *out = n != NULL ? PyTuple_Pack(2, n, method) : NULL;
+    Py_XDECREF(n);
+    Py_DECREF(method);
+    return out;
+}
+
 /* -- a response to a request ------------------------------------------------------------------ */
 
 /* Whether a request's header of this key is repeated in its response (message._response_items
@@ -1233,6 +1283,7 @@ static PyMethodDef methods[] = {
      "serialize(start_line, items, body) -> the message's bytes as message._serialize_py writes them, or None."},
     {"parse_auth_params", parse_auth_params, METH_O,
      "parse_auth_params(value) -> (scheme, params) as digest._parse_auth_params gives them, or None."},
+    {"cseq", cseq, METH_O, "cseq(value) -> message._parse_cseq's (number, method) for a well-formed value, or None."},
     {"stamp_via", (PyCFunction)(void (*)(void))stamp_via, METH_FASTCALL,
      "stamp_via(value, host, port) -> uri._stamp_via_fast_py's stamped Via, None, or False (not ASCII)."},
     {NULL, NULL, 0, NULL},

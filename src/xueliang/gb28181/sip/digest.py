@@ -48,6 +48,12 @@ __all__ = [
 def _encode(text: str) -> bytes:
     """UTF-8, giving back the original bytes of undecodable input (surrogateescape)."""
     try:
+        # Strict UTF-8 first: the same bytes for any text without surrogates, and compiled
+        # it is one C call, where an error handler by name takes the codec registry's path.
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        pass
+    try:
         return text.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError:
         return text.encode("utf-8", "surrogatepass")
@@ -92,7 +98,9 @@ _HASHES: Final[dict[str, Callable[[str], str]]] = {
 
 
 def _hash_for(algorithm: str | None) -> Callable[[str], str]:
-    fn = _HASHES.get((algorithm or "MD5").upper())
+    if algorithm is None or algorithm == "MD5":  # what devices send, with no upper() to make
+        return _md5
+    fn = _HASHES.get(algorithm.upper())
     if fn is None:
         raise SipParseError(f"Unsupported digest algorithm {algorithm!r}")
     return fn
@@ -171,6 +179,8 @@ def _checked_params(rest: str) -> dict[str, str]:
 
 
 def _quote(value: str) -> str:
+    if "\\" not in value and '"' not in value:  # a realm, a nonce: nothing to escape
+        return '"' + value + '"'
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 

@@ -315,6 +315,8 @@ _sipscan: Any = _native.extension("xueliang.gb28181.sip._sipscan")
 #: loop: non-ASCII bytes, a malformed line), else None: the loop reads every message.
 _scanner: Any = _sipscan.HeadScanner(_EXACT, _key_and_name) if _sipscan is not None else None
 _scan_head: _HeadScan | None = _scanner.scan if _scanner is not None else None
+#: A CSeq value read in C (sip/_sipscan.c: `_parse_cseq`'s answer for a well-formed one), or None.
+_cseq_c: Callable[[str], tuple[int, str] | None] | None = _sipscan.cseq if _sipscan is not None else None
 #: A response written in C (sip/_sipscan.c: `_response_bytes_py`'s bytes), or None: the Python's.
 _response_c: Callable[[str, list[_Item], list[tuple[str, str]], bool], bytes | None] | None = (
     _scanner.response if _scanner is not None else None
@@ -660,6 +662,10 @@ def _parse_length(value: str) -> int:
 
 
 def _parse_cseq(value: str) -> tuple[int, str]:
+    if _cseq_c is not None:  # C (sip/_sipscan.c) where it reads the value as split() would
+        fast = _cseq_c(value)
+        if fast is not None:
+            return fast
     parts = value.split()
     if len(parts) != 2:
         raise SipParseError("Malformed CSeq")
