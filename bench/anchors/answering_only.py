@@ -26,16 +26,12 @@ import sys
 from typing import Any
 
 from xueliang import cli
-from xueliang.gb28181 import service
+from xueliang.gb28181 import persist, service
 from xueliang.gb28181.answers import Answers
-from xueliang.gb28181.persist import SignallingWriter
+from xueliang.gb28181.rows import Unwritten
 from xueliang.health.history import HistoryRecorder
 
 PARTS = ("consequences", "history", "writer")
-
-
-def _nothing(*_args: Any, **_kwargs: Any) -> None:
-    return None
 
 
 async def _nothing_async(*_args: Any, **_kwargs: Any) -> None:
@@ -50,16 +46,42 @@ class _AnswersAlone(Answers):
         return None
 
 
+class _KeepalivesNothing(Unwritten):
+    """The writer's backlog without keepalive times (compiled ``Unwritten`` cannot be patched:
+    the writer builds this subclass instead)."""
+
+    def keepalive(self, device_id: str, wall: float) -> None:
+        return None
+
+
+class _KeepsNothing(_KeepalivesNothing):
+    """The writer's backlog that keeps nothing: no device rows, events, keepalive times."""
+
+    def device_new(self, s: Any) -> None:
+        return None
+
+    def device_state(self, s: Any) -> None:
+        return None
+
+    def device_info(self, device_id: str, name: Any, manufacturer: Any, model: Any, firmware: Any) -> None:
+        return None
+
+    def device_offline(self, device_id: str) -> None:
+        return None
+
+    def event(self, kind: str, subject: str, wall: float, data: Any) -> None:
+        return None
+
+
 def switch_off(part: str) -> None:
     if part == "consequences":
         service.Answers = _AnswersAlone  # type: ignore[misc]
-        SignallingWriter.keepalive = _nothing  # type: ignore[method-assign]
+        persist.Unwritten = _KeepalivesNothing  # type: ignore[misc]
     elif part == "history":  # never subscribes: the bus offers it nothing
         HistoryRecorder.start = _nothing_async  # type: ignore[method-assign]
         HistoryRecorder.stop = _nothing_async  # type: ignore[method-assign]
     elif part == "writer":
-        for name in ("device_new", "device_state", "event", "keepalive", "device_offline", "device_info"):
-            setattr(SignallingWriter, name, _nothing)
+        persist.Unwritten = _KeepsNothing  # type: ignore[misc]
     else:
         raise SystemExit(f"XUELIANG_BENCH_SWITCH_OFF: {part!r} is not one of {', '.join(PARTS)}")
 

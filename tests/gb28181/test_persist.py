@@ -90,7 +90,7 @@ async def test_a_failed_flush_keeps_everything_for_the_next(sessions: async_sess
     w.sessions = database_down  # type: ignore[assignment]
     with pytest.raises(ConnectionRefusedError):
         await w.flush()
-    assert a.device_id in w._new and len(w._events) == 1
+    assert a.device_id in w.unwritten.new and len(w.unwritten.events) == 1
     w.sessions = sessions
     await w.flush()
     async with sessions() as s:

@@ -69,6 +69,8 @@ class Answers:
                  forget_catalog: Callable[[str], object]) -> None:
         self.registrar = registrar
         self.writer = writer
+        #: Where a device's rows and events wait for the writer's flush (compiled calls).
+        self.unwritten = writer.unwritten
         self.bus = bus
         self.presence = presence
         self.endpoint = endpoint
@@ -100,11 +102,11 @@ class Answers:
         device_id = keepalive_device_id(body) or user_of(req.headers.get("From"))
         d = self.registrar.keepalive(device_id, addr, time.monotonic(), transport)
         if d.status == 200:
-            self.writer.keepalive(device_id, time.time())
+            self.unwritten.keepalive(device_id, time.time())
         if d.events:
             s = self.registrar.devices.get(device_id)
             if s is not None:
-                self.writer.device_state(s)
+                self.unwritten.device_state(s)
             self.apply(d.events, time.time())
         return response_bytes(req, d.status, d.reason, [("User-Agent", self.endpoint.user_agent)])
 
@@ -112,8 +114,8 @@ class Answers:
         for ev in events:
             if isinstance(ev, Registered):
                 if ev.new_device:
-                    self.writer.device_new(ev.session)
-                self.writer.device_state(ev.session)
+                    self.unwritten.device_new(ev.session)
+                self.unwritten.device_state(ev.session)
                 if ev.fresh:
                     self.after_registration(ev.session.device_id)
             elif isinstance(ev, Online):
@@ -122,8 +124,8 @@ class Answers:
             elif isinstance(ev, Offline):
                 s = self.registrar.devices.get(ev.device_id)
                 if s is not None:
-                    self.writer.device_state(s)
-                self.writer.device_offline(ev.device_id)
+                    self.unwritten.device_state(s)
+                self.unwritten.device_offline(ev.device_id)
                 self.presence.offline(ev.device_id)
                 self.forget_catalog(ev.device_id)
                 self.publish("device.offline", ev.device_id, wall, {"reason": ev.reason})
@@ -137,10 +139,10 @@ class Answers:
             elif isinstance(ev, Pending):
                 s = self.registrar.devices[ev.device_id]
                 s.addr = ev.addr
-                self.writer.device_new(s)
+                self.unwritten.device_new(s)
                 self.publish("device.pending", ev.device_id, wall, {"ip": ev.addr[0]})
 
     def publish(self, kind: str, subject: str, wall: float, data: dict[str, Any]) -> None:
         """Into the event log (with the writer's next batch) and onto the bus."""
-        self.writer.event(kind, subject, wall, data)
+        self.unwritten.event(kind, subject, wall, data)
         self.bus.publish(kind, subject, **data)

@@ -25,6 +25,7 @@ from xueliang.gb28181.rows import (
     INFO,
     STATE,
     Encoding,
+    Unwritten,
     event_rows,
     info_rows,
     keepalive_rows,
@@ -100,54 +101,46 @@ class SignallingWriter:
         self.sessions = sessions
         self.interval = interval
         self.keepalive_interval = keepalive_interval
-        self.max_events = max_events
-        #: Events dropped, oldest first, because the database was away longer than ``max_events`` lasts.
-        self.events_dropped = 0
-        self._new: dict[str, DeviceSession] = {}
-        self._state: dict[str, DeviceSession] = {}
-        self._keepalive: dict[str, float] = {}
-        self._offline_channels: set[str] = set()
-        self._info: dict[str, tuple[str | None, ...]] = {}
-        self._events: list[tuple[float, str, str, dict[str, Any]]] = []
+        #: What the next flush writes (rows.py, compiled: answers.py puts a registration's there).
+        self.unwritten = Unwritten(max_events)
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._last_keepalive_flush = time.monotonic()
         self._lock = asyncio.Lock()
         self._statements: _Statements | None = None
 
+    @property
+    def max_events(self) -> int:
+        return self.unwritten.max_events
+
+    @property
+    def events_dropped(self) -> int:
+        """Events dropped, oldest first, because the database was away longer than ``max_events`` lasts."""
+        return self.unwritten.events_dropped
+
     def device_new(self, s: DeviceSession) -> None:
-        self._new[s.device_id] = s
+        self.unwritten.device_new(s)
 
     def device_state(self, s: DeviceSession) -> None:
-        self._state[s.device_id] = s
+        self.unwritten.device_state(s)
 
     def keepalive(self, device_id: str, wall: float) -> None:
-        self._keepalive[device_id] = wall
+        self.unwritten.keepalive(device_id, wall)
 
     def device_info(self, device_id: str, name: str | None, manufacturer: str | None, model: str | None,
                     firmware: str | None) -> None:
         """What a device said of itself (DeviceInfo); an empty field keeps the stored value."""
-        self._info[device_id] = tuple((v or "")[:200] or None for v in (name, manufacturer, model, firmware))
+        self.unwritten.device_info(device_id, name, manufacturer, model, firmware)
 
     def device_offline(self, device_id: str) -> None:
-        self._offline_channels.add(device_id)
+        self.unwritten.device_offline(device_id)
 
     def event(self, kind: str, subject: str, wall: float, data: dict[str, Any]) -> None:
-        self._events.append((wall, kind, subject, data))
-        if len(self._events) > self.max_events + self.max_events // 10:  # trimmed a tenth at a time
-            self._trim_events()
-
-    def _trim_events(self) -> None:
-        over = len(self._events) - self.max_events
-        if over > 0:
-            del self._events[:over]
-            self.events_dropped += over
-            log.error("the database has been away too long: %d oldest signalling events dropped (%d in all)",
-                      over, self.events_dropped)
+        self.unwritten.event(kind, subject, wall, data)
 
     def backlog(self) -> int:
         """Events waiting for the database."""
-        return len(self._events)
+        return len(self.unwritten.events)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="signalling-writer")
@@ -172,14 +165,15 @@ class SignallingWriter:
 
     async def flush(self, all_keepalives: bool = False) -> None:
         async with self._lock:
-            new, self._new = self._new, {}
-            state, self._state = self._state, {}
-            events, self._events = self._events, []
-            offline, self._offline_channels = self._offline_channels, set()
-            info, self._info = self._info, {}
+            u = self.unwritten
+            new, u.new = u.new, {}
+            state, u.state = u.state, {}
+            events, u.events = u.events, []
+            offline, u.offline_channels = u.offline_channels, set()
+            info, u.info = u.info, {}
             kas: dict[str, float] = {}
             if all_keepalives:
-                kas, self._keepalive = self._keepalive, {}
+                kas, u.keepalives = u.keepalives, {}
                 self._last_keepalive_flush = time.monotonic()
             if not (new or state or events or offline or kas or info):
                 return
@@ -188,14 +182,14 @@ class SignallingWriter:
                     await self._write(s, new, state, kas, offline, events, info)
             except Exception:
                 # Put back what was not written, so nothing committed is lost on a transient failure.
-                self._new.update({k: v for k, v in new.items() if k not in self._new})
-                self._state.update({k: v for k, v in state.items() if k not in self._state})
-                self._events[:0] = events
-                self._trim_events()
-                self._offline_channels |= offline
-                self._info.update({k: v for k, v in info.items() if k not in self._info})
+                u.new.update({k: v for k, v in new.items() if k not in u.new})
+                u.state.update({k: v for k, v in state.items() if k not in u.state})
+                u.events[:0] = events
+                u.trim_events()
+                u.offline_channels |= offline
+                u.info.update({k: v for k, v in info.items() if k not in u.info})
                 for k, v in kas.items():
-                    self._keepalive.setdefault(k, v)
+                    u.keepalives.setdefault(k, v)
                 raise
 
     async def _write(self, s: AsyncSession, new: dict[str, DeviceSession], state: dict[str, DeviceSession],

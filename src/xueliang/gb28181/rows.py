@@ -9,10 +9,15 @@ mypyc (src/xueliang/_native.py) while that stays Python; nothing here does I/O.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any, Final
+
+from mypy_extensions import mypyc_attr
 
 from xueliang.db.stamps import Stamps
 from xueliang.gb28181.registrar import DeviceSession
+
+log = logging.getLogger("xueliang.signalling")
 
 #: The registry columns that registration state sets, in the order of :func:`state_values`.
 STATE: Final = ("online", "remote_host", "remote_port", "transport", "contact", "registered_at", "gb_version", "admission",
@@ -81,3 +86,51 @@ def info_rows(info: dict[str, tuple[str | None, ...]], now: Any) -> list[tuple[A
 def event_rows(events: list[tuple[float, str, str, dict[str, Any]]], enc: Encoding) -> list[tuple[Any, ...]]:
     """at, kind, subject, data (JSON text)."""
     return [(enc.ts(at), kind, subject, enc.json(data)) for at, kind, subject, data in events]
+
+
+@mypyc_attr(allow_interpreted_subclasses=True)  # bench/anchors/answering_only.py's, that keep nothing
+class Unwritten:
+    """What the signalling writer (persist.py) has yet to write, kept until its next flush takes
+    it all. The registrar's answers (answers.py) put it here with compiled calls: the writer's
+    own methods, interpreted, cost each registration a thousand instructions a call (issue 18)."""
+
+    def __init__(self, max_events: int) -> None:
+        self.max_events = max_events
+        #: Events dropped, oldest first, because the database was away longer than ``max_events`` lasts.
+        self.events_dropped = 0
+        self.new: dict[str, DeviceSession] = {}
+        self.state: dict[str, DeviceSession] = {}
+        self.keepalives: dict[str, float] = {}
+        self.offline_channels: set[str] = set()
+        self.info: dict[str, tuple[str | None, ...]] = {}
+        self.events: list[tuple[float, str, str, dict[str, Any]]] = []
+
+    def device_new(self, s: DeviceSession) -> None:
+        self.new[s.device_id] = s
+
+    def device_state(self, s: DeviceSession) -> None:
+        self.state[s.device_id] = s
+
+    def keepalive(self, device_id: str, wall: float) -> None:
+        self.keepalives[device_id] = wall
+
+    def device_info(self, device_id: str, name: str | None, manufacturer: str | None, model: str | None,
+                    firmware: str | None) -> None:
+        """What a device said of itself (DeviceInfo); an empty field keeps the stored value."""
+        self.info[device_id] = tuple((v or "")[:200] or None for v in (name, manufacturer, model, firmware))
+
+    def device_offline(self, device_id: str) -> None:
+        self.offline_channels.add(device_id)
+
+    def event(self, kind: str, subject: str, wall: float, data: dict[str, Any]) -> None:
+        self.events.append((wall, kind, subject, data))
+        if len(self.events) > self.max_events + self.max_events // 10:  # trimmed a tenth at a time
+            self.trim_events()
+
+    def trim_events(self) -> None:
+        over = len(self.events) - self.max_events
+        if over > 0:
+            del self.events[:over]
+            self.events_dropped += over
+            log.error("the database has been away too long: %d oldest signalling events dropped (%d in all)",
+                      over, self.events_dropped)
