@@ -29,6 +29,9 @@
  *
  * cseq(value) -> (number, method) or None: message._parse_cseq for a well-formed CSeq value.
  *
+ * keepalive_id(body) -> str or None: the device of a Keepalive that answers.py reads on its plain
+ *   path (its CmdType and DeviceID spelt as nearly every device spells them).
+ *
  * HeadScanner.response(start_line, request_items, extra, routes) -> bytes or None: the bytes of a
  *   response with no body that repeats a request's headers (message._response_bytes_py), each
  *   part read once, none made a str or a tuple on the way; None leaves it to the Python.
@@ -1038,6 +1041,52 @@ cseq(PyObject *module, PyObject *arg)
     return out;
 }
 
+/* -- a Keepalive's device ------------------------------------------------------------------- */
+
+/* keepalive_id(body) -> str or None: the device ID of a MANSCDP Keepalive as answers.py reads it
+ * on its plain path: "<CmdType>Keepalive<" within the body's first 400 bytes, and the first
+ * "<DeviceID>" followed by twenty ASCII digits and "<", with no "deviceid" in any case before it.
+ * None for any other body: the Python reads it (the regular expressions, the From header). */
+static PyObject *
+keepalive_id(PyObject *module, PyObject *arg)
+{
+    if (!PyBytes_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "keepalive_id() wants bytes, not %.80s", Py_TYPE(arg)->tp_name);
+        return NULL;
+    }
+    static const char CMD[] = "<CmdType>Keepalive<", TAG[] = "<DeviceID>", WORD[] = "deviceid";
+    const unsigned char *body = (const unsigned char *)PyBytes_AS_STRING(arg);
+    Py_ssize_t n = PyBytes_GET_SIZE(arg);
+    if (n < 0 || memmem(body, (size_t)(n < 400 ? n : 400), CMD, sizeof(CMD) - 1) == NULL) {
+        Py_RETURN_NONE;
+    }
+    const unsigned char *tag = memmem(body, (size_t)n, TAG, sizeof(TAG) - 1);
+    if (tag == NULL) {
+        Py_RETURN_NONE;
+    }
+    Py_ssize_t i = tag - body;
+    if (i + 31 > n || body[i + 30] != '<') {
+        Py_RETURN_NONE;
+    }
+    for (Py_ssize_t k = i + 10; k < i + 30; k++) {
+        if (body[k] < '0' || body[k] > '9') {
+            Py_RETURN_NONE;
+        }
+    }
+    for (Py_ssize_t k = 0; k + 8 <= i; k++) { /* body[:i].lower().find(b"deviceid") < 0 */
+        if (lower(body[k]) == 'd') {
+            Py_ssize_t m = 1;
+            while (m < 8 && lower(body[k + m]) == (unsigned char)WORD[m]) {
+                m++;
+            }
+            if (m == 8) {
+                Py_RETURN_NONE;
+            }
+        }
+    }
+    return ascii_str(body + i + 10, 20);
+}
+
 /* -- a response to a request ------------------------------------------------------------------ */
 
 /* Whether a request's header of this key is repeated in its response (message._response_items
@@ -1283,6 +1332,7 @@ static PyMethodDef methods[] = {
      "serialize(start_line, items, body) -> the message's bytes as message._serialize_py writes them, or None."},
     {"parse_auth_params", parse_auth_params, METH_O,
      "parse_auth_params(value) -> (scheme, params) as digest._parse_auth_params gives them, or None."},
+    {"keepalive_id", keepalive_id, METH_O, "keepalive_id(body) -> a plain Keepalive's device ID (answers.py), or None."},
     {"cseq", cseq, METH_O, "cseq(value) -> message._parse_cseq's (number, method) for a well-formed value, or None."},
     {"stamp_via", (PyCFunction)(void (*)(void))stamp_via, METH_FASTCALL,
      "stamp_via(value, host, port) -> uri._stamp_via_fast_py's stamped Via, None, or False (not ASCII)."},
