@@ -374,6 +374,18 @@ digits_value(const unsigned char *s, Py_ssize_t n)
     return v;
 }
 
+/* A method's str: the one made once when it is a known method, else a new one. */
+static PyObject *
+method_of(const unsigned char *p, Py_ssize_t n)
+{
+    for (size_t m = 0; m < N_METHODS; m++) {
+        if (n == PyUnicode_GET_LENGTH(methods_str[m]) && memcmp(p, METHODS[m], (size_t)n) == 0) {
+            return Py_NewRef(methods_str[m]);
+        }
+    }
+    return ascii_str(p, n);
+}
+
 /* The ASCII bytes of `firsts`' value under key k, or NULL if there is none (*n set). */
 static const unsigned char *
 first_value(Scanner *self, PyObject *firsts, int k, Py_ssize_t *n)
@@ -446,16 +458,7 @@ fast_request(Scanner *self, PyObject *first, PyObject *firsts)
     else {
         length = Py_NewRef(Py_None);
     }
-    PyObject *method_str = NULL;
-    for (size_t m = 0; m < N_METHODS; m++) {
-        if (len[0] == PyUnicode_GET_LENGTH(methods_str[m]) && memcmp(method, METHODS[m], (size_t)len[0]) == 0) {
-            method_str = Py_NewRef(methods_str[m]);
-            break;
-        }
-    }
-    if (method_str == NULL) {
-        method_str = ascii_str(method, len[0]);
-    }
+    PyObject *method_str = method_of(method, len[0]);
     PyObject *uri = ascii_str(line + at[1], len[1]);
     PyObject *out = NULL;
     if (length != NULL && method_str != NULL && uri != NULL) {
@@ -1025,14 +1028,8 @@ cseq(PyObject *module, PyObject *arg)
     if (number < 0 || number >= 2147483648LL) {
         Py_RETURN_NONE;
     }
-    PyObject *method = NULL;
-    for (size_t m = 0; m < N_METHODS; m++) {
-        if (len[1] == PyUnicode_GET_LENGTH(methods_str[m]) && memcmp(s + at[1], METHODS[m], (size_t)len[1]) == 0) {
-            method = Py_NewRef(methods_str[m]);
-            break;
-        }
-    }
-    if (method == NULL && (method = ascii_str(s + at[1], len[1])) == NULL) {
+    PyObject *method = method_of(s + at[1], len[1]);
+    if (method == NULL) {
         return NULL;
     }
     PyObject *n = PyLong_FromLongLong(number), *out = n != NULL ? PyTuple_Pack(2, n, method) : NULL;
