@@ -1,5 +1,7 @@
-/* The SIP parser's two scans of every message, in C: in a registration storm, message._parse's
- * header loop and digest._parse_auth_params were over a quarter of the server's handling.
+/* What every SIP message of a registration storm passes through, in C: message._parse's header
+ * loop and digest._parse_auth_params were over a quarter of the server's handling, and the
+ * request line, the CSeq, the Via stamp, the Keepalive's device and the answer's bytes most of
+ * the rest of the parsing and writing (issue 18; bench/sip_instructions.py counts them).
  *
  * HeadScanner(exact, key_and_name).scan(data, start) -> (first_line, items, body_start, firsts,
  *   request) or None: the header block from data[start] on, read as message._parse's Python code reads it. It ends
