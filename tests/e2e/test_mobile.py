@@ -164,6 +164,9 @@ def _resident_on_phone(browser: Any, demo: Demo, name: str) -> tuple[Any, Any, l
     page.wait_for_selector("[data-testid=m-tab-report]")
     page.click("[data-testid=m-tab-report]")
     wait_js(page, "document.querySelector('[data-testid=m-position]').textContent.includes('117.23')")
+    # the categories come from the platform: a test that goes offline first must have them
+    # (one that did not timed out waiting for a category under a loaded fresh-clone CI run)
+    page.wait_for_selector("[data-testid=m-category]")
     return ctx, page, errors
 
 
