@@ -428,17 +428,17 @@ fast_request(Scanner *self, PyObject *first, PyObject *firsts)
         }
     }
     Py_ssize_t vn = 0;
+    const unsigned char *cseq = NULL; /* the loop's last value: K_CSEQ's, the last required */
     for (int k = K_VIA; k <= K_CSEQ; k++) {
-        if (first_value(self, firsts, k, &vn) == NULL) {
+        if ((cseq = first_value(self, firsts, k, &vn)) == NULL) {
             if (PyErr_Occurred()) {
                 return NULL;
             }
             Py_RETURN_NONE; /* "Missing ... header": the Python's to say */
         }
     }
-    const unsigned char *cseq = first_value(self, firsts, K_CSEQ, &vn);
     Py_ssize_t c_at[2], c_len[2];
-    if (cseq == NULL || words(cseq, vn, 2, c_at, c_len) != 2) {
+    if (words(cseq, vn, 2, c_at, c_len) != 2) {
         Py_RETURN_NONE;
     }
     long long number = digits_value(cseq + c_at[0], c_len[0]);

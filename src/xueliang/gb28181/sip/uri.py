@@ -399,9 +399,9 @@ def _stamp_via_fast(value: str, source_host: str, source_port: int) -> str | Non
 
 
 def _stamp_via_fast_py(value: str, source_host: str, source_port: int) -> str | None:
-    if "," in value or '"' in value or "received" in value.lower():
-        return None
     low = value.lower()
+    if "," in value or '"' in value or "received" in low:
+        return None
     i = low.find(";rport")
     if i < 0:
         return None
